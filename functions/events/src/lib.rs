@@ -1,0 +1,51 @@
+//! Events: `PUT/GET /api/whatsapp/events/{eventId}`, `GET /api/whatsapp/events`.
+
+use lambda_http::{Body, Request, Response};
+use shared::domain::{EventId, EventInput};
+use shared::http::{self, ApiError, ApiResult};
+use shared::lifecycle::now;
+use shared::ports::Store;
+use std::sync::Arc;
+
+const MAX_BODY_BYTES: usize = 16 * 1024;
+
+pub struct Deps {
+    pub store: Arc<dyn Store>,
+}
+
+pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
+    http::respond(route(deps, req).await)
+}
+
+async fn route(deps: &Deps, req: Request) -> ApiResult {
+    let owner = http::organizer(&req)?;
+    let has_id = http::path_param(&req, "eventId", |s| Ok::<_, ApiError>(s.to_owned())).is_ok();
+    match (req.method().as_str(), has_id) {
+        ("PUT", true) => put_event(deps, &owner, &req).await,
+        ("GET", true) => get_event(deps, &owner, &req).await,
+        ("GET", false) => list_events(deps, &owner).await,
+        _ => Err(ApiError::NotFound("route".into())),
+    }
+}
+
+async fn put_event(deps: &Deps, owner: &str, req: &Request) -> ApiResult {
+    let event_id = http::path_param(req, "eventId", EventId::parse)?;
+    let input: EventInput = http::parse_json(req, MAX_BODY_BYTES)?;
+    let existed = deps.store.get_event(owner, &event_id).await?.is_some();
+    let event = input.parse(event_id, owner, &now())?;
+    deps.store.put_event(&event).await?;
+    Ok(http::json(if existed { 200 } else { 201 }, &event))
+}
+
+async fn get_event(deps: &Deps, owner: &str, req: &Request) -> ApiResult {
+    let event_id = http::path_param(req, "eventId", EventId::parse)?;
+    let event = deps.store.get_event(owner, &event_id).await?;
+    let event = event.ok_or_else(|| ApiError::NotFound(format!("event {event_id}")))?;
+    Ok(http::json(200, &event))
+}
+
+async fn list_events(deps: &Deps, owner: &str) -> ApiResult {
+    let mut events = deps.store.list_events(owner).await?;
+    events.sort_by(|a, b| a.starts_at.cmp(&b.starts_at));
+    Ok(http::json(200, &serde_json::json!({ "items": events })))
+}

@@ -1,0 +1,154 @@
+//! The SQS-triggered sender: claims each invitation, renders its message,
+//! sends it through Twilio at the fleet's rate, and reports only the failed
+//! records back to SQS (`ReportBatchItemFailures`).
+
+mod pacer;
+
+pub use pacer::Pacer;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use shared::domain::{Invitation, Status};
+use shared::lifecycle::{self, now};
+use shared::ports::{Annotation, ErrorInfo, Messenger, OutboundMessage, SendMessage, SendQueue, Store, StoreError};
+use shared::template::{self, TemplateContext};
+use shared::twilio::describe;
+use std::sync::Arc;
+
+pub struct Deps {
+    pub store: Arc<dyn Store>,
+    pub messenger: Arc<dyn Messenger>,
+    pub queue: Arc<dyn SendQueue>,
+    /// The webhook's public URL, where Twilio posts status callbacks.
+    pub webhook_url: String,
+    pub pacer: Pacer,
+    /// Receives after which a retryable failure is final (the queue's maxReceiveCount).
+    pub max_receive_count: u32,
+}
+
+/// Flag set when a redelivered message finds its invitation mid-send: Twilio
+/// may have accepted the first try, so nothing is resent automatically.
+pub const FLAG_UNCONFIRMED: &str = "send_unconfirmed";
+
+/// Why a record goes back to the queue.
+#[derive(Debug, thiserror::Error)]
+enum RecordError {
+    #[error("message is not a send request: {0}")]
+    Poison(String),
+    #[error("provider asked us to retry: {0}")]
+    Retry(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
+    let results = futures::future::join_all(event.records.iter().map(|record| process(deps, record))).await;
+    let mut response = SqsBatchResponse::default();
+    for (record, result) in event.records.iter().zip(results) {
+        if let Err(err) = result {
+            let id = record.message_id.clone().unwrap_or_default();
+            tracing::warn!(message_id = %id, error = %err, "record returned to the queue");
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            response.batch_item_failures.push(failure);
+        }
+    }
+    response
+}
+
+fn receive_count(record: &SqsMessage) -> u32 {
+    record.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1)
+}
+
+async fn process(deps: &Deps, record: &SqsMessage) -> Result<(), RecordError> {
+    let body = record.body.as_deref().unwrap_or_default();
+    let message: SendMessage = serde_json::from_str(body).map_err(|e| RecordError::Poison(e.to_string()))?;
+    let store = deps.store.as_ref();
+    let Some(inv) = store.get_invitation(&message.invitation_id).await? else {
+        return Err(RecordError::Poison(format!("invitation {} does not exist", message.invitation_id)));
+    };
+    if inv.attempt != message.attempt {
+        tracing::info!(invitation_id = %inv.invitation_id, message_attempt = message.attempt, current = inv.attempt, "stale message dropped");
+        return Ok(());
+    }
+    match inv.status {
+        Status::Queued => {}
+        Status::Sending if inv.message_sid.is_none() => {
+            // Redelivered mid-send (or after a crash): whether Twilio took the
+            // first try is unknown; its callback will settle it, else the
+            // organizer sees the flag. Never send a second time.
+            tracing::warn!(invitation_id = %inv.invitation_id, "redelivered while sending; flagged, not resent");
+            let note = Annotation { flag: Some(FLAG_UNCONFIRMED.into()), ..Default::default() };
+            store.annotate(&inv.invitation_id, inv.attempt, &note).await?;
+            return Ok(());
+        }
+        _ => {
+            tracing::info!(invitation_id = %inv.invitation_id, status = %inv.status, "already handled; redelivery dropped");
+            return Ok(());
+        }
+    }
+    if !lifecycle::force(store, &inv, Status::Sending, &now(), None, None).await? {
+        tracing::info!(invitation_id = %inv.invitation_id, "claimed by another delivery");
+        return Ok(());
+    }
+    let claimed = Invitation { status: Status::Sending, ..inv };
+    send_claimed(deps, record, claimed).await
+}
+
+async fn send_claimed(deps: &Deps, record: &SqsMessage, inv: Invitation) -> Result<(), RecordError> {
+    let store = deps.store.as_ref();
+    let body = match render(deps, &inv).await? {
+        Ok(body) => body,
+        Err(error) => {
+            lifecycle::force(store, &inv, Status::Failed, &now(), None, Some(error)).await?;
+            return Ok(());
+        }
+    };
+    let outbound = OutboundMessage {
+        to: inv.guest.phone.clone(),
+        body,
+        status_callback: format!("{}?invitation_id={}&attempt={}", deps.webhook_url, inv.invitation_id, inv.attempt),
+    };
+    deps.pacer.wait().await;
+    match deps.messenger.send(&outbound).await {
+        Ok(sid) => {
+            tracing::info!(invitation_id = %inv.invitation_id, attempt = inv.attempt, message_sid = %sid, to = %inv.guest.phone, "sent to Twilio");
+            let note = Annotation { message_sid: Some(sid), ..Default::default() };
+            store.annotate(&inv.invitation_id, inv.attempt, &note).await?;
+            Ok(())
+        }
+        Err(err) if err.retryable && receive_count(record) < deps.max_receive_count => {
+            // Give the claim back so the redelivery can take it, and back off.
+            lifecycle::force(store, &inv, Status::Queued, &now(), None, None).await?;
+            let delay = backoff_seconds(receive_count(record));
+            if let Some(handle) = &record.receipt_handle {
+                if let Err(e) = deps.queue.delay(handle, delay).await {
+                    tracing::warn!(error = %e, "could not set backoff; the queue's visibility timeout applies");
+                }
+            }
+            Err(RecordError::Retry(err.to_string()))
+        }
+        Err(err) => {
+            let code = err.code.map(|c| c.to_string()).unwrap_or_else(|| "send_failed".into());
+            let message = err.code.map(describe).map(str::to_owned).unwrap_or(err.message.clone());
+            tracing::warn!(invitation_id = %inv.invitation_id, %code, error = %err, "send failed permanently");
+            let error = ErrorInfo { code, message };
+            lifecycle::force(store, &inv, Status::Failed, &now(), None, Some(error)).await?;
+            Ok(())
+        }
+    }
+}
+
+/// Exponential backoff by receive count: 2, 4, 8, ... seconds, at most 5 minutes.
+pub fn backoff_seconds(receive_count: u32) -> u32 {
+    (1u32 << receive_count.clamp(1, 8)).min(300)
+}
+
+/// Renders the invitation's message; Ok(Err) is a permanent failure to record.
+async fn render(deps: &Deps, inv: &Invitation) -> Result<Result<String, ErrorInfo>, StoreError> {
+    let Some(event) = deps.store.get_event(&inv.owner, &inv.event_id).await? else {
+        return Ok(Err(ErrorInfo { code: "event_missing".into(), message: "the event no longer exists".into() }));
+    };
+    let context = TemplateContext::new(&event, &inv.guest);
+    Ok(template::render(template::DEFAULT_TEMPLATE, &context)
+        .map_err(|e| ErrorInfo { code: "template_error".into(), message: e.to_string() }))
+}

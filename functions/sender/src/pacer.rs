@@ -1,0 +1,56 @@
+//! Spaces one instance's sends so the whole fleet stays under the rate.
+//!
+//! With at most `max_concurrency` instances (reserved concurrency and the
+//! event source mapping's maximum concurrency are the same number), each
+//! instance may send `rate / max_concurrency` messages per second.
+
+use std::time::Duration;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+pub struct Pacer {
+    interval: Duration,
+    next_slot: Mutex<Option<Instant>>,
+}
+
+impl Pacer {
+    pub fn new(fleet_rate_per_second: u32, max_concurrency: u32) -> Self {
+        let rate = f64::from(fleet_rate_per_second.max(1));
+        let interval = Duration::from_secs_f64(f64::from(max_concurrency.max(1)) / rate);
+        Self { interval, next_slot: Mutex::new(None) }
+    }
+
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// Waits for this instance's next send slot.
+    pub async fn wait(&self) {
+        let slot = {
+            let mut next = self.next_slot.lock().await;
+            let now = Instant::now();
+            // An idle instance does not bank slots: bursts stay within the rate.
+            let slot = next.map_or(now, |n| n.max(now));
+            *next = Some(slot + self.interval);
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn spaces_sends_by_fleet_share() {
+        let pacer = Pacer::new(10, 2);
+        assert_eq!(pacer.interval(), Duration::from_millis(200));
+        let start = Instant::now();
+        for _ in 0..6 {
+            pacer.wait().await;
+        }
+        // Six sends: the first at once, then five intervals.
+        assert_eq!(start.elapsed(), Duration::from_millis(1000));
+    }
+}

@@ -1,0 +1,112 @@
+//! Progress: `GET /api/whatsapp/status/{jobId}` (from the job's counters,
+//! never a scan) and `GET /api/whatsapp/invitations/{eventId}` (per guest).
+
+use lambda_http::{Body, Request, Response};
+use serde::Serialize;
+use shared::domain::{EventId, Invitation, JobId, Status};
+use shared::http::{self, ApiError, ApiResult};
+use shared::ports::{ListQuery, Store};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub const DEFAULT_PAGE: u32 = 50;
+pub const MAX_PAGE: u32 = 200;
+
+pub struct Deps {
+    pub store: Arc<dyn Store>,
+}
+
+pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
+    let result = if http::path_param(&req, "jobId", |s| Ok::<_, ApiError>(s.to_owned())).is_ok() {
+        job_status(deps, &req).await
+    } else {
+        list_invitations(deps, &req).await
+    };
+    http::respond(result)
+}
+
+async fn job_status(deps: &Deps, req: &Request) -> ApiResult {
+    let owner = http::organizer(req)?;
+    let job_id = http::path_param(req, "jobId", JobId::parse)?;
+    let job = deps.store.get_job(&job_id).await?;
+    // Another organizer's job answers exactly like a missing one.
+    let job = job.filter(|j| j.owner == owner).ok_or_else(|| ApiError::NotFound(format!("job {job_id}")))?;
+    let counts: BTreeMap<&str, i64> = Status::ALL.into_iter().map(|s| (s.as_str(), job.count(s))).collect();
+    Ok(http::json(
+        200,
+        &serde_json::json!({
+            "job_id": job.job_id,
+            "event_id": job.event_id,
+            "total": job.total,
+            "done": job.is_done(),
+            "counts": counts,
+            "created_at": job.created_at,
+        }),
+    ))
+}
+
+/// One guest's invitation as the API shows it.
+#[derive(Serialize)]
+pub struct InvitationView<'a> {
+    pub invitation_id: &'a str,
+    pub job_id: &'a str,
+    pub guest_id: &'a str,
+    pub name: &'a str,
+    pub status: Status,
+    pub attempt: u32,
+    pub error_code: Option<&'a str>,
+    pub error_message: Option<&'a str>,
+    pub flag: Option<&'a str>,
+    pub message_sid: Option<&'a str>,
+    pub updated_at: &'a str,
+    pub timestamps: BTreeMap<&'static str, &'a str>,
+}
+
+impl<'a> From<&'a Invitation> for InvitationView<'a> {
+    fn from(i: &'a Invitation) -> Self {
+        Self {
+            invitation_id: i.invitation_id.as_str(),
+            job_id: i.job_id.as_str(),
+            guest_id: i.guest.guest_id.as_str(),
+            name: &i.guest.name,
+            status: i.status,
+            attempt: i.attempt,
+            error_code: i.error_code.as_deref(),
+            error_message: i.error_message.as_deref(),
+            flag: i.flag.as_deref(),
+            message_sid: i.message_sid.as_deref(),
+            updated_at: &i.updated_at,
+            timestamps: i.timestamps.iter().map(|(s, at)| (s.as_str(), at.as_str())).collect(),
+        }
+    }
+}
+
+async fn list_invitations(deps: &Deps, req: &Request) -> ApiResult {
+    let owner = http::organizer(req)?;
+    let event_id = http::path_param(req, "eventId", EventId::parse)?;
+    let status = http::query_param(req, "status")
+        .map(str::parse::<Status>)
+        .transpose()
+        .map_err(|e| ApiError::invalid("status", e))?;
+    let limit = match http::query_param(req, "limit") {
+        None => DEFAULT_PAGE,
+        Some(raw) => raw
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| ApiError::invalid("limit", format!("must be a whole number from 1 to {MAX_PAGE}")))?,
+    };
+    if deps.store.get_event(&owner, &event_id).await?.is_none() {
+        return Err(ApiError::NotFound(format!("event {event_id}")));
+    }
+    let query = ListQuery {
+        owner,
+        event_id,
+        status,
+        limit,
+        cursor: http::query_param(req, "cursor").map(str::to_owned),
+    };
+    let page = deps.store.list_invitations(&query).await?;
+    let items: Vec<InvitationView> = page.items.iter().map(InvitationView::from).collect();
+    Ok(http::json(200, &serde_json::json!({ "items": items, "next_cursor": page.next_cursor })))
+}

@@ -1,0 +1,130 @@
+//! A local stand-in for Twilio's Messages API on the WhatsApp channel.
+//!
+//! It answers `POST /2010-04-01/Accounts/{AccountSid}/Messages.json` the way
+//! Twilio does (form body, basic auth, Twilio's JSON and error shapes), then
+//! posts signed status callbacks. [`Knobs`] make it slow, rate-limited or
+//! failing, and `/_sim/*` routes expose what it received:
+//!
+//! - `GET /_sim/messages`: every accepted create request, with its callbacks.
+//! - `GET /_sim/stats`: counters of accepted and refused creates.
+//! - `GET /_sim/config`, `POST /_sim/config`: read or replace some knobs.
+//! - `POST /_sim/reset` (`?knobs=1` also restores the starting knobs).
+
+mod api;
+mod callbacks;
+mod knobs;
+mod routes;
+mod state;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use knobs::{DEFAULT_CONTENT_SIDS, EnvError, Knobs, env};
+pub use routes::router;
+pub use state::{CallbackRecord, SimMessage, SimState, Stats};
+
+/// Account SID used when `TWILIO_ACCOUNT_SID` is not set.
+pub const DEFAULT_ACCOUNT_SID: &str = "ACtest00000000000000000000000000000";
+/// Auth token used when `TWILIO_AUTH_TOKEN` is not set.
+pub const DEFAULT_AUTH_TOKEN: &str = "test-auth-token-0000000000000000";
+
+/// The credentials the simulator accepts (and signs callbacks with), and its knobs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimConfig {
+    pub account_sid: String,
+    pub auth_token: String,
+    pub knobs: Knobs,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            account_sid: DEFAULT_ACCOUNT_SID.to_string(),
+            auth_token: DEFAULT_AUTH_TOKEN.to_string(),
+            knobs: Knobs::default(),
+        }
+    }
+}
+
+impl SimConfig {
+    /// `TWILIO_ACCOUNT_SID`, `TWILIO_AUTH_TOKEN` and the `TWILIO_SIM_*` knobs, with defaults.
+    pub fn from_env() -> Result<Self, EnvError> {
+        let var =
+            |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
+        Ok(Self {
+            account_sid: var("TWILIO_ACCOUNT_SID", DEFAULT_ACCOUNT_SID),
+            auth_token: var("TWILIO_AUTH_TOKEN", DEFAULT_AUTH_TOKEN),
+            knobs: Knobs::from_env()?,
+        })
+    }
+}
+
+/// A simulator serving in a background task; stops when dropped.
+pub struct SimHandle {
+    addr: SocketAddr,
+    state: Arc<SimState>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl SimHandle {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// What to use as Twilio's API base, e.g. `http://127.0.0.1:3001`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The simulator's state, to read what it received or change its knobs in-process.
+    pub fn state(&self) -> &SimState {
+        &self.state
+    }
+
+    /// Stops accepting connections and waits for requests in flight to finish.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            // The server may already be gone, which is what we want anyway.
+            let _ = stop.send(());
+        }
+        match self.task.take() {
+            Some(task) => task.await.map_err(std::io::Error::other)?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+/// Serves the simulator on `listener` in a background task.
+pub async fn spawn(listener: TcpListener, config: SimConfig) -> std::io::Result<SimHandle> {
+    let addr = listener.local_addr()?;
+    let state = Arc::new(SimState::new(config)?);
+    let app = router(Arc::clone(&state));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                // A dropped sender also means stop.
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Ok(SimHandle {
+        addr,
+        state,
+        stop: Some(stop),
+        task: Some(task),
+    })
+}

@@ -1,0 +1,149 @@
+//! HTTP routes: Twilio's create-message endpoint and the `/_sim/*` controls.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::api::{CreateMessage, TwilioError, new_message_sid};
+use crate::callbacks::{self, Fate};
+use crate::knobs::Knobs;
+use crate::state::SimState;
+
+/// The simulator's routes over `state`.
+pub fn router(state: Arc<SimState>) -> Router {
+    Router::new()
+        .route(
+            "/2010-04-01/Accounts/{account_sid}/Messages.json",
+            post(create_message),
+        )
+        .route("/_sim/messages", get(messages))
+        .route("/_sim/stats", get(stats))
+        .route("/_sim/config", get(config).post(set_config))
+        .route("/_sim/reset", post(reset))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn create_message(
+    State(state): State<Arc<SimState>>,
+    Path(account_sid): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    // One snapshot per request, so a knob changed mid-request cannot mix behaviours.
+    let knobs = state.knobs();
+    if knobs.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(knobs.latency_ms)).await;
+    }
+    match create(&state, &knobs, &account_sid, &headers, &body) {
+        Ok(resource) => (StatusCode::CREATED, Json(resource)).into_response(),
+        Err(error) => {
+            // Counted before hanging, so the stats show a timeout the client gave up on.
+            state.count(error.refusal());
+            if error.status == StatusCode::GATEWAY_TIMEOUT {
+                tokio::time::sleep(Duration::from_millis(knobs.timeout_hang_ms)).await;
+            }
+            error.into_response()
+        }
+    }
+}
+
+/// Decides a create request and, if accepted, records it and schedules its callbacks.
+fn create(
+    state: &Arc<SimState>,
+    knobs: &Knobs,
+    account_sid: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Value, TwilioError> {
+    if !authorized(state, account_sid, headers) {
+        return Err(TwilioError::unauthorized());
+    }
+    if chance(knobs.timeout_ratio) {
+        return Err(TwilioError::gateway_timeout());
+    }
+    if chance(knobs.error_5xx_ratio) {
+        return Err(TwilioError::unavailable());
+    }
+    let params: Vec<(String, String)> =
+        serde_urlencoded::from_bytes(body).map_err(|_| TwilioError::malformed_body())?;
+    let message = CreateMessage::parse(&params, knobs)?;
+    if let Some(&code) = knobs.fail_numbers.get(message.to_number()) {
+        return Err(TwilioError::for_recipient(code, &message.to));
+    }
+    let sid = new_message_sid();
+    if !state.try_accept(&sid, &params, knobs.rate_limit_per_second) {
+        return Err(TwilioError::too_many_requests());
+    }
+    let fate = Fate::of(&message, knobs);
+    tracing::debug!(%sid, to = %message.to, ?fate, "message accepted");
+    callbacks::spawn(Arc::clone(state), &sid, &message, fate, knobs);
+    Ok(message.resource(&state.account_sid, &sid))
+}
+
+/// Basic auth with the account's SID and auth token, on that same account's path.
+fn authorized(state: &SimState, account_sid: &str, headers: &HeaderMap) -> bool {
+    let credentials = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+        .and_then(|(_, encoded)| STANDARD.decode(encoded.trim()).ok())
+        .and_then(|decoded| String::from_utf8(decoded).ok());
+    let Some((user, password)) = credentials.as_deref().and_then(|c| c.split_once(':')) else {
+        return false;
+    };
+    account_sid == state.account_sid && user == state.account_sid && password == state.auth_token
+}
+
+fn chance(ratio: f64) -> bool {
+    ratio > 0.0 && rand::random::<f64>() < ratio
+}
+
+async fn messages(State(state): State<Arc<SimState>>) -> Response {
+    Json(state.messages()).into_response()
+}
+
+async fn stats(State(state): State<Arc<SimState>>) -> Response {
+    Json(state.stats()).into_response()
+}
+
+async fn config(State(state): State<Arc<SimState>>) -> Response {
+    Json(state.knobs()).into_response()
+}
+
+/// Takes any JSON body, whatever its content type, so a bare `curl -d` works.
+async fn set_config(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
+    let patched = serde_json::from_slice(&body)
+        .map_err(|e| e.to_string())
+        .and_then(|patch| state.patch_knobs(patch));
+    match patched {
+        Ok(knobs) => Json(knobs).into_response(),
+        Err(error) => (StatusCode::BAD_REQUEST, Json(json!({ "error": error }))).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct ResetQuery {
+    knobs: Option<String>,
+}
+
+async fn reset(State(state): State<Arc<SimState>>, Query(query): Query<ResetQuery>) -> StatusCode {
+    let knobs = matches!(query.knobs.as_deref(), Some("1" | "true"));
+    state.reset(knobs);
+    StatusCode::NO_CONTENT
+}
+
+async fn not_found() -> TwilioError {
+    TwilioError::not_found()
+}

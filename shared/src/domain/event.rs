@@ -1,0 +1,117 @@
+use super::{EventId, FieldError};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// An event as the organizer defined it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Event {
+    pub event_id: EventId,
+    pub name: String,
+    /// RFC 3339 with the organizer's offset, kept as given so the invitation
+    /// shows the local time the organizer meant.
+    pub starts_at: String,
+    pub venue: String,
+    pub host: String,
+    pub rsvp_base_url: String,
+    /// The organizer (caller identity) that owns the event; never shown.
+    #[serde(skip)]
+    pub owner: String,
+    pub updated_at: String,
+}
+
+/// The body of `PUT /events/{eventId}`, before validation.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventInput {
+    pub name: Option<String>,
+    pub starts_at: Option<String>,
+    pub venue: Option<String>,
+    pub host: Option<String>,
+    pub rsvp_base_url: Option<String>,
+}
+
+pub(crate) fn required_text(value: Option<String>, field: &str, max: usize) -> Result<String, FieldError> {
+    let value = value.map(|v| v.trim().to_owned()).unwrap_or_default();
+    if value.is_empty() {
+        return Err(FieldError::new(field, "is required"));
+    }
+    if value.chars().count() > max {
+        return Err(FieldError::new(field, format!("must be at most {max} characters")));
+    }
+    Ok(value)
+}
+
+impl EventInput {
+    pub fn parse(self, event_id: EventId, owner: &str, now: &str) -> Result<Event, FieldError> {
+        let name = required_text(self.name, "name", 200)?;
+        let starts_at = required_text(self.starts_at, "starts_at", 64)?;
+        OffsetDateTime::parse(&starts_at, &Rfc3339).map_err(|_| {
+            FieldError::new("starts_at", "must be an RFC 3339 date-time such as 2027-05-01T17:00:00-03:00")
+        })?;
+        let venue = required_text(self.venue, "venue", 300)?;
+        let host = required_text(self.host, "host", 200)?;
+        let rsvp_base_url = required_text(self.rsvp_base_url, "rsvp_base_url", 500)?;
+        let valid_url = (rsvp_base_url.starts_with("https://") || rsvp_base_url.starts_with("http://"))
+            && !rsvp_base_url.contains(char::is_whitespace);
+        if !valid_url {
+            return Err(FieldError::new("rsvp_base_url", "must be an http(s) URL such as https://rsvp.example.com/r/"));
+        }
+        Ok(Event {
+            event_id,
+            name,
+            starts_at,
+            venue,
+            host,
+            rsvp_base_url,
+            owner: owner.to_owned(),
+            updated_at: now.to_owned(),
+        })
+    }
+}
+
+impl Event {
+    /// The guest's personal RSVP link: the base URL with the token appended.
+    pub fn rsvp_link(&self, token: &str) -> String {
+        format!("{}{}", self.rsvp_base_url, token)
+    }
+
+    /// The date as guests read it, e.g. "Saturday, 1 May 2027, 17:00".
+    pub fn display_date(&self) -> String {
+        let Ok(at) = OffsetDateTime::parse(&self.starts_at, &Rfc3339) else {
+            return self.starts_at.clone();
+        };
+        let format = time::macros::format_description!(
+            "[weekday], [day padding:none] [month repr:long] [year], [hour]:[minute]"
+        );
+        at.format(&format).unwrap_or_else(|_| self.starts_at.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input() -> EventInput {
+        EventInput {
+            name: Some("Gala".into()),
+            starts_at: Some("2027-05-01T17:00:00-03:00".into()),
+            venue: Some("Hall".into()),
+            host: Some("Ana".into()),
+            rsvp_base_url: Some("https://rsvp.example.com/r/".into()),
+        }
+    }
+
+    #[test]
+    fn parses_and_names_bad_fields() {
+        let id = EventId::parse("e1").unwrap();
+        let ev = input().parse(id.clone(), "org", "now").unwrap();
+        assert_eq!(ev.display_date(), "Saturday, 1 May 2027, 17:00");
+        assert_eq!(ev.rsvp_link("tok"), "https://rsvp.example.com/r/tok");
+        let err = EventInput { starts_at: Some("tomorrow".into()), ..input() }.parse(id.clone(), "o", "n").unwrap_err();
+        assert_eq!(err.field, "starts_at");
+        let err = EventInput { name: None, ..input() }.parse(id.clone(), "o", "n").unwrap_err();
+        assert_eq!(err.field, "name");
+        let err = EventInput { rsvp_base_url: Some("ftp://x".into()), ..input() }.parse(id, "o", "n").unwrap_err();
+        assert_eq!(err.field, "rsvp_base_url");
+    }
+}

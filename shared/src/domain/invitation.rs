@@ -1,0 +1,165 @@
+use super::event::required_text;
+use super::{EventId, FieldError, GuestId, InvitationId, JobId, PhoneNumber, RsvpToken, Status};
+use std::collections::BTreeMap;
+
+/// A guest as snapshotted into an invitation at send time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guest {
+    pub guest_id: GuestId,
+    pub name: String,
+    pub phone: PhoneNumber,
+    pub rsvp_token: RsvpToken,
+}
+
+/// A guest in a send request, before validation. Every field is optional
+/// here so that a missing one is reported by name rather than by serde.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+pub struct GuestInput {
+    pub guest_id: Option<String>,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub rsvp_token: Option<String>,
+}
+
+impl GuestInput {
+    /// Parses the guest; `path` prefixes field names in errors (e.g. `guest.`).
+    pub fn parse(self, path: &str) -> Result<Guest, FieldError> {
+        let field = |name: &str| format!("{path}{name}");
+        let guest_id = required_text(self.guest_id, &field("guest_id"), 64)?;
+        let guest_id = GuestId::parse(&guest_id).map_err(|e| FieldError::new(field("guest_id"), e))?;
+        let name = required_text(self.name, &field("name"), 100)?;
+        let phone = required_text(self.phone, &field("phone"), 32)?;
+        let phone = PhoneNumber::parse(&phone).map_err(|e| FieldError::new(field("phone"), e))?;
+        let rsvp_token = match self.rsvp_token.filter(|t| !t.trim().is_empty()) {
+            Some(t) => RsvpToken::parse(t.trim()).map_err(|e| FieldError::new(field("rsvp_token"), e))?,
+            None => RsvpToken::generate(),
+        };
+        Ok(Guest { guest_id, name, phone, rsvp_token })
+    }
+}
+
+/// `POST /send-invitation`, before validation.
+#[derive(Debug, serde::Deserialize)]
+pub struct SendRequest {
+    pub event_id: Option<String>,
+    pub guest: Option<GuestInput>,
+    pub template_id: Option<String>,
+}
+
+/// Timestamps of each status reached, RFC 3339.
+pub type Timestamps = BTreeMap<Status, String>;
+
+/// One WhatsApp message to one guest for one event, across its attempts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invitation {
+    pub invitation_id: InvitationId,
+    pub event_id: EventId,
+    pub job_id: JobId,
+    pub owner: String,
+    pub guest: Guest,
+    pub template_id: Option<String>,
+    pub status: Status,
+    /// Starts at 1; a retry increments it so callbacks for older attempts are recognisable.
+    pub attempt: u32,
+    pub message_sid: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    /// Set when the sender cannot know whether Twilio accepted the message
+    /// (a redelivery found it mid-send): the organizer decides, nothing resends.
+    pub flag: Option<String>,
+    pub updated_at: String,
+    pub timestamps: Timestamps,
+}
+
+impl Invitation {
+    pub fn new_queued(event_id: EventId, job_id: JobId, owner: &str, guest: Guest, template_id: Option<String>, now: &str) -> Self {
+        Self {
+            invitation_id: InvitationId::generate(),
+            event_id,
+            job_id,
+            owner: owner.to_owned(),
+            guest,
+            template_id,
+            status: Status::Queued,
+            attempt: 1,
+            message_sid: None,
+            error_code: None,
+            error_message: None,
+            flag: None,
+            updated_at: now.to_owned(),
+            timestamps: BTreeMap::from([(Status::Queued, now.to_owned())]),
+        }
+    }
+}
+
+/// A send (one guest or many): the unit the progress bar follows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub job_id: JobId,
+    pub event_id: EventId,
+    pub owner: String,
+    pub total: u64,
+    /// Exactly one count per invitation, kept by the same transactions that move statuses.
+    pub counts: BTreeMap<Status, i64>,
+    pub created_at: String,
+}
+
+impl Job {
+    pub fn new(job_id: JobId, event_id: EventId, owner: &str, queued: u64, now: &str) -> Self {
+        let mut counts: BTreeMap<Status, i64> = Status::ALL.into_iter().map(|s| (s, 0)).collect();
+        counts.insert(Status::Queued, queued as i64);
+        Self { job_id, event_id, owner: owner.to_owned(), total: queued, counts, created_at: now.to_owned() }
+    }
+
+    pub fn count(&self, status: Status) -> i64 {
+        self.counts.get(&status).copied().unwrap_or(0)
+    }
+
+    /// Done when nothing is still moving through the pipeline.
+    pub fn is_done(&self) -> bool {
+        Status::ALL.into_iter().filter(|s| s.is_in_flight()).all(|s| self.count(s) == 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guest() -> GuestInput {
+        GuestInput {
+            guest_id: Some("g1".into()),
+            name: Some(" Ana ".into()),
+            phone: Some("+5511999990000".into()),
+            rsvp_token: None,
+        }
+    }
+
+    #[test]
+    fn guest_parses_and_generates_a_token() {
+        let g = guest().parse("guest.").unwrap();
+        assert_eq!(g.name, "Ana");
+        assert_eq!(g.rsvp_token.as_str().len(), 32);
+        let with_token = GuestInput { rsvp_token: Some("tok-1".into()), ..guest() }.parse("").unwrap();
+        assert_eq!(with_token.rsvp_token.as_str(), "tok-1");
+    }
+
+    #[test]
+    fn guest_errors_name_the_field() {
+        let e = GuestInput { phone: Some("011 555".into()), ..guest() }.parse("guest.").unwrap_err();
+        assert_eq!(e.field, "guest.phone");
+        let e = GuestInput { name: Some("  ".into()), ..guest() }.parse("guests[3].").unwrap_err();
+        assert_eq!(e.field, "guests[3].name");
+        let e = GuestInput { guest_id: None, ..guest() }.parse("").unwrap_err();
+        assert_eq!(e.field, "guest_id");
+    }
+
+    #[test]
+    fn job_done_when_nothing_in_flight() {
+        let mut job = Job::new(JobId::generate(), EventId::parse("e").unwrap(), "o", 2, "now");
+        assert!(!job.is_done());
+        job.counts.insert(Status::Queued, 0);
+        job.counts.insert(Status::Read, 1);
+        job.counts.insert(Status::Failed, 1);
+        assert!(job.is_done());
+    }
+}

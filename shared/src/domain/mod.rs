@@ -1,0 +1,30 @@
+//! Domain types. Each parses its input once; a value that exists is valid.
+
+mod event;
+mod ids;
+mod invitation;
+mod phone;
+mod status;
+
+pub use event::{Event, EventInput};
+pub use ids::{EventId, GuestId, IdError, InvitationId, JobId, RsvpToken};
+pub use invitation::{Guest, GuestInput, Invitation, Job, SendRequest};
+pub use phone::{PhoneError, PhoneNumber};
+pub use status::{Status, StatusError};
+
+/// A validation failure that names the offending field (dotted path).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl ToString) -> Self {
+        Self {
+            field: field.into(),
+            message: message.to_string(),
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! The HTTP edge shared by every API function: one error type mapped to
+//! status codes in one place, JSON in and out, the caller's identity.
+
+use crate::domain::FieldError;
+use crate::ports::{QueueError, StoreError};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("request body is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("no organizer identity on the request")]
+    Unauthorized,
+    /// The detail is logged, never sent.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn invalid(field: impl Into<String>, message: impl ToString) -> Self {
+        ApiError::Invalid(FieldError::new(field, message))
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::Invalid(_) => 400,
+            ApiError::Unauthorized => 401,
+            ApiError::NotFound(_) => 404,
+            ApiError::Conflict(_) => 409,
+            ApiError::TooLarge(_) => 413,
+            ApiError::Internal(_) => 500,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::Invalid(_) => "invalid_request",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::TooLarge(_) => "payload_too_large",
+            ApiError::Internal(_) => "internal_error",
+        }
+    }
+
+    pub fn into_response(self) -> Response<Body> {
+        let status = self.status();
+        let mut error = serde_json::json!({"code": self.code()});
+        match &self {
+            ApiError::Internal(detail) => {
+                tracing::error!(error = %detail, "request failed");
+                error["message"] = "internal error; it has been logged".into();
+            }
+            ApiError::Invalid(field_error) => {
+                error["message"] = field_error.to_string().into();
+                error["field"] = field_error.field.clone().into();
+            }
+            other => error["message"] = other.to_string().into(),
+        }
+        json(status, &serde_json::json!({ "error": error }))
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::BadCursor => ApiError::invalid("cursor", err),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<QueueError> for ApiError {
+    fn from(err: QueueError) -> Self {
+        ApiError::Internal(err.to_string())
+    }
+}
+
+pub type ApiResult = Result<Response<Body>, ApiError>;
+
+/// Turns a handler's result into the response, errors included.
+pub fn respond(result: ApiResult) -> Response<Body> {
+    result.unwrap_or_else(ApiError::into_response)
+}
+
+pub fn json<T: Serialize + ?Sized>(status: u16, value: &T) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::Text(serde_json::to_string(value).expect("response serializes")))
+        .expect("status and header are valid")
+}
+
+fn body_bytes(req: &Request) -> &[u8] {
+    match req.body() {
+        Body::Empty => &[],
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
+    }
+}
+
+/// Parses a JSON body of at most `max_bytes`; errors name the field at fault.
+pub fn parse_json<T: DeserializeOwned>(req: &Request, max_bytes: usize) -> Result<T, ApiError> {
+    let bytes = body_bytes(req);
+    if bytes.len() > max_bytes {
+        return Err(ApiError::TooLarge(max_bytes));
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::invalid("body", "a JSON body is required"));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::invalid("body", format!("malformed JSON: {inner}"))
+        } else {
+            let field = if path == "." { "body".to_owned() } else { path };
+            // serde's message carries its own position; the field says where.
+            let message = inner.to_string();
+            let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
+            ApiError::invalid(field, message)
+        }
+    })
+}
+
+/// The body as raw bytes (form posts).
+pub fn raw_body(req: &Request) -> &[u8] {
+    body_bytes(req)
+}
+
+/// A path parameter, parsed into its type; errors name the parameter.
+pub fn path_param<T, E: std::fmt::Display>(
+    req: &Request,
+    name: &str,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<T, ApiError> {
+    let params = req.path_parameters_ref();
+    let raw = params.and_then(|p| p.first(name)).ok_or_else(|| ApiError::invalid(name, "is required in the path"))?;
+    parse(raw).map_err(|e| ApiError::invalid(name, e))
+}
+
+pub fn query_param<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.query_string_parameters_ref()
+        .and_then(|q| q.first(name))
+        .filter(|v| !v.is_empty())
+}
+
+/// The organizer making the request: the JWT's `sub`, as API Gateway's
+/// authorizer verified it. Every event, job and invitation is scoped to it.
+pub fn organizer(req: &Request) -> Result<String, ApiError> {
+    use lambda_http::request::RequestContext;
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.jwt.as_ref())
+            .and_then(|jwt| jwt.claims.get("sub"))
+            .filter(|sub| !sub.is_empty())
+            .cloned()
+            .ok_or(ApiError::Unauthorized),
+        _ => Err(ApiError::Unauthorized),
+    }
+}

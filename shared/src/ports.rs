@@ -1,0 +1,124 @@
+//! The narrow interfaces handlers depend on. Adapters: [`crate::dynamo`],
+//! [`crate::sqs`], [`crate::twilio`]; tests may supply their own.
+
+use crate::domain::{Event, EventId, Invitation, InvitationId, Job, JobId, PhoneNumber, Status};
+use async_trait::async_trait;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store request failed: {0}")]
+    Backend(String),
+    #[error("the cursor is not one this API returned")]
+    BadCursor,
+    #[error("stored item is malformed: {0}")]
+    Corrupt(String),
+}
+
+/// A conditional status change: applies only if the invitation is still at
+/// `from` on `attempt`, and moves the job's counters in the same transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub invitation_id: InvitationId,
+    pub job_id: JobId,
+    pub attempt: u32,
+    pub from: Status,
+    pub to: Status,
+    pub at: String,
+    /// Starts a new attempt (retry): clears the previous attempt's outcome.
+    pub new_attempt: Option<u32>,
+    pub message_sid: Option<String>,
+    pub error: Option<ErrorInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorInfo {
+    pub code: String,
+    pub message: String,
+}
+
+/// Facts recorded on the current attempt without changing its status.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Annotation {
+    pub message_sid: Option<String>,
+    /// The time a status was reached that arrived after a later one (reordered callbacks).
+    pub late_timestamp: Option<(Status, String)>,
+    pub flag: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub items: Vec<Invitation>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListQuery {
+    pub owner: String,
+    pub event_id: EventId,
+    pub status: Option<Status>,
+    pub limit: u32,
+    pub cursor: Option<String>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    async fn put_event(&self, event: &Event) -> Result<(), StoreError>;
+    /// Events are namespaced by their owner: two organizers may use the same id.
+    async fn get_event(&self, owner: &str, id: &EventId) -> Result<Option<Event>, StoreError>;
+    async fn list_events(&self, owner: &str) -> Result<Vec<Event>, StoreError>;
+    /// Writes a job and its (queued) invitations.
+    async fn create_job(&self, job: &Job, invitations: &[Invitation]) -> Result<(), StoreError>;
+    async fn get_job(&self, id: &JobId) -> Result<Option<Job>, StoreError>;
+    async fn get_invitation(&self, id: &InvitationId) -> Result<Option<Invitation>, StoreError>;
+    /// Ok(false) when the invitation was no longer at `from`/`attempt`.
+    async fn transition(&self, t: &Transition) -> Result<bool, StoreError>;
+    /// Ok(false) when the invitation has moved on to another attempt.
+    async fn annotate(&self, id: &InvitationId, attempt: u32, note: &Annotation) -> Result<bool, StoreError>;
+    async fn list_invitations(&self, query: &ListQuery) -> Result<Page, StoreError>;
+}
+
+/// The body of one queue message: which invitation, which attempt.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SendMessage {
+    pub invitation_id: InvitationId,
+    pub attempt: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("queue request failed: {0}")]
+    Backend(String),
+    #[error("{failed} of {total} messages could not be enqueued: {reason}")]
+    Partial { failed: usize, total: usize, reason: String },
+}
+
+#[async_trait]
+pub trait SendQueue: Send + Sync {
+    async fn enqueue(&self, messages: &[SendMessage]) -> Result<(), QueueError>;
+    /// Hides a received message for `seconds` more (backoff before the next try).
+    async fn delay(&self, receipt_handle: &str, seconds: u32) -> Result<(), QueueError>;
+}
+
+/// What goes out to one guest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundMessage {
+    pub to: PhoneNumber,
+    pub body: String,
+    pub status_callback: String,
+}
+
+/// A provider's refusal, classified.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {message}", code.map(|c| c.to_string()).unwrap_or_else(|| "no code".into()))]
+pub struct ProviderError {
+    pub code: Option<u32>,
+    pub message: String,
+    /// Worth trying again later (rate limits, outages, timeouts).
+    pub retryable: bool,
+}
+
+#[async_trait]
+pub trait Messenger: Send + Sync {
+    /// Sends one message; returns the provider's message id.
+    async fn send(&self, message: &OutboundMessage) -> Result<String, ProviderError>;
+}

@@ -1,0 +1,57 @@
+//! One definition of the stack's resources' shapes. The local stack creates
+//! them from here, and tests hold `template.yaml` to the same values.
+
+/// The single DynamoDB table: key attribute names and secondary indexes.
+pub struct TableSchema {
+    pub partition_key: &'static str,
+    pub sort_key: &'static str,
+    pub indexes: &'static [IndexSchema],
+}
+
+pub struct IndexSchema {
+    pub name: &'static str,
+    pub partition_key: &'static str,
+    pub sort_key: &'static str,
+}
+
+pub const TABLE: TableSchema = TableSchema {
+    partition_key: "pk",
+    sort_key: "sk",
+    indexes: &[IndexSchema { name: BY_EVENT_INDEX, partition_key: "gsi1pk", sort_key: "gsi1sk" }],
+};
+
+/// Lists an event's invitations, and an organizer's events.
+pub const BY_EVENT_INDEX: &str = "by-event";
+
+/// The send queue and the sender's event source mapping.
+pub struct QueueSettings {
+    /// Records per sender invocation.
+    pub batch_size: u32,
+    /// Sender instances at once, fleet-wide; also its reserved concurrency.
+    pub max_concurrency: u32,
+    /// The sender's function timeout.
+    pub sender_timeout_seconds: u32,
+    /// At least six times the sender timeout, as AWS advises for SQS sources.
+    pub visibility_timeout_seconds: u32,
+    /// Receives before a message moves to the dead-letter queue.
+    pub max_receive_count: u32,
+    /// Messages per second the whole fleet may send (Twilio's WhatsApp default).
+    pub send_rate_per_second: u32,
+}
+
+pub const QUEUE: QueueSettings = QueueSettings {
+    batch_size: 10,
+    max_concurrency: 2,
+    sender_timeout_seconds: 30,
+    visibility_timeout_seconds: 180,
+    max_receive_count: 5,
+    send_rate_per_second: 10,
+};
+
+/// Default resource names of the local stack (a deployed stack's come from the template).
+pub mod names {
+    pub const TABLE: &str = "rsvp-invitations";
+    pub const QUEUE: &str = "rsvp-send";
+    pub const DEAD_LETTER_QUEUE: &str = "rsvp-send-dlq";
+    pub const TWILIO_SECRET: &str = "rsvp/twilio";
+}

@@ -1,0 +1,87 @@
+//! The [`SendQueue`] on SQS.
+
+use crate::ports::{QueueError, SendMessage, SendQueue};
+use async_trait::async_trait;
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use futures::{StreamExt, TryStreamExt};
+use std::time::Duration;
+
+/// SQS's SendMessageBatch limit.
+const SEND_BATCH_SIZE: usize = 10;
+const SEND_PARALLELISM: usize = 8;
+const MAX_ENTRY_RETRIES: u32 = 5;
+
+#[derive(Clone)]
+pub struct SqsQueue {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsQueue {
+    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
+        Self { client, queue_url: queue_url.into() }
+    }
+
+    /// Sends up to ten messages, resending the entries SQS reports as failed.
+    async fn send_batch(&self, messages: &[SendMessage]) -> Result<(), QueueError> {
+        let mut pending: Vec<(String, String)> = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (i.to_string(), serde_json::to_string(m).expect("message serializes")))
+            .collect();
+        let mut last_reason = String::new();
+        for retry in 0..=MAX_ENTRY_RETRIES {
+            if retry > 0 {
+                tokio::time::sleep(Duration::from_millis(50 << retry)).await;
+            }
+            let entries = pending
+                .iter()
+                .map(|(id, body)| SendMessageBatchRequestEntry::builder().id(id).message_body(body).build())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| QueueError::Backend(e.to_string()))?;
+            let out = match self.client.send_message_batch().queue_url(&self.queue_url).set_entries(Some(entries)).send().await {
+                Ok(out) => out,
+                Err(err) => {
+                    last_reason = DisplayErrorContext(err).to_string();
+                    continue;
+                }
+            };
+            let failed: Vec<&str> = out.failed().iter().map(|f| f.id()).collect();
+            if let Some(f) = out.failed().first() {
+                last_reason = format!("{}: {}", f.code(), f.message().unwrap_or_default());
+            }
+            pending.retain(|(id, _)| failed.contains(&id.as_str()));
+            if pending.is_empty() {
+                return Ok(());
+            }
+        }
+        Err(QueueError::Partial { failed: pending.len(), total: messages.len(), reason: last_reason })
+    }
+}
+
+#[async_trait]
+impl SendQueue for SqsQueue {
+    async fn enqueue(&self, messages: &[SendMessage]) -> Result<(), QueueError> {
+        // Collected first: a lazy map here trips async-trait's lifetime inference.
+        let sends: Vec<_> = messages.chunks(SEND_BATCH_SIZE).map(|chunk| self.send_batch(chunk)).collect();
+        futures::stream::iter(sends)
+            .buffer_unordered(SEND_PARALLELISM)
+            .try_collect::<Vec<()>>()
+            .await
+            .map(|_| ())
+    }
+
+    async fn delay(&self, receipt_handle: &str, seconds: u32) -> Result<(), QueueError> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(seconds as i32)
+            .send()
+            .await
+            .map_err(|e| QueueError::Backend(DisplayErrorContext(e).to_string()))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,131 @@
+use crate::domain::PhoneNumber;
+use crate::ports::{Messenger, OutboundMessage, ProviderError};
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+use std::time::Duration;
+
+/// The account and WhatsApp sender; the auth token never leaves a `SecretString`.
+#[derive(Clone)]
+pub struct TwilioCredentials {
+    pub account_sid: String,
+    pub auth_token: SecretString,
+    pub from: PhoneNumber,
+}
+
+impl std::fmt::Debug for TwilioCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TwilioCredentials")
+            .field("account_sid", &self.account_sid)
+            .field("auth_token", &"[redacted]")
+            .field("from", &self.from)
+            .finish()
+    }
+}
+
+/// Twilio error codes that a later try can get past (DESIGN "Rules").
+const RETRYABLE_CODES: [u32; 5] = [20429, 63018, 30003, 30008, 20500];
+
+/// Whether a failure is worth retrying: rate limits, Twilio outages (5xx),
+/// and the codes Twilio documents as transient. Everything else is final.
+pub fn classify(http_status: u16, code: Option<u32>) -> bool {
+    http_status == 429 || http_status >= 500 || code.is_some_and(|c| RETRYABLE_CODES.contains(&c))
+}
+
+#[derive(serde::Deserialize)]
+struct TwilioErrorBody {
+    code: Option<u32>,
+    message: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct MessageResource {
+    sid: String,
+}
+
+/// Twilio's Messages API over reqwest: form-encoded, basic auth.
+pub struct TwilioClient {
+    http: reqwest::Client,
+    messages_url: String,
+    credentials: TwilioCredentials,
+}
+
+impl TwilioClient {
+    /// `api_base` is `https://api.twilio.com` in production, the simulator locally.
+    pub fn new(api_base: &str, credentials: TwilioCredentials, timeout: Duration) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .expect("TLS backend initialises");
+        let messages_url = format!(
+            "{}/2010-04-01/Accounts/{}/Messages.json",
+            api_base.trim_end_matches('/'),
+            credentials.account_sid
+        );
+        Self { http, messages_url, credentials }
+    }
+}
+
+#[async_trait]
+impl Messenger for TwilioClient {
+    async fn send(&self, message: &OutboundMessage) -> Result<String, ProviderError> {
+        let to = message.to.to_whatsapp();
+        let from = self.credentials.from.to_whatsapp();
+        let form = [
+            ("To", to.as_str()),
+            ("From", from.as_str()),
+            ("Body", message.body.as_str()),
+            ("StatusCallback", message.status_callback.as_str()),
+        ];
+        let response = self
+            .http
+            .post(&self.messages_url)
+            .basic_auth(&self.credentials.account_sid, Some(self.credentials.auth_token.expose_secret()))
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| ProviderError {
+                code: None,
+                message: if e.is_timeout() { "Twilio did not answer in time".into() } else { format!("Twilio unreachable: {e}") },
+                // The request may or may not have reached Twilio; retrying a
+                // connect failure is safe, a timeout is the caller's call.
+                retryable: true,
+            })?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.map_err(|e| ProviderError {
+            code: None,
+            message: format!("reading Twilio's answer: {e}"),
+            retryable: true,
+        })?;
+        if (200..300).contains(&status) {
+            let resource: MessageResource = serde_json::from_slice(&bytes).map_err(|e| ProviderError {
+                code: None,
+                message: format!("unexpected answer from Twilio: {e}"),
+                retryable: false,
+            })?;
+            return Ok(resource.sid);
+        }
+        let body: Option<TwilioErrorBody> = serde_json::from_slice(&bytes).ok();
+        let code = body.as_ref().and_then(|b| b.code);
+        let message = body
+            .and_then(|b| b.message)
+            .unwrap_or_else(|| format!("Twilio answered HTTP {status}"));
+        Err(ProviderError { code, message, retryable: classify(status, code) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::classify;
+
+    #[test]
+    fn classification() {
+        assert!(classify(429, Some(20429)));
+        assert!(classify(503, None));
+        assert!(classify(400, Some(63018)));
+        assert!(!classify(400, Some(21211)));
+        assert!(!classify(400, Some(21610)));
+        assert!(!classify(400, Some(63024)));
+        assert!(!classify(401, Some(20003)));
+    }
+}
