@@ -28,12 +28,18 @@ pub enum ConfigError {
 }
 
 pub fn required(name: &'static str) -> Result<String, ConfigError> {
-    std::env::var(name).ok().filter(|v| !v.is_empty()).ok_or(ConfigError::Missing(name))
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or(ConfigError::Missing(name))
 }
 
 pub fn number_or<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, ConfigError> {
     match std::env::var(name) {
-        Ok(v) if !v.is_empty() => v.parse().map_err(|_| ConfigError::Invalid { name, reason: format!("'{v}' is not a number") }),
+        Ok(v) if !v.is_empty() => v.parse().map_err(|_| ConfigError::Invalid {
+            name,
+            reason: format!("'{v}' is not a number"),
+        }),
         _ => Ok(default),
     }
 }
@@ -54,7 +60,11 @@ impl TwilioSecret {
         if !self.account_sid.starts_with("AC") {
             return Err("field account_sid: must start with AC".into());
         }
-        Ok(TwilioCredentials { account_sid: self.account_sid, auth_token: self.auth_token, from })
+        Ok(TwilioCredentials {
+            account_sid: self.account_sid,
+            auth_token: self.auth_token,
+            from,
+        })
     }
 }
 
@@ -63,22 +73,31 @@ pub async fn load_twilio_credentials(
     client: &aws_sdk_secretsmanager::Client,
     secret_id: &str,
 ) -> Result<TwilioCredentials, ConfigError> {
-    let fail = |reason: String| ConfigError::Secret { id: secret_id.to_owned(), reason };
+    let fail = |reason: String| ConfigError::Secret {
+        id: secret_id.to_owned(),
+        reason,
+    };
     let out = client
         .get_secret_value()
         .secret_id(secret_id)
         .send()
         .await
         .map_err(|e| fail(aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string()))?;
-    let text = out.secret_string().ok_or_else(|| fail("secret has no string value".into()))?;
-    let secret: TwilioSecret = serde_json::from_str(text)
-        .map_err(|e| fail(format!("expected JSON {{account_sid, auth_token, from}}: {e}")))?;
+    let text = out
+        .secret_string()
+        .ok_or_else(|| fail("secret has no string value".into()))?;
+    let secret: TwilioSecret = serde_json::from_str(text).map_err(|e| {
+        fail(format!(
+            "expected JSON {{account_sid, auth_token, from}}: {e}"
+        ))
+    })?;
     secret.into_credentials().map_err(fail)
 }
 
 /// The secret's JSON for given credentials (the local stack seeds it).
 pub fn twilio_secret_json(account_sid: &str, auth_token: &str, from: &str) -> String {
-    serde_json::json!({"account_sid": account_sid, "auth_token": auth_token, "from": from}).to_string()
+    serde_json::json!({"account_sid": account_sid, "auth_token": auth_token, "from": from})
+        .to_string()
 }
 
 /// Loads the AWS SDK's shared configuration (region, credentials, and the
@@ -88,19 +107,31 @@ pub async fn aws_config() -> aws_config::SdkConfig {
 }
 
 /// The DynamoDB store named by `TABLE_NAME`.
-pub fn store_from_env(sdk: &aws_config::SdkConfig) -> Result<std::sync::Arc<crate::dynamo::DynamoStore>, ConfigError> {
+pub fn store_from_env(
+    sdk: &aws_config::SdkConfig,
+) -> Result<std::sync::Arc<crate::dynamo::DynamoStore>, ConfigError> {
     let table = required(env::TABLE_NAME)?;
-    Ok(std::sync::Arc::new(crate::dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table)))
+    Ok(std::sync::Arc::new(crate::dynamo::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        table,
+    )))
 }
 
 /// The send queue named by `QUEUE_URL`.
-pub fn queue_from_env(sdk: &aws_config::SdkConfig) -> Result<std::sync::Arc<crate::sqs::SqsQueue>, ConfigError> {
+pub fn queue_from_env(
+    sdk: &aws_config::SdkConfig,
+) -> Result<std::sync::Arc<crate::sqs::SqsQueue>, ConfigError> {
     let url = required(env::QUEUE_URL)?;
-    Ok(std::sync::Arc::new(crate::sqs::SqsQueue::new(aws_sdk_sqs::Client::new(sdk), url)))
+    Ok(std::sync::Arc::new(crate::sqs::SqsQueue::new(
+        aws_sdk_sqs::Client::new(sdk),
+        url,
+    )))
 }
 
 /// Twilio's credentials from the secret named by `TWILIO_SECRET_ID`.
-pub async fn twilio_from_env(sdk: &aws_config::SdkConfig) -> Result<TwilioCredentials, ConfigError> {
+pub async fn twilio_from_env(
+    sdk: &aws_config::SdkConfig,
+) -> Result<TwilioCredentials, ConfigError> {
     let secret_id = required(env::TWILIO_SECRET_ID)?;
     load_twilio_credentials(&aws_sdk_secretsmanager::Client::new(sdk), &secret_id).await
 }

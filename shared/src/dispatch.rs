@@ -36,17 +36,27 @@ pub async fn create_and_enqueue(
 }
 
 /// Enqueues the current attempt of each (queued) invitation.
-pub async fn enqueue_or_fail(store: &dyn Store, queue: &dyn SendQueue, invitations: &[Invitation]) -> Result<(), DispatchError> {
+pub async fn enqueue_or_fail(
+    store: &dyn Store,
+    queue: &dyn SendQueue,
+    invitations: &[Invitation],
+) -> Result<(), DispatchError> {
     let messages: Vec<SendMessage> = invitations
         .iter()
-        .map(|i| SendMessage { invitation_id: i.invitation_id.clone(), attempt: i.attempt })
+        .map(|i| SendMessage {
+            invitation_id: i.invitation_id.clone(),
+            attempt: i.attempt,
+        })
         .collect();
     let Err(err) = queue.enqueue(&messages).await else {
         return Ok(());
     };
     tracing::error!(error = %err, count = invitations.len(), "enqueue failed; marking invitations failed");
     let now = lifecycle::now();
-    let error = ErrorInfo { code: NOT_QUEUED.into(), message: "could not be queued for sending; retry it".into() };
+    let error = ErrorInfo {
+        code: NOT_QUEUED.into(),
+        message: "could not be queued for sending; retry it".into(),
+    };
     for inv in invitations {
         // Some of the batch may have been queued; the forced move only
         // applies to those still queued on this attempt, and a sender that

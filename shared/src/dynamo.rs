@@ -6,14 +6,19 @@
 //! | job        | `JOB#{id}`      | JOB   |                               |
 //! | invitation | `INV#{id}`      | INV   | `EVENT#{owner}#{event}` / `{created}#{id}` |
 
-use crate::domain::{Event, EventId, Guest, GuestId, Invitation, InvitationId, Job, JobId, PhoneNumber, RsvpToken, Status};
+use crate::domain::{
+    Event, EventId, Guest, GuestId, Invitation, InvitationId, Job, JobId, PhoneNumber, RsvpToken,
+    Status,
+};
 use crate::ports::{Annotation, ListQuery, Page, Store, StoreError, Transition};
 use crate::schema::{BY_EVENT_INDEX, TABLE};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, TransactWriteItem, Update, WriteRequest};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, PutRequest, TransactWriteItem, Update, WriteRequest,
+};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures::{StreamExt, TryStreamExt};
@@ -36,7 +41,10 @@ pub struct DynamoStore {
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self {
+            client,
+            table: table.into(),
+        }
     }
 }
 
@@ -61,7 +69,10 @@ fn count_attr(status: Status) -> String {
 }
 
 fn key(pk: String, sk: &str) -> Item {
-    HashMap::from([(TABLE.partition_key.to_owned(), s(pk)), (TABLE.sort_key.to_owned(), s(sk))])
+    HashMap::from([
+        (TABLE.partition_key.to_owned(), s(pk)),
+        (TABLE.sort_key.to_owned(), s(sk)),
+    ])
 }
 
 fn event_key(owner: &str, id: &EventId) -> Item {
@@ -85,7 +96,8 @@ impl Reader<'_> {
         self.0.get(name).and_then(|v| v.as_s().ok()).cloned()
     }
     fn s(&self, name: &str) -> Result<String, StoreError> {
-        self.opt_s(name).ok_or_else(|| StoreError::Corrupt(format!("missing string attribute {name}")))
+        self.opt_s(name)
+            .ok_or_else(|| StoreError::Corrupt(format!("missing string attribute {name}")))
     }
     fn n<T: std::str::FromStr>(&self, name: &str) -> Result<T, StoreError> {
         self.0
@@ -94,7 +106,11 @@ impl Reader<'_> {
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| StoreError::Corrupt(format!("missing numeric attribute {name}")))
     }
-    fn parsed<T, E: std::fmt::Display>(&self, name: &str, parse: impl FnOnce(&str) -> Result<T, E>) -> Result<T, StoreError> {
+    fn parsed<T, E: std::fmt::Display>(
+        &self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Result<T, StoreError> {
         parse(&self.s(name)?).map_err(|e| StoreError::Corrupt(format!("attribute {name}: {e}")))
     }
 }
@@ -147,7 +163,11 @@ impl From<&Job> for Item {
             ("total".into(), n(j.total)),
             ("created_at".into(), s(&j.created_at)),
         ]);
-        item.extend(Status::ALL.into_iter().map(|st| (count_attr(st), n(j.count(st)))));
+        item.extend(
+            Status::ALL
+                .into_iter()
+                .map(|st| (count_attr(st), n(j.count(st)))),
+        );
         item
     }
 }
@@ -174,7 +194,11 @@ impl TryFrom<&Item> for Job {
 impl From<&Invitation> for Item {
     fn from(i: &Invitation) -> Self {
         let mut item = invitation_key(&i.invitation_id);
-        let created = i.timestamps.get(&Status::Queued).cloned().unwrap_or_else(|| i.updated_at.clone());
+        let created = i
+            .timestamps
+            .get(&Status::Queued)
+            .cloned()
+            .unwrap_or_else(|| i.updated_at.clone());
         item.extend([
             ("type".into(), s("invitation")),
             ("gsi1pk".into(), s(event_partition(&i.owner, &i.event_id))),
@@ -198,7 +222,11 @@ impl From<&Invitation> for Item {
             ("error_message", &i.error_message),
             ("flag", &i.flag),
         ];
-        item.extend(optional.into_iter().filter_map(|(k, v)| v.as_ref().map(|v| (k.to_owned(), s(v)))));
+        item.extend(
+            optional
+                .into_iter()
+                .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_owned(), s(v)))),
+        );
         item.extend(i.timestamps.iter().map(|(st, at)| (ts_attr(*st), s(at))));
         item
     }
@@ -256,7 +284,10 @@ impl DynamoStore {
         let mut pending: Vec<WriteRequest> = items
             .into_iter()
             .map(|item| {
-                let put = PutRequest::builder().set_item(Some(item)).build().map_err(backend)?;
+                let put = PutRequest::builder()
+                    .set_item(Some(item))
+                    .build()
+                    .map_err(backend)?;
                 Ok(WriteRequest::builder().put_request(put).build())
             })
             .collect::<Result<_, StoreError>>()?;
@@ -279,7 +310,10 @@ impl DynamoStore {
                 return Ok(());
             }
         }
-        Err(StoreError::Backend(format!("{} items still unprocessed after retries", pending.len())))
+        Err(StoreError::Backend(format!(
+            "{} items still unprocessed after retries",
+            pending.len()
+        )))
     }
 }
 
@@ -297,7 +331,11 @@ impl Store for DynamoStore {
     }
 
     async fn get_event(&self, owner: &str, id: &EventId) -> Result<Option<Event>, StoreError> {
-        self.get(event_key(owner, id)).await?.as_ref().map(Event::try_from).transpose()
+        self.get(event_key(owner, id))
+            .await?
+            .as_ref()
+            .map(Event::try_from)
+            .transpose()
     }
 
     async fn list_events(&self, owner: &str) -> Result<Vec<Event>, StoreError> {
@@ -313,14 +351,23 @@ impl Store for DynamoStore {
             .send()
             .collect()
             .await;
-        pages.into_iter().map(|item| Event::try_from(&item.map_err(backend)?)).collect()
+        pages
+            .into_iter()
+            .map(|item| Event::try_from(&item.map_err(backend)?))
+            .collect()
     }
 
     async fn create_job(&self, job: &Job, invitations: &[Invitation]) -> Result<(), StoreError> {
         // The job is written last: a job that exists has all its invitations.
         let items: Vec<Item> = invitations.iter().map(Item::from).collect();
-        let batches: Vec<Vec<Item>> = items.chunks(BATCH_WRITE_SIZE).map(<[Item]>::to_vec).collect();
-        let writes: Vec<_> = batches.into_iter().map(|batch| self.write_batch(batch)).collect();
+        let batches: Vec<Vec<Item>> = items
+            .chunks(BATCH_WRITE_SIZE)
+            .map(<[Item]>::to_vec)
+            .collect();
+        let writes: Vec<_> = batches
+            .into_iter()
+            .map(|batch| self.write_batch(batch))
+            .collect();
         futures::stream::iter(writes)
             .buffer_unordered(WRITE_PARALLELISM)
             .try_collect::<Vec<()>>()
@@ -336,11 +383,19 @@ impl Store for DynamoStore {
     }
 
     async fn get_job(&self, id: &JobId) -> Result<Option<Job>, StoreError> {
-        self.get(job_key(id)).await?.as_ref().map(Job::try_from).transpose()
+        self.get(job_key(id))
+            .await?
+            .as_ref()
+            .map(Job::try_from)
+            .transpose()
     }
 
     async fn get_invitation(&self, id: &InvitationId) -> Result<Option<Invitation>, StoreError> {
-        self.get(invitation_key(id)).await?.as_ref().map(Invitation::try_from).transpose()
+        self.get(invitation_key(id))
+            .await?
+            .as_ref()
+            .map(Invitation::try_from)
+            .transpose()
     }
 
     async fn transition(&self, t: &Transition) -> Result<bool, StoreError> {
@@ -350,7 +405,11 @@ impl Store for DynamoStore {
             (":attempt".to_owned(), n(t.attempt)),
             (":at".to_owned(), s(&t.at)),
         ]);
-        let mut set = vec!["#status = :to".to_owned(), "updated_at = :at".to_owned(), format!("{} = :at", ts_attr(t.to))];
+        let mut set = vec![
+            "#status = :to".to_owned(),
+            "updated_at = :at".to_owned(),
+            format!("{} = :at", ts_attr(t.to)),
+        ];
         let mut remove = Vec::new();
         if let Some(sid) = &t.message_sid {
             set.push("message_sid = :sid".into());
@@ -370,7 +429,12 @@ impl Store for DynamoStore {
                 remove.extend(["error_code", "error_message"].map(String::from));
             }
             // The new attempt's timeline starts over.
-            remove.extend(Status::ALL.into_iter().filter(|st| *st != t.to).map(ts_attr));
+            remove.extend(
+                Status::ALL
+                    .into_iter()
+                    .filter(|st| *st != t.to)
+                    .map(ts_attr),
+            );
         }
         let mut expression = format!("SET {}", set.join(", "));
         if !remove.is_empty() {
@@ -406,18 +470,31 @@ impl Store for DynamoStore {
             .chain(counters)
             .map(|u| TransactWriteItem::builder().update(u).build())
             .collect();
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
             Ok(_) => Ok(true),
             Err(err) => {
                 let service = err.into_service_error();
                 if let TransactWriteItemsError::TransactionCanceledException(cancelled) = &service {
-                    let first = cancelled.cancellation_reasons().first().and_then(|r| r.code());
+                    let first = cancelled
+                        .cancellation_reasons()
+                        .first()
+                        .and_then(|r| r.code());
                     if first == Some("ConditionalCheckFailed") {
                         return Ok(false);
                     }
                     return Err(StoreError::Backend(format!(
                         "transaction cancelled: {:?}",
-                        cancelled.cancellation_reasons().iter().map(|r| r.code()).collect::<Vec<_>>()
+                        cancelled
+                            .cancellation_reasons()
+                            .iter()
+                            .map(|r| r.code())
+                            .collect::<Vec<_>>()
                     )));
                 }
                 Err(backend(service))
@@ -425,7 +502,12 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn annotate(&self, id: &InvitationId, attempt: u32, note: &Annotation) -> Result<bool, StoreError> {
+    async fn annotate(
+        &self,
+        id: &InvitationId,
+        attempt: u32,
+        note: &Annotation,
+    ) -> Result<bool, StoreError> {
         let mut set = Vec::new();
         let mut values = HashMap::from([(":attempt".to_owned(), n(attempt))]);
         if let Some(sid) = &note.message_sid {
@@ -497,7 +579,10 @@ impl Store for DynamoStore {
                 break;
             }
         }
-        Ok(Page { items, next_cursor: start.map(|k| encode_cursor(&k)) })
+        Ok(Page {
+            items,
+            next_cursor: start.map(|k| encode_cursor(&k)),
+        })
     }
 }
 
@@ -524,13 +609,21 @@ fn decode_cursor(cursor: &str) -> Result<Item, StoreError> {
 /// Creates the table as [`TABLE`] defines it (the local stack's bootstrap).
 pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError> {
     use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-        ScalarAttributeType,
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+        Projection, ProjectionType, ScalarAttributeType,
     };
     let key_schema = |pk: &str, sk: &str| -> Result<Vec<KeySchemaElement>, StoreError> {
         Ok(vec![
-            KeySchemaElement::builder().attribute_name(pk).key_type(KeyType::Hash).build().map_err(backend)?,
-            KeySchemaElement::builder().attribute_name(sk).key_type(KeyType::Range).build().map_err(backend)?,
+            KeySchemaElement::builder()
+                .attribute_name(pk)
+                .key_type(KeyType::Hash)
+                .build()
+                .map_err(backend)?,
+            KeySchemaElement::builder()
+                .attribute_name(sk)
+                .key_type(KeyType::Range)
+                .build()
+                .map_err(backend)?,
         ])
     };
     let mut attributes = vec![TABLE.partition_key, TABLE.sort_key];
@@ -541,7 +634,11 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError>
             GlobalSecondaryIndex::builder()
                 .index_name(index.name)
                 .set_key_schema(Some(key_schema(index.partition_key, index.sort_key)?))
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
                 .build()
                 .map_err(backend)?,
         );
@@ -569,7 +666,11 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError>
         Ok(_) => Ok(()),
         Err(err) => {
             let service = err.into_service_error();
-            if service.is_resource_in_use_exception() { Ok(()) } else { Err(backend(service)) }
+            if service.is_resource_in_use_exception() {
+                Ok(())
+            } else {
+                Err(backend(service))
+            }
         }
     }
 }

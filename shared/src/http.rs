@@ -95,7 +95,9 @@ pub fn json<T: Serialize + ?Sized>(status: u16, value: &T) -> Response<Body> {
     Response::builder()
         .status(status)
         .header("content-type", "application/json")
-        .body(Body::Text(serde_json::to_string(value).expect("response serializes")))
+        .body(Body::Text(
+            serde_json::to_string(value).expect("response serializes"),
+        ))
         .expect("status and header are valid")
 }
 
@@ -127,7 +129,11 @@ pub fn parse_json<T: DeserializeOwned>(req: &Request, max_bytes: usize) -> Resul
             let field = if path == "." { "body".to_owned() } else { path };
             // serde's message carries its own position; the field says where.
             let message = inner.to_string();
-            let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
+            let message = message
+                .split(" at line ")
+                .next()
+                .unwrap_or(&message)
+                .to_owned();
             ApiError::invalid(field, message)
         }
     })
@@ -145,7 +151,9 @@ pub fn path_param<T, E: std::fmt::Display>(
     parse: impl FnOnce(&str) -> Result<T, E>,
 ) -> Result<T, ApiError> {
     let params = req.path_parameters_ref();
-    let raw = params.and_then(|p| p.first(name)).ok_or_else(|| ApiError::invalid(name, "is required in the path"))?;
+    let raw = params
+        .and_then(|p| p.first(name))
+        .ok_or_else(|| ApiError::invalid(name, "is required in the path"))?;
     parse(raw).map_err(|e| ApiError::invalid(name, e))
 }
 

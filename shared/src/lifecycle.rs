@@ -10,11 +10,17 @@ const MAX_RACES: usize = 8;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Applied { from: Status },
+    Applied {
+        from: Status,
+    },
     /// The update was for an earlier (or unknown later) attempt.
-    OtherAttempt { current: u32 },
+    OtherAttempt {
+        current: u32,
+    },
     /// The invitation is already at or past that status.
-    NotForward { current: Status },
+    NotForward {
+        current: Status,
+    },
     NotFound,
 }
 
@@ -37,11 +43,15 @@ pub async fn apply_report(store: &dyn Store, report: &StatusReport) -> Result<Ou
             return Ok(Outcome::NotFound);
         };
         if inv.attempt != report.attempt {
-            return Ok(Outcome::OtherAttempt { current: inv.attempt });
+            return Ok(Outcome::OtherAttempt {
+                current: inv.attempt,
+            });
         }
         if !inv.status.can_advance_to(report.status) {
             record_late_facts(store, &inv, report).await?;
-            return Ok(Outcome::NotForward { current: inv.status });
+            return Ok(Outcome::NotForward {
+                current: inv.status,
+            });
         }
         let transition = Transition {
             invitation_id: inv.invitation_id.clone(),
@@ -51,7 +61,10 @@ pub async fn apply_report(store: &dyn Store, report: &StatusReport) -> Result<Ou
             to: report.status,
             at: report.at.clone(),
             new_attempt: None,
-            message_sid: report.message_sid.clone().filter(|_| inv.message_sid.is_none()),
+            message_sid: report
+                .message_sid
+                .clone()
+                .filter(|_| inv.message_sid.is_none()),
             error: report.error.clone(),
         };
         if store.transition(&transition).await? {
@@ -64,17 +77,31 @@ pub async fn apply_report(store: &dyn Store, report: &StatusReport) -> Result<Ou
     )))
 }
 
-async fn record_late_facts(store: &dyn Store, inv: &Invitation, report: &StatusReport) -> Result<(), StoreError> {
+async fn record_late_facts(
+    store: &dyn Store,
+    inv: &Invitation,
+    report: &StatusReport,
+) -> Result<(), StoreError> {
     // Only successes are back-filled: a late "failed" after "delivered" is noise.
     let late_timestamp = (matches!(report.status, Status::Sent | Status::Delivered)
         && !inv.timestamps.contains_key(&report.status))
     .then(|| (report.status, report.at.clone()));
-    let message_sid = report.message_sid.clone().filter(|_| inv.message_sid.is_none());
+    let message_sid = report
+        .message_sid
+        .clone()
+        .filter(|_| inv.message_sid.is_none());
     if late_timestamp.is_none() && message_sid.is_none() {
         return Ok(());
     }
-    let note = Annotation { message_sid, late_timestamp, flag: None };
-    store.annotate(&inv.invitation_id, inv.attempt, &note).await.map(|_| ())
+    let note = Annotation {
+        message_sid,
+        late_timestamp,
+        flag: None,
+    };
+    store
+        .annotate(&inv.invitation_id, inv.attempt, &note)
+        .await
+        .map(|_| ())
 }
 
 /// Moves an invitation between two given statuses on its current attempt,
@@ -106,7 +133,9 @@ pub async fn force(
 /// The current time as stored: RFC 3339, UTC, millisecond precision.
 pub fn now() -> String {
     let now = time::OffsetDateTime::now_utc();
-    let now = now.replace_nanosecond(now.millisecond() as u32 * 1_000_000).unwrap_or(now);
+    let now = now
+        .replace_nanosecond(now.millisecond() as u32 * 1_000_000)
+        .unwrap_or(now);
     now.format(&time::format_description::well_known::Rfc3339)
         .expect("UTC time formats as RFC 3339")
 }

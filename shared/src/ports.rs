@@ -73,7 +73,12 @@ pub trait Store: Send + Sync {
     /// Ok(false) when the invitation was no longer at `from`/`attempt`.
     async fn transition(&self, t: &Transition) -> Result<bool, StoreError>;
     /// Ok(false) when the invitation has moved on to another attempt.
-    async fn annotate(&self, id: &InvitationId, attempt: u32, note: &Annotation) -> Result<bool, StoreError>;
+    async fn annotate(
+        &self,
+        id: &InvitationId,
+        attempt: u32,
+        note: &Annotation,
+    ) -> Result<bool, StoreError>;
     async fn list_invitations(&self, query: &ListQuery) -> Result<Page, StoreError>;
 }
 
@@ -89,7 +94,11 @@ pub enum QueueError {
     #[error("queue request failed: {0}")]
     Backend(String),
     #[error("{failed} of {total} messages could not be enqueued: {reason}")]
-    Partial { failed: usize, total: usize, reason: String },
+    Partial {
+        failed: usize,
+        total: usize,
+        reason: String,
+    },
 }
 
 #[async_trait]

@@ -13,7 +13,11 @@ pub struct Route {
 pub const WEBHOOK_PATH: &str = "/api/whatsapp/webhook";
 
 const fn route(method: &'static str, path: &'static str, function: &'static str) -> Route {
-    Route { method, path, function }
+    Route {
+        method,
+        path,
+        function,
+    }
 }
 
 pub const ROUTES: &[Route] = &[
@@ -32,27 +36,32 @@ pub const ROUTES: &[Route] = &[
 /// Finds the route for a request and its path parameters.
 pub fn find(method: &str, path: &str) -> Option<(Route, Vec<(String, String)>)> {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    ROUTES.iter().filter(|r| r.method.eq_ignore_ascii_case(method)).find_map(|r| {
-        let pattern: Vec<&str> = r.path.split('/').collect();
-        if pattern.len() != segments.len() {
-            return None;
-        }
-        let mut params = Vec::new();
-        for (p, s) in pattern.iter().zip(&segments) {
-            match p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-                Some(name) if !s.is_empty() => params.push((name.to_owned(), (*s).to_owned())),
-                Some(_) => return None,
-                None if p == s => {}
-                None => return None,
+    ROUTES
+        .iter()
+        .filter(|r| r.method.eq_ignore_ascii_case(method))
+        .find_map(|r| {
+            let pattern: Vec<&str> = r.path.split('/').collect();
+            if pattern.len() != segments.len() {
+                return None;
             }
-        }
-        Some((*r, params))
-    })
+            let mut params = Vec::new();
+            for (p, s) in pattern.iter().zip(&segments) {
+                match p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                    Some(name) if !s.is_empty() => params.push((name.to_owned(), (*s).to_owned())),
+                    Some(_) => return None,
+                    None if p == s => {}
+                    None => return None,
+                }
+            }
+            Some((*r, params))
+        })
 }
 
 /// Whether any route has this path (for 405 versus 404).
 pub fn path_exists(path: &str) -> bool {
-    ["GET", "PUT", "POST", "DELETE"].iter().any(|m| find(m, path).is_some())
+    ["GET", "PUT", "POST", "DELETE"]
+        .iter()
+        .any(|m| find(m, path).is_some())
 }
 
 #[cfg(test)]
@@ -64,7 +73,10 @@ mod tests {
         let (r, params) = find("GET", "/api/whatsapp/status/job_1").unwrap();
         assert_eq!(r.function, "status");
         assert_eq!(params, vec![("jobId".to_owned(), "job_1".to_owned())]);
-        assert_eq!(find("POST", "/api/whatsapp/webhook").unwrap().0.function, "webhook");
+        assert_eq!(
+            find("POST", "/api/whatsapp/webhook").unwrap().0.function,
+            "webhook"
+        );
         assert!(find("DELETE", "/api/whatsapp/status/x").is_none());
         assert!(find("GET", "/api/whatsapp/status/").is_none());
         assert!(path_exists("/api/whatsapp/send-bulk"));

@@ -17,7 +17,11 @@ pub struct IndexSchema {
 pub const TABLE: TableSchema = TableSchema {
     partition_key: "pk",
     sort_key: "sk",
-    indexes: &[IndexSchema { name: BY_EVENT_INDEX, partition_key: "gsi1pk", sort_key: "gsi1sk" }],
+    indexes: &[IndexSchema {
+        name: BY_EVENT_INDEX,
+        partition_key: "gsi1pk",
+        sort_key: "gsi1sk",
+    }],
 };
 
 /// Lists an event's invitations, and an organizer's events.

@@ -21,7 +21,10 @@ pub struct SqsQueue {
 
 impl SqsQueue {
     pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
-        Self { client, queue_url: queue_url.into() }
+        Self {
+            client,
+            queue_url: queue_url.into(),
+        }
     }
 
     /// Sends up to ten messages, resending the entries SQS reports as failed.
@@ -29,7 +32,12 @@ impl SqsQueue {
         let mut pending: Vec<(String, String)> = messages
             .iter()
             .enumerate()
-            .map(|(i, m)| (i.to_string(), serde_json::to_string(m).expect("message serializes")))
+            .map(|(i, m)| {
+                (
+                    i.to_string(),
+                    serde_json::to_string(m).expect("message serializes"),
+                )
+            })
             .collect();
         let mut last_reason = String::new();
         for retry in 0..=MAX_ENTRY_RETRIES {
@@ -38,10 +46,22 @@ impl SqsQueue {
             }
             let entries = pending
                 .iter()
-                .map(|(id, body)| SendMessageBatchRequestEntry::builder().id(id).message_body(body).build())
+                .map(|(id, body)| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(id)
+                        .message_body(body)
+                        .build()
+                })
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| QueueError::Backend(e.to_string()))?;
-            let out = match self.client.send_message_batch().queue_url(&self.queue_url).set_entries(Some(entries)).send().await {
+            let out = match self
+                .client
+                .send_message_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+            {
                 Ok(out) => out,
                 Err(err) => {
                     last_reason = DisplayErrorContext(err).to_string();
@@ -57,7 +77,11 @@ impl SqsQueue {
                 return Ok(());
             }
         }
-        Err(QueueError::Partial { failed: pending.len(), total: messages.len(), reason: last_reason })
+        Err(QueueError::Partial {
+            failed: pending.len(),
+            total: messages.len(),
+            reason: last_reason,
+        })
     }
 }
 
@@ -65,7 +89,10 @@ impl SqsQueue {
 impl SendQueue for SqsQueue {
     async fn enqueue(&self, messages: &[SendMessage]) -> Result<(), QueueError> {
         // Collected first: a lazy map here trips async-trait's lifetime inference.
-        let sends: Vec<_> = messages.chunks(SEND_BATCH_SIZE).map(|chunk| self.send_batch(chunk)).collect();
+        let sends: Vec<_> = messages
+            .chunks(SEND_BATCH_SIZE)
+            .map(|chunk| self.send_batch(chunk))
+            .collect();
         futures::stream::iter(sends)
             .buffer_unordered(SEND_PARALLELISM)
             .try_collect::<Vec<()>>()

@@ -48,8 +48,11 @@ pub enum TemplateError {
 pub fn render(text: &str, context: &TemplateContext) -> Result<String, TemplateError> {
     let mut tt = TinyTemplate::new();
     tt.set_default_formatter(&tinytemplate::format_unescaped);
-    tt.add_template("message", text).map_err(|e| TemplateError::Syntax(e.to_string()))?;
-    let body = tt.render("message", context).map_err(|e| TemplateError::Render(e.to_string()))?;
+    tt.add_template("message", text)
+        .map_err(|e| TemplateError::Syntax(e.to_string()))?;
+    let body = tt
+        .render("message", context)
+        .map_err(|e| TemplateError::Render(e.to_string()))?;
     let chars = body.chars().count();
     if chars > MAX_BODY_CHARS {
         return Err(TemplateError::TooLong(chars));
@@ -83,8 +86,17 @@ mod tests {
 
     #[test]
     fn errors_are_reported() {
-        assert!(matches!(render("Hi {guest_name", &context()), Err(TemplateError::Syntax(_))));
-        assert!(matches!(render("Hi {nobody}", &context()), Err(TemplateError::Render(_))));
-        assert_eq!(render(&"x".repeat(1601), &context()), Err(TemplateError::TooLong(1601)));
+        assert!(matches!(
+            render("Hi {guest_name", &context()),
+            Err(TemplateError::Syntax(_))
+        ));
+        assert!(matches!(
+            render("Hi {nobody}", &context()),
+            Err(TemplateError::Render(_))
+        ));
+        assert_eq!(
+            render(&"x".repeat(1601), &context()),
+            Err(TemplateError::TooLong(1601))
+        );
     }
 }

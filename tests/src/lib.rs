@@ -1,1 +1,234 @@
+//! Test harness: a whole local stack per test (its own emulators, simulator
+//! and resource names), driven over real HTTP, stopped when dropped.
 
+use local_stack::emulators::{Emulator, free_port, spawn_fauxqs, spawn_moto};
+use local_stack::{AwsEndpoints, LocalStack, ResourceNames, StackOptions, TwilioSetup};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use twilio_sim::{SimConfig, SimHandle};
+
+pub const FROM: &str = "+14155238886";
+
+pub struct TestStack {
+    pub stack: LocalStack,
+    pub sim: SimHandle,
+    pub http: reqwest::Client,
+    pub auth_token: String,
+    _moto: Emulator,
+    _fauxqs: Emulator,
+}
+
+impl TestStack {
+    pub async fn start() -> Self {
+        Self::start_with(|_, _| {}).await
+    }
+
+    /// Starts a stack; `adjust` may change the simulator's and the stack's options.
+    pub async fn start_with(adjust: impl FnOnce(&mut SimConfig, &mut StackOptions)) -> Self {
+        let (moto, fauxqs) = tokio::join!(spawn_moto(free_port()), spawn_fauxqs(free_port()));
+        let (moto, fauxqs) = (moto.expect("moto starts"), fauxqs.expect("fauxqs starts"));
+        let mut sim_config = SimConfig::default();
+        sim_config.knobs.callback_delay_ms = 20;
+        let aws = AwsEndpoints {
+            dynamodb: moto.endpoint(),
+            sqs: fauxqs.endpoint(),
+            secretsmanager: moto.endpoint(),
+        };
+        let suffix = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+        let twilio = TwilioSetup {
+            account_sid: sim_config.account_sid.clone(),
+            auth_token: sim_config.auth_token.clone(),
+            from: FROM.into(),
+            api_base: String::new(),
+        };
+        let mut options = StackOptions::new(0, aws, ResourceNames::with_suffix(&suffix), twilio);
+        // Tests want quick sends; the rate itself is measured by the benchmark.
+        options.send_rate_per_second = 50;
+        adjust(&mut sim_config, &mut options);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sim = twilio_sim::spawn(listener, sim_config.clone())
+            .await
+            .expect("simulator starts");
+        options.twilio.api_base = sim.base_url();
+        options.twilio.account_sid = sim_config.account_sid.clone();
+        options.twilio.auth_token = sim_config.auth_token.clone();
+        let stack = LocalStack::start(options).await.expect("stack starts");
+        Self {
+            stack,
+            sim,
+            http: reqwest::Client::new(),
+            auth_token: sim_config.auth_token,
+            _moto: moto,
+            _fauxqs: fauxqs,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.stack.api_url)
+    }
+
+    pub async fn request(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.request_as(local_stack::DEV_ORGANIZER, method, path, body)
+            .await
+    }
+
+    pub async fn request_as(
+        &self,
+        organizer: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), self.url(path))
+            .header(local_stack::ORGANIZER_HEADER, organizer);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.expect("request reaches the stack");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn create_event(&self, event_id: &str) -> Value {
+        let (status, body) = self
+            .request(
+                "PUT",
+                &format!("/api/whatsapp/events/{event_id}"),
+                Some(sample_event()),
+            )
+            .await;
+        assert!(
+            status == 201 || status == 200,
+            "event not created: {status} {body}"
+        );
+        body
+    }
+
+    /// Every create request the simulator received.
+    pub fn sim_messages(&self) -> Vec<twilio_sim::SimMessage> {
+        self.sim.state().messages()
+    }
+
+    pub async fn invitations(&self, event_id: &str) -> Vec<Value> {
+        let (status, body) = self
+            .request(
+                "GET",
+                &format!("/api/whatsapp/invitations/{event_id}?limit=200"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    pub async fn invitation(&self, event_id: &str, invitation_id: &str) -> Value {
+        self.invitations(event_id)
+            .await
+            .into_iter()
+            .find(|i| i["invitation_id"] == invitation_id)
+            .unwrap_or_else(|| panic!("invitation {invitation_id} not listed"))
+    }
+
+    /// Polls until `check` holds for the invitation, or panics after `timeout`.
+    pub async fn wait_for_invitation(
+        &self,
+        event_id: &str,
+        invitation_id: &str,
+        timeout: Duration,
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let start = Instant::now();
+        loop {
+            let inv = self.invitation(event_id, invitation_id).await;
+            if check(&inv) {
+                return inv;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "timed out waiting; invitation is {inv}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Messages visible plus in flight on a queue.
+    pub async fn queue_depth(&self, queue_url: &str) -> u64 {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let out = self
+            .stack
+            .sqs
+            .get_queue_attributes()
+            .queue_url(queue_url)
+            .attribute_names(A::ApproximateNumberOfMessages)
+            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .unwrap();
+        let attrs = out.attributes.unwrap_or_default();
+        [
+            A::ApproximateNumberOfMessages,
+            A::ApproximateNumberOfMessagesNotVisible,
+        ]
+        .iter()
+        .map(|a| {
+            attrs
+                .get(a)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        })
+        .sum()
+    }
+}
+
+pub fn sample_event() -> Value {
+    json!({
+        "name": "Spring Gala",
+        "starts_at": "2027-05-01T17:00:00-03:00",
+        "venue": "Casa Rosa, Rua Augusta 100",
+        "host": "Marina",
+        "rsvp_base_url": "https://rsvp.example.com/r/",
+    })
+}
+
+pub fn guest(id: &str, name: &str, phone: &str) -> Value {
+    json!({"guest_id": id, "name": name, "phone": phone})
+}
+
+/// Signs like Twilio, computed here with hmac directly (not the project's signer).
+pub fn twilio_signature(auth_token: &str, url: &str, params: &[(&str, &str)]) -> String {
+    use base64::Engine as _;
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut sorted = params.to_vec();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    let mut data = url.to_owned();
+    for (k, v) in sorted {
+        data.push_str(k);
+        data.push_str(v);
+    }
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(auth_token.as_bytes()).unwrap();
+    mac.update(data.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}

@@ -23,18 +23,39 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
 async fn send(deps: &Deps, req: Request) -> ApiResult {
     let owner = http::organizer(&req)?;
     let input: SendRequest = http::parse_json(&req, MAX_BODY_BYTES)?;
-    let event_id = input.event_id.ok_or_else(|| ApiError::invalid("event_id", "is required"))?;
+    let event_id = input
+        .event_id
+        .ok_or_else(|| ApiError::invalid("event_id", "is required"))?;
     let event_id = EventId::parse(&event_id).map_err(|e| ApiError::invalid("event_id", e))?;
-    let guest = input.guest.ok_or_else(|| ApiError::invalid("guest", "is required"))?.parse("guest.")?;
+    let guest = input
+        .guest
+        .ok_or_else(|| ApiError::invalid("guest", "is required"))?
+        .parse("guest.")?;
     let template_id = resolve_template(input.template_id)?;
     if deps.store.get_event(&owner, &event_id).await?.is_none() {
-        return Err(ApiError::invalid("event_id", format!("no event '{event_id}'; create it first")));
+        return Err(ApiError::invalid(
+            "event_id",
+            format!("no event '{event_id}'; create it first"),
+        ));
     }
 
     let now = now();
     let job = Job::new(JobId::generate(), event_id.clone(), &owner, 1, &now);
-    let invitation = Invitation::new_queued(event_id, job.job_id.clone(), &owner, guest, template_id, &now);
-    dispatch::create_and_enqueue(deps.store.as_ref(), deps.queue.as_ref(), &job, std::slice::from_ref(&invitation)).await?;
+    let invitation = Invitation::new_queued(
+        event_id,
+        job.job_id.clone(),
+        &owner,
+        guest,
+        template_id,
+        &now,
+    );
+    dispatch::create_and_enqueue(
+        deps.store.as_ref(),
+        deps.queue.as_ref(),
+        &job,
+        std::slice::from_ref(&invitation),
+    )
+    .await?;
     tracing::info!(invitation_id = %invitation.invitation_id, job_id = %job.job_id, to = %invitation.guest.phone, "invitation queued");
     Ok(http::json(
         202,
@@ -51,6 +72,9 @@ pub fn resolve_template(requested: Option<String>) -> Result<Option<String>, Api
     match requested.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
         Some(template::DEFAULT_TEMPLATE_ID) => Ok(Some(template::DEFAULT_TEMPLATE_ID.to_owned())),
-        Some(other) => Err(ApiError::invalid("template_id", format!("no template '{other}'"))),
+        Some(other) => Err(ApiError::invalid(
+            "template_id",
+            format!("no template '{other}'"),
+        )),
     }
 }

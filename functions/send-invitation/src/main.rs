@@ -5,6 +5,12 @@ use shared::config;
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     let sdk = config::aws_config().await;
-    let deps = send_invitation::Deps { store: config::store_from_env(&sdk)?, queue: config::queue_from_env(&sdk)? };
-    run(service_fn(|req| async { Ok::<_, Error>(send_invitation::handle(&deps, req).await) })).await
+    let deps = send_invitation::Deps {
+        store: config::store_from_env(&sdk)?,
+        queue: config::queue_from_env(&sdk)?,
+    };
+    run(service_fn(|req| async {
+        Ok::<_, Error>(send_invitation::handle(&deps, req).await)
+    }))
+    .await
 }

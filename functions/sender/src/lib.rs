@@ -9,7 +9,9 @@ pub use pacer::Pacer;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use shared::domain::{Invitation, Status};
 use shared::lifecycle::{self, now};
-use shared::ports::{Annotation, ErrorInfo, Messenger, OutboundMessage, SendMessage, SendQueue, Store, StoreError};
+use shared::ports::{
+    Annotation, ErrorInfo, Messenger, OutboundMessage, SendMessage, SendQueue, Store, StoreError,
+};
 use shared::template::{self, TemplateContext};
 use shared::twilio::describe;
 use std::sync::Arc;
@@ -41,7 +43,8 @@ enum RecordError {
 }
 
 pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
-    let results = futures::future::join_all(event.records.iter().map(|record| process(deps, record))).await;
+    let results =
+        futures::future::join_all(event.records.iter().map(|record| process(deps, record))).await;
     let mut response = SqsBatchResponse::default();
     for (record, result) in event.records.iter().zip(results) {
         if let Err(err) = result {
@@ -56,15 +59,23 @@ pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
 }
 
 fn receive_count(record: &SqsMessage) -> u32 {
-    record.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1)
+    record
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(1)
 }
 
 async fn process(deps: &Deps, record: &SqsMessage) -> Result<(), RecordError> {
     let body = record.body.as_deref().unwrap_or_default();
-    let message: SendMessage = serde_json::from_str(body).map_err(|e| RecordError::Poison(e.to_string()))?;
+    let message: SendMessage =
+        serde_json::from_str(body).map_err(|e| RecordError::Poison(e.to_string()))?;
     let store = deps.store.as_ref();
     let Some(inv) = store.get_invitation(&message.invitation_id).await? else {
-        return Err(RecordError::Poison(format!("invitation {} does not exist", message.invitation_id)));
+        return Err(RecordError::Poison(format!(
+            "invitation {} does not exist",
+            message.invitation_id
+        )));
     };
     if inv.attempt != message.attempt {
         tracing::info!(invitation_id = %inv.invitation_id, message_attempt = message.attempt, current = inv.attempt, "stale message dropped");
@@ -77,8 +88,13 @@ async fn process(deps: &Deps, record: &SqsMessage) -> Result<(), RecordError> {
             // first try is unknown; its callback will settle it, else the
             // organizer sees the flag. Never send a second time.
             tracing::warn!(invitation_id = %inv.invitation_id, "redelivered while sending; flagged, not resent");
-            let note = Annotation { flag: Some(FLAG_UNCONFIRMED.into()), ..Default::default() };
-            store.annotate(&inv.invitation_id, inv.attempt, &note).await?;
+            let note = Annotation {
+                flag: Some(FLAG_UNCONFIRMED.into()),
+                ..Default::default()
+            };
+            store
+                .annotate(&inv.invitation_id, inv.attempt, &note)
+                .await?;
             return Ok(());
         }
         _ => {
@@ -90,11 +106,18 @@ async fn process(deps: &Deps, record: &SqsMessage) -> Result<(), RecordError> {
         tracing::info!(invitation_id = %inv.invitation_id, "claimed by another delivery");
         return Ok(());
     }
-    let claimed = Invitation { status: Status::Sending, ..inv };
+    let claimed = Invitation {
+        status: Status::Sending,
+        ..inv
+    };
     send_claimed(deps, record, claimed).await
 }
 
-async fn send_claimed(deps: &Deps, record: &SqsMessage, inv: Invitation) -> Result<(), RecordError> {
+async fn send_claimed(
+    deps: &Deps,
+    record: &SqsMessage,
+    inv: Invitation,
+) -> Result<(), RecordError> {
     let store = deps.store.as_ref();
     let body = match render(deps, &inv).await? {
         Ok(body) => body,
@@ -106,14 +129,22 @@ async fn send_claimed(deps: &Deps, record: &SqsMessage, inv: Invitation) -> Resu
     let outbound = OutboundMessage {
         to: inv.guest.phone.clone(),
         body,
-        status_callback: format!("{}?invitation_id={}&attempt={}", deps.webhook_url, inv.invitation_id, inv.attempt),
+        status_callback: format!(
+            "{}?invitation_id={}&attempt={}",
+            deps.webhook_url, inv.invitation_id, inv.attempt
+        ),
     };
     deps.pacer.wait().await;
     match deps.messenger.send(&outbound).await {
         Ok(sid) => {
             tracing::info!(invitation_id = %inv.invitation_id, attempt = inv.attempt, message_sid = %sid, to = %inv.guest.phone, "sent to Twilio");
-            let note = Annotation { message_sid: Some(sid), ..Default::default() };
-            store.annotate(&inv.invitation_id, inv.attempt, &note).await?;
+            let note = Annotation {
+                message_sid: Some(sid),
+                ..Default::default()
+            };
+            store
+                .annotate(&inv.invitation_id, inv.attempt, &note)
+                .await?;
             Ok(())
         }
         Err(err) if err.retryable && receive_count(record) < deps.max_receive_count => {
@@ -128,8 +159,15 @@ async fn send_claimed(deps: &Deps, record: &SqsMessage, inv: Invitation) -> Resu
             Err(RecordError::Retry(err.to_string()))
         }
         Err(err) => {
-            let code = err.code.map(|c| c.to_string()).unwrap_or_else(|| "send_failed".into());
-            let message = err.code.map(describe).map(str::to_owned).unwrap_or(err.message.clone());
+            let code = err
+                .code
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "send_failed".into());
+            let message = err
+                .code
+                .map(describe)
+                .map(str::to_owned)
+                .unwrap_or(err.message.clone());
             tracing::warn!(invitation_id = %inv.invitation_id, %code, error = %err, "send failed permanently");
             let error = ErrorInfo { code, message };
             lifecycle::force(store, &inv, Status::Failed, &now(), None, Some(error)).await?;
@@ -146,9 +184,16 @@ pub fn backoff_seconds(receive_count: u32) -> u32 {
 /// Renders the invitation's message; Ok(Err) is a permanent failure to record.
 async fn render(deps: &Deps, inv: &Invitation) -> Result<Result<String, ErrorInfo>, StoreError> {
     let Some(event) = deps.store.get_event(&inv.owner, &inv.event_id).await? else {
-        return Ok(Err(ErrorInfo { code: "event_missing".into(), message: "the event no longer exists".into() }));
+        return Ok(Err(ErrorInfo {
+            code: "event_missing".into(),
+            message: "the event no longer exists".into(),
+        }));
     };
     let context = TemplateContext::new(&event, &inv.guest);
-    Ok(template::render(template::DEFAULT_TEMPLATE, &context)
-        .map_err(|e| ErrorInfo { code: "template_error".into(), message: e.to_string() }))
+    Ok(
+        template::render(template::DEFAULT_TEMPLATE, &context).map_err(|e| ErrorInfo {
+            code: "template_error".into(),
+            message: e.to_string(),
+        }),
+    )
 }

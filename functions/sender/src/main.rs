@@ -10,16 +10,24 @@ async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     let sdk = config::aws_config().await;
     let credentials = config::twilio_from_env(&sdk).await?;
-    let api_base = std::env::var(env::TWILIO_API_BASE).unwrap_or_else(|_| "https://api.twilio.com".into());
+    let api_base =
+        std::env::var(env::TWILIO_API_BASE).unwrap_or_else(|_| "https://api.twilio.com".into());
     let rate = config::number_or(env::SEND_RATE_PER_SECOND, QUEUE.send_rate_per_second)?;
     let max_concurrency = config::number_or(env::SENDER_MAX_CONCURRENCY, QUEUE.max_concurrency)?;
     let deps = sender::Deps {
         store: config::store_from_env(&sdk)?,
         queue: config::queue_from_env(&sdk)?,
-        messenger: Arc::new(TwilioClient::new(&api_base, credentials, Duration::from_secs(10))),
+        messenger: Arc::new(TwilioClient::new(
+            &api_base,
+            credentials,
+            Duration::from_secs(10),
+        )),
         webhook_url: config::required(env::WEBHOOK_URL)?,
         pacer: sender::Pacer::new(rate, max_concurrency),
         max_receive_count: QUEUE.max_receive_count,
     };
-    run(service_fn(|event: LambdaEvent<_>| async { Ok::<_, Error>(sender::handle(&deps, event.payload).await) })).await
+    run(service_fn(|event: LambdaEvent<_>| async {
+        Ok::<_, Error>(sender::handle(&deps, event.payload).await)
+    }))
+    .await
 }

@@ -17,7 +17,10 @@ impl Pacer {
     pub fn new(fleet_rate_per_second: u32, max_concurrency: u32) -> Self {
         let rate = f64::from(fleet_rate_per_second.max(1));
         let interval = Duration::from_secs_f64(f64::from(max_concurrency.max(1)) / rate);
-        Self { interval, next_slot: Mutex::new(None) }
+        Self {
+            interval,
+            next_slot: Mutex::new(None),
+        }
     }
 
     pub fn interval(&self) -> Duration {

@@ -30,8 +30,13 @@ async fn job_status(deps: &Deps, req: &Request) -> ApiResult {
     let job_id = http::path_param(req, "jobId", JobId::parse)?;
     let job = deps.store.get_job(&job_id).await?;
     // Another organizer's job answers exactly like a missing one.
-    let job = job.filter(|j| j.owner == owner).ok_or_else(|| ApiError::NotFound(format!("job {job_id}")))?;
-    let counts: BTreeMap<&str, i64> = Status::ALL.into_iter().map(|s| (s.as_str(), job.count(s))).collect();
+    let job = job
+        .filter(|j| j.owner == owner)
+        .ok_or_else(|| ApiError::NotFound(format!("job {job_id}")))?;
+    let counts: BTreeMap<&str, i64> = Status::ALL
+        .into_iter()
+        .map(|s| (s.as_str(), job.count(s)))
+        .collect();
     Ok(http::json(
         200,
         &serde_json::json!({
@@ -76,7 +81,11 @@ impl<'a> From<&'a Invitation> for InvitationView<'a> {
             flag: i.flag.as_deref(),
             message_sid: i.message_sid.as_deref(),
             updated_at: &i.updated_at,
-            timestamps: i.timestamps.iter().map(|(s, at)| (s.as_str(), at.as_str())).collect(),
+            timestamps: i
+                .timestamps
+                .iter()
+                .map(|(s, at)| (s.as_str(), at.as_str()))
+                .collect(),
         }
     }
 }
@@ -94,7 +103,12 @@ async fn list_invitations(deps: &Deps, req: &Request) -> ApiResult {
             .parse::<u32>()
             .ok()
             .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| ApiError::invalid("limit", format!("must be a whole number from 1 to {MAX_PAGE}")))?,
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "limit",
+                    format!("must be a whole number from 1 to {MAX_PAGE}"),
+                )
+            })?,
     };
     if deps.store.get_event(&owner, &event_id).await?.is_none() {
         return Err(ApiError::NotFound(format!("event {event_id}")));
@@ -108,5 +122,8 @@ async fn list_invitations(deps: &Deps, req: &Request) -> ApiResult {
     };
     let page = deps.store.list_invitations(&query).await?;
     let items: Vec<InvitationView> = page.items.iter().map(InvitationView::from).collect();
-    Ok(http::json(200, &serde_json::json!({ "items": items, "next_cursor": page.next_cursor })))
+    Ok(http::json(
+        200,
+        &serde_json::json!({ "items": items, "next_cursor": page.next_cursor }),
+    ))
 }

@@ -5,6 +5,11 @@ use shared::config;
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     let sdk = config::aws_config().await;
-    let deps = status::Deps { store: config::store_from_env(&sdk)? };
-    run(service_fn(|req| async { Ok::<_, Error>(status::handle(&deps, req).await) })).await
+    let deps = status::Deps {
+        store: config::store_from_env(&sdk)?,
+    };
+    run(service_fn(|req| async {
+        Ok::<_, Error>(status::handle(&deps, req).await)
+    }))
+    .await
 }

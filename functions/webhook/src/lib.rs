@@ -31,13 +31,21 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
     // The URL exactly as Twilio called it: scheme and host come from the
     // request (Host, X-Forwarded-Proto), path and query as sent.
     let url = req.uri().to_string();
-    let Ok(params) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(http::raw_body(&req)) else {
+    let Ok(params) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(http::raw_body(&req))
+    else {
         return ApiError::invalid("body", "expected a form-encoded body").into_response();
     };
-    let given = req.headers().get(signature::SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
-    let valid = given.is_some_and(|sig| signature::verify(deps.auth_token.expose_secret(), &url, &params, sig));
+    let given = req
+        .headers()
+        .get(signature::SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok());
+    let valid = given
+        .is_some_and(|sig| signature::verify(deps.auth_token.expose_secret(), &url, &params, sig));
     if !valid {
-        tracing::warn!(signature_present = given.is_some(), "rejected webhook call with a bad signature");
+        tracing::warn!(
+            signature_present = given.is_some(),
+            "rejected webhook call with a bad signature"
+        );
         return plain(403, "invalid signature");
     }
     match apply(deps, &req, &params).await {
@@ -47,13 +55,18 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
 }
 
 fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .filter(|v| !v.is_empty())
 }
 
 async fn apply(deps: &Deps, req: &Request, params: &[(String, String)]) -> Result<(), ApiError> {
     let invitation_id = http::query_param(req, "invitation_id")
         .ok_or_else(|| ApiError::invalid("invitation_id", "is required in the callback URL"))?;
-    let invitation_id = InvitationId::parse(invitation_id).map_err(|e| ApiError::invalid("invitation_id", e))?;
+    let invitation_id =
+        InvitationId::parse(invitation_id).map_err(|e| ApiError::invalid("invitation_id", e))?;
     let attempt = http::query_param(req, "attempt")
         .and_then(|a| a.parse().ok())
         .ok_or_else(|| ApiError::invalid("attempt", "must be a number in the callback URL"))?;

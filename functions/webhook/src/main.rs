@@ -6,6 +6,12 @@ async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     let sdk = config::aws_config().await;
     let twilio = config::twilio_from_env(&sdk).await?;
-    let deps = webhook::Deps { store: config::store_from_env(&sdk)?, auth_token: twilio.auth_token };
-    run(service_fn(|req| async { Ok::<_, Error>(webhook::handle(&deps, req).await) })).await
+    let deps = webhook::Deps {
+        store: config::store_from_env(&sdk)?,
+        auth_token: twilio.auth_token,
+    };
+    run(service_fn(|req| async {
+        Ok::<_, Error>(webhook::handle(&deps, req).await)
+    }))
+    .await
 }

@@ -30,13 +30,20 @@ pub struct EventInput {
     pub rsvp_base_url: Option<String>,
 }
 
-pub(crate) fn required_text(value: Option<String>, field: &str, max: usize) -> Result<String, FieldError> {
+pub(crate) fn required_text(
+    value: Option<String>,
+    field: &str,
+    max: usize,
+) -> Result<String, FieldError> {
     let value = value.map(|v| v.trim().to_owned()).unwrap_or_default();
     if value.is_empty() {
         return Err(FieldError::new(field, "is required"));
     }
     if value.chars().count() > max {
-        return Err(FieldError::new(field, format!("must be at most {max} characters")));
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
     Ok(value)
 }
@@ -46,15 +53,22 @@ impl EventInput {
         let name = required_text(self.name, "name", 200)?;
         let starts_at = required_text(self.starts_at, "starts_at", 64)?;
         OffsetDateTime::parse(&starts_at, &Rfc3339).map_err(|_| {
-            FieldError::new("starts_at", "must be an RFC 3339 date-time such as 2027-05-01T17:00:00-03:00")
+            FieldError::new(
+                "starts_at",
+                "must be an RFC 3339 date-time such as 2027-05-01T17:00:00-03:00",
+            )
         })?;
         let venue = required_text(self.venue, "venue", 300)?;
         let host = required_text(self.host, "host", 200)?;
         let rsvp_base_url = required_text(self.rsvp_base_url, "rsvp_base_url", 500)?;
-        let valid_url = (rsvp_base_url.starts_with("https://") || rsvp_base_url.starts_with("http://"))
+        let valid_url = (rsvp_base_url.starts_with("https://")
+            || rsvp_base_url.starts_with("http://"))
             && !rsvp_base_url.contains(char::is_whitespace);
         if !valid_url {
-            return Err(FieldError::new("rsvp_base_url", "must be an http(s) URL such as https://rsvp.example.com/r/"));
+            return Err(FieldError::new(
+                "rsvp_base_url",
+                "must be an http(s) URL such as https://rsvp.example.com/r/",
+            ));
         }
         Ok(Event {
             event_id,
@@ -83,7 +97,8 @@ impl Event {
         let format = time::macros::format_description!(
             "[weekday], [day padding:none] [month repr:long] [year], [hour]:[minute]"
         );
-        at.format(&format).unwrap_or_else(|_| self.starts_at.clone())
+        at.format(&format)
+            .unwrap_or_else(|_| self.starts_at.clone())
     }
 }
 
@@ -107,11 +122,26 @@ mod tests {
         let ev = input().parse(id.clone(), "org", "now").unwrap();
         assert_eq!(ev.display_date(), "Saturday, 1 May 2027, 17:00");
         assert_eq!(ev.rsvp_link("tok"), "https://rsvp.example.com/r/tok");
-        let err = EventInput { starts_at: Some("tomorrow".into()), ..input() }.parse(id.clone(), "o", "n").unwrap_err();
+        let err = EventInput {
+            starts_at: Some("tomorrow".into()),
+            ..input()
+        }
+        .parse(id.clone(), "o", "n")
+        .unwrap_err();
         assert_eq!(err.field, "starts_at");
-        let err = EventInput { name: None, ..input() }.parse(id.clone(), "o", "n").unwrap_err();
+        let err = EventInput {
+            name: None,
+            ..input()
+        }
+        .parse(id.clone(), "o", "n")
+        .unwrap_err();
         assert_eq!(err.field, "name");
-        let err = EventInput { rsvp_base_url: Some("ftp://x".into()), ..input() }.parse(id, "o", "n").unwrap_err();
+        let err = EventInput {
+            rsvp_base_url: Some("ftp://x".into()),
+            ..input()
+        }
+        .parse(id, "o", "n")
+        .unwrap_err();
         assert_eq!(err.field, "rsvp_base_url");
     }
 }

@@ -17,7 +17,10 @@ fn check(raw: &str, max: usize) -> Result<(), IdError> {
     if raw.len() > max {
         return Err(IdError::TooLong(max));
     }
-    if !raw.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
+    if !raw
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
         return Err(IdError::BadChar);
     }
     Ok(())

@@ -26,15 +26,23 @@ impl GuestInput {
     pub fn parse(self, path: &str) -> Result<Guest, FieldError> {
         let field = |name: &str| format!("{path}{name}");
         let guest_id = required_text(self.guest_id, &field("guest_id"), 64)?;
-        let guest_id = GuestId::parse(&guest_id).map_err(|e| FieldError::new(field("guest_id"), e))?;
+        let guest_id =
+            GuestId::parse(&guest_id).map_err(|e| FieldError::new(field("guest_id"), e))?;
         let name = required_text(self.name, &field("name"), 100)?;
         let phone = required_text(self.phone, &field("phone"), 32)?;
         let phone = PhoneNumber::parse(&phone).map_err(|e| FieldError::new(field("phone"), e))?;
         let rsvp_token = match self.rsvp_token.filter(|t| !t.trim().is_empty()) {
-            Some(t) => RsvpToken::parse(t.trim()).map_err(|e| FieldError::new(field("rsvp_token"), e))?,
+            Some(t) => {
+                RsvpToken::parse(t.trim()).map_err(|e| FieldError::new(field("rsvp_token"), e))?
+            }
             None => RsvpToken::generate(),
         };
-        Ok(Guest { guest_id, name, phone, rsvp_token })
+        Ok(Guest {
+            guest_id,
+            name,
+            phone,
+            rsvp_token,
+        })
     }
 }
 
@@ -72,7 +80,14 @@ pub struct Invitation {
 }
 
 impl Invitation {
-    pub fn new_queued(event_id: EventId, job_id: JobId, owner: &str, guest: Guest, template_id: Option<String>, now: &str) -> Self {
+    pub fn new_queued(
+        event_id: EventId,
+        job_id: JobId,
+        owner: &str,
+        guest: Guest,
+        template_id: Option<String>,
+        now: &str,
+    ) -> Self {
         Self {
             invitation_id: InvitationId::generate(),
             event_id,
@@ -108,7 +123,14 @@ impl Job {
     pub fn new(job_id: JobId, event_id: EventId, owner: &str, queued: u64, now: &str) -> Self {
         let mut counts: BTreeMap<Status, i64> = Status::ALL.into_iter().map(|s| (s, 0)).collect();
         counts.insert(Status::Queued, queued as i64);
-        Self { job_id, event_id, owner: owner.to_owned(), total: queued, counts, created_at: now.to_owned() }
+        Self {
+            job_id,
+            event_id,
+            owner: owner.to_owned(),
+            total: queued,
+            counts,
+            created_at: now.to_owned(),
+        }
     }
 
     pub fn count(&self, status: Status) -> i64 {
@@ -117,7 +139,10 @@ impl Job {
 
     /// Done when nothing is still moving through the pipeline.
     pub fn is_done(&self) -> bool {
-        Status::ALL.into_iter().filter(|s| s.is_in_flight()).all(|s| self.count(s) == 0)
+        Status::ALL
+            .into_iter()
+            .filter(|s| s.is_in_flight())
+            .all(|s| self.count(s) == 0)
     }
 }
 
@@ -139,23 +164,49 @@ mod tests {
         let g = guest().parse("guest.").unwrap();
         assert_eq!(g.name, "Ana");
         assert_eq!(g.rsvp_token.as_str().len(), 32);
-        let with_token = GuestInput { rsvp_token: Some("tok-1".into()), ..guest() }.parse("").unwrap();
+        let with_token = GuestInput {
+            rsvp_token: Some("tok-1".into()),
+            ..guest()
+        }
+        .parse("")
+        .unwrap();
         assert_eq!(with_token.rsvp_token.as_str(), "tok-1");
     }
 
     #[test]
     fn guest_errors_name_the_field() {
-        let e = GuestInput { phone: Some("011 555".into()), ..guest() }.parse("guest.").unwrap_err();
+        let e = GuestInput {
+            phone: Some("011 555".into()),
+            ..guest()
+        }
+        .parse("guest.")
+        .unwrap_err();
         assert_eq!(e.field, "guest.phone");
-        let e = GuestInput { name: Some("  ".into()), ..guest() }.parse("guests[3].").unwrap_err();
+        let e = GuestInput {
+            name: Some("  ".into()),
+            ..guest()
+        }
+        .parse("guests[3].")
+        .unwrap_err();
         assert_eq!(e.field, "guests[3].name");
-        let e = GuestInput { guest_id: None, ..guest() }.parse("").unwrap_err();
+        let e = GuestInput {
+            guest_id: None,
+            ..guest()
+        }
+        .parse("")
+        .unwrap_err();
         assert_eq!(e.field, "guest_id");
     }
 
     #[test]
     fn job_done_when_nothing_in_flight() {
-        let mut job = Job::new(JobId::generate(), EventId::parse("e").unwrap(), "o", 2, "now");
+        let mut job = Job::new(
+            JobId::generate(),
+            EventId::parse("e").unwrap(),
+            "o",
+            2,
+            "now",
+        );
         assert!(!job.is_done());
         job.counts.insert(Status::Queued, 0);
         job.counts.insert(Status::Read, 1);

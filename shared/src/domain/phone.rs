@@ -8,7 +8,9 @@ pub struct PhoneNumber(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PhoneError {
-    #[error("must be an E.164 number such as +5511999990000 (a '+' then 8 to 15 digits, no spaces)")]
+    #[error(
+        "must be an E.164 number such as +5511999990000 (a '+' then 8 to 15 digits, no spaces)"
+    )]
     NotE164,
     #[error("must be a WhatsApp address such as whatsapp:+5511999990000")]
     NotWhatsApp,
@@ -22,12 +24,18 @@ impl PhoneNumber {
         let ok = (8..=15).contains(&digits.len())
             && digits.bytes().all(|b| b.is_ascii_digit())
             && !digits.starts_with('0');
-        if ok { Ok(Self(raw.to_owned())) } else { Err(PhoneError::NotE164) }
+        if ok {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(PhoneError::NotE164)
+        }
     }
 
     /// Parses Twilio's `whatsapp:+E164` address form.
     pub fn from_whatsapp(address: &str) -> Result<Self, PhoneError> {
-        let raw = address.strip_prefix(WHATSAPP_PREFIX).ok_or(PhoneError::NotWhatsApp)?;
+        let raw = address
+            .strip_prefix(WHATSAPP_PREFIX)
+            .ok_or(PhoneError::NotWhatsApp)?;
         Self::parse(raw)
     }
 
@@ -45,7 +53,12 @@ impl PhoneNumber {
         let keep_start = digits.len().min(2);
         let keep_end = 2;
         let hidden = digits.len().saturating_sub(keep_start + keep_end);
-        format!("+{}{}{}", &digits[..keep_start], "*".repeat(hidden), &digits[digits.len() - keep_end..])
+        format!(
+            "+{}{}{}",
+            &digits[..keep_start],
+            "*".repeat(hidden),
+            &digits[digits.len() - keep_end..]
+        )
     }
 }
 
@@ -81,8 +94,20 @@ mod tests {
 
     #[test]
     fn parses_e164() {
-        assert_eq!(PhoneNumber::parse("+5511999990000").unwrap().as_str(), "+5511999990000");
-        for bad in ["5511999990000", "+55 11 99999", "+0123456789", "+1234567", "+1234567890123456", "", "+", "whatsapp:+5511999990000"] {
+        assert_eq!(
+            PhoneNumber::parse("+5511999990000").unwrap().as_str(),
+            "+5511999990000"
+        );
+        for bad in [
+            "5511999990000",
+            "+55 11 99999",
+            "+0123456789",
+            "+1234567",
+            "+1234567890123456",
+            "",
+            "+",
+            "whatsapp:+5511999990000",
+        ] {
             assert_eq!(PhoneNumber::parse(bad), Err(PhoneError::NotE164), "{bad}");
         }
     }
@@ -92,7 +117,10 @@ mod tests {
         let p = PhoneNumber::from_whatsapp("whatsapp:+14155550100").unwrap();
         assert_eq!(p.as_str(), "+14155550100");
         assert_eq!(p.to_whatsapp(), "whatsapp:+14155550100");
-        assert_eq!(PhoneNumber::from_whatsapp("+14155550100"), Err(PhoneError::NotWhatsApp));
+        assert_eq!(
+            PhoneNumber::from_whatsapp("+14155550100"),
+            Err(PhoneError::NotWhatsApp)
+        );
     }
 
     #[test]

@@ -2,7 +2,9 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Where an invitation is. Moves only forward along [`Status::rank`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Written and enqueued; no sender has it yet.
@@ -19,7 +21,9 @@ pub enum Status {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown status '{0}'; expected one of queued, sending, sent, delivered, read, failed, undelivered, skipped")]
+#[error(
+    "unknown status '{0}'; expected one of queued, sending, sent, delivered, read, failed, undelivered, skipped"
+)]
 pub struct StatusError(pub String);
 
 impl Status {

@@ -62,7 +62,11 @@ impl TwilioClient {
             api_base.trim_end_matches('/'),
             credentials.account_sid
         );
-        Self { http, messages_url, credentials }
+        Self {
+            http,
+            messages_url,
+            credentials,
+        }
     }
 }
 
@@ -80,13 +84,20 @@ impl Messenger for TwilioClient {
         let response = self
             .http
             .post(&self.messages_url)
-            .basic_auth(&self.credentials.account_sid, Some(self.credentials.auth_token.expose_secret()))
+            .basic_auth(
+                &self.credentials.account_sid,
+                Some(self.credentials.auth_token.expose_secret()),
+            )
             .form(&form)
             .send()
             .await
             .map_err(|e| ProviderError {
                 code: None,
-                message: if e.is_timeout() { "Twilio did not answer in time".into() } else { format!("Twilio unreachable: {e}") },
+                message: if e.is_timeout() {
+                    "Twilio did not answer in time".into()
+                } else {
+                    format!("Twilio unreachable: {e}")
+                },
                 // The request may or may not have reached Twilio; retrying a
                 // connect failure is safe, a timeout is the caller's call.
                 retryable: true,
@@ -98,11 +109,12 @@ impl Messenger for TwilioClient {
             retryable: true,
         })?;
         if (200..300).contains(&status) {
-            let resource: MessageResource = serde_json::from_slice(&bytes).map_err(|e| ProviderError {
-                code: None,
-                message: format!("unexpected answer from Twilio: {e}"),
-                retryable: false,
-            })?;
+            let resource: MessageResource =
+                serde_json::from_slice(&bytes).map_err(|e| ProviderError {
+                    code: None,
+                    message: format!("unexpected answer from Twilio: {e}"),
+                    retryable: false,
+                })?;
             return Ok(resource.sid);
         }
         let body: Option<TwilioErrorBody> = serde_json::from_slice(&bytes).ok();
@@ -110,7 +122,11 @@ impl Messenger for TwilioClient {
         let message = body
             .and_then(|b| b.message)
             .unwrap_or_else(|| format!("Twilio answered HTTP {status}"));
-        Err(ProviderError { code, message, retryable: classify(status, code) })
+        Err(ProviderError {
+            code,
+            message,
+            retryable: classify(status, code),
+        })
     }
 }
 

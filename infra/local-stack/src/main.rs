@@ -1,0 +1,77 @@
+//! `make dev`: the whole stack on 127.0.0.1 until Ctrl-C.
+
+use local_stack::emulators::{free_port, spawn_fauxqs, spawn_moto};
+use local_stack::{AwsEndpoints, LocalStack, ResourceNames, StackOptions, TwilioSetup};
+use std::env;
+
+fn port(name: &str, default: u16) -> Result<u16, Box<dyn std::error::Error>> {
+    match env::var(name) {
+        Ok(v) => v
+            .parse()
+            .map_err(|_| format!("{name}={v} is not a port number").into()),
+        Err(_) => Ok(default),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    shared::telemetry::init();
+    let api_port = port("PORT", 3000)?;
+    let sim_port = port("TWILIO_SIM_PORT", 3001)?;
+
+    let moto = spawn_moto(free_port()).await?;
+    let fauxqs = spawn_fauxqs(free_port()).await?;
+
+    // Real Twilio when TWILIO_API_BASE names it; the simulator otherwise.
+    let sim_config = twilio_sim::SimConfig::from_env()?;
+    let (api_base, _sim) = match env::var("TWILIO_API_BASE") {
+        Ok(base) if !base.is_empty() => (base, None),
+        _ => {
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", sim_port)).await?;
+            sim_config.knobs.validate()?;
+            let sim = twilio_sim::spawn(listener, sim_config.clone()).await?;
+            (sim.base_url(), Some(sim))
+        }
+    };
+    let twilio = TwilioSetup {
+        account_sid: sim_config.account_sid.clone(),
+        auth_token: sim_config.auth_token.clone(),
+        from: env::var("TWILIO_FROM").unwrap_or_else(|_| "+14155238886".into()),
+        api_base: api_base.clone(),
+    };
+    let aws = AwsEndpoints {
+        dynamodb: moto.endpoint(),
+        sqs: fauxqs.endpoint(),
+        secretsmanager: moto.endpoint(),
+    };
+    let mut options = StackOptions::new(
+        api_port,
+        aws.clone(),
+        ResourceNames::with_suffix(""),
+        twilio,
+    );
+    if let Ok(rate) = env::var("SEND_RATE_PER_SECOND") {
+        options.send_rate_per_second = rate
+            .parse()
+            .map_err(|_| format!("SEND_RATE_PER_SECOND={rate} is not a number"))?;
+    }
+    let stack = LocalStack::start(options).await?;
+
+    println!("local stack ready");
+    println!("  API and dashboard  {}", stack.api_url);
+    println!("  webhook            {}", stack.webhook_url);
+    println!("  Twilio API         {api_base}");
+    println!(
+        "  DynamoDB, Secrets  {}   (table {})",
+        aws.dynamodb, stack.names.table
+    );
+    println!(
+        "  SQS                {}   (queue {})",
+        aws.sqs, stack.queue_url
+    );
+    println!("Ctrl-C stops everything.");
+
+    tokio::signal::ctrl_c().await?;
+    stack.stop().await;
+    Ok(())
+}

@@ -1,0 +1,334 @@
+use crate::{api, poller};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::config::Credentials;
+use aws_sdk_sqs::types::QueueAttributeName;
+use shared::config::{load_twilio_credentials, twilio_secret_json};
+use shared::dynamo::DynamoStore;
+use shared::routes::WEBHOOK_PATH;
+use shared::schema::{QUEUE, names};
+use shared::sqs::SqsQueue;
+use shared::twilio::TwilioClient;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// The identity local requests carry when they name none (the JWT `sub` a
+/// deployed stack would take from the organizer's token).
+pub const DEV_ORGANIZER: &str = "dev-organizer";
+/// Local only: names the organizer a request acts as (authorization tests).
+pub const ORGANIZER_HEADER: &str = "x-dev-organizer";
+
+#[derive(Debug, Clone)]
+pub struct AwsEndpoints {
+    pub dynamodb: String,
+    pub sqs: String,
+    pub secretsmanager: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ResourceNames {
+    pub table: String,
+    pub queue: String,
+    pub dead_letter_queue: String,
+    pub twilio_secret: String,
+}
+
+impl ResourceNames {
+    /// The defaults, or with a suffix so tests sharing an emulator never share data.
+    pub fn with_suffix(suffix: &str) -> Self {
+        let name = |base: &str| {
+            if suffix.is_empty() {
+                base.to_owned()
+            } else {
+                format!("{base}-{suffix}")
+            }
+        };
+        Self {
+            table: name(names::TABLE),
+            queue: name(names::QUEUE),
+            dead_letter_queue: name(names::DEAD_LETTER_QUEUE),
+            twilio_secret: name(names::TWILIO_SECRET),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TwilioSetup {
+    pub account_sid: String,
+    pub auth_token: String,
+    /// The WhatsApp sender, E.164.
+    pub from: String,
+    /// Twilio's REST base: the simulator's URL locally.
+    pub api_base: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    /// The API, webhook and dashboard port; 0 picks a free one.
+    pub port: u16,
+    pub aws: AwsEndpoints,
+    pub names: ResourceNames,
+    pub twilio: TwilioSetup,
+    pub send_rate_per_second: u32,
+    pub max_concurrency: u32,
+    pub batch_size: u32,
+    pub visibility_timeout_seconds: u32,
+    pub max_receive_count: u32,
+    /// How long the poller waits on an empty queue (SQS long polling).
+    pub poll_wait_seconds: u32,
+}
+
+impl StackOptions {
+    /// The deployed stack's queue settings ([`QUEUE`]).
+    pub fn new(port: u16, aws: AwsEndpoints, names: ResourceNames, twilio: TwilioSetup) -> Self {
+        Self {
+            port,
+            aws,
+            names,
+            twilio,
+            send_rate_per_second: QUEUE.send_rate_per_second,
+            max_concurrency: QUEUE.max_concurrency,
+            batch_size: QUEUE.batch_size,
+            visibility_timeout_seconds: QUEUE.visibility_timeout_seconds,
+            max_receive_count: QUEUE.max_receive_count,
+            poll_wait_seconds: 1,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error("creating {what}: {reason}")]
+    Bootstrap { what: &'static str, reason: String },
+    #[error("binding the API port: {0}")]
+    Bind(std::io::Error),
+    #[error(transparent)]
+    Config(#[from] shared::config::ConfigError),
+}
+
+fn describe<E: std::error::Error + 'static>(e: E) -> String {
+    aws_sdk_sqs::error::DisplayErrorContext(e).to_string()
+}
+
+fn bootstrap(what: &'static str) -> impl Fn(String) -> StackError {
+    move |reason| StackError::Bootstrap { what, reason }
+}
+
+/// A running local stack; stops its server and poller on [`LocalStack::stop`] or drop.
+pub struct LocalStack {
+    pub api_url: String,
+    pub webhook_url: String,
+    pub queue_url: String,
+    pub dead_letter_queue_url: String,
+    pub names: ResourceNames,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// SDK configuration pointing at the emulators, with fixed test credentials.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "local-stack"))
+        .load()
+        .await
+}
+
+impl LocalStack {
+    pub async fn start(options: StackOptions) -> Result<Self, StackError> {
+        let sdk = sdk_config().await;
+        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&sdk)
+                .endpoint_url(&options.aws.dynamodb)
+                .build(),
+        );
+        let sqs = aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(&sdk)
+                .endpoint_url(&options.aws.sqs)
+                .build(),
+        );
+        let secrets = aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::config::Builder::from(&sdk)
+                .endpoint_url(&options.aws.secretsmanager)
+                .build(),
+        );
+        let names = &options.names;
+
+        shared::dynamo::create_table(&dynamodb, &names.table)
+            .await
+            .map_err(|e| bootstrap("table")(e.to_string()))?;
+        let (queue_url, dead_letter_queue_url) = create_queues(&sqs, &options).await?;
+        seed_secret(&secrets, &names.twilio_secret, &options.twilio).await?;
+        // Read back through the same code the Lambdas use.
+        let credentials = load_twilio_credentials(&secrets, &names.twilio_secret).await?;
+
+        let listener = TcpListener::bind(("127.0.0.1", options.port))
+            .await
+            .map_err(StackError::Bind)?;
+        let addr = listener.local_addr().map_err(StackError::Bind)?;
+        let api_url = format!("http://{addr}");
+        let webhook_url = format!("{api_url}{WEBHOOK_PATH}");
+
+        let store = Arc::new(DynamoStore::new(dynamodb.clone(), &names.table));
+        let queue = Arc::new(SqsQueue::new(sqs.clone(), &queue_url));
+        let functions = api::Functions {
+            events: events::Deps {
+                store: store.clone(),
+            },
+            send_invitation: send_invitation::Deps {
+                store: store.clone(),
+                queue: queue.clone(),
+            },
+            status: status::Deps {
+                store: store.clone(),
+            },
+            retry: retry::Deps {
+                store: store.clone(),
+                queue: queue.clone(),
+            },
+            webhook: webhook::Deps {
+                store: store.clone(),
+                auth_token: credentials.auth_token.clone(),
+            },
+        };
+        let messenger = Arc::new(TwilioClient::new(
+            &options.twilio.api_base,
+            credentials,
+            Duration::from_secs(10),
+        ));
+        // One sender "instance" per concurrency slot, each with its own pacer, as on Lambda.
+        let senders = (0..options.max_concurrency)
+            .map(|_| {
+                Arc::new(sender::Deps {
+                    store: store.clone(),
+                    messenger: messenger.clone(),
+                    queue: queue.clone(),
+                    webhook_url: webhook_url.clone(),
+                    pacer: sender::Pacer::new(
+                        options.send_rate_per_second,
+                        options.max_concurrency,
+                    ),
+                    max_receive_count: options.max_receive_count,
+                })
+            })
+            .collect();
+
+        let (shutdown, stopped) = watch::channel(false);
+        let mut tasks = vec![tokio::spawn(api::serve(
+            listener,
+            Arc::new(functions),
+            stopped.clone(),
+        ))];
+        let poll = poller::PollerConfig {
+            queue_url: queue_url.clone(),
+            batch_size: options.batch_size,
+            wait_seconds: options.poll_wait_seconds,
+        };
+        tasks.extend(poller::spawn(sqs.clone(), poll, senders, stopped));
+        Ok(Self {
+            api_url,
+            webhook_url,
+            queue_url,
+            dead_letter_queue_url,
+            names: options.names.clone(),
+            dynamodb,
+            sqs,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// Stops accepting requests and lets in-flight batches finish.
+    pub async fn stop(mut self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for LocalStack {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+async fn create_queues(
+    sqs: &aws_sdk_sqs::Client,
+    options: &StackOptions,
+) -> Result<(String, String), StackError> {
+    let err = bootstrap("queues");
+    let dlq = sqs
+        .create_queue()
+        .queue_name(&options.names.dead_letter_queue)
+        .send()
+        .await
+        .map_err(|e| err(describe(e)))?;
+    let dlq_url = dlq
+        .queue_url
+        .ok_or_else(|| err("no dead-letter queue URL".into()))?;
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| err(describe(e)))?;
+    let dlq_arn = attrs
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .ok_or_else(|| err("no dead-letter queue ARN".into()))?;
+    let redrive = serde_json::json!({
+        "deadLetterTargetArn": dlq_arn,
+        "maxReceiveCount": options.max_receive_count.to_string(),
+    });
+    let queue = sqs
+        .create_queue()
+        .queue_name(&options.names.queue)
+        .attributes(
+            QueueAttributeName::VisibilityTimeout,
+            options.visibility_timeout_seconds.to_string(),
+        )
+        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+        .send()
+        .await
+        .map_err(|e| err(describe(e)))?;
+    let url = queue.queue_url.ok_or_else(|| err("no queue URL".into()))?;
+    Ok((url, dlq_url))
+}
+
+async fn seed_secret(
+    secrets: &aws_sdk_secretsmanager::Client,
+    name: &str,
+    twilio: &TwilioSetup,
+) -> Result<(), StackError> {
+    let err = bootstrap("Twilio secret");
+    let value = twilio_secret_json(&twilio.account_sid, &twilio.auth_token, &twilio.from);
+    let created = secrets
+        .create_secret()
+        .name(name)
+        .secret_string(&value)
+        .send()
+        .await;
+    if let Err(e) = created {
+        let service = e.into_service_error();
+        if !service.is_resource_exists_exception() {
+            return Err(err(describe(service)));
+        }
+        secrets
+            .put_secret_value()
+            .secret_id(name)
+            .secret_string(&value)
+            .send()
+            .await
+            .map_err(|e| err(describe(e)))?;
+    }
+    Ok(())
+}
