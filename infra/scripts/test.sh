@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Runs every check of the project, in order, stopping at the first failure.
+# `make test` runs it; so does .ci/run (then adds fmt and clippy).
+#
+# Usage: infra/scripts/test.sh [STEP...]   (no STEP: all of TEST_STEPS)
+#        infra/scripts/test.sh --list
+#
+# To add a check: write a step_<name> function below and append <name> to
+# TEST_STEPS. Steps run from the repo root with RSVP_REPO_ROOT exported and
+# .venv/bin first on PATH (see lib.sh).
+set -euo pipefail
+# shellcheck source=infra/scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$RSVP_REPO_ROOT"
+
+TEST_STEPS=(
+  setup
+  build
+  cargo_test
+)
+
+# Python venv + node modules (skipped when up to date).
+step_setup() {
+  bash infra/scripts/setup.sh
+}
+
+# Every crate, every target (bins, tests, benches, examples).
+step_build() {
+  cargo build --workspace --all-targets
+}
+
+# Unit and integration tests; the emulator tests need the setup step.
+step_cargo_test() {
+  cargo test --workspace
+}
+
+if [[ "${1:-}" == "--list" ]]; then
+  printf '%s\n' "${TEST_STEPS[@]}"
+  exit 0
+fi
+steps=("$@")
+[[ ${#steps[@]} -gt 0 ]] || steps=("${TEST_STEPS[@]}")
+for step in "${steps[@]}"; do
+  declare -F "step_$step" >/dev/null || die "unknown step: $step (steps: ${TEST_STEPS[*]})"
+done
+
+started=$(date +%s)
+for step in "${steps[@]}"; do
+  run_step "$step" "step_$step"
+done
+log "all steps passed (${steps[*]}) in $(($(date +%s) - started))s"
