@@ -110,7 +110,7 @@ fn body_bytes(req: &Request) -> &[u8] {
     }
 }
 
-/// Parses a JSON body of at most `max_bytes`; errors name the field at fault.
+/// Parses a JSON object body of at most `max_bytes`; errors name the field at fault.
 pub fn parse_json<T: DeserializeOwned>(req: &Request, max_bytes: usize) -> Result<T, ApiError> {
     let bytes = body_bytes(req);
     if bytes.len() > max_bytes {
@@ -118,6 +118,10 @@ pub fn parse_json<T: DeserializeOwned>(req: &Request, max_bytes: usize) -> Resul
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::invalid("body", "a JSON body is required"));
+    }
+    // Every request body is an object; serde would also accept an array for a struct.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::invalid("body", "must be a JSON object"));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut de).map_err(|err| {

@@ -139,7 +139,9 @@ pub async fn spawn_moto(port: u16) -> Result<Emulator, EmulatorError> {
 
 /// [`spawn_moto`] with the tools taken from the repository at `root`.
 pub async fn spawn_moto_in(root: &Path, port: u16) -> Result<Emulator, EmulatorError> {
-    let program = root.join(".venv/bin/moto_server");
+    let program = root.join(".venv/bin/python");
+    // Our launcher serializes requests (see its docstring).
+    let launcher = root.join("infra/moto-server.py");
     if !program.is_file() {
         return Err(EmulatorError::NotInstalled {
             name: "moto",
@@ -150,7 +152,8 @@ pub async fn spawn_moto_in(root: &Path, port: u16) -> Result<Emulator, EmulatorE
         name: "moto",
         command: {
             let mut c = Command::new(&program);
-            c.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            c.arg(&launcher)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .env("PYTHONUNBUFFERED", "1")
                 .current_dir(root);
             c
