@@ -8,6 +8,8 @@ use secrecy::SecretString;
 pub mod env {
     pub const TABLE_NAME: &str = "TABLE_NAME";
     pub const QUEUE_URL: &str = "QUEUE_URL";
+    /// The send queue's dead-letter queue (the sender moves poison messages there).
+    pub const DEAD_LETTER_QUEUE_URL: &str = "DEAD_LETTER_QUEUE_URL";
     /// Name or ARN of the Secrets Manager secret holding Twilio's credentials.
     pub const TWILIO_SECRET_ID: &str = "TWILIO_SECRET_ID";
     pub const TWILIO_API_BASE: &str = "TWILIO_API_BASE";

@@ -10,8 +10,8 @@ use crate::domain::{
     Event, EventId, Guest, GuestId, Invitation, InvitationId, Job, JobId, PhoneNumber, RsvpToken,
     Status,
 };
-use crate::ports::{Annotation, ListQuery, Page, Store, StoreError, Transition};
-use crate::schema::{BY_EVENT_INDEX, TABLE};
+use crate::ports::{Annotation, IdempotencyClaim, ListQuery, Page, Store, StoreError, Transition};
+use crate::schema::{BY_EVENT_INDEX, TABLE, TTL_ATTRIBUTE};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
@@ -68,7 +68,7 @@ fn count_attr(status: Status) -> String {
     format!("n_{status}")
 }
 
-fn key(pk: String, sk: &str) -> Item {
+fn key_item(pk: String, sk: &str) -> Item {
     HashMap::from([
         (TABLE.partition_key.to_owned(), s(pk)),
         (TABLE.sort_key.to_owned(), s(sk)),
@@ -76,16 +76,16 @@ fn key(pk: String, sk: &str) -> Item {
 }
 
 fn event_key(owner: &str, id: &EventId) -> Item {
-    key(event_partition(owner, id), "EVENT")
+    key_item(event_partition(owner, id), "EVENT")
 }
 fn event_partition(owner: &str, id: &EventId) -> String {
     format!("EVENT#{owner}#{id}")
 }
 fn job_key(id: &JobId) -> Item {
-    key(format!("JOB#{id}"), "JOB")
+    key_item(format!("JOB#{id}"), "JOB")
 }
 fn invitation_key(id: &InvitationId) -> Item {
-    key(format!("INV#{id}"), "INV")
+    key_item(format!("INV#{id}"), "INV")
 }
 
 /// Typed reads from an item, with errors that say which attribute is wrong.
@@ -549,6 +549,81 @@ impl Store for DynamoStore {
         }
     }
 
+    async fn claim_idempotency_key(
+        &self,
+        owner: &str,
+        key: &str,
+        request_hash: &str,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let mut item = idempotency_key(owner, key);
+        item.insert("request_hash".into(), s(request_hash));
+        item.insert(TTL_ATTRIBUTE.into(), n(now + IDEMPOTENCY_TTL_SECONDS));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            // An expired key that TTL has not swept yet counts as free.
+            .condition_expression("attribute_not_exists(pk) OR #ttl < :now")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(IdempotencyClaim::New),
+            Err(err) => {
+                let service = err.into_service_error();
+                if !service.is_conditional_check_failed_exception() {
+                    return Err(backend(service));
+                }
+                let existing = self
+                    .get(idempotency_key(owner, key))
+                    .await?
+                    .unwrap_or_default();
+                let r = Reader(&existing);
+                let request_hash = r.opt_s("request_hash").unwrap_or_default();
+                Ok(match r.opt_s("response") {
+                    Some(response) => IdempotencyClaim::Done {
+                        request_hash,
+                        response,
+                    },
+                    None => IdempotencyClaim::InProgress { request_hash },
+                })
+            }
+        }
+    }
+
+    async fn complete_idempotency_key(
+        &self,
+        owner: &str,
+        key: &str,
+        response: &str,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(idempotency_key(owner, key)))
+            .update_expression("SET #response = :response")
+            .expression_attribute_names("#response", "response")
+            .expression_attribute_values(":response", s(response))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn release_idempotency_key(&self, owner: &str, key: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(idempotency_key(owner, key)))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
     async fn list_invitations(&self, q: &ListQuery) -> Result<Page, StoreError> {
         let mut start = q.cursor.as_deref().map(decode_cursor).transpose()?;
         let mut items = Vec::new();
@@ -585,6 +660,13 @@ impl Store for DynamoStore {
         })
     }
 }
+
+fn idempotency_key(owner: &str, key: &str) -> Item {
+    key_item(format!("IDEM#{owner}#{key}"), "IDEM")
+}
+
+/// How long an idempotency key is remembered (DynamoDB's TTL removes it).
+const IDEMPOTENCY_TTL_SECONDS: i64 = 24 * 3600;
 
 /// Cursors are the index's last key, opaque to clients.
 fn encode_cursor(key: &Item) -> String {
@@ -653,7 +735,7 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError>
                 .map_err(backend)
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let result = client
+    let created = client
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
@@ -662,15 +744,23 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError>
         .set_global_secondary_indexes(Some(indexes))
         .send()
         .await;
-    match result {
-        Ok(_) => Ok(()),
-        Err(err) => {
-            let service = err.into_service_error();
-            if service.is_resource_in_use_exception() {
-                Ok(())
-            } else {
-                Err(backend(service))
-            }
+    if let Err(err) = created {
+        let service = err.into_service_error();
+        if !service.is_resource_in_use_exception() {
+            return Err(backend(service));
         }
     }
+    let ttl = aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
+        .attribute_name(TTL_ATTRIBUTE)
+        .enabled(true)
+        .build()
+        .map_err(backend)?;
+    client
+        .update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(ttl)
+        .send()
+        .await
+        .map_err(backend)?;
+    Ok(())
 }

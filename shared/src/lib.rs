@@ -7,6 +7,7 @@ pub mod domain;
 pub mod dynamo;
 pub mod http;
 pub mod lifecycle;
+pub mod metrics;
 pub mod ports;
 pub mod routes;
 pub mod schema;

@@ -60,6 +60,20 @@ pub struct ListQuery {
     pub cursor: Option<String>,
 }
 
+/// What a repeated `Idempotency-Key` finds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// First use: the caller does the work and then completes the key.
+    New,
+    /// The first request is still being processed.
+    InProgress { request_hash: String },
+    /// The first request finished with this response body.
+    Done {
+        request_hash: String,
+        response: String,
+    },
+}
+
 #[async_trait]
 pub trait Store: Send + Sync {
     async fn put_event(&self, event: &Event) -> Result<(), StoreError>;
@@ -80,6 +94,21 @@ pub trait Store: Send + Sync {
         note: &Annotation,
     ) -> Result<bool, StoreError>;
     async fn list_invitations(&self, query: &ListQuery) -> Result<Page, StoreError>;
+    /// Claims an idempotency key for 24 hours, or reports its earlier use.
+    async fn claim_idempotency_key(
+        &self,
+        owner: &str,
+        key: &str,
+        request_hash: &str,
+    ) -> Result<IdempotencyClaim, StoreError>;
+    async fn complete_idempotency_key(
+        &self,
+        owner: &str,
+        key: &str,
+        response: &str,
+    ) -> Result<(), StoreError>;
+    /// Forgets a claim whose request failed, so a retry can do the work.
+    async fn release_idempotency_key(&self, owner: &str, key: &str) -> Result<(), StoreError>;
 }
 
 /// The body of one queue message: which invitation, which attempt.
@@ -106,6 +135,8 @@ pub trait SendQueue: Send + Sync {
     async fn enqueue(&self, messages: &[SendMessage]) -> Result<(), QueueError>;
     /// Hides a received message for `seconds` more (backoff before the next try).
     async fn delay(&self, receipt_handle: &str, seconds: u32) -> Result<(), QueueError>;
+    /// Moves a message that can never be processed to the dead-letter queue.
+    async fn dead_letter(&self, body: &str, reason: &str) -> Result<(), QueueError>;
 }
 
 /// What goes out to one guest.

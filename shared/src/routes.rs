@@ -29,6 +29,7 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/api/whatsapp/status/{jobId}", "status"),
     route("GET", "/api/whatsapp/invitations/{eventId}", "status"),
     route("POST", "/api/whatsapp/retry/{invitationId}", "retry"),
+    route("POST", "/api/whatsapp/retry-failed", "retry"),
     // Served by a function URL in AWS, not API Gateway: Twilio signs the call.
     route("POST", WEBHOOK_PATH, "webhook"),
 ];

@@ -24,6 +24,9 @@ pub const TABLE: TableSchema = TableSchema {
     }],
 };
 
+/// Items with this attribute (epoch seconds) expire: idempotency keys.
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
 /// Lists an event's invitations, and an organizer's events.
 pub const BY_EVENT_INDEX: &str = "by-event";
 

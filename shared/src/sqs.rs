@@ -17,6 +17,7 @@ const MAX_ENTRY_RETRIES: u32 = 5;
 pub struct SqsQueue {
     client: Client,
     queue_url: String,
+    dead_letter_url: Option<String>,
 }
 
 impl SqsQueue {
@@ -24,7 +25,14 @@ impl SqsQueue {
         Self {
             client,
             queue_url: queue_url.into(),
+            dead_letter_url: None,
         }
+    }
+
+    /// Where [`SendQueue::dead_letter`] puts messages (the sender needs it).
+    pub fn with_dead_letter(mut self, url: impl Into<String>) -> Self {
+        self.dead_letter_url = Some(url.into());
+        self
     }
 
     /// Sends up to ten messages, resending the entries SQS reports as failed.
@@ -106,6 +114,27 @@ impl SendQueue for SqsQueue {
             .queue_url(&self.queue_url)
             .receipt_handle(receipt_handle)
             .visibility_timeout(seconds as i32)
+            .send()
+            .await
+            .map_err(|e| QueueError::Backend(DisplayErrorContext(e).to_string()))?;
+        Ok(())
+    }
+
+    async fn dead_letter(&self, body: &str, reason: &str) -> Result<(), QueueError> {
+        let url = self
+            .dead_letter_url
+            .as_ref()
+            .ok_or_else(|| QueueError::Backend("no dead-letter queue configured".into()))?;
+        let reason = aws_sdk_sqs::types::MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(reason)
+            .build()
+            .map_err(|e| QueueError::Backend(e.to_string()))?;
+        self.client
+            .send_message()
+            .queue_url(url)
+            .message_body(body)
+            .message_attributes("reason", reason)
             .send()
             .await
             .map_err(|e| QueueError::Backend(DisplayErrorContext(e).to_string()))?;

@@ -3,10 +3,10 @@
 
 use lambda_http::{Body, Request, Response};
 use shared::dispatch;
-use shared::domain::{InvitationId, Status};
+use shared::domain::{EventId, Invitation, InvitationId, JobId, Status};
 use shared::http::{self, ApiError, ApiResult};
 use shared::lifecycle::{self, now};
-use shared::ports::{SendQueue, Store};
+use shared::ports::{ListQuery, SendQueue, Store};
 use std::sync::Arc;
 
 pub struct Deps {
@@ -15,7 +15,12 @@ pub struct Deps {
 }
 
 pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
-    http::respond(retry(deps, req).await)
+    let one = http::path_param(&req, "invitationId", |s| Ok::<_, ApiError>(s.to_owned())).is_ok();
+    http::respond(if one {
+        retry(deps, req).await
+    } else {
+        retry_failed(deps, req).await
+    })
 }
 
 async fn retry(deps: &Deps, req: Request) -> ApiResult {
@@ -63,5 +68,102 @@ async fn retry(deps: &Deps, req: Request) -> ApiResult {
     Ok(http::json(
         202,
         &serde_json::json!({"invitation_id": id, "attempt": attempt, "status": Status::Queued}),
+    ))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetryFailedRequest {
+    job_id: Option<String>,
+    event_id: Option<String>,
+}
+
+/// Transactions in flight at once while re-queueing many invitations.
+const RETRY_PARALLELISM: usize = 16;
+
+/// `POST /api/whatsapp/retry-failed` `{"job_id"}` or `{"event_id"}`: every
+/// failed or undelivered invitation of the job or event, as new attempts.
+async fn retry_failed(deps: &Deps, req: Request) -> ApiResult {
+    use futures::StreamExt;
+    let owner = http::organizer(&req)?;
+    let input: RetryFailedRequest = http::parse_json(&req, 4096)?;
+    let (event_id, job_id) = match (input.job_id, input.event_id) {
+        (Some(job), None) => {
+            let job_id = JobId::parse(&job).map_err(|e| ApiError::invalid("job_id", e))?;
+            let job = deps
+                .store
+                .get_job(&job_id)
+                .await?
+                .filter(|j| j.owner == owner);
+            let job = job.ok_or_else(|| ApiError::NotFound(format!("job {job_id}")))?;
+            (job.event_id, Some(job_id))
+        }
+        (None, Some(event)) => {
+            let event_id = EventId::parse(&event).map_err(|e| ApiError::invalid("event_id", e))?;
+            if deps.store.get_event(&owner, &event_id).await?.is_none() {
+                return Err(ApiError::NotFound(format!("event {event_id}")));
+            }
+            (event_id, None)
+        }
+        _ => {
+            return Err(ApiError::invalid(
+                "job_id",
+                "give exactly one of job_id and event_id",
+            ));
+        }
+    };
+    let mut candidates = Vec::new();
+    for status in [Status::Failed, Status::Undelivered] {
+        let mut cursor = None;
+        loop {
+            let query = ListQuery {
+                owner: owner.clone(),
+                event_id: event_id.clone(),
+                status: Some(status),
+                limit: 200,
+                cursor,
+            };
+            let page = deps.store.list_invitations(&query).await?;
+            candidates.extend(
+                page.items
+                    .into_iter()
+                    .filter(|i| job_id.as_ref().is_none_or(|j| &i.job_id == j)),
+            );
+            cursor = page.next_cursor;
+            if cursor.is_none() {
+                break;
+            }
+        }
+    }
+    let at = now();
+    let store = deps.store.as_ref();
+    let moved: Vec<Option<Invitation>> = futures::stream::iter(candidates.into_iter().map(|inv| {
+        let at = at.clone();
+        async move {
+            let attempt = inv.attempt + 1;
+            // One that changed meanwhile (a late delivery receipt) is left alone.
+            match lifecycle::force(store, &inv, Status::Queued, &at, Some(attempt), None).await {
+                Ok(true) => Ok(Some(Invitation {
+                    attempt,
+                    status: Status::Queued,
+                    ..inv
+                })),
+                Ok(false) => Ok(None),
+                Err(e) => Err(e),
+            }
+        }
+    }))
+    .buffer_unordered(RETRY_PARALLELISM)
+    .collect::<Vec<_>>()
+    .await
+    .into_iter()
+    .collect::<Result<_, _>>()?;
+    let queued: Vec<Invitation> = moved.into_iter().flatten().collect();
+    dispatch::enqueue_or_fail(store, deps.queue.as_ref(), &queued).await?;
+    tracing::info!(%event_id, retried = queued.len(), "failed invitations re-queued");
+    let ids: Vec<&str> = queued.iter().map(|i| i.invitation_id.as_str()).collect();
+    Ok(http::json(
+        202,
+        &serde_json::json!({"retried": queued.len(), "invitation_ids": ids}),
     ))
 }

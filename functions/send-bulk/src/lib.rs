@@ -1,1 +1,279 @@
+//! `POST /api/whatsapp/send-bulk`: up to 10,000 guests in one request.
+//! Bad guests come back in the 202 answer (index, field, reason); the good
+//! ones are written with BatchWriteItem and queued with SendMessageBatch.
+//! An `Idempotency-Key` makes a repeated request return the first answer.
 
+use lambda_http::{Body, Request, Response};
+use serde::Serialize;
+use sha1::{Digest, Sha1};
+use shared::dispatch;
+use shared::domain::{EventId, FieldError, Guest, GuestInput, Invitation, Job, JobId};
+use shared::http::{self, ApiError, ApiResult};
+use shared::lifecycle::now;
+use shared::ports::{IdempotencyClaim, SendQueue, Store};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub const MAX_GUESTS: usize = 10_000;
+/// Lambda's synchronous payload limit.
+pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
+pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+
+pub struct Deps {
+    pub store: Arc<dyn Store>,
+    pub queue: Arc<dyn SendQueue>,
+}
+
+#[derive(serde::Deserialize)]
+struct BulkRequest {
+    event_id: Option<String>,
+    guests: Option<Vec<serde_json::Value>>,
+    template_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Rejected {
+    pub index: usize,
+    pub guest_id: Option<String>,
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Duplicate {
+    pub index: usize,
+    pub guest_id: Option<String>,
+    /// Index of the entry that will be sent.
+    pub duplicate_of: usize,
+}
+
+/// The guests split into those to send and those not to, with reasons.
+#[derive(Debug, Default)]
+pub struct Triage {
+    pub accepted: Vec<Guest>,
+    pub rejected: Vec<Rejected>,
+    pub duplicates: Vec<Duplicate>,
+}
+
+/// Parses each guest on its own; one guest (by id or by phone) is sent once.
+pub fn triage(raw: Vec<serde_json::Value>) -> Triage {
+    let mut triage = Triage::default();
+    let mut seen_ids: HashMap<String, usize> = HashMap::new();
+    let mut seen_phones: HashMap<String, usize> = HashMap::new();
+    for (index, value) in raw.into_iter().enumerate() {
+        let raw_id = value
+            .get("guest_id")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
+        let prefix = format!("guests[{index}].");
+        let parsed = serde_json::from_value::<GuestInput>(value)
+            .map_err(|e| FieldError::new(format!("guests[{index}]"), e))
+            .and_then(|g| g.parse(&prefix));
+        let guest = match parsed {
+            Ok(guest) => guest,
+            Err(e) => {
+                triage.rejected.push(Rejected {
+                    index,
+                    guest_id: raw_id,
+                    field: e.field,
+                    message: e.message,
+                });
+                continue;
+            }
+        };
+        let first = seen_ids
+            .get(guest.guest_id.as_str())
+            .or_else(|| seen_phones.get(guest.phone.as_str()))
+            .copied();
+        if let Some(duplicate_of) = first {
+            triage.duplicates.push(Duplicate {
+                index,
+                guest_id: raw_id,
+                duplicate_of,
+            });
+            continue;
+        }
+        seen_ids.insert(guest.guest_id.as_str().to_owned(), index);
+        seen_phones.insert(guest.phone.as_str().to_owned(), index);
+        triage.accepted.push(guest);
+    }
+    triage
+}
+
+pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
+    http::respond(send_bulk(deps, req).await)
+}
+
+async fn send_bulk(deps: &Deps, req: Request) -> ApiResult {
+    let owner = http::organizer(&req)?;
+    let key = req
+        .headers()
+        .get(IDEMPOTENCY_HEADER)
+        .map(|v| v.to_str().map(str::trim).unwrap_or_default().to_owned());
+    let Some(key) = key else {
+        return process(deps, &owner, &req)
+            .await
+            .map(|body| http::json(202, &body));
+    };
+    if key.is_empty() || key.len() > 200 {
+        return Err(ApiError::invalid(
+            "Idempotency-Key",
+            "must be 1 to 200 characters",
+        ));
+    }
+    let hash = hex_sha1(http::raw_body(&req));
+    match deps
+        .store
+        .claim_idempotency_key(&owner, &key, &hash)
+        .await?
+    {
+        IdempotencyClaim::New => {}
+        IdempotencyClaim::Done { request_hash, .. }
+        | IdempotencyClaim::InProgress { request_hash }
+            if request_hash != hash =>
+        {
+            return Err(ApiError::Conflict(
+                "this Idempotency-Key was used for a different request".into(),
+            ));
+        }
+        IdempotencyClaim::Done { response, .. } => {
+            let body: serde_json::Value =
+                serde_json::from_str(&response).map_err(|e| ApiError::Internal(e.to_string()))?;
+            return Ok(http::json(202, &body));
+        }
+        IdempotencyClaim::InProgress { .. } => {
+            return Err(ApiError::Conflict(
+                "a request with this Idempotency-Key is still being processed".into(),
+            ));
+        }
+    }
+    match process(deps, &owner, &req).await {
+        Ok(body) => {
+            deps.store
+                .complete_idempotency_key(&owner, &key, &body.to_string())
+                .await?;
+            Ok(http::json(202, &body))
+        }
+        Err(err) => {
+            // Nothing was accepted; let the client try again with the same key.
+            if matches!(err, ApiError::Invalid(_) | ApiError::TooLarge(_)) {
+                deps.store.release_idempotency_key(&owner, &key).await?;
+            }
+            Err(err)
+        }
+    }
+}
+
+fn hex_sha1(bytes: &[u8]) -> String {
+    Sha1::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+async fn process(deps: &Deps, owner: &str, req: &Request) -> Result<serde_json::Value, ApiError> {
+    let input: BulkRequest = http::parse_json(req, MAX_BODY_BYTES)?;
+    let event_id = input
+        .event_id
+        .ok_or_else(|| ApiError::invalid("event_id", "is required"))?;
+    let event_id = EventId::parse(&event_id).map_err(|e| ApiError::invalid("event_id", e))?;
+    let guests = input
+        .guests
+        .ok_or_else(|| ApiError::invalid("guests", "is required"))?;
+    if guests.is_empty() || guests.len() > MAX_GUESTS {
+        return Err(ApiError::invalid(
+            "guests",
+            format!("must list 1 to {MAX_GUESTS} guests"),
+        ));
+    }
+    let template_id = send_invitation::resolve_template(input.template_id)?;
+    if deps.store.get_event(owner, &event_id).await?.is_none() {
+        return Err(ApiError::invalid(
+            "event_id",
+            format!("no event '{event_id}'; create it first"),
+        ));
+    }
+    let triage = triage(guests);
+    if triage.accepted.is_empty() {
+        let first = triage
+            .rejected
+            .first()
+            .map(|r| format!("{}: {}", r.field, r.message))
+            .unwrap_or_default();
+        return Err(ApiError::invalid(
+            "guests",
+            format!("no guest can be sent to; first problem: {first}"),
+        ));
+    }
+    let now = now();
+    let job = Job::new(
+        JobId::generate(),
+        event_id.clone(),
+        owner,
+        triage.accepted.len() as u64,
+        &now,
+    );
+    let invitations: Vec<Invitation> = triage
+        .accepted
+        .into_iter()
+        .map(|guest| {
+            Invitation::new_queued(
+                event_id.clone(),
+                job.job_id.clone(),
+                owner,
+                guest,
+                template_id.clone(),
+                &now,
+            )
+        })
+        .collect();
+    dispatch::create_and_enqueue(deps.store.as_ref(), deps.queue.as_ref(), &job, &invitations)
+        .await?;
+    tracing::info!(job_id = %job.job_id, accepted = invitations.len(), rejected = triage.rejected.len(), duplicates = triage.duplicates.len(), "bulk send queued");
+    Ok(serde_json::json!({
+        "job_id": job.job_id,
+        "accepted": invitations.len(),
+        "rejected": triage.rejected,
+        "duplicates": triage.duplicates,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn triage_rejects_by_field_and_sends_duplicates_once() {
+        let t = triage(vec![
+            json!({"guest_id": "a", "name": "A", "phone": "+5511999990001"}),
+            json!({"guest_id": "b", "name": "B", "phone": "123"}),
+            json!({"guest_id": "a", "name": "A again", "phone": "+5511999990009"}),
+            json!({"guest_id": "c", "name": "C", "phone": "+5511999990001"}),
+            json!({"guest_id": "d", "phone": "+5511999990004"}),
+            json!("not an object"),
+            json!({"guest_id": "e", "name": "E", "phone": "+5511999990005"}),
+        ]);
+        let ids: Vec<&str> = t.accepted.iter().map(|g| g.guest_id.as_str()).collect();
+        assert_eq!(ids, ["a", "e"]);
+        let rejected: Vec<(usize, &str)> = t
+            .rejected
+            .iter()
+            .map(|r| (r.index, r.field.as_str()))
+            .collect();
+        assert_eq!(
+            rejected,
+            [
+                (1, "guests[1].phone"),
+                (4, "guests[4].name"),
+                (5, "guests[5]")
+            ]
+        );
+        let dups: Vec<(usize, usize)> = t
+            .duplicates
+            .iter()
+            .map(|d| (d.index, d.duplicate_of))
+            .collect();
+        assert_eq!(dups, [(2, 0), (3, 0)]);
+    }
+}

@@ -1,1 +1,16 @@
-fn main() {}
+use lambda_http::{Error, run, service_fn};
+use shared::config;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init();
+    let sdk = config::aws_config().await;
+    let deps = send_bulk::Deps {
+        store: config::store_from_env(&sdk)?,
+        queue: config::queue_from_env(&sdk)?,
+    };
+    run(service_fn(|req| async {
+        Ok::<_, Error>(send_bulk::handle(&deps, req).await)
+    }))
+    .await
+}

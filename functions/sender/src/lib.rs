@@ -43,8 +43,13 @@ enum RecordError {
 }
 
 pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
-    let results =
-        futures::future::join_all(event.records.iter().map(|record| process(deps, record))).await;
+    let results = futures::future::join_all(
+        event
+            .records
+            .iter()
+            .map(|record| process_or_dead_letter(deps, record)),
+    )
+    .await;
     let mut response = SqsBatchResponse::default();
     for (record, result) in event.records.iter().zip(results) {
         if let Err(err) = result {
@@ -56,6 +61,22 @@ pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
         }
     }
     response
+}
+
+/// A poison message goes straight to the dead-letter queue (and its alarm)
+/// instead of being received again and again; the batch's others go on.
+async fn process_or_dead_letter(deps: &Deps, record: &SqsMessage) -> Result<(), RecordError> {
+    match process(deps, record).await {
+        Err(RecordError::Poison(reason)) => {
+            tracing::error!(message_id = ?record.message_id, %reason, "poison message moved to the dead-letter queue");
+            let body = record.body.as_deref().unwrap_or_default();
+            deps.queue
+                .dead_letter(body, &reason)
+                .await
+                .map_err(|e| RecordError::Retry(format!("dead-lettering failed: {e}")))
+        }
+        other => other,
+    }
 }
 
 fn receive_count(record: &SqsMessage) -> u32 {
@@ -169,6 +190,7 @@ async fn send_claimed(
                 .map(str::to_owned)
                 .unwrap_or(err.message.clone());
             tracing::warn!(invitation_id = %inv.invitation_id, %code, error = %err, "send failed permanently");
+            shared::metrics::count(Status::Failed, Some(&code));
             let error = ErrorInfo { code, message };
             lifecycle::force(store, &inv, Status::Failed, &now(), None, Some(error)).await?;
             Ok(())

@@ -16,7 +16,13 @@ async fn main() -> Result<(), Error> {
     let max_concurrency = config::number_or(env::SENDER_MAX_CONCURRENCY, QUEUE.max_concurrency)?;
     let deps = sender::Deps {
         store: config::store_from_env(&sdk)?,
-        queue: config::queue_from_env(&sdk)?,
+        queue: Arc::new(
+            shared::sqs::SqsQueue::new(
+                aws_sdk_sqs::Client::new(&sdk),
+                config::required(env::QUEUE_URL)?,
+            )
+            .with_dead_letter(config::required(env::DEAD_LETTER_QUEUE_URL)?),
+        ),
         messenger: Arc::new(TwilioClient::new(
             &api_base,
             credentials,

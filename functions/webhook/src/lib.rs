@@ -94,6 +94,7 @@ async fn apply(deps: &Deps, req: &Request, params: &[(String, String)]) -> Resul
     let outcome = lifecycle::apply_report(deps.store.as_ref(), &report).await?;
     match outcome {
         Outcome::Applied { from } => {
+            shared::metrics::count(status, report.error.as_ref().map(|e| e.code.as_str()));
             tracing::info!(invitation_id = %report.invitation_id, attempt, %from, to = %status, "status applied");
         }
         ignored => {

@@ -21,6 +21,7 @@ pub const MAX_PAYLOAD_BYTES: usize = 10 * 1024 * 1024;
 pub struct Functions {
     pub events: events::Deps,
     pub send_invitation: send_invitation::Deps,
+    pub send_bulk: send_bulk::Deps,
     pub status: status::Deps,
     pub retry: retry::Deps,
     pub webhook: webhook::Deps,
@@ -92,6 +93,7 @@ async fn call(
     match route.function {
         "events" => events::handle(&f.events, request).await,
         "send-invitation" => send_invitation::handle(&f.send_invitation, request).await,
+        "send-bulk" => send_bulk::handle(&f.send_bulk, request).await,
         "status" => status::handle(&f.status, request).await,
         "retry" => retry::handle(&f.retry, request).await,
         "webhook" => webhook::handle(&f.webhook, request).await,

@@ -183,6 +183,10 @@ impl LocalStack {
                 store: store.clone(),
                 queue: queue.clone(),
             },
+            send_bulk: send_bulk::Deps {
+                store: store.clone(),
+                queue: queue.clone(),
+            },
             status: status::Deps {
                 store: store.clone(),
             },
@@ -200,13 +204,16 @@ impl LocalStack {
             credentials,
             Duration::from_secs(10),
         ));
+        let sender_queue = Arc::new(
+            SqsQueue::new(sqs.clone(), &queue_url).with_dead_letter(&dead_letter_queue_url),
+        );
         // One sender "instance" per concurrency slot, each with its own pacer, as on Lambda.
         let senders = (0..options.max_concurrency)
             .map(|_| {
                 Arc::new(sender::Deps {
                     store: store.clone(),
                     messenger: messenger.clone(),
-                    queue: queue.clone(),
+                    queue: sender_queue.clone(),
                     webhook_url: webhook_url.clone(),
                     pacer: sender::Pacer::new(
                         options.send_rate_per_second,
