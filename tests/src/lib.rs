@@ -232,3 +232,103 @@ pub fn twilio_signature(auth_token: &str, url: &str, params: &[(&str, &str)]) ->
     mac.update(data.as_bytes());
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
+
+impl TestStack {
+    /// A sender instance wired to this stack, sending through `messenger`
+    /// (for driving `sender::handle` directly with hand-made batches).
+    pub fn sender_deps(
+        &self,
+        messenger: std::sync::Arc<dyn shared::ports::Messenger>,
+    ) -> sender::Deps {
+        let store = std::sync::Arc::new(shared::dynamo::DynamoStore::new(
+            self.stack.dynamodb.clone(),
+            &self.stack.names.table,
+        ));
+        let queue = shared::sqs::SqsQueue::new(self.stack.sqs.clone(), &self.stack.queue_url)
+            .with_dead_letter(&self.stack.dead_letter_queue_url);
+        sender::Deps {
+            store,
+            messenger,
+            queue: std::sync::Arc::new(queue),
+            webhook_url: self.stack.webhook_url.clone(),
+            pacer: sender::Pacer::new(1000, 1),
+            max_receive_count: shared::schema::QUEUE.max_receive_count,
+        }
+    }
+
+    /// The Twilio client the stack uses, pointed at this simulator.
+    pub fn twilio_client(&self) -> shared::twilio::TwilioClient {
+        let credentials = shared::twilio::TwilioCredentials {
+            account_sid: twilio_sim::DEFAULT_ACCOUNT_SID.into(),
+            auth_token: self.auth_token.clone().into(),
+            from: shared::domain::PhoneNumber::parse(FROM).unwrap(),
+        };
+        shared::twilio::TwilioClient::new(&self.sim.base_url(), credentials, Duration::from_secs(5))
+    }
+
+    pub async fn send_bulk(&self, event_id: &str, guests: Vec<Value>) -> Value {
+        let (status, body) = self
+            .request(
+                "POST",
+                "/api/whatsapp/send-bulk",
+                Some(json!({"event_id": event_id, "guests": guests})),
+            )
+            .await;
+        assert_eq!(status, 202, "{body}");
+        body
+    }
+
+    pub async fn job(&self, job_id: &str) -> Value {
+        let (status, body) = self
+            .request("GET", &format!("/api/whatsapp/status/{job_id}"), None)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// Polls the job until `check` holds, or panics after `timeout`.
+    pub async fn wait_for_job(
+        &self,
+        job_id: &str,
+        timeout: Duration,
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let start = Instant::now();
+        loop {
+            let job = self.job(job_id).await;
+            if check(&job) {
+                return job;
+            }
+            assert!(start.elapsed() < timeout, "timed out waiting; job is {job}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// Asserts every invitation is counted exactly once.
+pub fn assert_counts_exact(job: &Value) {
+    let sum: i64 = job["counts"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_i64().unwrap())
+        .sum();
+    assert_eq!(
+        sum,
+        job["total"].as_i64().unwrap(),
+        "counts add up to the total: {job}"
+    );
+}
+
+/// `n` valid guests with distinct phones.
+pub fn guests(n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            guest(
+                &format!("g{i}"),
+                &format!("Guest {i}"),
+                &format!("+5511{:09}", 900_000_000 + i),
+            )
+        })
+        .collect()
+}

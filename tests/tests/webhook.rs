@@ -8,14 +8,25 @@ use std::time::Duration;
 /// An invitation that reached `sending` with a SID; the simulator's own
 /// callbacks are switched off so only this test's callbacks arrive.
 async fn sending_invitation(t: &TestStack) -> (String, String) {
-    t.sim.state().patch_knobs(json!({"undelivered_numbers": {}, "callback_delay_ms": 3_600_000})).unwrap();
+    t.sim
+        .state()
+        .patch_knobs(json!({"undelivered_numbers": {}, "callback_delay_ms": 3_600_000}))
+        .unwrap();
     t.create_event("party").await;
     let (status, body) = t
-        .request("POST", "/api/whatsapp/send-invitation", Some(json!({"event_id": "party", "guest": guest("g1", "Bo", "+5511988887777")})))
+        .request(
+            "POST",
+            "/api/whatsapp/send-invitation",
+            Some(json!({"event_id": "party", "guest": guest("g1", "Bo", "+5511988887777")})),
+        )
         .await;
     assert_eq!(status, 202, "{body}");
     let id = body["invitation_id"].as_str().unwrap().to_owned();
-    let inv = t.wait_for_invitation("party", &id, Duration::from_secs(20), |i| i["message_sid"].is_string()).await;
+    let inv = t
+        .wait_for_invitation("party", &id, Duration::from_secs(20), |i| {
+            i["message_sid"].is_string()
+        })
+        .await;
     (id, inv["message_sid"].as_str().unwrap().to_owned())
 }
 
@@ -23,8 +34,17 @@ fn form(params: &[(&str, &str)]) -> Vec<u8> {
     serde_urlencoded::to_string(params).unwrap().into_bytes()
 }
 
-async fn post_callback(t: &TestStack, url: &str, params: &[(&str, &str)], signature: Option<&str>) -> u16 {
-    let mut req = t.http.post(url).header("content-type", "application/x-www-form-urlencoded").body(form(params));
+async fn post_callback(
+    t: &TestStack,
+    url: &str,
+    params: &[(&str, &str)],
+    signature: Option<&str>,
+) -> u16 {
+    let mut req = t
+        .http
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(params));
     if let Some(sig) = signature {
         req = req.header("X-Twilio-Signature", sig);
     }
@@ -51,17 +71,37 @@ async fn signed_callbacks_apply_and_unsigned_ones_change_nothing() {
     ];
     let good = twilio_signature(&t.auth_token, &url, &delivered);
 
-    assert_eq!(post_callback(&t, &url, &delivered, None).await, 403, "missing signature");
-    assert_eq!(post_callback(&t, &url, &delivered, Some("bm90IGl0")).await, 403, "wrong signature");
+    assert_eq!(
+        post_callback(&t, &url, &delivered, None).await,
+        403,
+        "missing signature"
+    );
+    assert_eq!(
+        post_callback(&t, &url, &delivered, Some("bm90IGl0")).await,
+        403,
+        "wrong signature"
+    );
     let wrong_key = twilio_signature("another-token", &url, &delivered);
-    assert_eq!(post_callback(&t, &url, &delivered, Some(&wrong_key)).await, 403, "signed with another token");
+    assert_eq!(
+        post_callback(&t, &url, &delivered, Some(&wrong_key)).await,
+        403,
+        "signed with another token"
+    );
     // Replay of a valid signature with an altered parameter.
     let mut altered = delivered;
     altered[0] = ("MessageStatus", "read");
-    assert_eq!(post_callback(&t, &url, &altered, Some(&good)).await, 403, "altered params");
+    assert_eq!(
+        post_callback(&t, &url, &altered, Some(&good)).await,
+        403,
+        "altered params"
+    );
     // Replay to another attempt's URL.
     let other_url = format!("{}?invitation_id={id}&attempt=2", t.stack.webhook_url);
-    assert_eq!(post_callback(&t, &other_url, &delivered, Some(&good)).await, 403, "altered URL");
+    assert_eq!(
+        post_callback(&t, &other_url, &delivered, Some(&good)).await,
+        403,
+        "altered URL"
+    );
     let inv = status_of(&t, &id).await;
     assert_eq!(inv["status"], "sending", "nothing changed: {inv}");
     assert!(inv["timestamps"]["delivered"].is_null());
@@ -94,18 +134,32 @@ async fn callbacks_follow_the_forward_only_rule() {
     send("failed").await; // late failure after read
     let inv = status_of(&t, &id).await;
     assert_eq!(inv["status"], "read", "{inv}");
-    assert!(inv["timestamps"]["delivered"].is_string(), "late delivered time recorded: {inv}");
+    assert!(
+        inv["timestamps"]["delivered"].is_string(),
+        "late delivered time recorded: {inv}"
+    );
     assert!(inv["error_code"].is_null());
 
     let job_id = inv["job_id"].as_str().unwrap();
-    let (_, job) = t.request("GET", &format!("/api/whatsapp/status/{job_id}"), None).await;
+    let (_, job) = t
+        .request("GET", &format!("/api/whatsapp/status/{job_id}"), None)
+        .await;
     assert_eq!(job["counts"]["read"], 1, "{job}");
-    let total: i64 = job["counts"].as_object().unwrap().values().map(|v| v.as_i64().unwrap()).sum();
+    let total: i64 = job["counts"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_i64().unwrap())
+        .sum();
     assert_eq!(total, 1, "counted in exactly one state: {job}");
 
     // A callback for an attempt the invitation is not on changes nothing.
     let old = format!("{}?invitation_id={id}&attempt=0", t.stack.webhook_url);
-    let params = [("MessageSid", sid.as_str()), ("MessageStatus", "undelivered"), ("ErrorCode", "30006")];
+    let params = [
+        ("MessageSid", sid.as_str()),
+        ("MessageStatus", "undelivered"),
+        ("ErrorCode", "30006"),
+    ];
     let sig = twilio_signature(&t.auth_token, &old, &params);
     assert_eq!(post_callback(&t, &old, &params, Some(&sig)).await, 200);
     assert_eq!(status_of(&t, &id).await["status"], "read");
@@ -116,11 +170,18 @@ async fn a_failure_callback_records_code_and_reason() {
     let t = TestStack::start().await;
     let (id, sid) = sending_invitation(&t).await;
     let url = format!("{}?invitation_id={id}&attempt=1", t.stack.webhook_url);
-    let params = [("MessageStatus", "undelivered"), ("MessageSid", sid.as_str()), ("ErrorCode", "63024")];
+    let params = [
+        ("MessageStatus", "undelivered"),
+        ("MessageSid", sid.as_str()),
+        ("ErrorCode", "63024"),
+    ];
     let sig = twilio_signature(&t.auth_token, &url, &params);
     assert_eq!(post_callback(&t, &url, &params, Some(&sig)).await, 200);
     let inv = status_of(&t, &id).await;
     assert_eq!(inv["status"], "undelivered");
     assert_eq!(inv["error_code"], "63024");
-    assert!(inv["error_message"].as_str().unwrap().contains("WhatsApp"), "{inv}");
+    assert!(
+        inv["error_message"].as_str().unwrap().contains("WhatsApp"),
+        "{inv}"
+    );
 }

@@ -1,0 +1,1152 @@
+//! The HTTP API against its OpenAPI document (`openapi.yaml`, repo root).
+//!
+//! The document and `shared::routes::ROUTES` list the same operations. Then
+//! every request below goes through [`Spec::exchange`], which sends it to a
+//! local stack and checks the answer against the document: the status must be
+//! documented for that path and method, the media type too, and the body must
+//! validate against the declared schema, with every documented required field
+//! present and no undocumented field. A request the API accepted (2xx) must
+//! also be one the document accepts (body and parameters), so the document
+//! is never stricter than the API; bad requests are checked to be rejected by
+//! the document too where a schema can say so.
+
+use e2e::{TestStack, guest, sample_event, twilio_signature};
+use serde_json::{Map, Value, json};
+use shared::routes::ROUTES;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+const HTTP_METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "patch", "head", "options", "trace",
+];
+/// A Twilio simulator number whose sends fail permanently (21211).
+const FAILING_PHONE: &str = "+15550000001";
+
+// ---------------------------------------------------------------- the document
+
+struct Spec {
+    doc: Value,
+    /// `components` with undocumented properties forbidden (response checks).
+    strict_components: Value,
+}
+
+impl Spec {
+    fn load() -> Self {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.yaml");
+        let text = std::fs::read_to_string(path).expect("openapi.yaml is at the repo root");
+        let doc: Value = serde_norway::from_str(&text).expect("openapi.yaml is valid YAML");
+        assert!(
+            doc["openapi"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("3.1")),
+            "an OpenAPI 3.1 document"
+        );
+        let mut strict_components = doc["components"].clone();
+        forbid_undocumented(&mut strict_components);
+        Self {
+            doc,
+            strict_components,
+        }
+    }
+
+    fn paths(&self) -> &Map<String, Value> {
+        self.doc["paths"].as_object().expect("paths is a map")
+    }
+
+    /// Every (METHOD, path) the document declares.
+    fn operations(&self) -> BTreeSet<(String, String)> {
+        self.paths()
+            .iter()
+            .flat_map(|(path, item)| {
+                HTTP_METHODS
+                    .iter()
+                    .filter(|m| item.get(**m).is_some())
+                    .map(|m| (m.to_uppercase(), path.clone()))
+            })
+            .collect()
+    }
+
+    /// The documented path template a concrete path (query ignored) matches.
+    fn template(&self, path: &str) -> Option<String> {
+        let path = path.split('?').next().unwrap_or_default();
+        let segments: Vec<&str> = path.split('/').collect();
+        self.paths()
+            .keys()
+            .filter(|template| {
+                let pattern: Vec<&str> = template.split('/').collect();
+                pattern.len() == segments.len()
+                    && pattern.iter().zip(&segments).all(|(p, s)| {
+                        if p.starts_with('{') && p.ends_with('}') {
+                            !s.is_empty()
+                        } else {
+                            p == s
+                        }
+                    })
+            })
+            // A literal segment beats a parameter.
+            .min_by_key(|template| template.matches('{').count())
+            .cloned()
+    }
+
+    fn operation(&self, method: &str, template: &str) -> &Value {
+        self.paths()[template]
+            .get(method.to_lowercase())
+            .unwrap_or_else(|| panic!("{method} {template} is not documented"))
+    }
+
+    /// Follows a local `$ref` (`#/components/...`) in the raw document.
+    fn resolve<'a>(&'a self, value: &'a Value) -> &'a Value {
+        match value.get("$ref").and_then(Value::as_str) {
+            Some(reference) => {
+                let pointer = reference
+                    .strip_prefix('#')
+                    .unwrap_or_else(|| panic!("only local references: {reference}"));
+                let target = self
+                    .doc
+                    .pointer(pointer)
+                    .unwrap_or_else(|| panic!("dangling reference {reference}"));
+                self.resolve(target)
+            }
+            None => value,
+        }
+    }
+
+    /// A validator for `schema`, its `#/components/...` references resolved
+    /// against the document's components.
+    fn validator(&self, schema: &Value, strict: bool) -> jsonschema::Validator {
+        let mut schema = schema.clone();
+        let components = if strict {
+            forbid_undocumented(&mut schema);
+            self.strict_components.clone()
+        } else {
+            self.doc["components"].clone()
+        };
+        let root = json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "components": components,
+            "allOf": [schema],
+        });
+        jsonschema::draft202012::options()
+            .should_validate_formats(true)
+            .build(&root)
+            .unwrap_or_else(|e| panic!("schema does not compile: {e}\n{schema:#}"))
+    }
+
+    fn errors(&self, schema: &Value, instance: &Value, strict: bool) -> Vec<String> {
+        self.validator(schema, strict)
+            .iter_errors(instance)
+            .map(|e| format!("at '{}': {e}", e.instance_path()))
+            .collect()
+    }
+
+    /// The documented request body schema for a media type.
+    fn request_schema(&self, method: &str, template: &str, media: &str) -> &Value {
+        let body = self.resolve(&self.operation(method, template)["requestBody"]);
+        body["content"]
+            .get(media)
+            .map(|m| &m["schema"])
+            .unwrap_or_else(|| panic!("{method} {template} documents no {media} request body"))
+    }
+
+    /// Whether the document accepts this JSON request body.
+    fn accepts_body(&self, method: &str, path: &str, body: &Value) -> bool {
+        let template = self.template(path).expect("documented path");
+        let schema = self.request_schema(method, &template, "application/json");
+        self.errors(schema, body, false).is_empty()
+    }
+
+    fn parameters(&self, method: &str, template: &str) -> Vec<&Value> {
+        let path_level = self.paths()[template]["parameters"].as_array();
+        let op_level = self.operation(method, template)["parameters"].as_array();
+        path_level
+            .into_iter()
+            .chain(op_level)
+            .flatten()
+            .map(|p| self.resolve(p))
+            .collect()
+    }
+
+    /// Whether the document accepts this value for a path or query parameter.
+    fn accepts_param(&self, method: &str, template: &str, name: &str, raw: &str) -> bool {
+        let param = self
+            .parameters(method, template)
+            .into_iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{method} {template} documents no parameter {name}"));
+        let schema = &param["schema"];
+        // Parameters arrive as text: a number is tried as a number too.
+        let as_text = Value::String(raw.to_owned());
+        let as_number = raw.parse::<i64>().ok().map(Value::from);
+        self.errors(schema, &as_text, false).is_empty()
+            || as_number.is_some_and(|n| self.errors(schema, &n, false).is_empty())
+    }
+
+    /// Sends the call and checks the answer (and, when accepted, the request)
+    /// against the document.
+    async fn exchange(&self, t: &TestStack, call: Call) -> Reply {
+        let reply = call.send(t).await;
+        let template = self
+            .template(&call.path)
+            .unwrap_or_else(|| panic!("{} {} matches no documented path", call.method, call.path));
+        let what = format!(
+            "{} {} -> {} {}",
+            call.method, call.path, reply.status, reply.body
+        );
+        let op = self.operation(call.method, &template);
+        let response = op["responses"]
+            .get(reply.status.to_string())
+            .map(|r| self.resolve(r))
+            .unwrap_or_else(|| panic!("undocumented status: {what}"));
+        let content = response.get("content").and_then(Value::as_object);
+        match content {
+            None => assert!(
+                reply.text.is_empty(),
+                "documented without a body, answered one: {what}"
+            ),
+            Some(content) => {
+                let media = content.get(&reply.media_type).unwrap_or_else(|| {
+                    panic!(
+                        "answered {}, documented {:?}: {what}",
+                        reply.media_type,
+                        content.keys().collect::<Vec<_>>()
+                    )
+                });
+                let errors = self.errors(&media["schema"], &reply.body, true);
+                assert!(
+                    errors.is_empty(),
+                    "answer does not match the documented schema: {what}\n{}",
+                    errors.join("\n")
+                );
+            }
+        }
+        if (200..300).contains(&reply.status) {
+            self.check_accepted_request(&call, &template);
+        }
+        reply
+    }
+
+    /// A request the API accepted is one the document accepts.
+    fn check_accepted_request(&self, call: &Call, template: &str) {
+        let method = call.method;
+        if let Some((content_type, bytes)) = &call.body {
+            let media = content_type.split(';').next().unwrap_or_default().trim();
+            let body: Value = if media == "application/x-www-form-urlencoded" {
+                let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(bytes).unwrap();
+                Value::Object(pairs.into_iter().map(|(k, v)| (k, v.into())).collect())
+            } else {
+                serde_json::from_slice(bytes).expect("a JSON body")
+            };
+            let schema = self.request_schema(method, template, media);
+            let errors = self.errors(schema, &body, false);
+            assert!(
+                errors.is_empty(),
+                "the API accepted a body the document rejects: {method} {}\n{body}\n{}",
+                call.path,
+                errors.join("\n")
+            );
+        }
+        let (path, query) = call.path.split_once('?').unwrap_or((&call.path, ""));
+        for (pattern, segment) in template.split('/').zip(path.split('/')) {
+            if let Some(name) = pattern.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                assert!(
+                    self.accepts_param(method, template, name, segment),
+                    "the API accepted path parameter {name}={segment:?} the document rejects"
+                );
+            }
+        }
+        let query: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap();
+        for (name, value) in query {
+            assert!(
+                self.accepts_param(method, template, &name, &value),
+                "the API accepted query parameter {name}={value:?} the document rejects"
+            );
+        }
+    }
+}
+
+/// Adds `unevaluatedProperties: false` to every object schema that lists its
+/// properties and says nothing about others: an answer may then carry only
+/// documented fields.
+fn forbid_undocumented(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            let lists_properties = map.get("properties").is_some_and(Value::is_object);
+            let open = map.contains_key("additionalProperties")
+                || map.contains_key("unevaluatedProperties");
+            if lists_properties && !open {
+                map.insert("unevaluatedProperties".into(), Value::Bool(false));
+            }
+            map.values_mut().for_each(forbid_undocumented);
+        }
+        Value::Array(items) => items.iter_mut().for_each(forbid_undocumented),
+        _ => {}
+    }
+}
+
+/// Every object (nested ones too) in the components and the paths.
+fn all_objects<'a>(value: &'a Value, path: String, out: &mut Vec<(String, &'a Value)>) {
+    match value {
+        Value::Object(map) => {
+            out.push((path.clone(), value));
+            for (k, v) in map {
+                all_objects(v, format!("{path}/{k}"), out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                all_objects(v, format!("{path}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+// ---------------------------------------------------------------- requests
+
+struct Call {
+    method: &'static str,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Option<(String, Vec<u8>)>,
+}
+
+impl Call {
+    fn new(method: &'static str, path: impl Into<String>) -> Self {
+        Self {
+            method,
+            path: path.into(),
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    fn json(self, body: Value) -> Self {
+        self.raw("application/json", body.to_string().into_bytes())
+    }
+
+    fn raw(mut self, content_type: &str, bytes: impl Into<Vec<u8>>) -> Self {
+        self.body = Some((content_type.to_owned(), bytes.into()));
+        self
+    }
+
+    fn form(self, params: &[(&str, &str)]) -> Self {
+        let body = serde_urlencoded::to_string(params).unwrap();
+        self.raw("application/x-www-form-urlencoded", body)
+    }
+
+    fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    fn organizer(self, organizer: &str) -> Self {
+        self.header(local_stack::ORGANIZER_HEADER, organizer)
+    }
+
+    async fn send(&self, t: &TestStack) -> Reply {
+        let mut req = t
+            .http
+            .request(self.method.parse().unwrap(), t.url(&self.path));
+        for (name, value) in &self.headers {
+            req = req.header(name, value);
+        }
+        if let Some((content_type, bytes)) = &self.body {
+            req = req.header("content-type", content_type).body(bytes.clone());
+        }
+        let resp = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{} {} reaches the stack: {e}", self.method, self.path));
+        let status = resp.status().as_u16();
+        let media_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or_default().trim().to_owned())
+            .unwrap_or_default();
+        let text = resp.text().await.unwrap();
+        let body = if media_type == "application/json" {
+            serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("answered invalid JSON ({e}): {text}"))
+        } else {
+            Value::String(text.clone())
+        };
+        Reply {
+            status,
+            media_type,
+            body,
+            text,
+        }
+    }
+}
+
+struct Reply {
+    status: u16,
+    media_type: String,
+    body: Value,
+    text: String,
+}
+
+impl Reply {
+    fn expect(self, status: u16) -> Value {
+        assert_eq!(self.status, status, "{}", self.body);
+        self.body
+    }
+
+    /// A 400 naming `field`.
+    fn invalid(self, field: &str) {
+        let body = self.expect(400);
+        assert_eq!(body["error"]["code"], "invalid_request", "{body}");
+        assert_eq!(body["error"]["field"], field, "{body}");
+    }
+
+    fn error(self, status: u16, code: &str) {
+        let body = self.expect(status);
+        assert_eq!(body["error"]["code"], code, "{body}");
+    }
+}
+
+fn form_signed(t: &TestStack, query: &str, params: &[(&str, &str)]) -> (String, String) {
+    let path = format!("{}{query}", shared::routes::WEBHOOK_PATH);
+    let signature = twilio_signature(&t.auth_token, &t.url(&path), params);
+    (path, signature)
+}
+
+async fn no_sender() -> TestStack {
+    // No sender instance: every invitation stays `queued`.
+    TestStack::start_with(|_, options| options.max_concurrency = 0).await
+}
+
+async fn with_failing_phone() -> TestStack {
+    TestStack::start_with(|sim, _| {
+        sim.knobs.fail_numbers.insert(FAILING_PHONE.into(), 21211);
+    })
+    .await
+}
+
+async fn send_one(s: &Spec, t: &TestStack, event: &str, g: Value) -> (String, String) {
+    let body = s
+        .exchange(
+            t,
+            Call::new("POST", "/api/whatsapp/send-invitation")
+                .json(json!({"event_id": event, "guest": g})),
+        )
+        .await
+        .expect(202);
+    (
+        body["invitation_id"].as_str().unwrap().to_owned(),
+        body["job_id"].as_str().unwrap().to_owned(),
+    )
+}
+
+// ---------------------------------------------------------------- the document alone
+
+#[test]
+fn the_document_and_the_route_table_list_the_same_operations() {
+    let s = Spec::load();
+    let documented = s.operations();
+    let served: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|r| (r.method.to_owned(), r.path.to_owned()))
+        .collect();
+    let undocumented: Vec<_> = served.difference(&documented).collect();
+    let not_served: Vec<_> = documented.difference(&served).collect();
+    assert!(
+        undocumented.is_empty(),
+        "routes missing from openapi.yaml: {undocumented:?}"
+    );
+    assert!(
+        not_served.is_empty(),
+        "openapi.yaml documents operations shared::routes::ROUTES lacks: {not_served:?}"
+    );
+}
+
+#[test]
+fn the_document_is_consistent() {
+    let s = Spec::load();
+    let mut operation_ids = BTreeSet::new();
+    for (method, template) in s.operations() {
+        let op = s.operation(&method, &template);
+        let id = op["operationId"]
+            .as_str()
+            .expect("every operation has an id");
+        assert!(
+            operation_ids.insert(id.to_owned()),
+            "duplicate operationId {id}"
+        );
+        let responses = op["responses"].as_object().expect("responses");
+        assert!(
+            responses.keys().any(|k| k.starts_with('2')),
+            "{method} {template} documents no success"
+        );
+        // Every path parameter is declared, as required, path parameter.
+        let params = s.parameters(&method, &template);
+        for segment in template.split('/') {
+            if let Some(name) = segment.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                assert!(
+                    params
+                        .iter()
+                        .any(|p| p["name"] == name && p["in"] == "path" && p["required"] == true),
+                    "{method} {template}: path parameter {name} not declared"
+                );
+            }
+        }
+        // Every schema compiles and every reference resolves.
+        for response in responses.values() {
+            for (_, media) in s.resolve(response)["content"]
+                .as_object()
+                .into_iter()
+                .flatten()
+            {
+                let _compiles = s.validator(&media["schema"], true);
+            }
+        }
+    }
+    // Required fields are declared fields, and every reference resolves.
+    let mut objects = Vec::new();
+    all_objects(&s.doc, String::new(), &mut objects);
+    for (at, object) in objects {
+        if let Some(reference) = object.get("$ref").and_then(Value::as_str) {
+            let pointer = reference.strip_prefix('#').expect("local reference");
+            assert!(
+                s.doc.pointer(pointer).is_some(),
+                "{at}: dangling {reference}"
+            );
+        }
+        let (Some(required), Some(properties)) = (
+            object.get("required").and_then(Value::as_array),
+            object.get("properties").and_then(Value::as_object),
+        ) else {
+            continue;
+        };
+        for name in required {
+            let name = name.as_str().expect("required lists names");
+            assert!(
+                properties.contains_key(name),
+                "{at}: requires {name}, which it does not declare"
+            );
+        }
+    }
+    // Every error answer documents the error shape's required fields.
+    for name in [
+        "ValidationError",
+        "UnauthorizedError",
+        "NotFoundError",
+        "ConflictError",
+        "PayloadTooLargeError",
+        "InternalError",
+    ] {
+        let schema = &s.doc["components"]["schemas"][name];
+        assert_eq!(schema["required"], json!(["error"]), "{name}");
+        let inner = schema["properties"]["error"]["required"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name}.error lists required fields"));
+        assert!(inner.contains(&json!("code")) && inner.contains(&json!("message")));
+    }
+    // The webhook is authenticated by Twilio's signature alone.
+    let webhook = s.operation("POST", shared::routes::WEBHOOK_PATH);
+    assert_eq!(webhook["security"], json!([{"twilioSignature": []}]));
+    assert!(webhook["responses"].get("403").is_some());
+    assert_eq!(
+        s.doc["components"]["securitySchemes"]["twilioSignature"]["name"],
+        "X-Twilio-Signature"
+    );
+}
+
+// ---------------------------------------------------------------- the API against it
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_sends_and_progress_answer_as_documented() {
+    let s = Spec::load();
+    let t = no_sender().await;
+    let event_path = "/api/whatsapp/events/gala";
+
+    // Events.
+    let created = s
+        .exchange(&t, Call::new("PUT", event_path).json(sample_event()))
+        .await
+        .expect(201);
+    assert_eq!(created["event_id"], "gala");
+    assert_eq!(created["starts_at"], sample_event()["starts_at"]);
+    s.exchange(&t, Call::new("PUT", event_path).json(sample_event()))
+        .await
+        .expect(200);
+    let got = s
+        .exchange(&t, Call::new("GET", event_path))
+        .await
+        .expect(200);
+    assert_eq!(got["name"], sample_event()["name"]);
+    let mut later = sample_event();
+    later["starts_at"] = json!("2027-06-01T17:00:00-03:00");
+    s.exchange(
+        &t,
+        Call::new("PUT", "/api/whatsapp/events/later").json(later),
+    )
+    .await
+    .expect(201);
+    let list = s
+        .exchange(&t, Call::new("GET", "/api/whatsapp/events"))
+        .await
+        .expect(200);
+    let ids: Vec<&Value> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["event_id"])
+        .collect();
+    assert_eq!(ids, [&json!("gala"), &json!("later")]);
+    s.exchange(&t, Call::new("GET", "/api/whatsapp/events/nope"))
+        .await
+        .error(404, "not_found");
+
+    let mut bad_cases = Vec::new();
+    for (field, value) in [
+        ("name", Value::Null),
+        ("starts_at", json!("tomorrow")),
+        ("venue", json!("   ")),
+        ("rsvp_base_url", json!("ftp://rsvp.example.com/")),
+    ] {
+        let mut body = sample_event();
+        body[field] = value;
+        bad_cases.push((body, field));
+    }
+    let mut unknown = sample_event();
+    unknown["colour"] = json!("red");
+    for (body, field) in bad_cases {
+        assert!(
+            !s.accepts_body("PUT", event_path, &body),
+            "the document accepts {body}"
+        );
+        s.exchange(&t, Call::new("PUT", event_path).json(body))
+            .await
+            .invalid(field);
+    }
+    assert!(!s.accepts_body("PUT", event_path, &unknown));
+    s.exchange(&t, Call::new("PUT", event_path).json(unknown))
+        .await
+        .error(400, "invalid_request");
+    let template = "/api/whatsapp/events/{eventId}";
+    assert!(!s.accepts_param("PUT", template, "eventId", "bad!id"));
+    s.exchange(
+        &t,
+        Call::new("PUT", "/api/whatsapp/events/bad!id").json(sample_event()),
+    )
+    .await
+    .invalid("eventId");
+    s.exchange(
+        &t,
+        Call::new("PUT", event_path).raw("application/json", "{\"name\": "),
+    )
+    .await
+    .invalid("body");
+    let mut huge = sample_event();
+    huge["venue"] = json!("x".repeat(20_000));
+    s.exchange(&t, Call::new("PUT", event_path).json(huge))
+        .await
+        .error(413, "payload_too_large");
+    s.exchange(&t, Call::new("GET", "/api/whatsapp/events").organizer(""))
+        .await
+        .error(401, "unauthorized");
+
+    // send-invitation.
+    let send_path = "/api/whatsapp/send-invitation";
+    let (first_id, first_job) =
+        send_one(&s, &t, "gala", guest("g1", "Ana", "+5511999990000")).await;
+    let mut with_token = guest("g2", "Bo", "+5511999990001");
+    with_token["rsvp_token"] = json!("tok-bo");
+    let accepted = s
+        .exchange(
+            &t,
+            Call::new("POST", send_path)
+                .json(json!({"event_id": "gala", "guest": with_token, "template_id": "default"})),
+        )
+        .await
+        .expect(202);
+    assert_eq!(accepted["status"], "queued");
+    let second_id = accepted["invitation_id"].as_str().unwrap().to_owned();
+
+    let g = |phone: &str| guest("g9", "Cy", phone);
+    let schema_rejects = [
+        (
+            json!({"event_id": "gala", "guest": g("5511999990000")}),
+            "guest.phone",
+        ),
+        (
+            json!({"event_id": "gala", "guest": g("+55 11 99999 0000")}),
+            "guest.phone",
+        ),
+        (
+            json!({"event_id": "gala", "guest": g("+0123456789")}),
+            "guest.phone",
+        ),
+        (
+            json!({"event_id": "gala", "guest": {"guest_id": "g9", "phone": "+5511999990000"}}),
+            "guest.name",
+        ),
+        (
+            json!({"event_id": "gala", "guest": guest("", "Cy", "+5511999990000")}),
+            "guest.guest_id",
+        ),
+        (json!({"guest": g("+5511999990000")}), "event_id"),
+        (json!({"event_id": "gala"}), "guest"),
+        (
+            json!({"event_id": "gala/x", "guest": g("+5511999990000")}),
+            "event_id",
+        ),
+        (json!([1, 2]), "body"),
+    ];
+    for (body, field) in schema_rejects {
+        assert!(
+            !s.accepts_body("POST", send_path, &body),
+            "the document accepts {body}"
+        );
+        s.exchange(&t, Call::new("POST", send_path).json(body))
+            .await
+            .invalid(field);
+    }
+    // Rules a schema cannot state: the event must exist, the template too.
+    for (body, field) in [
+        (
+            json!({"event_id": "nope", "guest": g("+5511999990000")}),
+            "event_id",
+        ),
+        (
+            json!({"event_id": "gala", "guest": g("+5511999990000"), "template_id": "missing"}),
+            "template_id",
+        ),
+    ] {
+        s.exchange(&t, Call::new("POST", send_path).json(body))
+            .await
+            .invalid(field);
+    }
+    let malformed = s
+        .exchange(
+            &t,
+            Call::new("POST", send_path).raw("application/json", "{\"event_id\": \"gala\", "),
+        )
+        .await
+        .expect(400);
+    assert_eq!(malformed["error"]["field"], "body");
+    assert!(
+        malformed["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("malformed JSON"),
+        "{malformed}"
+    );
+    s.exchange(&t, Call::new("POST", send_path).raw("application/json", ""))
+        .await
+        .invalid("body");
+    let huge =
+        json!({"event_id": "gala", "guest": guest("g1", &"A".repeat(20_000), "+5511999990000")});
+    s.exchange(&t, Call::new("POST", send_path).json(huge))
+        .await
+        .error(413, "payload_too_large");
+    s.exchange(
+        &t,
+        Call::new("POST", send_path)
+            .organizer("")
+            .json(json!({"event_id": "gala", "guest": g("+5511999990000")})),
+    )
+    .await
+    .error(401, "unauthorized");
+
+    // Job status.
+    let job_path = format!("/api/whatsapp/status/{first_job}");
+    let job = s
+        .exchange(&t, Call::new("GET", &job_path))
+        .await
+        .expect(200);
+    assert_eq!(job["job_id"], first_job.as_str());
+    assert_eq!(job["event_id"], "gala");
+    assert_eq!(job["total"], 1);
+    assert_eq!(job["counts"]["queued"], 1);
+    assert_eq!(job["done"], false);
+    s.exchange(&t, Call::new("GET", "/api/whatsapp/status/job_nope"))
+        .await
+        .error(404, "not_found");
+    s.exchange(&t, Call::new("GET", &job_path).organizer("someone-else"))
+        .await
+        .error(404, "not_found");
+    s.exchange(&t, Call::new("GET", "/api/whatsapp/status/bad!id"))
+        .await
+        .invalid("jobId");
+    s.exchange(&t, Call::new("GET", &job_path).organizer(""))
+        .await
+        .error(401, "unauthorized");
+
+    // Invitations.
+    let list_path = "/api/whatsapp/invitations/gala";
+    let page = s
+        .exchange(&t, Call::new("GET", list_path))
+        .await
+        .expect(200);
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{page}");
+    assert!(
+        items
+            .iter()
+            .all(|i| i["status"] == "queued" && i["attempt"] == 1)
+    );
+    let first_page = s
+        .exchange(
+            &t,
+            Call::new("GET", format!("{list_path}?status=queued&limit=1")),
+        )
+        .await
+        .expect(200);
+    assert_eq!(first_page["items"].as_array().unwrap().len(), 1);
+    if let Some(cursor) = first_page["next_cursor"].as_str() {
+        let query = serde_urlencoded::to_string([("cursor", cursor), ("limit", "1")]).unwrap();
+        let next = s
+            .exchange(&t, Call::new("GET", format!("{list_path}?{query}")))
+            .await
+            .expect(200);
+        assert_ne!(next["items"], first_page["items"]);
+    }
+    let list_template = "/api/whatsapp/invitations/{eventId}";
+    for (query, field) in [
+        ("status=bogus", "status"),
+        ("limit=0", "limit"),
+        ("limit=201", "limit"),
+        ("limit=ten", "limit"),
+    ] {
+        let (name, value) = query.split_once('=').unwrap();
+        assert!(
+            !s.accepts_param("GET", list_template, name, value),
+            "{query}"
+        );
+        s.exchange(&t, Call::new("GET", format!("{list_path}?{query}")))
+            .await
+            .invalid(field);
+    }
+    s.exchange(&t, Call::new("GET", format!("{list_path}?cursor=garbage")))
+        .await
+        .invalid("cursor");
+    s.exchange(&t, Call::new("GET", "/api/whatsapp/invitations/nope"))
+        .await
+        .error(404, "not_found");
+
+    // Retry: only failed or undelivered invitations.
+    let conflict = s
+        .exchange(
+            &t,
+            Call::new("POST", format!("/api/whatsapp/retry/{first_id}")),
+        )
+        .await
+        .expect(409);
+    assert_eq!(conflict["error"]["code"], "conflict");
+    s.exchange(&t, Call::new("POST", "/api/whatsapp/retry/inv_nope"))
+        .await
+        .error(404, "not_found");
+    s.exchange(&t, Call::new("POST", "/api/whatsapp/retry/bad!id"))
+        .await
+        .invalid("invitationId");
+    s.exchange(
+        &t,
+        Call::new("POST", format!("/api/whatsapp/retry/{first_id}")).organizer("someone-else"),
+    )
+    .await
+    .error(404, "not_found");
+
+    // The webhook: Twilio's signature or 403.
+    let query = format!("?invitation_id={second_id}&attempt=1");
+    let sent = [
+        ("MessageSid", "SM00000000000000000000000000000001"),
+        ("MessageStatus", "sent"),
+        ("AccountSid", "ACtest00000000000000000000000000000"),
+    ];
+    let (path, signature) = form_signed(&t, &query, &sent);
+    let denied = s
+        .exchange(&t, Call::new("POST", &path).form(&sent))
+        .await
+        .expect(403);
+    assert_eq!(denied, "invalid signature");
+    s.exchange(
+        &t,
+        Call::new("POST", &path)
+            .form(&sent)
+            .header("X-Twilio-Signature", "bm90IGl0"),
+    )
+    .await
+    .expect(403);
+    let (no_query_path, no_query_sig) = form_signed(&t, "", &sent);
+    s.exchange(
+        &t,
+        Call::new("POST", &no_query_path)
+            .form(&sent)
+            .header("X-Twilio-Signature", &no_query_sig),
+    )
+    .await
+    .invalid("invitation_id");
+    let no_status = [("MessageSid", "SM00000000000000000000000000000001")];
+    let (_, no_status_sig) = form_signed(&t, &query, &no_status);
+    s.exchange(
+        &t,
+        Call::new("POST", &path)
+            .form(&no_status)
+            .header("X-Twilio-Signature", &no_status_sig),
+    )
+    .await
+    .invalid("MessageStatus");
+    let ok = s
+        .exchange(
+            &t,
+            Call::new("POST", &path)
+                .form(&sent)
+                .header("X-Twilio-Signature", &signature),
+        )
+        .await
+        .expect(200);
+    assert_eq!(ok, "");
+    let unknown_query = "?invitation_id=inv_nope&attempt=1";
+    let (unknown_path, unknown_sig) = form_signed(&t, unknown_query, &sent);
+    s.exchange(
+        &t,
+        Call::new("POST", &unknown_path)
+            .form(&sent)
+            .header("X-Twilio-Signature", &unknown_sig),
+    )
+    .await
+    .expect(200);
+    // The applied callback shows in the documented shapes.
+    let page = s
+        .exchange(&t, Call::new("GET", format!("{list_path}?status=sent")))
+        .await
+        .expect(200);
+    let item = &page["items"][0];
+    assert_eq!(item["invitation_id"], second_id.as_str(), "{page}");
+    assert_eq!(item["message_sid"], "SM00000000000000000000000000000001");
+    assert!(item["timestamps"]["sent"].is_string(), "{item}");
+    let second_job = item["job_id"].as_str().unwrap();
+    let job = s
+        .exchange(
+            &t,
+            Call::new("GET", format!("/api/whatsapp/status/{second_job}")),
+        )
+        .await
+        .expect(200);
+    assert_eq!(job["counts"]["sent"], 1, "{job}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_invitation_and_its_retry_answer_as_documented() {
+    let s = Spec::load();
+    let t = with_failing_phone().await;
+    t.create_event("gala").await;
+    let (id, job_id) = send_one(&s, &t, "gala", guest("g1", "Ana", FAILING_PHONE)).await;
+    t.wait_for_invitation("gala", &id, Duration::from_secs(20), |i| {
+        i["status"] == "failed"
+    })
+    .await;
+    let page = s
+        .exchange(
+            &t,
+            Call::new("GET", "/api/whatsapp/invitations/gala?status=failed"),
+        )
+        .await
+        .expect(200);
+    let failed = &page["items"][0];
+    assert_eq!(failed["invitation_id"], id.as_str(), "{page}");
+    assert_eq!(failed["error_code"], "21211", "{failed}");
+    assert!(failed["error_message"].is_string(), "{failed}");
+    let job = s
+        .exchange(
+            &t,
+            Call::new("GET", format!("/api/whatsapp/status/{job_id}")),
+        )
+        .await
+        .expect(200);
+    assert_eq!(job["counts"]["failed"], 1, "{job}");
+    assert_eq!(job["done"], true, "{job}");
+
+    let retried = s
+        .exchange(&t, Call::new("POST", format!("/api/whatsapp/retry/{id}")))
+        .await
+        .expect(202);
+    assert_eq!(retried["invitation_id"], id.as_str());
+    assert_eq!(retried["attempt"], 2);
+    assert_eq!(retried["status"], "queued");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_bulk_answers_as_documented() {
+    let s = Spec::load();
+    let t = no_sender().await;
+    t.create_event("gala").await;
+    let path = "/api/whatsapp/send-bulk";
+    let guests = json!([
+        guest("b1", "Ana", "+5511999990000"),
+        guest("b2", "Bo", "55 11 99999 0001"),
+        guest("b3", "Cy", "+5511999990002"),
+        guest("b1", "Ana again", "+5511999990000"),
+    ]);
+    let request = json!({"event_id": "gala", "guests": guests});
+    let answer = s
+        .exchange(
+            &t,
+            Call::new("POST", path)
+                .header("Idempotency-Key", "bulk-1")
+                .json(request.clone()),
+        )
+        .await
+        .expect(202);
+    let accepted = answer["accepted"].as_u64().unwrap();
+    let rejected = answer["rejected"].as_array().unwrap();
+    let duplicates = answer["duplicates"].as_u64().unwrap();
+    assert!(accepted >= 2, "b1 and b3 are accepted: {answer}");
+    assert_eq!(
+        accepted + rejected.len() as u64 + duplicates,
+        4,
+        "every guest is accepted, rejected or a duplicate: {answer}"
+    );
+    let bad_phone = rejected
+        .iter()
+        .find(|r| r["index"] == 1)
+        .unwrap_or_else(|| panic!("guest 1 rejected: {answer}"));
+    assert_eq!(bad_phone["guest_id"], "b2");
+    assert!(
+        bad_phone["field"].as_str().unwrap().ends_with("phone"),
+        "{bad_phone}"
+    );
+    let job_id = answer["job_id"].as_str().unwrap();
+    let job = s
+        .exchange(
+            &t,
+            Call::new("GET", format!("/api/whatsapp/status/{job_id}")),
+        )
+        .await
+        .expect(200);
+    assert_eq!(job["total"], accepted, "{job}");
+    assert_eq!(job["counts"]["queued"], accepted, "{job}");
+
+    // The same key again: the same job, nothing new queued.
+    let again = s
+        .exchange(
+            &t,
+            Call::new("POST", path)
+                .header("Idempotency-Key", "bulk-1")
+                .json(request),
+        )
+        .await
+        .expect(202);
+    assert_eq!(again["job_id"], job_id, "{again}");
+    let listed = t.invitations("gala").await;
+    assert_eq!(listed.len() as u64, accepted, "queued once");
+
+    let g = guest("b9", "Di", "+5511999990009");
+    let schema_rejects = [
+        (json!({"guests": [g.clone()]}), "event_id"),
+        (json!({"event_id": "gala"}), "guests"),
+        (json!({"event_id": "gala", "guests": "all"}), "guests"),
+        (json!([g.clone()]), "body"),
+    ];
+    for (body, field) in schema_rejects {
+        assert!(
+            !s.accepts_body("POST", path, &body),
+            "the document accepts {body}"
+        );
+        s.exchange(&t, Call::new("POST", path).json(body))
+            .await
+            .invalid(field);
+    }
+    s.exchange(
+        &t,
+        Call::new("POST", path).json(json!({"event_id": "nope", "guests": [g.clone()]})),
+    )
+    .await
+    .invalid("event_id");
+    s.exchange(
+        &t,
+        Call::new("POST", path)
+            .json(json!({"event_id": "gala", "guests": [g.clone()], "template_id": "missing"})),
+    )
+    .await
+    .invalid("template_id");
+    s.exchange(
+        &t,
+        Call::new("POST", path).raw("application/json", "{\"event_id\": \"gala\", \"guests\": ["),
+    )
+    .await
+    .invalid("body");
+    s.exchange(
+        &t,
+        Call::new("POST", path)
+            .organizer("")
+            .json(json!({"event_id": "gala", "guests": [g]})),
+    )
+    .await
+    .error(401, "unauthorized");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_failed_answers_as_documented() {
+    let s = Spec::load();
+    let t = with_failing_phone().await;
+    t.create_event("gala").await;
+    let (failing, _) = send_one(&s, &t, "gala", guest("g1", "Ana", FAILING_PHONE)).await;
+    let (fine, fine_job) = send_one(&s, &t, "gala", guest("g2", "Bo", "+5511999990001")).await;
+    t.wait_for_invitation("gala", &failing, Duration::from_secs(20), |i| {
+        i["status"] == "failed"
+    })
+    .await;
+    t.wait_for_invitation("gala", &fine, Duration::from_secs(20), |i| {
+        i["status"] == "read"
+    })
+    .await;
+    let path = "/api/whatsapp/retry-failed";
+
+    let nothing = s
+        .exchange(
+            &t,
+            Call::new("POST", path).json(json!({"job_id": fine_job})),
+        )
+        .await
+        .expect(202);
+    assert_eq!(nothing["retried"], 0, "{nothing}");
+    assert_eq!(nothing["invitation_ids"], json!([]));
+    let retried = s
+        .exchange(
+            &t,
+            Call::new("POST", path).json(json!({"event_id": "gala"})),
+        )
+        .await
+        .expect(202);
+    assert_eq!(retried["retried"], 1, "{retried}");
+    assert_eq!(retried["invitation_ids"], json!([failing]));
+    let inv = t.invitation("gala", &failing).await;
+    assert_eq!(inv["attempt"], 2, "a new attempt: {inv}");
+
+    for body in [json!({}), json!({"job_id": fine_job, "event_id": "gala"})] {
+        assert!(
+            !s.accepts_body("POST", path, &body),
+            "the document accepts {body}"
+        );
+        s.exchange(&t, Call::new("POST", path).json(body))
+            .await
+            .error(400, "invalid_request");
+    }
+    s.exchange(
+        &t,
+        Call::new("POST", path).json(json!({"job_id": "job_nope"})),
+    )
+    .await
+    .error(404, "not_found");
+    s.exchange(
+        &t,
+        Call::new("POST", path).json(json!({"event_id": "nope"})),
+    )
+    .await
+    .error(404, "not_found");
+    s.exchange(&t, Call::new("POST", path).raw("application/json", "{"))
+        .await
+        .invalid("body");
+    s.exchange(
+        &t,
+        Call::new("POST", path)
+            .organizer("")
+            .json(json!({"event_id": "gala"})),
+    )
+    .await
+    .error(401, "unauthorized");
+}
