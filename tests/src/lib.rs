@@ -63,6 +63,11 @@ impl TestStack {
         }
     }
 
+    /// The emulators' process ids (the benchmark reads their memory).
+    pub fn emulator_pids(&self) -> [(&'static str, u32); 2] {
+        [("moto", self._moto.pid()), ("fauxqs", self._fauxqs.pid())]
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.stack.api_url)
     }

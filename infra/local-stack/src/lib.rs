@@ -4,11 +4,12 @@
 //! feeds the sender the way Lambda's event source mapping does.
 
 pub mod api;
+pub mod counter;
 pub mod emulators;
 pub mod poller;
 mod stack;
 
 pub use stack::{
-    AwsEndpoints, DEV_ORGANIZER, LocalStack, ORGANIZER_HEADER, ResourceNames, StackError,
-    StackOptions, TwilioSetup,
+    AwsEndpoints, AwsRequestCounts, DEV_ORGANIZER, LocalStack, ORGANIZER_HEADER, ResourceNames,
+    StackError, StackOptions, TwilioSetup,
 };

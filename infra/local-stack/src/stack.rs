@@ -119,6 +119,8 @@ fn bootstrap(what: &'static str) -> impl Fn(String) -> StackError {
 /// A running local stack; stops its server and poller on [`LocalStack::stop`] or drop.
 pub struct LocalStack {
     pub api_url: String,
+    /// AWS API requests made by the stack's functions and poller, by service.
+    pub requests: AwsRequestCounts,
     pub webhook_url: String,
     pub queue_url: String,
     pub dead_letter_queue_url: String,
@@ -127,6 +129,13 @@ pub struct LocalStack {
     pub sqs: aws_sdk_sqs::Client,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AwsRequestCounts {
+    pub dynamodb: crate::counter::RequestCounter,
+    pub sqs: crate::counter::RequestCounter,
+    pub secretsmanager: crate::counter::RequestCounter,
 }
 
 /// SDK configuration pointing at the emulators, with fixed test credentials.
@@ -141,19 +150,23 @@ pub async fn sdk_config() -> SdkConfig {
 impl LocalStack {
     pub async fn start(options: StackOptions) -> Result<Self, StackError> {
         let sdk = sdk_config().await;
+        let requests = AwsRequestCounts::default();
         let dynamodb = aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&sdk)
                 .endpoint_url(&options.aws.dynamodb)
+                .interceptor(requests.dynamodb.clone())
                 .build(),
         );
         let sqs = aws_sdk_sqs::Client::from_conf(
             aws_sdk_sqs::config::Builder::from(&sdk)
                 .endpoint_url(&options.aws.sqs)
+                .interceptor(requests.sqs.clone())
                 .build(),
         );
         let secrets = aws_sdk_secretsmanager::Client::from_conf(
             aws_sdk_secretsmanager::config::Builder::from(&sdk)
                 .endpoint_url(&options.aws.secretsmanager)
+                .interceptor(requests.secretsmanager.clone())
                 .build(),
         );
         let names = &options.names;
@@ -237,6 +250,7 @@ impl LocalStack {
         };
         tasks.extend(poller::spawn(sqs.clone(), poll, senders, stopped));
         Ok(Self {
+            requests,
             api_url,
             webhook_url,
             queue_url,

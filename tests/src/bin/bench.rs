@@ -1,0 +1,205 @@
+//! `make bench`: one bulk send through the local stack, measured.
+//!
+//! Options (all optional): --guests N (10000), --rate R messages/second for
+//! the sender fleet and the simulator's cap (50), --latency-ms L of the
+//! simulator (50), --concurrency C sender instances (the deployed default),
+//! --out FILE (bench-results.json).
+
+use e2e::{TestStack, guests};
+use serde_json::{Value, json};
+use shared::schema::QUEUE;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+struct Options {
+    guests: usize,
+    rate: u32,
+    latency_ms: u64,
+    concurrency: u32,
+    out: String,
+}
+
+fn options() -> Result<Options, String> {
+    let mut o = Options {
+        guests: 10_000,
+        rate: 50,
+        latency_ms: 50,
+        concurrency: QUEUE.max_concurrency,
+        out: "bench-results.json".into(),
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    for pair in args.chunks(2) {
+        let value = pair
+            .get(1)
+            .ok_or_else(|| format!("{} needs a value", pair[0]))?;
+        let bad = |_| format!("{} {value}: not a number", pair[0]);
+        match pair[0].as_str() {
+            "--guests" => o.guests = value.parse().map_err(bad)?,
+            "--rate" => o.rate = value.parse().map_err(bad)?,
+            "--latency-ms" => o.latency_ms = value.parse().map_err(bad)?,
+            "--concurrency" => o.concurrency = value.parse().map_err(bad)?,
+            "--out" => o.out = value.clone(),
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    Ok(o)
+}
+
+/// Peak resident memory of a process, in MiB.
+fn peak_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn millis(rfc3339: &str) -> Option<i128> {
+    OffsetDateTime::parse(rfc3339, &Rfc3339)
+        .ok()
+        .map(|t| t.unix_timestamp_nanos() / 1_000_000)
+}
+
+fn percentile(sorted: &[i128], p: f64) -> i128 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let o = options()?;
+    println!(
+        "bench: {} guests, {} msg/s (simulator capped at the same), {} ms latency, {} sender instances",
+        o.guests, o.rate, o.latency_ms, o.concurrency
+    );
+    let t = TestStack::start_with(|sim, stack| {
+        sim.knobs.latency_ms = o.latency_ms;
+        sim.knobs.rate_limit_per_second = o.rate;
+        sim.knobs.callback_delay_ms = 50;
+        stack.send_rate_per_second = o.rate;
+        stack.max_concurrency = o.concurrency;
+    })
+    .await;
+    t.create_event("bench").await;
+    let before = [t.stack.requests.dynamodb.get(), t.stack.requests.sqs.get()];
+
+    let started = Instant::now();
+    let body = t.send_bulk("bench", guests(o.guests)).await;
+    let request_seconds = started.elapsed().as_secs_f64();
+    println!("send-bulk answered 202 in {request_seconds:.2} s");
+    let job_id = body["job_id"].as_str().ok_or("no job id")?.to_owned();
+
+    let budget = Duration::from_secs(o.guests as u64 / u64::from(o.rate.max(1)) * 3 + 120);
+    let mut last_report = Instant::now();
+    loop {
+        let job = t.job(&job_id).await;
+        if job["done"] == true || started.elapsed() > budget {
+            break;
+        }
+        if last_report.elapsed() > Duration::from_secs(10) {
+            println!("  progress: {}", job["counts"]);
+            last_report = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // Let the last callbacks land.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let job = t.job(&job_id).await;
+    let drained_seconds = started.elapsed().as_secs_f64();
+
+    let mut invitations = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let query = cursor
+            .as_ref()
+            .map(|c| format!("&cursor={c}"))
+            .unwrap_or_default();
+        let (_, page) = t
+            .request(
+                "GET",
+                &format!("/api/whatsapp/invitations/bench?limit=200{query}"),
+                None,
+            )
+            .await;
+        invitations.extend(page["items"].as_array().cloned().unwrap_or_default());
+        cursor = page["next_cursor"].as_str().map(str::to_owned);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    let requests = [
+        t.stack.requests.dynamodb.get() - before[0],
+        t.stack.requests.sqs.get() - before[1],
+    ];
+
+    let messages = t.sim_messages();
+    let stats = t.sim.state().stats();
+    let received: HashMap<&str, i128> = messages
+        .iter()
+        .map(|m| (m.sid.as_str(), i128::from(m.received_at_ms)))
+        .collect();
+    let mut latencies: Vec<i128> = invitations
+        .iter()
+        .filter_map(|i| {
+            Some(
+                received.get(i["message_sid"].as_str()?)?
+                    - millis(i["timestamps"]["queued"].as_str()?)?,
+            )
+        })
+        .collect();
+    latencies.sort_unstable();
+    let first = messages.iter().map(|m| m.received_at_ms).min().unwrap_or(0);
+    let last = messages.iter().map(|m| m.received_at_ms).max().unwrap_or(0);
+    let send_span = (last.saturating_sub(first)) as f64 / 1000.0;
+    let achieved = if send_span > 0.0 {
+        (messages.len().saturating_sub(1)) as f64 / send_span
+    } else {
+        0.0
+    };
+    let recipients: HashSet<&str> = messages.iter().map(|m| m.params["To"].as_str()).collect();
+    let duplicates = messages.len() - recipients.len();
+    let settled = ["delivered", "read", "failed", "undelivered", "skipped"];
+    let lost = invitations
+        .iter()
+        .filter(|i| {
+            !settled.contains(&i["status"].as_str().unwrap_or_default()) && i["flag"].is_null()
+        })
+        .count()
+        + o.guests.saturating_sub(invitations.len());
+    let per_invitation = |n: u64| n as f64 / o.guests.max(1) as f64;
+    let mut memory = serde_json::Map::new();
+    for (name, pid) in t.emulator_pids() {
+        memory.insert(name.into(), json!(peak_mib(pid)));
+    }
+    memory.insert(
+        "stack+simulator+bench".into(),
+        json!(peak_mib(std::process::id())),
+    );
+
+    let report: Value = json!({
+        "guests": o.guests,
+        "configured_rate_per_second": o.rate,
+        "simulator_latency_ms": o.latency_ms,
+        "sender_instances": o.concurrency,
+        "send_bulk_request_seconds": request_seconds,
+        "drained_seconds": drained_seconds,
+        "aws_requests_per_invitation": {"dynamodb": per_invitation(requests[0]), "sqs": per_invitation(requests[1])},
+        "achieved_messages_per_second": achieved,
+        "achieved_share_of_rate": achieved / f64::from(o.rate.max(1)),
+        "highest_one_second_send_count": stats.max_per_second,
+        "rate_limited_429": stats.rate_limited,
+        "queue_to_twilio_ms": {"p50": percentile(&latencies, 0.5) as i64, "p99": percentile(&latencies, 0.99) as i64},
+        "messages_sent": messages.len(),
+        "duplicates_sent": duplicates,
+        "invitations_lost": lost,
+        "job_counts": job["counts"],
+        "peak_memory_mib": memory,
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    std::fs::write(&o.out, serde_json::to_string_pretty(&report)?)?;
+    println!("written to {}", o.out);
+    Ok(())
+}
