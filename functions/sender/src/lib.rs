@@ -172,10 +172,10 @@ async fn send_claimed(
             // Give the claim back so the redelivery can take it, and back off.
             lifecycle::force(store, &inv, Status::Queued, &now(), None, None).await?;
             let delay = backoff_seconds(receive_count(record));
-            if let Some(handle) = &record.receipt_handle {
-                if let Err(e) = deps.queue.delay(handle, delay).await {
-                    tracing::warn!(error = %e, "could not set backoff; the queue's visibility timeout applies");
-                }
+            if let Some(handle) = &record.receipt_handle
+                && let Err(e) = deps.queue.delay(handle, delay).await
+            {
+                tracing::warn!(error = %e, "could not set backoff; the queue's visibility timeout applies");
             }
             Err(RecordError::Retry(err.to_string()))
         }
