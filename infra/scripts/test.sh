@@ -15,6 +15,7 @@ cd "$RSVP_REPO_ROOT"
 
 TEST_STEPS=(
   setup
+  template_lint
   build
   cargo_test
 )
@@ -22,6 +23,18 @@ TEST_STEPS=(
 # Python venv + node modules (skipped when up to date).
 step_setup() {
   bash infra/scripts/setup.sh
+}
+
+# template.yaml through cfn-lint and the SAM CLI's own validation (its
+# transform plus cfn-lint), both offline. What they miss inside SAM
+# properties, tests/tests/template.rs checks.
+step_template_lint() {
+  export SAM_CLI_TELEMETRY=0
+  export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
+  # Chained: run_step calls steps in an `||` list, where set -e is off.
+  cfn-lint --version &&
+    cfn-lint -- template.yaml &&
+    sam validate --lint --template-file template.yaml
 }
 
 # Every crate, every target (bins, tests, benches, examples).

@@ -1,0 +1,395 @@
+//! Every sample event under `events/` (the ones `sam local invoke -e` takes)
+//! goes through its function's handler, against a local stack, so the
+//! samples stay true to the handlers. See events/README.md.
+
+use e2e::{FROM, TestStack, twilio_signature};
+use lambda_http::{Body, Request, RequestExt};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use shared::domain::{
+    EventId, Guest, GuestId, Invitation, InvitationId, Job, JobId, PhoneNumber, RsvpToken, Status,
+};
+use shared::dynamo::DynamoStore;
+use shared::ports::{SendMessage, Store};
+use shared::routes::{self, ROUTES};
+use shared::sqs::SqsQueue;
+use shared::twilio::{TwilioClient, TwilioCredentials};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The organizer (JWT `sub`) every API sample is signed in as.
+const SAMPLE_ORGANIZER: &str = "5d1b7c8e-3f2a-4b6c-9d0e-1a2b3c4d5e6f";
+const SAMPLE_EVENT: &str = "spring-gala-2027";
+/// The job and invitations the samples name, written by [`seed`].
+const SAMPLE_JOB: &str = "job_sample0001";
+/// Queued; the SQS batch sends it and the webhook sample delivers it.
+const QUEUED_1: &str = "inv_sample0001";
+/// Failed; the retry sample re-queues it.
+const FAILED: &str = "inv_sample0002";
+/// Queued; the SQS batch's second record.
+const QUEUED_2: &str = "inv_sample0003";
+/// The Twilio auth token events/webhook-status-callback.json is signed with.
+const SAMPLE_AUTH_TOKEN: &str = "sample-auth-token-for-events-dir";
+
+fn events_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .join("events")
+}
+
+fn read(name: &str) -> String {
+    let path = events_dir().join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// An API Gateway (HTTP API, payload 2.0) sample as Lambda hands it over.
+fn api_request(name: &str) -> (routes::Route, Request) {
+    let text = read(name);
+    let raw: Value = serde_json::from_str(&text).unwrap();
+    let req = lambda_http::request::from_str(&text)
+        .unwrap_or_else(|e| panic!("{name} is not an API Gateway v2 event: {e}"));
+    // The sample's route and path parameters are those API Gateway would give.
+    let method = req.method().as_str().to_owned();
+    let path = raw["rawPath"].as_str().unwrap();
+    let (route, params) = routes::find(&method, path)
+        .unwrap_or_else(|| panic!("{name}: no route for {method} {path}"));
+    assert_eq!(
+        raw["routeKey"],
+        format!("{} {}", route.method, route.path),
+        "{name}"
+    );
+    assert_eq!(raw["requestContext"]["routeKey"], raw["routeKey"], "{name}");
+    let given: BTreeMap<String, String> = req
+        .path_parameters()
+        .iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    assert_eq!(
+        given,
+        params.into_iter().collect::<BTreeMap<_, _>>(),
+        "{name}: pathParameters"
+    );
+    assert_eq!(
+        shared::http::organizer(&req).expect("the sample carries a JWT sub"),
+        SAMPLE_ORGANIZER,
+        "{name}"
+    );
+    (route, req)
+}
+
+fn body_json(response: &lambda_http::Response<Body>) -> Value {
+    let bytes: &[u8] = match response.body() {
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => b"",
+    };
+    serde_json::from_slice(bytes).unwrap_or(Value::Null)
+}
+
+struct Handlers {
+    store: Arc<DynamoStore>,
+    events: events::Deps,
+    send_invitation: send_invitation::Deps,
+    send_bulk: send_bulk::Deps,
+    status: status::Deps,
+    retry: retry::Deps,
+}
+
+impl Handlers {
+    fn new(t: &TestStack) -> Self {
+        let store = Arc::new(DynamoStore::new(
+            t.stack.dynamodb.clone(),
+            &t.stack.names.table,
+        ));
+        let queue = Arc::new(SqsQueue::new(t.stack.sqs.clone(), &t.stack.queue_url));
+        Self {
+            events: events::Deps {
+                store: store.clone(),
+            },
+            send_invitation: send_invitation::Deps {
+                store: store.clone(),
+                queue: queue.clone(),
+            },
+            send_bulk: send_bulk::Deps {
+                store: store.clone(),
+                queue: queue.clone(),
+            },
+            status: status::Deps {
+                store: store.clone(),
+            },
+            retry: retry::Deps {
+                store: store.clone(),
+                queue,
+            },
+            store,
+        }
+    }
+
+    /// Calls the sample's function, as API Gateway would.
+    async fn call(&self, name: &str) -> (u16, Value) {
+        let (route, req) = api_request(name);
+        self.call_function(route.function, req).await
+    }
+
+    async fn call_function(&self, function: &str, req: Request) -> (u16, Value) {
+        let response = match function {
+            "events" => events::handle(&self.events, req).await,
+            "send-invitation" => send_invitation::handle(&self.send_invitation, req).await,
+            "send-bulk" => send_bulk::handle(&self.send_bulk, req).await,
+            "status" => status::handle(&self.status, req).await,
+            "retry" => retry::handle(&self.retry, req).await,
+            other => panic!("no handler wired for {other}"),
+        };
+        (response.status().as_u16(), body_json(&response))
+    }
+}
+
+fn invitation(id: &str, guest: (&str, &str, &str), status: Status, now: &str) -> Invitation {
+    let mut inv = Invitation::new_queued(
+        EventId::parse(SAMPLE_EVENT).unwrap(),
+        JobId::parse(SAMPLE_JOB).unwrap(),
+        SAMPLE_ORGANIZER,
+        Guest {
+            guest_id: GuestId::parse(guest.0).unwrap(),
+            name: guest.1.into(),
+            phone: PhoneNumber::parse(guest.2).unwrap(),
+            rsvp_token: RsvpToken::generate(),
+        },
+        None,
+        now,
+    );
+    inv.invitation_id = InvitationId::parse(id).unwrap();
+    if status != Status::Queued {
+        inv.status = status;
+        inv.timestamps.insert(status, now.to_owned());
+        inv.error_code = Some("63016".into());
+        inv.error_message = Some("outside the 24-hour window and no template".into());
+    }
+    inv
+}
+
+/// The job and invitations the samples name (ids the API would have made up).
+async fn seed(store: &DynamoStore) {
+    let now = shared::lifecycle::now();
+    let invitations = [
+        invitation(
+            QUEUED_1,
+            ("g-ana", "Ana", "+5511999990000"),
+            Status::Queued,
+            &now,
+        ),
+        invitation(
+            FAILED,
+            ("g-bruno", "Bruno", "+5511999990001"),
+            Status::Failed,
+            &now,
+        ),
+        invitation(
+            QUEUED_2,
+            ("g-carla", "Carla", "+5511999990002"),
+            Status::Queued,
+            &now,
+        ),
+    ];
+    let mut job = Job::new(
+        JobId::parse(SAMPLE_JOB).unwrap(),
+        EventId::parse(SAMPLE_EVENT).unwrap(),
+        SAMPLE_ORGANIZER,
+        3,
+        &now,
+    );
+    job.counts.insert(Status::Queued, 2);
+    job.counts.insert(Status::Failed, 1);
+    store.create_job(&job, &invitations).await.unwrap();
+}
+
+async fn stored(store: &DynamoStore, id: &str) -> Invitation {
+    store
+        .get_invitation(&InvitationId::parse(id).unwrap())
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("{id} is stored"))
+}
+
+/// What the local stack's sender would be, but signed in to the simulator
+/// directly so this test decides what the batch looks like.
+fn sender_deps(t: &TestStack, store: Arc<DynamoStore>) -> sender::Deps {
+    let sim = twilio_sim::SimConfig::default();
+    let credentials = TwilioCredentials {
+        account_sid: sim.account_sid,
+        auth_token: SecretString::from(t.auth_token.clone()),
+        from: PhoneNumber::parse(FROM).unwrap(),
+    };
+    sender::Deps {
+        store,
+        messenger: Arc::new(TwilioClient::new(
+            &t.sim.base_url(),
+            credentials,
+            Duration::from_secs(10),
+        )),
+        queue: Arc::new(
+            SqsQueue::new(t.stack.sqs.clone(), &t.stack.queue_url)
+                .with_dead_letter(&t.stack.dead_letter_queue_url),
+        ),
+        webhook_url: t.stack.webhook_url.clone(),
+        pacer: sender::Pacer::new(50, 1),
+        max_receive_count: shared::schema::QUEUE.max_receive_count,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_sample_event_goes_through_its_handler() {
+    let t = TestStack::start().await;
+    // Only the samples' callbacks arrive: the simulator's own are held back.
+    t.sim
+        .state()
+        .patch_knobs(json!({"callback_delay_ms": 3_600_000}))
+        .unwrap();
+    let h = Handlers::new(&t);
+    let mut covered = Vec::new();
+    let mut api = async |name: &str, expected: u16| {
+        let (status, body) = h.call(name).await;
+        assert_eq!(status, expected, "{name}: {body}");
+        covered.push(name.to_owned());
+        body
+    };
+
+    let created = api("events-put.json", 201).await;
+    assert_eq!(created["event_id"], SAMPLE_EVENT);
+    let event = api("events-get.json", 200).await;
+    assert_eq!(event["name"], "Spring Gala");
+    let listed = api("events-list.json", 200).await;
+    assert!(listed.to_string().contains(SAMPLE_EVENT), "{listed}");
+
+    seed(&h.store).await;
+
+    let queued = api("send-invitation.json", 202).await;
+    assert_eq!(queued["status"], "queued");
+    let bulk = api("send-bulk.json", 202).await;
+    assert_eq!(bulk["accepted"], 2, "{bulk}");
+    assert_eq!(bulk["rejected"][0]["index"], 2, "{bulk}");
+    assert!(
+        bulk["rejected"][0]["field"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("phone")),
+        "{bulk}"
+    );
+
+    let job = api("status-job.json", 200).await;
+    assert_eq!(job["job_id"], SAMPLE_JOB);
+    assert_eq!(job["total"], 3);
+    assert_eq!(job["counts"]["failed"], 1, "{job}");
+    let failed = api("status-invitations.json", 200).await;
+    let items = failed["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{failed}");
+    assert_eq!(items[0]["invitation_id"], FAILED);
+
+    // The SQS batch: both records handed to Twilio, none reported back.
+    // They stay `sending` (with Twilio's SID) until a callback says more.
+    let batch: aws_lambda_events::event::sqs::SqsEvent =
+        serde_json::from_str(&read("sender-sqs-batch.json")).expect("an SQS event");
+    for (record, id) in batch.records.iter().zip([QUEUED_1, QUEUED_2]) {
+        let message: SendMessage =
+            serde_json::from_str(record.body.as_deref().unwrap()).expect("a send message");
+        assert_eq!(message.invitation_id.as_str(), id);
+        assert_eq!(message.attempt, 1);
+    }
+    let response = sender::handle(&sender_deps(&t, h.store.clone()), batch).await;
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "{:?}",
+        response.batch_item_failures
+    );
+    covered.push("sender-sqs-batch.json".into());
+    for id in [QUEUED_1, QUEUED_2] {
+        let inv = stored(&h.store, id).await;
+        assert_eq!(inv.status, Status::Sending, "{id}");
+        assert!(inv.message_sid.is_some(), "{id}");
+    }
+    let sent_to: Vec<String> = t
+        .sim_messages()
+        .iter()
+        .filter_map(|m| m.params.get("To").cloned())
+        .collect();
+    assert!(
+        sent_to.contains(&"whatsapp:+5511999990000".to_owned()),
+        "{sent_to:?}"
+    );
+
+    // Twilio's signed callback, with the documented token.
+    let text = read("webhook-status-callback.json");
+    let callback = || lambda_http::request::from_str(&text).expect("a function URL event");
+    let req = callback();
+    let url = req.uri().to_string();
+    let params: Vec<(String, String)> =
+        serde_urlencoded::from_bytes(shared::http::raw_body(&req)).unwrap();
+    let pairs: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let expected_signature = twilio_signature(SAMPLE_AUTH_TOKEN, &url, &pairs);
+    assert_eq!(
+        req.headers()["x-twilio-signature"],
+        expected_signature.as_str(),
+        "webhook-status-callback.json is signed for {url} with the sample token"
+    );
+    let webhook_deps = |token: &str| webhook::Deps {
+        store: h.store.clone(),
+        auth_token: SecretString::from(token.to_owned()),
+    };
+    let refused = webhook::handle(&webhook_deps("another-auth-token"), callback()).await;
+    assert_eq!(refused.status(), 403, "the signature is checked");
+    assert_eq!(stored(&h.store, QUEUED_1).await.status, Status::Sending);
+    let accepted = webhook::handle(&webhook_deps(SAMPLE_AUTH_TOKEN), callback()).await;
+    assert_eq!(accepted.status(), 200, "{:?}", accepted.body());
+    assert_eq!(stored(&h.store, QUEUED_1).await.status, Status::Delivered);
+    covered.push("webhook-status-callback.json".into());
+
+    let mut api = async |name: &str, expected: u16| {
+        let (status, body) = h.call(name).await;
+        assert_eq!(status, expected, "{name}: {body}");
+        covered.push(name.to_owned());
+        body
+    };
+    let retried = api("retry.json", 202).await;
+    assert_eq!(retried["invitation_id"], FAILED);
+    assert_eq!(retried["attempt"], 2);
+    // Nothing of the job is failed any more; the call still succeeds.
+    api("retry-failed.json", 202).await;
+
+    // Without the authorizer's claims no handler does anything (API Gateway
+    // rejects such requests first; the handlers don't rely on it).
+    for name in covered.iter().filter(|n| !n.starts_with("sender") && !n.starts_with("webhook")) {
+        let (route, _) = api_request(name);
+        let mut raw: Value = serde_json::from_str(&read(name)).unwrap();
+        raw["requestContext"]
+            .as_object_mut()
+            .unwrap()
+            .remove("authorizer");
+        let req = lambda_http::request::from_str(&raw.to_string()).unwrap();
+        let (status, body) = h.call_function(route.function, req).await;
+        assert_eq!(status, 401, "{name} without a JWT: {body}");
+    }
+
+    let mut samples: Vec<String> = std::fs::read_dir(events_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    samples.sort();
+    covered.sort();
+    assert_eq!(covered, samples, "every sample event is exercised here");
+    // Every API route has a sample.
+    for route in ROUTES.iter().filter(|r| r.path != routes::WEBHOOK_PATH) {
+        let key = format!("{} {}", route.method, route.path);
+        assert!(
+            samples
+                .iter()
+                .any(|s| read(s).contains(&format!("\"routeKey\": \"{key}\""))),
+            "no sample event for {key}"
+        );
+    }
+}

@@ -1,0 +1,845 @@
+//! `template.yaml` held to the definitions the local stack and the functions
+//! use (shared::schema, shared::routes, shared::config, shared::metrics) and
+//! to the workspace's binaries: what cfn-lint and `sam validate --lint`
+//! cannot see inside SAM properties (test.sh's template_lint step runs those).
+
+use serde_json::{Map, Value, json};
+use shared::config::env;
+use shared::domain::{PhoneNumber, Status};
+use shared::routes::{ROUTES, WEBHOOK_PATH};
+use shared::schema::{QUEUE, TABLE, TTL_ATTRIBUTE};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is inside the repository")
+        .to_owned()
+}
+
+/// YAML to JSON, with CloudFormation's short forms spelled out the long
+/// way: `!Ref X` is `{"Ref": "X"}`, `!GetAtt A.B` is `{"Fn::GetAtt": ["A", "B"]}`,
+/// `!Sub s` is `{"Fn::Sub": s}`, and so on.
+fn to_json(yaml: serde_norway::Value) -> Value {
+    use serde_norway::Value as Y;
+    match yaml {
+        Y::Null => Value::Null,
+        Y::Bool(b) => Value::Bool(b),
+        Y::Number(n) => n
+            .as_i64()
+            .map(Value::from)
+            .or_else(|| n.as_f64().map(Value::from))
+            .expect("a YAML number is an integer or a float"),
+        Y::String(s) => Value::String(s),
+        Y::Sequence(items) => Value::Array(items.into_iter().map(to_json).collect()),
+        Y::Mapping(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let key = match to_json(k) {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    (key, to_json(v))
+                })
+                .collect(),
+        ),
+        Y::Tagged(tagged) => {
+            let tag = tagged.tag.to_string();
+            let name = tag.trim_start_matches('!');
+            let value = to_json(tagged.value);
+            match (name, value) {
+                ("Ref", v) => json!({ "Ref": v }),
+                ("Condition", v) => json!({ "Condition": v }),
+                ("GetAtt", Value::String(s)) => {
+                    let (resource, attribute) =
+                        s.split_once('.').expect("!GetAtt Resource.Attribute");
+                    json!({ "Fn::GetAtt": [resource, attribute] })
+                }
+                (other, v) => json!({ format!("Fn::{other}"): v }),
+            }
+        }
+    }
+}
+
+fn reference(id: &str) -> Value {
+    json!({ "Ref": id })
+}
+
+fn get_att(id: &str, attribute: &str) -> Value {
+    json!({ "Fn::GetAtt": [id, attribute] })
+}
+
+/// A number written as a YAML number or a numeric string.
+fn number(v: &Value) -> u64 {
+    v.as_u64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        .unwrap_or_else(|| panic!("expected a number, found {v}"))
+}
+
+struct Template(Value);
+
+/// One `AWS::Serverless::Function`, with Globals applied.
+struct Function<'a> {
+    id: &'a str,
+    resource: &'a Value,
+    globals: &'a Value,
+}
+
+impl<'a> Function<'a> {
+    fn prop(&self, name: &str) -> Option<&'a Value> {
+        self.resource["Properties"]
+            .get(name)
+            .or_else(|| self.globals.get(name))
+    }
+
+    fn binary(&self) -> &'a str {
+        self.resource["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{} has no Metadata.BuildProperties.Binary", self.id))
+    }
+
+    fn env(&self) -> &'a Map<String, Value> {
+        self.prop("Environment")
+            .and_then(|e| e["Variables"].as_object())
+            .unwrap_or_else(|| panic!("{} has no Environment.Variables", self.id))
+    }
+
+    fn events(&self, kind: &str) -> Vec<(&'a str, &'a Value)> {
+        self.resource["Properties"]["Events"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, e)| e["Type"] == kind)
+            .map(|(name, e)| (name.as_str(), &e["Properties"]))
+            .collect()
+    }
+}
+
+impl Template {
+    fn load() -> Self {
+        let path = repo_root().join("template.yaml");
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        let yaml: serde_norway::Value =
+            serde_norway::from_str(&text).expect("template.yaml is YAML");
+        Self(to_json(yaml))
+    }
+
+    fn resources(&self) -> &Map<String, Value> {
+        self.0["Resources"].as_object().expect("Resources")
+    }
+
+    fn resource(&self, id: &str) -> &Value {
+        self.resources()
+            .get(id)
+            .unwrap_or_else(|| panic!("no resource {id} in template.yaml"))
+    }
+
+    fn of_type(&self, kind: &str) -> Vec<(&str, &Value)> {
+        self.resources()
+            .iter()
+            .filter(|(_, r)| r["Type"] == kind)
+            .map(|(id, r)| (id.as_str(), r))
+            .collect()
+    }
+
+    fn functions(&self) -> Vec<Function<'_>> {
+        self.of_type("AWS::Serverless::Function")
+            .into_iter()
+            .map(|(id, resource)| Function {
+                id,
+                resource,
+                globals: &self.0["Globals"]["Function"],
+            })
+            .collect()
+    }
+
+    fn function(&self, binary: &str) -> Function<'_> {
+        let mut found: Vec<_> = self
+            .functions()
+            .into_iter()
+            .filter(|f| f.binary() == binary)
+            .collect();
+        assert_eq!(
+            found.len(),
+            1,
+            "exactly one function builds binary {binary}"
+        );
+        found.remove(0)
+    }
+
+    fn parameter(&self, name: &str) -> &Value {
+        self.0["Parameters"]
+            .get(name)
+            .unwrap_or_else(|| panic!("no parameter {name} in template.yaml"))
+    }
+
+    /// The parameter a `{"Ref": name}` names, with its default.
+    fn referenced_parameter<'v>(&self, v: &'v Value) -> (&'v str, u64) {
+        let name = v["Ref"]
+            .as_str()
+            .unwrap_or_else(|| panic!("expected !Ref Parameter, found {v}"));
+        (name, number(&self.parameter(name)["Default"]))
+    }
+
+    /// The logical id of the resource `!Ref id` or `!GetAtt id.Attr` points at.
+    fn target<'v>(&self, v: &'v Value) -> &'v str {
+        let id = v["Ref"]
+            .as_str()
+            .or_else(|| v["Fn::GetAtt"][0].as_str())
+            .unwrap_or_else(|| panic!("expected !Ref or !GetAtt, found {v}"));
+        self.resource(id);
+        id
+    }
+
+    fn table_id(&self) -> &str {
+        let tables = self.of_type("AWS::DynamoDB::Table");
+        assert_eq!(tables.len(), 1, "one DynamoDB table");
+        tables[0].0
+    }
+}
+
+#[test]
+fn the_table_has_the_keys_and_indexes_the_store_uses() {
+    let t = Template::load();
+    let table = &t.resource(t.table_id())["Properties"];
+    assert_eq!(table["BillingMode"], "PAY_PER_REQUEST");
+    assert_eq!(
+        table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+        true
+    );
+    assert_eq!(table["SSESpecification"]["SSEEnabled"], true);
+    assert_eq!(
+        table["TimeToLiveSpecification"],
+        json!({"AttributeName": TTL_ATTRIBUTE, "Enabled": true})
+    );
+
+    let keys = |pk: &str, sk: &str| {
+        json!([
+            {"AttributeName": pk, "KeyType": "HASH"},
+            {"AttributeName": sk, "KeyType": "RANGE"},
+        ])
+    };
+    assert_eq!(
+        table["KeySchema"],
+        keys(TABLE.partition_key, TABLE.sort_key)
+    );
+
+    let mut expected_attributes = BTreeSet::from([TABLE.partition_key, TABLE.sort_key]);
+    let mut expected_indexes = Vec::new();
+    for index in TABLE.indexes {
+        expected_attributes.extend([index.partition_key, index.sort_key]);
+        expected_indexes.push(json!({
+            "IndexName": index.name,
+            "KeySchema": keys(index.partition_key, index.sort_key),
+            "Projection": {"ProjectionType": "ALL"},
+        }));
+    }
+    let definitions = table["AttributeDefinitions"].as_array().unwrap();
+    let defined: BTreeSet<&str> = definitions
+        .iter()
+        .map(|d| {
+            assert_eq!(d["AttributeType"], "S", "{d}");
+            d["AttributeName"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(defined.len(), definitions.len(), "attributes defined once");
+    assert_eq!(defined, expected_attributes);
+
+    let mut indexes = table["GlobalSecondaryIndexes"].as_array().unwrap().clone();
+    indexes.sort_by_key(|i| i["IndexName"].to_string());
+    expected_indexes.sort_by_key(|i| i["IndexName"].to_string());
+    assert_eq!(Value::Array(indexes), Value::Array(expected_indexes));
+    assert!(table.get("LocalSecondaryIndexes").is_none());
+}
+
+#[test]
+fn every_route_is_an_http_api_event_of_its_function() {
+    let t = Template::load();
+    let apis = t.of_type("AWS::Serverless::HttpApi");
+    assert_eq!(apis.len(), 1, "one HTTP API");
+    let api_id = apis[0].0;
+
+    let mut in_template = BTreeSet::new();
+    for f in t.functions() {
+        for (name, event) in f.events("HttpApi") {
+            assert_eq!(
+                event["ApiId"],
+                reference(api_id),
+                "{}.{name} is on the HTTP API",
+                f.id
+            );
+            assert!(
+                event.get("Auth").is_none(),
+                "{}.{name} keeps the default JWT authorizer",
+                f.id
+            );
+            let method = event["Method"].as_str().unwrap().to_uppercase();
+            let path = event["Path"].as_str().unwrap().to_owned();
+            assert!(
+                in_template.insert((method, path, f.binary().to_owned())),
+                "{}.{name} is a duplicate route",
+                f.id
+            );
+        }
+    }
+    let expected: BTreeSet<_> = ROUTES
+        .iter()
+        .filter(|r| r.path != WEBHOOK_PATH)
+        .map(|r| {
+            (
+                r.method.to_owned(),
+                r.path.to_owned(),
+                r.function.to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        in_template, expected,
+        "template.yaml's HTTP API routes (method, path, function) are shared::routes::ROUTES"
+    );
+}
+
+#[test]
+fn the_api_requires_a_jwt_from_the_stack_pool_or_the_given_issuer() {
+    let t = Template::load();
+    let (_, api) = t.of_type("AWS::Serverless::HttpApi")[0];
+    let auth = &api["Properties"]["Auth"];
+    let default = auth["DefaultAuthorizer"]
+        .as_str()
+        .expect("a default authorizer");
+    let jwt = &auth["Authorizers"][default]["JwtConfiguration"];
+    assert_eq!(
+        auth["Authorizers"][default]["IdentitySource"],
+        "$request.header.Authorization"
+    );
+    let issuer = jwt["issuer"]["Fn::If"].as_array().expect("issuer: !If");
+    assert_eq!(issuer[0], "CreateUserPool");
+    assert_eq!(issuer[2], reference("JwtIssuerUrl"));
+    let audience = jwt["audience"]["Fn::If"].as_array().expect("audience: !If");
+    assert_eq!(audience[2], reference("JwtAudience"));
+    assert_eq!(
+        t.0["Conditions"]["CreateUserPool"],
+        json!({"Fn::Equals": [reference("JwtIssuerUrl"), ""]})
+    );
+    for (id, resource) in t
+        .of_type("AWS::Cognito::UserPool")
+        .into_iter()
+        .chain(t.of_type("AWS::Cognito::UserPoolClient"))
+    {
+        assert_eq!(resource["Condition"], "CreateUserPool", "{id}");
+    }
+
+    let cors = &api["Properties"]["CorsConfiguration"];
+    assert_eq!(cors["AllowOrigins"], json!([reference("DashboardOrigin")]));
+    let headers: Vec<&str> = cors["AllowHeaders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for needed in ["authorization", "content-type", "idempotency-key"] {
+        assert!(headers.contains(&needed), "CORS allows {needed}");
+    }
+}
+
+#[test]
+fn every_function_builds_a_binary_of_the_workspace() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--offline",
+        ])
+        .current_dir(repo_root())
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let metadata: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let functions_dir = repo_root().join("functions");
+    // Every bin of a crate under functions/ (each is one Lambda).
+    let function_bins: BTreeSet<String> = metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| PathBuf::from(p["manifest_path"].as_str().unwrap()).starts_with(&functions_dir))
+        .flat_map(|p| p["targets"].as_array().unwrap().iter())
+        .filter(|target| target["kind"].as_array().unwrap().contains(&json!("bin")))
+        .map(|target| target["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!function_bins.is_empty());
+
+    let t = Template::load();
+    let mut deployed = BTreeSet::new();
+    for f in t.functions() {
+        assert_eq!(
+            f.resource["Metadata"]["BuildMethod"], "rust-cargolambda",
+            "{}",
+            f.id
+        );
+        assert!(
+            function_bins.contains(f.binary()),
+            "{}: Binary {} is not a [[bin]] of a crate under functions/ ({function_bins:?})",
+            f.id,
+            f.binary()
+        );
+        assert!(
+            deployed.insert(f.binary().to_owned()),
+            "{} deploys {} twice",
+            f.id,
+            f.binary()
+        );
+        assert_eq!(
+            f.prop("Runtime"),
+            Some(&json!("provided.al2023")),
+            "{}",
+            f.id
+        );
+        assert_eq!(f.prop("Architectures"), Some(&json!(["arm64"])), "{}", f.id);
+        assert_eq!(f.prop("Handler"), Some(&json!("bootstrap")), "{}", f.id);
+        assert_eq!(f.prop("CodeUri"), Some(&json!("./")), "{}", f.id);
+    }
+    assert_eq!(
+        deployed, function_bins,
+        "every function crate's binary is deployed"
+    );
+}
+
+#[test]
+fn the_sender_is_fed_by_the_queue_as_the_queue_settings_say() {
+    let t = Template::load();
+    let sender = t.function("sender");
+    let sqs = sender.events("SQS");
+    assert_eq!(sqs.len(), 1, "the sender has one SQS event source");
+    let (_, source) = sqs[0];
+    let queue_id = t.target(&source["Queue"]);
+    assert_eq!(source["Queue"], get_att(queue_id, "Arn"));
+
+    assert_eq!(number(&source["BatchSize"]), u64::from(QUEUE.batch_size));
+    assert!(
+        source["FunctionResponseTypes"]
+            .as_array()
+            .is_some_and(|types| types.contains(&json!("ReportBatchItemFailures"))),
+        "the sender reports only its failed records"
+    );
+
+    // One parameter drives both: reserved concurrency alone would throttle
+    // batches into the dead-letter queue.
+    let max = &source["ScalingConfig"]["MaximumConcurrency"];
+    let reserved = sender
+        .prop("ReservedConcurrentExecutions")
+        .expect("the sender has reserved concurrency");
+    assert_eq!(
+        max, reserved,
+        "MaximumConcurrency and ReservedConcurrentExecutions are the same parameter"
+    );
+    let (concurrency_param, concurrency) = t.referenced_parameter(max);
+    assert_eq!(concurrency, u64::from(QUEUE.max_concurrency));
+    assert!(
+        number(&t.parameter(concurrency_param)["MinValue"]) >= 2,
+        "MaximumConcurrency is at least 2 in AWS"
+    );
+    let env = sender.env();
+    assert_eq!(
+        env[env::SENDER_MAX_CONCURRENCY],
+        reference(concurrency_param)
+    );
+    let (_, rate) = t.referenced_parameter(&env[env::SEND_RATE_PER_SECOND]);
+    assert_eq!(rate, u64::from(QUEUE.send_rate_per_second));
+
+    let timeout = number(sender.prop("Timeout").unwrap());
+    assert_eq!(timeout, u64::from(QUEUE.sender_timeout_seconds));
+
+    let queue = &t.resource(queue_id)["Properties"];
+    let visibility = number(&queue["VisibilityTimeout"]);
+    assert_eq!(visibility, u64::from(QUEUE.visibility_timeout_seconds));
+    assert!(
+        visibility >= 6 * timeout,
+        "visibility {visibility}s is at least six times the sender's {timeout}s"
+    );
+    let redrive = &queue["RedrivePolicy"];
+    let dlq_id = t.target(&redrive["deadLetterTargetArn"]);
+    assert_eq!(redrive["deadLetterTargetArn"], get_att(dlq_id, "Arn"));
+    assert_eq!(t.resource(dlq_id)["Type"], "AWS::SQS::Queue");
+    let receives = number(&redrive["maxReceiveCount"]);
+    assert_eq!(receives, u64::from(QUEUE.max_receive_count));
+    assert!(receives >= 5);
+    let retention = |id: &str| number(&t.resource(id)["Properties"]["MessageRetentionPeriod"]);
+    assert!(
+        retention(dlq_id) > retention(queue_id),
+        "dead letters outlive the messages they came from"
+    );
+
+    assert_eq!(env[env::QUEUE_URL], reference(queue_id));
+    assert_eq!(env[env::DEAD_LETTER_QUEUE_URL], reference(dlq_id));
+    for f in t.functions() {
+        if let Some(url) = f.env().get(env::QUEUE_URL) {
+            assert_eq!(
+                url,
+                &reference(queue_id),
+                "{} sends to the send queue",
+                f.id
+            );
+        }
+    }
+}
+
+#[test]
+fn the_webhook_is_a_public_function_url_the_sender_calls_back() {
+    let t = Template::load();
+    let function = ROUTES
+        .iter()
+        .find(|r| r.path == WEBHOOK_PATH)
+        .unwrap()
+        .function;
+    let webhook = t.function(function);
+    assert_eq!(
+        webhook.resource["Properties"]["FunctionUrlConfig"]["AuthType"], "NONE",
+        "Twilio's signature is the webhook's auth"
+    );
+    assert!(webhook.events("HttpApi").is_empty());
+    // SAM names the URL resource <function>Url; the webhook validates the
+    // signature against the URL it is called on, so the sender must give
+    // Twilio exactly that URL.
+    assert_eq!(
+        t.function("sender").env()[env::WEBHOOK_URL],
+        get_att(&format!("{}Url", webhook.id), "FunctionUrl")
+    );
+    assert_eq!(
+        t.0["Outputs"]["WebhookUrl"]["Value"],
+        get_att(&format!("{}Url", webhook.id), "FunctionUrl")
+    );
+}
+
+#[test]
+fn each_function_gets_the_environment_it_reads() {
+    let t = Template::load();
+    let all = [
+        env::TABLE_NAME,
+        env::QUEUE_URL,
+        env::DEAD_LETTER_QUEUE_URL,
+        env::TWILIO_SECRET_ID,
+        env::TWILIO_API_BASE,
+        env::WEBHOOK_URL,
+        env::SEND_RATE_PER_SECOND,
+        env::SENDER_MAX_CONCURRENCY,
+    ];
+    let expected: BTreeMap<&str, Vec<&str>> = BTreeMap::from([
+        ("events", vec![env::TABLE_NAME]),
+        ("send-invitation", vec![env::TABLE_NAME, env::QUEUE_URL]),
+        ("send-bulk", vec![env::TABLE_NAME, env::QUEUE_URL]),
+        ("status", vec![env::TABLE_NAME]),
+        ("retry", vec![env::TABLE_NAME, env::QUEUE_URL]),
+        ("webhook", vec![env::TABLE_NAME, env::TWILIO_SECRET_ID]),
+        ("sender", all.to_vec()),
+    ]);
+    let table = reference(t.table_id());
+    let secret = json!({"Fn::If": ["CreateTwilioSecret", reference("TwilioSecret"), reference("TwilioSecretArn")]});
+    for f in t.functions() {
+        let vars = f.env();
+        let names: BTreeSet<&str> = vars
+            .keys()
+            .map(String::as_str)
+            .filter(|n| *n != "RUST_LOG")
+            .collect();
+        let wanted: BTreeSet<&str> = expected
+            .get(f.binary())
+            .unwrap_or_else(|| panic!("no expected environment for {}", f.binary()))
+            .iter()
+            .copied()
+            .collect();
+        assert_eq!(names, wanted, "{}'s environment", f.id);
+        assert_eq!(vars[env::TABLE_NAME], table, "{}", f.id);
+        if let Some(id) = vars.get(env::TWILIO_SECRET_ID) {
+            assert_eq!(id, &secret, "{}", f.id);
+        }
+    }
+}
+
+/// What an IAM statement's resource is, in words the expectations use.
+fn resource_kind(t: &Template, f: &Function, resource: &Value) -> String {
+    let table = t.table_id();
+    let log_group = t.target(&f.prop("LoggingConfig").expect("LoggingConfig")["LogGroup"]);
+    let sender = t.function("sender");
+    let (_, source) = sender.events("SQS")[0];
+    let queue = t.target(&source["Queue"]);
+    let dlq = t.target(&t.resource(queue)["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]);
+    let candidates = [
+        ("table", get_att(table, "Arn")),
+        (
+            "index",
+            json!({"Fn::Sub": format!("${{{table}.Arn}}/index/*")}),
+        ),
+        ("queue", get_att(queue, "Arn")),
+        ("dead-letter queue", get_att(dlq, "Arn")),
+        ("own log group", get_att(log_group, "Arn")),
+        (
+            "twilio secret",
+            json!({"Fn::If": ["CreateTwilioSecret", reference("TwilioSecret"), reference("TwilioSecretArn")]}),
+        ),
+    ];
+    candidates
+        .iter()
+        .find(|(_, v)| v == resource)
+        .map(|(kind, _)| (*kind).to_owned())
+        .unwrap_or_else(|| panic!("{}: unexpected resource {resource}", f.id))
+}
+
+#[test]
+fn each_function_may_do_only_what_it_does() {
+    let t = Template::load();
+    let logs = [
+        ("logs:CreateLogStream", "own log group"),
+        ("logs:PutLogEvents", "own log group"),
+    ];
+    let table = |actions: &[&'static str]| {
+        actions
+            .iter()
+            .map(|a| (*a, "table"))
+            .collect::<Vec<(&str, &str)>>()
+    };
+    let expected: BTreeMap<&str, Vec<(&str, &str)>> = BTreeMap::from([
+        (
+            "events",
+            [
+                table(&["dynamodb:GetItem", "dynamodb:PutItem"]),
+                vec![("dynamodb:Query", "index")],
+            ]
+            .concat(),
+        ),
+        (
+            "send-invitation",
+            [
+                table(&[
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:BatchWriteItem",
+                    "dynamodb:UpdateItem",
+                ]),
+                vec![("sqs:SendMessage", "queue")],
+            ]
+            .concat(),
+        ),
+        (
+            "send-bulk",
+            [
+                table(&[
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:BatchWriteItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:DeleteItem",
+                ]),
+                vec![("sqs:SendMessage", "queue")],
+            ]
+            .concat(),
+        ),
+        (
+            "status",
+            [
+                table(&["dynamodb:GetItem"]),
+                vec![("dynamodb:Query", "index")],
+            ]
+            .concat(),
+        ),
+        (
+            "retry",
+            [
+                table(&["dynamodb:GetItem", "dynamodb:UpdateItem"]),
+                vec![("dynamodb:Query", "index"), ("sqs:SendMessage", "queue")],
+            ]
+            .concat(),
+        ),
+        (
+            "webhook",
+            [
+                table(&["dynamodb:GetItem", "dynamodb:UpdateItem"]),
+                vec![("secretsmanager:GetSecretValue", "twilio secret")],
+            ]
+            .concat(),
+        ),
+        (
+            "sender",
+            [
+                table(&["dynamodb:GetItem", "dynamodb:UpdateItem"]),
+                vec![
+                    ("sqs:ReceiveMessage", "queue"),
+                    ("sqs:DeleteMessage", "queue"),
+                    ("sqs:ChangeMessageVisibility", "queue"),
+                    ("sqs:GetQueueAttributes", "queue"),
+                    ("sqs:SendMessage", "dead-letter queue"),
+                    ("secretsmanager:GetSecretValue", "twilio secret"),
+                ],
+            ]
+            .concat(),
+        ),
+    ]);
+
+    for f in t.functions() {
+        assert!(
+            f.resource["Properties"].get("Policies").is_none(),
+            "{}: permissions live in its own role",
+            f.id
+        );
+        let role_id = t.target(f.prop("Role").expect("each function has its own role"));
+        assert_eq!(f.prop("Role"), Some(&get_att(role_id, "Arn")));
+        let role = &t.resource(role_id)["Properties"];
+        assert!(
+            role.get("ManagedPolicyArns").is_none(),
+            "{role_id}: no managed policies"
+        );
+        let mut granted = BTreeSet::new();
+        for policy in role["Policies"].as_array().unwrap() {
+            for statement in policy["PolicyDocument"]["Statement"].as_array().unwrap() {
+                assert_eq!(statement["Effect"], "Allow");
+                let actions = match &statement["Action"] {
+                    Value::Array(a) => a.clone(),
+                    one => vec![one.clone()],
+                };
+                let kind = resource_kind(&t, &f, &statement["Resource"]);
+                for action in actions {
+                    let action = action.as_str().unwrap().to_owned();
+                    assert!(!action.contains('*'), "{role_id}: wildcard action {action}");
+                    granted.insert((action, kind.clone()));
+                }
+            }
+        }
+        let wanted: BTreeSet<(String, String)> = expected[f.binary()]
+            .iter()
+            .chain(logs.iter())
+            .map(|(a, k)| ((*a).to_owned(), (*k).to_owned()))
+            .collect();
+        assert_eq!(granted, wanted, "{role_id}'s permissions");
+
+        let log_group = t.target(&f.prop("LoggingConfig").unwrap()["LogGroup"]);
+        assert_eq!(
+            t.resource(log_group)["Properties"]["RetentionInDays"],
+            reference("LogRetentionDays"),
+            "{log_group} keeps logs for LogRetentionDays"
+        );
+    }
+}
+
+#[test]
+fn the_twilio_secret_is_created_with_a_placeholder_unless_an_arn_is_given() {
+    let t = Template::load();
+    let secret = t.resource("TwilioSecret");
+    assert_eq!(secret["Type"], "AWS::SecretsManager::Secret");
+    assert_eq!(secret["Condition"], "CreateTwilioSecret");
+    assert_eq!(
+        t.0["Conditions"]["CreateTwilioSecret"],
+        json!({"Fn::Equals": [reference("TwilioSecretArn"), ""]})
+    );
+    let value: Value = serde_json::from_str(secret["Properties"]["SecretString"].as_str().unwrap())
+        .expect("the placeholder is JSON");
+    let keys: BTreeSet<&str> = value
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, BTreeSet::from(["account_sid", "auth_token", "from"]));
+    // It parses as the functions read it, so cold starts succeed before it is set.
+    assert!(value["account_sid"].as_str().unwrap().starts_with("AC"));
+    PhoneNumber::parse(value["from"].as_str().unwrap()).expect("placeholder sender is E.164");
+}
+
+#[test]
+fn alarms_watch_delivery_dead_letters_and_sender_errors() {
+    let t = Template::load();
+    let topic = t.of_type("AWS::SNS::Topic");
+    assert_eq!(topic.len(), 1, "one alarm topic");
+    let topic = reference(topic[0].0);
+    let alarms = t.of_type("AWS::CloudWatch::Alarm");
+    for (id, alarm) in &alarms {
+        assert!(
+            alarm["Properties"]["AlarmActions"]
+                .as_array()
+                .is_some_and(|a| a.contains(&topic)),
+            "{id} notifies the alarm topic"
+        );
+    }
+    let find = |pred: &dyn Fn(&Value) -> bool, what: &str| {
+        alarms
+            .iter()
+            .map(|(_, a)| &a["Properties"])
+            .find(|p| pred(p))
+            .unwrap_or_else(|| panic!("no alarm for {what}"))
+    };
+
+    // Delivery success rate over the last hour, on the metrics the functions emit.
+    let namespace = shared::metrics::NAMESPACE;
+    let delivered = shared::metrics::metric_for(Status::Delivered).unwrap();
+    let failed = shared::metrics::metric_for(Status::Failed).unwrap();
+    assert_eq!(
+        shared::metrics::metric_for(Status::Undelivered),
+        Some(failed)
+    );
+    let uses = |p: &Value, name: &str| {
+        p["Metrics"].as_array().into_iter().flatten().any(|m| {
+            m["MetricStat"]["Metric"] == json!({"Namespace": namespace, "MetricName": name})
+                && number(&m["MetricStat"]["Period"]) == 3600
+                && m["MetricStat"]["Stat"] == "Sum"
+        })
+    };
+    let rate = find(
+        &|p| uses(p, delivered) && uses(p, failed),
+        "the delivery success rate",
+    );
+    assert_eq!(rate["ComparisonOperator"], "LessThanThreshold");
+    let (_, threshold) = t.referenced_parameter(&rate["Threshold"]);
+    assert_eq!(threshold, 98);
+
+    let dlq =
+        t.target(&t.resource("SendQueue")["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]);
+    let dead_letters = find(
+        &|p| {
+            p["MetricName"] == "ApproximateNumberOfMessagesVisible"
+                && p["Dimensions"][0]["Value"] == get_att(dlq, "QueueName")
+        },
+        "messages in the dead-letter queue",
+    );
+    assert_eq!(dead_letters["Namespace"], "AWS/SQS");
+    assert_eq!(dead_letters["ComparisonOperator"], "GreaterThanThreshold");
+    assert_eq!(number(&dead_letters["Threshold"]), 0);
+
+    let sender_id = t.function("sender").id;
+    let errors = find(
+        &|p| {
+            p["Namespace"] == "AWS/Lambda"
+                && p["MetricName"] == "Errors"
+                && p["Dimensions"][0]["Value"] == reference(sender_id)
+        },
+        "sender errors",
+    );
+    assert_eq!(errors["ComparisonOperator"], "GreaterThanThreshold");
+    assert_eq!(number(&errors["Threshold"]), 0);
+}
+
+#[test]
+fn outputs_give_the_urls_and_the_secret() {
+    let t = Template::load();
+    let outputs = t.0["Outputs"].as_object().unwrap();
+    for name in [
+        "ApiUrl",
+        "WebhookUrl",
+        "DashboardUrl",
+        "TwilioSecretName",
+        "TwilioSecretArn",
+        "UserPoolId",
+        "UserPoolClientId",
+    ] {
+        assert!(outputs.contains_key(name), "output {name}");
+    }
+    assert_eq!(outputs["UserPoolId"]["Condition"], "CreateUserPool");
+    assert_eq!(outputs["UserPoolClientId"]["Condition"], "CreateUserPool");
+    assert_eq!(t.of_type("AWS::CloudWatch::Dashboard").len(), 1);
+}
