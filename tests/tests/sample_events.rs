@@ -362,7 +362,10 @@ async fn every_sample_event_goes_through_its_handler() {
 
     // Without the authorizer's claims no handler does anything (API Gateway
     // rejects such requests first; the handlers don't rely on it).
-    for name in covered.iter().filter(|n| !n.starts_with("sender") && !n.starts_with("webhook")) {
+    for name in covered
+        .iter()
+        .filter(|n| !n.starts_with("sender") && !n.starts_with("webhook"))
+    {
         let (route, _) = api_request(name);
         let mut raw: Value = serde_json::from_str(&read(name)).unwrap();
         raw["requestContext"]
