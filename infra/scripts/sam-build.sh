@@ -2,6 +2,7 @@
 # Builds every function the way a deploy does: `sam build` with BuildMethod
 # rust-cargolambda (cargo-lambda + zig from the project's venv), offline,
 # into .aws-sam/build/<Function>/bootstrap, then prints each binary's size.
+# Deploy afterwards with `sam deploy --guided` (or --config-env dev|prod).
 # Not part of `make test`: it is a release build of seven binaries (about
 # 10 minutes on 2 cores from cold, seconds when cached).
 #
@@ -55,9 +56,13 @@ fi
 [[ "$arch" == auto ]] && arch=arm64
 
 template=template.yaml
+# arm64 goes where `sam deploy` looks; an x86_64 build elsewhere, so that
+# it is never deployed by accident.
+build_dir=.aws-sam/build
 mkdir -p .aws-sam
 if [[ "$arch" == x86_64 ]]; then
   template=.aws-sam/template.x86_64.yaml
+  build_dir=.aws-sam/build-x86_64
   # CodeUri made absolute: SAM resolves it against the template's folder.
   sed -e 's/^\( *Architectures: \)\[arm64\]/\1[x86_64]/' \
     -e "s|^\( *CodeUri: \)\./\$|\1$RSVP_REPO_ROOT/|" template.yaml >"$template"
@@ -66,14 +71,19 @@ fi
 
 log "sam build ($arch) with $(cargo lambda --version | cut -d' ' -f1-2), zig $(python3 -m ziglang version); CARGO_TARGET_DIR=$CARGO_TARGET_DIR"
 started=$(date +%s)
-sam build --beta-features --template-file "$template" --build-dir .aws-sam/build "$@"
+# --no-cached: SAM's cache hashes every file under CodeUri (the repository
+# root, target/ included), which is slow and fails while cargo writes there.
+sam build --beta-features --no-cached --template-file "$template" --build-dir "$build_dir" "$@"
 log "sam build took $(($(date +%s) - started))s"
 
-# One line per function: logical id, bytes, MiB, and what the binary is.
-printf '\n%-24s %12s %8s  %s\n' function bytes MiB file >&2
-for bootstrap in .aws-sam/build/*/bootstrap; do
+# One line per function: logical id, size, zipped size (what Lambda
+# stores), and what the binary is.
+printf '\n%-24s %10s %8s %12s  %s\n' function bytes MiB "zipped MiB" file >&2
+for bootstrap in "$build_dir"/*/bootstrap; do
   fn="$(basename "$(dirname "$bootstrap")")"
   bytes="$(stat -c %s "$bootstrap")"
   kind="$(file -b "$bootstrap" 2>/dev/null | cut -d, -f1-2 || true)"
-  printf '%-24s %12s %8.1f  %s\n' "$fn" "$bytes" "$(awk -v b="$bytes" 'BEGIN { print b / 1048576 }')" "$kind" >&2
+  zipped="$(gzip -9 -c "$bootstrap" | wc -c)"
+  printf '%-24s %10s %8.1f %12.1f  %s\n' "$fn" "$bytes" "$(awk -v b="$bytes" 'BEGIN { print b / 1048576 }')" \
+    "$(awk -v b="$zipped" 'BEGIN { print b / 1048576 }')" "$kind" >&2
 done
