@@ -2,6 +2,15 @@
 //! log pipeline turns them into metrics, with no API call on the hot path.
 
 use crate::domain::Status;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Turns the metric lines off (the local stack: no CloudWatch reads them,
+/// and they would bury its logs).
+pub fn disable() {
+    ENABLED.store(false, Ordering::Relaxed);
+}
 
 pub const NAMESPACE: &str = "RsvpInvitations";
 
@@ -42,6 +51,9 @@ pub fn emf_line(name: &str, error_code: Option<&str>, timestamp_ms: u128) -> Str
 
 /// Counts an invitation reaching `status` (printed to stdout, where Lambda reads EMF).
 pub fn count(status: Status, error_code: Option<&str>) {
+    if !ENABLED.load(Ordering::Relaxed) {
+        return;
+    }
     if let Some(name) = metric_for(status) {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -150,6 +150,7 @@ pub async fn sdk_config() -> SdkConfig {
 impl LocalStack {
     pub async fn start(options: StackOptions) -> Result<Self, StackError> {
         let sdk = sdk_config().await;
+        shared::metrics::disable();
         let requests = AwsRequestCounts::default();
         let dynamodb = aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&sdk)
