@@ -18,6 +18,7 @@ TEST_STEPS=(
   template_lint
   build
   cargo_test
+  browser
 )
 
 # Python venv + node modules (skipped when up to date).
@@ -45,6 +46,17 @@ step_build() {
 # Unit and integration tests; the emulator tests need the setup step.
 step_cargo_test() {
   cargo test --workspace
+}
+
+# The dashboard in Debian's Chromium (installed here when missing), driven by
+# playwright-core: tests/src/bin/browser-tests.rs starts a local stack on
+# 127.0.0.1 and runs tests/browser/*.test.mjs against it. Screenshots go to
+# test-artifacts/dashboard/.
+step_browser() {
+  # shellcheck source=infra/scripts/setup.sh
+  source infra/scripts/setup.sh
+  ensure_chromium &&
+    cargo run -q -p e2e --bin browser-tests
 }
 
 if [[ "${1:-}" == "--list" ]]; then

@@ -22,7 +22,8 @@ impl From<DispatchError> for crate::http::ApiError {
 /// Code recorded on invitations that were written but could not be queued.
 pub const NOT_QUEUED: &str = "not_queued";
 
-/// Writes the job and its queued invitations, then enqueues one message each.
+/// Writes the job and its invitations, then enqueues one message for each
+/// queued one (a skipped invitation is written only, never sent).
 /// If enqueueing fails the invitations are marked failed (so the counters
 /// stay exact and the organizer can retry them) and the error is returned.
 pub async fn create_and_enqueue(
@@ -32,7 +33,41 @@ pub async fn create_and_enqueue(
     invitations: &[Invitation],
 ) -> Result<(), DispatchError> {
     store.create_job(job, invitations).await?;
-    enqueue_or_fail(store, queue, invitations).await
+    let queued: Vec<Invitation> = invitations
+        .iter()
+        .filter(|i| i.status == Status::Queued)
+        .cloned()
+        .collect();
+    if queued.is_empty() {
+        return Ok(());
+    }
+    enqueue_or_fail(store, queue, &queued).await
+}
+
+/// The error code and reason of an invitation not sent because its guest opted out.
+pub const OPTED_OUT: &str = "opted_out";
+pub const OPTED_OUT_MESSAGE: &str =
+    "The guest opted out of WhatsApp messages from this sender (STOP); not sent";
+
+/// Marks the invitations of opted-out guests skipped, so they are written
+/// and counted but never queued. Answers which were.
+pub async fn skip_opted_out(
+    store: &dyn Store,
+    invitations: Vec<Invitation>,
+    now: &str,
+) -> Result<Vec<Invitation>, StoreError> {
+    let phones: Vec<_> = invitations.iter().map(|i| i.guest.phone.clone()).collect();
+    let opted_out = store.opted_out_among(&phones).await?;
+    Ok(invitations
+        .into_iter()
+        .map(|inv| {
+            if opted_out.contains(inv.guest.phone.as_str()) {
+                inv.skipped(OPTED_OUT, OPTED_OUT_MESSAGE, now)
+            } else {
+                inv
+            }
+        })
+        .collect())
 }
 
 /// Enqueues the current attempt of each (queued) invitation.

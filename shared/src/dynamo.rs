@@ -5,10 +5,13 @@
 //! | event      | `EVENT#{owner}#{id}` | EVENT | `OWNER#{owner}` / `EVENT#{id}` |
 //! | job        | `JOB#{id}`      | JOB   |                               |
 //! | invitation | `INV#{id}`      | INV   | `EVENT#{owner}#{event}` / `{created}#{id}` |
+//! | template (current) | `TEMPLATE#{owner}#{id}` | CURRENT | `TEMPLATES#{owner}` / `{id}` |
+//! | template version   | `TEMPLATE#{owner}#{id}` | `V#{version:06}` |     |
+//! | opt-out    | `OPTOUT#{phone}` | OPTOUT |                              |
 
 use crate::domain::{
-    Event, EventId, Guest, GuestId, Invitation, InvitationId, Job, JobId, PhoneNumber, RsvpToken,
-    Status,
+    Event, EventId, Guest, GuestId, Invitation, InvitationId, Job, JobId, MessageTemplate, OptOut,
+    OptOutSource, PhoneNumber, RsvpToken, Status, TemplateId, TemplateRef,
 };
 use crate::ports::{Annotation, IdempotencyClaim, ListQuery, Page, Store, StoreError, Transition};
 use crate::schema::{BY_EVENT_INDEX, TABLE, TTL_ATTRIBUTE};
@@ -17,18 +20,20 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, PutRequest, TransactWriteItem, Update, WriteRequest,
+    AttributeValue, KeysAndAttributes, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures::{StreamExt, TryStreamExt};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 pub type Item = HashMap<String, AttributeValue>;
 
 /// DynamoDB's BatchWriteItem limit.
 const BATCH_WRITE_SIZE: usize = 25;
+/// DynamoDB's BatchGetItem limit.
+const BATCH_GET_SIZE: usize = 100;
 /// Batch writes in flight at once per request.
 const WRITE_PARALLELISM: usize = 8;
 const MAX_UNPROCESSED_RETRIES: u32 = 8;
@@ -87,6 +92,16 @@ fn job_key(id: &JobId) -> Item {
 fn invitation_key(id: &InvitationId) -> Item {
     key_item(format!("INV#{id}"), "INV")
 }
+fn template_partition(owner: &str, id: &TemplateId) -> String {
+    format!("TEMPLATE#{owner}#{id}")
+}
+const TEMPLATE_CURRENT: &str = "CURRENT";
+fn template_version_sort(version: u32) -> String {
+    format!("V#{version:06}")
+}
+fn opt_out_key(phone: &PhoneNumber) -> Item {
+    key_item(format!("OPTOUT#{}", phone.as_str()), "OPTOUT")
+}
 
 /// Typed reads from an item, with errors that say which attribute is wrong.
 struct Reader<'a>(&'a Item);
@@ -105,6 +120,19 @@ impl Reader<'_> {
             .and_then(|v| v.as_n().ok())
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| StoreError::Corrupt(format!("missing numeric attribute {name}")))
+    }
+    fn opt_n<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, StoreError> {
+        self.0.get(name).map(|_| self.n(name)).transpose()
+    }
+    fn opt_parsed<T, E: std::fmt::Display>(
+        &self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Result<Option<T>, StoreError> {
+        self.0
+            .get(name)
+            .map(|_| self.parsed(name, parse))
+            .transpose()
     }
     fn parsed<T, E: std::fmt::Display>(
         &self,
@@ -131,6 +159,9 @@ impl From<&Event> for Item {
             ("owner".into(), s(&e.owner)),
             ("updated_at".into(), s(&e.updated_at)),
         ]);
+        if let Some(template) = &e.default_template_id {
+            item.insert("default_template_id".into(), s(template.as_str()));
+        }
         item
     }
 }
@@ -146,6 +177,7 @@ impl TryFrom<&Item> for Event {
             venue: r.s("venue")?,
             host: r.s("host")?,
             rsvp_base_url: r.s("rsvp_base_url")?,
+            default_template_id: r.opt_parsed("default_template_id", TemplateId::parse)?,
             owner: r.s("owner")?,
             updated_at: r.s("updated_at")?,
         })
@@ -215,8 +247,11 @@ impl From<&Invitation> for Item {
             ("attempt".into(), n(i.attempt)),
             ("updated_at".into(), s(&i.updated_at)),
         ]);
+        if let Some(template) = &i.template {
+            item.insert("template_id".into(), s(template.template_id.as_str()));
+            item.insert("template_version".into(), n(template.version));
+        }
         let optional = [
-            ("template_id", &i.template_id),
             ("message_sid", &i.message_sid),
             ("error_code", &i.error_code),
             ("error_message", &i.error_message),
@@ -251,7 +286,14 @@ impl TryFrom<&Item> for Invitation {
                 phone: r.parsed("phone", PhoneNumber::parse)?,
                 rsvp_token: r.parsed("rsvp_token", RsvpToken::parse)?,
             },
-            template_id: r.opt_s("template_id"),
+            template: match r.opt_parsed("template_id", TemplateId::parse)? {
+                Some(template_id) => Some(TemplateRef {
+                    template_id,
+                    // Written before versions: the first.
+                    version: r.opt_n("template_version")?.unwrap_or(1),
+                }),
+                None => None,
+            },
             status: r.parsed("status", str::parse::<Status>)?,
             attempt: r.n("attempt")?,
             message_sid: r.opt_s("message_sid"),
@@ -262,6 +304,111 @@ impl TryFrom<&Item> for Invitation {
             timestamps,
         })
     }
+}
+
+/// A template version as its own item (`V#{version}`); the current
+/// version is the same item under [`current_template_item`]'s key.
+impl From<&MessageTemplate> for Item {
+    fn from(t: &MessageTemplate) -> Self {
+        let mut item = key_item(
+            template_partition(&t.owner, &t.template_id),
+            &template_version_sort(t.version),
+        );
+        item.extend([
+            ("type".into(), s("template")),
+            ("template_id".into(), s(t.template_id.as_str())),
+            ("owner".into(), s(&t.owner)),
+            ("version".into(), n(t.version)),
+            ("name".into(), s(&t.name)),
+            ("created_at".into(), s(&t.created_at)),
+            ("updated_at".into(), s(&t.updated_at)),
+        ]);
+        if let Some(text) = &t.text {
+            item.insert("text".into(), s(text));
+        }
+        if let Some(sid) = &t.content_sid {
+            item.insert("content_sid".into(), s(sid));
+        }
+        if !t.content_variables.is_empty() {
+            let map = t
+                .content_variables
+                .iter()
+                .map(|(k, v)| (k.clone(), s(v)))
+                .collect();
+            item.insert("content_variables".into(), AttributeValue::M(map));
+        }
+        item
+    }
+}
+
+/// The item naming a template's current version (listed by the index).
+fn current_template_item(t: &MessageTemplate) -> Item {
+    let mut item = Item::from(t);
+    item.insert(TABLE.sort_key.into(), s(TEMPLATE_CURRENT));
+    item.insert("gsi1pk".into(), s(format!("TEMPLATES#{}", t.owner)));
+    item.insert("gsi1sk".into(), s(t.template_id.as_str()));
+    item
+}
+
+impl TryFrom<&Item> for MessageTemplate {
+    type Error = StoreError;
+    fn try_from(item: &Item) -> Result<Self, StoreError> {
+        let r = Reader(item);
+        let content_variables = match item.get("content_variables") {
+            None => BTreeMap::new(),
+            Some(value) => value
+                .as_m()
+                .map_err(|_| StoreError::Corrupt("content_variables is not a map".into()))?
+                .iter()
+                .map(|(k, v)| {
+                    v.as_s().map(|v| (k.clone(), v.clone())).map_err(|_| {
+                        StoreError::Corrupt(format!("content_variables.{k} is not a string"))
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        Ok(MessageTemplate {
+            template_id: r.parsed("template_id", TemplateId::parse)?,
+            owner: r.s("owner")?,
+            version: r.n("version")?,
+            name: r.s("name")?,
+            text: r.opt_s("text"),
+            content_sid: r.opt_s("content_sid"),
+            content_variables,
+            created_at: r.s("created_at")?,
+            updated_at: r.s("updated_at")?,
+        })
+    }
+}
+
+impl TryFrom<&Item> for OptOut {
+    type Error = StoreError;
+    fn try_from(item: &Item) -> Result<Self, StoreError> {
+        let r = Reader(item);
+        Ok(OptOut {
+            phone: r.parsed("phone", PhoneNumber::parse)?,
+            opted_out: item
+                .get("opted_out")
+                .and_then(|v| v.as_bool().ok())
+                .copied()
+                .ok_or_else(|| StoreError::Corrupt("missing boolean attribute opted_out".into()))?,
+            source: r.parsed("source", |v| {
+                OptOutSource::parse(v).ok_or_else(|| format!("unknown source {v}"))
+            })?,
+            keyword: r.opt_s("keyword"),
+            by: r.opt_s("by"),
+            updated_at: r.s("updated_at")?,
+        })
+    }
+}
+
+/// Whether a transaction was refused because one of its conditions failed.
+fn condition_failed(err: &TransactWriteItemsError) -> bool {
+    matches!(err, TransactWriteItemsError::TransactionCanceledException(cancelled)
+        if cancelled
+            .cancellation_reasons()
+            .iter()
+            .any(|r| r.code() == Some("ConditionalCheckFailed")))
 }
 
 impl DynamoStore {
@@ -314,6 +461,49 @@ impl DynamoStore {
             "{} items still unprocessed after retries",
             pending.len()
         )))
+    }
+}
+
+impl DynamoStore {
+    /// One BatchGetItem of at most 100 keys (strongly consistent),
+    /// resubmitting unprocessed keys with backoff.
+    async fn get_batch(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::new();
+        let mut pending = Some(
+            KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .build()
+                .map_err(backend)?,
+        );
+        for retry in 0..=MAX_UNPROCESSED_RETRIES {
+            let Some(request) = pending.take().filter(|r| !r.keys().is_empty()) else {
+                return Ok(found);
+            };
+            if retry > 0 {
+                tokio::time::sleep(Duration::from_millis(25 << retry.min(6))).await;
+            }
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(backend)?;
+            found.extend(
+                out.responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default(),
+            );
+            pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table));
+        }
+        match pending {
+            Some(p) if !p.keys().is_empty() => Err(StoreError::Backend(format!(
+                "{} keys still unprocessed after retries",
+                p.keys().len()
+            ))),
+            _ => Ok(found),
+        }
     }
 }
 
@@ -622,6 +812,187 @@ impl Store for DynamoStore {
             .await
             .map_err(backend)?;
         Ok(())
+    }
+
+    async fn put_template(
+        &self,
+        template: &MessageTemplate,
+        replaces: Option<u32>,
+    ) -> Result<bool, StoreError> {
+        let version = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(template.into()))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(backend)?;
+        let current = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(current_template_item(template)));
+        let current = match replaces {
+            None => current.condition_expression("attribute_not_exists(pk)"),
+            Some(previous) => current
+                .condition_expression("version = :previous")
+                .expression_attribute_values(":previous", n(previous)),
+        }
+        .build()
+        .map_err(backend)?;
+        let items = [version, current]
+            .into_iter()
+            .map(|put| TransactWriteItem::builder().put(put).build())
+            .collect();
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(err) => {
+                let service = err.into_service_error();
+                if condition_failed(&service) {
+                    Ok(false)
+                } else {
+                    Err(backend(service))
+                }
+            }
+        }
+    }
+
+    async fn get_template(
+        &self,
+        owner: &str,
+        id: &TemplateId,
+        version: Option<u32>,
+    ) -> Result<Option<MessageTemplate>, StoreError> {
+        let sort = version.map_or_else(|| TEMPLATE_CURRENT.to_owned(), template_version_sort);
+        self.get(key_item(template_partition(owner, id), &sort))
+            .await?
+            .as_ref()
+            .map(MessageTemplate::try_from)
+            .transpose()
+    }
+
+    async fn list_templates(&self, owner: &str) -> Result<Vec<MessageTemplate>, StoreError> {
+        let pages: Vec<_> = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_EVENT_INDEX)
+            .key_condition_expression("gsi1pk = :pk")
+            .expression_attribute_values(":pk", s(format!("TEMPLATES#{owner}")))
+            .into_paginator()
+            .items()
+            .send()
+            .collect()
+            .await;
+        pages
+            .into_iter()
+            .map(|item| MessageTemplate::try_from(&item.map_err(backend)?))
+            .collect()
+    }
+
+    async fn put_opt_out(
+        &self,
+        record: &OptOut,
+        if_unchanged_since: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let mut values = HashMap::from([
+            (":type".to_owned(), s("opt_out")),
+            (":phone".to_owned(), s(record.phone.as_str())),
+            (
+                ":opted_out".to_owned(),
+                AttributeValue::Bool(record.opted_out),
+            ),
+            (":source".to_owned(), s(record.source.as_str())),
+            (":at".to_owned(), s(&record.updated_at)),
+        ]);
+        let mut set = vec![
+            "#type = :type",
+            "phone = :phone",
+            "opted_out = :opted_out",
+            "#source = :source",
+            "updated_at = :at",
+        ];
+        let mut remove = Vec::new();
+        match &record.keyword {
+            Some(keyword) => {
+                set.push("keyword = :keyword");
+                values.insert(":keyword".into(), s(keyword));
+            }
+            None => remove.push("keyword"),
+        }
+        match &record.by {
+            Some(by) => {
+                set.push("#by = :by");
+                values.insert(":by".into(), s(by));
+            }
+            None => remove.push("#by"),
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(opt_out_key(&record.phone)))
+            .update_expression(expression)
+            .expression_attribute_names("#type", "type")
+            .expression_attribute_names("#source", "source")
+            .expression_attribute_names("#by", "by");
+        match if_unchanged_since {
+            None => {}
+            Some("") => request = request.condition_expression("attribute_not_exists(pk)"),
+            Some(previous) => {
+                request = request.condition_expression("updated_at = :previous");
+                values.insert(":previous".into(), s(previous));
+            }
+        }
+        match request
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(err) => {
+                let service = err.into_service_error();
+                if service.is_conditional_check_failed_exception() {
+                    Ok(false)
+                } else {
+                    Err(backend(service))
+                }
+            }
+        }
+    }
+
+    async fn get_opt_out(&self, phone: &PhoneNumber) -> Result<Option<OptOut>, StoreError> {
+        self.get(opt_out_key(phone))
+            .await?
+            .as_ref()
+            .map(OptOut::try_from)
+            .transpose()
+    }
+
+    async fn opted_out_among(&self, phones: &[PhoneNumber]) -> Result<HashSet<String>, StoreError> {
+        let chunks: Vec<Vec<Item>> = phones
+            .chunks(BATCH_GET_SIZE)
+            .map(|chunk| chunk.iter().map(opt_out_key).collect())
+            .collect();
+        let found: Vec<Vec<Item>> =
+            futures::stream::iter(chunks.into_iter().map(|keys| self.get_batch(keys)))
+                .buffer_unordered(WRITE_PARALLELISM)
+                .try_collect()
+                .await?;
+        let mut opted_out = HashSet::new();
+        for item in found.iter().flatten() {
+            let record = OptOut::try_from(item)?;
+            if record.opted_out {
+                opted_out.insert(record.phone.as_str().to_owned());
+            }
+        }
+        Ok(opted_out)
     }
 
     async fn list_invitations(&self, q: &ListQuery) -> Result<Page, StoreError> {

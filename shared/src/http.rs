@@ -78,6 +78,15 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::template::ChoiceError> for ApiError {
+    fn from(err: crate::template::ChoiceError) -> Self {
+        match err {
+            crate::template::ChoiceError::Unknown(_) => ApiError::invalid("template_id", err),
+            crate::template::ChoiceError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<QueueError> for ApiError {
     fn from(err: QueueError) -> Self {
         ApiError::Internal(err.to_string())
@@ -159,6 +168,19 @@ pub fn path_param<T, E: std::fmt::Display>(
         .and_then(|p| p.first(name))
         .ok_or_else(|| ApiError::invalid(name, "is required in the path"))?;
     parse(raw).map_err(|e| ApiError::invalid(name, e))
+}
+
+/// A path parameter that may arrive percent-encoded (API Gateway's HTTP
+/// API decodes paths, a function URL or the local stack may not), decoded.
+pub fn decoded_path_param<T, E: std::fmt::Display>(
+    req: &Request,
+    name: &str,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<T, ApiError> {
+    path_param(req, name, |raw| {
+        let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+        parse(&decoded)
+    })
 }
 
 pub fn query_param<'a>(req: &'a Request, name: &str) -> Option<&'a str> {

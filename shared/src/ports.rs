@@ -1,8 +1,12 @@
 //! The narrow interfaces handlers depend on. Adapters: [`crate::dynamo`],
 //! [`crate::sqs`], [`crate::twilio`]; tests may supply their own.
 
-use crate::domain::{Event, EventId, Invitation, InvitationId, Job, JobId, PhoneNumber, Status};
+use crate::domain::{
+    Event, EventId, Invitation, InvitationId, Job, JobId, MessageTemplate, OptOut, PhoneNumber,
+    Status, TemplateId,
+};
 use async_trait::async_trait;
+use std::collections::{BTreeMap, HashSet};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -109,6 +113,37 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Forgets a claim whose request failed, so a retry can do the work.
     async fn release_idempotency_key(&self, owner: &str, key: &str) -> Result<(), StoreError>;
+
+    /// Writes a template version and makes it the template's current one.
+    /// `replaces` is the current version it supersedes (None: the template
+    /// is new). Ok(false) when that is no longer so: another version was
+    /// written meanwhile, or (creating) the template exists.
+    async fn put_template(
+        &self,
+        template: &MessageTemplate,
+        replaces: Option<u32>,
+    ) -> Result<bool, StoreError>;
+    /// The given version, or the current one.
+    async fn get_template(
+        &self,
+        owner: &str,
+        id: &TemplateId,
+        version: Option<u32>,
+    ) -> Result<Option<MessageTemplate>, StoreError>;
+    /// The current version of each of the organizer's templates.
+    async fn list_templates(&self, owner: &str) -> Result<Vec<MessageTemplate>, StoreError>;
+
+    /// Records a number's opt-out (or opt-in). With `if_unchanged_since`,
+    /// only if the record is still the one last changed at that time (or,
+    /// given "", absent); Ok(false) otherwise.
+    async fn put_opt_out(
+        &self,
+        record: &OptOut,
+        if_unchanged_since: Option<&str>,
+    ) -> Result<bool, StoreError>;
+    async fn get_opt_out(&self, phone: &PhoneNumber) -> Result<Option<OptOut>, StoreError>;
+    /// Which of these numbers are opted out.
+    async fn opted_out_among(&self, phones: &[PhoneNumber]) -> Result<HashSet<String>, StoreError>;
 }
 
 /// The body of one queue message: which invitation, which attempt.
@@ -139,11 +174,24 @@ pub trait SendQueue: Send + Sync {
     async fn dead_letter(&self, body: &str, reason: &str) -> Result<(), QueueError>;
 }
 
+/// A message's content: free-form text, or an approved Content template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageContent {
+    /// Twilio's `Body`: WhatsApp delivers it only inside the 24-hour
+    /// session window (or in the sandbox).
+    Body(String),
+    /// Twilio's `ContentSid` and `ContentVariables` (a JSON object of strings).
+    Template {
+        content_sid: String,
+        variables: BTreeMap<String, String>,
+    },
+}
+
 /// What goes out to one guest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboundMessage {
     pub to: PhoneNumber,
-    pub body: String,
+    pub content: MessageContent,
     pub status_callback: String,
 }
 

@@ -30,6 +30,18 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/api/whatsapp/invitations/{eventId}", "status"),
     route("POST", "/api/whatsapp/retry/{invitationId}", "retry"),
     route("POST", "/api/whatsapp/retry-failed", "retry"),
+    route("POST", "/api/whatsapp/templates", "templates"),
+    route("GET", "/api/whatsapp/templates", "templates"),
+    route("GET", "/api/whatsapp/templates/{templateId}", "templates"),
+    route("PUT", "/api/whatsapp/templates/{templateId}", "templates"),
+    route(
+        "POST",
+        "/api/whatsapp/templates/{templateId}/preview",
+        "templates",
+    ),
+    route("GET", "/api/whatsapp/opt-outs/{phone}", "opt-outs"),
+    route("PUT", "/api/whatsapp/opt-outs/{phone}", "opt-outs"),
+    route("DELETE", "/api/whatsapp/opt-outs/{phone}", "opt-outs"),
     // Served by a function URL in AWS, not API Gateway: Twilio signs the call.
     route("POST", WEBHOOK_PATH, "webhook"),
 ];
@@ -81,5 +93,12 @@ mod tests {
         assert!(find("DELETE", "/api/whatsapp/status/x").is_none());
         assert!(find("GET", "/api/whatsapp/status/").is_none());
         assert!(path_exists("/api/whatsapp/send-bulk"));
+        let (r, params) = find("POST", "/api/whatsapp/templates/t1/preview").unwrap();
+        assert_eq!(r.function, "templates");
+        assert_eq!(params, vec![("templateId".to_owned(), "t1".to_owned())]);
+        assert!(find("POST", "/api/whatsapp/templates/t1").is_none());
+        assert!(path_exists("/api/whatsapp/templates/t1"));
+        let (r, _) = find("DELETE", "/api/whatsapp/opt-outs/%2B5511999990000").unwrap();
+        assert_eq!(r.function, "opt-outs");
     }
 }

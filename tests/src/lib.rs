@@ -222,6 +222,60 @@ pub fn guest(id: &str, name: &str, phone: &str) -> Value {
     json!({"guest_id": id, "name": name, "phone": phone})
 }
 
+impl TestStack {
+    /// A WhatsApp message from `from` (E.164) to the stack's sender, posted to
+    /// the webhook the way Twilio posts incoming messages, signed here.
+    /// Answers the status, content type and body.
+    pub async fn inbound_message(&self, from: &str, text: &str) -> (u16, String, String) {
+        let from = format!("whatsapp:{from}");
+        let to = format!("whatsapp:{FROM}");
+        let sid = format!("SM{}", uuid::Uuid::new_v4().simple());
+        let params = [
+            ("SmsMessageSid", sid.as_str()),
+            ("NumMedia", "0"),
+            ("ProfileName", "Guest"),
+            ("MessageType", "text"),
+            ("SmsSid", sid.as_str()),
+            ("WaId", from.trim_start_matches("whatsapp:+")),
+            ("SmsStatus", "received"),
+            ("Body", text),
+            ("To", to.as_str()),
+            ("NumSegments", "1"),
+            ("ReferralNumMedia", "0"),
+            ("MessageSid", sid.as_str()),
+            ("AccountSid", twilio_sim::DEFAULT_ACCOUNT_SID),
+            ("From", from.as_str()),
+            ("ApiVersion", "2010-04-01"),
+        ];
+        let url = &self.stack.webhook_url;
+        let signature = twilio_signature(&self.auth_token, url, &params);
+        let resp = self
+            .http
+            .post(url)
+            .header("X-Twilio-Signature", signature)
+            .form(&params)
+            .send()
+            .await
+            .expect("the webhook answers");
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        (status, content_type, resp.text().await.unwrap())
+    }
+
+    /// `GET /api/whatsapp/opt-outs/{phone}`.
+    pub async fn opt_out(&self, phone: &str) -> Value {
+        let path = format!("/api/whatsapp/opt-outs/{}", phone.replace('+', "%2B"));
+        let (status, body) = self.request("GET", &path, None).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+}
+
 /// Signs like Twilio, computed here with hmac directly (not the project's signer).
 pub fn twilio_signature(auth_token: &str, url: &str, params: &[(&str, &str)]) -> String {
     use base64::Engine as _;

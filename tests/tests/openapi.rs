@@ -611,7 +611,8 @@ fn the_checker_catches_what_the_document_does_not_say() {
     let invitation = json!({
         "invitation_id": "inv_1", "job_id": "job_1", "guest_id": "g1", "name": "Ana",
         "status": "queued", "attempt": 1, "error_code": null, "error_message": null,
-        "flag": null, "message_sid": null, "updated_at": "2026-01-01T00:00:00Z",
+        "flag": null, "message_sid": null, "template_id": "default", "template_version": 1,
+        "updated_at": "2026-01-01T00:00:00Z",
         "timestamps": {"queued": "2026-01-01T00:00:00Z"},
     });
     let page = json!({"items": [invitation], "next_cursor": null});
@@ -1307,4 +1308,346 @@ async fn retry_failed_answers_as_documented() {
     )
     .await
     .error(401, "unauthorized");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_answer_as_documented() {
+    let s = Spec::load();
+    let t = no_sender().await;
+    t.create_event("gala").await;
+    let list = s
+        .exchange(&t, Call::new("GET", "/api/whatsapp/templates"))
+        .await
+        .expect(200);
+    assert_eq!(list["items"][0]["template_id"], "default", "{list}");
+    let path = "/api/whatsapp/templates";
+    let body = json!({"template_id": "warm", "name": "Warm", "text": "Hi {guest_first_name}{{ if event_host }}, from {event_host}{{ endif }}!"});
+    let created = s
+        .exchange(&t, Call::new("POST", path).json(body.clone()))
+        .await
+        .expect(201);
+    assert_eq!(created["version"], 1);
+    s.exchange(&t, Call::new("POST", path).json(body))
+        .await
+        .error(409, "conflict");
+    let content = json!({
+        "name": "Approved",
+        "content_sid": "HX00000000000000000000000000000001",
+        "content_variables": {"1": "{guest_first_name}", "2": "{rsvp_link}"},
+    });
+    let generated = s
+        .exchange(&t, Call::new("POST", path).json(content))
+        .await
+        .expect(201);
+    let generated_id = generated["template_id"].as_str().unwrap().to_owned();
+    let sid = "HX00000000000000000000000000000001";
+    // Rules only the API can check.
+    for (body, field) in [
+        (json!({"template_id": "x", "text": "{nope}"}), "text"),
+        (json!({"template_id": "x", "text": "{guest_name"}), "text"),
+        (
+            json!({"template_id": "x", "text": "x".repeat(1601)}),
+            "text",
+        ),
+    ] {
+        s.exchange(&t, Call::new("POST", path).json(body))
+            .await
+            .invalid(field);
+    }
+    // Rules the document states too.
+    for (body, field) in [
+        (json!({"template_id": "x"}), Some("text")),
+        (
+            json!({"template_id": "x", "text": "a", "content_sid": sid}),
+            Some("content_sid"),
+        ),
+        (
+            json!({"template_id": "x", "content_sid": "HX1"}),
+            Some("content_sid"),
+        ),
+        (
+            json!({"template_id": "x", "content_sid": sid, "content_variables": {"1": 2}}),
+            Some("content_variables.1"),
+        ),
+        (
+            json!({"template_id": "x", "content_sid": sid, "content_variables": {"one": "{guest_name}"}}),
+            Some("content_variables.one"),
+        ),
+        (
+            json!({"template_id": "bad!id", "text": "a"}),
+            Some("template_id"),
+        ),
+        (
+            json!({"template_id": "x", "text": "a", "colour": "red"}),
+            None,
+        ),
+    ] {
+        assert!(
+            !s.accepts_body("POST", path, &body),
+            "the document accepts {body}"
+        );
+        let reply = s.exchange(&t, Call::new("POST", path).json(body)).await;
+        match field {
+            Some(field) => reply.invalid(field),
+            None => reply.error(400, "invalid_request"),
+        }
+    }
+    s.exchange(&t, Call::new("POST", path).raw("application/json", "{"))
+        .await
+        .invalid("body");
+    s.exchange(&t, Call::new("GET", path).organizer(""))
+        .await
+        .error(401, "unauthorized");
+
+    let one = "/api/whatsapp/templates/warm";
+    let v2 = s
+        .exchange(
+            &t,
+            Call::new("PUT", one).json(json!({"name": "Warm", "text": "Hello {guest_name}"})),
+        )
+        .await
+        .expect(200);
+    assert_eq!(v2["version"], 2);
+    s.exchange(&t, Call::new("PUT", one).json(json!({"text": "{{ if }}"})))
+        .await
+        .invalid("text");
+    s.exchange(
+        &t,
+        Call::new("PUT", "/api/whatsapp/templates/nope").json(json!({"text": "Hi"})),
+    )
+    .await
+    .error(404, "not_found");
+    let got = s.exchange(&t, Call::new("GET", one)).await.expect(200);
+    assert_eq!(got["version"], 2);
+    let first = s
+        .exchange(&t, Call::new("GET", format!("{one}?version=1")))
+        .await
+        .expect(200);
+    assert_eq!(first["version"], 1);
+    s.exchange(&t, Call::new("GET", format!("{one}?version=9")))
+        .await
+        .error(404, "not_found");
+    assert!(!s.accepts_param(
+        "GET",
+        "/api/whatsapp/templates/{templateId}",
+        "version",
+        "0"
+    ));
+    s.exchange(&t, Call::new("GET", format!("{one}?version=0")))
+        .await
+        .invalid("version");
+    s.exchange(&t, Call::new("GET", one).organizer("someone-else"))
+        .await
+        .error(404, "not_found");
+    s.exchange(&t, Call::new("GET", "/api/whatsapp/templates/bad!id"))
+        .await
+        .invalid("templateId");
+
+    let preview = format!("{one}/preview");
+    let guest_body = guest("g1", "Ana Souza", "+5511999990000");
+    let shown = s
+        .exchange(
+            &t,
+            Call::new("POST", &preview).json(json!({"event_id": "gala", "guest": guest_body})),
+        )
+        .await
+        .expect(200);
+    assert_eq!(shown["body"], "Hello Ana Souza");
+    let shown = s
+        .exchange(
+            &t,
+            Call::new("POST", &preview)
+                .json(json!({"event_id": "gala", "guest": guest_body, "version": 1})),
+        )
+        .await
+        .expect(200);
+    assert_eq!(shown["body"], "Hi Ana, from Marina!");
+    let shown = s
+        .exchange(
+            &t,
+            Call::new(
+                "POST",
+                format!("/api/whatsapp/templates/{generated_id}/preview"),
+            )
+            .json(json!({"event_id": "gala", "guest": guest_body})),
+        )
+        .await
+        .expect(200);
+    assert_eq!(shown["content_variables"]["1"], "Ana");
+    for (body, field) in [
+        (json!({"guest": guest_body}), "event_id"),
+        (json!({"event_id": "nope", "guest": guest_body}), "event_id"),
+        (json!({"event_id": "gala"}), "guest"),
+        (
+            json!({"event_id": "gala", "guest": guest("g1", "Ana", "123")}),
+            "guest.phone",
+        ),
+    ] {
+        s.exchange(&t, Call::new("POST", &preview).json(body))
+            .await
+            .invalid(field);
+    }
+    s.exchange(
+        &t,
+        Call::new("POST", "/api/whatsapp/templates/nope/preview")
+            .json(json!({"event_id": "gala", "guest": guest_body})),
+    )
+    .await
+    .error(404, "not_found");
+
+    // Sends name the template and its version.
+    let mut event = sample_event();
+    event["default_template_id"] = json!("warm");
+    let updated = s
+        .exchange(
+            &t,
+            Call::new("PUT", "/api/whatsapp/events/gala").json(event),
+        )
+        .await
+        .expect(200);
+    assert_eq!(updated["default_template_id"], "warm");
+    let sent = s
+        .exchange(
+            &t,
+            Call::new("POST", "/api/whatsapp/send-invitation")
+                .json(json!({"event_id": "gala", "guest": guest_body})),
+        )
+        .await
+        .expect(202);
+    assert_eq!(sent["template_id"], "warm");
+    assert_eq!(sent["template_version"], 2);
+    let page = s
+        .exchange(&t, Call::new("GET", "/api/whatsapp/invitations/gala"))
+        .await
+        .expect(200);
+    assert_eq!(page["items"][0]["template_version"], 2, "{page}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opt_outs_and_incoming_messages_answer_as_documented() {
+    let s = Spec::load();
+    let t = no_sender().await;
+    t.create_event("gala").await;
+    let path = "/api/whatsapp/opt-outs/%2B5511999990000";
+    let none = s.exchange(&t, Call::new("GET", path)).await.expect(200);
+    assert_eq!(none["opted_out"], false);
+    assert!(none["source"].is_null());
+    let out = s.exchange(&t, Call::new("PUT", path)).await.expect(200);
+    assert_eq!(out["source"], "api");
+    let bare = s
+        .exchange(&t, Call::new("GET", "/api/whatsapp/opt-outs/5511999990000"))
+        .await
+        .expect(200);
+    assert_eq!(bare, out);
+    s.exchange(&t, Call::new("DELETE", path).organizer("someone-else"))
+        .await
+        .error(409, "conflict");
+
+    // Skipped sends, in the documented shapes.
+    let sent = s
+        .exchange(
+            &t,
+            Call::new("POST", "/api/whatsapp/send-invitation")
+                .json(json!({"event_id": "gala", "guest": guest("g1", "Ana", "+5511999990000")})),
+        )
+        .await
+        .expect(202);
+    assert_eq!(sent["status"], "skipped");
+    let bulk = s
+        .exchange(
+            &t,
+            Call::new("POST", "/api/whatsapp/send-bulk").json(
+                json!({"event_id": "gala", "guests": [
+                    guest("g1", "Ana", "+5511999990000"),
+                    guest("g2", "Bo", "+5511999990001"),
+                ]}),
+            ),
+        )
+        .await
+        .expect(202);
+    assert_eq!(bulk["queued"], 1, "{bulk}");
+    assert_eq!(bulk["skipped"][0]["index"], 0, "{bulk}");
+    let page = s
+        .exchange(
+            &t,
+            Call::new("GET", "/api/whatsapp/invitations/gala?status=skipped"),
+        )
+        .await
+        .expect(200);
+    assert_eq!(page["items"].as_array().unwrap().len(), 2, "{page}");
+    let retried = s
+        .exchange(
+            &t,
+            Call::new(
+                "POST",
+                format!(
+                    "/api/whatsapp/retry/{}",
+                    sent["invitation_id"].as_str().unwrap()
+                ),
+            ),
+        )
+        .await
+        .expect(202);
+    assert_eq!(retried["attempt"], 2);
+
+    let lifted = s.exchange(&t, Call::new("DELETE", path)).await.expect(200);
+    assert_eq!(lifted["opted_out"], false);
+    for bad in [
+        "/api/whatsapp/opt-outs/12",
+        "/api/whatsapp/opt-outs/%2B0123456789",
+    ] {
+        s.exchange(&t, Call::new("GET", bad)).await.invalid("phone");
+    }
+    s.exchange(&t, Call::new("GET", path).organizer(""))
+        .await
+        .error(401, "unauthorized");
+
+    // A guest's STOP, posted and signed as Twilio does.
+    let stop = [
+        ("MessageSid", "SM00000000000000000000000000000002"),
+        ("AccountSid", "ACtest00000000000000000000000000000"),
+        ("From", "whatsapp:+5511999990001"),
+        ("To", "whatsapp:+14155238886"),
+        ("Body", "STOP"),
+        ("SmsStatus", "received"),
+    ];
+    let (webhook, signature) = form_signed(&t, "", &stop);
+    let twiml = s
+        .exchange(
+            &t,
+            Call::new("POST", &webhook)
+                .form(&stop)
+                .header("X-Twilio-Signature", &signature),
+        )
+        .await
+        .expect(200);
+    assert_eq!(twiml, webhook::EMPTY_TWIML);
+    s.exchange(&t, Call::new("POST", &webhook).form(&stop))
+        .await
+        .expect(403);
+    let guests_own = s
+        .exchange(
+            &t,
+            Call::new("GET", "/api/whatsapp/opt-outs/+5511999990001"),
+        )
+        .await
+        .expect(200);
+    assert_eq!(guests_own["source"], "inbound");
+    assert_eq!(guests_own["keyword"], "STOP");
+    s.exchange(
+        &t,
+        Call::new("DELETE", "/api/whatsapp/opt-outs/%2B5511999990001"),
+    )
+    .await
+    .error(409, "conflict");
+    let bad_from = [("From", "someone"), ("Body", "STOP")];
+    let (_, bad_signature) = form_signed(&t, "", &bad_from);
+    s.exchange(
+        &t,
+        Call::new("POST", &webhook)
+            .form(&bad_from)
+            .header("X-Twilio-Signature", &bad_signature),
+    )
+    .await
+    .invalid("From");
 }

@@ -96,6 +96,8 @@ struct Handlers {
     send_bulk: send_bulk::Deps,
     status: status::Deps,
     retry: retry::Deps,
+    templates: templates::Deps,
+    opt_outs: opt_outs::Deps,
 }
 
 impl Handlers {
@@ -124,6 +126,12 @@ impl Handlers {
                 store: store.clone(),
                 queue,
             },
+            templates: templates::Deps {
+                store: store.clone(),
+            },
+            opt_outs: opt_outs::Deps {
+                store: store.clone(),
+            },
             store,
         }
     }
@@ -141,6 +149,8 @@ impl Handlers {
             "send-bulk" => send_bulk::handle(&self.send_bulk, req).await,
             "status" => status::handle(&self.status, req).await,
             "retry" => retry::handle(&self.retry, req).await,
+            "templates" => templates::handle(&self.templates, req).await,
+            "opt-outs" => opt_outs::handle(&self.opt_outs, req).await,
             other => panic!("no handler wired for {other}"),
         };
         (response.status().as_u16(), body_json(&response))
@@ -264,6 +274,43 @@ async fn every_sample_event_goes_through_its_handler() {
     let listed = api("events-list.json", 200).await;
     assert!(listed.to_string().contains(SAMPLE_EVENT), "{listed}");
 
+    let created = api("templates-create.json", 201).await;
+    assert_eq!(created["template_id"], "warm-welcome");
+    assert_eq!(created["version"], 1);
+    let templates = api("templates-list.json", 200).await;
+    let ids: Vec<&Value> = templates["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| &t["template_id"])
+        .collect();
+    assert_eq!(
+        ids,
+        [&json!("default"), &json!("warm-welcome")],
+        "{templates}"
+    );
+    let first = api("templates-get.json", 200).await;
+    assert_eq!(first["version"], 1);
+    let preview = api("templates-preview.json", 200).await;
+    assert_eq!(
+        preview["body"],
+        "Hi Ana! Marina would love to see you at Spring Gala on Saturday, 1 May 2027, 17:00, Casa Rosa, Rua Augusta 100, São Paulo.\nRSVP here: https://rsvp.example.com/r/tok-ana-2027"
+    );
+    let approved = api("templates-put.json", 200).await;
+    assert_eq!(approved["version"], 2);
+    assert_eq!(
+        approved["content_sid"],
+        "HX00000000000000000000000000000001"
+    );
+
+    let out = api("opt-outs-put.json", 200).await;
+    assert_eq!(out["opted_out"], true, "{out}");
+    assert_eq!(out["source"], "api");
+    let got = api("opt-outs-get.json", 200).await;
+    assert_eq!(got, out);
+    let lifted = api("opt-outs-delete.json", 200).await;
+    assert_eq!(lifted["opted_out"], false, "{lifted}");
+
     seed(&h.store).await;
 
     let queued = api("send-invitation.json", 202).await;
@@ -347,6 +394,36 @@ async fn every_sample_event_goes_through_its_handler() {
     assert_eq!(accepted.status(), 200, "{:?}", accepted.body());
     assert_eq!(stored(&h.store, QUEUED_1).await.status, Status::Delivered);
     covered.push("webhook-status-callback.json".into());
+
+    // A guest's STOP to the sender, signed with the same sample token.
+    let text = read("webhook-inbound-stop.json");
+    let inbound = || lambda_http::request::from_str(&text).expect("a function URL event");
+    let req = inbound();
+    let url = req.uri().to_string();
+    let params: Vec<(String, String)> =
+        serde_urlencoded::from_bytes(shared::http::raw_body(&req)).unwrap();
+    let pairs: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        req.headers()["x-twilio-signature"],
+        twilio_signature(SAMPLE_AUTH_TOKEN, &url, &pairs).as_str(),
+        "webhook-inbound-stop.json is signed for {url} with the sample token"
+    );
+    let answer = webhook::handle(&webhook_deps(SAMPLE_AUTH_TOKEN), inbound()).await;
+    assert_eq!(answer.status(), 200, "{:?}", answer.body());
+    assert_eq!(answer.headers()["content-type"], "text/xml");
+    let phone = PhoneNumber::parse("+5511999990009").unwrap();
+    let record = h
+        .store
+        .get_opt_out(&phone)
+        .await
+        .unwrap()
+        .expect("recorded");
+    assert!(record.opted_out);
+    assert_eq!(record.keyword.as_deref(), Some("STOP"));
+    covered.push("webhook-inbound-stop.json".into());
 
     let mut api = async |name: &str, expected: u16| {
         let (status, body) = h.call(name).await;

@@ -19,6 +19,7 @@ fn event() -> Event {
         venue: Some("Hall".into()),
         host: Some("Ana".into()),
         rsvp_base_url: Some("https://rsvp.example.com/r/".into()),
+        default_template_id: None,
     }
     .parse(EventId::parse("gala").unwrap(), OWNER, &lifecycle::now())
     .unwrap()

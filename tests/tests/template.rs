@@ -342,6 +342,20 @@ fn the_api_requires_a_jwt_from_the_stack_pool_or_the_given_issuer() {
     for needed in ["authorization", "content-type", "idempotency-key"] {
         assert!(headers.contains(&needed), "CORS allows {needed}");
     }
+    let methods: Vec<&str> = cors["AllowMethods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for route in ROUTES.iter().filter(|r| r.path != WEBHOOK_PATH) {
+        assert!(
+            methods.contains(&route.method),
+            "CORS allows {} ({})",
+            route.method,
+            route.path
+        );
+    }
 }
 
 #[test]
@@ -540,6 +554,8 @@ fn each_function_gets_the_environment_it_reads() {
         ("retry", vec![env::TABLE_NAME, env::QUEUE_URL]),
         ("webhook", vec![env::TABLE_NAME, env::TWILIO_SECRET_ID]),
         ("sender", all.to_vec()),
+        ("templates", vec![env::TABLE_NAME]),
+        ("opt-outs", vec![env::TABLE_NAME]),
     ]);
     let table = reference(t.table_id());
     let secret = json!({"Fn::If": ["CreateTwilioSecret", reference("TwilioSecret"), reference("TwilioSecretArn")]});
@@ -633,6 +649,7 @@ fn each_function_may_do_only_what_it_does() {
             [
                 table(&[
                     "dynamodb:GetItem",
+                    "dynamodb:BatchGetItem",
                     "dynamodb:PutItem",
                     "dynamodb:BatchWriteItem",
                     "dynamodb:UpdateItem",
@@ -665,6 +682,18 @@ fn each_function_may_do_only_what_it_does() {
                 vec![("secretsmanager:GetSecretValue", "twilio secret")],
             ]
             .concat(),
+        ),
+        (
+            "templates",
+            [
+                table(&["dynamodb:GetItem", "dynamodb:PutItem"]),
+                vec![("dynamodb:Query", "index")],
+            ]
+            .concat(),
+        ),
+        (
+            "opt-outs",
+            table(&["dynamodb:GetItem", "dynamodb:UpdateItem"]),
         ),
         (
             "sender",

@@ -5,6 +5,7 @@ use shared::domain::{EventId, EventInput};
 use shared::http::{self, ApiError, ApiResult};
 use shared::lifecycle::now;
 use shared::ports::Store;
+use shared::template;
 use std::sync::Arc;
 
 const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -33,6 +34,16 @@ async fn put_event(deps: &Deps, owner: &str, req: &Request) -> ApiResult {
     let input: EventInput = http::parse_json(req, MAX_BODY_BYTES)?;
     let existed = deps.store.get_event(owner, &event_id).await?.is_some();
     let event = input.parse(event_id, owner, &now())?;
+    if let Some(template_id) = &event.default_template_id
+        && template::current(deps.store.as_ref(), owner, template_id)
+            .await?
+            .is_none()
+    {
+        return Err(ApiError::invalid(
+            "default_template_id",
+            format!("no template '{template_id}'"),
+        ));
+    }
     deps.store.put_event(&event).await?;
     Ok(http::json(if existed { 200 } else { 201 }, &event))
 }

@@ -32,9 +32,12 @@ async fn retry(deps: &Deps, req: Request) -> ApiResult {
         .ok_or_else(|| ApiError::NotFound(format!("invitation {id}")))?;
     // A flagged send (outcome unknown) may be retried once the organizer decides to.
     let flagged_send = inv.status == Status::Sending && inv.flag.is_some();
-    if !inv.status.is_retryable() && !flagged_send {
+    // A skipped one (the guest had opted out) may be tried again, say after
+    // the guest sent START; the sender skips it again if they still are.
+    let skipped = inv.status == Status::Skipped;
+    if !inv.status.is_retryable() && !flagged_send && !skipped {
         return Err(ApiError::Conflict(format!(
-            "invitation is {}; only failed or undelivered invitations can be retried",
+            "invitation is {}; only failed, undelivered or skipped invitations can be retried",
             inv.status
         )));
     }

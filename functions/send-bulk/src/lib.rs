@@ -7,10 +7,11 @@ use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use sha1::{Digest, Sha1};
 use shared::dispatch;
-use shared::domain::{EventId, FieldError, Guest, GuestInput, Invitation, Job, JobId};
+use shared::domain::{EventId, FieldError, Guest, GuestInput, Invitation, Job, JobId, Status};
 use shared::http::{self, ApiError, ApiResult};
 use shared::lifecycle::now;
 use shared::ports::{IdempotencyClaim, SendQueue, Store};
+use shared::template;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -47,10 +48,20 @@ pub struct Duplicate {
     pub duplicate_of: usize,
 }
 
+/// A guest not sent to although valid (opted out), and why.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Skipped {
+    pub index: usize,
+    pub guest_id: String,
+    pub code: String,
+    pub message: String,
+}
+
 /// The guests split into those to send and those not to, with reasons.
 #[derive(Debug, Default)]
 pub struct Triage {
-    pub accepted: Vec<Guest>,
+    /// With each guest's index in the request.
+    pub accepted: Vec<(usize, Guest)>,
     pub rejected: Vec<Rejected>,
     pub duplicates: Vec<Duplicate>,
 }
@@ -95,7 +106,7 @@ pub fn triage(raw: Vec<serde_json::Value>) -> Triage {
         }
         seen_ids.insert(guest.guest_id.as_str().to_owned(), index);
         seen_phones.insert(guest.phone.as_str().to_owned(), index);
-        triage.accepted.push(guest);
+        triage.accepted.push((index, guest));
     }
     triage
 }
@@ -186,13 +197,15 @@ async fn process(deps: &Deps, owner: &str, req: &Request) -> Result<serde_json::
             format!("must list 1 to {MAX_GUESTS} guests"),
         ));
     }
-    let template_id = send_invitation::resolve_template(input.template_id)?;
-    if deps.store.get_event(owner, &event_id).await?.is_none() {
+    let requested = send_invitation::requested_template(input.template_id)?;
+    let store = deps.store.as_ref();
+    let Some(event) = store.get_event(owner, &event_id).await? else {
         return Err(ApiError::invalid(
             "event_id",
             format!("no event '{event_id}'; create it first"),
         ));
-    }
+    };
+    let template = template::choose(store, owner, requested.as_ref(), &event).await?;
     let triage = triage(guests);
     if triage.accepted.is_empty() {
         let first = triage
@@ -206,35 +219,47 @@ async fn process(deps: &Deps, owner: &str, req: &Request) -> Result<serde_json::
         ));
     }
     let now = now();
-    let job = Job::new(
-        JobId::generate(),
-        event_id.clone(),
-        owner,
-        triage.accepted.len() as u64,
-        &now,
-    );
-    let invitations: Vec<Invitation> = triage
+    let job_id = JobId::generate();
+    let (indexes, invitations): (Vec<usize>, Vec<Invitation>) = triage
         .accepted
         .into_iter()
-        .map(|guest| {
-            Invitation::new_queued(
+        .map(|(index, guest)| {
+            let inv = Invitation::new_queued(
                 event_id.clone(),
-                job.job_id.clone(),
+                job_id.clone(),
                 owner,
                 guest,
-                template_id.clone(),
+                Some(template.reference()),
                 &now,
-            )
+            );
+            (index, inv)
+        })
+        .unzip();
+    // Guests who opted out are written, counted and listed as skipped, never queued.
+    let invitations = dispatch::skip_opted_out(store, invitations, &now).await?;
+    let skipped: Vec<Skipped> = indexes
+        .iter()
+        .zip(&invitations)
+        .filter(|(_, inv)| inv.status == Status::Skipped)
+        .map(|(index, inv)| Skipped {
+            index: *index,
+            guest_id: inv.guest.guest_id.to_string(),
+            code: inv.error_code.clone().unwrap_or_default(),
+            message: inv.error_message.clone().unwrap_or_default(),
         })
         .collect();
-    dispatch::create_and_enqueue(deps.store.as_ref(), deps.queue.as_ref(), &job, &invitations)
-        .await?;
-    tracing::info!(job_id = %job.job_id, accepted = invitations.len(), rejected = triage.rejected.len(), duplicates = triage.duplicates.len(), "bulk send queued");
+    let job = Job::of(job_id, event_id, owner, &invitations, &now);
+    dispatch::create_and_enqueue(store, deps.queue.as_ref(), &job, &invitations).await?;
+    tracing::info!(job_id = %job.job_id, accepted = invitations.len(), skipped = skipped.len(), rejected = triage.rejected.len(), duplicates = triage.duplicates.len(), "bulk send queued");
     Ok(serde_json::json!({
         "job_id": job.job_id,
         "accepted": invitations.len(),
+        "queued": invitations.len() - skipped.len(),
+        "skipped": skipped,
         "rejected": triage.rejected,
         "duplicates": triage.duplicates,
+        "template_id": template.template_id,
+        "template_version": template.version,
     }))
 }
 
@@ -254,8 +279,12 @@ mod tests {
             json!("not an object"),
             json!({"guest_id": "e", "name": "E", "phone": "+5511999990005"}),
         ]);
-        let ids: Vec<&str> = t.accepted.iter().map(|g| g.guest_id.as_str()).collect();
-        assert_eq!(ids, ["a", "e"]);
+        let ids: Vec<(usize, &str)> = t
+            .accepted
+            .iter()
+            .map(|(i, g)| (*i, g.guest_id.as_str()))
+            .collect();
+        assert_eq!(ids, [(0, "a"), (6, "e")]);
         let rejected: Vec<(usize, &str)> = t
             .rejected
             .iter()

@@ -2,7 +2,7 @@
 
 use lambda_http::{Body, Request, Response};
 use shared::dispatch;
-use shared::domain::{EventId, Invitation, Job, JobId, SendRequest};
+use shared::domain::{EventId, Invitation, Job, JobId, SendRequest, TemplateId};
 use shared::http::{self, ApiError, ApiResult};
 use shared::lifecycle::now;
 use shared::ports::{SendQueue, Store};
@@ -31,50 +31,53 @@ async fn send(deps: &Deps, req: Request) -> ApiResult {
         .guest
         .ok_or_else(|| ApiError::invalid("guest", "is required"))?
         .parse("guest.")?;
-    let template_id = resolve_template(input.template_id)?;
-    if deps.store.get_event(&owner, &event_id).await?.is_none() {
+    let requested = requested_template(input.template_id)?;
+    let store = deps.store.as_ref();
+    let Some(event) = store.get_event(&owner, &event_id).await? else {
         return Err(ApiError::invalid(
             "event_id",
             format!("no event '{event_id}'; create it first"),
         ));
-    }
+    };
+    let template = template::choose(store, &owner, requested.as_ref(), &event).await?;
 
     let now = now();
-    let job = Job::new(JobId::generate(), event_id.clone(), &owner, 1, &now);
+    let job_id = JobId::generate();
     let invitation = Invitation::new_queued(
-        event_id,
-        job.job_id.clone(),
+        event_id.clone(),
+        job_id.clone(),
         &owner,
         guest,
-        template_id,
+        Some(template.reference()),
         &now,
     );
-    dispatch::create_and_enqueue(
-        deps.store.as_ref(),
-        deps.queue.as_ref(),
-        &job,
-        std::slice::from_ref(&invitation),
-    )
-    .await?;
-    tracing::info!(invitation_id = %invitation.invitation_id, job_id = %job.job_id, to = %invitation.guest.phone, "invitation queued");
+    // A guest who opted out is recorded, counted and shown as skipped, never queued.
+    let mut invitations = dispatch::skip_opted_out(store, vec![invitation], &now).await?;
+    let job = Job::of(job_id, event_id, &owner, &invitations, &now);
+    dispatch::create_and_enqueue(store, deps.queue.as_ref(), &job, &invitations).await?;
+    let invitation = invitations.remove(0);
+    tracing::info!(invitation_id = %invitation.invitation_id, job_id = %job.job_id, to = %invitation.guest.phone, status = %invitation.status, "invitation accepted");
     Ok(http::json(
         202,
         &serde_json::json!({
             "invitation_id": invitation.invitation_id,
             "job_id": job.job_id,
             "status": invitation.status,
+            "template_id": template.template_id,
+            "template_version": template.version,
+            "error_code": invitation.error_code,
+            "error_message": invitation.error_message,
         }),
     ))
 }
 
-/// Only the built-in template exists so far.
-pub fn resolve_template(requested: Option<String>) -> Result<Option<String>, ApiError> {
-    match requested.as_deref().map(str::trim) {
+/// The template a send request names, if any (its existence is checked by
+/// [`template::choose`]).
+pub fn requested_template(raw: Option<String>) -> Result<Option<TemplateId>, ApiError> {
+    match raw.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
-        Some(template::DEFAULT_TEMPLATE_ID) => Ok(Some(template::DEFAULT_TEMPLATE_ID.to_owned())),
-        Some(other) => Err(ApiError::invalid(
-            "template_id",
-            format!("no template '{other}'"),
-        )),
+        Some(id) => TemplateId::parse(id)
+            .map(Some)
+            .map_err(|e| ApiError::invalid("template_id", e)),
     }
 }

@@ -7,10 +7,12 @@ mod pacer;
 pub use pacer::Pacer;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use shared::domain::{Invitation, Status};
+use shared::dispatch;
+use shared::domain::{Invitation, OptOut, OptOutSource, Status};
 use shared::lifecycle::{self, now};
 use shared::ports::{
-    Annotation, ErrorInfo, Messenger, OutboundMessage, SendMessage, SendQueue, Store, StoreError,
+    Annotation, ErrorInfo, MessageContent, Messenger, OutboundMessage, SendMessage, SendQueue,
+    Store, StoreError,
 };
 use shared::template::{self, TemplateContext};
 use shared::twilio::describe;
@@ -123,6 +125,21 @@ async fn process(deps: &Deps, record: &SqsMessage) -> Result<(), RecordError> {
             return Ok(());
         }
     }
+    // Checked at the last moment: an opt-out may arrive after the send was queued.
+    if let Some(opt_out) = store
+        .get_opt_out(&inv.guest.phone)
+        .await?
+        .filter(|o| o.opted_out)
+    {
+        let error = ErrorInfo {
+            code: dispatch::OPTED_OUT.into(),
+            message: dispatch::OPTED_OUT_MESSAGE.into(),
+        };
+        if lifecycle::force(store, &inv, Status::Skipped, &now(), None, Some(error)).await? {
+            tracing::info!(invitation_id = %inv.invitation_id, to = %inv.guest.phone, source = opt_out.source.as_str(), "guest opted out; skipped");
+        }
+        return Ok(());
+    }
     if !lifecycle::force(store, &inv, Status::Sending, &now(), None, None).await? {
         tracing::info!(invitation_id = %inv.invitation_id, "claimed by another delivery");
         return Ok(());
@@ -140,16 +157,17 @@ async fn send_claimed(
     inv: Invitation,
 ) -> Result<(), RecordError> {
     let store = deps.store.as_ref();
-    let body = match render(deps, &inv).await? {
-        Ok(body) => body,
+    let content = match render(deps, &inv).await? {
+        Ok(content) => content,
         Err(error) => {
+            tracing::warn!(invitation_id = %inv.invitation_id, code = %error.code, reason = %error.message, "message not rendered; failed");
             lifecycle::force(store, &inv, Status::Failed, &now(), None, Some(error)).await?;
             return Ok(());
         }
     };
     let outbound = OutboundMessage {
         to: inv.guest.phone.clone(),
-        body,
+        content,
         status_callback: format!(
             "{}?invitation_id={}&attempt={}",
             deps.webhook_url, inv.invitation_id, inv.attempt
@@ -190,6 +208,9 @@ async fn send_claimed(
                 .map(str::to_owned)
                 .unwrap_or(err.message.clone());
             tracing::warn!(invitation_id = %inv.invitation_id, %code, error = %err, "send failed permanently");
+            if err.code == Some(UNSUBSCRIBED) {
+                record_twilio_opt_out(store, &inv).await?;
+            }
             shared::metrics::count(Status::Failed, Some(&code));
             let error = ErrorInfo { code, message };
             lifecycle::force(store, &inv, Status::Failed, &now(), None, Some(error)).await?;
@@ -203,18 +224,52 @@ pub fn backoff_seconds(receive_count: u32) -> u32 {
     (1u32 << receive_count.clamp(1, 8)).min(300)
 }
 
-/// Renders the invitation's message; Ok(Err) is a permanent failure to record.
-async fn render(deps: &Deps, inv: &Invitation) -> Result<Result<String, ErrorInfo>, StoreError> {
-    let Some(event) = deps.store.get_event(&inv.owner, &inv.event_id).await? else {
+/// Twilio's "attempt to send to unsubscribed recipient".
+pub const UNSUBSCRIBED: u32 = 21610;
+
+/// Twilio knows the guest unsubscribed: nothing more is sent to them.
+async fn record_twilio_opt_out(store: &dyn Store, inv: &Invitation) -> Result<(), StoreError> {
+    let record = OptOut {
+        phone: inv.guest.phone.clone(),
+        opted_out: true,
+        source: OptOutSource::Twilio,
+        keyword: None,
+        by: None,
+        updated_at: now(),
+    };
+    store.put_opt_out(&record, None).await?;
+    tracing::info!(to = %inv.guest.phone, "Twilio reports the guest unsubscribed; opt-out recorded");
+    Ok(())
+}
+
+/// Renders the invitation's message with the template version it recorded;
+/// Ok(Err) is a permanent failure to record.
+async fn render(
+    deps: &Deps,
+    inv: &Invitation,
+) -> Result<Result<MessageContent, ErrorInfo>, StoreError> {
+    let store = deps.store.as_ref();
+    let Some(event) = store.get_event(&inv.owner, &inv.event_id).await? else {
         return Ok(Err(ErrorInfo {
             code: "event_missing".into(),
             message: "the event no longer exists".into(),
         }));
     };
+    let found = match &inv.template {
+        Some(reference) => template::version(store, &inv.owner, reference).await?,
+        // Written before templates were versioned: the built-in default.
+        None => Some(template::builtin_default(&inv.owner, &inv.updated_at)),
+    };
+    let Some(message_template) = found else {
+        return Ok(Err(ErrorInfo {
+            code: "template_missing".into(),
+            message: "the invitation's template version no longer exists".into(),
+        }));
+    };
     let context = TemplateContext::new(&event, &inv.guest);
     Ok(
-        template::render(template::DEFAULT_TEMPLATE, &context).map_err(|e| ErrorInfo {
-            code: "template_error".into(),
+        template::render_message(&message_template, &context).map_err(|e| ErrorInfo {
+            code: e.error.code().into(),
             message: e.to_string(),
         }),
     )

@@ -24,7 +24,9 @@ pub struct Pacer {
 impl Pacer {
     pub fn new(fleet_rate_per_second: u32, max_concurrency: u32) -> Self {
         let rate = f64::from(fleet_rate_per_second.max(1));
-        let interval = Duration::from_secs_f64(f64::from(max_concurrency.max(1)) / rate * (1.0 + JITTER_MARGIN));
+        let interval = Duration::from_secs_f64(
+            f64::from(max_concurrency.max(1)) / rate * (1.0 + JITTER_MARGIN),
+        );
         Self {
             interval,
             next_slot: Mutex::new(None),

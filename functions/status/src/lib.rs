@@ -63,6 +63,8 @@ pub struct InvitationView<'a> {
     pub error_message: Option<&'a str>,
     pub flag: Option<&'a str>,
     pub message_sid: Option<&'a str>,
+    pub template_id: Option<&'a str>,
+    pub template_version: Option<u32>,
     pub updated_at: &'a str,
     pub timestamps: BTreeMap<&'static str, &'a str>,
 }
@@ -80,6 +82,8 @@ impl<'a> From<&'a Invitation> for InvitationView<'a> {
             error_message: i.error_message.as_deref(),
             flag: i.flag.as_deref(),
             message_sid: i.message_sid.as_deref(),
+            template_id: i.template.as_ref().map(|t| t.template_id.as_str()),
+            template_version: i.template.as_ref().map(|t| t.version),
             updated_at: &i.updated_at,
             timestamps: i
                 .timestamps

@@ -1,13 +1,18 @@
-//! `POST /api/whatsapp/webhook`: Twilio's status callbacks, signed.
+//! `POST /api/whatsapp/webhook`: what Twilio posts, signed.
 //!
-//! The status callback URL the sender gives Twilio carries the invitation
-//! and attempt (`?invitation_id=..&attempt=..`), so a callback finds its
-//! invitation without an index on the message SID, and one for an earlier
-//! attempt is recognised and ignored.
+//! Status callbacks: the status callback URL the sender gives Twilio
+//! carries the invitation and attempt (`?invitation_id=..&attempt=..`), so a
+//! callback finds its invitation without an index on the message SID, and
+//! one for an earlier attempt is recognised and ignored.
+//!
+//! Inbound messages (the WhatsApp sender's "a message comes in" webhook: no
+//! invitation in the URL, no `MessageStatus`): a guest's STOP (or another
+//! opt-out keyword) records an opt-out for the number, START an opt-in.
+//! They are answered with empty TwiML, so Twilio sends no reply.
 
 use lambda_http::{Body, Request, Response};
 use secrecy::{ExposeSecret, SecretString};
-use shared::domain::{InvitationId, Status};
+use shared::domain::{InvitationId, Keyword, OptOut, OptOutSource, PhoneNumber, Status};
 use shared::http::{self, ApiError};
 use shared::lifecycle::{self, Outcome, StatusReport};
 use shared::ports::{ErrorInfo, Store};
@@ -48,10 +53,78 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
         );
         return plain(403, "invalid signature");
     }
+    if is_inbound_message(&req, &params) {
+        return match inbound(deps, &params).await {
+            Ok(()) => empty_twiml(),
+            Err(err) => err.into_response(),
+        };
+    }
     match apply(deps, &req, &params).await {
         Ok(()) => plain(200, ""),
         Err(err) => err.into_response(),
     }
+}
+
+/// A status callback names its invitation in the URL and carries a
+/// `MessageStatus`; an incoming message has neither.
+fn is_inbound_message(req: &Request, params: &[(String, String)]) -> bool {
+    http::query_param(req, "invitation_id").is_none() && param(params, "MessageStatus").is_none()
+}
+
+/// TwiML that does nothing: no automatic reply.
+pub const EMPTY_TWIML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>";
+
+fn empty_twiml() -> Response<Body> {
+    Response::builder()
+        .status(200)
+        .header("content-type", "text/xml")
+        .body(Body::Text(EMPTY_TWIML.to_owned()))
+        .expect("valid response")
+}
+
+/// A number in Twilio's `whatsapp:+E164` form (or a bare E.164 number).
+fn sender_number(raw: &str) -> Option<PhoneNumber> {
+    PhoneNumber::from_whatsapp(raw)
+        .or_else(|_| PhoneNumber::parse(raw))
+        .ok()
+}
+
+/// A guest's message: an opt-out or opt-in keyword changes their record;
+/// anything else is only acknowledged.
+async fn inbound(deps: &Deps, params: &[(String, String)]) -> Result<(), ApiError> {
+    let from = param(params, "From")
+        .and_then(sender_number)
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "From",
+                "must be a WhatsApp address such as whatsapp:+5511999990000",
+            )
+        })?;
+    let body = param(params, "Body").unwrap_or_default();
+    let Some((keyword, word)) = Keyword::of(body) else {
+        tracing::info!(from = %from, "inbound message without a keyword; acknowledged");
+        return Ok(());
+    };
+    if keyword == Keyword::OptIn {
+        // "YES" is also how guests answer invitations: only an opted-out
+        // number has anything to opt back into.
+        let current = deps.store.get_opt_out(&from).await?;
+        if !current.is_some_and(|c| c.opted_out) {
+            tracing::info!(from = %from, "opt-in keyword from a number not opted out; nothing to change");
+            return Ok(());
+        }
+    }
+    let record = OptOut {
+        phone: from.clone(),
+        opted_out: keyword == Keyword::OptOut,
+        source: OptOutSource::Inbound,
+        keyword: Some(word),
+        by: None,
+        updated_at: lifecycle::now(),
+    };
+    deps.store.put_opt_out(&record, None).await?;
+    tracing::info!(from = %from, opted_out = record.opted_out, keyword = ?record.keyword, "guest's opt-out recorded");
+    Ok(())
 }
 
 fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -91,6 +164,20 @@ async fn apply(deps: &Deps, req: &Request, params: &[(String, String)]) -> Resul
         message_sid: param(params, "MessageSid").map(str::to_owned),
         error,
     };
+    // Twilio says the guest unsubscribed: never message them again.
+    if report.error.as_ref().is_some_and(|e| e.code == "21610")
+        && let Some(to) = param(params, "To").and_then(sender_number)
+    {
+        let record = OptOut {
+            phone: to,
+            opted_out: true,
+            source: OptOutSource::Twilio,
+            keyword: None,
+            by: None,
+            updated_at: report.at.clone(),
+        };
+        deps.store.put_opt_out(&record, None).await?;
+    }
     let outcome = lifecycle::apply_report(deps.store.as_ref(), &report).await?;
     match outcome {
         Outcome::Applied { from } => {

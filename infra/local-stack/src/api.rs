@@ -25,6 +25,8 @@ pub struct Functions {
     pub status: status::Deps,
     pub retry: retry::Deps,
     pub webhook: webhook::Deps,
+    pub templates: templates::Deps,
+    pub opt_outs: opt_outs::Deps,
 }
 
 pub async fn serve(
@@ -63,6 +65,9 @@ async fn dispatch(State(functions): State<Arc<Functions>>, req: Request) -> Resp
         );
     };
     let path = parts.uri.path();
+    if !path.starts_with("/api/") {
+        return dashboard::serve(&parts.method, path).await;
+    }
     let Some((route, params)) = routes::find(parts.method.as_str(), path) else {
         return if routes::path_exists(path) {
             error(405, "method_not_allowed", "method not allowed on this path")
@@ -97,6 +102,8 @@ async fn call(
         "status" => status::handle(&f.status, request).await,
         "retry" => retry::handle(&f.retry, request).await,
         "webhook" => webhook::handle(&f.webhook, request).await,
+        "templates" => templates::handle(&f.templates, request).await,
+        "opt-outs" => opt_outs::handle(&f.opt_outs, request).await,
         other => unreachable!("route table names unknown function {other}"),
     }
 }
@@ -185,4 +192,141 @@ fn into_axum(response: lambda_http::Response<Body>) -> Response {
         _ => AxumBody::empty(),
     };
     Response::from_parts(parts, body)
+}
+
+/// The organizer's dashboard (`dashboard/` at the repo root), served for
+/// every path outside `/api/`: `/` and `/dashboard/` are its `index.html`,
+/// and `/x.js` and `/dashboard/x.js` are both `dashboard/x.js`, so the page's
+/// relative links work under either prefix, as they do on any static host.
+mod dashboard {
+    use super::error;
+    use axum::body::Body as AxumBody;
+    use axum::response::Response;
+    use std::path::{Path, PathBuf};
+
+    pub fn root() -> PathBuf {
+        crate::emulators::repo_root().join("dashboard")
+    }
+
+    pub async fn serve(method: &http::Method, path: &str) -> Response {
+        if method != http::Method::GET && method != http::Method::HEAD {
+            return error(405, "method_not_allowed", "the dashboard is read-only");
+        }
+        let Some(relative) = relative_path(path) else {
+            return error(404, "not_found", "no such file");
+        };
+        let Some(content_type) = content_type(&relative) else {
+            return error(404, "not_found", "no such file");
+        };
+        let root = root();
+        let Some(file) = contained(&root, &root.join(&relative)).await else {
+            return error(404, "not_found", "no such file");
+        };
+        match tokio::fs::read(&file).await {
+            Ok(bytes) => {
+                let body = if method == http::Method::HEAD {
+                    AxumBody::empty()
+                } else {
+                    AxumBody::from(bytes)
+                };
+                Response::builder()
+                    .status(200)
+                    .header("content-type", content_type)
+                    .header("cache-control", "no-cache")
+                    .header("x-content-type-options", "nosniff")
+                    .body(body)
+                    .expect("valid response")
+            }
+            Err(_) => error(404, "not_found", "no such file"),
+        }
+    }
+
+    /// The file a URL path names, relative to the dashboard folder; `None`
+    /// for anything but plain names (no `..`, no dot files, no escapes).
+    pub fn relative_path(path: &str) -> Option<PathBuf> {
+        let path = match path.strip_prefix("/dashboard") {
+            Some("") => "/",
+            Some(rest) if rest.starts_with('/') => rest,
+            _ => path,
+        };
+        let path = if path.ends_with('/') {
+            format!("{path}index.html")
+        } else {
+            path.to_owned()
+        };
+        let mut relative = PathBuf::new();
+        for segment in path.strip_prefix('/')?.split('/') {
+            let plain = !segment.is_empty()
+                && !segment.starts_with('.')
+                && segment
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+            if !plain {
+                return None;
+            }
+            relative.push(segment);
+        }
+        Some(relative)
+    }
+
+    pub fn content_type(path: &Path) -> Option<&'static str> {
+        Some(match path.extension()?.to_str()? {
+            "html" => "text/html; charset=utf-8",
+            "js" | "mjs" => "text/javascript; charset=utf-8",
+            "css" => "text/css; charset=utf-8",
+            "json" => "application/json",
+            "webmanifest" => "application/manifest+json",
+            "svg" => "image/svg+xml",
+            "png" => "image/png",
+            "ico" => "image/x-icon",
+            "txt" | "csv" => "text/plain; charset=utf-8",
+            _ => return None,
+        })
+    }
+
+    /// The file, if it exists and (symbolic links resolved) is inside `root`.
+    async fn contained(root: &Path, file: &Path) -> Option<PathBuf> {
+        let root = tokio::fs::canonicalize(root).await.ok()?;
+        let file = tokio::fs::canonicalize(file).await.ok()?;
+        let meta = tokio::fs::metadata(&file).await.ok()?;
+        (file.starts_with(&root) && meta.is_file()).then_some(file)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn maps_paths_into_the_dashboard_folder() {
+            for (url, file) in [
+                ("/", "index.html"),
+                ("/dashboard", "index.html"),
+                ("/dashboard/", "index.html"),
+                ("/app.js", "app.js"),
+                ("/dashboard/js/app.js", "js/app.js"),
+                ("/styles.css", "styles.css"),
+                ("/dashboardish.css", "dashboardish.css"),
+            ] {
+                assert_eq!(relative_path(url), Some(PathBuf::from(file)), "{url}");
+            }
+            for url in [
+                "/../Cargo.toml",
+                "/dashboard/../Cargo.toml",
+                "/js/../../x.js",
+                "/%2e%2e/Cargo.toml",
+                "/.git/config",
+                "//etc/passwd",
+                "/a\\b.js",
+                "/js//app.js",
+            ] {
+                assert_eq!(relative_path(url), None, "{url}");
+            }
+            assert_eq!(
+                content_type(Path::new("a.js")),
+                Some("text/javascript; charset=utf-8")
+            );
+            assert_eq!(content_type(Path::new("Cargo.toml")), None);
+            assert_eq!(content_type(Path::new("README")), None);
+        }
+    }
 }

@@ -212,6 +212,12 @@ impl LocalStack {
                 store: store.clone(),
                 auth_token: credentials.auth_token.clone(),
             },
+            templates: templates::Deps {
+                store: store.clone(),
+            },
+            opt_outs: opt_outs::Deps {
+                store: store.clone(),
+            },
         };
         let messenger = Arc::new(TwilioClient::new(
             &options.twilio.api_base,

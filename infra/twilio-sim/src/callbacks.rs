@@ -126,21 +126,32 @@ pub(crate) fn spawn(
 
 /// Posts one signed callback and answers the target's status code, 0 if it did not answer.
 async fn post(state: &SimState, url: &str, params: &[(String, String)]) -> u16 {
-    let signature = sign(&state.auth_token, url, params);
-    let sent = state
-        .http
-        .post(url)
-        .header(SIGNATURE_HEADER, signature)
-        .form(params)
-        .send()
-        .await;
-    match sent {
-        Ok(response) => response.status().as_u16(),
+    match post_signed(state, url, params).await {
+        Ok((status, _)) => status,
         Err(error) => {
             tracing::warn!(%url, %error, "status callback not answered");
             0
         }
     }
+}
+
+/// Posts `params` to `url`, signed as Twilio signs webhooks; answers the
+/// target's status and body.
+pub(crate) async fn post_signed(
+    state: &SimState,
+    url: &str,
+    params: &[(String, String)],
+) -> Result<(u16, String), reqwest::Error> {
+    let signature = sign(&state.auth_token, url, params);
+    let response = state
+        .http
+        .post(url)
+        .header(SIGNATURE_HEADER, signature)
+        .form(params)
+        .send()
+        .await?;
+    let status = response.status().as_u16();
+    Ok((status, response.text().await.unwrap_or_default()))
 }
 
 #[cfg(test)]

@@ -9,6 +9,9 @@
 //! - `GET /_sim/stats`: counters of accepted and refused creates.
 //! - `GET /_sim/config`, `POST /_sim/config`: read or replace some knobs.
 //! - `POST /_sim/reset` (`?knobs=1` also restores the starting knobs).
+//! - `POST /_sim/inbound` `{"from", "body", "url", "to"?}`: a guest's
+//!   WhatsApp message, posted to `url` signed like Twilio's incoming-message
+//!   webhook (and opening the guest's 24-hour session window).
 
 mod api;
 mod callbacks;

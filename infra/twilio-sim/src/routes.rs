@@ -14,7 +14,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::api::{CreateMessage, TwilioError, new_message_sid};
+use crate::api::{CreateMessage, TwilioError, new_message_sid, whatsapp_number};
 use crate::callbacks::{self, Fate};
 use crate::knobs::Knobs;
 use crate::state::SimState;
@@ -30,6 +30,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/_sim/stats", get(stats))
         .route("/_sim/config", get(config).post(set_config))
         .route("/_sim/reset", post(reset))
+        .route("/_sim/inbound", post(inbound))
         .fallback(not_found)
         .with_state(state)
 }
@@ -142,6 +143,84 @@ async fn reset(State(state): State<Arc<SimState>>, Query(query): Query<ResetQuer
     let knobs = matches!(query.knobs.as_deref(), Some("1" | "true"));
     state.reset(knobs);
     StatusCode::NO_CONTENT
+}
+
+/// A message a guest sends: `POST /_sim/inbound`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Inbound {
+    /// The guest, E.164.
+    from: String,
+    body: String,
+    /// The WhatsApp sender's incoming-message webhook.
+    url: String,
+    /// The WhatsApp sender, E.164 (default Twilio's sandbox number).
+    to: Option<String>,
+}
+
+/// Twilio's sandbox WhatsApp number, the default `to` of an inbound message.
+const SANDBOX_SENDER: &str = "+14155238886";
+
+/// Posts a guest's message to `url` the way Twilio posts incoming WhatsApp
+/// messages (form parameters, signed), and opens the guest's 24-hour
+/// session window, as WhatsApp does when a user writes. Answers what the
+/// webhook answered.
+async fn inbound(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
+    let bad =
+        |error: String| (StatusCode::BAD_REQUEST, Json(json!({ "error": error }))).into_response();
+    let message: Inbound = match serde_json::from_slice(&body) {
+        Ok(m) => m,
+        Err(e) => return bad(format!("expected {{from, body, url, to?}}: {e}")),
+    };
+    let from = format!("whatsapp:{}", message.from);
+    let to = format!(
+        "whatsapp:{}",
+        message.to.as_deref().unwrap_or(SANDBOX_SENDER)
+    );
+    if whatsapp_number(&from).is_none() || whatsapp_number(&to).is_none() {
+        return bad("from and to must be E.164 numbers such as +5511999990000".into());
+    }
+    let sid = new_message_sid();
+    let wa_id = message.from.trim_start_matches('+').to_string();
+    let params: Vec<(String, String)> = [
+        ("MessageSid", sid.as_str()),
+        ("SmsMessageSid", sid.as_str()),
+        ("SmsSid", sid.as_str()),
+        ("AccountSid", state.account_sid.as_str()),
+        ("From", from.as_str()),
+        ("To", to.as_str()),
+        ("Body", message.body.as_str()),
+        ("NumMedia", "0"),
+        ("NumSegments", "1"),
+        ("MessageType", "text"),
+        ("SmsStatus", "received"),
+        ("WaId", wa_id.as_str()),
+        ("ApiVersion", crate::api::API_VERSION),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let opened = state.patch_knobs({
+        let mut open = state.knobs().session_open_numbers;
+        open.insert(message.from.clone());
+        json!({ "session_open_numbers": open })
+    });
+    if let Err(error) = opened {
+        return bad(error);
+    }
+    match callbacks::post_signed(&state, &message.url, &params).await {
+        Ok((status, response)) => Json(json!({
+            "sid": sid,
+            "http_status": status,
+            "response": response,
+        }))
+        .into_response(),
+        Err(error) => (
+            StatusCode::BAD_GATEWAY,
+            Json(json!({ "error": format!("the webhook did not answer: {error}") })),
+        )
+            .into_response(),
+    }
 }
 
 async fn not_found() -> TwilioError {

@@ -554,3 +554,58 @@ async fn config_roundtrip_and_reset() {
     assert_eq!(sim.state().knobs(), initial);
     sim.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_inbound_message_is_posted_signed_and_opens_the_session_window() {
+    let sim = start(Knobs {
+        enforce_session_window: true,
+        ..Knobs::default()
+    })
+    .await;
+    let (url, mut rx) = receiver(StatusCode::OK).await;
+    let client = reqwest::Client::new();
+    let inbound = format!("{}/_sim/inbound", sim.base_url());
+    let answer: Value = client
+        .post(&inbound)
+        .json(&json!({"from": "+15550000005", "body": "STOP", "url": url}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["http_status"], 200, "{answer}");
+    let received = collect(&mut rx, 1).await;
+    let message = &received[0];
+    assert_eq!(message.param("From"), "whatsapp:+15550000005");
+    assert_eq!(message.param("To"), "whatsapp:+14155238886");
+    assert_eq!(message.param("Body"), "STOP");
+    assert_eq!(message.param("AccountSid"), SID);
+    assert!(message.param("MessageSid").starts_with("SM"));
+    assert_eq!(message.param("MessageStatus"), "", "not a status callback");
+    assert_eq!(message.signature, expected_signature(&url, &message.params));
+
+    // The guest wrote, so a free-form message now reaches them.
+    let knobs: Knobs = get_json(&sim, "/_sim/config").await;
+    assert!(knobs.session_open_numbers.contains("+15550000005"));
+    let (url, mut rx) = receiver(StatusCode::OK).await;
+    let to = ("To", "whatsapp:+15550000005");
+    send(
+        &sim,
+        &[to, ("From", FROM), ("Body", "x"), ("StatusCallback", &url)],
+    )
+    .await;
+    assert_eq!(
+        statuses(&collect(&mut rx, 3).await),
+        ["sent", "delivered", "read"]
+    );
+
+    let status = client
+        .post(&inbound)
+        .json(&json!({"from": "5550000005", "body": "hi", "url": url}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 400);
+}

@@ -1,4 +1,4 @@
-use super::{EventId, FieldError};
+use super::{EventId, FieldError, TemplateId};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -13,6 +13,8 @@ pub struct Event {
     pub venue: String,
     pub host: String,
     pub rsvp_base_url: String,
+    /// The template sends for this event use unless they name one.
+    pub default_template_id: Option<TemplateId>,
     /// The organizer (caller identity) that owns the event; never shown.
     #[serde(skip)]
     pub owner: String,
@@ -28,6 +30,7 @@ pub struct EventInput {
     pub venue: Option<String>,
     pub host: Option<String>,
     pub rsvp_base_url: Option<String>,
+    pub default_template_id: Option<String>,
 }
 
 pub(crate) fn required_text(
@@ -70,6 +73,13 @@ impl EventInput {
                 "must be an http(s) URL such as https://rsvp.example.com/r/",
             ));
         }
+        let default_template_id = self
+            .default_template_id
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+            .map(|t| TemplateId::parse(&t))
+            .transpose()
+            .map_err(|e| FieldError::new("default_template_id", e))?;
         Ok(Event {
             event_id,
             name,
@@ -77,6 +87,7 @@ impl EventInput {
             venue,
             host,
             rsvp_base_url,
+            default_template_id,
             owner: owner.to_owned(),
             updated_at: now.to_owned(),
         })
@@ -113,6 +124,7 @@ mod tests {
             venue: Some("Hall".into()),
             host: Some("Ana".into()),
             rsvp_base_url: Some("https://rsvp.example.com/r/".into()),
+            default_template_id: None,
         }
     }
 

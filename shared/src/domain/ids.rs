@@ -75,6 +75,10 @@ id_type!(
 );
 id_type!(InvitationId, 64);
 id_type!(JobId, 64);
+id_type!(
+    /// A message template, named by the organizer (or generated).
+    TemplateId, 64
+);
 
 fn random_id(prefix: &str) -> String {
     format!("{prefix}{}", uuid::Uuid::new_v4().simple())
@@ -89,6 +93,12 @@ impl InvitationId {
 impl JobId {
     pub fn generate() -> Self {
         Self(random_id("job_"))
+    }
+}
+
+impl TemplateId {
+    pub fn generate() -> Self {
+        Self(random_id("tpl_"))
     }
 }
 

@@ -1,5 +1,7 @@
 use super::event::required_text;
-use super::{EventId, FieldError, GuestId, InvitationId, JobId, PhoneNumber, RsvpToken, Status};
+use super::{
+    EventId, FieldError, GuestId, InvitationId, JobId, PhoneNumber, RsvpToken, Status, TemplateRef,
+};
 use std::collections::BTreeMap;
 
 /// A guest as snapshotted into an invitation at send time.
@@ -65,7 +67,9 @@ pub struct Invitation {
     pub job_id: JobId,
     pub owner: String,
     pub guest: Guest,
-    pub template_id: Option<String>,
+    /// The template version it is sent with (none: written before
+    /// templates were versioned; the built-in default).
+    pub template: Option<TemplateRef>,
     pub status: Status,
     /// Starts at 1; a retry increments it so callbacks for older attempts are recognisable.
     pub attempt: u32,
@@ -85,7 +89,7 @@ impl Invitation {
         job_id: JobId,
         owner: &str,
         guest: Guest,
-        template_id: Option<String>,
+        template: Option<TemplateRef>,
         now: &str,
     ) -> Self {
         Self {
@@ -94,7 +98,7 @@ impl Invitation {
             job_id,
             owner: owner.to_owned(),
             guest,
-            template_id,
+            template,
             status: Status::Queued,
             attempt: 1,
             message_sid: None,
@@ -104,6 +108,15 @@ impl Invitation {
             updated_at: now.to_owned(),
             timestamps: BTreeMap::from([(Status::Queued, now.to_owned())]),
         }
+    }
+
+    /// This invitation recorded as never sent, for `error` (an opted-out guest).
+    pub fn skipped(mut self, code: &str, message: &str, now: &str) -> Self {
+        self.status = Status::Skipped;
+        self.error_code = Some(code.to_owned());
+        self.error_message = Some(message.to_owned());
+        self.timestamps.insert(Status::Skipped, now.to_owned());
+        self
     }
 }
 
@@ -131,6 +144,22 @@ impl Job {
             counts,
             created_at: now.to_owned(),
         }
+    }
+
+    /// A job counting each of `invitations` in its status.
+    pub fn of(
+        job_id: JobId,
+        event_id: EventId,
+        owner: &str,
+        invitations: &[Invitation],
+        now: &str,
+    ) -> Self {
+        let mut job = Self::new(job_id, event_id, owner, 0, now);
+        for inv in invitations {
+            *job.counts.entry(inv.status).or_insert(0) += 1;
+        }
+        job.total = invitations.len() as u64;
+        job
     }
 
     pub fn count(&self, status: Status) -> i64 {

@@ -1,5 +1,5 @@
 use crate::domain::PhoneNumber;
-use crate::ports::{Messenger, OutboundMessage, ProviderError};
+use crate::ports::{MessageContent, Messenger, OutboundMessage, ProviderError};
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
@@ -70,17 +70,35 @@ impl TwilioClient {
     }
 }
 
+/// The create-message form: `Body`, or `ContentSid` + `ContentVariables`.
+fn form_params(to: &str, from: &str, message: &OutboundMessage) -> Vec<(&'static str, String)> {
+    let mut form = vec![
+        ("To", to.to_owned()),
+        ("From", from.to_owned()),
+        ("StatusCallback", message.status_callback.clone()),
+    ];
+    match &message.content {
+        MessageContent::Body(body) => form.push(("Body", body.clone())),
+        MessageContent::Template {
+            content_sid,
+            variables,
+        } => {
+            form.push(("ContentSid", content_sid.clone()));
+            if !variables.is_empty() {
+                let json = serde_json::to_string(variables).expect("strings serialize");
+                form.push(("ContentVariables", json));
+            }
+        }
+    }
+    form
+}
+
 #[async_trait]
 impl Messenger for TwilioClient {
     async fn send(&self, message: &OutboundMessage) -> Result<String, ProviderError> {
         let to = message.to.to_whatsapp();
         let from = self.credentials.from.to_whatsapp();
-        let form = [
-            ("To", to.as_str()),
-            ("From", from.as_str()),
-            ("Body", message.body.as_str()),
-            ("StatusCallback", message.status_callback.as_str()),
-        ];
+        let form = form_params(&to, &from, message);
         let response = self
             .http
             .post(&self.messages_url)
@@ -132,7 +150,39 @@ impl Messenger for TwilioClient {
 
 #[cfg(test)]
 mod tests {
-    use super::classify;
+    use super::*;
+
+    #[test]
+    fn body_or_content_template() {
+        let to = PhoneNumber::parse("+5511999990000").unwrap();
+        let message = |content| OutboundMessage {
+            to: to.clone(),
+            content,
+            status_callback: "https://x/cb".into(),
+        };
+        let form = form_params(
+            "whatsapp:+1",
+            "whatsapp:+2",
+            &message(MessageContent::Body("hi".into())),
+        );
+        assert!(form.contains(&("Body", "hi".into())));
+        assert!(!form.iter().any(|(k, _)| k.starts_with("Content")));
+        let variables = [
+            ("1".to_owned(), "Ana".to_owned()),
+            ("2".to_owned(), "\"x\"".to_owned()),
+        ];
+        let form = form_params(
+            "whatsapp:+1",
+            "whatsapp:+2",
+            &message(MessageContent::Template {
+                content_sid: "HX1".into(),
+                variables: variables.into_iter().collect(),
+            }),
+        );
+        assert!(!form.iter().any(|(k, _)| *k == "Body"));
+        assert!(form.contains(&("ContentSid", "HX1".into())));
+        assert!(form.contains(&("ContentVariables", r#"{"1":"Ana","2":"\"x\""}"#.into())));
+    }
 
     #[test]
     fn classification() {

@@ -1,0 +1,123 @@
+// The HTTP API (openapi.yaml), called with fetch. Every failure becomes an
+// ApiError naming the request, the status, the API's code and message, and
+// the field at fault, so the page can show it.
+
+const TOKEN_KEY = 'rsvp:token';
+
+export class ApiError extends Error {
+  constructor({ method, path, status = 0, code, message, field = null }) {
+    super(message);
+    this.name = 'ApiError';
+    this.method = method;
+    this.path = path;
+    this.status = status;
+    this.code = code;
+    this.field = field;
+  }
+}
+
+/** The API's base URL: config.js's RSVP_API_BASE ("" is this page's origin). */
+export function apiBase() {
+  const base = typeof window !== 'undefined' ? window.RSVP_API_BASE : '';
+  return String(base ?? '').replace(/\/+$/, '');
+}
+
+/** The organizer's token (a deployed stack's JWT); none is needed locally. */
+export function token() {
+  return sessionStorage.getItem(TOKEN_KEY) ?? localStorage.getItem(TOKEN_KEY) ?? '';
+}
+
+export function setToken(value, remember) {
+  sessionStorage.removeItem(TOKEN_KEY);
+  localStorage.removeItem(TOKEN_KEY);
+  const v = value.trim().replace(/^Bearer\s+/i, '');
+  if (v) (remember ? localStorage : sessionStorage).setItem(TOKEN_KEY, v);
+}
+
+/**
+ * One request. `body` is sent as JSON; `headers` are added. Network failures
+ * are retried `retries` times (only for requests safe to repeat).
+ * Resolves to {status, body}; rejects with ApiError.
+ */
+export async function request(method, path, { body, headers = {}, retries = 0, signal } = {}) {
+  const url = apiBase() + path;
+  const init = { method, headers: { accept: 'application/json', ...headers }, signal };
+  if (body !== undefined) {
+    init.headers['content-type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  const bearer = token();
+  if (bearer) init.headers.authorization = `Bearer ${bearer}`;
+  let response;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      response = await fetch(url, init);
+      break;
+    } catch (e) {
+      if (e.name === 'AbortError') throw e;
+      if (attempt >= retries) {
+        throw new ApiError({
+          method, path, status: 0, code: 'network_error',
+          message: `could not reach the API at ${apiBase() || location.origin} (offline, blocked by CORS, or a wrong RSVP_API_BASE in config.js)`,
+        });
+      }
+      await sleep(500 * 2 ** attempt);
+    }
+  }
+  const text = await response.text();
+  let json = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    json = null;
+  }
+  if (response.ok) return { status: response.status, body: json };
+  const err = json?.error;
+  let message = err?.message ?? json?.message ?? (text.trim().slice(0, 300) || response.statusText || 'no details');
+  let code = err?.code ?? (response.status === 401 ? 'unauthorized' : response.status === 429 ? 'throttled' : `http_${response.status}`);
+  if (response.status === 401) {
+    message += bearer ? ' (the access token was refused: sign in again and paste a new one under Connection)' : ' (this API needs an access token: paste one under Connection)';
+  }
+  throw new ApiError({ method, path, status: response.status, code, message, field: err?.field ?? null });
+}
+
+export function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+const enc = encodeURIComponent;
+
+export const api = {
+  listEvents: () => request('GET', '/api/whatsapp/events', { retries: 2 }),
+  getEvent: (id) => request('GET', `/api/whatsapp/events/${enc(id)}`, { retries: 2 }),
+  putEvent: (id, event) => request('PUT', `/api/whatsapp/events/${enc(id)}`, { body: event, retries: 2 }),
+  sendBulk: (body, idempotencyKey) =>
+    // The key makes a resend of the same request safe: the API answers the first 202 again.
+    request('POST', '/api/whatsapp/send-bulk', { body, headers: { 'idempotency-key': idempotencyKey }, retries: 2 }),
+  jobStatus: (jobId) => request('GET', `/api/whatsapp/status/${enc(jobId)}`),
+  invitations: (eventId, { status, limit = 200, cursor } = {}) => {
+    const q = new URLSearchParams({ limit: String(limit) });
+    if (status) q.set('status', status);
+    if (cursor) q.set('cursor', cursor);
+    return request('GET', `/api/whatsapp/invitations/${enc(eventId)}?${q}`, { retries: 1 });
+  },
+  retry: (invitationId) => request('POST', `/api/whatsapp/retry/${enc(invitationId)}`),
+  retryFailed: (body) => request('POST', '/api/whatsapp/retry-failed', { body }),
+  listTemplates: () => request('GET', '/api/whatsapp/templates', { retries: 1 }),
+  previewTemplate: (templateId, body) =>
+    request('POST', `/api/whatsapp/templates/${enc(templateId)}/preview`, { body }),
+  /** {phone, opted_out, source, keyword, updated_at}; `+` is sent as %2B. */
+  optOut: (phone, signal) => request('GET', `/api/whatsapp/opt-outs/${enc(phone)}`, { retries: 1, signal }),
+};
+
+/** Every invitation of an event, following next_cursor. */
+export async function allInvitations(eventId) {
+  const items = [];
+  let cursor = null;
+  do {
+    const { body } = await api.invitations(eventId, { cursor });
+    items.push(...(body?.items ?? []));
+    cursor = body?.next_cursor ?? null;
+  } while (cursor);
+  return items;
+}

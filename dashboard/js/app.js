@@ -1,0 +1,1060 @@
+// The organizer's page: pick or create an event, bring in guests, preview the
+// message, send, and follow each invitation until it is read or fails.
+
+import { api, allInvitations, apiBase, token, setToken, ApiError, sleep } from './api.js';
+import { readGuests } from './guests.js';
+import {
+  STATUSES, STATUS_LABEL, ACTIVE, RETRYABLE, FLAG_WORDS, reason, isOptedOutInvitation,
+  shortTime, longTime, eventDate, escapeHtml as esc, plural,
+} from './format.js';
+
+const $ = (id) => document.getElementById(id);
+
+/** Bulk requests are capped at this many guests by the API. */
+const MAX_BULK = 10000;
+/** Polling: fast while a job changes, slower while it does not, slowest on errors. */
+const POLL_FAST_MS = 400;
+const POLL_MAX_MS = 5000;
+const POLL_ERROR_MAX_MS = 30000;
+/** After a job is done, read receipts are followed this long, at a slowing pace. */
+const TAIL_MS = 10 * 60 * 1000;
+const TAIL_FIRST_MS = 1000;
+const TAIL_MAX_MS = 60000;
+
+const state = {
+  events: [],
+  event: null,
+  /** Guests brought in for this event (kept in this browser): [{guest_id, name, phone, rsvp_token?}]. */
+  guests: [],
+  /** guest_id -> the guest's latest invitation. */
+  invitations: new Map(),
+  /** invitation_id -> invitation. */
+  byInvitation: new Map(),
+  /** phone -> opted out (true/false), as the opt-out API answered. */
+  optOuts: new Map(),
+  selected: new Set(),
+  /** job_id -> JobWatch. */
+  jobs: new Map(),
+  templates: null,
+  sending: false,
+};
+
+// ---------------------------------------------------------------- messages
+
+const shownErrors = new Map();
+
+/** Shows an error (from the API or the page) until dismissed; never swallowed. */
+function showError(context, err) {
+  if (err?.name === 'AbortError') return;
+  console.error(context, err);
+  const detail = err instanceof ApiError
+    ? `${err.message}${err.field && !err.message.startsWith(err.field) ? ` (field: ${err.field})` : ''} [${err.status || 'no answer'} ${err.code}; ${err.method} ${err.path}]`
+    : String(err?.message ?? err);
+  const key = `${context}|${detail}`;
+  const existing = shownErrors.get(key);
+  if (existing) {
+    existing.count++;
+    existing.el.querySelector('.count').textContent = ` (${existing.count} times)`;
+    return;
+  }
+  const el = document.createElement('div');
+  el.className = 'error';
+  el.innerHTML = `<p><strong>${esc(context)}:</strong> ${esc(detail)}<span class="count"></span></p>
+    <button type="button" class="secondary small">Dismiss</button>`;
+  el.querySelector('button').setAttribute('aria-label', `Dismiss error: ${context}`);
+  el.querySelector('button').addEventListener('click', () => {
+    el.remove();
+    shownErrors.delete(key);
+  });
+  shownErrors.set(key, { el, count: 1 });
+  $('errors').append(el);
+}
+
+function announce(text) {
+  $('status').textContent = text;
+}
+
+// ---------------------------------------------------------------- storage
+
+const guestsKey = (eventId) => `rsvp:guests:${eventId}`;
+
+function loadGuests(eventId) {
+  try {
+    const list = JSON.parse(localStorage.getItem(guestsKey(eventId)) ?? '[]');
+    return Array.isArray(list) ? list : [];
+  } catch {
+    return [];
+  }
+}
+
+function saveGuests() {
+  if (!state.event) return;
+  try {
+    localStorage.setItem(guestsKey(state.event.event_id), JSON.stringify(state.guests));
+  } catch (e) {
+    showError('Could not keep the guest list in this browser', e);
+  }
+}
+
+// ---------------------------------------------------------------- connection
+
+function initConnection() {
+  $('api-base').textContent = apiBase() || `${location.origin} (this page's origin)`;
+  $('token').value = token();
+  $('token-remember').checked = Boolean(localStorage.getItem('rsvp:token'));
+  $('token-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    setToken($('token').value, $('token-remember').checked);
+    announce(token() ? 'Access token saved.' : 'No access token.');
+    loadEvents();
+  });
+  $('token-clear').addEventListener('click', () => {
+    setToken('', false);
+    $('token').value = '';
+    announce('Access token forgotten.');
+  });
+}
+
+// ---------------------------------------------------------------- events
+
+async function loadEvents(selectId) {
+  const select = $('event-select');
+  try {
+    const { body } = await api.listEvents();
+    state.events = body?.items ?? [];
+  } catch (e) {
+    showError('Could not load the events', e);
+    // Keep the event in use, if any; otherwise say why the list is empty.
+    if (!state.event) select.innerHTML = '<option value="">Events could not be loaded</option>';
+    return;
+  }
+  const wanted = selectId ?? state.event?.event_id ?? eventFromUrl() ?? localStorage.getItem('rsvp:event') ?? '';
+  select.innerHTML = `<option value="">${state.events.length ? 'Choose an event…' : 'No events yet: create one'}</option>`
+    + state.events.map((ev) => `<option value="${esc(ev.event_id)}">${esc(ev.name)} · ${esc(eventDate(ev.starts_at))}</option>`).join('');
+  const found = state.events.find((ev) => ev.event_id === wanted);
+  select.value = found ? found.event_id : '';
+  if (!state.events.length) openEventForm(null);
+  await selectEvent(found ?? null);
+}
+
+function eventFromUrl() {
+  const m = /(?:^|[#&])event=([^&]+)/.exec(location.hash);
+  return m ? decodeURIComponent(m[1]) : null;
+}
+
+async function selectEvent(event) {
+  for (const watch of state.jobs.values()) watch.stop();
+  state.jobs.clear();
+  state.event = event;
+  optOutAbort?.abort();
+  optOutAbort = null;
+  state.optOuts = new Map();
+  state.invitations.clear();
+  state.byInvitation.clear();
+  state.selected.clear();
+  state.guests = event ? loadGuests(event.event_id) : [];
+  $('progress').innerHTML = '';
+  lastProgressHtml = '';
+  $('import-result').innerHTML = '';
+  $('event-edit').disabled = !event;
+  $('import-form').querySelectorAll('textarea, input, button').forEach((el) => { el.disabled = !event; });
+  if (event) {
+    localStorage.setItem('rsvp:event', event.event_id);
+    history.replaceState(null, '', `#event=${encodeURIComponent(event.event_id)}`);
+    $('event-summary').textContent = `${event.name}: ${eventDate(event.starts_at)} at ${event.venue}, hosted by ${event.host}. RSVP links start with ${event.rsvp_base_url}`;
+  } else {
+    $('event-summary').textContent = 'Pick an event, or create one, to add guests and send invitations.';
+  }
+  renderAll();
+  renderTemplateChoices();
+  if (!event) return;
+  await Promise.all([refreshInvitations().catch(() => {}), loadOptOuts()]);
+  if (state.event !== event) return; // another event was picked meanwhile
+  renderAll();
+  followEventJobs();
+  updatePreview();
+}
+
+function followEventJobs() {
+  // Watch every job still moving, and the latest one so its bar shows.
+  const jobs = new Map();
+  for (const inv of state.byInvitation.values()) {
+    const at = inv.timestamps?.queued ?? inv.updated_at;
+    const job = jobs.get(inv.job_id) ?? { latest: '', active: false };
+    if (at > job.latest) job.latest = at;
+    if (ACTIVE.has(inv.status)) job.active = true;
+    jobs.set(inv.job_id, job);
+  }
+  const ordered = [...jobs.entries()].sort((a, b) => b[1].latest.localeCompare(a[1].latest));
+  ordered.forEach(([jobId, job], i) => {
+    if (i === 0 || job.active) watchJob(jobId);
+  });
+}
+
+const EVENT_FIELDS = {
+  name: 'ev-name', event_id: 'ev-id', starts_at: 'ev-starts', venue: 'ev-venue', host: 'ev-host', rsvp_base_url: 'ev-rsvp',
+  eventId: 'ev-id', default_template_id: 'ev-template',
+};
+let editingOffset = null;
+let idTouched = false;
+
+function openEventForm(event) {
+  const form = $('event-form');
+  form.hidden = false;
+  clearFieldErrors(form);
+  $('event-form-title').textContent = event ? `Edit ${event.name}` : 'New event';
+  $('ev-name').value = event?.name ?? '';
+  $('ev-id').value = event?.event_id ?? '';
+  $('ev-id').readOnly = Boolean(event);
+  idTouched = Boolean(event);
+  $('ev-venue').value = event?.venue ?? '';
+  $('ev-host').value = event?.host ?? '';
+  $('ev-rsvp').value = event?.rsvp_base_url ?? '';
+  const tpl = event?.default_template_id ?? '';
+  if (tpl && ![...$('ev-template').options].some((o) => o.value === tpl)) {
+    $('ev-template').add(new Option(tpl, tpl));
+  }
+  $('ev-template').value = tpl;
+  const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2})(?::\d{2}(?:\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.exec(event?.starts_at ?? '');
+  $('ev-starts').value = m ? m[1] : '';
+  editingOffset = m ? (m[2] === 'Z' ? '+00:00' : m[2]) : null;
+  updateStartsHint();
+  $('ev-name').focus();
+}
+
+function closeEventForm() {
+  $('event-form').hidden = true;
+}
+
+/** The browser's UTC offset on that local date, as +HH:MM. */
+function localOffset(localValue) {
+  const d = new Date(localValue);
+  const minutes = Number.isNaN(d.getTime()) ? -new Date().getTimezoneOffset() : -d.getTimezoneOffset();
+  const sign = minutes < 0 ? '-' : '+';
+  const abs = Math.abs(minutes);
+  return `${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
+}
+
+function startsAtValue() {
+  const v = $('ev-starts').value;
+  if (!v) return '';
+  return `${v.length === 16 ? `${v}:00` : v}${editingOffset ?? localOffset(v)}`;
+}
+
+function updateStartsHint() {
+  const v = startsAtValue();
+  $('ev-starts-hint').textContent = v ? `Saved as ${v} (UTC offset ${v.slice(-6)}).` : 'Your local time; its UTC offset is kept with it.';
+}
+
+function slug(text) {
+  return text.normalize('NFKD').replace(/[\u0300-\u036f]/g, '').toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 48);
+}
+
+function clearFieldErrors(form) {
+  form.querySelectorAll('.field-error').forEach((p) => { p.textContent = ''; });
+  form.querySelectorAll('[aria-invalid]').forEach((el) => el.removeAttribute('aria-invalid'));
+}
+
+function fieldError(inputId, message) {
+  const input = $(inputId);
+  input.setAttribute('aria-invalid', 'true');
+  const p = $(`${inputId}-error`);
+  p.textContent = message;
+  input.setAttribute('aria-describedby', [input.getAttribute('aria-describedby'), p.id].filter(Boolean).join(' ').split(' ').filter((v, i, a) => a.indexOf(v) === i).join(' '));
+}
+
+function validateEvent(id, ev) {
+  const problems = [];
+  const need = (key, label, max) => {
+    if (!ev[key]) problems.push([key, `${label} is required`]);
+    else if ([...ev[key]].length > max) problems.push([key, `${label} must be at most ${max} characters`]);
+  };
+  need('name', 'The name', 200);
+  if (!id) problems.push(['event_id', 'The event id is required']);
+  else if (!/^[A-Za-z0-9._-]{1,64}$/.test(id)) problems.push(['event_id', 'The event id may hold only letters, digits, ".", "_" and "-" (at most 64)']);
+  if (!ev.starts_at) problems.push(['starts_at', 'The date and time are required']);
+  need('venue', 'The venue', 300);
+  need('host', 'The host', 200);
+  if (!ev.rsvp_base_url) problems.push(['rsvp_base_url', 'The RSVP base URL is required']);
+  else if (!/^https?:\/\/\S+$/.test(ev.rsvp_base_url)) problems.push(['rsvp_base_url', 'The RSVP base URL must be an http(s) URL such as https://rsvp.example.com/r/']);
+  return problems;
+}
+
+async function saveEvent(e) {
+  e.preventDefault();
+  const form = $('event-form');
+  clearFieldErrors(form);
+  const id = $('ev-id').value.trim();
+  const ev = {
+    name: $('ev-name').value.trim(),
+    starts_at: startsAtValue(),
+    venue: $('ev-venue').value.trim(),
+    host: $('ev-host').value.trim(),
+    rsvp_base_url: $('ev-rsvp').value.trim(),
+  };
+  // Sent whenever this API has templates: a PUT replaces the whole event.
+  if (state.templates !== null) ev.default_template_id = $('ev-template').value || null;
+  const problems = validateEvent(id, ev);
+  if (problems.length) {
+    for (const [field, message] of problems) fieldError(EVENT_FIELDS[field], message);
+    $(EVENT_FIELDS[problems[0][0]]).focus();
+    announce(`The event was not saved: ${problems.map((p) => p[1]).join('; ')}.`);
+    return;
+  }
+  const button = $('event-save');
+  button.disabled = true;
+  try {
+    const { status, body } = await api.putEvent(id, ev);
+    closeEventForm();
+    announce(`${status === 201 ? 'Created' : 'Saved'} event ${body.name}.`);
+    await loadEvents(body.event_id);
+  } catch (err) {
+    if (err instanceof ApiError && err.field && EVENT_FIELDS[err.field]) {
+      fieldError(EVENT_FIELDS[err.field], err.message);
+      $(EVENT_FIELDS[err.field]).focus();
+    }
+    showError('Could not save the event', err);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function initEvents() {
+  $('event-select').addEventListener('change', (e) => {
+    const ev = state.events.find((x) => x.event_id === e.target.value) ?? null;
+    selectEvent(ev);
+  });
+  $('event-new').addEventListener('click', () => openEventForm(null));
+  $('event-edit').addEventListener('click', () => state.event && openEventForm(state.event));
+  $('event-cancel').addEventListener('click', () => {
+    closeEventForm();
+    $('event-new').focus();
+  });
+  $('event-form').addEventListener('submit', saveEvent);
+  $('ev-starts').addEventListener('input', updateStartsHint);
+  $('ev-id').addEventListener('input', () => { idTouched = true; });
+  $('ev-name').addEventListener('input', () => {
+    if (!idTouched && !$('ev-id').readOnly) $('ev-id').value = slug($('ev-name').value);
+  });
+}
+
+// ---------------------------------------------------------------- guests in
+
+function initImport() {
+  $('import-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    importText($('csv-text').value, 'pasted text');
+  });
+  $('csv-file').addEventListener('change', async (e) => {
+    const file = e.target.files?.[0];
+    if (!file) return;
+    try {
+      const text = await file.text();
+      $('csv-text').value = text;
+      importText(text, file.name);
+    } catch (err) {
+      showError(`Could not read ${file.name}`, err);
+    }
+  });
+  $('guests-clear').addEventListener('click', () => {
+    if (!state.event || !state.guests.length) return;
+    if (!confirm(`Remove all ${state.guests.length} guests from this browser's list for ${state.event.name}? Invitations already sent stay.`)) return;
+    state.guests = [];
+    state.selected.clear();
+    saveGuests();
+    renderAll();
+    announce('Guest list cleared.');
+  });
+}
+
+function importText(text, source) {
+  if (!state.event) {
+    showError('Guests not added', new Error('pick or create an event first'));
+    return;
+  }
+  const { guests, problems } = readGuests(text, state.guests);
+  const index = new Map(state.guests.map((g, i) => [g.guest_id, i]));
+  let added = 0;
+  let updated = 0;
+  for (const { line, ...guest } of guests) {
+    if (index.has(guest.guest_id)) {
+      state.guests[index.get(guest.guest_id)] = guest;
+      updated++;
+    } else {
+      index.set(guest.guest_id, state.guests.length);
+      state.guests.push(guest);
+      added++;
+    }
+  }
+  saveGuests();
+  const summary = `From ${source}: ${plural(added, 'guest')} added${updated ? `, ${updated} updated` : ''}`
+    + (problems.length ? `; ${plural(problems.length, 'row')} not added (see below).` : '.');
+  $('import-result').innerHTML = `<p class="${problems.length ? 'warn' : 'ok'}" id="import-summary">${esc(summary)}</p>`
+    + (problems.length ? problemsTable(problems) : '');
+  announce(summary);
+  renderAll();
+  updatePreview();
+  loadOptOuts(guests.map((g) => g.phone));
+}
+
+function problemsTable(problems) {
+  return `<div class="problems" id="import-problems">
+    <h3 id="problems-heading">${plural(problems.length, 'row')} not added: fix ${problems.length === 1 ? 'it' : 'them'} in the CSV and add again</h3>
+    <table aria-labelledby="problems-heading">
+      <thead><tr><th scope="col">Line</th><th scope="col">Row</th><th scope="col">Problem</th></tr></thead>
+      <tbody>${problems.map((p) => `<tr class="problem-row" data-line="${p.line}">
+        <td data-label="Line">${p.line}</td>
+        <td data-label="Row"><code>${esc(p.text) || '<span class="muted">(empty)</span>'}</code></td>
+        <td data-label="Problem">${p.messages.map(esc).join('<br>')}</td></tr>`).join('')}</tbody>
+    </table></div>`;
+}
+
+// ---------------------------------------------------------------- opt-outs
+
+/** Numbers looked up at once; more wait their turn. */
+const OPT_OUT_PARALLEL = 6;
+/** Lookups per event load: beyond this, skipped invitations still mark guests. */
+const OPT_OUT_MAX_LOOKUPS = 2000;
+let optOutAbort = null;
+
+/**
+ * Asks the opt-out API about each guest's number (`phones`: only those, else
+ * every guest's). The answer is the number's current state, so a guest who
+ * opted back in (START) is selectable again.
+ */
+async function loadOptOuts(phones) {
+  if (!state.event) return;
+  const eventId = state.event.event_id;
+  if (!phones || !optOutAbort) {
+    optOutAbort?.abort();
+    optOutAbort = new AbortController();
+    state.optOuts = new Map();
+  }
+  const abort = optOutAbort;
+  const todo = [...new Set(phones ?? state.guests.map((g) => g.phone))]
+    .filter((p) => p && !state.optOuts.has(p)).slice(0, OPT_OUT_MAX_LOOKUPS);
+  let next = 0;
+  let failed = null;
+  const worker = async () => {
+    while (next < todo.length && !failed && !abort.signal.aborted) {
+      const phone = todo[next++];
+      try {
+        const { body } = await api.optOut(phone, abort.signal);
+        if (state.event?.event_id === eventId) state.optOuts.set(phone, Boolean(body?.opted_out));
+      } catch (e) {
+        failed = e;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: OPT_OUT_PARALLEL }, worker));
+  if (failed && failed.name !== 'AbortError' && !isMissingRoute(failed)) {
+    showError('Could not check which guests opted out', failed);
+  }
+  if (state.event?.event_id === eventId) renderRows();
+}
+
+/** The local stack's answer for a route this API does not have (yet). */
+function isMissingRoute(e) {
+  return e instanceof ApiError && (e.status === 404 || e.status === 405) && /no such route|not allowed on this path|^Not Found$/i.test(e.message);
+}
+
+// ---------------------------------------------------------------- templates
+
+const DEFAULT_TEMPLATE = 'default';
+
+function templateName(id) {
+  const t = state.templates?.find((x) => x.template_id === id);
+  return t ? `${t.name || t.template_id} (version ${t.version})` : id;
+}
+
+/** The template a send uses when none is chosen: the event's default, else the built-in one. */
+function eventTemplateId() {
+  return state.event?.default_template_id || DEFAULT_TEMPLATE;
+}
+
+/** The chosen template id, or null for the event's default. */
+function chosenTemplateId() {
+  return $('template-select').value || null;
+}
+
+async function loadTemplates() {
+  try {
+    const { body } = await api.listTemplates();
+    state.templates = body?.items ?? [];
+    state.templateVariables = body?.variables ?? [];
+  } catch (e) {
+    state.templates = null;
+    if (!isMissingRoute(e)) showError('Could not load the templates', e);
+  }
+  renderTemplateChoices();
+}
+
+function renderTemplateChoices() {
+  const select = $('template-select');
+  const current = select.value;
+  const list = state.templates ?? [];
+  const defaultLabel = `Event default: ${templateName(eventTemplateId())}`;
+  select.innerHTML = `<option value="">${esc(defaultLabel)}</option>`
+    + list.map((t) => `<option value="${esc(t.template_id)}">${esc(t.name || t.template_id)} (version ${t.version})</option>`).join('');
+  if (list.some((t) => t.template_id === current)) select.value = current;
+  // The event form's default template.
+  const evSelect = $('ev-template');
+  const evCurrent = evSelect.value;
+  evSelect.innerHTML = `<option value="">Built-in default</option>`
+    + list.filter((t) => t.template_id !== DEFAULT_TEMPLATE)
+      .map((t) => `<option value="${esc(t.template_id)}">${esc(t.name || t.template_id)}</option>`).join('');
+  evSelect.value = evCurrent;
+  evSelect.closest('.field').hidden = state.templates === null;
+  describeTemplate();
+}
+
+function describeTemplate() {
+  const hint = $('template-hint');
+  if (state.templates === null) {
+    hint.textContent = 'This API has only the built-in message.';
+    return;
+  }
+  const id = chosenTemplateId() ?? eventTemplateId();
+  const t = state.templates.find((x) => x.template_id === id);
+  if (!t) {
+    hint.textContent = '';
+  } else if (t.content_sid) {
+    hint.textContent = `A WhatsApp Content template (${t.content_sid}) with ${plural(Object.keys(t.content_variables ?? {}).length, 'variable')}: Twilio sends the approved text.`;
+  } else {
+    hint.textContent = 'Free-form text: WhatsApp delivers it only inside a 24-hour window after the guest wrote to you; use an approved Content template otherwise.';
+  }
+}
+
+let previewSeq = 0;
+
+function renderPreviewGuests() {
+  const guestSel = $('preview-guest');
+  const current = guestSel.value;
+  guestSel.innerHTML = state.guests.length
+    ? state.guests.map((g) => `<option value="${esc(g.guest_id)}">${esc(g.name)} (${esc(g.phone)})</option>`).join('')
+    : '<option value="">No guests yet</option>';
+  const firstSelected = state.guests.find((g) => state.selected.has(g.guest_id));
+  if (state.guests.some((g) => g.guest_id === current)) guestSel.value = current;
+  else if (firstSelected) guestSel.value = firstSelected.guest_id;
+}
+
+async function updatePreview() {
+  const out = $('preview');
+  const meta = $('preview-meta');
+  renderPreviewGuests();
+  describeTemplate();
+  const guest = state.guests.find((g) => g.guest_id === $('preview-guest').value);
+  const seq = ++previewSeq;
+  out.textContent = '';
+  if (!state.event || !guest) {
+    meta.textContent = state.event ? 'Add guests to see the message one of them would get.' : '';
+    return;
+  }
+  if (state.templates === null) {
+    meta.textContent = 'Previews need the template routes, which this API does not have.';
+    return;
+  }
+  const templateId = chosenTemplateId() ?? eventTemplateId();
+  const g = { guest_id: guest.guest_id, name: guest.name, phone: guest.phone };
+  if (guest.rsvp_token) g.rsvp_token = guest.rsvp_token;
+  meta.textContent = 'Rendering…';
+  try {
+    const { body } = await api.previewTemplate(templateId, { event_id: state.event.event_id, guest: g });
+    if (seq !== previewSeq) return;
+    if (body?.content_sid) {
+      const vars = Object.entries(body.content_variables ?? {}).map(([k, v]) => `{{${k}}} = ${v}`).join('\n');
+      out.textContent = `Content template ${body.content_sid}\n${vars}`;
+    } else {
+      out.textContent = body?.body ?? '';
+    }
+    const parts = [`What ${guest.name} would get with ${templateName(templateId)}`];
+    if (body?.length != null) parts.push(`${body.length} of ${body.max_length} characters`);
+    if (!guest.rsvp_token) parts.push('the RSVP token in the link is made up here; each guest gets a random one when sent');
+    meta.textContent = `${parts.join('; ')}.`;
+    if (body?.length != null && body.max_length && body.length > body.max_length) {
+      meta.textContent += ' Too long for WhatsApp: shorten the template or the event details.';
+    }
+  } catch (e) {
+    if (seq !== previewSeq) return;
+    meta.textContent = 'No preview (see the error above).';
+    showError('Could not preview the message', e);
+  }
+}
+
+function initTemplates() {
+  $('template-select').addEventListener('change', updatePreview);
+  $('preview-guest').addEventListener('change', updatePreview);
+}
+
+// ---------------------------------------------------------------- invitations
+
+let refreshing = null;
+let refreshAgain = false;
+
+/**
+ * Reloads the current event's invitations. Coalesced: while one load runs,
+ * further calls wait for it and one more load after it.
+ */
+async function refreshInvitations() {
+  if (refreshing) {
+    refreshAgain = true;
+    return refreshing;
+  }
+  refreshing = (async () => {
+    do {
+      refreshAgain = false;
+      const eventId = state.event?.event_id;
+      if (!eventId) return;
+      let items;
+      try {
+        items = await allInvitations(eventId);
+      } catch (e) {
+        showError('Could not load the invitations', e);
+        throw e;
+      }
+      // Picked another event meanwhile: load that one's instead.
+      if (state.event?.event_id === eventId) applyInvitations(items);
+      else refreshAgain = true;
+    } while (refreshAgain);
+  })();
+  try {
+    await refreshing;
+  } finally {
+    refreshing = null;
+  }
+}
+
+function applyInvitations(items) {
+  state.byInvitation = new Map(items.map((i) => [i.invitation_id, i]));
+  const latest = new Map();
+  for (const inv of items) {
+    const prev = latest.get(inv.guest_id);
+    const at = inv.timestamps?.queued ?? inv.updated_at;
+    if (!prev || at > (prev.timestamps?.queued ?? prev.updated_at)) latest.set(inv.guest_id, inv);
+  }
+  state.invitations = latest;
+  renderRows();
+}
+
+function setInvitation(inv) {
+  state.byInvitation.set(inv.invitation_id, inv);
+  const cur = state.invitations.get(inv.guest_id);
+  if (!cur || cur.invitation_id === inv.invitation_id) state.invitations.set(inv.guest_id, inv);
+}
+
+// ---------------------------------------------------------------- progress
+
+class JobWatch {
+  constructor(jobId) {
+    this.jobId = jobId;
+    this.job = null;
+    this.timer = null;
+    this.delay = POLL_FAST_MS;
+    this.lastCounts = '';
+    this.stopped = false;
+    this.running = false;
+    this.doneAt = null;
+    this.announce = false;
+    this.restart = false;
+  }
+
+  /** (Re)starts polling at the fast pace. */
+  start() {
+    this.stopped = false;
+    this.delay = POLL_FAST_MS;
+    clearTimeout(this.timer);
+    // A poll in flight may have read the job before the change that
+    // restarts it (a retry): poll again right after it.
+    if (this.running) this.restart = true;
+    else this.tick();
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  async tick() {
+    this.running = true;
+    let next = null;
+    try {
+      const { body } = await api.jobStatus(this.jobId);
+      if (this.stopped) return;
+      const wasDone = this.job?.done;
+      this.job = body;
+      const counts = JSON.stringify(body.counts);
+      const changed = counts !== this.lastCounts;
+      this.lastCounts = counts;
+      renderProgress();
+      if (changed) await refreshInvitations().catch(() => {});
+      if (body.done) {
+        if (wasDone === false || this.announce) announceDone(body);
+        this.announce = false;
+        this.doneAt ??= Date.now();
+        // Done: nothing is on its way any more. Read receipts may still
+        // come for delivered ones; follow them slowly for a while, then stop.
+        if (body.counts.delivered > 0 && Date.now() - this.doneAt < TAIL_MS) {
+          this.delay = changed ? TAIL_FIRST_MS : Math.min(Math.max(this.delay * 2, TAIL_FIRST_MS), TAIL_MAX_MS);
+          next = this.delay;
+        }
+        return;
+      }
+      this.doneAt = null;
+      this.delay = changed ? POLL_FAST_MS : Math.min(Math.round(this.delay * 1.5), POLL_MAX_MS);
+      next = this.delay;
+    } catch (e) {
+      if (this.stopped) return;
+      showError(`Could not follow the send ${this.jobId}`, e);
+      if (e instanceof ApiError && e.status === 404) return;
+      this.delay = Math.min(Math.max(this.delay * 2, 2000), POLL_ERROR_MAX_MS);
+      next = this.delay;
+    } finally {
+      this.running = false;
+      if (this.restart) {
+        this.restart = false;
+        this.delay = POLL_FAST_MS;
+        next = POLL_FAST_MS;
+      }
+      if (next !== null && !this.stopped) this.timer = setTimeout(() => this.tick(), next);
+    }
+  }
+}
+
+/** Follows a job; `announce`: say so when it is done (a send or retry from this page). */
+function watchJob(jobId, { announce = false } = {}) {
+  let watch = state.jobs.get(jobId);
+  if (!watch) {
+    watch = new JobWatch(jobId);
+    state.jobs.set(jobId, watch);
+  }
+  if (announce) watch.announce = true;
+  watch.start();
+}
+
+function announceDone(job) {
+  const parts = STATUSES.filter((s) => job.counts[s]).map((s) => `${job.counts[s]} ${STATUS_LABEL[s].toLowerCase()}`);
+  announce(`Sending finished for ${plural(job.total, 'invitation')}: ${parts.join(', ')}.`);
+}
+
+function finished(job) {
+  return job.total - job.counts.queued - job.counts.sending - job.counts.sent;
+}
+
+function renderProgress() {
+  const jobs = [...state.jobs.values()].filter((w) => w.job)
+    .sort((a, b) => (b.job.created_at ?? '').localeCompare(a.job.created_at ?? ''))
+    .slice(0, 3);
+  const area = $('progress');
+  const html = jobs.map((w) => {
+    const job = w.job;
+    const done = finished(job);
+    const pct = job.total ? Math.floor((done * 100) / job.total) : 100;
+    const stateText = job.done ? 'Done:' : 'Sending:';
+    const id = `job-${job.job_id}`;
+    return `<div class="job" data-job-id="${esc(job.job_id)}" data-total="${job.total}" data-done="${job.done}" data-percent="${pct}">
+      <p class="job-head" id="${esc(id)}-label"><strong>${stateText}</strong>
+        ${done} of ${plural(job.total, 'invitation')} finished (${pct}%)
+        <span class="muted">· started ${esc(shortTime(job.created_at))}</span></p>
+      <progress id="${esc(id)}-bar" max="${job.total}" value="${done}" aria-labelledby="${esc(id)}-label">${pct}%</progress>
+      <ul class="counts" aria-label="Invitations by status">${STATUSES.filter((s) => job.counts[s] > 0)
+        .map((s) => `<li data-status="${s}"><span class="badge st-${s}">${STATUS_LABEL[s]}</span> <span class="n">${job.counts[s]}</span></li>`).join('')}</ul>
+    </div>`;
+  }).join('');
+  if (html !== lastProgressHtml) {
+    area.innerHTML = html;
+    lastProgressHtml = html;
+  }
+}
+let lastProgressHtml = '';
+
+// ---------------------------------------------------------------- guest rows
+
+/** Every guest to show: those brought in here, then any known only from invitations. */
+function guestRows() {
+  const rows = state.guests.map((g) => ({ ...g, inv: state.invitations.get(g.guest_id) ?? null }));
+  const known = new Set(state.guests.map((g) => g.guest_id));
+  const others = [...state.invitations.values()].filter((i) => !known.has(i.guest_id))
+    .sort((a, b) => a.name.localeCompare(b.name));
+  for (const inv of others) rows.push({ guest_id: inv.guest_id, name: inv.name, phone: null, inv });
+  for (const row of rows) {
+    // The opt-out API knows the number's current state; without its answer,
+    // an invitation skipped because the guest opted out marks them.
+    const known = row.phone ? state.optOuts.get(row.phone) : undefined;
+    row.optedOut = known ?? isOptedOutInvitation(row.inv);
+    row.selectable = Boolean(row.phone) && !row.optedOut;
+    if (!row.selectable) state.selected.delete(row.guest_id);
+  }
+  return rows;
+}
+
+const rowCache = new Map();
+
+function rowSignature(row) {
+  const i = row.inv;
+  return JSON.stringify([row.name, row.phone, row.optedOut, row.selectable, state.selected.has(row.guest_id),
+    i?.invitation_id, i?.status, i?.attempt, i?.updated_at, i?.error_code, i?.error_message, i?.flag]);
+}
+
+function rowHtml(row) {
+  const i = row.inv;
+  const checked = state.selected.has(row.guest_id) ? 'checked' : '';
+  const disabled = row.selectable ? '' : 'disabled';
+  const why = row.optedOut ? ' (opted out, cannot be sent to)' : row.phone ? '' : ' (phone unknown: add the guest again in step 2)';
+  const badge = i
+    ? `<span class="badge st-${i.status}" data-status="${i.status}">${STATUS_LABEL[i.status] ?? esc(i.status)}</span>${i.attempt > 1 ? ` <span class="muted">attempt ${i.attempt}</span>` : ''}`
+    : '<span class="badge st-none" data-status="none">Not invited</span>';
+  const tags = row.optedOut ? ' <span class="tag opted-out">Opted out</span>' : '';
+  const details = [];
+  const words = reason(i);
+  if (words && (RETRYABLE.has(i.status) || i.status === 'skipped')) details.push(`<span class="reason">${esc(words)}</span>`);
+  if (i?.flag) details.push(`<span class="reason">${esc(FLAG_WORDS[i.flag] ?? i.flag)}</span>`);
+  const canRetry = i && (RETRYABLE.has(i.status) || (i.flag && i.status === 'sending'));
+  const retry = canRetry
+    ? `<button type="button" class="secondary small retry" data-invitation="${esc(i.invitation_id)}" aria-label="Retry invitation to ${esc(row.name)}">Retry</button>`
+    : '';
+  return `<td class="c-select"><input type="checkbox" class="pick" ${checked} ${disabled} aria-label="Select ${esc(row.name)}${esc(why)}"></td>
+    <td class="c-guest"><span class="name">${esc(row.name)}</span>${tags}<br><span class="phone muted">${esc(row.phone ?? 'phone unknown')}</span></td>
+    <td class="c-status">${badge}</td>
+    <td class="c-time">${i ? `<time datetime="${esc(i.updated_at)}" title="${esc(longTime(i.updated_at))}">${esc(shortTime(i.updated_at))}</time>` : ''}</td>
+    <td class="c-details">${details.join('<br>')}</td>
+    <td class="c-actions">${retry}</td>`;
+}
+
+function renderRows() {
+  const rows = guestRows();
+  const tbody = $('guest-rows');
+  const seen = new Set();
+  let prev = null;
+  for (const row of rows) {
+    seen.add(row.guest_id);
+    let cached = rowCache.get(row.guest_id);
+    const sig = rowSignature(row);
+    if (!cached) {
+      const tr = document.createElement('tr');
+      tr.dataset.guestId = row.guest_id;
+      cached = { tr, sig: null };
+      rowCache.set(row.guest_id, cached);
+    }
+    if (cached.sig !== sig) {
+      const focused = cached.tr.contains(document.activeElement) ? document.activeElement.className : null;
+      cached.tr.innerHTML = rowHtml(row);
+      cached.tr.dataset.status = row.inv?.status ?? 'none';
+      cached.tr.classList.toggle('opted-out', Boolean(row.optedOut));
+      cached.sig = sig;
+      // Keep keyboard focus on the same control when a row is redrawn.
+      if (focused) (cached.tr.querySelector(`.${focused.split(' ').pop()}`) ?? cached.tr.querySelector('.pick'))?.focus();
+    }
+    const expected = prev ? prev.nextSibling : tbody.firstChild;
+    if (expected !== cached.tr) tbody.insertBefore(cached.tr, expected);
+    prev = cached.tr;
+  }
+  for (const [id, cached] of rowCache) {
+    if (!seen.has(id)) {
+      cached.tr.remove();
+      rowCache.delete(id);
+    }
+  }
+  $('no-guests').hidden = rows.length > 0;
+  renderCounts(rows);
+}
+
+function renderCounts(rows = guestRows()) {
+  const selected = rows.filter((r) => state.selected.has(r.guest_id)).length;
+  const optedOut = rows.filter((r) => r.optedOut).length;
+  const failed = rows.filter((r) => r.inv && RETRYABLE.has(r.inv.status)).length;
+  $('guest-count').textContent = rows.length
+    ? `${plural(rows.length, 'guest')} · ${selected} selected${optedOut ? ` · ${optedOut} opted out` : ''}${failed ? ` · ${failed} failed` : ''}`
+    : '';
+  const send = $('send');
+  send.disabled = !state.event || selected === 0 || state.sending;
+  send.textContent = selected ? `Send WhatsApp invitations (${selected})` : 'Send WhatsApp invitations';
+  $('retry-all').disabled = !state.event || failed === 0;
+  for (const id of ['select-all', 'select-none', 'select-new', 'select-failed', 'refresh']) $(id).disabled = !state.event;
+}
+
+function renderAll() {
+  renderRows();
+  renderProgress();
+}
+
+function select(predicate, label) {
+  const rows = guestRows();
+  state.selected.clear();
+  for (const r of rows) if (r.selectable && predicate(r)) state.selected.add(r.guest_id);
+  renderRows();
+  announce(`${label}: ${plural(state.selected.size, 'guest')} selected.`);
+}
+
+function initRows() {
+  $('guest-rows').addEventListener('change', (e) => {
+    if (!e.target.classList.contains('pick')) return;
+    const id = e.target.closest('tr').dataset.guestId;
+    if (e.target.checked) state.selected.add(id);
+    else state.selected.delete(id);
+    renderRows();
+  });
+  $('guest-rows').addEventListener('click', (e) => {
+    const button = e.target.closest('button.retry');
+    if (button) retryOne(button.dataset.invitation, button);
+  });
+  $('select-all').addEventListener('click', () => select(() => true, 'All'));
+  $('select-none').addEventListener('click', () => select(() => false, 'None'));
+  $('select-new').addEventListener('click', () => select((r) => !r.inv, 'Not yet invited'));
+  $('select-failed').addEventListener('click', () => select((r) => r.inv && RETRYABLE.has(r.inv.status), 'Failed'));
+  $('refresh').addEventListener('click', async () => {
+    await Promise.all([refreshInvitations().catch(() => {}), loadOptOuts()]);
+    renderRows();
+    followEventJobs();
+    announce('Refreshed.');
+  });
+  $('retry-all').addEventListener('click', retryAllFailed);
+}
+
+// ---------------------------------------------------------------- sending
+
+function newKey() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+}
+
+function selectedGuests() {
+  return guestRows().filter((r) => r.selectable && state.selected.has(r.guest_id));
+}
+
+function askToSend() {
+  const guests = selectedGuests();
+  if (!guests.length || !state.event) return;
+  const again = guests.filter((g) => g.inv).length;
+  const template = $('template-select').selectedOptions[0]?.textContent ?? 'Event default';
+  $('confirm-title').textContent = `Send ${plural(guests.length, 'WhatsApp invitation')}?`;
+  $('confirm-text').textContent = `${plural(guests.length, 'guest')} of ${state.event.name} will get a WhatsApp message now (template: ${template}).`;
+  $('confirm-extra').textContent = again ? `${again} of them ${again === 1 ? 'was' : 'were'} invited before and will get another message.` : '';
+  $('confirm-send').textContent = `Send ${guests.length}`;
+  const dialog = $('confirm');
+  dialog.returnValue = '';
+  dialog.showModal();
+}
+
+async function sendSelected() {
+  const guests = selectedGuests();
+  const event = state.event;
+  if (!guests.length || !event || state.sending) return;
+  state.sending = true;
+  renderCounts();
+  const key = newKey();
+  const templateId = $('template-select').value || undefined;
+  let queued = 0;
+  const skipped = [];
+  try {
+    for (let start = 0, part = 0; start < guests.length; start += MAX_BULK, part++) {
+      const chunk = guests.slice(start, start + MAX_BULK);
+      const body = {
+        event_id: event.event_id,
+        guests: chunk.map((g) => {
+          const out = { guest_id: g.guest_id, name: g.name, phone: g.phone };
+          if (g.rsvp_token) out.rsvp_token = g.rsvp_token;
+          return out;
+        }),
+      };
+      if (templateId) body.template_id = templateId;
+      const { body: res } = await api.sendBulk(body, `${key}-${part}`);
+      queued += res.queued ?? res.accepted;
+      for (const skip of res.skipped ?? []) {
+        const guest = chunk[skip.index];
+        skipped.push(guest?.name ?? skip.guest_id);
+        if (guest && skip.code === 'opted_out') state.optOuts.set(guest.phone, true);
+      }
+      showRejections(res, chunk);
+      for (const g of chunk) state.selected.delete(g.guest_id);
+      watchJob(res.job_id, { announce: true });
+    }
+    announce(`Queued ${plural(queued, 'invitation')} for ${event.name}.`
+      + (skipped.length ? ` Not sent to ${skipped.length} who opted out: ${skipped.slice(0, 5).join(', ')}${skipped.length > 5 ? '…' : ''}.` : ''));
+  } catch (e) {
+    showError('Could not send the invitations', e);
+  } finally {
+    state.sending = false;
+    await refreshInvitations().catch(() => {});
+    renderRows();
+    $('guests-heading').focus();
+  }
+}
+
+function showRejections(res, chunk) {
+  const left = [...(res.rejected ?? []).map((r) => ({ guest: chunk[r.index], text: `${r.field}: ${r.message}` })),
+    ...(res.duplicates ?? []).map((d) => ({ guest: chunk[d.index], text: `the same guest as ${chunk[d.duplicate_of]?.name ?? `entry ${d.duplicate_of}`}: sent once` }))];
+  if (!left.length) return;
+  showError(`The API left out ${plural(left.length, 'guest')}`,
+    new Error(left.map((l) => `${l.guest?.name ?? '?'} (${l.guest?.phone ?? '?'}): ${l.text}`).join('; ')));
+}
+
+async function retryOne(invitationId, button) {
+  const inv = state.byInvitation.get(invitationId);
+  button.disabled = true;
+  try {
+    const { body } = await api.retry(invitationId);
+    if (inv) setInvitation({ ...inv, status: body.status, attempt: body.attempt, error_code: null, error_message: null, flag: null, updated_at: new Date().toISOString() });
+    announce(`Retrying the invitation to ${inv?.name ?? invitationId} (attempt ${body.attempt}).`);
+    renderRows();
+    if (inv) watchJob(inv.job_id, { announce: true });
+  } catch (e) {
+    showError(`Could not retry the invitation to ${inv?.name ?? invitationId}`, e);
+    button.disabled = false;
+    refreshInvitations().catch(() => {});
+  }
+}
+
+async function retryAllFailed() {
+  if (!state.event) return;
+  const button = $('retry-all');
+  button.disabled = true;
+  try {
+    const { body } = await api.retryFailed({ event_id: state.event.event_id });
+    announce(body.retried ? `Retrying ${plural(body.retried, 'failed invitation')}.` : 'Nothing to retry: no invitation has failed.');
+    const jobs = new Set();
+    for (const id of body.invitation_ids ?? []) {
+      const inv = state.byInvitation.get(id);
+      if (inv) {
+        jobs.add(inv.job_id);
+        setInvitation({ ...inv, status: 'queued', attempt: inv.attempt + 1, error_code: null, error_message: null, flag: null });
+      }
+    }
+    renderRows();
+    await refreshInvitations().catch(() => {});
+    for (const id of body.invitation_ids ?? []) {
+      const inv = state.byInvitation.get(id);
+      if (inv) jobs.add(inv.job_id);
+    }
+    for (const job of jobs) watchJob(job, { announce: true });
+  } catch (e) {
+    showError('Could not retry the failed invitations', e);
+  } finally {
+    renderCounts();
+  }
+}
+
+function initSending() {
+  $('send').addEventListener('click', askToSend);
+  $('confirm').addEventListener('close', () => {
+    if ($('confirm').returnValue === 'send') sendSelected();
+    else $('send').focus();
+  });
+}
+
+// ---------------------------------------------------------------- start
+
+window.addEventListener('unhandledrejection', (e) => showError('Unexpected problem', e.reason));
+window.addEventListener('error', (e) => showError('Unexpected problem', e.error ?? e.message));
+
+initConnection();
+initEvents();
+initImport();
+initTemplates();
+initRows();
+initSending();
+renderAll();
+await Promise.all([loadTemplates(), loadEvents()]);
+// Expose a little for debugging in the console.
+window.rsvp = { state, sleep };

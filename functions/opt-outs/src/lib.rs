@@ -1,0 +1,126 @@
+//! Whether a WhatsApp number may be messaged:
+//! `GET /api/whatsapp/opt-outs/{phone}`, `PUT` (opt it out), `DELETE` (lift
+//! an opt-out an organizer made). `{phone}` is E.164, its `+` as is,
+//! percent-encoded (`%2B`) or left out.
+//!
+//! One record per number for the whole stack: the guest says STOP to the
+//! WhatsApp sender, not to one organizer. A guest's own opt-out (an inbound
+//! STOP, or Twilio's 21610) is lifted only by the guest (START); an
+//! organizer may lift only an opt-out the same organizer made.
+
+use lambda_http::{Body, Request, Response};
+use serde::Serialize;
+use shared::domain::{OptOut, OptOutSource, PhoneNumber};
+use shared::http::{self, ApiError, ApiResult};
+use shared::lifecycle::now;
+use shared::ports::Store;
+use std::sync::Arc;
+
+pub struct Deps {
+    pub store: Arc<dyn Store>,
+}
+
+pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
+    http::respond(route(deps, req).await)
+}
+
+/// A number's state as the API shows it.
+#[derive(Serialize)]
+pub struct OptOutView<'a> {
+    pub phone: &'a str,
+    pub opted_out: bool,
+    /// Who made the last change: `inbound` (the guest's keyword), `twilio`
+    /// (Twilio refused a send with 21610), `api` (an organizer); null if none.
+    pub source: Option<OptOutSource>,
+    pub keyword: Option<&'a str>,
+    pub updated_at: Option<&'a str>,
+}
+
+fn view<'a>(phone: &'a PhoneNumber, record: Option<&'a OptOut>) -> Response<Body> {
+    http::json(
+        200,
+        &OptOutView {
+            phone: phone.as_str(),
+            opted_out: record.is_some_and(|r| r.opted_out),
+            source: record.map(|r| r.source),
+            keyword: record.and_then(|r| r.keyword.as_deref()),
+            updated_at: record.map(|r| r.updated_at.as_str()),
+        },
+    )
+}
+
+fn parse_phone(raw: &str) -> Result<PhoneNumber, shared::domain::PhoneError> {
+    let raw = raw.trim();
+    if raw.starts_with('+') {
+        PhoneNumber::parse(raw)
+    } else {
+        PhoneNumber::parse(&format!("+{raw}"))
+    }
+}
+
+async fn route(deps: &Deps, req: Request) -> ApiResult {
+    let owner = http::organizer(&req)?;
+    let phone = http::decoded_path_param(&req, "phone", parse_phone)?;
+    let store = deps.store.as_ref();
+    let current = store.get_opt_out(&phone).await?;
+    match req.method().as_str() {
+        "GET" => Ok(view(&phone, current.as_ref())),
+        "PUT" => {
+            if current.as_ref().is_some_and(|c| c.opted_out) {
+                // Already opted out: the first reason stays.
+                return Ok(view(&phone, current.as_ref()));
+            }
+            let record = OptOut {
+                phone: phone.clone(),
+                opted_out: true,
+                source: OptOutSource::Api,
+                keyword: None,
+                by: Some(owner),
+                updated_at: now(),
+            };
+            write(store, &record, current.as_ref()).await?;
+            tracing::info!(to = %phone, "number opted out by an organizer");
+            Ok(view(&phone, Some(&record)))
+        }
+        "DELETE" => {
+            let Some(existing) = current.as_ref().filter(|c| c.opted_out) else {
+                return Ok(view(&phone, current.as_ref()));
+            };
+            if existing.source.is_guests_own() {
+                return Err(ApiError::Conflict(
+                    "the guest opted out (replied STOP); only the guest can opt back in, by sending START to the WhatsApp sender".into(),
+                ));
+            }
+            if existing.by.as_deref() != Some(owner.as_str()) {
+                return Err(ApiError::Conflict(
+                    "another organizer opted this number out; only they can lift it".into(),
+                ));
+            }
+            let record = OptOut {
+                phone: phone.clone(),
+                opted_out: false,
+                source: OptOutSource::Api,
+                keyword: None,
+                by: Some(owner),
+                updated_at: now(),
+            };
+            write(store, &record, current.as_ref()).await?;
+            tracing::info!(to = %phone, "organizer's opt-out lifted");
+            Ok(view(&phone, Some(&record)))
+        }
+        _ => Err(ApiError::NotFound("route".into())),
+    }
+}
+
+/// Writes only over the record that was read, so a guest's STOP arriving
+/// meanwhile is never overwritten.
+async fn write(store: &dyn Store, record: &OptOut, read: Option<&OptOut>) -> Result<(), ApiError> {
+    let since = read.map_or("", |r| r.updated_at.as_str());
+    if store.put_opt_out(record, Some(since)).await? {
+        Ok(())
+    } else {
+        Err(ApiError::Conflict(
+            "the number's opt-out changed meanwhile; read it again".into(),
+        ))
+    }
+}

@@ -1,0 +1,15 @@
+use lambda_http::{Error, run, service_fn};
+use shared::config;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init();
+    let sdk = config::aws_config().await;
+    let deps = opt_outs::Deps {
+        store: config::store_from_env(&sdk)?,
+    };
+    run(service_fn(|req| async {
+        Ok::<_, Error>(opt_outs::handle(&deps, req).await)
+    }))
+    .await
+}

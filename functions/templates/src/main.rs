@@ -1,0 +1,15 @@
+use lambda_http::{Error, run, service_fn};
+use shared::config;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init();
+    let sdk = config::aws_config().await;
+    let deps = templates::Deps {
+        store: config::store_from_env(&sdk)?,
+    };
+    run(service_fn(|req| async {
+        Ok::<_, Error>(templates::handle(&deps, req).await)
+    }))
+    .await
+}

@@ -1,0 +1,441 @@
+// The organizer's dashboard in a real browser (Debian's Chromium, driven by
+// playwright-core), against a local stack with the Twilio simulator.
+//
+// Run through `cargo run -p e2e --bin browser-tests` (infra/scripts/test.sh
+// step `browser`), which starts the stack and sets:
+//   RSVP_API_URL   the stack (API, and the dashboard at /)
+//   RSVP_SIM_URL   the Twilio simulator (its /_sim/* controls)
+//   RSVP_ARTIFACTS where screenshots go
+// RSVP_CHROMIUM overrides the browser (default /usr/bin/chromium).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const { chromium } = await import(new URL('../../infra/node/node_modules/playwright-core/index.mjs', import.meta.url));
+
+const API = process.env.RSVP_API_URL;
+const SIM = process.env.RSVP_SIM_URL;
+const ARTIFACTS = process.env.RSVP_ARTIFACTS ?? path.resolve('test-artifacts/dashboard');
+fs.mkdirSync(ARTIFACTS, { recursive: true });
+const CHROMIUM = process.env.RSVP_CHROMIUM ?? '/usr/bin/chromium';
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const skip = !API || !SIM ? 'needs RSVP_API_URL and RSVP_SIM_URL: run `cargo run -p e2e --bin browser-tests`' : false;
+
+/** A fresh browser profile with one page at this viewport; closed by `close()`. */
+async function openBrowser(viewport) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rsvp-chromium-'));
+  const context = await chromium.launchPersistentContext(dir, {
+    executablePath: CHROMIUM, headless: true, args: ARGS, viewport,
+    isMobile: viewport.width < 500, hasTouch: viewport.width < 500, deviceScaleFactor: 1,
+  });
+  context.setDefaultTimeout(20_000);
+  const page = context.pages()[0] ?? await context.newPage();
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  // API errors must show on the page (checked through #errors); a failed
+  // load of anything else (the page's own files) is a problem here.
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(`console error: ${m.text()}`);
+  });
+  page.on('response', (r) => {
+    if (r.status() >= 400 && !new URL(r.url()).pathname.startsWith('/api/')) problems.push(`${r.status()} for ${r.url()}`);
+  });
+  const close = async () => {
+    await context.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  return { page, problems, close };
+}
+
+async function sim(method, pathname, body) {
+  const res = await fetch(SIM + pathname, {
+    method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined,
+  });
+  assert.ok(res.ok, `simulator ${method} ${pathname}: ${res.status}`);
+  return res.json();
+}
+
+async function apiCall(method, pathname, body) {
+  const res = await fetch(API + pathname, {
+    method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
+async function createTemplate(id, name, text) {
+  const template_id = `${id}-${Date.now().toString(36)}`;
+  const res = await apiCall('POST', '/api/whatsapp/templates', { template_id, name, text });
+  assert.equal(res.status, 201, JSON.stringify(res.body));
+  return res.body;
+}
+
+async function createEvent(eventId, name) {
+  const res = await apiCall('PUT', `/api/whatsapp/events/${eventId}`, {
+    name, starts_at: '2027-06-01T20:00:00+00:00', venue: 'Hall', host: 'Ana', rsvp_base_url: 'https://rsvp.example.com/r/',
+  });
+  assert.equal(res.status, 201, JSON.stringify(res.body));
+}
+
+function shooter(page, name) {
+  const dir = path.join(ARTIFACTS, name);
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  let n = 0;
+  return (label) => page.screenshot({ path: path.join(dir, `${String(++n).padStart(2, '0')}-${label}.png`), fullPage: true });
+}
+
+/**
+ * 50 CSV rows after a header: two invalid (no `+`; no name), one the
+ * simulator refuses (63024), names with commas and quotes, some rows
+ * without an id (the dashboard derives one from the phone).
+ */
+function guestCsv(prefix) {
+  const phone = (i) => `+55119${prefix}${String(i).padStart(5, '0')}`;
+  const rows = ['name,phone,id'];
+  const invalid = { 13: `"Invalid Phone",${phone(13).slice(1)},g13`, 29: `,${phone(29)},g29` };
+  for (let i = 1; i <= 50; i++) {
+    if (invalid[i]) rows.push(invalid[i]);
+    else if (i === 2) rows.push(`"Souza, Ana",${phone(i)},g${i}`);
+    else if (i === 3) rows.push(`"Bo ""Junior"" Lima",${phone(i)},g${i}`);
+    else if (i % 10 === 5) rows.push(`Guest ${i},${phone(i)},`);
+    else rows.push(`Guest ${i},${phone(i)},g${i}`);
+  }
+  return { csv: rows.join('\n'), phone, failing: phone(7), failingId: 'g7', invalidLines: [14, 30] };
+}
+
+/** Every visible control has an accessible name (label, aria-label(ledby) or text). */
+async function unlabelledControls(page) {
+  return page.evaluate(() => {
+    const visible = (el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden';
+    const name = (el) => {
+      if (el.getAttribute('aria-label')?.trim()) return el.getAttribute('aria-label');
+      const by = el.getAttribute('aria-labelledby');
+      if (by) return by.split(/\s+/).map((id) => document.getElementById(id)?.textContent ?? '').join(' ').trim();
+      if (el.labels?.length) return [...el.labels].map((l) => l.textContent).join(' ').trim();
+      if (el.tagName === 'BUTTON') return el.textContent.trim();
+      return '';
+    };
+    return [...document.querySelectorAll('input, select, textarea, button, progress')]
+      .filter(visible).filter((el) => !name(el)).map((el) => el.outerHTML.slice(0, 120));
+  });
+}
+
+async function noHorizontalScroll(page, width) {
+  const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(scrollWidth <= width, `page is ${scrollWidth}px wide at a ${width}px viewport`);
+}
+
+async function flow(t, { name, viewport, prefix, keyboard, useTemplate }) {
+  const { page, problems, close } = await openBrowser(viewport);
+  t.after(close);
+  const shot = shooter(page, name);
+  const eventId = `gala-${name}-${Date.now().toString(36)}`;
+  const { csv, failing, failingId, invalidLines, phone } = guestCsv(prefix);
+  // The desktop run sends with a template of its own; the phone run with the event's default.
+  const template = useTemplate ? await createTemplate(`short-${name}`, 'Short note',
+    'Hello {guest_first_name}, see you at {event_name}: {rsvp_link}') : null;
+
+  await page.goto(`${API}/`);
+  await page.locator('#event-select option', { hasNotText: 'Loading' }).first().waitFor({ state: 'attached' });
+
+  // 1. An event.
+  if (await page.locator('#event-form').isHidden()) await page.getByRole('button', { name: 'New event' }).click();
+  await page.getByLabel('Name', { exact: true }).fill(`Spring Gala (${name})`);
+  await page.getByLabel('Event id').fill(eventId);
+  await page.getByLabel('Date and time').fill('2027-05-01T17:00');
+  await page.getByLabel('Venue').fill('Casa Rosa, Rua Augusta 100');
+  await page.getByLabel('Host').fill('Marina');
+  await page.getByLabel('RSVP base URL').fill('https://rsvp.example.com/r/');
+  if (keyboard) await page.getByLabel('RSVP base URL').press('Enter');
+  else await page.getByRole('button', { name: 'Save event' }).click();
+  await assertEventually(async () => assert.equal(await page.locator('#event-select').inputValue(), eventId));
+  await page.locator('#status', { hasText: 'Created event' }).waitFor();
+  await shot('event-created');
+
+  // 2. Guests: 50 rows, two bad ones shown and explained, not added.
+  await page.getByLabel('Paste CSV').fill(csv);
+  await page.getByRole('button', { name: 'Check and add guests' }).click();
+  await page.locator('#import-summary', { hasText: '48 guests added; 2 rows not added' }).waitFor();
+  const problemRows = page.locator('#import-problems tr.problem-row');
+  assert.equal(await problemRows.count(), 2);
+  assert.deepEqual(await problemRows.evaluateAll((rows) => rows.map((r) => Number(r.dataset.line))), invalidLines);
+  assert.match(await problemRows.nth(0).innerText(), /not in international form/);
+  assert.match(await problemRows.nth(1).innerText(), /name is missing/);
+  const rows = page.locator('#guest-rows tr');
+  assert.equal(await rows.count(), 48);
+  assert.equal(await page.locator('#guest-rows tr[data-guest-id="g13"], #guest-rows tr[data-guest-id="g29"]').count(), 0);
+  assert.equal(await page.locator('#guest-rows tr[data-guest-id="g2"] .name').innerText(), 'Souza, Ana');
+  assert.equal(await page.locator('#guest-rows tr[data-guest-id="g3"] .name').innerText(), 'Bo "Junior" Lima');
+  assert.equal(await page.locator(`#guest-rows tr[data-guest-id="p${phone(5).slice(1)}"]`).count(), 1);
+  assert.ok(await page.locator('#guest-rows tr[data-status="none"]').count() === 48, 'nobody invited yet');
+  if (viewport.width <= 400) await noHorizontalScroll(page, viewport.width);
+  await shot('guests-checked');
+
+  // 3. The message: the event's default template, previewed for a guest;
+  // then (desktop) another template, previewed for another guest.
+  const preview = page.locator('#preview');
+  await assertEventually(async () => assert.match(await preview.innerText(),
+    new RegExp(`^Hi Guest 1! Marina invites you to Spring Gala \\(${name}\\) on .*Casa Rosa.*\\n.*https://rsvp\\.example\\.com/r/\\S+$`, 's')));
+  if (template) {
+    await page.getByLabel('Template', { exact: true }).selectOption({ label: 'Short note (version 1)' });
+    await page.getByLabel('Preview for guest').selectOption('g3');
+    await assertEventually(async () => assert.match(await preview.innerText(),
+      new RegExp(`^Hello Bo, see you at Spring Gala \\(${name}\\): https://rsvp\\.example\\.com/r/\\S+$`)));
+    assert.match(await page.locator('#preview-meta').innerText(), /What Bo "Junior" Lima would get with Short note \(version 1\); \d+ of 1600 characters/);
+  }
+  await shot('message-preview');
+
+  // 4. Selection.
+  const count = page.locator('#guest-count');
+  await page.getByRole('button', { name: 'Select all' }).click();
+  await count.filter({ hasText: '48 selected' }).waitFor();
+  await page.getByRole('button', { name: 'Select none' }).click();
+  await count.filter({ hasText: '0 selected' }).waitFor();
+  assert.ok(await page.getByRole('button', { name: /Send WhatsApp invitations/ }).isDisabled());
+  // One box by hand, then every guest not yet invited.
+  const box = page.getByRole('checkbox', { name: 'Select Guest 1' , exact: true });
+  if (keyboard) {
+    await box.focus();
+    await page.keyboard.press('Space');
+  } else {
+    await box.check();
+  }
+  await count.filter({ hasText: '1 selected' }).waitFor();
+  await page.getByRole('button', { name: 'Select not yet invited' }).click();
+  await count.filter({ hasText: '48 selected' }).waitFor();
+
+  // 5. Send, after a confirmation naming how many.
+  await sim('POST', '/_sim/config', { fail_numbers: { [failing]: 63024 } });
+  const sendButton = page.getByRole('button', { name: /Send WhatsApp invitations/ });
+  assert.match(await sendButton.innerText(), /\(48\)/);
+  await sendButton.click();
+  const dialog = page.getByRole('dialog');
+  await dialog.waitFor();
+  assert.match(await dialog.innerText(), /Send 48 WhatsApp invitations\?/);
+  assert.match(await dialog.innerText(), /48 guests of Spring Gala/);
+  await shot('confirm-send');
+  if (keyboard) {
+    // Cancel has the focus; Shift+Tab reaches Send.
+    await page.keyboard.press('Shift+Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'confirm-send');
+    await page.keyboard.press('Enter');
+  } else {
+    await dialog.getByRole('button', { name: 'Send 48' }).click();
+  }
+  await page.locator('#progress .job[data-total="48"]').waitFor();
+
+  // 6. Progress to 100%, badges to read, the failure in words.
+  const job = page.locator('#progress .job').first();
+  await page.locator('#progress .job[data-done="true"][data-percent="100"]').waitFor({ timeout: 60_000 });
+  assert.match(await job.innerText(), /48 of 48 invitations finished \(100%\)/);
+  await waitForCount(page.locator('#guest-rows tr[data-status="read"]'), 47);
+  const failedRow = page.locator(`#guest-rows tr[data-guest-id="${failingId}"]`);
+  assert.equal(await failedRow.getAttribute('data-status'), 'failed');
+  assert.match(await failedRow.locator('.reason').innerText(), /not a valid WhatsApp recipient \(error 63024\)/);
+  assert.match(await failedRow.locator('.c-time time').innerText(), /\d/);
+  // The bar's counts come from the job (polled), the badges from the invitations: both get there.
+  await assertEventually(async () => {
+    assert.equal(await job.locator('li[data-status="read"] .n').innerText(), '47');
+    assert.equal(await job.locator('li[data-status="failed"] .n').innerText(), '1');
+  });
+  assert.match(await count.innerText(), /1 failed/);
+  if (viewport.width <= 400) await noHorizontalScroll(page, viewport.width);
+  await shot('sent-one-failed');
+
+  // The simulator got one message per valid guest but the refused one, none to the bad rows.
+  const ours = (await sim('GET', '/_sim/messages')).filter((m) => m.params.To?.startsWith(`whatsapp:+55119${prefix}`));
+  assert.equal(ours.length, 47);
+  const sentTo = new Set(ours.map((m) => m.params.To));
+  for (const n of [13, 29, 7]) assert.ok(!sentTo.has(`whatsapp:${phone(n)}`), `nothing sent to ${phone(n)}`);
+  const greeting = template ? /^Hello \S+, see you at Spring Gala/ : /^Hi .+! Marina invites you to Spring Gala/;
+  for (const m of ours) assert.match(m.params.Body ?? '', greeting, `the chosen template was used: ${m.params.Body}`);
+
+  // 7. Retry once the simulator accepts the number.
+  await sim('POST', '/_sim/config', { fail_numbers: {} });
+  if (keyboard) {
+    await page.getByRole('button', { name: 'Select failed' }).click();
+    await count.filter({ hasText: '1 selected' }).waitFor();
+    await page.getByRole('button', { name: 'Retry all failed' }).focus();
+    await page.keyboard.press('Enter');
+  } else {
+    await failedRow.getByRole('button', { name: 'Retry invitation to Guest 7' }).click();
+  }
+  await page.locator(`#guest-rows tr[data-guest-id="${failingId}"][data-status="read"]`).waitFor({ timeout: 30_000 });
+  assert.match(await failedRow.innerText(), /attempt 2/);
+  assert.equal(await failedRow.locator('.reason').count(), 0);
+  await page.locator('#progress .job[data-done="true"][data-percent="100"] li[data-status="read"] .n', { hasText: '48' }).waitFor();
+  await waitForCount(page.locator('#guest-rows tr[data-status="read"]'), 48);
+  assert.ok(await page.getByRole('button', { name: 'Retry all failed' }).isDisabled());
+  if (viewport.width <= 400) await noHorizontalScroll(page, viewport.width);
+  await shot('retried-all-read');
+
+  // Every control labelled; nothing went wrong on the page.
+  assert.deepEqual(await unlabelledControls(page), []);
+  assert.equal(await page.locator('#errors .error').count(), 0, await page.locator('#errors').innerText());
+  assert.deepEqual(problems, []);
+}
+
+async function waitForCount(locator, n, timeout = 30_000) {
+  const start = Date.now();
+  for (;;) {
+    const c = await locator.count();
+    if (c === n) return;
+    if (Date.now() - start > timeout) assert.fail(`expected ${n} of ${locator}, found ${c}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function assertEventually(check, timeout = 10_000) {
+  const start = Date.now();
+  for (;;) {
+    try {
+      return await check();
+    } catch (e) {
+      if (Date.now() - start > timeout) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+test('desktop: create an event, add 50 guests, send, follow, retry the failure', { skip, timeout: 180_000 }, (t) =>
+  flow(t, { name: 'desktop', viewport: { width: 1280, height: 900 }, prefix: '0', keyboard: false, useTemplate: true }));
+
+test('phone-sized (390px), by keyboard: the same flow', { skip, timeout: 180_000 }, (t) =>
+  flow(t, { name: 'phone-390', viewport: { width: 390, height: 844 }, prefix: '1', keyboard: true, useTemplate: false }));
+
+test('API errors are shown, not swallowed', { skip, timeout: 60_000 }, async (t) => {
+  const { page, close } = await openBrowser({ width: 1024, height: 768 });
+  t.after(close);
+  const eventId = `errors-${Date.now().toString(36)}`;
+  await createEvent(eventId, 'Error Night');
+  await page.goto(`${API}/#event=${eventId}`);
+  await assertEventually(async () => assert.equal(await page.locator('#event-select').inputValue(), eventId));
+
+  // The API refuses the send (here: a 500 in the API's error shape).
+  await page.route('**/api/whatsapp/send-bulk', (route) => route.fulfill({
+    status: 500, contentType: 'application/json',
+    body: JSON.stringify({ error: { code: 'internal_error', message: 'something failed on the server' } }),
+  }));
+  await page.getByLabel('Paste CSV').fill('Ana,+5511988880001');
+  await page.getByRole('button', { name: 'Check and add guests' }).click();
+  await page.getByRole('button', { name: 'Select all' }).click();
+  await page.getByRole('button', { name: /Send WhatsApp invitations/ }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Send 1' }).click();
+  const alert = page.getByRole('alert');
+  await alert.locator('.error', { hasText: 'Could not send the invitations' }).waitFor();
+  assert.match(await alert.innerText(), /something failed on the server/);
+  assert.match(await alert.innerText(), /500 internal_error/);
+
+  // A field error from the API lands on the field (the id is checked here
+  // in the browser too, so the request is changed on its way).
+  await page.getByRole('button', { name: 'New event' }).click();
+  await page.getByLabel('Name', { exact: true }).fill('Bad link');
+  await page.getByLabel('Date and time').fill('2027-05-01T17:00');
+  await page.getByLabel('Venue').fill('Hall');
+  await page.getByLabel('Host').fill('Ana');
+  await page.getByLabel('RSVP base URL').fill('https://rsvp.example.com/r/');
+  await page.route('**/api/whatsapp/events/bad-link', (route) => route.continue({
+    postData: JSON.stringify({ ...JSON.parse(route.request().postData()), rsvp_base_url: 'ftp://nope' }),
+  }));
+  await page.getByRole('button', { name: 'Save event' }).click();
+  await alert.locator('.error', { hasText: 'Could not save the event' }).waitFor();
+  assert.equal(await page.getByLabel('RSVP base URL').getAttribute('aria-invalid'), 'true');
+  assert.match(await page.locator('#ev-rsvp-error').innerText(), /http\(s\) URL/);
+
+  // A deployed API's token goes in Authorization; API Gateway's own 401 body is shown too.
+  await page.getByText('Connection').click();
+  await page.getByLabel(/Access token/).fill('Bearer test-token-123');
+  await page.route('**/api/whatsapp/events', (route) => route.fulfill({
+    status: 401, contentType: 'application/json', body: JSON.stringify({ message: 'Unauthorized' }),
+  }));
+  const [listing] = await Promise.all([
+    page.waitForRequest((r) => new URL(r.url()).pathname === '/api/whatsapp/events'),
+    page.getByRole('button', { name: 'Save token' }).click(),
+  ]);
+  assert.equal(listing.headers().authorization, 'Bearer test-token-123');
+  await alert.locator('.error', { hasText: 'Could not load the events' }).waitFor();
+  assert.match(await alert.innerText(), /Unauthorized \(the access token was refused/);
+  await page.getByRole('button', { name: 'Forget token' }).click();
+
+  // Dismissing an error removes it.
+  const before = await alert.locator('.error').count();
+  await alert.getByRole('button', { name: /Dismiss error: Could not send/ }).click();
+  assert.equal(await alert.locator('.error').count(), before - 1);
+  await page.screenshot({ path: path.join(ARTIFACTS, 'errors.png'), fullPage: true });
+});
+
+test('opted-out guests are marked and cannot be selected', { skip, timeout: 90_000 }, async (t) => {
+  const { page, problems, close } = await openBrowser({ width: 1024, height: 900 });
+  t.after(close);
+  const eventId = `optout-${Date.now().toString(36)}`;
+  await createEvent(eventId, 'Quiet Evening');
+  const n = (i) => `+5511930000${String(i).padStart(3, '0')}`;
+  // n(1): opted out, and an invitation was already skipped for it; n(2): opted
+  // out (the API says so, no invitation); n(5): opted out, known only from an
+  // invitation sent outside this browser (no phone here).
+  for (const i of [1, 2, 5]) {
+    const res = await apiCall('PUT', `/api/whatsapp/opt-outs/${encodeURIComponent(n(i))}`);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(res.body.opted_out, true);
+  }
+  for (const [id, name, i] of [['o1', 'Olga', 1], ['z5', 'Zeno', 5]]) {
+    const res = await apiCall('POST', '/api/whatsapp/send-invitation', { event_id: eventId, guest: { guest_id: id, name, phone: n(i) } });
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+  }
+  await assertEventually(async () => {
+    const { body } = await apiCall('GET', `/api/whatsapp/invitations/${eventId}`);
+    assert.deepEqual(body.items.map((i) => i.status), ['skipped', 'skipped']);
+  }, 20_000);
+
+  await page.goto(`${API}/#event=${eventId}`);
+  await assertEventually(async () => assert.equal(await page.locator('#event-select').inputValue(), eventId));
+  await page.getByLabel('Paste CSV').fill(`id,name,phone\no1,Olga,${n(1)}\np2,Pia,${n(2)}\nr3,Rui,${n(3)}\ns4,Sol,${n(4)}`);
+  await page.getByRole('button', { name: 'Check and add guests' }).click();
+  const row = (id) => page.locator(`#guest-rows tr[data-guest-id="${id}"]`);
+  for (const id of ['o1', 'p2', 'z5']) {
+    await row(id).locator('.tag.opted-out').waitFor();
+    assert.ok(await row(id).getByRole('checkbox').isDisabled(), `${id} cannot be selected`);
+  }
+  assert.equal(await row('o1').getAttribute('data-status'), 'skipped');
+  assert.match(await row('o1').locator('.reason').innerText(), /opted out/i);
+  assert.equal(await row('z5').getAttribute('data-status'), 'skipped');
+  assert.equal(await row('p2').getAttribute('data-status'), 'none');
+  for (const id of ['r3', 's4']) assert.ok(await row(id).getByRole('checkbox').isEnabled());
+
+  await page.getByRole('button', { name: 'Select all' }).click();
+  await page.locator('#guest-count', { hasText: '5 guests · 2 selected · 3 opted out' }).waitFor();
+  await page.screenshot({ path: path.join(ARTIFACTS, 'opted-out.png'), fullPage: true });
+  await page.getByRole('button', { name: /Send WhatsApp invitations/ }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Send 2' }).click();
+  await page.locator('#progress .job[data-total="2"][data-done="true"][data-percent="100"]').waitFor({ timeout: 30_000 });
+  await page.locator('#status', { hasText: 'Sending finished for 2 invitations' }).waitFor();
+  for (const id of ['r3', 's4']) await row(id).and(page.locator('[data-status="read"]')).waitFor();
+  const sent = (await sim('GET', '/_sim/messages')).map((m) => m.params.To).filter((to) => to.startsWith('whatsapp:+5511930000'));
+  assert.deepEqual(sent.sort(), [`whatsapp:${n(3)}`, `whatsapp:${n(4)}`]);
+  assert.equal(await page.locator('#errors .error').count(), 0, await page.locator('#errors').innerText());
+  assert.deepEqual(problems, []);
+});
+
+test('the local stack serves the dashboard files, with their types, and nothing else', { skip }, async () => {
+  for (const [p, type] of [['/', 'text/html'], ['/dashboard/', 'text/html'], ['/index.html', 'text/html'],
+    ['/config.js', 'text/javascript'], ['/dashboard/js/app.js', 'text/javascript'], ['/styles.css', 'text/css'],
+    ['/favicon.svg', 'image/svg+xml']]) {
+    const res = await fetch(API + p);
+    assert.equal(res.status, 200, p);
+    assert.ok(res.headers.get('content-type').startsWith(type), `${p}: ${res.headers.get('content-type')}`);
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+  }
+  for (const p of ['/..%2fCargo.toml', '/%2e%2e/Cargo.toml', '/dashboard/..%2f..%2fCargo.toml', '/js/%2e%2e/%2e%2e/Cargo.toml',
+    '/.gitignore', '/nope.html', '/js/', '/README.md']) {
+    const res = await fetch(API + p);
+    assert.equal(res.status, 404, p);
+  }
+  const post = await fetch(`${API}/index.html`, { method: 'POST' });
+  assert.equal(post.status, 405);
+  const api404 = await fetch(`${API}/api/whatsapp/nope`);
+  assert.equal((await api404.json()).error.code, 'not_found');
+});

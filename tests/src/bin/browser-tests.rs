@@ -1,0 +1,91 @@
+//! The dashboard's browser tests (`infra/scripts/test.sh browser`): starts a
+//! whole local stack on 127.0.0.1 (emulators, Twilio simulator, API and
+//! dashboard), runs `node --test` on the browser test scripts in
+//! `tests/browser/` against it, and fails when they fail. Everything it
+//! started stops when it exits.
+//!
+//! The scripts get `RSVP_API_URL` (the stack, which serves the dashboard at
+//! `/`), `RSVP_SIM_URL` (the simulator, for its `/_sim/*` controls) and
+//! `RSVP_ARTIFACTS` (where screenshots go: `test-artifacts/dashboard/`).
+//!
+//! Options: `--serve` starts the stack, prints its URLs and waits for Ctrl-C
+//! (to try the dashboard by hand against the same setup); any other
+//! arguments are passed to `node --test` (e.g. `--test-name-pattern=phone`).
+
+use e2e::TestStack;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// The whole run (both viewports) takes well under a minute; this is a fence.
+const NODE_TIMEOUT: Duration = Duration::from_secs(600);
+const SCRIPTS: &[&str] = &[
+    "tests/browser/guests.test.mjs",
+    "tests/browser/dashboard.test.mjs",
+];
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let serve = args.iter().any(|a| a == "--serve");
+    let node_args: Vec<&String> = args.iter().filter(|a| *a != "--serve").collect();
+    let root = local_stack::emulators::repo_root();
+
+    let t = TestStack::start_with(|_, _| {}).await;
+    let api_url = t.stack.api_url.clone();
+    let sim_url = t.sim.base_url();
+    println!("local stack: dashboard and API {api_url}/ , Twilio simulator {sim_url}");
+
+    if serve {
+        println!("serving until Ctrl-C");
+        let _ = tokio::signal::ctrl_c().await;
+        return ExitCode::SUCCESS;
+    }
+
+    let artifacts = root.join("test-artifacts").join("dashboard");
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg("--test")
+        .arg("--test-concurrency=1")
+        .arg("--test-reporter=spec")
+        .args(&node_args)
+        .args(SCRIPTS)
+        .current_dir(&root)
+        .env("RSVP_API_URL", &api_url)
+        .env("RSVP_SIM_URL", &sim_url)
+        .env("RSVP_ARTIFACTS", &artifacts)
+        .kill_on_drop(true);
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            eprintln!("browser-tests: cannot start node: {e} (need Node.js >= 20 on PATH)");
+            return ExitCode::FAILURE;
+        }
+    };
+    let status = match tokio::time::timeout(NODE_TIMEOUT, child.wait()).await {
+        Ok(Ok(status)) => status,
+        Ok(Err(e)) => {
+            eprintln!("browser-tests: waiting for node failed: {e}");
+            return ExitCode::FAILURE;
+        }
+        Err(_) => {
+            eprintln!("browser-tests: node ran longer than {NODE_TIMEOUT:?}; stopped");
+            let _ = child.kill().await;
+            return ExitCode::FAILURE;
+        }
+    };
+    drop(t);
+    if status.success() {
+        println!(
+            "browser tests passed; screenshots in {}",
+            artifacts.display()
+        );
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "browser tests failed ({status}); screenshots in {}, stack logs in {}",
+            artifacts.display(),
+            local_stack::emulators::log_dir().display()
+        );
+        ExitCode::FAILURE
+    }
+}

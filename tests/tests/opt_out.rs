@@ -1,0 +1,297 @@
+//! Opt-out, end to end: a guest's STOP (an inbound WhatsApp message, signed
+//! like Twilio's) means nothing more is sent to them, by any organizer,
+//! until they send START; such invitations are recorded as skipped, counted
+//! and listed; Twilio's 21610 and the API record opt-outs too.
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use e2e::{TestStack, assert_counts_exact, guest, twilio_signature};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(30);
+const ANA: &str = "+5511999990001";
+const BO: &str = "+5511999990002";
+const CY: &str = "+5511999990003";
+
+fn messages_to(t: &TestStack, phone: &str) -> usize {
+    let to = format!("whatsapp:{phone}");
+    t.sim_messages()
+        .iter()
+        .filter(|m| m.params.get("To") == Some(&to))
+        .count()
+}
+
+fn opt_out_path(phone: &str) -> String {
+    format!("/api/whatsapp/opt-outs/{}", phone.replace('+', "%2B"))
+}
+
+async fn stop(t: &TestStack, phone: &str, text: &str) {
+    let (status, content_type, body) = t.inbound_message(phone, text).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(content_type, "text/xml");
+    assert!(body.ends_with("<Response/>"), "empty TwiML: {body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_stop_a_bulk_send_skips_the_guest_and_after_start_they_are_invited_again() {
+    let t = TestStack::start().await;
+    t.create_event("gala").await;
+    assert_eq!(t.opt_out(BO).await["opted_out"], false);
+
+    stop(&t, BO, "  Stop ").await;
+    let record = t.opt_out(BO).await;
+    assert_eq!(record["opted_out"], true, "{record}");
+    assert_eq!(record["source"], "inbound");
+    assert_eq!(record["keyword"], "STOP");
+    // Any other text is acknowledged and changes nothing.
+    stop(&t, ANA, "Yes I'll come! stop by later").await;
+    assert_eq!(t.opt_out(ANA).await["opted_out"], false);
+    // Nor does an opt-in keyword from a number that never opted out.
+    stop(&t, ANA, "YES").await;
+    assert!(t.opt_out(ANA).await["source"].is_null());
+
+    let guests = vec![
+        guest("a", "Ana", ANA),
+        guest("b", "Bo", BO),
+        guest("c", "Cy", CY),
+    ];
+    let bulk = t.send_bulk("gala", guests.clone()).await;
+    assert_eq!(bulk["accepted"], 3, "{bulk}");
+    assert_eq!(bulk["queued"], 2, "{bulk}");
+    assert_eq!(
+        bulk["skipped"],
+        json!([{"index": 1, "guest_id": "b", "code": "opted_out",
+                "message": bulk["skipped"][0]["message"]}]),
+        "{bulk}"
+    );
+    let job_id = bulk["job_id"].as_str().unwrap();
+    let job = t
+        .wait_for_job(job_id, WAIT, |j| j["counts"]["read"] == 2)
+        .await;
+    assert_eq!(job["total"], 3);
+    assert_eq!(job["counts"]["skipped"], 1, "{job}");
+    assert_eq!(job["done"], true);
+    assert_counts_exact(&job);
+    assert_eq!(messages_to(&t, BO), 0, "nothing was sent to Bo");
+    assert_eq!(t.sim_messages().len(), 2);
+
+    let (status, page) = t
+        .request("GET", "/api/whatsapp/invitations/gala?status=skipped", None)
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{page}");
+    let skipped = &items[0];
+    assert_eq!(skipped["guest_id"], "b");
+    assert_eq!(skipped["status"], "skipped");
+    assert_eq!(skipped["error_code"], "opted_out");
+    assert!(
+        skipped["error_message"]
+            .as_str()
+            .unwrap()
+            .contains("opted out")
+    );
+    assert!(skipped["timestamps"]["skipped"].is_string(), "{skipped}");
+    assert!(skipped["message_sid"].is_null());
+
+    // START: Bo may be invited again, by a new send or by retrying the skipped one.
+    stop(&t, BO, "start").await;
+    let record = t.opt_out(BO).await;
+    assert_eq!(record["opted_out"], false, "{record}");
+    assert_eq!(record["keyword"], "START");
+    let again = t.send_bulk("gala", vec![guest("b", "Bo", BO)]).await;
+    assert_eq!(again["queued"], 1, "{again}");
+    assert_eq!(again["skipped"], json!([]));
+    t.wait_for_job(again["job_id"].as_str().unwrap(), WAIT, |j| {
+        j["counts"]["read"] == 1
+    })
+    .await;
+    let skipped_id = skipped["invitation_id"].as_str().unwrap();
+    let (status, retried) = t
+        .request("POST", &format!("/api/whatsapp/retry/{skipped_id}"), None)
+        .await;
+    assert_eq!(status, 202, "{retried}");
+    let inv = t
+        .wait_for_invitation("gala", skipped_id, WAIT, |i| i["status"] == "read")
+        .await;
+    assert_eq!(inv["attempt"], 2);
+    assert!(inv["error_code"].is_null(), "{inv}");
+    let job = t
+        .wait_for_job(job_id, WAIT, |j| j["counts"]["read"] == 3)
+        .await;
+    assert_counts_exact(&job);
+    assert_eq!(messages_to(&t, BO), 2);
+}
+
+fn record(body: &str) -> SqsMessage {
+    let mut message = SqsMessage::default();
+    message.message_id = Some(uuid::Uuid::new_v4().to_string());
+    message.body = Some(body.to_owned());
+    message
+        .attributes
+        .insert("ApproximateReceiveCount".into(), "1".into());
+    message
+}
+
+/// An opt-out that arrives while the invitation waits in the queue is
+/// honoured by the sender, right before it would send.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sender_skips_a_guest_who_opted_out_after_the_send_was_queued() {
+    // No poller: this test hands the sender its batch.
+    let t = TestStack::start_with(|_, options| options.max_concurrency = 0).await;
+    t.create_event("gala").await;
+    let (status, sent) = t
+        .request(
+            "POST",
+            "/api/whatsapp/send-invitation",
+            Some(json!({"event_id": "gala", "guest": guest("a", "Ana", ANA)})),
+        )
+        .await;
+    assert_eq!(status, 202, "{sent}");
+    assert_eq!(sent["status"], "queued");
+    let id = sent["invitation_id"].as_str().unwrap();
+    stop(&t, ANA, "UNSUBSCRIBE").await;
+
+    let deps = t.sender_deps(Arc::new(t.twilio_client()));
+    let mut event = SqsEvent::default();
+    event.records = vec![record(&format!(
+        r#"{{"invitation_id":"{id}","attempt":1}}"#
+    ))];
+    let response = sender::handle(&deps, event).await;
+    assert!(response.batch_item_failures.is_empty());
+    let inv = t.invitation("gala", id).await;
+    assert_eq!(inv["status"], "skipped", "{inv}");
+    assert_eq!(inv["error_code"], "opted_out");
+    let job = t.job(sent["job_id"].as_str().unwrap()).await;
+    assert_eq!(job["counts"]["skipped"], 1, "{job}");
+    assert_eq!(job["counts"]["queued"], 0, "{job}");
+    assert_counts_exact(&job);
+    assert!(t.sim_messages().is_empty(), "nothing reached Twilio");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twilio_21610_fails_the_send_and_records_an_opt_out() {
+    let t = TestStack::start_with(|sim, _| {
+        sim.knobs.fail_numbers.insert(CY.into(), 21610);
+    })
+    .await;
+    t.create_event("gala").await;
+    let (_, sent) = t
+        .request(
+            "POST",
+            "/api/whatsapp/send-invitation",
+            Some(json!({"event_id": "gala", "guest": guest("c", "Cy", CY)})),
+        )
+        .await;
+    let id = sent["invitation_id"].as_str().unwrap();
+    let inv = t
+        .wait_for_invitation("gala", id, WAIT, |i| i["status"] == "failed")
+        .await;
+    assert_eq!(inv["error_code"], "21610", "{inv}");
+    let record = t.opt_out(CY).await;
+    assert_eq!(record["opted_out"], true, "{record}");
+    assert_eq!(record["source"], "twilio");
+
+    // The next send is skipped up front, and the organizer cannot lift the
+    // guest's own opt-out.
+    let (status, next) = t
+        .request(
+            "POST",
+            "/api/whatsapp/send-invitation",
+            Some(json!({"event_id": "gala", "guest": guest("c", "Cy", CY)})),
+        )
+        .await;
+    assert_eq!(status, 202, "{next}");
+    assert_eq!(next["status"], "skipped");
+    assert_eq!(next["error_code"], "opted_out");
+    let (status, answer) = t.request("DELETE", &opt_out_path(CY), None).await;
+    assert_eq!(status, 409, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("START")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn organizers_opt_numbers_out_and_lift_only_their_own() {
+    let t = TestStack::start().await;
+    t.create_event("gala").await;
+    let (status, record) = t.request("PUT", &opt_out_path(ANA), None).await;
+    assert_eq!(status, 200, "{record}");
+    assert_eq!(record["opted_out"], true);
+    assert_eq!(record["source"], "api");
+    assert_eq!(record["phone"], ANA);
+    // The + may be left out, or given as is.
+    let (_, same) = t
+        .request("GET", "/api/whatsapp/opt-outs/5511999990001", None)
+        .await;
+    assert_eq!(same, record);
+    let (_, same) = t
+        .request("GET", &format!("/api/whatsapp/opt-outs/{ANA}"), None)
+        .await;
+    assert_eq!(same, record);
+
+    let (status, sent) = t
+        .request(
+            "POST",
+            "/api/whatsapp/send-invitation",
+            Some(json!({"event_id": "gala", "guest": guest("a", "Ana", ANA)})),
+        )
+        .await;
+    assert_eq!(status, 202, "{sent}");
+    assert_eq!(sent["status"], "skipped");
+    let job = t.job(sent["job_id"].as_str().unwrap()).await;
+    assert_eq!(job["counts"]["skipped"], 1, "{job}");
+    assert_eq!(job["done"], true);
+
+    // Another organizer cannot lift it; the one who made it can.
+    let (status, _) = t
+        .request_as("someone-else", "DELETE", &opt_out_path(ANA), None)
+        .await;
+    assert_eq!(status, 409);
+    let (status, lifted) = t.request("DELETE", &opt_out_path(ANA), None).await;
+    assert_eq!(status, 200, "{lifted}");
+    assert_eq!(lifted["opted_out"], false);
+    let (status, again) = t.request("DELETE", &opt_out_path(ANA), None).await;
+    assert_eq!(status, 200, "lifting twice is fine: {again}");
+
+    // A guest's STOP is kept when an organizer opts the number out as well.
+    stop(&t, BO, "quit").await;
+    let (status, kept) = t.request("PUT", &opt_out_path(BO), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(kept["source"], "inbound", "{kept}");
+    let (status, _) = t.request("DELETE", &opt_out_path(BO), None).await;
+    assert_eq!(status, 409);
+
+    for bad in [
+        "/api/whatsapp/opt-outs/12",
+        "/api/whatsapp/opt-outs/%2B55abc",
+    ] {
+        let (status, answer) = t.request("GET", bad, None).await;
+        assert_eq!(status, 400, "{answer}");
+        assert_eq!(answer["error"]["field"], "phone");
+    }
+
+    // An inbound message that is not Twilio's changes nothing.
+    let params = [
+        ("From", "whatsapp:+5511999990003"),
+        ("Body", "STOP"),
+        ("MessageSid", "SM00000000000000000000000000000009"),
+    ];
+    let forged = twilio_signature("not-the-auth-token", &t.stack.webhook_url, &params);
+    let status = t
+        .http
+        .post(&t.stack.webhook_url)
+        .header("X-Twilio-Signature", forged)
+        .form(&params)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 403);
+    let record: Value = t.opt_out(CY).await;
+    assert_eq!(record["opted_out"], false, "{record}");
+}
