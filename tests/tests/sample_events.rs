@@ -91,13 +91,7 @@ fn body_json(response: &lambda_http::Response<Body>) -> Value {
 
 struct Handlers {
     store: Arc<DynamoStore>,
-    events: events::Deps,
-    send_invitation: send_invitation::Deps,
-    send_bulk: send_bulk::Deps,
-    status: status::Deps,
-    retry: retry::Deps,
-    templates: templates::Deps,
-    opt_outs: opt_outs::Deps,
+    functions: local_stack::api::Functions,
 }
 
 impl Handlers {
@@ -107,33 +101,12 @@ impl Handlers {
             &t.stack.names.table,
         ));
         let queue = Arc::new(SqsQueue::new(t.stack.sqs.clone(), &t.stack.queue_url));
-        Self {
-            events: events::Deps {
-                store: store.clone(),
-            },
-            send_invitation: send_invitation::Deps {
-                store: store.clone(),
-                queue: queue.clone(),
-            },
-            send_bulk: send_bulk::Deps {
-                store: store.clone(),
-                queue: queue.clone(),
-            },
-            status: status::Deps {
-                store: store.clone(),
-            },
-            retry: retry::Deps {
-                store: store.clone(),
-                queue,
-            },
-            templates: templates::Deps {
-                store: store.clone(),
-            },
-            opt_outs: opt_outs::Deps {
-                store: store.clone(),
-            },
-            store,
-        }
+        let functions = local_stack::api::Functions::new(
+            store.clone(),
+            queue,
+            SAMPLE_AUTH_TOKEN.to_owned().into(),
+        );
+        Self { store, functions }
     }
 
     /// Calls the sample's function, as API Gateway would.
@@ -143,16 +116,7 @@ impl Handlers {
     }
 
     async fn call_function(&self, function: &str, req: Request) -> (u16, Value) {
-        let response = match function {
-            "events" => events::handle(&self.events, req).await,
-            "send-invitation" => send_invitation::handle(&self.send_invitation, req).await,
-            "send-bulk" => send_bulk::handle(&self.send_bulk, req).await,
-            "status" => status::handle(&self.status, req).await,
-            "retry" => retry::handle(&self.retry, req).await,
-            "templates" => templates::handle(&self.templates, req).await,
-            "opt-outs" => opt_outs::handle(&self.opt_outs, req).await,
-            other => panic!("no handler wired for {other}"),
-        };
+        let response = self.functions.call(function, req).await;
         (response.status().as_u16(), body_json(&response))
     }
 }

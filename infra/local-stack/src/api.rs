@@ -9,6 +9,8 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use base64::Engine as _;
 use lambda_http::Body;
+use secrecy::SecretString;
+use shared::ports::{SendQueue, Store};
 use shared::routes::{self, Route};
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -27,6 +29,59 @@ pub struct Functions {
     pub webhook: webhook::Deps,
     pub templates: templates::Deps,
     pub opt_outs: opt_outs::Deps,
+}
+
+impl Functions {
+    /// Every API function on one store and queue, as each Lambda's cold start builds them.
+    pub fn new(store: Arc<dyn Store>, queue: Arc<dyn SendQueue>, auth_token: SecretString) -> Self {
+        Self {
+            events: events::Deps {
+                store: store.clone(),
+            },
+            send_invitation: send_invitation::Deps {
+                store: store.clone(),
+                queue: queue.clone(),
+            },
+            send_bulk: send_bulk::Deps {
+                store: store.clone(),
+                queue: queue.clone(),
+            },
+            status: status::Deps {
+                store: store.clone(),
+            },
+            retry: retry::Deps {
+                store: store.clone(),
+                queue,
+            },
+            webhook: webhook::Deps {
+                store: store.clone(),
+                auth_token,
+            },
+            templates: templates::Deps {
+                store: store.clone(),
+            },
+            opt_outs: opt_outs::Deps { store },
+        }
+    }
+
+    /// Runs the handler of the function a route names.
+    pub async fn call(
+        &self,
+        function: &str,
+        request: lambda_http::Request,
+    ) -> lambda_http::Response<Body> {
+        match function {
+            "events" => events::handle(&self.events, request).await,
+            "send-invitation" => send_invitation::handle(&self.send_invitation, request).await,
+            "send-bulk" => send_bulk::handle(&self.send_bulk, request).await,
+            "status" => status::handle(&self.status, request).await,
+            "retry" => retry::handle(&self.retry, request).await,
+            "webhook" => webhook::handle(&self.webhook, request).await,
+            "templates" => templates::handle(&self.templates, request).await,
+            "opt-outs" => opt_outs::handle(&self.opt_outs, request).await,
+            other => unreachable!("route table names unknown function {other}"),
+        }
+    }
 }
 
 pub async fn serve(
@@ -86,26 +141,8 @@ async fn dispatch(State(functions): State<Arc<Functions>>, req: Request) -> Resp
             );
         }
     };
-    let response = call(&functions, route, request).await;
+    let response = functions.call(route.function, request).await;
     into_axum(response)
-}
-
-async fn call(
-    f: &Functions,
-    route: Route,
-    request: lambda_http::Request,
-) -> lambda_http::Response<Body> {
-    match route.function {
-        "events" => events::handle(&f.events, request).await,
-        "send-invitation" => send_invitation::handle(&f.send_invitation, request).await,
-        "send-bulk" => send_bulk::handle(&f.send_bulk, request).await,
-        "status" => status::handle(&f.status, request).await,
-        "retry" => retry::handle(&f.retry, request).await,
-        "webhook" => webhook::handle(&f.webhook, request).await,
-        "templates" => templates::handle(&f.templates, request).await,
-        "opt-outs" => opt_outs::handle(&f.opt_outs, request).await,
-        other => unreachable!("route table names unknown function {other}"),
-    }
 }
 
 /// The event API Gateway (HTTP API, payload 2.0) would deliver. The webhook

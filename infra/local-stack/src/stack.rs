@@ -189,36 +189,7 @@ impl LocalStack {
 
         let store = Arc::new(DynamoStore::new(dynamodb.clone(), &names.table));
         let queue = Arc::new(SqsQueue::new(sqs.clone(), &queue_url));
-        let functions = api::Functions {
-            events: events::Deps {
-                store: store.clone(),
-            },
-            send_invitation: send_invitation::Deps {
-                store: store.clone(),
-                queue: queue.clone(),
-            },
-            send_bulk: send_bulk::Deps {
-                store: store.clone(),
-                queue: queue.clone(),
-            },
-            status: status::Deps {
-                store: store.clone(),
-            },
-            retry: retry::Deps {
-                store: store.clone(),
-                queue: queue.clone(),
-            },
-            webhook: webhook::Deps {
-                store: store.clone(),
-                auth_token: credentials.auth_token.clone(),
-            },
-            templates: templates::Deps {
-                store: store.clone(),
-            },
-            opt_outs: opt_outs::Deps {
-                store: store.clone(),
-            },
-        };
+        let functions = api::Functions::new(store.clone(), queue, credentials.auth_token.clone());
         let messenger = Arc::new(TwilioClient::new(
             &options.twilio.api_base,
             credentials,

@@ -1,7 +1,7 @@
 //! `make bench`: one bulk send through the local stack, measured.
 //!
 //! Options (all optional): --guests N (10000), --rate R messages/second for
-//! the sender fleet and the simulator's cap (50), --latency-ms L of the
+//! the sender fleet and the simulator's cap (the deployed default, 10), --latency-ms L of the
 //! simulator (50), --concurrency C sender instances (the deployed default),
 //! --out FILE (bench-results.json).
 
@@ -24,7 +24,7 @@ struct Options {
 fn options() -> Result<Options, String> {
     let mut o = Options {
         guests: 10_000,
-        rate: 50,
+        rate: QUEUE.send_rate_per_second,
         latency_ms: 50,
         concurrency: QUEUE.max_concurrency,
         out: "bench-results.json".into(),
