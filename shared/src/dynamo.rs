@@ -425,6 +425,24 @@ impl DynamoStore {
         Ok(out.item)
     }
 
+    /// Every item under one partition of the by-event index.
+    async fn query_index(&self, partition: String) -> Result<Vec<Item>, StoreError> {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_EVENT_INDEX)
+            .key_condition_expression("gsi1pk = :pk")
+            .expression_attribute_values(":pk", s(partition))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .map(|item| item.map_err(backend))
+            .collect()
+    }
+
     /// One BatchWriteItem of at most 25, resubmitting unprocessed items with
     /// exponential backoff (DynamoDB returns them under throttling).
     async fn write_batch(&self, items: Vec<Item>) -> Result<(), StoreError> {
@@ -529,22 +547,8 @@ impl Store for DynamoStore {
     }
 
     async fn list_events(&self, owner: &str) -> Result<Vec<Event>, StoreError> {
-        let pages: Vec<_> = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(BY_EVENT_INDEX)
-            .key_condition_expression("gsi1pk = :pk")
-            .expression_attribute_values(":pk", s(format!("OWNER#{owner}")))
-            .into_paginator()
-            .items()
-            .send()
-            .collect()
-            .await;
-        pages
-            .into_iter()
-            .map(|item| Event::try_from(&item.map_err(backend)?))
-            .collect()
+        let items = self.query_index(format!("OWNER#{owner}")).await?;
+        items.iter().map(Event::try_from).collect()
     }
 
     async fn create_job(&self, job: &Job, invitations: &[Invitation]) -> Result<(), StoreError> {
@@ -874,22 +878,8 @@ impl Store for DynamoStore {
     }
 
     async fn list_templates(&self, owner: &str) -> Result<Vec<MessageTemplate>, StoreError> {
-        let pages: Vec<_> = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(BY_EVENT_INDEX)
-            .key_condition_expression("gsi1pk = :pk")
-            .expression_attribute_values(":pk", s(format!("TEMPLATES#{owner}")))
-            .into_paginator()
-            .items()
-            .send()
-            .collect()
-            .await;
-        pages
-            .into_iter()
-            .map(|item| MessageTemplate::try_from(&item.map_err(backend)?))
-            .collect()
+        let items = self.query_index(format!("TEMPLATES#{owner}")).await?;
+        items.iter().map(MessageTemplate::try_from).collect()
     }
 
     async fn put_opt_out(

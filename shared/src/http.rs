@@ -152,6 +152,16 @@ pub fn parse_json<T: DeserializeOwned>(req: &Request, max_bytes: usize) -> Resul
     })
 }
 
+/// A required body field, parsed into its type; errors name the field.
+pub fn required<T, E: std::fmt::Display>(
+    field: &str,
+    value: Option<String>,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<T, ApiError> {
+    let value = value.ok_or_else(|| ApiError::invalid(field, "is required"))?;
+    parse(&value).map_err(|e| ApiError::invalid(field, e))
+}
+
 /// The body as raw bytes (form posts).
 pub fn raw_body(req: &Request) -> &[u8] {
     body_bytes(req)

@@ -325,6 +325,19 @@ impl TestStack {
         shared::twilio::TwilioClient::new(&self.sim.base_url(), credentials, Duration::from_secs(5))
     }
 
+    /// Sends one invitation (202 expected); returns its id.
+    pub async fn send_invitation(&self, event_id: &str, guest: Value) -> String {
+        let body = json!({"event_id": event_id, "guest": guest});
+        let (status, answer) = self
+            .request("POST", "/api/whatsapp/send-invitation", Some(body))
+            .await;
+        assert_eq!(status, 202, "{answer}");
+        answer["invitation_id"]
+            .as_str()
+            .expect("an invitation id")
+            .to_owned()
+    }
+
     pub async fn send_bulk(&self, event_id: &str, guests: Vec<Value>) -> Value {
         let (status, body) = self
             .request(

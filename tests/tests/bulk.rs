@@ -87,14 +87,9 @@ async fn a_repeated_idempotency_key_returns_the_first_answer_and_queues_nothing(
 async fn a_redelivered_message_is_not_sent_twice() {
     let t = TestStack::start_with(|_, options| options.max_concurrency = 0).await; // no poller: the test is the event source
     t.create_event("gala").await;
-    let (_, sent) = t
-        .request(
-            "POST",
-            "/api/whatsapp/send-invitation",
-            Some(json!({"event_id": "gala", "guest": guest("g1", "Ana", "+5511999990000")})),
-        )
+    let id = t
+        .send_invitation("gala", guest("g1", "Ana", "+5511999990000"))
         .await;
-    let id = sent["invitation_id"].as_str().unwrap();
     let deps = t.sender_deps(Arc::new(t.twilio_client()));
     let record = record(&format!(r#"{{"invitation_id":"{id}","attempt":1}}"#), 1);
     let first = sender::handle(&deps, event(vec![record.clone()])).await;
@@ -108,7 +103,7 @@ async fn a_redelivered_message_is_not_sent_twice() {
         second.batch_item_failures.is_empty(),
         "a redelivery is acknowledged, not retried"
     );
-    t.wait_for_invitation("gala", id, WAIT, |i| i["status"] == "read")
+    t.wait_for_invitation("gala", &id, WAIT, |i| i["status"] == "read")
         .await;
     assert_eq!(t.sim_messages().len(), 1);
 }
@@ -133,14 +128,9 @@ async fn a_crash_after_twilio_accepted_never_sends_again() {
     })
     .await;
     t.create_event("gala").await;
-    let (_, sent) = t
-        .request(
-            "POST",
-            "/api/whatsapp/send-invitation",
-            Some(json!({"event_id": "gala", "guest": guest("g1", "Ana", "+5511999990000")})),
-        )
+    let id = t
+        .send_invitation("gala", guest("g1", "Ana", "+5511999990000"))
         .await;
-    let id = sent["invitation_id"].as_str().unwrap().to_owned();
     let body = format!(r#"{{"invitation_id":"{id}","attempt":1}}"#);
     let crashing = Arc::new(t.sender_deps(Arc::new(CrashAfterSend(t.twilio_client()))));
     let rec = record(&body, 1);
@@ -316,14 +306,9 @@ async fn reordered_and_duplicated_callbacks_end_right() {
 async fn a_poison_message_reaches_the_dead_letter_queue_and_the_batch_goes_on() {
     let t = TestStack::start_with(|_, options| options.max_concurrency = 0).await;
     t.create_event("gala").await;
-    let (_, sent) = t
-        .request(
-            "POST",
-            "/api/whatsapp/send-invitation",
-            Some(json!({"event_id": "gala", "guest": guest("g1", "Ana", "+5511999990000")})),
-        )
+    let id = t
+        .send_invitation("gala", guest("g1", "Ana", "+5511999990000"))
         .await;
-    let id = sent["invitation_id"].as_str().unwrap();
     let deps = t.sender_deps(Arc::new(t.twilio_client()));
     let batch = vec![
         record("not json at all", 1),
@@ -337,7 +322,7 @@ async fn a_poison_message_reaches_the_dead_letter_queue_and_the_batch_goes_on() 
         response.batch_item_failures
     );
     assert_eq!(t.queue_depth(&t.stack.dead_letter_queue_url).await, 2);
-    t.wait_for_invitation("gala", id, WAIT, |i| i["status"] == "read")
+    t.wait_for_invitation("gala", &id, WAIT, |i| i["status"] == "read")
         .await;
 }
 

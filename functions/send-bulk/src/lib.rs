@@ -184,10 +184,7 @@ fn hex_sha1(bytes: &[u8]) -> String {
 
 async fn process(deps: &Deps, owner: &str, req: &Request) -> Result<serde_json::Value, ApiError> {
     let input: BulkRequest = http::parse_json(req, MAX_BODY_BYTES)?;
-    let event_id = input
-        .event_id
-        .ok_or_else(|| ApiError::invalid("event_id", "is required"))?;
-    let event_id = EventId::parse(&event_id).map_err(|e| ApiError::invalid("event_id", e))?;
+    let event_id = http::required("event_id", input.event_id, EventId::parse)?;
     let guests = input
         .guests
         .ok_or_else(|| ApiError::invalid("guests", "is required"))?;

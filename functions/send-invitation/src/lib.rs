@@ -23,10 +23,7 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
 async fn send(deps: &Deps, req: Request) -> ApiResult {
     let owner = http::organizer(&req)?;
     let input: SendRequest = http::parse_json(&req, MAX_BODY_BYTES)?;
-    let event_id = input
-        .event_id
-        .ok_or_else(|| ApiError::invalid("event_id", "is required"))?;
-    let event_id = EventId::parse(&event_id).map_err(|e| ApiError::invalid("event_id", e))?;
+    let event_id = http::required("event_id", input.event_id, EventId::parse)?;
     let guest = input
         .guest
         .ok_or_else(|| ApiError::invalid("guest", "is required"))?

@@ -195,10 +195,7 @@ struct Preview {
 async fn preview(deps: &Deps, owner: &str, req: &Request) -> ApiResult {
     let id = template_id(req)?;
     let input: PreviewRequest = http::parse_json(req, 16 * 1024)?;
-    let event_id = input
-        .event_id
-        .ok_or_else(|| ApiError::invalid("event_id", "is required"))?;
-    let event_id = EventId::parse(&event_id).map_err(|e| ApiError::invalid("event_id", e))?;
+    let event_id = http::required("event_id", input.event_id, EventId::parse)?;
     let guest = input
         .guest
         .ok_or_else(|| ApiError::invalid("guest", "is required"))?
