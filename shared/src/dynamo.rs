@@ -412,6 +412,27 @@ fn condition_failed(err: &TransactWriteItemsError) -> bool {
 }
 
 impl DynamoStore {
+    /// Runs a transaction; Ok(false) when one of its conditions failed.
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(err) => {
+                let service = err.into_service_error();
+                if condition_failed(&service) {
+                    Ok(false)
+                } else {
+                    Err(backend(service))
+                }
+            }
+        }
+    }
+
     async fn get(&self, key: Item) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
@@ -664,36 +685,7 @@ impl Store for DynamoStore {
             .chain(counters)
             .map(|u| TransactWriteItem::builder().update(u).build())
             .collect();
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(err) => {
-                let service = err.into_service_error();
-                if let TransactWriteItemsError::TransactionCanceledException(cancelled) = &service {
-                    let first = cancelled
-                        .cancellation_reasons()
-                        .first()
-                        .and_then(|r| r.code());
-                    if first == Some("ConditionalCheckFailed") {
-                        return Ok(false);
-                    }
-                    return Err(StoreError::Backend(format!(
-                        "transaction cancelled: {:?}",
-                        cancelled
-                            .cancellation_reasons()
-                            .iter()
-                            .map(|r| r.code())
-                            .collect::<Vec<_>>()
-                    )));
-                }
-                Err(backend(service))
-            }
-        }
+        self.transact(items).await
     }
 
     async fn annotate(
@@ -844,23 +836,7 @@ impl Store for DynamoStore {
             .into_iter()
             .map(|put| TransactWriteItem::builder().put(put).build())
             .collect();
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(err) => {
-                let service = err.into_service_error();
-                if condition_failed(&service) {
-                    Ok(false)
-                } else {
-                    Err(backend(service))
-                }
-            }
-        }
+        self.transact(items).await
     }
 
     async fn get_template(

@@ -2,9 +2,12 @@
 //! sends it through Twilio at the fleet's rate, and reports only the failed
 //! records back to SQS (`ReportBatchItemFailures`).
 
+mod lookups;
 mod pacer;
 
 pub use pacer::Pacer;
+
+use lookups::BatchLookups;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use shared::dispatch;
@@ -45,11 +48,12 @@ enum RecordError {
 }
 
 pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
+    let lookups = BatchLookups::new();
     let results = futures::future::join_all(
         event
             .records
             .iter()
-            .map(|record| process_or_dead_letter(deps, record)),
+            .map(|record| process_or_dead_letter(deps, &lookups, record)),
     )
     .await;
     let mut response = SqsBatchResponse::default();
@@ -67,8 +71,12 @@ pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
 
 /// A poison message goes straight to the dead-letter queue (and its alarm)
 /// instead of being received again and again; the batch's others go on.
-async fn process_or_dead_letter(deps: &Deps, record: &SqsMessage) -> Result<(), RecordError> {
-    match process(deps, record).await {
+async fn process_or_dead_letter(
+    deps: &Deps,
+    lookups: &BatchLookups,
+    record: &SqsMessage,
+) -> Result<(), RecordError> {
+    match process(deps, lookups, record).await {
         Err(RecordError::Poison(reason)) => {
             tracing::error!(message_id = ?record.message_id, %reason, "poison message moved to the dead-letter queue");
             let body = record.body.as_deref().unwrap_or_default();
@@ -89,7 +97,11 @@ fn receive_count(record: &SqsMessage) -> u32 {
         .unwrap_or(1)
 }
 
-async fn process(deps: &Deps, record: &SqsMessage) -> Result<(), RecordError> {
+async fn process(
+    deps: &Deps,
+    lookups: &BatchLookups,
+    record: &SqsMessage,
+) -> Result<(), RecordError> {
     let body = record.body.as_deref().unwrap_or_default();
     let message: SendMessage =
         serde_json::from_str(body).map_err(|e| RecordError::Poison(e.to_string()))?;
@@ -148,16 +160,17 @@ async fn process(deps: &Deps, record: &SqsMessage) -> Result<(), RecordError> {
         status: Status::Sending,
         ..inv
     };
-    send_claimed(deps, record, claimed).await
+    send_claimed(deps, lookups, record, claimed).await
 }
 
 async fn send_claimed(
     deps: &Deps,
+    lookups: &BatchLookups,
     record: &SqsMessage,
     inv: Invitation,
 ) -> Result<(), RecordError> {
     let store = deps.store.as_ref();
-    let content = match render(deps, &inv).await? {
+    let content = match render(deps, lookups, &inv).await? {
         Ok(content) => content,
         Err(error) => {
             tracing::warn!(invitation_id = %inv.invitation_id, code = %error.code, reason = %error.message, "message not rendered; failed");
@@ -246,17 +259,18 @@ async fn record_twilio_opt_out(store: &dyn Store, inv: &Invitation) -> Result<()
 /// Ok(Err) is a permanent failure to record.
 async fn render(
     deps: &Deps,
+    lookups: &BatchLookups,
     inv: &Invitation,
 ) -> Result<Result<MessageContent, ErrorInfo>, StoreError> {
     let store = deps.store.as_ref();
-    let Some(event) = store.get_event(&inv.owner, &inv.event_id).await? else {
+    let Some(event) = lookups.event(store, &inv.owner, &inv.event_id).await? else {
         return Ok(Err(ErrorInfo {
             code: "event_missing".into(),
             message: "the event no longer exists".into(),
         }));
     };
     let found = match &inv.template {
-        Some(reference) => template::version(store, &inv.owner, reference).await?,
+        Some(reference) => lookups.template(store, &inv.owner, reference).await?,
         // Written before templates were versioned: the built-in default.
         None => Some(template::builtin_default(&inv.owner, &inv.updated_at)),
     };
