@@ -57,6 +57,7 @@ async fn get_event(deps: &Deps, owner: &str, req: &Request) -> ApiResult {
 
 async fn list_events(deps: &Deps, owner: &str) -> ApiResult {
     let mut events = deps.store.list_events(owner).await?;
-    events.sort_by(|a, b| a.starts_at.cmp(&b.starts_at));
+    // By instant: the texts carry different offsets.
+    events.sort_by_key(|e| e.starts_at_instant());
     Ok(http::json(200, &serde_json::json!({ "items": events })))
 }

@@ -100,6 +100,11 @@ impl Event {
         format!("{}{}", self.rsvp_base_url, token)
     }
 
+    /// The start as an instant, for ordering events with different offsets.
+    pub fn starts_at_instant(&self) -> Option<OffsetDateTime> {
+        OffsetDateTime::parse(&self.starts_at, &Rfc3339).ok()
+    }
+
     /// The date as guests read it, e.g. "Saturday, 1 May 2027, 17:00".
     pub fn display_date(&self) -> String {
         let Ok(at) = OffsetDateTime::parse(&self.starts_at, &Rfc3339) else {
@@ -155,5 +160,33 @@ mod tests {
         .parse(id, "o", "n")
         .unwrap_err();
         assert_eq!(err.field, "rsvp_base_url");
+    }
+}
+
+#[cfg(test)]
+mod ordering_tests {
+    use super::*;
+
+    #[test]
+    fn instants_order_across_offsets() {
+        let at = |s: &str| {
+            let mut e = EventInput {
+                name: Some("n".into()),
+                starts_at: Some(s.into()),
+                venue: Some("v".into()),
+                host: Some("h".into()),
+                rsvp_base_url: Some("https://r.example/".into()),
+                ..Default::default()
+            }
+            .parse(EventId::parse("e").unwrap(), "o", "now")
+            .unwrap();
+            e.updated_at.clear();
+            e
+        };
+        // 18:00-03:00 (21:00 UTC) is after 20:00+00:00, though its text sorts first.
+        assert!(
+            at("2027-05-01T18:00:00-03:00").starts_at_instant()
+                > at("2027-05-01T20:00:00+00:00").starts_at_instant()
+        );
     }
 }
