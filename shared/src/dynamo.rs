@@ -411,6 +411,12 @@ fn condition_failed(err: &TransactWriteItemsError) -> bool {
             .any(|r| r.code() == Some("ConditionalCheckFailed")))
 }
 
+/// Wait before resubmitting items DynamoDB left unprocessed (throttling):
+/// 50 ms doubling to 1.6 s.
+fn unprocessed_backoff(retry: u32) -> Duration {
+    Duration::from_millis(25 << retry.min(6))
+}
+
 impl DynamoStore {
     /// Runs a transaction; Ok(false) when one of its conditions failed.
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
@@ -479,7 +485,7 @@ impl DynamoStore {
             .collect::<Result<_, StoreError>>()?;
         for retry in 0..=MAX_UNPROCESSED_RETRIES {
             if retry > 0 {
-                tokio::time::sleep(Duration::from_millis(25 << retry.min(6))).await;
+                tokio::time::sleep(unprocessed_backoff(retry)).await;
             }
             let out = self
                 .client
@@ -520,7 +526,7 @@ impl DynamoStore {
                 return Ok(found);
             };
             if retry > 0 {
-                tokio::time::sleep(Duration::from_millis(25 << retry.min(6))).await;
+                tokio::time::sleep(unprocessed_backoff(retry)).await;
             }
             let out = self
                 .client

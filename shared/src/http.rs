@@ -193,6 +193,14 @@ pub fn decoded_path_param<T, E: std::fmt::Display>(
     })
 }
 
+/// Whether the route matched carries this path parameter (one function
+/// serving several routes tells them apart by it).
+pub fn has_path_param(req: &Request, name: &str) -> bool {
+    req.path_parameters_ref()
+        .and_then(|p| p.first(name))
+        .is_some()
+}
+
 pub fn query_param<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.query_string_parameters_ref()
         .and_then(|q| q.first(name))

@@ -20,7 +20,7 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
 
 async fn route(deps: &Deps, req: Request) -> ApiResult {
     let owner = http::organizer(&req)?;
-    let has_id = http::path_param(&req, "eventId", |s| Ok::<_, ApiError>(s.to_owned())).is_ok();
+    let has_id = http::has_path_param(&req, "eventId");
     match (req.method().as_str(), has_id) {
         ("PUT", true) => put_event(deps, &owner, &req).await,
         ("GET", true) => get_event(deps, &owner, &req).await,

@@ -15,7 +15,7 @@ pub struct Deps {
 }
 
 pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
-    let one = http::path_param(&req, "invitationId", |s| Ok::<_, ApiError>(s.to_owned())).is_ok();
+    let one = http::has_path_param(&req, "invitationId");
     http::respond(if one {
         retry(deps, req).await
     } else {

@@ -17,7 +17,7 @@ pub struct Deps {
 }
 
 pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
-    let result = if http::path_param(&req, "jobId", |s| Ok::<_, ApiError>(s.to_owned())).is_ok() {
+    let result = if http::has_path_param(&req, "jobId") {
         job_status(deps, &req).await
     } else {
         list_invitations(deps, &req).await

@@ -30,7 +30,7 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
 
 async fn route(deps: &Deps, req: Request) -> ApiResult {
     let owner = http::organizer(&req)?;
-    let has_id = http::path_param(&req, "templateId", |s| Ok::<_, ApiError>(s.to_owned())).is_ok();
+    let has_id = http::has_path_param(&req, "templateId");
     match (req.method().as_str(), has_id) {
         ("POST", false) => create(deps, &owner, &req).await,
         ("GET", false) => list(deps, &owner).await,
