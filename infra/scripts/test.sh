@@ -28,7 +28,7 @@ step_setup() {
 
 # template.yaml through cfn-lint and the SAM CLI's own validation (its
 # transform plus cfn-lint), both offline. What they miss inside SAM
-# properties, tests/tests/template.rs checks.
+# properties, tests/tests/suite/sam_template.rs checks.
 step_template_lint() {
   export SAM_CLI_TELEMETRY=0
   export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"

@@ -1,12 +1,15 @@
-//! The narrow interfaces handlers depend on. Adapters: [`crate::dynamo`],
-//! [`crate::sqs`], [`crate::twilio`]; tests may supply their own.
+//! The narrow interfaces the use cases and handlers depend on, each a
+//! capability a handler asks for by name. Adapters: DynamoDB (every store),
+//! SQS ([`SendQueue`]), Twilio ([`Messenger`]), and an in-memory one of
+//! each store for fast tests ([`crate::adapters::memory`]).
 
+use crate::domain::reason::Reason;
 use crate::domain::{
-    Event, EventId, Invitation, InvitationId, Job, JobId, MessageTemplate, OptOut, PhoneNumber,
-    Status, TemplateId,
+    Event, EventId, Invitation, InvitationId, Job, JobId, MessageContent, MessageTemplate, OptOut,
+    PhoneNumber, Status, TemplateId,
 };
 use async_trait::async_trait;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -38,6 +41,15 @@ pub struct Transition {
 pub struct ErrorInfo {
     pub code: String,
     pub message: String,
+}
+
+impl From<Reason> for ErrorInfo {
+    fn from(reason: Reason) -> Self {
+        Self {
+            code: reason.code.into(),
+            message: reason.message.into(),
+        }
+    }
 }
 
 /// Facts recorded on the current attempt without changing its status.
@@ -79,14 +91,22 @@ pub enum IdempotencyClaim {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait EventStore: Send + Sync {
     async fn put_event(&self, event: &Event) -> Result<(), StoreError>;
     /// Events are namespaced by their owner: two organizers may use the same id.
     async fn get_event(&self, owner: &str, id: &EventId) -> Result<Option<Event>, StoreError>;
     async fn list_events(&self, owner: &str) -> Result<Vec<Event>, StoreError>;
-    /// Writes a job and its (queued) invitations.
+}
+
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Writes a job and its invitations (queued or skipped).
     async fn create_job(&self, job: &Job, invitations: &[Invitation]) -> Result<(), StoreError>;
     async fn get_job(&self, id: &JobId) -> Result<Option<Job>, StoreError>;
+}
+
+#[async_trait]
+pub trait InvitationStore: Send + Sync {
     async fn get_invitation(&self, id: &InvitationId) -> Result<Option<Invitation>, StoreError>;
     /// Ok(false) when the invitation was no longer at `from`/`attempt`.
     async fn transition(&self, t: &Transition) -> Result<bool, StoreError>;
@@ -97,7 +117,12 @@ pub trait Store: Send + Sync {
         attempt: u32,
         note: &Annotation,
     ) -> Result<bool, StoreError>;
+    /// An event's invitations, oldest first, a page at a time.
     async fn list_invitations(&self, query: &ListQuery) -> Result<Page, StoreError>;
+}
+
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
     /// Claims an idempotency key for 24 hours, or reports its earlier use.
     async fn claim_idempotency_key(
         &self,
@@ -113,7 +138,10 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Forgets a claim whose request failed, so a retry can do the work.
     async fn release_idempotency_key(&self, owner: &str, key: &str) -> Result<(), StoreError>;
+}
 
+#[async_trait]
+pub trait TemplateStore: Send + Sync {
     /// Writes a template version and makes it the template's current one.
     /// `replaces` is the current version it supersedes (None: the template
     /// is new). Ok(false) when that is no longer so: another version was
@@ -132,7 +160,10 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<MessageTemplate>, StoreError>;
     /// The current version of each of the organizer's templates.
     async fn list_templates(&self, owner: &str) -> Result<Vec<MessageTemplate>, StoreError>;
+}
 
+#[async_trait]
+pub trait OptOutStore: Send + Sync {
     /// Records a number's opt-out (or opt-in). With `if_unchanged_since`,
     /// only if the record is still the one last changed at that time (or,
     /// given "", absent); Ok(false) otherwise.
@@ -172,19 +203,6 @@ pub trait SendQueue: Send + Sync {
     async fn delay(&self, receipt_handle: &str, seconds: u32) -> Result<(), QueueError>;
     /// Moves a message that can never be processed to the dead-letter queue.
     async fn dead_letter(&self, body: &str, reason: &str) -> Result<(), QueueError>;
-}
-
-/// A message's content: free-form text, or an approved Content template.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MessageContent {
-    /// Twilio's `Body`: WhatsApp delivers it only inside the 24-hour
-    /// session window (or in the sandbox).
-    Body(String),
-    /// Twilio's `ContentSid` and `ContentVariables` (a JSON object of strings).
-    Template {
-        content_sid: String,
-        variables: BTreeMap<String, String>,
-    },
 }
 
 /// What goes out to one guest.

@@ -299,30 +299,35 @@ impl TestStack {
         &self,
         messenger: std::sync::Arc<dyn shared::ports::Messenger>,
     ) -> sender::Deps {
-        let store = std::sync::Arc::new(shared::dynamo::DynamoStore::new(
+        let store = std::sync::Arc::new(shared::adapters::dynamo::DynamoStore::new(
             self.stack.dynamodb.clone(),
             &self.stack.names.table,
         ));
-        let queue = shared::sqs::SqsQueue::new(self.stack.sqs.clone(), &self.stack.queue_url)
-            .with_dead_letter(&self.stack.dead_letter_queue_url);
+        let queue =
+            shared::adapters::sqs::SqsQueue::new(self.stack.sqs.clone(), &self.stack.queue_url)
+                .with_dead_letter(&self.stack.dead_letter_queue_url);
         sender::Deps {
             store,
             messenger,
             queue: std::sync::Arc::new(queue),
             webhook_url: self.stack.webhook_url.clone(),
             pacer: sender::Pacer::new(1000, 1),
-            max_receive_count: shared::schema::QUEUE.max_receive_count,
+            max_receive_count: shared::edge::deployment::QUEUE.max_receive_count,
         }
     }
 
     /// The Twilio client the stack uses, pointed at this simulator.
-    pub fn twilio_client(&self) -> shared::twilio::TwilioClient {
-        let credentials = shared::twilio::TwilioCredentials {
+    pub fn twilio_client(&self) -> shared::adapters::twilio::TwilioClient {
+        let credentials = shared::adapters::twilio::TwilioCredentials {
             account_sid: twilio_sim::DEFAULT_ACCOUNT_SID.into(),
             auth_token: self.auth_token.clone().into(),
             from: shared::domain::PhoneNumber::parse(FROM).unwrap(),
         };
-        shared::twilio::TwilioClient::new(&self.sim.base_url(), credentials, Duration::from_secs(5))
+        shared::adapters::twilio::TwilioClient::new(
+            &self.sim.base_url(),
+            credentials,
+            Duration::from_secs(5),
+        )
     }
 
     /// Sends one invitation (202 expected); returns its id.

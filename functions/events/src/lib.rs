@@ -1,17 +1,21 @@
 //! Events: `PUT/GET /api/whatsapp/events/{eventId}`, `GET /api/whatsapp/events`.
 
 use lambda_http::{Body, Request, Response};
+use shared::app::templates;
+use shared::domain::now;
 use shared::domain::{EventId, EventInput};
-use shared::http::{self, ApiError, ApiResult};
-use shared::lifecycle::now;
-use shared::ports::Store;
-use shared::template;
+use shared::edge::http::{self, ApiError, ApiResult};
+use shared::ports::{EventStore, TemplateStore};
 use std::sync::Arc;
 
 const MAX_BODY_BYTES: usize = 16 * 1024;
 
+/// Events, and templates (an event may name its default one).
+pub trait EventsStore: EventStore + TemplateStore {}
+impl<T: EventStore + TemplateStore + ?Sized> EventsStore for T {}
+
 pub struct Deps {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn EventsStore>,
 }
 
 pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
@@ -35,7 +39,7 @@ async fn put_event(deps: &Deps, owner: &str, req: &Request) -> ApiResult {
     let existed = deps.store.get_event(owner, &event_id).await?.is_some();
     let event = input.parse(event_id, owner, &now())?;
     if let Some(template_id) = &event.default_template_id
-        && template::current(deps.store.as_ref(), owner, template_id)
+        && templates::current(deps.store.as_ref(), owner, template_id)
             .await?
             .is_none()
     {

@@ -10,14 +10,14 @@
 
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
+use shared::domain::now;
 use shared::domain::{OptOut, OptOutSource, PhoneNumber};
-use shared::http::{self, ApiError, ApiResult};
-use shared::lifecycle::now;
-use shared::ports::Store;
+use shared::edge::http::{self, ApiError, ApiResult};
+use shared::ports::OptOutStore;
 use std::sync::Arc;
 
 pub struct Deps {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn OptOutStore>,
 }
 
 pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
@@ -70,14 +70,7 @@ async fn route(deps: &Deps, req: Request) -> ApiResult {
                 // Already opted out: the first reason stays.
                 return Ok(view(&phone, current.as_ref()));
             }
-            let record = OptOut {
-                phone: phone.clone(),
-                opted_out: true,
-                source: OptOutSource::Api,
-                keyword: None,
-                by: Some(owner),
-                updated_at: now(),
-            };
+            let record = OptOut::by_organizer(phone.clone(), &owner, true, &now());
             write(store, &record, current.as_ref()).await?;
             tracing::info!(to = %phone, "number opted out by an organizer");
             Ok(view(&phone, Some(&record)))
@@ -96,14 +89,7 @@ async fn route(deps: &Deps, req: Request) -> ApiResult {
                     "another organizer opted this number out; only they can lift it".into(),
                 ));
             }
-            let record = OptOut {
-                phone: phone.clone(),
-                opted_out: false,
-                source: OptOutSource::Api,
-                keyword: None,
-                by: Some(owner),
-                updated_at: now(),
-            };
+            let record = OptOut::by_organizer(phone.clone(), &owner, false, &now());
             write(store, &record, current.as_ref()).await?;
             tracing::info!(to = %phone, "organizer's opt-out lifted");
             Ok(view(&phone, Some(&record)))
@@ -114,7 +100,11 @@ async fn route(deps: &Deps, req: Request) -> ApiResult {
 
 /// Writes only over the record that was read, so a guest's STOP arriving
 /// meanwhile is never overwritten.
-async fn write(store: &dyn Store, record: &OptOut, read: Option<&OptOut>) -> Result<(), ApiError> {
+async fn write(
+    store: &dyn OptOutStore,
+    record: &OptOut,
+    read: Option<&OptOut>,
+) -> Result<(), ApiError> {
     let since = read.map_or("", |r| r.updated_at.as_str());
     if store.put_opt_out(record, Some(since)).await? {
         Ok(())

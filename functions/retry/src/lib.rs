@@ -2,15 +2,18 @@
 //! as a new attempt (callbacks for the old attempt are then ignored).
 
 use lambda_http::{Body, Request, Response};
-use shared::dispatch;
-use shared::domain::{EventId, Invitation, InvitationId, JobId, Status};
-use shared::http::{self, ApiError, ApiResult};
-use shared::lifecycle::{self, now};
-use shared::ports::{ListQuery, SendQueue, Store};
+use shared::app::{lifecycle, send};
+use shared::domain::{EventId, Invitation, InvitationId, JobId, Status, now};
+use shared::edge::http::{self, ApiError, ApiResult};
+use shared::ports::{EventStore, InvitationStore, JobStore, ListQuery, SendQueue};
 use std::sync::Arc;
 
+/// What retry reads and moves: invitations, and the job or event named.
+pub trait RetryStore: InvitationStore + JobStore + EventStore {}
+impl<T: InvitationStore + JobStore + EventStore + ?Sized> RetryStore for T {}
+
 pub struct Deps {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn RetryStore>,
     pub queue: Arc<dyn SendQueue>,
 }
 
@@ -61,7 +64,7 @@ async fn retry(deps: &Deps, req: Request) -> ApiResult {
         .get_invitation(&id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("invitation {id}")))?;
-    dispatch::enqueue_or_fail(
+    send::enqueue_or_fail(
         deps.store.as_ref(),
         deps.queue.as_ref(),
         std::slice::from_ref(&queued),
@@ -162,7 +165,7 @@ async fn retry_failed(deps: &Deps, req: Request) -> ApiResult {
     .into_iter()
     .collect::<Result<_, _>>()?;
     let queued: Vec<Invitation> = moved.into_iter().flatten().collect();
-    dispatch::enqueue_or_fail(store, deps.queue.as_ref(), &queued).await?;
+    send::enqueue_or_fail(store, deps.queue.as_ref(), &queued).await?;
     tracing::info!(%event_id, retried = queued.len(), "failed invitations re-queued");
     let ids: Vec<&str> = queued.iter().map(|i| i.invitation_id.as_str()).collect();
     Ok(http::json(

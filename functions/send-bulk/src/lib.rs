@@ -5,13 +5,11 @@
 
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
-use sha1::{Digest, Sha1};
-use shared::dispatch;
-use shared::domain::{EventId, FieldError, Guest, GuestInput, Invitation, Job, JobId, Status};
-use shared::http::{self, ApiError, ApiResult};
-use shared::lifecycle::now;
-use shared::ports::{IdempotencyClaim, SendQueue, Store};
-use shared::template;
+use shared::app::send::{self, SendStore};
+use shared::app::{idempotency, templates};
+use shared::domain::{EventId, FieldError, Guest, GuestInput, Status};
+use shared::edge::http::{self, ApiError, ApiResult};
+use shared::ports::{IdempotencyStore, SendQueue};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -20,8 +18,13 @@ pub const MAX_GUESTS: usize = 10_000;
 pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
+/// What send-bulk reads and writes: the send pipeline's store, and
+/// idempotency keys.
+pub trait BulkStore: SendStore + IdempotencyStore {}
+impl<T: SendStore + IdempotencyStore + ?Sized> BulkStore for T {}
+
 pub struct Deps {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn BulkStore>,
     pub queue: Arc<dyn SendQueue>,
 }
 
@@ -120,66 +123,24 @@ async fn send_bulk(deps: &Deps, req: Request) -> ApiResult {
     let key = req
         .headers()
         .get(IDEMPOTENCY_HEADER)
-        .map(|v| v.to_str().map(str::trim).unwrap_or_default().to_owned());
-    let Some(key) = key else {
-        return process(deps, &owner, &req)
-            .await
-            .map(|body| http::json(202, &body));
+        .map(|v| v.to_str().unwrap_or_default());
+    let answer = match key {
+        None => process(deps, &owner, &req).await?,
+        Some(raw) => {
+            let key = idempotency::Key::parse(raw)?;
+            idempotency::once(
+                deps.store.as_ref(),
+                &owner,
+                &key,
+                http::raw_body(&req),
+                || process(deps, &owner, &req),
+                // Nothing was accepted: the client may try again with the same key.
+                |err| matches!(err, ApiError::Invalid(_) | ApiError::TooLarge(_)),
+            )
+            .await?
+        }
     };
-    if key.is_empty() || key.len() > 200 {
-        return Err(ApiError::invalid(
-            "Idempotency-Key",
-            "must be 1 to 200 characters",
-        ));
-    }
-    let hash = hex_sha1(http::raw_body(&req));
-    match deps
-        .store
-        .claim_idempotency_key(&owner, &key, &hash)
-        .await?
-    {
-        IdempotencyClaim::New => {}
-        IdempotencyClaim::Done { request_hash, .. }
-        | IdempotencyClaim::InProgress { request_hash }
-            if request_hash != hash =>
-        {
-            return Err(ApiError::Conflict(
-                "this Idempotency-Key was used for a different request".into(),
-            ));
-        }
-        IdempotencyClaim::Done { response, .. } => {
-            let body: serde_json::Value =
-                serde_json::from_str(&response).map_err(|e| ApiError::Internal(e.to_string()))?;
-            return Ok(http::json(202, &body));
-        }
-        IdempotencyClaim::InProgress { .. } => {
-            return Err(ApiError::Conflict(
-                "a request with this Idempotency-Key is still being processed".into(),
-            ));
-        }
-    }
-    match process(deps, &owner, &req).await {
-        Ok(body) => {
-            deps.store
-                .complete_idempotency_key(&owner, &key, &body.to_string())
-                .await?;
-            Ok(http::json(202, &body))
-        }
-        Err(err) => {
-            // Nothing was accepted; let the client try again with the same key.
-            if matches!(err, ApiError::Invalid(_) | ApiError::TooLarge(_)) {
-                deps.store.release_idempotency_key(&owner, &key).await?;
-            }
-            Err(err)
-        }
-    }
-}
-
-fn hex_sha1(bytes: &[u8]) -> String {
-    Sha1::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Ok(http::json(202, &answer))
 }
 
 async fn process(deps: &Deps, owner: &str, req: &Request) -> Result<serde_json::Value, ApiError> {
@@ -194,15 +155,9 @@ async fn process(deps: &Deps, owner: &str, req: &Request) -> Result<serde_json::
             format!("must list 1 to {MAX_GUESTS} guests"),
         ));
     }
-    let requested = send_invitation::requested_template(input.template_id)?;
+    let requested = templates::requested(input.template_id)?;
     let store = deps.store.as_ref();
-    let Some(event) = store.get_event(owner, &event_id).await? else {
-        return Err(ApiError::invalid(
-            "event_id",
-            format!("no event '{event_id}'; create it first"),
-        ));
-    };
-    let template = template::choose(store, owner, requested.as_ref(), &event).await?;
+    let plan = send::plan(store, owner, &event_id, requested.as_ref()).await?;
     let triage = triage(guests);
     if triage.accepted.is_empty() {
         let first = triage
@@ -215,28 +170,11 @@ async fn process(deps: &Deps, owner: &str, req: &Request) -> Result<serde_json::
             format!("no guest can be sent to; first problem: {first}"),
         ));
     }
-    let now = now();
-    let job_id = JobId::generate();
-    let (indexes, invitations): (Vec<usize>, Vec<Invitation>) = triage
-        .accepted
-        .into_iter()
-        .map(|(index, guest)| {
-            let inv = Invitation::new_queued(
-                event_id.clone(),
-                job_id.clone(),
-                owner,
-                guest,
-                Some(template.reference()),
-                &now,
-            );
-            (index, inv)
-        })
-        .unzip();
-    // Guests who opted out are written, counted and listed as skipped, never queued.
-    let invitations = dispatch::skip_opted_out(store, invitations, &now).await?;
+    let (indexes, guests): (Vec<usize>, Vec<Guest>) = triage.accepted.into_iter().unzip();
+    let sent = send::send(store, deps.queue.as_ref(), plan, guests).await?;
     let skipped: Vec<Skipped> = indexes
         .iter()
-        .zip(&invitations)
+        .zip(&sent.invitations)
         .filter(|(_, inv)| inv.status == Status::Skipped)
         .map(|(index, inv)| Skipped {
             index: *index,
@@ -245,18 +183,17 @@ async fn process(deps: &Deps, owner: &str, req: &Request) -> Result<serde_json::
             message: inv.error_message.clone().unwrap_or_default(),
         })
         .collect();
-    let job = Job::of(job_id, event_id, owner, &invitations, &now);
-    dispatch::create_and_enqueue(store, deps.queue.as_ref(), &job, &invitations).await?;
-    tracing::info!(job_id = %job.job_id, accepted = invitations.len(), skipped = skipped.len(), rejected = triage.rejected.len(), duplicates = triage.duplicates.len(), "bulk send queued");
+    let accepted = sent.invitations.len();
+    tracing::info!(job_id = %sent.job.job_id, accepted, skipped = skipped.len(), rejected = triage.rejected.len(), duplicates = triage.duplicates.len(), "bulk send queued");
     Ok(serde_json::json!({
-        "job_id": job.job_id,
-        "accepted": invitations.len(),
-        "queued": invitations.len() - skipped.len(),
+        "job_id": sent.job.job_id,
+        "accepted": accepted,
+        "queued": accepted - skipped.len(),
         "skipped": skipped,
         "rejected": triage.rejected,
         "duplicates": triage.duplicates,
-        "template_id": template.template_id,
-        "template_version": template.version,
+        "template_id": sent.template.template_id,
+        "template_version": sent.template.version,
     }))
 }
 

@@ -1,26 +1,25 @@
 //! `POST /api/whatsapp/send-invitation`: one guest, queued for sending.
 
 use lambda_http::{Body, Request, Response};
-use shared::dispatch;
-use shared::domain::{EventId, Invitation, Job, JobId, SendRequest, TemplateId};
-use shared::http::{self, ApiError, ApiResult};
-use shared::lifecycle::now;
-use shared::ports::{SendQueue, Store};
-use shared::template;
+use shared::app::send::{self, SendStore};
+use shared::app::templates;
+use shared::domain::{EventId, SendRequest};
+use shared::edge::http::{self, ApiError, ApiResult};
+use shared::ports::SendQueue;
 use std::sync::Arc;
 
 const MAX_BODY_BYTES: usize = 16 * 1024;
 
 pub struct Deps {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn SendStore>,
     pub queue: Arc<dyn SendQueue>,
 }
 
 pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
-    http::respond(send(deps, req).await)
+    http::respond(send_one(deps, req).await)
 }
 
-async fn send(deps: &Deps, req: Request) -> ApiResult {
+async fn send_one(deps: &Deps, req: Request) -> ApiResult {
     let owner = http::organizer(&req)?;
     let input: SendRequest = http::parse_json(&req, MAX_BODY_BYTES)?;
     let event_id = http::required("event_id", input.event_id, EventId::parse)?;
@@ -28,53 +27,22 @@ async fn send(deps: &Deps, req: Request) -> ApiResult {
         .guest
         .ok_or_else(|| ApiError::invalid("guest", "is required"))?
         .parse("guest.")?;
-    let requested = requested_template(input.template_id)?;
+    let requested = templates::requested(input.template_id)?;
     let store = deps.store.as_ref();
-    let Some(event) = store.get_event(&owner, &event_id).await? else {
-        return Err(ApiError::invalid(
-            "event_id",
-            format!("no event '{event_id}'; create it first"),
-        ));
-    };
-    let template = template::choose(store, &owner, requested.as_ref(), &event).await?;
-
-    let now = now();
-    let job_id = JobId::generate();
-    let invitation = Invitation::new_queued(
-        event_id.clone(),
-        job_id.clone(),
-        &owner,
-        guest,
-        Some(template.reference()),
-        &now,
-    );
-    // A guest who opted out is recorded, counted and shown as skipped, never queued.
-    let mut invitations = dispatch::skip_opted_out(store, vec![invitation], &now).await?;
-    let job = Job::of(job_id, event_id, &owner, &invitations, &now);
-    dispatch::create_and_enqueue(store, deps.queue.as_ref(), &job, &invitations).await?;
-    let invitation = invitations.remove(0);
-    tracing::info!(invitation_id = %invitation.invitation_id, job_id = %job.job_id, to = %invitation.guest.phone, status = %invitation.status, "invitation accepted");
+    let plan = send::plan(store, &owner, &event_id, requested.as_ref()).await?;
+    let sent = send::send(store, deps.queue.as_ref(), plan, vec![guest]).await?;
+    let invitation = &sent.invitations[0];
+    tracing::info!(invitation_id = %invitation.invitation_id, job_id = %sent.job.job_id, to = %invitation.guest.phone, status = %invitation.status, "invitation accepted");
     Ok(http::json(
         202,
         &serde_json::json!({
             "invitation_id": invitation.invitation_id,
-            "job_id": job.job_id,
+            "job_id": sent.job.job_id,
             "status": invitation.status,
-            "template_id": template.template_id,
-            "template_version": template.version,
+            "template_id": sent.template.template_id,
+            "template_version": sent.template.version,
             "error_code": invitation.error_code,
             "error_message": invitation.error_message,
         }),
     ))
-}
-
-/// The template a send request names, if any (its existence is checked by
-/// [`template::choose`]).
-pub fn requested_template(raw: Option<String>) -> Result<Option<TemplateId>, ApiError> {
-    match raw.as_deref().map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(id) => TemplateId::parse(id)
-            .map(Some)
-            .map_err(|e| ApiError::invalid("template_id", e)),
-    }
 }

@@ -10,19 +10,27 @@ pub use pacer::Pacer;
 use lookups::BatchLookups;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use shared::dispatch;
-use shared::domain::{Invitation, OptOut, OptOutSource, Status};
-use shared::lifecycle::{self, now};
-use shared::ports::{
-    Annotation, ErrorInfo, MessageContent, Messenger, OutboundMessage, SendMessage, SendQueue,
-    Store, StoreError,
+use shared::adapters::twilio::{callback, codes};
+use shared::app::lifecycle;
+use shared::domain::reason::{
+    EVENT_MISSING, OPTED_OUT, SEND_FAILED, SEND_UNCONFIRMED, TEMPLATE_MISSING,
 };
-use shared::template::{self, TemplateContext};
-use shared::twilio::describe;
+use shared::domain::render::{self, TemplateContext};
+use shared::domain::{Invitation, MessageContent, OptOut, Status, now};
+use shared::edge::metrics;
+use shared::ports::{
+    Annotation, ErrorInfo, EventStore, InvitationStore, Messenger, OptOutStore, OutboundMessage,
+    SendMessage, SendQueue, StoreError, TemplateStore,
+};
 use std::sync::Arc;
 
+/// What the sender reads and moves: the invitation, its event and template
+/// version, and the guest's opt-out.
+pub trait SenderStore: InvitationStore + EventStore + TemplateStore + OptOutStore {}
+impl<T: InvitationStore + EventStore + TemplateStore + OptOutStore + ?Sized> SenderStore for T {}
+
 pub struct Deps {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn SenderStore>,
     pub messenger: Arc<dyn Messenger>,
     pub queue: Arc<dyn SendQueue>,
     /// The webhook's public URL, where Twilio posts status callbacks.
@@ -31,10 +39,6 @@ pub struct Deps {
     /// Receives after which a retryable failure is final (the queue's maxReceiveCount).
     pub max_receive_count: u32,
 }
-
-/// Flag set when a redelivered message finds its invitation mid-send: Twilio
-/// may have accepted the first try, so nothing is resent automatically.
-pub const FLAG_UNCONFIRMED: &str = "send_unconfirmed";
 
 /// Why a record goes back to the queue.
 #[derive(Debug, thiserror::Error)]
@@ -124,7 +128,7 @@ async fn process(
             // organizer sees the flag. Never send a second time.
             tracing::warn!(invitation_id = %inv.invitation_id, "redelivered while sending; flagged, not resent");
             let note = Annotation {
-                flag: Some(FLAG_UNCONFIRMED.into()),
+                flag: Some(SEND_UNCONFIRMED.into()),
                 ..Default::default()
             };
             store
@@ -143,11 +147,8 @@ async fn process(
         .await?
         .filter(|o| o.opted_out)
     {
-        let error = ErrorInfo {
-            code: dispatch::OPTED_OUT.into(),
-            message: dispatch::OPTED_OUT_MESSAGE.into(),
-        };
-        if lifecycle::force(store, &inv, Status::Skipped, &now(), None, Some(error)).await? {
+        let error = Some(OPTED_OUT.into());
+        if lifecycle::force(store, &inv, Status::Skipped, &now(), None, error).await? {
             tracing::info!(invitation_id = %inv.invitation_id, to = %inv.guest.phone, source = opt_out.source.as_str(), "guest opted out; skipped");
         }
         return Ok(());
@@ -181,10 +182,7 @@ async fn send_claimed(
     let outbound = OutboundMessage {
         to: inv.guest.phone.clone(),
         content,
-        status_callback: format!(
-            "{}?invitation_id={}&attempt={}",
-            deps.webhook_url, inv.invitation_id, inv.attempt
-        ),
+        status_callback: callback::url(&deps.webhook_url, &inv.invitation_id, inv.attempt),
     };
     deps.pacer.wait().await;
     match deps.messenger.send(&outbound).await {
@@ -214,17 +212,17 @@ async fn send_claimed(
             let code = err
                 .code
                 .map(|c| c.to_string())
-                .unwrap_or_else(|| "send_failed".into());
+                .unwrap_or_else(|| SEND_FAILED.into());
             let message = err
                 .code
-                .map(describe)
+                .map(codes::describe)
                 .map(str::to_owned)
                 .unwrap_or(err.message.clone());
             tracing::warn!(invitation_id = %inv.invitation_id, %code, error = %err, "send failed permanently");
-            if err.code == Some(UNSUBSCRIBED) {
+            if err.code == Some(codes::UNSUBSCRIBED) {
                 record_twilio_opt_out(store, &inv).await?;
             }
-            shared::metrics::count(Status::Failed, Some(&code));
+            metrics::count(Status::Failed, Some(&code));
             let error = ErrorInfo { code, message };
             lifecycle::force(store, &inv, Status::Failed, &now(), None, Some(error)).await?;
             Ok(())
@@ -237,19 +235,12 @@ pub fn backoff_seconds(receive_count: u32) -> u32 {
     (1u32 << receive_count.clamp(1, 8)).min(300)
 }
 
-/// Twilio's "attempt to send to unsubscribed recipient".
-pub const UNSUBSCRIBED: u32 = 21610;
-
 /// Twilio knows the guest unsubscribed: nothing more is sent to them.
-async fn record_twilio_opt_out(store: &dyn Store, inv: &Invitation) -> Result<(), StoreError> {
-    let record = OptOut {
-        phone: inv.guest.phone.clone(),
-        opted_out: true,
-        source: OptOutSource::Twilio,
-        keyword: None,
-        by: None,
-        updated_at: now(),
-    };
+async fn record_twilio_opt_out(
+    store: &dyn OptOutStore,
+    inv: &Invitation,
+) -> Result<(), StoreError> {
+    let record = OptOut::by_twilio(inv.guest.phone.clone(), &now());
     store.put_opt_out(&record, None).await?;
     tracing::info!(to = %inv.guest.phone, "Twilio reports the guest unsubscribed; opt-out recorded");
     Ok(())
@@ -264,25 +255,19 @@ async fn render(
 ) -> Result<Result<MessageContent, ErrorInfo>, StoreError> {
     let store = deps.store.as_ref();
     let Some(event) = lookups.event(store, &inv.owner, &inv.event_id).await? else {
-        return Ok(Err(ErrorInfo {
-            code: "event_missing".into(),
-            message: "the event no longer exists".into(),
-        }));
+        return Ok(Err(EVENT_MISSING.into()));
     };
     let found = match &inv.template {
         Some(reference) => lookups.template(store, &inv.owner, reference).await?,
         // Written before templates were versioned: the built-in default.
-        None => Some(template::builtin_default(&inv.owner, &inv.updated_at)),
+        None => Some(render::builtin_default(&inv.owner, &inv.updated_at)),
     };
     let Some(message_template) = found else {
-        return Ok(Err(ErrorInfo {
-            code: "template_missing".into(),
-            message: "the invitation's template version no longer exists".into(),
-        }));
+        return Ok(Err(TEMPLATE_MISSING.into()));
     };
     let context = TemplateContext::new(&event, &inv.guest);
     Ok(
-        template::render_message(&message_template, &context).map_err(|e| ErrorInfo {
+        render::render_message(&message_template, &context).map_err(|e| ErrorInfo {
             code: e.error.code().into(),
             message: e.to_string(),
         }),

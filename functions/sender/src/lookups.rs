@@ -2,9 +2,9 @@
 //! bulk send, so the event and template version are read once per batch,
 //! not once per record.
 
+use shared::app::templates;
 use shared::domain::{Event, EventId, MessageTemplate, TemplateRef};
-use shared::ports::{Store, StoreError};
-use shared::template;
+use shared::ports::{EventStore, StoreError, TemplateStore};
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
@@ -53,7 +53,7 @@ impl BatchLookups {
 
     pub async fn event(
         &self,
-        store: &dyn Store,
+        store: &dyn EventStore,
         owner: &str,
         id: &EventId,
     ) -> Result<Option<Event>, StoreError> {
@@ -66,7 +66,7 @@ impl BatchLookups {
 
     pub async fn template(
         &self,
-        store: &dyn Store,
+        store: &dyn TemplateStore,
         owner: &str,
         reference: &TemplateRef,
     ) -> Result<Option<MessageTemplate>, StoreError> {
@@ -76,7 +76,7 @@ impl BatchLookups {
             reference.version,
         );
         self.templates
-            .get(key, || template::version(store, owner, reference))
+            .get(key, || templates::version(store, owner, reference))
             .await
     }
 }

@@ -1,13 +1,15 @@
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use shared::config::{self, env};
-use shared::schema::QUEUE;
-use shared::twilio::TwilioClient;
+use shared::adapters::sqs::SqsQueue;
+use shared::adapters::twilio::TwilioClient;
+use shared::edge::config::{self, env};
+use shared::edge::deployment::QUEUE;
+use shared::edge::telemetry;
 use std::sync::Arc;
 use std::time::Duration;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    shared::telemetry::init();
+    telemetry::init();
     let sdk = config::aws_config().await;
     let credentials = config::twilio_from_env(&sdk).await?;
     let api_base =
@@ -17,7 +19,7 @@ async fn main() -> Result<(), Error> {
     let deps = sender::Deps {
         store: config::store_from_env(&sdk)?,
         queue: Arc::new(
-            shared::sqs::SqsQueue::new(
+            SqsQueue::new(
                 aws_sdk_sqs::Client::new(&sdk),
                 config::required(env::QUEUE_URL)?,
             )

@@ -4,16 +4,20 @@
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use shared::domain::{EventId, Invitation, JobId, Status};
-use shared::http::{self, ApiError, ApiResult};
-use shared::ports::{ListQuery, Store};
+use shared::edge::http::{self, ApiError, ApiResult};
+use shared::ports::{EventStore, InvitationStore, JobStore, ListQuery};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 200;
 
+/// What status reads: jobs' counters, events, and an event's invitations.
+pub trait StatusStore: JobStore + EventStore + InvitationStore {}
+impl<T: JobStore + EventStore + InvitationStore + ?Sized> StatusStore for T {}
+
 pub struct Deps {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn StatusStore>,
 }
 
 pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {

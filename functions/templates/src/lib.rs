@@ -5,13 +5,16 @@
 
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
+use shared::app::{send, templates};
+use shared::domain::render::{
+    self, DEFAULT_TEMPLATE_ID, MAX_BODY_CHARS, TemplateContext, TemplateError, VARIABLES,
+};
 use shared::domain::{
     EventId, GuestInput, MessageTemplate, TemplateId, TemplateInput, TemplateRef,
 };
-use shared::http::{self, ApiError, ApiResult};
-use shared::lifecycle::now;
-use shared::ports::{MessageContent, Store};
-use shared::template::{self, MAX_BODY_CHARS, TemplateContext, TemplateError, VARIABLES};
+use shared::domain::{MessageContent, now};
+use shared::edge::http::{self, ApiError, ApiResult};
+use shared::ports::{EventStore, TemplateStore};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -20,8 +23,12 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Writers racing on one template before a PUT gives up with 409.
 const MAX_RACES: usize = 5;
 
+/// Templates, and events (a preview renders for one).
+pub trait TemplatesStore: TemplateStore + EventStore {}
+impl<T: TemplateStore + EventStore + ?Sized> TemplatesStore for T {}
+
 pub struct Deps {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn TemplatesStore>,
 }
 
 pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
@@ -62,7 +69,7 @@ async fn create(deps: &Deps, owner: &str, req: &Request) -> ApiResult {
         ))
     };
     // `default` always exists (this seeds it).
-    if template::current(deps.store.as_ref(), owner, &id)
+    if templates::current(deps.store.as_ref(), owner, &id)
         .await?
         .is_some()
     {
@@ -87,7 +94,7 @@ async fn update(deps: &Deps, owner: &str, req: &Request) -> ApiResult {
         ));
     }
     for _ in 0..MAX_RACES {
-        let current = template::current(deps.store.as_ref(), owner, &id)
+        let current = templates::current(deps.store.as_ref(), owner, &id)
             .await?
             .ok_or_else(|| ApiError::NotFound(format!("template {id}")))?;
         let mut input = input.clone();
@@ -133,13 +140,13 @@ async fn find(
 ) -> Result<MessageTemplate, ApiError> {
     let store = deps.store.as_ref();
     let found = match version {
-        None => template::current(store, owner, &id).await?,
+        None => templates::current(store, owner, &id).await?,
         Some(version) => {
             let reference = TemplateRef {
                 template_id: id.clone(),
                 version,
             };
-            template::version(store, owner, &reference).await?
+            templates::version(store, owner, &reference).await?
         }
     };
     found.ok_or_else(|| match version {
@@ -156,9 +163,9 @@ async fn get(deps: &Deps, owner: &str, req: &Request) -> ApiResult {
 }
 
 async fn list(deps: &Deps, owner: &str) -> ApiResult {
-    let default = TemplateId::parse(template::DEFAULT_TEMPLATE_ID).expect("a valid id");
+    let default = TemplateId::parse(DEFAULT_TEMPLATE_ID).expect("a valid id");
     // Seeds `default`, so every organizer's list starts with it.
-    template::current(deps.store.as_ref(), owner, &default).await?;
+    templates::current(deps.store.as_ref(), owner, &default).await?;
     let mut items = deps.store.list_templates(owner).await?;
     items.sort_by(|a, b| a.template_id.cmp(&b.template_id));
     Ok(http::json(
@@ -207,18 +214,9 @@ async fn preview(deps: &Deps, owner: &str, req: &Request) -> ApiResult {
         ));
     }
     let template = find(deps, owner, id, input.version).await?;
-    let event = deps
-        .store
-        .get_event(owner, &event_id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::invalid(
-                "event_id",
-                format!("no event '{event_id}'; create it first"),
-            )
-        })?;
+    let event = send::event_named(deps.store.as_ref(), owner, &event_id).await?;
     let context = TemplateContext::new(&event, &guest);
-    let content = template::render_message(&template, &context).map_err(|e| match e.error {
+    let content = render::render_message(&template, &context).map_err(|e| match e.error {
         TemplateError::TooLong(_) => {
             ApiError::invalid(e.field, format!("for this guest and event, {}", e.error))
         }

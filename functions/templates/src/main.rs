@@ -1,9 +1,9 @@
 use lambda_http::{Error, run, service_fn};
-use shared::config;
+use shared::edge::{config, telemetry};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    shared::telemetry::init();
+    telemetry::init();
     let sdk = config::aws_config().await;
     let deps = templates::Deps {
         store: config::store_from_env(&sdk)?,

@@ -1,9 +1,9 @@
 //! `POST /api/whatsapp/webhook`: what Twilio posts, signed.
 //!
-//! Status callbacks: the status callback URL the sender gives Twilio
-//! carries the invitation and attempt (`?invitation_id=..&attempt=..`), so a
-//! callback finds its invitation without an index on the message SID, and
-//! one for an earlier attempt is recognised and ignored.
+//! Status callbacks: the status callback URL the sender gives Twilio names
+//! the invitation and attempt (`twilio::callback`), so a callback finds its
+//! invitation without an index on the message SID, and one for an earlier
+//! attempt is recognised and ignored.
 //!
 //! Inbound messages (the WhatsApp sender's "a message comes in" webhook: no
 //! invitation in the URL, no `MessageStatus`): a guest's STOP (or another
@@ -12,15 +12,22 @@
 
 use lambda_http::{Body, Request, Response};
 use secrecy::{ExposeSecret, SecretString};
-use shared::domain::{InvitationId, Keyword, OptOut, OptOutSource, PhoneNumber, Status};
-use shared::http::{self, ApiError};
-use shared::lifecycle::{self, Outcome, StatusReport};
-use shared::ports::{ErrorInfo, Store};
-use shared::twilio::{describe, signature};
+use shared::adapters::twilio::inbound::Keyword;
+use shared::adapters::twilio::{callback, codes, signature};
+use shared::app::lifecycle::{self, Outcome, StatusReport};
+use shared::domain::{OptOut, PhoneNumber, now};
+use shared::edge::http::{self, ApiError};
+use shared::edge::metrics;
+use shared::ports::{ErrorInfo, InvitationStore, OptOutStore};
 use std::sync::Arc;
 
+/// What the webhook moves: invitations (status callbacks), and opt-outs
+/// (a guest's STOP, Twilio's 21610).
+pub trait WebhookStore: InvitationStore + OptOutStore {}
+impl<T: InvitationStore + OptOutStore + ?Sized> WebhookStore for T {}
+
 pub struct Deps {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn WebhookStore>,
     pub auth_token: SecretString,
 }
 
@@ -68,7 +75,12 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
 /// A status callback names its invitation in the URL and carries a
 /// `MessageStatus`; an incoming message has neither.
 fn is_inbound_message(req: &Request, params: &[(String, String)]) -> bool {
-    http::query_param(req, "invitation_id").is_none() && param(params, "MessageStatus").is_none()
+    !callback::names_invitation(query(req)) && param(params, "MessageStatus").is_none()
+}
+
+/// Reads one query parameter of the request.
+fn query(req: &Request) -> impl Fn(&str) -> Option<String> + '_ {
+    |name| http::query_param(req, name).map(str::to_owned)
 }
 
 /// TwiML that does nothing: no automatic reply.
@@ -114,14 +126,7 @@ async fn inbound(deps: &Deps, params: &[(String, String)]) -> Result<(), ApiErro
             return Ok(());
         }
     }
-    let record = OptOut {
-        phone: from.clone(),
-        opted_out: keyword == Keyword::OptOut,
-        source: OptOutSource::Inbound,
-        keyword: Some(word),
-        by: None,
-        updated_at: lifecycle::now(),
-    };
+    let record = OptOut::by_guest(from.clone(), keyword == Keyword::OptOut, word, &now());
     deps.store.put_opt_out(&record, None).await?;
     tracing::info!(from = %from, opted_out = record.opted_out, keyword = ?record.keyword, "guest's opt-out recorded");
     Ok(())
@@ -136,17 +141,11 @@ fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 async fn apply(deps: &Deps, req: &Request, params: &[(String, String)]) -> Result<(), ApiError> {
-    let invitation_id = http::query_param(req, "invitation_id")
-        .ok_or_else(|| ApiError::invalid("invitation_id", "is required in the callback URL"))?;
-    let invitation_id =
-        InvitationId::parse(invitation_id).map_err(|e| ApiError::invalid("invitation_id", e))?;
-    let attempt = http::query_param(req, "attempt")
-        .and_then(|a| a.parse().ok())
-        .ok_or_else(|| ApiError::invalid("attempt", "must be a number in the callback URL"))?;
+    let (invitation_id, attempt) = callback::target(query(req))?;
     let Some(raw_status) = param(params, "MessageStatus") else {
         return Err(ApiError::invalid("MessageStatus", "is required"));
     };
-    let Some(status) = Status::from_twilio(raw_status) else {
+    let Some(status) = callback::status(raw_status) else {
         tracing::debug!(raw_status, "status carries no news");
         return Ok(());
     };
@@ -154,34 +153,31 @@ async fn apply(deps: &Deps, req: &Request, params: &[(String, String)]) -> Resul
         code: code.to_owned(),
         message: param(params, "ErrorMessage")
             .map(str::to_owned)
-            .unwrap_or_else(|| describe(code.parse().unwrap_or(0)).to_owned()),
+            .unwrap_or_else(|| codes::describe(code.parse().unwrap_or(0)).to_owned()),
     });
     let report = StatusReport {
         invitation_id,
         attempt,
         status,
-        at: lifecycle::now(),
+        at: now(),
         message_sid: param(params, "MessageSid").map(str::to_owned),
         error,
     };
     // Twilio says the guest unsubscribed: never message them again.
-    if report.error.as_ref().is_some_and(|e| e.code == "21610")
+    let unsubscribed = codes::UNSUBSCRIBED.to_string();
+    if report
+        .error
+        .as_ref()
+        .is_some_and(|e| e.code == unsubscribed)
         && let Some(to) = param(params, "To").and_then(sender_number)
     {
-        let record = OptOut {
-            phone: to,
-            opted_out: true,
-            source: OptOutSource::Twilio,
-            keyword: None,
-            by: None,
-            updated_at: report.at.clone(),
-        };
+        let record = OptOut::by_twilio(to, &report.at);
         deps.store.put_opt_out(&record, None).await?;
     }
     let outcome = lifecycle::apply_report(deps.store.as_ref(), &report).await?;
     match outcome {
         Outcome::Applied { from } => {
-            shared::metrics::count(status, report.error.as_ref().map(|e| e.code.as_str()));
+            metrics::count(status, report.error.as_ref().map(|e| e.code.as_str()));
             tracing::info!(invitation_id = %report.invitation_id, attempt, %from, to = %status, "status applied");
         }
         ignored => {

@@ -10,8 +10,10 @@ use axum::response::Response;
 use base64::Engine as _;
 use lambda_http::Body;
 use secrecy::SecretString;
-use shared::ports::{SendQueue, Store};
-use shared::routes::{self, Route};
+use shared::edge::routes::{self, Route};
+use shared::ports::{
+    EventStore, IdempotencyStore, InvitationStore, JobStore, OptOutStore, SendQueue, TemplateStore,
+};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -33,7 +35,16 @@ pub struct Functions {
 
 impl Functions {
     /// Every API function on one store and queue, as each Lambda's cold start builds them.
-    pub fn new(store: Arc<dyn Store>, queue: Arc<dyn SendQueue>, auth_token: SecretString) -> Self {
+    pub fn new<S>(store: Arc<S>, queue: Arc<dyn SendQueue>, auth_token: SecretString) -> Self
+    where
+        S: EventStore
+            + JobStore
+            + InvitationStore
+            + IdempotencyStore
+            + TemplateStore
+            + OptOutStore
+            + 'static,
+    {
         Self {
             events: events::Deps {
                 store: store.clone(),

@@ -7,6 +7,7 @@ pub mod api;
 pub mod counter;
 pub mod emulators;
 pub mod poller;
+pub mod resources;
 mod stack;
 
 pub use stack::{

@@ -15,7 +15,7 @@ fn port(name: &str, default: u16) -> Result<u16, Box<dyn std::error::Error>> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    shared::telemetry::init();
+    shared::edge::telemetry::init();
     let api_port = port("PORT", 3000)?;
     let sim_port = port("TWILIO_SIM_PORT", 3001)?;
 

@@ -1,13 +1,13 @@
-use crate::{api, poller};
+use crate::{api, poller, resources};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
-use aws_sdk_sqs::types::QueueAttributeName;
-use shared::config::{load_twilio_credentials, twilio_secret_json};
-use shared::dynamo::DynamoStore;
-use shared::routes::WEBHOOK_PATH;
-use shared::schema::{QUEUE, names};
-use shared::sqs::SqsQueue;
-use shared::twilio::TwilioClient;
+use shared::adapters::dynamo::DynamoStore;
+use shared::adapters::sqs::SqsQueue;
+use shared::adapters::twilio::TwilioClient;
+use shared::edge::config::load_twilio_credentials;
+use shared::edge::deployment::{QUEUE, names};
+use shared::edge::metrics;
+use shared::edge::routes::WEBHOOK_PATH;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -105,15 +105,7 @@ pub enum StackError {
     #[error("binding the API port: {0}")]
     Bind(std::io::Error),
     #[error(transparent)]
-    Config(#[from] shared::config::ConfigError),
-}
-
-fn describe<E: std::error::Error + 'static>(e: E) -> String {
-    aws_sdk_sqs::error::DisplayErrorContext(e).to_string()
-}
-
-fn bootstrap(what: &'static str) -> impl Fn(String) -> StackError {
-    move |reason| StackError::Bootstrap { what, reason }
+    Config(#[from] shared::edge::config::ConfigError),
 }
 
 /// A running local stack; stops its server and poller on [`LocalStack::stop`] or drop.
@@ -150,7 +142,7 @@ pub async fn sdk_config() -> SdkConfig {
 impl LocalStack {
     pub async fn start(options: StackOptions) -> Result<Self, StackError> {
         let sdk = sdk_config().await;
-        shared::metrics::disable();
+        metrics::disable();
         let requests = AwsRequestCounts::default();
         let dynamodb = aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&sdk)
@@ -172,11 +164,9 @@ impl LocalStack {
         );
         let names = &options.names;
 
-        shared::dynamo::create_table(&dynamodb, &names.table)
-            .await
-            .map_err(|e| bootstrap("table")(e.to_string()))?;
-        let (queue_url, dead_letter_queue_url) = create_queues(&sqs, &options).await?;
-        seed_secret(&secrets, &names.twilio_secret, &options.twilio).await?;
+        resources::create_table(&dynamodb, &names.table).await?;
+        let (queue_url, dead_letter_queue_url) = resources::create_queues(&sqs, &options).await?;
+        resources::seed_secret(&secrets, &names.twilio_secret, &options.twilio).await?;
         // Read back through the same code the Lambdas use.
         let credentials = load_twilio_credentials(&secrets, &names.twilio_secret).await?;
 
@@ -257,77 +247,4 @@ impl Drop for LocalStack {
             task.abort();
         }
     }
-}
-
-async fn create_queues(
-    sqs: &aws_sdk_sqs::Client,
-    options: &StackOptions,
-) -> Result<(String, String), StackError> {
-    let err = bootstrap("queues");
-    let dlq = sqs
-        .create_queue()
-        .queue_name(&options.names.dead_letter_queue)
-        .send()
-        .await
-        .map_err(|e| err(describe(e)))?;
-    let dlq_url = dlq
-        .queue_url
-        .ok_or_else(|| err("no dead-letter queue URL".into()))?;
-    let attrs = sqs
-        .get_queue_attributes()
-        .queue_url(&dlq_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .map_err(|e| err(describe(e)))?;
-    let dlq_arn = attrs
-        .attributes
-        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-        .ok_or_else(|| err("no dead-letter queue ARN".into()))?;
-    let redrive = serde_json::json!({
-        "deadLetterTargetArn": dlq_arn,
-        "maxReceiveCount": options.max_receive_count.to_string(),
-    });
-    let queue = sqs
-        .create_queue()
-        .queue_name(&options.names.queue)
-        .attributes(
-            QueueAttributeName::VisibilityTimeout,
-            options.visibility_timeout_seconds.to_string(),
-        )
-        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
-        .send()
-        .await
-        .map_err(|e| err(describe(e)))?;
-    let url = queue.queue_url.ok_or_else(|| err("no queue URL".into()))?;
-    Ok((url, dlq_url))
-}
-
-async fn seed_secret(
-    secrets: &aws_sdk_secretsmanager::Client,
-    name: &str,
-    twilio: &TwilioSetup,
-) -> Result<(), StackError> {
-    let err = bootstrap("Twilio secret");
-    let value = twilio_secret_json(&twilio.account_sid, &twilio.auth_token, &twilio.from);
-    let created = secrets
-        .create_secret()
-        .name(name)
-        .secret_string(&value)
-        .send()
-        .await;
-    if let Err(e) = created {
-        let service = e.into_service_error();
-        if !service.is_resource_exists_exception() {
-            return Err(err(describe(service)));
-        }
-        secrets
-            .put_secret_value()
-            .secret_id(name)
-            .secret_string(&value)
-            .send()
-            .await
-            .map_err(|e| err(describe(e)))?;
-    }
-    Ok(())
 }

@@ -4,6 +4,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use shared::adapters::twilio::codes;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc2822;
 
@@ -39,19 +40,27 @@ impl TwilioError {
     }
 
     pub fn too_many_requests() -> Self {
-        Self::new(StatusCode::TOO_MANY_REQUESTS, 20429, "Too Many Requests")
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            codes::RATE_LIMITED,
+            "Too Many Requests",
+        )
     }
 
     pub fn unavailable() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            20500,
+            codes::INTERNAL_ERROR,
             "Service unavailable",
         )
     }
 
     pub fn gateway_timeout() -> Self {
-        Self::new(StatusCode::GATEWAY_TIMEOUT, 20500, "Gateway timeout")
+        Self::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            codes::INTERNAL_ERROR,
+            "Gateway timeout",
+        )
     }
 
     pub fn not_found() -> Self {
@@ -70,7 +79,7 @@ impl TwilioError {
     pub fn for_recipient(code: u32, to: &str) -> Self {
         let message = match code {
             21211 => format!("Invalid 'To' Phone Number: {to}"),
-            21610 => "Attempt to send to unsubscribed recipient".to_string(),
+            codes::UNSUBSCRIBED => "Attempt to send to unsubscribed recipient".to_string(),
             63024 => "Invalid message recipient".to_string(),
             _ => format!("Message to {to} rejected (simulated error {code})"),
         };

@@ -4,14 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use shared::twilio::signature::{SIGNATURE_HEADER, sign};
+use shared::adapters::twilio::codes::OUTSIDE_SESSION_WINDOW;
+use shared::adapters::twilio::signature::{SIGNATURE_HEADER, sign};
 
 use crate::api::{API_VERSION, CreateMessage};
 use crate::knobs::Knobs;
 use crate::state::{CallbackRecord, SimState};
-
-/// Twilio's error for free-form messages outside the 24-hour session window.
-const OUTSIDE_SESSION_WINDOW: u32 = 63016;
 
 /// How an accepted message ends up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,20 +1,23 @@
 //! Domain types. Each parses its input once; a value that exists is valid.
+//! This layer imports no other layer of the crate.
 
 mod event;
 mod ids;
 mod invitation;
 mod opt_out;
 mod phone;
+pub mod reason;
+pub mod render;
 mod status;
 mod template;
 
 pub use event::{Event, EventInput};
 pub use ids::{EventId, GuestId, IdError, InvitationId, JobId, RsvpToken, TemplateId};
 pub use invitation::{Guest, GuestInput, Invitation, Job, SendRequest};
-pub use opt_out::{Keyword, OPT_IN_KEYWORDS, OPT_OUT_KEYWORDS, OptOut, OptOutSource};
+pub use opt_out::{OptOut, OptOutSource};
 pub use phone::{PhoneError, PhoneNumber};
 pub use status::{Status, StatusError};
-pub use template::{MessageTemplate, TemplateInput, TemplateRef};
+pub use template::{MessageContent, MessageTemplate, TemplateInput, TemplateRef};
 
 /// A validation failure that names the offending field (dotted path).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,4 +34,14 @@ impl FieldError {
             message: message.to_string(),
         }
     }
+}
+
+/// The current time as stored: RFC 3339, UTC, millisecond precision.
+pub fn now() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let now = now
+        .replace_nanosecond(now.millisecond() as u32 * 1_000_000)
+        .unwrap_or(now);
+    now.format(&time::format_description::well_known::Rfc3339)
+        .expect("UTC time formats as RFC 3339")
 }

@@ -49,30 +49,40 @@ pub struct OptOut {
     pub updated_at: String,
 }
 
-/// What an inbound message's text asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Keyword {
-    OptOut,
-    OptIn,
-}
+impl OptOut {
+    /// The guest's own keyword to our sender: STOP (`opted_out`) or START.
+    pub fn by_guest(phone: PhoneNumber, opted_out: bool, keyword: String, at: &str) -> Self {
+        Self {
+            phone,
+            opted_out,
+            source: OptOutSource::Inbound,
+            keyword: Some(keyword),
+            by: None,
+            updated_at: at.to_owned(),
+        }
+    }
 
-/// Twilio's standard opt-out and opt-in keywords.
-pub const OPT_OUT_KEYWORDS: [&str; 6] = ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"];
-pub const OPT_IN_KEYWORDS: [&str; 3] = ["START", "YES", "UNSTOP"];
+    /// Twilio refused a send because the guest unsubscribed.
+    pub fn by_twilio(phone: PhoneNumber, at: &str) -> Self {
+        Self {
+            phone,
+            opted_out: true,
+            source: OptOutSource::Twilio,
+            keyword: None,
+            by: None,
+            updated_at: at.to_owned(),
+        }
+    }
 
-impl Keyword {
-    /// The message as a keyword: the whole text, trimmed (of spaces and
-    /// punctuation, so "Stop." counts), in any case.
-    pub fn of(body: &str) -> Option<(Keyword, String)> {
-        let word = body
-            .trim_matches(|c: char| c.is_whitespace() || c.is_ascii_punctuation())
-            .to_uppercase();
-        if OPT_OUT_KEYWORDS.contains(&word.as_str()) {
-            Some((Keyword::OptOut, word))
-        } else if OPT_IN_KEYWORDS.contains(&word.as_str()) {
-            Some((Keyword::OptIn, word))
-        } else {
-            None
+    /// An organizer opting a number out (`opted_out`) or lifting their own opt-out.
+    pub fn by_organizer(phone: PhoneNumber, organizer: &str, opted_out: bool, at: &str) -> Self {
+        Self {
+            phone,
+            opted_out,
+            source: OptOutSource::Api,
+            keyword: None,
+            by: Some(organizer.to_owned()),
+            updated_at: at.to_owned(),
         }
     }
 }
@@ -82,21 +92,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keywords() {
-        assert_eq!(
-            Keyword::of(" stop\n"),
-            Some((Keyword::OptOut, "STOP".into()))
-        );
-        assert_eq!(
-            Keyword::of("Unsubscribe"),
-            Some((Keyword::OptOut, "UNSUBSCRIBE".into()))
-        );
-        assert_eq!(Keyword::of("quit"), Some((Keyword::OptOut, "QUIT".into())));
-        assert_eq!(Keyword::of("Start"), Some((Keyword::OptIn, "START".into())));
-        assert_eq!(Keyword::of("Stop!"), Some((Keyword::OptOut, "STOP".into())));
-        assert_eq!(Keyword::of("please stop"), None);
-        assert_eq!(Keyword::of("stop it"), None);
-        assert_eq!(Keyword::of(""), None);
+    fn sources() {
         assert!(OptOutSource::Inbound.is_guests_own());
         assert!(!OptOutSource::Api.is_guests_own());
         assert_eq!(OptOutSource::parse("twilio"), Some(OptOutSource::Twilio));

@@ -80,20 +80,6 @@ impl Status {
             Status::Skipped => "skipped",
         }
     }
-
-    /// Maps Twilio's `MessageStatus`; statuses that precede our own
-    /// `sending` (queued, accepted, scheduled) carry no news and map to None.
-    pub fn from_twilio(raw: &str) -> Option<Status> {
-        match raw {
-            "sending" => Some(Status::Sending),
-            "sent" => Some(Status::Sent),
-            "delivered" => Some(Status::Delivered),
-            "read" => Some(Status::Read),
-            "failed" | "canceled" => Some(Status::Failed),
-            "undelivered" => Some(Status::Undelivered),
-            _ => None,
-        }
-    }
 }
 
 impl FromStr for Status {
@@ -135,7 +121,5 @@ mod tests {
             assert_eq!(s.as_str().parse::<Status>(), Ok(s));
         }
         assert!("bogus".parse::<Status>().is_err());
-        assert_eq!(Status::from_twilio("queued"), None);
-        assert_eq!(Status::from_twilio("read"), Some(Status::Read));
     }
 }

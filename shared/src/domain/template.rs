@@ -1,8 +1,8 @@
 use super::event::required_text;
-use super::{FieldError, TemplateId};
-use crate::template::{
+use super::render::{
     self, MAX_CONTENT_VARIABLES, MAX_EXPRESSION_CHARS, MAX_TEXT_CHARS, TemplateError,
 };
+use super::{FieldError, TemplateId};
 use std::collections::BTreeMap;
 
 /// One version of an organizer's message template: either free-form text
@@ -34,6 +34,19 @@ impl MessageTemplate {
             version: self.version,
         }
     }
+}
+
+/// A message's content: free-form text, or an approved Content template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageContent {
+    /// Twilio's `Body`: WhatsApp delivers it only inside the 24-hour
+    /// session window (or in the sandbox).
+    Body(String),
+    /// Twilio's `ContentSid` and `ContentVariables` (a JSON object of strings).
+    Template {
+        content_sid: String,
+        variables: BTreeMap<String, String>,
+    },
 }
 
 /// The template version an invitation is sent with.
@@ -114,7 +127,7 @@ impl TemplateInput {
                         "only a Content template (content_sid) has variables",
                     ));
                 }
-                template::validate_text(&text).map_err(|e| template_error("text", e))?;
+                render::validate_text(&text).map_err(|e| template_error("text", e))?;
                 (Some(text), None)
             }
             (None, Some(sid)) => {
@@ -150,7 +163,7 @@ impl TemplateInput {
                             format!("must be at most {MAX_EXPRESSION_CHARS} characters"),
                         ));
                     }
-                    template::validate_text(expression).map_err(|e| template_error(&field, e))?;
+                    render::validate_text(expression).map_err(|e| template_error(&field, e))?;
                 }
                 (None, Some(sid))
             }

@@ -7,7 +7,7 @@
 
 use e2e::{TestStack, guests};
 use serde_json::{Value, json};
-use shared::schema::QUEUE;
+use shared::edge::deployment::QUEUE;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;

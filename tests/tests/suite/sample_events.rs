@@ -6,14 +6,14 @@ use e2e::{FROM, TestStack, twilio_signature};
 use lambda_http::{Body, Request, RequestExt};
 use secrecy::SecretString;
 use serde_json::{Value, json};
+use shared::adapters::dynamo::DynamoStore;
+use shared::adapters::sqs::SqsQueue;
+use shared::adapters::twilio::{TwilioClient, TwilioCredentials};
 use shared::domain::{
     EventId, Guest, GuestId, Invitation, InvitationId, Job, JobId, PhoneNumber, RsvpToken, Status,
 };
-use shared::dynamo::DynamoStore;
-use shared::ports::{SendMessage, Store};
-use shared::routes::{self, ROUTES};
-use shared::sqs::SqsQueue;
-use shared::twilio::{TwilioClient, TwilioCredentials};
+use shared::edge::routes::{self, ROUTES};
+use shared::ports::{InvitationStore, JobStore, OptOutStore, SendMessage};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -73,7 +73,7 @@ fn api_request(name: &str) -> (routes::Route, Request) {
         "{name}: pathParameters"
     );
     assert_eq!(
-        shared::http::organizer(&req).expect("the sample carries a JWT sub"),
+        shared::edge::http::organizer(&req).expect("the sample carries a JWT sub"),
         SAMPLE_ORGANIZER,
         "{name}"
     );
@@ -147,7 +147,7 @@ fn invitation(id: &str, guest: (&str, &str, &str), status: Status, now: &str) ->
 
 /// The job and invitations the samples name (ids the API would have made up).
 async fn seed(store: &DynamoStore) {
-    let now = shared::lifecycle::now();
+    let now = shared::domain::now();
     let invitations = [
         invitation(
             QUEUED_1,
@@ -210,7 +210,7 @@ fn sender_deps(t: &TestStack, store: Arc<DynamoStore>) -> sender::Deps {
         ),
         webhook_url: t.stack.webhook_url.clone(),
         pacer: sender::Pacer::new(50, 1),
-        max_receive_count: shared::schema::QUEUE.max_receive_count,
+        max_receive_count: shared::edge::deployment::QUEUE.max_receive_count,
     }
 }
 
@@ -336,7 +336,7 @@ async fn every_sample_event_goes_through_its_handler() {
     let req = callback();
     let url = req.uri().to_string();
     let params: Vec<(String, String)> =
-        serde_urlencoded::from_bytes(shared::http::raw_body(&req)).unwrap();
+        serde_urlencoded::from_bytes(shared::edge::http::raw_body(&req)).unwrap();
     let pairs: Vec<(&str, &str)> = params
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
@@ -365,7 +365,7 @@ async fn every_sample_event_goes_through_its_handler() {
     let req = inbound();
     let url = req.uri().to_string();
     let params: Vec<(String, String)> =
-        serde_urlencoded::from_bytes(shared::http::raw_body(&req)).unwrap();
+        serde_urlencoded::from_bytes(shared::edge::http::raw_body(&req)).unwrap();
     let pairs: Vec<(&str, &str)> = params
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))

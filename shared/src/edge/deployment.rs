@@ -1,34 +1,6 @@
-//! One definition of the stack's resources' shapes. The local stack creates
-//! them from here, and tests hold `template.yaml` to the same values.
-
-/// The single DynamoDB table: key attribute names and secondary indexes.
-pub struct TableSchema {
-    pub partition_key: &'static str,
-    pub sort_key: &'static str,
-    pub indexes: &'static [IndexSchema],
-}
-
-pub struct IndexSchema {
-    pub name: &'static str,
-    pub partition_key: &'static str,
-    pub sort_key: &'static str,
-}
-
-pub const TABLE: TableSchema = TableSchema {
-    partition_key: "pk",
-    sort_key: "sk",
-    indexes: &[IndexSchema {
-        name: BY_EVENT_INDEX,
-        partition_key: "gsi1pk",
-        sort_key: "gsi1sk",
-    }],
-};
-
-/// Items with this attribute (epoch seconds) expire: idempotency keys.
-pub const TTL_ATTRIBUTE: &str = "expires_at";
-
-/// Lists an event's invitations, and an organizer's events.
-pub const BY_EVENT_INDEX: &str = "by-event";
+//! The deployment's settings, defined once: the local stack creates its
+//! queues from here, and tests hold `template.yaml` to the same values.
+//! (The table's shape is the DynamoDB adapter's: `adapters::dynamo::TABLE`.)
 
 /// The send queue and the sender's event source mapping.
 pub struct QueueSettings {

@@ -1,5 +1,6 @@
-use crate::domain::PhoneNumber;
-use crate::ports::{MessageContent, Messenger, OutboundMessage, ProviderError};
+use super::codes::classify;
+use crate::domain::{MessageContent, PhoneNumber};
+use crate::ports::{Messenger, OutboundMessage, ProviderError};
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
@@ -20,15 +21,6 @@ impl std::fmt::Debug for TwilioCredentials {
             .field("from", &self.from)
             .finish()
     }
-}
-
-/// Twilio error codes that a later try can get past (DESIGN "Rules").
-const RETRYABLE_CODES: [u32; 5] = [20429, 63018, 30003, 30008, 20500];
-
-/// Whether a failure is worth retrying: rate limits, Twilio outages (5xx),
-/// and the codes Twilio documents as transient. Everything else is final.
-pub fn classify(http_status: u16, code: Option<u32>) -> bool {
-    http_status == 429 || http_status >= 500 || code.is_some_and(|c| RETRYABLE_CODES.contains(&c))
 }
 
 #[derive(serde::Deserialize)]
@@ -182,16 +174,5 @@ mod tests {
         assert!(!form.iter().any(|(k, _)| *k == "Body"));
         assert!(form.contains(&("ContentSid", "HX1".into())));
         assert!(form.contains(&("ContentVariables", r#"{"1":"Ana","2":"\"x\""}"#.into())));
-    }
-
-    #[test]
-    fn classification() {
-        assert!(classify(429, Some(20429)));
-        assert!(classify(503, None));
-        assert!(classify(400, Some(63018)));
-        assert!(!classify(400, Some(21211)));
-        assert!(!classify(400, Some(21610)));
-        assert!(!classify(400, Some(63024)));
-        assert!(!classify(401, Some(20003)));
     }
 }

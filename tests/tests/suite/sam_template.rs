@@ -1,13 +1,14 @@
 //! `template.yaml` held to the definitions the local stack and the functions
-//! use (shared::schema, shared::routes, shared::config, shared::metrics) and
-//! to the workspace's binaries: what cfn-lint and `sam validate --lint`
+//! use (the table schema, deployment settings, routes, config and metrics in
+//! `shared`) and to the workspace's binaries: what cfn-lint and `sam validate --lint`
 //! cannot see inside SAM properties (test.sh's template_lint step runs those).
 
 use serde_json::{Map, Value, json};
-use shared::config::env;
+use shared::adapters::dynamo::{TABLE, TTL_ATTRIBUTE};
 use shared::domain::{PhoneNumber, Status};
-use shared::routes::{ROUTES, WEBHOOK_PATH};
-use shared::schema::{QUEUE, TABLE, TTL_ATTRIBUTE};
+use shared::edge::config::env;
+use shared::edge::deployment::QUEUE;
+use shared::edge::routes::{ROUTES, WEBHOOK_PATH};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
@@ -297,7 +298,7 @@ fn every_route_is_an_http_api_event_of_its_function() {
         .collect();
     assert_eq!(
         in_template, expected,
-        "template.yaml's HTTP API routes (method, path, function) are shared::routes::ROUTES"
+        "template.yaml's HTTP API routes (method, path, function) are shared::edge::routes::ROUTES"
     );
 }
 
@@ -805,11 +806,11 @@ fn alarms_watch_delivery_dead_letters_and_sender_errors() {
     };
 
     // Delivery success rate over the last hour, on the metrics the functions emit.
-    let namespace = shared::metrics::NAMESPACE;
-    let delivered = shared::metrics::metric_for(Status::Delivered).unwrap();
-    let failed = shared::metrics::metric_for(Status::Failed).unwrap();
+    let namespace = shared::edge::metrics::NAMESPACE;
+    let delivered = shared::edge::metrics::metric_for(Status::Delivered).unwrap();
+    let failed = shared::edge::metrics::metric_for(Status::Failed).unwrap();
     assert_eq!(
-        shared::metrics::metric_for(Status::Undelivered),
+        shared::edge::metrics::metric_for(Status::Undelivered),
         Some(failed)
     );
     let uses = |p: &Value, name: &str| {

@@ -1,9 +1,12 @@
 //! Typed configuration, read once per cold start. Every environment name the
 //! functions read is defined here.
 
+use crate::adapters::dynamo::DynamoStore;
+use crate::adapters::sqs::SqsQueue;
+use crate::adapters::twilio::TwilioCredentials;
 use crate::domain::PhoneNumber;
-use crate::twilio::TwilioCredentials;
 use secrecy::SecretString;
+use std::sync::Arc;
 
 pub mod env {
     pub const TABLE_NAME: &str = "TABLE_NAME";
@@ -108,26 +111,19 @@ pub async fn aws_config() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }
 
-/// The DynamoDB store named by `TABLE_NAME`.
-pub fn store_from_env(
-    sdk: &aws_config::SdkConfig,
-) -> Result<std::sync::Arc<crate::dynamo::DynamoStore>, ConfigError> {
+/// The DynamoDB store named by `TABLE_NAME` (every store port).
+pub fn store_from_env(sdk: &aws_config::SdkConfig) -> Result<Arc<DynamoStore>, ConfigError> {
     let table = required(env::TABLE_NAME)?;
-    Ok(std::sync::Arc::new(crate::dynamo::DynamoStore::new(
+    Ok(Arc::new(DynamoStore::new(
         aws_sdk_dynamodb::Client::new(sdk),
         table,
     )))
 }
 
 /// The send queue named by `QUEUE_URL`.
-pub fn queue_from_env(
-    sdk: &aws_config::SdkConfig,
-) -> Result<std::sync::Arc<crate::sqs::SqsQueue>, ConfigError> {
+pub fn queue_from_env(sdk: &aws_config::SdkConfig) -> Result<Arc<SqsQueue>, ConfigError> {
     let url = required(env::QUEUE_URL)?;
-    Ok(std::sync::Arc::new(crate::sqs::SqsQueue::new(
-        aws_sdk_sqs::Client::new(sdk),
-        url,
-    )))
+    Ok(Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), url)))
 }
 
 /// Twilio's credentials from the secret named by `TWILIO_SECRET_ID`.

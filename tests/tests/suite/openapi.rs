@@ -1,6 +1,6 @@
 //! The HTTP API against its OpenAPI document (`openapi.yaml`, repo root).
 //!
-//! The document and `shared::routes::ROUTES` list the same operations. Then
+//! The document and `shared::edge::routes::ROUTES` list the same operations. Then
 //! every request below goes through [`Spec::exchange`], which sends it to a
 //! local stack and checks the answer against the document: the status must be
 //! documented for that path and method, the media type too, and the body must
@@ -12,7 +12,7 @@
 
 use e2e::{TestStack, guest, sample_event, twilio_signature};
 use serde_json::{Map, Value, json};
-use shared::routes::ROUTES;
+use shared::edge::routes::ROUTES;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -424,7 +424,7 @@ impl Reply {
 }
 
 fn form_signed(t: &TestStack, query: &str, params: &[(&str, &str)]) -> (String, String) {
-    let path = format!("{}{query}", shared::routes::WEBHOOK_PATH);
+    let path = format!("{}{query}", shared::edge::routes::WEBHOOK_PATH);
     let signature = twilio_signature(&t.auth_token, &t.url(&path), params);
     (path, signature)
 }
@@ -474,7 +474,7 @@ fn the_document_and_the_route_table_list_the_same_operations() {
     );
     assert!(
         not_served.is_empty(),
-        "openapi.yaml documents operations shared::routes::ROUTES lacks: {not_served:?}"
+        "openapi.yaml documents operations shared::edge::routes::ROUTES lacks: {not_served:?}"
     );
 }
 
@@ -561,7 +561,7 @@ fn the_document_is_consistent() {
         assert!(inner.contains(&json!("code")) && inner.contains(&json!("message")));
     }
     // The webhook is authenticated by Twilio's signature alone.
-    let webhook = s.operation("POST", shared::routes::WEBHOOK_PATH);
+    let webhook = s.operation("POST", shared::edge::routes::WEBHOOK_PATH);
     assert_eq!(webhook["security"], json!([{"twilioSignature": []}]));
     assert!(webhook["responses"].get("403").is_some());
     assert_eq!(

@@ -1,10 +1,8 @@
 //! Message templates: tinytemplate, rendered unescaped (WhatsApp text is not
 //! HTML), validated when saved so that rendering one at send time cannot
-//! fail; and the store-facing rules (the built-in default, versions, which
-//! template a send uses).
+//! fail; and the built-in default.
 
-use crate::domain::{Event, Guest, MessageTemplate, TemplateId, TemplateRef};
-use crate::ports::{MessageContent, Store, StoreError};
+use super::{Event, Guest, MessageContent, MessageTemplate, TemplateId};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use tinytemplate::TinyTemplate;
@@ -303,77 +301,6 @@ pub fn builtin_default(owner: &str, at: &str) -> MessageTemplate {
 
 pub fn is_default(id: &TemplateId) -> bool {
     id.as_str() == DEFAULT_TEMPLATE_ID
-}
-
-/// The current version of a template. `default` is written (seeded) the
-/// first time it is asked for, so it is listed and versioned like any other.
-pub async fn current(
-    store: &dyn Store,
-    owner: &str,
-    id: &TemplateId,
-) -> Result<Option<MessageTemplate>, StoreError> {
-    if let Some(found) = store.get_template(owner, id, None).await? {
-        return Ok(Some(found));
-    }
-    if !is_default(id) {
-        return Ok(None);
-    }
-    let seed = builtin_default(owner, &crate::lifecycle::now());
-    if !store.put_template(&seed, None).await? {
-        // Seeded by another request meanwhile.
-        return store.get_template(owner, id, None).await;
-    }
-    Ok(Some(seed))
-}
-
-/// One version of a template (what an invitation recorded). Version 1 of
-/// `default` is the built-in text whether or not it was ever seeded.
-pub async fn version(
-    store: &dyn Store,
-    owner: &str,
-    reference: &TemplateRef,
-) -> Result<Option<MessageTemplate>, StoreError> {
-    let found = store
-        .get_template(owner, &reference.template_id, Some(reference.version))
-        .await?;
-    if found.is_none() && is_default(&reference.template_id) && reference.version == 1 {
-        return Ok(Some(builtin_default(owner, &crate::lifecycle::now())));
-    }
-    Ok(found)
-}
-
-/// Why no template could be chosen for a send.
-#[derive(Debug, thiserror::Error)]
-pub enum ChoiceError {
-    #[error("no template '{0}'")]
-    Unknown(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// The template a send uses, at its current version: the request's, else
-/// the event's default, else `default`.
-pub async fn choose(
-    store: &dyn Store,
-    owner: &str,
-    requested: Option<&TemplateId>,
-    event: &Event,
-) -> Result<MessageTemplate, ChoiceError> {
-    let default = TemplateId::parse(DEFAULT_TEMPLATE_ID).expect("a valid id");
-    let id = requested
-        .or(event.default_template_id.as_ref())
-        .unwrap_or(&default);
-    match current(store, owner, id).await? {
-        Some(template) => Ok(template),
-        None if requested.is_none() => {
-            // The event names a template that is gone: fall back, loudly.
-            tracing::warn!(event_id = %event.event_id, template_id = %id, "event's default template missing; using the built-in default");
-            current(store, owner, &default)
-                .await?
-                .ok_or_else(|| ChoiceError::Unknown(default.to_string()))
-        }
-        None => Err(ChoiceError::Unknown(id.to_string())),
-    }
 }
 
 #[cfg(test)]

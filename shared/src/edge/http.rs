@@ -1,6 +1,8 @@
 //! The HTTP edge shared by every API function: one error type mapped to
-//! status codes in one place, JSON in and out, the caller's identity.
+//! status codes in one place (the use cases' [`AppError`] and the ports'
+//! errors convert into it), JSON in and out, the caller's identity.
 
+use crate::app::AppError;
 use crate::domain::FieldError;
 use crate::ports::{QueueError, StoreError};
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -78,11 +80,14 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<crate::template::ChoiceError> for ApiError {
-    fn from(err: crate::template::ChoiceError) -> Self {
+impl From<AppError> for ApiError {
+    fn from(err: AppError) -> Self {
         match err {
-            crate::template::ChoiceError::Unknown(_) => ApiError::invalid("template_id", err),
-            crate::template::ChoiceError::Store(e) => e.into(),
+            AppError::Invalid(e) => ApiError::Invalid(e),
+            AppError::NotFound(what) => ApiError::NotFound(what),
+            AppError::Conflict(why) => ApiError::Conflict(why),
+            AppError::Store(e) => e.into(),
+            AppError::Queue(e) => e.into(),
         }
     }
 }

@@ -2,13 +2,13 @@
 //! conditional status rules, with the job's counters checked after each step.
 
 use e2e::TestStack;
+use shared::adapters::dynamo::DynamoStore;
+use shared::app::lifecycle::{self, Outcome, StatusReport};
 use shared::domain::{
     Event, EventId, EventInput, Guest, GuestId, Invitation, Job, JobId, PhoneNumber, RsvpToken,
     Status,
 };
-use shared::dynamo::DynamoStore;
-use shared::lifecycle::{self, Outcome, StatusReport};
-use shared::ports::{ErrorInfo, ListQuery, Store};
+use shared::ports::{ErrorInfo, EventStore, InvitationStore, JobStore, ListQuery};
 
 const OWNER: &str = "org-1";
 
@@ -21,7 +21,11 @@ fn event() -> Event {
         rsvp_base_url: Some("https://rsvp.example.com/r/".into()),
         default_template_id: None,
     }
-    .parse(EventId::parse("gala").unwrap(), OWNER, &lifecycle::now())
+    .parse(
+        EventId::parse("gala").unwrap(),
+        OWNER,
+        &shared::domain::now(),
+    )
     .unwrap()
 }
 
@@ -38,7 +42,7 @@ fn invitation(job: &Job, n: u32) -> Invitation {
         OWNER,
         guest,
         None,
-        &lifecycle::now(),
+        &shared::domain::now(),
     )
 }
 
@@ -51,7 +55,7 @@ async fn setup(n: u32) -> (TestStack, DynamoStore, Job, Vec<Invitation>) {
         EventId::parse("gala").unwrap(),
         OWNER,
         u64::from(n),
-        &lifecycle::now(),
+        &shared::domain::now(),
     );
     let invitations: Vec<Invitation> = (0..n).map(|i| invitation(&job, i)).collect();
     store.create_job(&job, &invitations).await.unwrap();
@@ -63,7 +67,7 @@ fn report(inv: &Invitation, attempt: u32, status: Status) -> StatusReport {
         invitation_id: inv.invitation_id.clone(),
         attempt,
         status,
-        at: lifecycle::now(),
+        at: shared::domain::now(),
         message_sid: Some("SM1".into()),
         error: None,
     }
@@ -148,15 +152,29 @@ async fn status_moves_only_forward_and_counters_stay_exact() {
     let (_t, store, job, invitations) = setup(2).await;
     let inv = &invitations[0];
     assert!(
-        lifecycle::force(&store, inv, Status::Sending, &lifecycle::now(), None, None)
-            .await
-            .unwrap()
+        lifecycle::force(
+            &store,
+            inv,
+            Status::Sending,
+            &shared::domain::now(),
+            None,
+            None
+        )
+        .await
+        .unwrap()
     );
     // A second claim of the same invitation loses: it is no longer queued.
     assert!(
-        !lifecycle::force(&store, inv, Status::Sending, &lifecycle::now(), None, None)
-            .await
-            .unwrap()
+        !lifecycle::force(
+            &store,
+            inv,
+            Status::Sending,
+            &shared::domain::now(),
+            None,
+            None
+        )
+        .await
+        .unwrap()
     );
 
     let applied = lifecycle::apply_report(&store, &report(inv, 1, Status::Delivered))
@@ -229,9 +247,16 @@ async fn status_moves_only_forward_and_counters_stay_exact() {
 async fn callbacks_for_an_older_attempt_never_touch_the_current_one() {
     let (_t, store, job, invitations) = setup(1).await;
     let inv = &invitations[0];
-    lifecycle::force(&store, inv, Status::Sending, &lifecycle::now(), None, None)
-        .await
-        .unwrap();
+    lifecycle::force(
+        &store,
+        inv,
+        Status::Sending,
+        &shared::domain::now(),
+        None,
+        None,
+    )
+    .await
+    .unwrap();
     let mut failed = report(inv, 1, Status::Failed);
     failed.error = Some(ErrorInfo {
         code: "63024".into(),
@@ -254,7 +279,7 @@ async fn callbacks_for_an_older_attempt_never_touch_the_current_one() {
             &store,
             &current,
             Status::Queued,
-            &lifecycle::now(),
+            &shared::domain::now(),
             Some(2),
             None
         )
@@ -295,7 +320,7 @@ async fn callbacks_for_an_older_attempt_never_touch_the_current_one() {
         &store,
         &retried,
         Status::Sending,
-        &lifecycle::now(),
+        &shared::domain::now(),
         None,
         None,
     )
@@ -311,9 +336,16 @@ async fn callbacks_for_an_older_attempt_never_touch_the_current_one() {
 async fn concurrent_callbacks_count_each_invitation_once() {
     let (_t, store, job, invitations) = setup(20).await;
     for inv in &invitations {
-        lifecycle::force(&store, inv, Status::Sending, &lifecycle::now(), None, None)
-            .await
-            .unwrap();
+        lifecycle::force(
+            &store,
+            inv,
+            Status::Sending,
+            &shared::domain::now(),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
     }
     // Every status for every invitation, all at once, twice.
     let mut reports = Vec::new();

@@ -109,7 +109,7 @@ async fn a_redelivered_message_is_not_sent_twice() {
 }
 
 /// Sends through Twilio, then dies before the sender can record the SID.
-struct CrashAfterSend(shared::twilio::TwilioClient);
+struct CrashAfterSend(shared::adapters::twilio::TwilioClient);
 
 #[async_trait]
 impl Messenger for CrashAfterSend {

@@ -1,0 +1,320 @@
+//! Explicit conversions between domain types and DynamoDB items.
+
+use super::keys;
+use crate::domain::{
+    Event, EventId, Guest, GuestId, Invitation, InvitationId, Job, JobId, MessageTemplate, OptOut,
+    OptOutSource, PhoneNumber, RsvpToken, Status, TemplateId, TemplateRef,
+};
+use crate::ports::StoreError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::{BTreeMap, HashMap};
+
+pub type Item = HashMap<String, AttributeValue>;
+
+pub fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// Typed reads from an item, with errors that say which attribute is wrong.
+pub struct Reader<'a>(pub &'a Item);
+
+impl Reader<'_> {
+    pub fn opt_s(&self, name: &str) -> Option<String> {
+        self.0.get(name).and_then(|v| v.as_s().ok()).cloned()
+    }
+    pub fn s(&self, name: &str) -> Result<String, StoreError> {
+        self.opt_s(name)
+            .ok_or_else(|| StoreError::Corrupt(format!("missing string attribute {name}")))
+    }
+    pub fn n<T: std::str::FromStr>(&self, name: &str) -> Result<T, StoreError> {
+        self.0
+            .get(name)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| StoreError::Corrupt(format!("missing numeric attribute {name}")))
+    }
+    pub fn opt_n<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, StoreError> {
+        self.0.get(name).map(|_| self.n(name)).transpose()
+    }
+    pub fn opt_parsed<T, E: std::fmt::Display>(
+        &self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Result<Option<T>, StoreError> {
+        self.0
+            .get(name)
+            .map(|_| self.parsed(name, parse))
+            .transpose()
+    }
+    pub fn parsed<T, E: std::fmt::Display>(
+        &self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Result<T, StoreError> {
+        parse(&self.s(name)?).map_err(|e| StoreError::Corrupt(format!("attribute {name}: {e}")))
+    }
+}
+
+impl From<&Event> for Item {
+    fn from(e: &Event) -> Self {
+        let mut item = keys::event(&e.owner, &e.event_id).item();
+        item.extend(keys::event_in_index(&e.owner, &e.event_id).index_attributes());
+        item.extend([
+            ("type".into(), s("event")),
+            ("event_id".into(), s(e.event_id.as_str())),
+            ("name".into(), s(&e.name)),
+            ("starts_at".into(), s(&e.starts_at)),
+            ("venue".into(), s(&e.venue)),
+            ("host".into(), s(&e.host)),
+            ("rsvp_base_url".into(), s(&e.rsvp_base_url)),
+            ("owner".into(), s(&e.owner)),
+            ("updated_at".into(), s(&e.updated_at)),
+        ]);
+        if let Some(template) = &e.default_template_id {
+            item.insert("default_template_id".into(), s(template.as_str()));
+        }
+        item
+    }
+}
+
+impl TryFrom<&Item> for Event {
+    type Error = StoreError;
+    fn try_from(item: &Item) -> Result<Self, StoreError> {
+        let r = Reader(item);
+        Ok(Event {
+            event_id: r.parsed("event_id", EventId::parse)?,
+            name: r.s("name")?,
+            starts_at: r.s("starts_at")?,
+            venue: r.s("venue")?,
+            host: r.s("host")?,
+            rsvp_base_url: r.s("rsvp_base_url")?,
+            default_template_id: r.opt_parsed("default_template_id", TemplateId::parse)?,
+            owner: r.s("owner")?,
+            updated_at: r.s("updated_at")?,
+        })
+    }
+}
+
+impl From<&Job> for Item {
+    fn from(j: &Job) -> Self {
+        let mut item = keys::job(&j.job_id).item();
+        item.extend([
+            ("type".into(), s("job")),
+            ("job_id".into(), s(j.job_id.as_str())),
+            ("event_id".into(), s(j.event_id.as_str())),
+            ("owner".into(), s(&j.owner)),
+            ("total".into(), n(j.total)),
+            ("created_at".into(), s(&j.created_at)),
+        ]);
+        item.extend(
+            Status::ALL
+                .into_iter()
+                .map(|st| (keys::count_attribute(st), n(j.count(st)))),
+        );
+        item
+    }
+}
+
+impl TryFrom<&Item> for Job {
+    type Error = StoreError;
+    fn try_from(item: &Item) -> Result<Self, StoreError> {
+        let r = Reader(item);
+        let counts = Status::ALL
+            .into_iter()
+            .map(|st| Ok((st, r.n(&keys::count_attribute(st))?)))
+            .collect::<Result<_, StoreError>>()?;
+        Ok(Job {
+            job_id: r.parsed("job_id", JobId::parse)?,
+            event_id: r.parsed("event_id", EventId::parse)?,
+            owner: r.s("owner")?,
+            total: r.n("total")?,
+            counts,
+            created_at: r.s("created_at")?,
+        })
+    }
+}
+
+impl From<&Invitation> for Item {
+    fn from(i: &Invitation) -> Self {
+        let mut item = keys::invitation(&i.invitation_id).item();
+        let created = i
+            .timestamps
+            .get(&Status::Queued)
+            .cloned()
+            .unwrap_or_else(|| i.updated_at.clone());
+        item.extend(
+            keys::invitation_in_index(&i.owner, &i.event_id, &created, &i.invitation_id)
+                .index_attributes(),
+        );
+        item.extend([
+            ("type".into(), s("invitation")),
+            ("invitation_id".into(), s(i.invitation_id.as_str())),
+            ("event_id".into(), s(i.event_id.as_str())),
+            ("job_id".into(), s(i.job_id.as_str())),
+            ("owner".into(), s(&i.owner)),
+            ("guest_id".into(), s(i.guest.guest_id.as_str())),
+            ("name".into(), s(&i.guest.name)),
+            ("phone".into(), s(i.guest.phone.as_str())),
+            ("rsvp_token".into(), s(i.guest.rsvp_token.as_str())),
+            ("status".into(), s(i.status.as_str())),
+            ("attempt".into(), n(i.attempt)),
+            ("updated_at".into(), s(&i.updated_at)),
+        ]);
+        if let Some(template) = &i.template {
+            item.insert("template_id".into(), s(template.template_id.as_str()));
+            item.insert("template_version".into(), n(template.version));
+        }
+        let optional = [
+            ("message_sid", &i.message_sid),
+            ("error_code", &i.error_code),
+            ("error_message", &i.error_message),
+            ("flag", &i.flag),
+        ];
+        item.extend(
+            optional
+                .into_iter()
+                .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_owned(), s(v)))),
+        );
+        item.extend(
+            i.timestamps
+                .iter()
+                .map(|(st, at)| (keys::timestamp_attribute(*st), s(at))),
+        );
+        item
+    }
+}
+
+impl TryFrom<&Item> for Invitation {
+    type Error = StoreError;
+    fn try_from(item: &Item) -> Result<Self, StoreError> {
+        let r = Reader(item);
+        let timestamps = Status::ALL
+            .into_iter()
+            .filter_map(|st| r.opt_s(&keys::timestamp_attribute(st)).map(|at| (st, at)))
+            .collect();
+        Ok(Invitation {
+            invitation_id: r.parsed("invitation_id", InvitationId::parse)?,
+            event_id: r.parsed("event_id", EventId::parse)?,
+            job_id: r.parsed("job_id", JobId::parse)?,
+            owner: r.s("owner")?,
+            guest: Guest {
+                guest_id: r.parsed("guest_id", GuestId::parse)?,
+                name: r.s("name")?,
+                phone: r.parsed("phone", PhoneNumber::parse)?,
+                rsvp_token: r.parsed("rsvp_token", RsvpToken::parse)?,
+            },
+            template: match r.opt_parsed("template_id", TemplateId::parse)? {
+                Some(template_id) => Some(TemplateRef {
+                    template_id,
+                    // Written before versions: the first.
+                    version: r.opt_n("template_version")?.unwrap_or(1),
+                }),
+                None => None,
+            },
+            status: r.parsed("status", str::parse::<Status>)?,
+            attempt: r.n("attempt")?,
+            message_sid: r.opt_s("message_sid"),
+            error_code: r.opt_s("error_code"),
+            error_message: r.opt_s("error_message"),
+            flag: r.opt_s("flag"),
+            updated_at: r.s("updated_at")?,
+            timestamps,
+        })
+    }
+}
+
+/// A template version as its own item; the current version is the same
+/// item under the current key ([`current_template_item`]).
+impl From<&MessageTemplate> for Item {
+    fn from(t: &MessageTemplate) -> Self {
+        let mut item = keys::template(&t.owner, &t.template_id, Some(t.version)).item();
+        item.extend([
+            ("type".into(), s("template")),
+            ("template_id".into(), s(t.template_id.as_str())),
+            ("owner".into(), s(&t.owner)),
+            ("version".into(), n(t.version)),
+            ("name".into(), s(&t.name)),
+            ("created_at".into(), s(&t.created_at)),
+            ("updated_at".into(), s(&t.updated_at)),
+        ]);
+        if let Some(text) = &t.text {
+            item.insert("text".into(), s(text));
+        }
+        if let Some(sid) = &t.content_sid {
+            item.insert("content_sid".into(), s(sid));
+        }
+        if !t.content_variables.is_empty() {
+            let map = t
+                .content_variables
+                .iter()
+                .map(|(k, v)| (k.clone(), s(v)))
+                .collect();
+            item.insert("content_variables".into(), AttributeValue::M(map));
+        }
+        item
+    }
+}
+
+/// The item naming a template's current version (listed by the index).
+pub fn current_template_item(t: &MessageTemplate) -> Item {
+    let mut item = Item::from(t);
+    item.extend(keys::template(&t.owner, &t.template_id, None).item());
+    item.extend(keys::template_in_index(&t.owner, &t.template_id).index_attributes());
+    item
+}
+
+impl TryFrom<&Item> for MessageTemplate {
+    type Error = StoreError;
+    fn try_from(item: &Item) -> Result<Self, StoreError> {
+        let r = Reader(item);
+        let content_variables = match item.get("content_variables") {
+            None => BTreeMap::new(),
+            Some(value) => value
+                .as_m()
+                .map_err(|_| StoreError::Corrupt("content_variables is not a map".into()))?
+                .iter()
+                .map(|(k, v)| {
+                    v.as_s().map(|v| (k.clone(), v.clone())).map_err(|_| {
+                        StoreError::Corrupt(format!("content_variables.{k} is not a string"))
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        Ok(MessageTemplate {
+            template_id: r.parsed("template_id", TemplateId::parse)?,
+            owner: r.s("owner")?,
+            version: r.n("version")?,
+            name: r.s("name")?,
+            text: r.opt_s("text"),
+            content_sid: r.opt_s("content_sid"),
+            content_variables,
+            created_at: r.s("created_at")?,
+            updated_at: r.s("updated_at")?,
+        })
+    }
+}
+
+impl TryFrom<&Item> for OptOut {
+    type Error = StoreError;
+    fn try_from(item: &Item) -> Result<Self, StoreError> {
+        let r = Reader(item);
+        Ok(OptOut {
+            phone: r.parsed("phone", PhoneNumber::parse)?,
+            opted_out: item
+                .get("opted_out")
+                .and_then(|v| v.as_bool().ok())
+                .copied()
+                .ok_or_else(|| StoreError::Corrupt("missing boolean attribute opted_out".into()))?,
+            source: r.parsed("source", |v| {
+                OptOutSource::parse(v).ok_or_else(|| format!("unknown source {v}"))
+            })?,
+            keyword: r.opt_s("keyword"),
+            by: r.opt_s("by"),
+            updated_at: r.s("updated_at")?,
+        })
+    }
+}

@@ -1,0 +1,181 @@
+//! The table's layout, in one place: attribute names, every key and index
+//! key format, and the listing cursor. The local stack creates the table
+//! from [`TABLE`] and tests hold `template.yaml` to it.
+//!
+//! | item               | pk                        | sk        | by-event index (gsi1pk / gsi1sk)      |
+//! |--------------------|---------------------------|-----------|---------------------------------------|
+//! | event              | `EVENT#{owner}#{id}`      | `EVENT`   | `OWNER#{owner}` / `EVENT#{id}`        |
+//! | job                | `JOB#{id}`                | `JOB`     |                                       |
+//! | invitation         | `INV#{id}`                | `INV`     | `EVENT#{owner}#{event}` / `{created}#{id}` |
+//! | template (current) | `TEMPLATE#{owner}#{id}`   | `CURRENT` | `TEMPLATES#{owner}` / `{id}`          |
+//! | template version   | `TEMPLATE#{owner}#{id}`   | `V#{version:06}` |                                |
+//! | opt-out            | `OPTOUT#{phone}`          | `OPTOUT`  |                                       |
+//! | idempotency key    | `IDEM#{owner}#{key}`      | `IDEM`    | (expires through [`TTL_ATTRIBUTE`])   |
+
+use super::items::{Item, s};
+use crate::domain::{EventId, InvitationId, JobId, PhoneNumber, Status, TemplateId};
+use crate::ports::StoreError;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use std::collections::HashMap;
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+pub const GSI1PK: &str = "gsi1pk";
+pub const GSI1SK: &str = "gsi1sk";
+
+/// Lists an event's invitations, an organizer's events and templates.
+pub const BY_EVENT_INDEX: &str = "by-event";
+
+/// Items with this attribute (epoch seconds) expire: idempotency keys.
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+/// The single table's key attributes and secondary indexes (all strings).
+pub struct TableSchema {
+    pub partition_key: &'static str,
+    pub sort_key: &'static str,
+    pub indexes: &'static [IndexSchema],
+}
+
+pub struct IndexSchema {
+    pub name: &'static str,
+    pub partition_key: &'static str,
+    pub sort_key: &'static str,
+}
+
+pub const TABLE: TableSchema = TableSchema {
+    partition_key: PK,
+    sort_key: SK,
+    indexes: &[IndexSchema {
+        name: BY_EVENT_INDEX,
+        partition_key: GSI1PK,
+        sort_key: GSI1SK,
+    }],
+};
+
+/// A partition and sort value: an item's primary key, or its place in the index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    pub partition: String,
+    pub sort: String,
+}
+
+fn key(partition: String, sort: impl Into<String>) -> Key {
+    Key {
+        partition,
+        sort: sort.into(),
+    }
+}
+
+impl Key {
+    /// The key as the primary key attributes.
+    pub fn item(self) -> Item {
+        HashMap::from([
+            (PK.to_owned(), s(self.partition)),
+            (SK.to_owned(), s(self.sort)),
+        ])
+    }
+
+    /// The key as the by-event index's attributes.
+    pub fn index_attributes(self) -> [(String, aws_sdk_dynamodb::types::AttributeValue); 2] {
+        [
+            (GSI1PK.to_owned(), s(self.partition)),
+            (GSI1SK.to_owned(), s(self.sort)),
+        ]
+    }
+}
+
+fn event_partition(owner: &str, id: &EventId) -> String {
+    format!("EVENT#{owner}#{id}")
+}
+
+pub fn event(owner: &str, id: &EventId) -> Key {
+    key(event_partition(owner, id), "EVENT")
+}
+
+/// An organizer's events, in the index.
+pub fn events_of(owner: &str) -> String {
+    format!("OWNER#{owner}")
+}
+
+pub fn event_in_index(owner: &str, id: &EventId) -> Key {
+    key(events_of(owner), format!("EVENT#{id}"))
+}
+
+pub fn job(id: &JobId) -> Key {
+    key(format!("JOB#{id}"), "JOB")
+}
+
+pub fn invitation(id: &InvitationId) -> Key {
+    key(format!("INV#{id}"), "INV")
+}
+
+/// An event's invitations, in the index.
+pub fn invitations_of(owner: &str, event: &EventId) -> String {
+    event_partition(owner, event)
+}
+
+/// Invitations sort by creation time, then id.
+pub fn invitation_in_index(owner: &str, event: &EventId, created: &str, id: &InvitationId) -> Key {
+    key(invitations_of(owner, event), format!("{created}#{id}"))
+}
+
+fn template_partition(owner: &str, id: &TemplateId) -> String {
+    format!("TEMPLATE#{owner}#{id}")
+}
+
+/// One version of a template (`None`: the current one).
+pub fn template(owner: &str, id: &TemplateId, version: Option<u32>) -> Key {
+    let sort = version.map_or_else(|| "CURRENT".to_owned(), |v| format!("V#{v:06}"));
+    key(template_partition(owner, id), sort)
+}
+
+/// An organizer's templates (their current versions), in the index.
+pub fn templates_of(owner: &str) -> String {
+    format!("TEMPLATES#{owner}")
+}
+
+pub fn template_in_index(owner: &str, id: &TemplateId) -> Key {
+    key(templates_of(owner), id.as_str())
+}
+
+pub fn opt_out(phone: &PhoneNumber) -> Key {
+    key(format!("OPTOUT#{}", phone.as_str()), "OPTOUT")
+}
+
+pub fn idempotency(owner: &str, idempotency_key: &str) -> Key {
+    key(format!("IDEM#{owner}#{idempotency_key}"), "IDEM")
+}
+
+/// How long an idempotency key is remembered (DynamoDB's TTL removes it).
+pub const IDEMPOTENCY_TTL_SECONDS: i64 = 24 * 3600;
+
+/// The attribute holding the time an invitation reached `status`.
+pub fn timestamp_attribute(status: Status) -> String {
+    format!("ts_{status}")
+}
+
+/// The job attribute counting its invitations at `status`.
+pub fn count_attribute(status: Status) -> String {
+    format!("n_{status}")
+}
+
+/// Cursors are the index's last key, opaque to clients.
+pub fn encode_cursor(key: &Item) -> String {
+    let plain: HashMap<&str, &str> = key
+        .iter()
+        .filter_map(|(k, v)| v.as_s().ok().map(|v| (k.as_str(), v.as_str())))
+        .collect();
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&plain).expect("strings serialize"))
+}
+
+pub fn decode_cursor(cursor: &str) -> Result<Item, StoreError> {
+    let bad = || StoreError::BadCursor;
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    let plain: HashMap<String, String> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    let expected = [PK, SK, GSI1PK, GSI1SK];
+    if plain.len() != expected.len() || !expected.iter().all(|k| plain.contains_key(*k)) {
+        return Err(bad());
+    }
+    Ok(plain.into_iter().map(|(k, v)| (k, s(v))).collect())
+}

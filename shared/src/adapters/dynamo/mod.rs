@@ -1,0 +1,352 @@
+//! Every store port on one DynamoDB table: the key layout ([`keys`]), the
+//! item conversions ([`items`]), the port implementations ([`store`]), and
+//! here the client and the small helpers they share.
+
+pub mod items;
+pub mod keys;
+mod store;
+
+pub use keys::{BY_EVENT_INDEX, IndexSchema, TABLE, TTL_ATTRIBUTE, TableSchema};
+
+use crate::ports::StoreError;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, PutRequest, TransactWriteItem, WriteRequest,
+};
+use futures::StreamExt;
+use items::Item;
+use keys::Key;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// DynamoDB's BatchWriteItem limit.
+const BATCH_WRITE_SIZE: usize = 25;
+/// DynamoDB's BatchGetItem limit.
+const BATCH_GET_SIZE: usize = 100;
+/// Batch requests in flight at once per call.
+const BATCH_PARALLELISM: usize = 8;
+const MAX_UNPROCESSED_RETRIES: u32 = 8;
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+fn backend<E: std::error::Error + 'static>(err: E) -> StoreError {
+    StoreError::Backend(DisplayErrorContext(err).to_string())
+}
+
+/// Errors that can say "a condition of the write did not hold".
+trait ConditionFailed {
+    fn condition_failed(&self) -> bool;
+}
+
+impl ConditionFailed for UpdateItemError {
+    fn condition_failed(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
+impl ConditionFailed for PutItemError {
+    fn condition_failed(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
+impl ConditionFailed for TransactWriteItemsError {
+    fn condition_failed(&self) -> bool {
+        matches!(self, TransactWriteItemsError::TransactionCanceledException(cancelled)
+            if cancelled
+                .cancellation_reasons()
+                .iter()
+                .any(|r| r.code() == Some("ConditionalCheckFailed")))
+    }
+}
+
+/// A conditional write's result: Ok(false) when its condition did not hold.
+fn applied<O, E>(result: Result<O, SdkError<E>>) -> Result<bool, StoreError>
+where
+    E: ConditionFailed + std::error::Error + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(err) if err.as_service_error().is_some_and(E::condition_failed) => Ok(false),
+        Err(err) => Err(backend(err)),
+    }
+}
+
+/// An update expression built clause by clause: `SET a = :a, ... REMOVE b, ...`,
+/// with its placeholders' values and names.
+#[derive(Debug, Default)]
+struct UpdateExpression {
+    set: Vec<String>,
+    remove: Vec<String>,
+    values: HashMap<String, AttributeValue>,
+    names: HashMap<String, String>,
+}
+
+impl UpdateExpression {
+    fn set(&mut self, clause: impl Into<String>) -> &mut Self {
+        self.set.push(clause.into());
+        self
+    }
+
+    fn remove(&mut self, attribute: impl Into<String>) -> &mut Self {
+        self.remove.push(attribute.into());
+        self
+    }
+
+    fn value(&mut self, placeholder: &str, value: AttributeValue) -> &mut Self {
+        self.values.insert(placeholder.to_owned(), value);
+        self
+    }
+
+    fn name(&mut self, placeholder: &str, attribute: impl Into<String>) -> &mut Self {
+        self.names.insert(placeholder.to_owned(), attribute.into());
+        self
+    }
+
+    fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.remove.is_empty()
+    }
+
+    fn expression(&self) -> String {
+        let mut expression = String::new();
+        if !self.set.is_empty() {
+            expression = format!("SET {}", self.set.join(", "));
+        }
+        if !self.remove.is_empty() {
+            if !expression.is_empty() {
+                expression.push(' ');
+            }
+            expression.push_str(&format!("REMOVE {}", self.remove.join(", ")));
+        }
+        expression
+    }
+
+    fn values(&self) -> Option<HashMap<String, AttributeValue>> {
+        Some(self.values.clone()).filter(|v| !v.is_empty())
+    }
+
+    fn names(&self) -> Option<HashMap<String, String>> {
+        Some(self.names.clone()).filter(|n| !n.is_empty())
+    }
+}
+
+/// Wait before resubmitting items DynamoDB left unprocessed (throttling):
+/// 50 ms doubling to 1.6 s.
+fn unprocessed_backoff(retry: u32) -> Duration {
+    Duration::from_millis(25 << retry.min(6))
+}
+
+impl DynamoStore {
+    /// Runs a transaction; Ok(false) when one of its conditions failed.
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
+        applied(
+            self.client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .send()
+                .await,
+        )
+    }
+
+    /// One item by key, strongly consistent.
+    async fn get(&self, key: Key) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key.item()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(out.item)
+    }
+
+    /// One item by key, converted to its domain type.
+    async fn get_as<T>(&self, key: Key) -> Result<Option<T>, StoreError>
+    where
+        T: for<'a> TryFrom<&'a Item, Error = StoreError>,
+    {
+        self.get(key).await?.as_ref().map(T::try_from).transpose()
+    }
+
+    /// Every item under one partition of the by-event index, converted.
+    async fn query_index<T>(&self, partition: String) -> Result<Vec<T>, StoreError>
+    where
+        T: for<'a> TryFrom<&'a Item, Error = StoreError>,
+    {
+        let items: Vec<_> = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_EVENT_INDEX)
+            .key_condition_expression(format!("{} = :pk", keys::GSI1PK))
+            .expression_attribute_values(":pk", items::s(partition))
+            .into_paginator()
+            .items()
+            .send()
+            .collect()
+            .await;
+        items
+            .into_iter()
+            .map(|item| T::try_from(&item.map_err(backend)?))
+            .collect()
+    }
+
+    /// Puts items with BatchWriteItem, 25 at a time and [`BATCH_PARALLELISM`]
+    /// batches at once.
+    async fn write_all(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        let batches: Vec<Vec<Item>> = items
+            .chunks(BATCH_WRITE_SIZE)
+            .map(<[Item]>::to_vec)
+            .collect();
+        let writes: Vec<_> = batches
+            .into_iter()
+            .map(|batch| self.write_batch(batch))
+            .collect();
+        let results: Vec<Result<(), StoreError>> = futures::stream::iter(writes)
+            .buffer_unordered(BATCH_PARALLELISM)
+            .collect()
+            .await;
+        results.into_iter().collect()
+    }
+
+    /// One BatchWriteItem of at most 25, resubmitting unprocessed items with
+    /// exponential backoff (DynamoDB returns them under throttling).
+    async fn write_batch(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        let mut pending: Vec<WriteRequest> = items
+            .into_iter()
+            .map(|item| {
+                let put = PutRequest::builder()
+                    .set_item(Some(item))
+                    .build()
+                    .map_err(backend)?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<Result<_, StoreError>>()?;
+        for retry in 0..=MAX_UNPROCESSED_RETRIES {
+            if retry > 0 {
+                tokio::time::sleep(unprocessed_backoff(retry)).await;
+            }
+            let out = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, pending)
+                .send()
+                .await
+                .map_err(backend)?;
+            pending = out
+                .unprocessed_items
+                .and_then(|mut m| m.remove(&self.table))
+                .unwrap_or_default();
+            if pending.is_empty() {
+                return Ok(());
+            }
+        }
+        Err(StoreError::Backend(format!(
+            "{} items still unprocessed after retries",
+            pending.len()
+        )))
+    }
+
+    /// Reads items by key with BatchGetItem, 100 at a time and
+    /// [`BATCH_PARALLELISM`] batches at once; missing ones are left out.
+    async fn get_all(&self, keys: Vec<Key>) -> Result<Vec<Item>, StoreError> {
+        let chunks: Vec<Vec<Item>> = keys
+            .chunks(BATCH_GET_SIZE)
+            .map(|chunk| chunk.iter().cloned().map(Key::item).collect())
+            .collect();
+        let reads: Vec<_> = chunks.into_iter().map(|c| self.get_batch(c)).collect();
+        let found: Vec<Result<Vec<Item>, StoreError>> = futures::stream::iter(reads)
+            .buffer_unordered(BATCH_PARALLELISM)
+            .collect()
+            .await;
+        Ok(found
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .flatten()
+            .collect())
+    }
+
+    /// One BatchGetItem of at most 100 keys (strongly consistent),
+    /// resubmitting unprocessed keys with backoff.
+    async fn get_batch(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::new();
+        let mut pending = Some(
+            KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .build()
+                .map_err(backend)?,
+        );
+        for retry in 0..=MAX_UNPROCESSED_RETRIES {
+            let Some(request) = pending.take().filter(|r| !r.keys().is_empty()) else {
+                return Ok(found);
+            };
+            if retry > 0 {
+                tokio::time::sleep(unprocessed_backoff(retry)).await;
+            }
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(backend)?;
+            found.extend(
+                out.responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default(),
+            );
+            pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table));
+        }
+        match pending {
+            Some(p) if !p.keys().is_empty() => Err(StoreError::Backend(format!(
+                "{} keys still unprocessed after retries",
+                p.keys().len()
+            ))),
+            _ => Ok(found),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn update_expressions() {
+        let mut update = UpdateExpression::default();
+        assert!(update.is_empty());
+        update
+            .set("#status = :to")
+            .set("a = :a")
+            .remove("b")
+            .remove("c")
+            .value(":to", items::s("sent"))
+            .name("#status", "status");
+        assert_eq!(update.expression(), "SET #status = :to, a = :a REMOVE b, c");
+        let mut only_remove = UpdateExpression::default();
+        only_remove.remove("x");
+        assert_eq!(only_remove.expression(), "REMOVE x");
+        assert!(only_remove.values().is_none());
+    }
+}

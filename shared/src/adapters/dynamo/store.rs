@@ -1,0 +1,400 @@
+//! The store ports on [`DynamoStore`].
+
+use super::items::{Item, Reader, current_template_item, n, s};
+use super::keys::{self, TTL_ATTRIBUTE};
+use super::{BY_EVENT_INDEX, DynamoStore, UpdateExpression, applied, backend};
+use crate::domain::{
+    Event, EventId, Invitation, InvitationId, Job, JobId, MessageTemplate, OptOut, PhoneNumber,
+    Status, TemplateId,
+};
+use crate::ports::{
+    Annotation, EventStore, IdempotencyClaim, IdempotencyStore, InvitationStore, JobStore,
+    ListQuery, OptOutStore, Page, StoreError, TemplateStore, Transition,
+};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use std::collections::HashSet;
+
+#[async_trait]
+impl EventStore for DynamoStore {
+    async fn put_event(&self, event: &Event) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(event.into()))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn get_event(&self, owner: &str, id: &EventId) -> Result<Option<Event>, StoreError> {
+        self.get_as(keys::event(owner, id)).await
+    }
+
+    async fn list_events(&self, owner: &str) -> Result<Vec<Event>, StoreError> {
+        self.query_index(keys::events_of(owner)).await
+    }
+}
+
+#[async_trait]
+impl JobStore for DynamoStore {
+    async fn create_job(&self, job: &Job, invitations: &[Invitation]) -> Result<(), StoreError> {
+        // The job is written last: a job that exists has all its invitations.
+        self.write_all(invitations.iter().map(Item::from).collect())
+            .await?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(job.into()))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn get_job(&self, id: &JobId) -> Result<Option<Job>, StoreError> {
+        self.get_as(keys::job(id)).await
+    }
+}
+
+#[async_trait]
+impl InvitationStore for DynamoStore {
+    async fn get_invitation(&self, id: &InvitationId) -> Result<Option<Invitation>, StoreError> {
+        self.get_as(keys::invitation(id)).await
+    }
+
+    async fn transition(&self, t: &Transition) -> Result<bool, StoreError> {
+        let mut update = UpdateExpression::default();
+        update
+            .set("#status = :to")
+            .set("updated_at = :at")
+            .set(format!("{} = :at", keys::timestamp_attribute(t.to)))
+            .name("#status", "status")
+            .value(":from", s(t.from.as_str()))
+            .value(":to", s(t.to.as_str()))
+            .value(":attempt", n(t.attempt))
+            .value(":at", s(&t.at));
+        if let Some(sid) = &t.message_sid {
+            update.set("message_sid = :sid").value(":sid", s(sid));
+        }
+        if let Some(err) = &t.error {
+            update
+                .set("error_code = :ecode")
+                .set("error_message = :emsg")
+                .value(":ecode", s(&err.code))
+                .value(":emsg", s(&err.message));
+        }
+        if let Some(next) = t.new_attempt {
+            update
+                .set("attempt = :next")
+                .value(":next", n(next))
+                .remove("message_sid")
+                .remove("flag");
+            if t.error.is_none() {
+                update.remove("error_code").remove("error_message");
+            }
+            // The new attempt's timeline starts over.
+            for status in Status::ALL.into_iter().filter(|st| *st != t.to) {
+                update.remove(keys::timestamp_attribute(status));
+            }
+        }
+        let invitation_update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(keys::invitation(&t.invitation_id).item()))
+            .update_expression(update.expression())
+            .condition_expression("#status = :from AND attempt = :attempt")
+            .set_expression_attribute_names(update.names())
+            .set_expression_attribute_values(update.values())
+            .build()
+            .map_err(backend)?;
+        let counters = if t.from == t.to {
+            None
+        } else {
+            Some(
+                Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(keys::job(&t.job_id).item()))
+                    .update_expression("ADD #from :minus, #to :plus")
+                    .condition_expression(format!("attribute_exists({})", keys::PK))
+                    .expression_attribute_names("#from", keys::count_attribute(t.from))
+                    .expression_attribute_names("#to", keys::count_attribute(t.to))
+                    .expression_attribute_values(":minus", n(-1))
+                    .expression_attribute_values(":plus", n(1))
+                    .build()
+                    .map_err(backend)?,
+            )
+        };
+        let items = std::iter::once(invitation_update)
+            .chain(counters)
+            .map(|u| TransactWriteItem::builder().update(u).build())
+            .collect();
+        self.transact(items).await
+    }
+
+    async fn annotate(
+        &self,
+        id: &InvitationId,
+        attempt: u32,
+        note: &Annotation,
+    ) -> Result<bool, StoreError> {
+        let mut update = UpdateExpression::default();
+        if let Some(sid) = &note.message_sid {
+            update
+                .set("message_sid = if_not_exists(message_sid, :sid)")
+                .value(":sid", s(sid));
+        }
+        if let Some((status, at)) = &note.late_timestamp {
+            let attr = keys::timestamp_attribute(*status);
+            update
+                .set(format!("{attr} = if_not_exists({attr}, :late)"))
+                .value(":late", s(at));
+        }
+        if let Some(flag) = &note.flag {
+            update.set("flag = :flag").value(":flag", s(flag));
+        }
+        if update.is_empty() {
+            return Ok(true);
+        }
+        update.value(":attempt", n(attempt));
+        applied(
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(keys::invitation(id).item()))
+                .update_expression(update.expression())
+                .condition_expression("attempt = :attempt")
+                .set_expression_attribute_values(update.values())
+                .send()
+                .await,
+        )
+    }
+
+    async fn list_invitations(&self, q: &ListQuery) -> Result<Page, StoreError> {
+        let mut start = q.cursor.as_deref().map(keys::decode_cursor).transpose()?;
+        let mut items = Vec::new();
+        // A status filter applies after DynamoDB's limit, so keep reading
+        // until the page is full or the index is exhausted.
+        loop {
+            let mut req = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(BY_EVENT_INDEX)
+                .key_condition_expression(format!("{} = :pk", keys::GSI1PK))
+                .expression_attribute_values(":pk", s(keys::invitations_of(&q.owner, &q.event_id)))
+                .limit((q.limit as usize - items.len()) as i32)
+                .set_exclusive_start_key(start.take());
+            if let Some(status) = q.status {
+                req = req
+                    .filter_expression("#status = :status")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":status", s(status.as_str()));
+            }
+            let out = req.send().await.map_err(backend)?;
+            for item in out.items() {
+                items.push(Invitation::try_from(item)?);
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() || items.len() >= q.limit as usize {
+                break;
+            }
+        }
+        Ok(Page {
+            items,
+            next_cursor: start.map(|k| keys::encode_cursor(&k)),
+        })
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for DynamoStore {
+    async fn claim_idempotency_key(
+        &self,
+        owner: &str,
+        key: &str,
+        request_hash: &str,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let mut item = keys::idempotency(owner, key).item();
+        item.insert("request_hash".into(), s(request_hash));
+        item.insert(TTL_ATTRIBUTE.into(), n(now + keys::IDEMPOTENCY_TTL_SECONDS));
+        let claimed = applied(
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                // An expired key that TTL has not swept yet counts as free.
+                .condition_expression(format!("attribute_not_exists({}) OR #ttl < :now", keys::PK))
+                .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+                .expression_attribute_values(":now", n(now))
+                .send()
+                .await,
+        )?;
+        if claimed {
+            return Ok(IdempotencyClaim::New);
+        }
+        let existing = self
+            .get(keys::idempotency(owner, key))
+            .await?
+            .unwrap_or_default();
+        let r = Reader(&existing);
+        let request_hash = r.opt_s("request_hash").unwrap_or_default();
+        Ok(match r.opt_s("response") {
+            Some(response) => IdempotencyClaim::Done {
+                request_hash,
+                response,
+            },
+            None => IdempotencyClaim::InProgress { request_hash },
+        })
+    }
+
+    async fn complete_idempotency_key(
+        &self,
+        owner: &str,
+        key: &str,
+        response: &str,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::idempotency(owner, key).item()))
+            .update_expression("SET #response = :response")
+            .expression_attribute_names("#response", "response")
+            .expression_attribute_values(":response", s(response))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn release_idempotency_key(&self, owner: &str, key: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::idempotency(owner, key).item()))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl TemplateStore for DynamoStore {
+    async fn put_template(
+        &self,
+        template: &MessageTemplate,
+        replaces: Option<u32>,
+    ) -> Result<bool, StoreError> {
+        let absent = format!("attribute_not_exists({})", keys::PK);
+        let version = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(template.into()))
+            .condition_expression(&absent)
+            .build()
+            .map_err(backend)?;
+        let current = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(current_template_item(template)));
+        let current = match replaces {
+            None => current.condition_expression(absent),
+            Some(previous) => current
+                .condition_expression("version = :previous")
+                .expression_attribute_values(":previous", n(previous)),
+        }
+        .build()
+        .map_err(backend)?;
+        let items = [version, current]
+            .into_iter()
+            .map(|put| TransactWriteItem::builder().put(put).build())
+            .collect();
+        self.transact(items).await
+    }
+
+    async fn get_template(
+        &self,
+        owner: &str,
+        id: &TemplateId,
+        version: Option<u32>,
+    ) -> Result<Option<MessageTemplate>, StoreError> {
+        self.get_as(keys::template(owner, id, version)).await
+    }
+
+    async fn list_templates(&self, owner: &str) -> Result<Vec<MessageTemplate>, StoreError> {
+        self.query_index(keys::templates_of(owner)).await
+    }
+}
+
+#[async_trait]
+impl OptOutStore for DynamoStore {
+    async fn put_opt_out(
+        &self,
+        record: &OptOut,
+        if_unchanged_since: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let mut update = UpdateExpression::default();
+        update
+            .set("#type = :type")
+            .set("phone = :phone")
+            .set("opted_out = :opted_out")
+            .set("#source = :source")
+            .set("updated_at = :at")
+            .name("#type", "type")
+            .name("#source", "source")
+            .name("#by", "by")
+            .value(":type", s("opt_out"))
+            .value(":phone", s(record.phone.as_str()))
+            .value(":opted_out", AttributeValue::Bool(record.opted_out))
+            .value(":source", s(record.source.as_str()))
+            .value(":at", s(&record.updated_at));
+        match &record.keyword {
+            Some(keyword) => update
+                .set("keyword = :keyword")
+                .value(":keyword", s(keyword)),
+            None => update.remove("keyword"),
+        };
+        match &record.by {
+            Some(by) => update.set("#by = :by").value(":by", s(by)),
+            None => update.remove("#by"),
+        };
+        let condition = match if_unchanged_since {
+            None => None,
+            Some("") => Some(format!("attribute_not_exists({})", keys::PK)),
+            Some(previous) => {
+                update.value(":previous", s(previous));
+                Some("updated_at = :previous".to_owned())
+            }
+        };
+        applied(
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(keys::opt_out(&record.phone).item()))
+                .update_expression(update.expression())
+                .set_condition_expression(condition)
+                .set_expression_attribute_names(update.names())
+                .set_expression_attribute_values(update.values())
+                .send()
+                .await,
+        )
+    }
+
+    async fn get_opt_out(&self, phone: &PhoneNumber) -> Result<Option<OptOut>, StoreError> {
+        self.get_as(keys::opt_out(phone)).await
+    }
+
+    async fn opted_out_among(&self, phones: &[PhoneNumber]) -> Result<HashSet<String>, StoreError> {
+        let found = self
+            .get_all(phones.iter().map(keys::opt_out).collect())
+            .await?;
+        let mut opted_out = HashSet::new();
+        for item in &found {
+            let record = OptOut::try_from(item)?;
+            if record.opted_out {
+                opted_out.insert(record.phone.as_str().to_owned());
+            }
+        }
+        Ok(opted_out)
+    }
+}

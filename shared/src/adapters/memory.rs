@@ -1,0 +1,428 @@
+//! Every store port and the send queue in memory, with the same conditional
+//! semantics as the DynamoDB and SQS adapters: fast tests of the use cases,
+//! no emulator. Not for production: nothing is persisted.
+
+use crate::domain::{
+    Event, EventId, Invitation, InvitationId, Job, JobId, MessageTemplate, OptOut, PhoneNumber,
+    Status, TemplateId,
+};
+use crate::ports::{
+    Annotation, EventStore, IdempotencyClaim, IdempotencyStore, InvitationStore, JobStore,
+    ListQuery, OptOutStore, Page, QueueError, SendMessage, SendQueue, StoreError, TemplateStore,
+    Transition,
+};
+use async_trait::async_trait;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+/// One idempotency key: the request's hash and, once done, the answer.
+#[derive(Debug, Clone)]
+struct KeyRecord {
+    request_hash: String,
+    response: Option<String>,
+}
+
+#[derive(Default)]
+struct Tables {
+    events: BTreeMap<(String, EventId), Event>,
+    jobs: HashMap<JobId, Job>,
+    /// With the place each was listed at when written (creation time, id).
+    invitations: HashMap<InvitationId, (String, Invitation)>,
+    idempotency: HashMap<(String, String), KeyRecord>,
+    template_versions: HashMap<(String, TemplateId, u32), MessageTemplate>,
+    templates: BTreeMap<(String, TemplateId), MessageTemplate>,
+    opt_outs: HashMap<String, OptOut>,
+}
+
+#[derive(Default)]
+pub struct MemoryStore {
+    tables: Mutex<Tables>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn tables(&self) -> MutexGuard<'_, Tables> {
+        self.tables.lock().expect("memory store lock")
+    }
+}
+
+#[async_trait]
+impl EventStore for MemoryStore {
+    async fn put_event(&self, event: &Event) -> Result<(), StoreError> {
+        let key = (event.owner.clone(), event.event_id.clone());
+        self.tables().events.insert(key, event.clone());
+        Ok(())
+    }
+
+    async fn get_event(&self, owner: &str, id: &EventId) -> Result<Option<Event>, StoreError> {
+        Ok(self
+            .tables()
+            .events
+            .get(&(owner.to_owned(), id.clone()))
+            .cloned())
+    }
+
+    async fn list_events(&self, owner: &str) -> Result<Vec<Event>, StoreError> {
+        Ok(self
+            .tables()
+            .events
+            .iter()
+            .filter(|((o, _), _)| o == owner)
+            .map(|(_, e)| e.clone())
+            .collect())
+    }
+}
+
+#[async_trait]
+impl JobStore for MemoryStore {
+    async fn create_job(&self, job: &Job, invitations: &[Invitation]) -> Result<(), StoreError> {
+        let mut tables = self.tables();
+        for inv in invitations {
+            let created = inv
+                .timestamps
+                .get(&Status::Queued)
+                .unwrap_or(&inv.updated_at);
+            let place = format!("{created}#{}", inv.invitation_id);
+            tables
+                .invitations
+                .insert(inv.invitation_id.clone(), (place, inv.clone()));
+        }
+        tables.jobs.insert(job.job_id.clone(), job.clone());
+        Ok(())
+    }
+
+    async fn get_job(&self, id: &JobId) -> Result<Option<Job>, StoreError> {
+        Ok(self.tables().jobs.get(id).cloned())
+    }
+}
+
+#[async_trait]
+impl InvitationStore for MemoryStore {
+    async fn get_invitation(&self, id: &InvitationId) -> Result<Option<Invitation>, StoreError> {
+        Ok(self
+            .tables()
+            .invitations
+            .get(id)
+            .map(|(_, inv)| inv.clone()))
+    }
+
+    async fn transition(&self, t: &Transition) -> Result<bool, StoreError> {
+        let mut tables = self.tables();
+        let Some((_, inv)) = tables.invitations.get(&t.invitation_id) else {
+            return Ok(false);
+        };
+        if inv.status != t.from || inv.attempt != t.attempt {
+            return Ok(false);
+        }
+        let moves_counter = t.from != t.to;
+        if moves_counter && !tables.jobs.contains_key(&t.job_id) {
+            return Ok(false);
+        }
+        let (_, inv) = tables
+            .invitations
+            .get_mut(&t.invitation_id)
+            .expect("checked above");
+        inv.status = t.to;
+        inv.updated_at = t.at.clone();
+        if let Some(next) = t.new_attempt {
+            inv.attempt = next;
+            inv.message_sid = None;
+            inv.flag = None;
+            if t.error.is_none() {
+                inv.error_code = None;
+                inv.error_message = None;
+            }
+            inv.timestamps.clear();
+        }
+        inv.timestamps.insert(t.to, t.at.clone());
+        if let Some(sid) = &t.message_sid {
+            inv.message_sid = Some(sid.clone());
+        }
+        if let Some(err) = &t.error {
+            inv.error_code = Some(err.code.clone());
+            inv.error_message = Some(err.message.clone());
+        }
+        if moves_counter {
+            let job = tables.jobs.get_mut(&t.job_id).expect("checked above");
+            *job.counts.entry(t.from).or_insert(0) -= 1;
+            *job.counts.entry(t.to).or_insert(0) += 1;
+        }
+        Ok(true)
+    }
+
+    async fn annotate(
+        &self,
+        id: &InvitationId,
+        attempt: u32,
+        note: &Annotation,
+    ) -> Result<bool, StoreError> {
+        if note.message_sid.is_none() && note.late_timestamp.is_none() && note.flag.is_none() {
+            return Ok(true);
+        }
+        let mut tables = self.tables();
+        let Some((_, inv)) = tables.invitations.get_mut(id) else {
+            return Ok(false);
+        };
+        if inv.attempt != attempt {
+            return Ok(false);
+        }
+        if inv.message_sid.is_none() {
+            inv.message_sid = note.message_sid.clone();
+        }
+        if let Some((status, at)) = &note.late_timestamp {
+            inv.timestamps.entry(*status).or_insert_with(|| at.clone());
+        }
+        if let Some(flag) = &note.flag {
+            inv.flag = Some(flag.clone());
+        }
+        Ok(true)
+    }
+
+    async fn list_invitations(&self, q: &ListQuery) -> Result<Page, StoreError> {
+        let after = match &q.cursor {
+            Some(cursor) => Some(
+                cursor
+                    .strip_prefix(CURSOR_PREFIX)
+                    .ok_or(StoreError::BadCursor)?
+                    .to_owned(),
+            ),
+            None => None,
+        };
+        let tables = self.tables();
+        let mut matching: Vec<&(String, Invitation)> = tables
+            .invitations
+            .values()
+            .filter(|(place, inv)| {
+                inv.owner == q.owner
+                    && inv.event_id == q.event_id
+                    && q.status.is_none_or(|s| inv.status == s)
+                    && after.as_ref().is_none_or(|a| place > a)
+            })
+            .collect();
+        matching.sort_by(|a, b| a.0.cmp(&b.0));
+        let limit = q.limit as usize;
+        let next_cursor =
+            (matching.len() > limit).then(|| format!("{CURSOR_PREFIX}{}", matching[limit - 1].0));
+        Ok(Page {
+            items: matching
+                .into_iter()
+                .take(limit)
+                .map(|(_, inv)| inv.clone())
+                .collect(),
+            next_cursor,
+        })
+    }
+}
+
+const CURSOR_PREFIX: &str = "memory:";
+
+#[async_trait]
+impl IdempotencyStore for MemoryStore {
+    async fn claim_idempotency_key(
+        &self,
+        owner: &str,
+        key: &str,
+        request_hash: &str,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        let mut tables = self.tables();
+        let key = (owner.to_owned(), key.to_owned());
+        Ok(match tables.idempotency.get(&key) {
+            None => {
+                let record = KeyRecord {
+                    request_hash: request_hash.to_owned(),
+                    response: None,
+                };
+                tables.idempotency.insert(key, record);
+                IdempotencyClaim::New
+            }
+            Some(KeyRecord {
+                request_hash,
+                response: Some(response),
+            }) => IdempotencyClaim::Done {
+                request_hash: request_hash.clone(),
+                response: response.clone(),
+            },
+            Some(KeyRecord { request_hash, .. }) => IdempotencyClaim::InProgress {
+                request_hash: request_hash.clone(),
+            },
+        })
+    }
+
+    async fn complete_idempotency_key(
+        &self,
+        owner: &str,
+        key: &str,
+        response: &str,
+    ) -> Result<(), StoreError> {
+        let mut tables = self.tables();
+        let record = tables
+            .idempotency
+            .entry((owner.to_owned(), key.to_owned()))
+            .or_insert_with(|| KeyRecord {
+                request_hash: String::new(),
+                response: None,
+            });
+        record.response = Some(response.to_owned());
+        Ok(())
+    }
+
+    async fn release_idempotency_key(&self, owner: &str, key: &str) -> Result<(), StoreError> {
+        self.tables()
+            .idempotency
+            .remove(&(owner.to_owned(), key.to_owned()));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl TemplateStore for MemoryStore {
+    async fn put_template(
+        &self,
+        template: &MessageTemplate,
+        replaces: Option<u32>,
+    ) -> Result<bool, StoreError> {
+        let mut tables = self.tables();
+        let owner = template.owner.clone();
+        let id = template.template_id.clone();
+        let version_key = (owner.clone(), id.clone(), template.version);
+        let current = tables.templates.get(&(owner.clone(), id.clone()));
+        let current_ok = match replaces {
+            None => current.is_none(),
+            Some(previous) => current.is_some_and(|c| c.version == previous),
+        };
+        if !current_ok || tables.template_versions.contains_key(&version_key) {
+            return Ok(false);
+        }
+        tables
+            .template_versions
+            .insert(version_key, template.clone());
+        tables.templates.insert((owner, id), template.clone());
+        Ok(true)
+    }
+
+    async fn get_template(
+        &self,
+        owner: &str,
+        id: &TemplateId,
+        version: Option<u32>,
+    ) -> Result<Option<MessageTemplate>, StoreError> {
+        let tables = self.tables();
+        Ok(match version {
+            Some(v) => tables
+                .template_versions
+                .get(&(owner.to_owned(), id.clone(), v))
+                .cloned(),
+            None => tables
+                .templates
+                .get(&(owner.to_owned(), id.clone()))
+                .cloned(),
+        })
+    }
+
+    async fn list_templates(&self, owner: &str) -> Result<Vec<MessageTemplate>, StoreError> {
+        Ok(self
+            .tables()
+            .templates
+            .iter()
+            .filter(|((o, _), _)| o == owner)
+            .map(|(_, t)| t.clone())
+            .collect())
+    }
+}
+
+#[async_trait]
+impl OptOutStore for MemoryStore {
+    async fn put_opt_out(
+        &self,
+        record: &OptOut,
+        if_unchanged_since: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let mut tables = self.tables();
+        let existing = tables.opt_outs.get(record.phone.as_str());
+        let unchanged = match if_unchanged_since {
+            None => true,
+            Some("") => existing.is_none(),
+            Some(previous) => existing.is_some_and(|e| e.updated_at == previous),
+        };
+        if !unchanged {
+            return Ok(false);
+        }
+        tables
+            .opt_outs
+            .insert(record.phone.as_str().to_owned(), record.clone());
+        Ok(true)
+    }
+
+    async fn get_opt_out(&self, phone: &PhoneNumber) -> Result<Option<OptOut>, StoreError> {
+        Ok(self.tables().opt_outs.get(phone.as_str()).cloned())
+    }
+
+    async fn opted_out_among(&self, phones: &[PhoneNumber]) -> Result<HashSet<String>, StoreError> {
+        let tables = self.tables();
+        Ok(phones
+            .iter()
+            .filter(|p| tables.opt_outs.get(p.as_str()).is_some_and(|o| o.opted_out))
+            .map(|p| p.as_str().to_owned())
+            .collect())
+    }
+}
+
+/// The send queue in memory: what was enqueued, and a switch to make
+/// enqueueing fail.
+#[derive(Default)]
+pub struct MemoryQueue {
+    messages: Mutex<Vec<SendMessage>>,
+    dead_letters: Mutex<Vec<(String, String)>>,
+    failing: AtomicBool,
+}
+
+impl MemoryQueue {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every message enqueued so far, in order.
+    pub fn messages(&self) -> Vec<SendMessage> {
+        self.messages.lock().expect("queue lock").clone()
+    }
+
+    /// Bodies and reasons moved to the dead-letter queue.
+    pub fn dead_letters(&self) -> Vec<(String, String)> {
+        self.dead_letters.lock().expect("queue lock").clone()
+    }
+
+    /// From now on, enqueueing fails (`true`) or works again.
+    pub fn set_failing(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl SendQueue for MemoryQueue {
+    async fn enqueue(&self, messages: &[SendMessage]) -> Result<(), QueueError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(QueueError::Backend("the queue is failing (test)".into()));
+        }
+        self.messages
+            .lock()
+            .expect("queue lock")
+            .extend_from_slice(messages);
+        Ok(())
+    }
+
+    async fn delay(&self, _receipt_handle: &str, _seconds: u32) -> Result<(), QueueError> {
+        Ok(())
+    }
+
+    async fn dead_letter(&self, body: &str, reason: &str) -> Result<(), QueueError> {
+        self.dead_letters
+            .lock()
+            .expect("queue lock")
+            .push((body.to_owned(), reason.to_owned()));
+        Ok(())
+    }
+}

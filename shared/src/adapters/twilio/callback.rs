@@ -1,0 +1,81 @@
+//! Twilio's status callbacks: the URL the sender gives Twilio for each
+//! message, and what a callback to it says.
+//!
+//! The URL carries the invitation and attempt (`?invitation_id=..&attempt=..`),
+//! so a callback finds its invitation without an index on the message SID,
+//! and one for an earlier attempt is recognised and ignored.
+
+use crate::domain::{FieldError, InvitationId, Status};
+
+const INVITATION_PARAM: &str = "invitation_id";
+const ATTEMPT_PARAM: &str = "attempt";
+
+/// The `StatusCallback` for one attempt of one invitation.
+pub fn url(webhook_url: &str, invitation_id: &InvitationId, attempt: u32) -> String {
+    format!("{webhook_url}?{INVITATION_PARAM}={invitation_id}&{ATTEMPT_PARAM}={attempt}")
+}
+
+/// Whether a webhook call's query names an invitation: a status callback
+/// does, an incoming message does not.
+pub fn names_invitation(query: impl Fn(&str) -> Option<String>) -> bool {
+    query(INVITATION_PARAM).is_some()
+}
+
+/// The invitation and attempt a status callback's URL names (`query` reads
+/// one query parameter). Errors name the parameter.
+pub fn target(query: impl Fn(&str) -> Option<String>) -> Result<(InvitationId, u32), FieldError> {
+    let invitation_id = query(INVITATION_PARAM)
+        .ok_or_else(|| FieldError::new(INVITATION_PARAM, "is required in the callback URL"))?;
+    let invitation_id =
+        InvitationId::parse(&invitation_id).map_err(|e| FieldError::new(INVITATION_PARAM, e))?;
+    let attempt = query(ATTEMPT_PARAM)
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(|| FieldError::new(ATTEMPT_PARAM, "must be a number in the callback URL"))?;
+    Ok((invitation_id, attempt))
+}
+
+/// Maps Twilio's `MessageStatus`; statuses that precede our own
+/// `sending` (queued, accepted, scheduled) carry no news and map to None.
+pub fn status(raw: &str) -> Option<Status> {
+    match raw {
+        "sending" => Some(Status::Sending),
+        "sent" => Some(Status::Sent),
+        "delivered" => Some(Status::Delivered),
+        "read" => Some(Status::Read),
+        "failed" | "canceled" => Some(Status::Failed),
+        "undelivered" => Some(Status::Undelivered),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_round_trips() {
+        let id = InvitationId::parse("inv_abc").unwrap();
+        let url = url("https://hooks.example.com/", &id, 3);
+        assert_eq!(
+            url,
+            "https://hooks.example.com/?invitation_id=inv_abc&attempt=3"
+        );
+        let query: Vec<(String, String)> =
+            serde_urlencoded::from_str(url.split_once('?').unwrap().1).unwrap();
+        let read = |name: &str| {
+            query
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        assert!(names_invitation(read));
+        assert_eq!(target(read), Ok((id, 3)));
+        assert_eq!(target(|_| None).unwrap_err().field, "invitation_id");
+    }
+
+    #[test]
+    fn statuses() {
+        assert_eq!(status("queued"), None);
+        assert_eq!(status("read"), Some(Status::Read));
+    }
+}

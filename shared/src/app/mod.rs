@@ -1,0 +1,36 @@
+//! Use cases: what the functions do, written once against the ports.
+//! Nothing here knows DynamoDB, SQS, Twilio or HTTP.
+
+#[cfg(test)]
+mod fixtures;
+pub mod idempotency;
+pub mod lifecycle;
+pub mod send;
+pub mod templates;
+
+use crate::domain::FieldError;
+use crate::ports::{QueueError, StoreError};
+
+/// Why a use case could not do its work. The HTTP edge maps it to a
+/// status code, in one place (`edge::http`).
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The input was wrong; names the field.
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The thing is in a state that does not allow the request.
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+impl AppError {
+    pub fn invalid(field: impl Into<String>, message: impl ToString) -> Self {
+        AppError::Invalid(FieldError::new(field, message))
+    }
+}

@@ -1,0 +1,301 @@
+//! The send pipeline, used by send-invitation and send-bulk alike: find the
+//! event, choose the template version, write the invitations (`queued`, or
+//! `skipped` for opted-out guests) and their job, and enqueue one message
+//! per queued invitation. Retry re-enqueues through [`enqueue_or_fail`].
+
+use super::{AppError, lifecycle, templates};
+use crate::domain::reason::{NOT_QUEUED, OPTED_OUT};
+use crate::domain::{
+    Event, EventId, Guest, Invitation, Job, JobId, MessageTemplate, Status, TemplateId, now,
+};
+use crate::ports::{
+    EventStore, InvitationStore, JobStore, OptOutStore, SendMessage, SendQueue, TemplateStore,
+};
+
+/// What the pipeline reads and writes.
+pub trait SendStore: EventStore + TemplateStore + OptOutStore + JobStore + InvitationStore {}
+impl<T: EventStore + TemplateStore + OptOutStore + JobStore + InvitationStore + ?Sized> SendStore
+    for T
+{
+}
+
+/// A send that was written and queued.
+#[derive(Debug)]
+pub struct Sent {
+    pub job: Job,
+    /// In the order of the guests given; opted-out guests' are `skipped`.
+    pub invitations: Vec<Invitation>,
+    pub template: MessageTemplate,
+}
+
+/// What a send is of: the organizer's event and the template version
+/// chosen for it.
+#[derive(Debug)]
+pub struct Plan {
+    pub owner: String,
+    pub event: Event,
+    pub template: MessageTemplate,
+}
+
+/// Finds the event and chooses the template (the request's, else the
+/// event's default, else `default`).
+pub async fn plan(
+    store: &dyn SendStore,
+    owner: &str,
+    event_id: &EventId,
+    requested: Option<&TemplateId>,
+) -> Result<Plan, AppError> {
+    let event = event_named(store, owner, event_id).await?;
+    let template = templates::choose(store, owner, requested, &event).await?;
+    Ok(Plan {
+        owner: owner.to_owned(),
+        event,
+        template,
+    })
+}
+
+/// The event a request's `event_id` names; an unknown one is that field's error.
+pub async fn event_named(
+    store: &dyn EventStore,
+    owner: &str,
+    event_id: &EventId,
+) -> Result<Event, AppError> {
+    store.get_event(owner, event_id).await?.ok_or_else(|| {
+        AppError::invalid(
+            "event_id",
+            format!("no event '{event_id}'; create it first"),
+        )
+    })
+}
+
+/// Sends the event's invitation to each guest (at least one; the caller
+/// has parsed and de-duplicated them) as one job.
+pub async fn send(
+    store: &dyn SendStore,
+    queue: &dyn SendQueue,
+    plan: Plan,
+    guests: Vec<Guest>,
+) -> Result<Sent, AppError> {
+    let Plan {
+        owner,
+        event,
+        template,
+    } = plan;
+    let (owner, event_id) = (owner.as_str(), &event.event_id);
+    let now = now();
+    let job_id = JobId::generate();
+    let invitations = guests
+        .into_iter()
+        .map(|guest| {
+            Invitation::new_queued(
+                event_id.clone(),
+                job_id.clone(),
+                owner,
+                guest,
+                Some(template.reference()),
+                &now,
+            )
+        })
+        .collect();
+    // A guest who opted out is recorded, counted and shown as skipped, never queued.
+    let invitations = skip_opted_out(store, invitations, &now).await?;
+    let job = Job::of(job_id, event_id.clone(), owner, &invitations, &now);
+    create_and_enqueue(store, queue, &job, &invitations).await?;
+    Ok(Sent {
+        job,
+        invitations,
+        template,
+    })
+}
+
+/// Writes the job and its invitations, then enqueues one message for each
+/// queued one (a skipped invitation is written only, never sent).
+/// If enqueueing fails the invitations are marked failed (so the counters
+/// stay exact and the organizer can retry them) and the error is returned.
+async fn create_and_enqueue(
+    store: &dyn SendStore,
+    queue: &dyn SendQueue,
+    job: &Job,
+    invitations: &[Invitation],
+) -> Result<(), AppError> {
+    store.create_job(job, invitations).await?;
+    let queued: Vec<Invitation> = invitations
+        .iter()
+        .filter(|i| i.status == Status::Queued)
+        .cloned()
+        .collect();
+    if queued.is_empty() {
+        return Ok(());
+    }
+    enqueue_or_fail(store, queue, &queued).await
+}
+
+/// Marks the invitations of opted-out guests skipped, so they are written
+/// and counted but never queued.
+async fn skip_opted_out(
+    store: &dyn OptOutStore,
+    invitations: Vec<Invitation>,
+    now: &str,
+) -> Result<Vec<Invitation>, AppError> {
+    let phones: Vec<_> = invitations.iter().map(|i| i.guest.phone.clone()).collect();
+    let opted_out = store.opted_out_among(&phones).await?;
+    Ok(invitations
+        .into_iter()
+        .map(|inv| {
+            if opted_out.contains(inv.guest.phone.as_str()) {
+                inv.skipped(OPTED_OUT.code, OPTED_OUT.message, now)
+            } else {
+                inv
+            }
+        })
+        .collect())
+}
+
+/// Enqueues the current attempt of each (queued) invitation.
+pub async fn enqueue_or_fail(
+    store: &dyn InvitationStore,
+    queue: &dyn SendQueue,
+    invitations: &[Invitation],
+) -> Result<(), AppError> {
+    let messages: Vec<SendMessage> = invitations
+        .iter()
+        .map(|i| SendMessage {
+            invitation_id: i.invitation_id.clone(),
+            attempt: i.attempt,
+        })
+        .collect();
+    let Err(err) = queue.enqueue(&messages).await else {
+        return Ok(());
+    };
+    tracing::error!(error = %err, count = invitations.len(), "enqueue failed; marking invitations failed");
+    let now = now();
+    for inv in invitations {
+        // Some of the batch may have been queued; the forced move only
+        // applies to those still queued on this attempt, and a sender that
+        // later finds one failed leaves it alone.
+        lifecycle::force(
+            store,
+            inv,
+            Status::Failed,
+            &now,
+            None,
+            Some(NOT_QUEUED.into()),
+        )
+        .await?;
+    }
+    Err(err.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::fixtures::{OWNER, guest, with_event};
+    use crate::domain::OptOut;
+    use crate::ports::OptOutStore;
+
+    #[tokio::test]
+    async fn writes_the_job_and_queues_one_message_per_guest_skipping_opted_out() {
+        let (store, queue, event) = with_event().await;
+        let opted_out = guest(2);
+        store
+            .put_opt_out(
+                &OptOut::by_guest(opted_out.phone.clone(), true, "STOP".into(), &now()),
+                None,
+            )
+            .await
+            .unwrap();
+        let plan = plan(&store, OWNER, &event.event_id, None).await.unwrap();
+        assert_eq!(plan.template.template_id.as_str(), "default");
+        let sent = send(&store, &queue, plan, vec![guest(1), opted_out, guest(3)])
+            .await
+            .unwrap();
+        let statuses: Vec<Status> = sent.invitations.iter().map(|i| i.status).collect();
+        assert_eq!(statuses, [Status::Queued, Status::Skipped, Status::Queued]);
+        assert_eq!(
+            sent.invitations[1].error_code.as_deref(),
+            Some(OPTED_OUT.code)
+        );
+        let queued: Vec<_> = queue
+            .messages()
+            .into_iter()
+            .map(|m| m.invitation_id)
+            .collect();
+        assert_eq!(
+            queued,
+            [
+                sent.invitations[0].invitation_id.clone(),
+                sent.invitations[2].invitation_id.clone()
+            ]
+        );
+        let job = store.get_job(&sent.job.job_id).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                job.total,
+                job.count(Status::Queued),
+                job.count(Status::Skipped)
+            ),
+            (3, 2, 1)
+        );
+        for inv in &sent.invitations {
+            assert_eq!(
+                store
+                    .get_invitation(&inv.invitation_id)
+                    .await
+                    .unwrap()
+                    .as_ref(),
+                Some(inv)
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unknown_event_or_template_names_the_field_and_writes_nothing() {
+        let (store, _, event) = with_event().await;
+        let missing = EventId::parse("nope").unwrap();
+        match plan(&store, OWNER, &missing, None).await {
+            Err(AppError::Invalid(e)) => assert_eq!(e.field, "event_id"),
+            other => panic!("{other:?}"),
+        }
+        let unknown = TemplateId::parse("nope").unwrap();
+        match plan(&store, OWNER, &event.event_id, Some(&unknown)).await {
+            Err(AppError::Invalid(e)) => assert_eq!(e.field, "template_id"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_enqueue_marks_the_invitations_failed_and_keeps_counts_exact() {
+        let (store, queue, event) = with_event().await;
+        queue.set_failing(true);
+        let plan = plan(&store, OWNER, &event.event_id, None).await.unwrap();
+        let err = send(&store, &queue, plan, vec![guest(1), guest(2)])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AppError::Queue(_)), "{err:?}");
+        let listed = store
+            .list_invitations(&crate::ports::ListQuery {
+                owner: OWNER.into(),
+                event_id: event.event_id.clone(),
+                status: None,
+                limit: 10,
+                cursor: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(listed.items.len(), 2);
+        for inv in &listed.items {
+            assert_eq!(inv.status, Status::Failed);
+            assert_eq!(inv.error_code.as_deref(), Some(NOT_QUEUED.code));
+        }
+        let job = store
+            .get_job(&listed.items[0].job_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (job.count(Status::Queued), job.count(Status::Failed)),
+            (0, 2)
+        );
+        assert!(job.is_done());
+    }
+}

@@ -1,0 +1,15 @@
+//! The integration tests, one binary (the AWS SDKs link once), a module per
+//! area. Each test that needs a server starts its own local stack
+//! (`e2e::TestStack`) on 127.0.0.1 and stops it when dropped.
+
+mod authorization;
+mod bad_input;
+mod bulk;
+mod message_templates;
+mod one_invitation;
+mod openapi;
+mod opt_out;
+mod sam_template;
+mod sample_events;
+mod store;
+mod webhook;
