@@ -35,6 +35,9 @@ pub struct Transition {
     pub new_attempt: Option<u32>,
     pub message_sid: Option<String>,
     pub error: Option<ErrorInfo>,
+    /// Clears the attempt's flag: the provider's own report answers
+    /// whether it accepted the message.
+    pub clear_flag: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,14 +216,28 @@ pub struct OutboundMessage {
     pub status_callback: String,
 }
 
-/// A provider's refusal, classified.
+/// A send that did not come back with a message id, classified by what is
+/// known about the message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}: {message}", code.map(|c| c.to_string()).unwrap_or_else(|| "no code".into()))]
 pub struct ProviderError {
     pub code: Option<u32>,
     pub message: String,
-    /// Worth trying again later (rate limits, outages, timeouts).
-    pub retryable: bool,
+    pub kind: FailureKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Refused before anything was accepted (a rate limit, a refused
+    /// connection): safe to try again later.
+    Retry,
+    /// Refused for good: a later try would be refused too.
+    Final,
+    /// The provider may have accepted the message (a timeout after the
+    /// request went out, a reset connection, a 5xx, an unreadable answer):
+    /// never sent again automatically; its status callback or
+    /// reconciliation settles it.
+    Unknown,
 }
 
 #[async_trait]

@@ -19,8 +19,8 @@ use shared::domain::render::{self, TemplateContext};
 use shared::domain::{Invitation, MessageContent, OptOut, Status, now};
 use shared::edge::metrics;
 use shared::ports::{
-    Annotation, ErrorInfo, EventStore, InvitationStore, Messenger, OptOutStore, OutboundMessage,
-    SendMessage, SendQueue, StoreError, TemplateStore,
+    Annotation, ErrorInfo, EventStore, FailureKind, InvitationStore, Messenger, OptOutStore,
+    OutboundMessage, SendMessage, SendQueue, StoreError, TemplateStore,
 };
 use std::sync::Arc;
 
@@ -197,7 +197,23 @@ async fn send_claimed(
                 .await?;
             Ok(())
         }
-        Err(err) if err.retryable && receive_count(record) < deps.max_receive_count => {
+        Err(err) if err.kind == FailureKind::Unknown => {
+            // Twilio may have the message: a second send could reach the
+            // guest twice. Stay claimed and flagged; the status callback
+            // settles it, or the organizer decides.
+            tracing::warn!(invitation_id = %inv.invitation_id, attempt = inv.attempt, error = %err, "send outcome unknown; flagged, not resent");
+            let note = Annotation {
+                flag: Some(SEND_UNCONFIRMED.into()),
+                ..Default::default()
+            };
+            store
+                .annotate(&inv.invitation_id, inv.attempt, &note)
+                .await?;
+            Ok(())
+        }
+        Err(err)
+            if err.kind == FailureKind::Retry && receive_count(record) < deps.max_receive_count =>
+        {
             // Give the claim back so the redelivery can take it, and back off.
             lifecycle::force(store, &inv, Status::Queued, &now(), None, None).await?;
             let delay = backoff_seconds(receive_count(record));

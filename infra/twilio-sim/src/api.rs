@@ -55,6 +55,15 @@ impl TwilioError {
         )
     }
 
+    /// Twilio's own failure: the request may have been processed.
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            codes::INTERNAL_ERROR,
+            "Internal server error",
+        )
+    }
+
     pub fn gateway_timeout() -> Self {
         Self::new(
             StatusCode::GATEWAY_TIMEOUT,

@@ -20,6 +20,7 @@ pub mod env {
     pub const ERROR_5XX_RATIO: &str = "TWILIO_SIM_ERROR_5XX_RATIO";
     pub const TIMEOUT_RATIO: &str = "TWILIO_SIM_TIMEOUT_RATIO";
     pub const TIMEOUT_HANG_MS: &str = "TWILIO_SIM_TIMEOUT_HANG_MS";
+    pub const LOST_ANSWER_RATIO: &str = "TWILIO_SIM_LOST_ANSWER_RATIO";
     pub const CALLBACK_DELAY_MS: &str = "TWILIO_SIM_CALLBACK_DELAY_MS";
     pub const REORDER_CALLBACKS: &str = "TWILIO_SIM_REORDER_CALLBACKS";
     pub const DUPLICATE_CALLBACKS: &str = "TWILIO_SIM_DUPLICATE_CALLBACKS";
@@ -46,6 +47,10 @@ pub struct Knobs {
     pub timeout_ratio: f64,
     /// How long a simulated timeout hangs; long enough for the client to give up first.
     pub timeout_hang_ms: u64,
+    /// Share (0..=1) of creates that are accepted (recorded, callbacks sent)
+    /// but whose answer is lost: the request hangs for `timeout_hang_ms`,
+    /// then answers 500 (20500), as when Twilio's answer never arrives.
+    pub lost_answer_ratio: f64,
     /// Pause before each status callback, counted from the previous one (or the 201).
     pub callback_delay_ms: u64,
     /// Send one message's callbacks in reverse order.
@@ -72,6 +77,7 @@ impl Default for Knobs {
             error_5xx_ratio: 0.0,
             timeout_ratio: 0.0,
             timeout_hang_ms: 20_000,
+            lost_answer_ratio: 0.0,
             callback_delay_ms: 50,
             reorder_callbacks: false,
             duplicate_callbacks: false,
@@ -126,6 +132,11 @@ impl Knobs {
             env::TIMEOUT_HANG_MS,
             &mut knobs.timeout_hang_ms,
             parse_number,
+        )?;
+        vars.set(
+            env::LOST_ANSWER_RATIO,
+            &mut knobs.lost_answer_ratio,
+            parse_ratio,
         )?;
         vars.set(
             env::CALLBACK_DELAY_MS,
@@ -183,6 +194,7 @@ impl Knobs {
         for (name, ratio) in [
             ("error_5xx_ratio", self.error_5xx_ratio),
             ("timeout_ratio", self.timeout_ratio),
+            ("lost_answer_ratio", self.lost_answer_ratio),
         ] {
             if !(0.0..=1.0).contains(&ratio) {
                 return Err(format!("{name} must be between 0 and 1, got {ratio}"));

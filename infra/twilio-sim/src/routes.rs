@@ -47,6 +47,11 @@ async fn create_message(
         tokio::time::sleep(Duration::from_millis(knobs.latency_ms)).await;
     }
     match create(&state, &knobs, &account_sid, &headers, &body) {
+        Ok(_) if chance(knobs.lost_answer_ratio) => {
+            // Created, callbacks on their way; the client never learns it.
+            tokio::time::sleep(Duration::from_millis(knobs.timeout_hang_ms)).await;
+            TwilioError::internal().into_response()
+        }
         Ok(resource) => (StatusCode::CREATED, Json(resource)).into_response(),
         Err(error) => {
             // Counted before hanging, so the stats show a timeout the client gave up on.

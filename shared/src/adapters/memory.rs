@@ -128,6 +128,9 @@ impl InvitationStore for MemoryStore {
             .expect("checked above");
         inv.status = t.to;
         inv.updated_at = t.at.clone();
+        if t.clear_flag {
+            inv.flag = None;
+        }
         if let Some(next) = t.new_attempt {
             inv.attempt = next;
             inv.message_sid = None;

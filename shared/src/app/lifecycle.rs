@@ -70,6 +70,7 @@ pub async fn apply_report(
                 .clone()
                 .filter(|_| inv.message_sid.is_none()),
             error: report.error.clone(),
+            clear_flag: inv.flag.is_some(),
         };
         if store.transition(&transition).await? {
             return Ok(Outcome::Applied { from: inv.status });
@@ -130,6 +131,7 @@ pub async fn force(
             new_attempt,
             message_sid: None,
             error,
+            clear_flag: false,
         })
         .await
 }

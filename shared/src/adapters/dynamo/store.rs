@@ -85,12 +85,14 @@ impl InvitationStore for DynamoStore {
                 .value(":ecode", s(&err.code))
                 .value(":emsg", s(&err.message));
         }
+        if t.new_attempt.is_some() || t.clear_flag {
+            update.remove("flag");
+        }
         if let Some(next) = t.new_attempt {
             update
                 .set("attempt = :next")
                 .value(":next", n(next))
-                .remove("message_sid")
-                .remove("flag");
+                .remove("message_sid");
             if t.error.is_none() {
                 update.remove("error_code").remove("error_message");
             }

@@ -1,6 +1,6 @@
 use super::codes::classify;
 use crate::domain::{MessageContent, PhoneNumber};
-use crate::ports::{Messenger, OutboundMessage, ProviderError};
+use crate::ports::{FailureKind, Messenger, OutboundMessage, ProviderError};
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
@@ -101,30 +101,17 @@ impl Messenger for TwilioClient {
             .form(&form)
             .send()
             .await
-            .map_err(|e| ProviderError {
-                code: None,
-                message: if e.is_timeout() {
-                    "Twilio did not answer in time".into()
-                } else {
-                    format!("Twilio unreachable: {e}")
-                },
-                // The request may or may not have reached Twilio; retrying a
-                // connect failure is safe, a timeout is the caller's call.
-                retryable: true,
-            })?;
+            .map_err(|e| transport_failure(&e))?;
         let status = response.status().as_u16();
-        let bytes = response.bytes().await.map_err(|e| ProviderError {
-            code: None,
-            message: format!("reading Twilio's answer: {e}"),
-            retryable: true,
-        })?;
+        // Cut off mid-answer: Twilio may have created the message.
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|_| unknown("Twilio's answer was cut off"))?;
         if (200..300).contains(&status) {
-            let resource: MessageResource =
-                serde_json::from_slice(&bytes).map_err(|e| ProviderError {
-                    code: None,
-                    message: format!("unexpected answer from Twilio: {e}"),
-                    retryable: false,
-                })?;
+            let resource: MessageResource = serde_json::from_slice(&bytes).map_err(|_| {
+                unknown("Twilio accepted the request but its answer was unreadable")
+            })?;
             return Ok(resource.sid);
         }
         let body: Option<TwilioErrorBody> = serde_json::from_slice(&bytes).ok();
@@ -135,14 +122,63 @@ impl Messenger for TwilioClient {
         Err(ProviderError {
             code,
             message,
-            retryable: classify(status, code),
+            kind: classify(status, code),
         })
+    }
+}
+
+/// A failure with no answer from Twilio. Fixed texts: reqwest's own carry
+/// the request URL, and with it the Account SID.
+fn transport_failure(e: &reqwest::Error) -> ProviderError {
+    if e.is_connect() {
+        // Nothing was sent: the connection never opened.
+        ProviderError {
+            code: None,
+            message: "could not connect to Twilio".into(),
+            kind: FailureKind::Retry,
+        }
+    } else if e.is_timeout() {
+        unknown("Twilio did not answer in time")
+    } else {
+        unknown("the connection to Twilio failed mid-request")
+    }
+}
+
+fn unknown(message: &str) -> ProviderError {
+    ProviderError {
+        code: None,
+        message: message.into(),
+        kind: FailureKind::Unknown,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A connection that never opens sent nothing: safe to retry. Its error
+    /// text names no URL (the URL carries the Account SID).
+    #[tokio::test]
+    async fn a_refused_connection_is_retryable_and_names_no_url() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", closed.local_addr().unwrap());
+        drop(closed);
+        let credentials = TwilioCredentials {
+            account_sid: "AC0123456789abcdef0123456789abcdef".into(),
+            auth_token: SecretString::from("token"),
+            from: PhoneNumber::parse("+14155238886").unwrap(),
+        };
+        let client = TwilioClient::new(&base, credentials, Duration::from_secs(2));
+        let message = OutboundMessage {
+            to: PhoneNumber::parse("+5511999990000").unwrap(),
+            content: MessageContent::Body("hi".into()),
+            status_callback: "https://x/cb".into(),
+        };
+        let err = client.send(&message).await.unwrap_err();
+        assert_eq!(err.kind, FailureKind::Retry, "{err:?}");
+        assert!(!err.message.contains("AC0123"), "{err:?}");
+        assert!(!err.message.contains("127.0.0.1"), "{err:?}");
+    }
 
     #[test]
     fn body_or_content_template() {

@@ -1,6 +1,8 @@
 //! Twilio's error codes: what each means to an organizer, and whether a
 //! later try can get past it. The one place the product spells them.
 
+use crate::ports::FailureKind;
+
 /// Too many requests: Twilio processed nothing; safe to try again.
 pub const RATE_LIMITED: u32 = 20429;
 /// Twilio's internal error: the request may have been processed.
@@ -92,12 +94,19 @@ pub fn describe(code: u32) -> &'static str {
     find(code).map_or("Twilio could not send the message", |c| c.words)
 }
 
-/// Whether a failure is worth retrying: rate limits, Twilio outages (5xx),
-/// and the codes Twilio documents as transient. Everything else is final.
-pub fn classify(http_status: u16, code: Option<u32>) -> bool {
-    http_status == 429
-        || http_status >= 500
-        || code.and_then(find).is_some_and(|c| c.class == Class::Retry)
+/// What an error answer from the Messages API says about the message. A
+/// 429 (20429) was never processed and a 4xx names the request; a 5xx may
+/// have been processed, so its outcome is unknown.
+pub fn classify(http_status: u16, code: Option<u32>) -> FailureKind {
+    if http_status == 429 || code == Some(RATE_LIMITED) {
+        FailureKind::Retry
+    } else if http_status >= 500 {
+        FailureKind::Unknown
+    } else if code.and_then(find).is_some_and(|c| c.class == Class::Retry) {
+        FailureKind::Retry
+    } else {
+        FailureKind::Final
+    }
 }
 
 #[cfg(test)]
@@ -106,13 +115,16 @@ mod tests {
 
     #[test]
     fn classification() {
-        assert!(classify(429, Some(20429)));
-        assert!(classify(503, None));
-        assert!(classify(400, Some(63018)));
-        assert!(!classify(400, Some(21211)));
-        assert!(!classify(400, Some(21610)));
-        assert!(!classify(400, Some(63024)));
-        assert!(!classify(401, Some(20003)));
+        use FailureKind::*;
+        assert_eq!(classify(429, Some(20429)), Retry);
+        assert_eq!(classify(400, Some(63018)), Retry);
+        // A 5xx may have been processed: never retried automatically.
+        assert_eq!(classify(503, None), Unknown);
+        assert_eq!(classify(500, Some(20500)), Unknown);
+        assert_eq!(classify(400, Some(21211)), Final);
+        assert_eq!(classify(400, Some(21610)), Final);
+        assert_eq!(classify(400, Some(63024)), Final);
+        assert_eq!(classify(401, Some(20003)), Final);
     }
 
     #[test]
