@@ -637,6 +637,7 @@ fn each_function_may_do_only_what_it_does() {
             [
                 table(&[
                     "dynamodb:GetItem",
+                    "dynamodb:BatchGetItem",
                     "dynamodb:PutItem",
                     "dynamodb:BatchWriteItem",
                     "dynamodb:UpdateItem",
