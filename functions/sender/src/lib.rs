@@ -127,14 +127,7 @@ async fn process(
             // first try is unknown; its callback will settle it, else the
             // organizer sees the flag. Never send a second time.
             tracing::warn!(invitation_id = %inv.invitation_id, "redelivered while sending; flagged, not resent");
-            let note = Annotation {
-                flag: Some(SEND_UNCONFIRMED.into()),
-                ..Default::default()
-            };
-            store
-                .annotate(&inv.invitation_id, inv.attempt, &note)
-                .await?;
-            return Ok(());
+            return flag_unconfirmed(store, &inv).await;
         }
         _ => {
             tracing::info!(invitation_id = %inv.invitation_id, status = %inv.status, "already handled; redelivery dropped");
@@ -202,14 +195,7 @@ async fn send_claimed(
             // guest twice. Stay claimed and flagged; the status callback
             // settles it, or the organizer decides.
             tracing::warn!(invitation_id = %inv.invitation_id, attempt = inv.attempt, error = %err, "send outcome unknown; flagged, not resent");
-            let note = Annotation {
-                flag: Some(SEND_UNCONFIRMED.into()),
-                ..Default::default()
-            };
-            store
-                .annotate(&inv.invitation_id, inv.attempt, &note)
-                .await?;
-            Ok(())
+            flag_unconfirmed(store, &inv).await
         }
         Err(err)
             if err.kind == FailureKind::Retry && receive_count(record) < deps.max_receive_count =>
@@ -244,6 +230,19 @@ async fn send_claimed(
             Ok(())
         }
     }
+}
+
+/// Marks the attempt as possibly accepted by Twilio: nothing resends it
+/// automatically; a status callback settles it, or the organizer retries.
+async fn flag_unconfirmed(store: &dyn SenderStore, inv: &Invitation) -> Result<(), RecordError> {
+    let note = Annotation {
+        flag: Some(SEND_UNCONFIRMED.into()),
+        ..Default::default()
+    };
+    store
+        .annotate(&inv.invitation_id, inv.attempt, &note)
+        .await?;
+    Ok(())
 }
 
 /// Exponential backoff by receive count: 2, 4, 8, ... seconds, at most 5 minutes.
