@@ -164,11 +164,10 @@ async fn apply(deps: &Deps, req: &Request, params: &[(String, String)]) -> Resul
         error,
     };
     // Twilio says the guest unsubscribed: never message them again.
-    let unsubscribed = codes::UNSUBSCRIBED.to_string();
     if report
         .error
         .as_ref()
-        .is_some_and(|e| e.code == unsubscribed)
+        .is_some_and(|e| e.code.parse() == Ok(codes::UNSUBSCRIBED))
         && let Some(to) = param(params, "To").and_then(sender_number)
     {
         let record = OptOut::by_twilio(to, &report.at);

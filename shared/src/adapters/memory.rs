@@ -261,15 +261,14 @@ impl IdempotencyStore for MemoryStore {
         key: &str,
         response: &str,
     ) -> Result<(), StoreError> {
-        let mut tables = self.tables();
-        let record = tables
+        // Like DynamoDB's update: completes the claim the caller made.
+        if let Some(record) = self
+            .tables()
             .idempotency
-            .entry((owner.to_owned(), key.to_owned()))
-            .or_insert_with(|| KeyRecord {
-                request_hash: String::new(),
-                response: None,
-            });
-        record.response = Some(response.to_owned());
+            .get_mut(&(owner.to_owned(), key.to_owned()))
+        {
+            record.response = Some(response.to_owned());
+        }
         Ok(())
     }
 

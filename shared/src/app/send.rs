@@ -28,11 +28,10 @@ pub struct Sent {
     pub template: MessageTemplate,
 }
 
-/// What a send is of: the organizer's event and the template version
-/// chosen for it.
+/// What a send is of: the organizer's event (its owner sends) and the
+/// template version chosen for it.
 #[derive(Debug)]
 pub struct Plan {
-    pub owner: String,
     pub event: Event,
     pub template: MessageTemplate,
 }
@@ -47,11 +46,7 @@ pub async fn plan(
 ) -> Result<Plan, AppError> {
     let event = event_named(store, owner, event_id).await?;
     let template = templates::choose(store, owner, requested, &event).await?;
-    Ok(Plan {
-        owner: owner.to_owned(),
-        event,
-        template,
-    })
+    Ok(Plan { event, template })
 }
 
 /// The event a request's `event_id` names; an unknown one is that field's error.
@@ -76,12 +71,8 @@ pub async fn send(
     plan: Plan,
     guests: Vec<Guest>,
 ) -> Result<Sent, AppError> {
-    let Plan {
-        owner,
-        event,
-        template,
-    } = plan;
-    let (owner, event_id) = (owner.as_str(), &event.event_id);
+    let Plan { event, template } = plan;
+    let (owner, event_id) = (event.owner.as_str(), &event.event_id);
     let now = now();
     let job_id = JobId::generate();
     let invitations = guests

@@ -138,13 +138,20 @@ impl UpdateExpression {
         expression
     }
 
-    fn values(&self) -> Option<HashMap<String, AttributeValue>> {
-        Some(self.values.clone()).filter(|v| !v.is_empty())
+    /// The expression and its placeholders, as the request builders take them.
+    fn into_parts(self) -> UpdateParts {
+        UpdateParts {
+            expression: self.expression(),
+            names: Some(self.names).filter(|n| !n.is_empty()),
+            values: Some(self.values).filter(|v| !v.is_empty()),
+        }
     }
+}
 
-    fn names(&self) -> Option<HashMap<String, String>> {
-        Some(self.names.clone()).filter(|n| !n.is_empty())
-    }
+struct UpdateParts {
+    expression: String,
+    names: Option<HashMap<String, String>>,
+    values: Option<HashMap<String, AttributeValue>>,
 }
 
 /// Wait before resubmitting items DynamoDB left unprocessed (throttling):
@@ -347,6 +354,6 @@ mod tests {
         let mut only_remove = UpdateExpression::default();
         only_remove.remove("x");
         assert_eq!(only_remove.expression(), "REMOVE x");
-        assert!(only_remove.values().is_none());
+        assert!(only_remove.into_parts().values.is_none());
     }
 }

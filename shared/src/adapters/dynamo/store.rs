@@ -101,13 +101,14 @@ impl InvitationStore for DynamoStore {
                 update.remove(keys::timestamp_attribute(status));
             }
         }
+        let update = update.into_parts();
         let invitation_update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(keys::invitation(&t.invitation_id).item()))
-            .update_expression(update.expression())
+            .update_expression(update.expression)
             .condition_expression("#status = :from AND attempt = :attempt")
-            .set_expression_attribute_names(update.names())
-            .set_expression_attribute_values(update.values())
+            .set_expression_attribute_names(update.names)
+            .set_expression_attribute_values(update.values)
             .build()
             .map_err(backend)?;
         let counters = if t.from == t.to {
@@ -159,14 +160,15 @@ impl InvitationStore for DynamoStore {
             return Ok(true);
         }
         update.value(":attempt", n(attempt));
+        let update = update.into_parts();
         applied(
             self.client
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(keys::invitation(id).item()))
-                .update_expression(update.expression())
+                .update_expression(update.expression)
                 .condition_expression("attempt = :attempt")
-                .set_expression_attribute_values(update.values())
+                .set_expression_attribute_values(update.values)
                 .send()
                 .await,
         )
@@ -368,15 +370,16 @@ impl OptOutStore for DynamoStore {
                 Some("updated_at = :previous".to_owned())
             }
         };
+        let update = update.into_parts();
         applied(
             self.client
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(keys::opt_out(&record.phone).item()))
-                .update_expression(update.expression())
+                .update_expression(update.expression)
                 .set_condition_expression(condition)
-                .set_expression_attribute_names(update.names())
-                .set_expression_attribute_values(update.values())
+                .set_expression_attribute_names(update.names)
+                .set_expression_attribute_values(update.values)
                 .send()
                 .await,
         )
