@@ -1,9 +1,14 @@
 //! Test harness: a whole local stack per test (its own emulators, simulator
 //! and resource names), driven over real HTTP, stopped when dropped.
 
+pub mod faults;
+pub mod template;
+
+use faults::{FaultProxy, Faults, Policy, Report};
 use local_stack::emulators::{Emulator, free_port, spawn_fauxqs, spawn_moto};
 use local_stack::{AwsEndpoints, LocalStack, ResourceNames, StackOptions, TwilioSetup};
 use serde_json::{Value, json};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use twilio_sim::{SimConfig, SimHandle};
 
@@ -14,6 +19,9 @@ pub struct TestStack {
     pub sim: SimHandle,
     pub http: reqwest::Client,
     pub auth_token: String,
+    /// What the functions asked of AWS, through the fault layer.
+    pub aws: Arc<Report>,
+    _proxies: [FaultProxy; 2],
     _moto: Emulator,
     _fauxqs: Emulator,
 }
@@ -25,14 +33,30 @@ impl TestStack {
 
     /// Starts a stack; `adjust` may change the simulator's and the stack's options.
     pub async fn start_with(adjust: impl FnOnce(&mut SimConfig, &mut StackOptions)) -> Self {
+        Self::start_under(Faults::none(), Policy::from_template(), adjust).await
+    }
+
+    /// Starts a stack whose AWS calls go through the fault layer with
+    /// `faults`, each function held to its role in `policy`. Every stack the
+    /// tests start goes through it, faultless by default.
+    pub async fn start_under(
+        faults: Faults,
+        policy: Policy,
+        adjust: impl FnOnce(&mut SimConfig, &mut StackOptions),
+    ) -> Self {
         let (moto, fauxqs) = tokio::join!(spawn_moto(free_port()), spawn_fauxqs(free_port()));
         let (moto, fauxqs) = (moto.expect("moto starts"), fauxqs.expect("fauxqs starts"));
         let mut sim_config = SimConfig::default();
         sim_config.knobs.callback_delay_ms = 20;
+        let report = Arc::new(Report::default());
+        let proxies = [
+            FaultProxy::start(&moto.endpoint(), faults, policy.clone(), report.clone()).await,
+            FaultProxy::start(&fauxqs.endpoint(), faults, policy, report.clone()).await,
+        ];
         let aws = AwsEndpoints {
-            dynamodb: moto.endpoint(),
-            sqs: fauxqs.endpoint(),
-            secretsmanager: moto.endpoint(),
+            dynamodb: proxies[0].endpoint.clone(),
+            sqs: proxies[1].endpoint.clone(),
+            secretsmanager: proxies[0].endpoint.clone(),
         };
         let suffix = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
         let twilio = TwilioSetup {
@@ -58,6 +82,8 @@ impl TestStack {
             sim,
             http: reqwest::Client::new(),
             auth_token: sim_config.auth_token,
+            aws: report,
+            _proxies: proxies,
             _moto: moto,
             _fauxqs: fauxqs,
         }
@@ -408,4 +434,22 @@ pub fn guests(n: usize) -> Vec<Value> {
             )
         })
         .collect()
+}
+
+/// Every test holds each function to its role: a request template.yaml does
+/// not grant fails the test that made it, even when the function coped.
+impl Drop for TestStack {
+    fn drop(&mut self) {
+        let denied = self.aws.summary().denied;
+        if denied.is_empty() {
+            return;
+        }
+        let message =
+            format!("AWS denied requests the roles in template.yaml do not grant: {denied:?}");
+        if std::thread::panicking() {
+            eprintln!("{message}");
+        } else {
+            panic!("{message}");
+        }
+    }
 }

@@ -34,8 +34,14 @@ pub struct Functions {
 }
 
 impl Functions {
-    /// Every API function on one store and queue, as each Lambda's cold start builds them.
-    pub fn new<S>(store: Arc<S>, queue: Arc<dyn SendQueue>, auth_token: SecretString) -> Self
+    /// Every API function, as each Lambda's cold start builds them; `store`
+    /// and `queue` give each function its own clients (its own identity, as
+    /// each Lambda has its own role).
+    pub fn new<S>(
+        store: impl Fn(&'static str) -> Arc<S>,
+        queue: impl Fn(&'static str) -> Arc<dyn SendQueue>,
+        auth_token: SecretString,
+    ) -> Self
     where
         S: EventStore
             + JobStore
@@ -47,31 +53,33 @@ impl Functions {
     {
         Self {
             events: events::Deps {
-                store: store.clone(),
+                store: store("events"),
             },
             send_invitation: send_invitation::Deps {
-                store: store.clone(),
-                queue: queue.clone(),
+                store: store("send-invitation"),
+                queue: queue("send-invitation"),
             },
             send_bulk: send_bulk::Deps {
-                store: store.clone(),
-                queue: queue.clone(),
+                store: store("send-bulk"),
+                queue: queue("send-bulk"),
             },
             status: status::Deps {
-                store: store.clone(),
+                store: store("status"),
             },
             retry: retry::Deps {
-                store: store.clone(),
-                queue,
+                store: store("retry"),
+                queue: queue("retry"),
             },
             webhook: webhook::Deps {
-                store: store.clone(),
+                store: store("webhook"),
                 auth_token,
             },
             templates: templates::Deps {
-                store: store.clone(),
+                store: store("templates"),
             },
-            opt_outs: opt_outs::Deps { store },
+            opt_outs: opt_outs::Deps {
+                store: store("opt-outs"),
+            },
         }
     }
 

@@ -1,8 +1,13 @@
 //! `make dev`: the whole stack on 127.0.0.1 until Ctrl-C.
 
-use local_stack::emulators::{free_port, spawn_fauxqs, spawn_moto};
+use local_stack::emulators::{Emulator, free_port, spawn_fauxqs, spawn_moto};
 use local_stack::{AwsEndpoints, LocalStack, ResourceNames, StackOptions, TwilioSetup};
 use std::env;
+
+/// The AWS SDK's own names for per-service endpoints.
+const AWS_ENDPOINT_URL_DYNAMODB: &str = "AWS_ENDPOINT_URL_DYNAMODB";
+const AWS_ENDPOINT_URL_SQS: &str = "AWS_ENDPOINT_URL_SQS";
+const AWS_ENDPOINT_URL_SECRETS_MANAGER: &str = "AWS_ENDPOINT_URL_SECRETS_MANAGER";
 
 fn port(name: &str, default: u16) -> Result<u16, Box<dyn std::error::Error>> {
     match env::var(name) {
@@ -19,8 +24,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let api_port = port("PORT", 3000)?;
     let sim_port = port("TWILIO_SIM_PORT", 3001)?;
 
-    let moto = spawn_moto(free_port()).await?;
-    let fauxqs = spawn_fauxqs(free_port()).await?;
+    // An endpoint given in the environment is used as is (LocalStack, a
+    // fault-injecting proxy, a development AWS account); only the emulators
+    // for the others start.
+    let given = |name: &str| env::var(name).ok().filter(|v| !v.is_empty());
+    let dynamodb = given(AWS_ENDPOINT_URL_DYNAMODB);
+    let sqs = given(AWS_ENDPOINT_URL_SQS);
+    let secretsmanager = given(AWS_ENDPOINT_URL_SECRETS_MANAGER);
+    let moto = match (&dynamodb, &secretsmanager) {
+        (Some(_), Some(_)) => None,
+        _ => Some(spawn_moto(free_port()).await?),
+    };
+    let fauxqs = match &sqs {
+        Some(_) => None,
+        None => Some(spawn_fauxqs(free_port()).await?),
+    };
+    let emulator = |e: &Option<Emulator>| e.as_ref().map(Emulator::endpoint).unwrap_or_default();
+    let aws = AwsEndpoints {
+        dynamodb: dynamodb.unwrap_or_else(|| emulator(&moto)),
+        sqs: sqs.unwrap_or_else(|| emulator(&fauxqs)),
+        secretsmanager: secretsmanager.unwrap_or_else(|| emulator(&moto)),
+    };
 
     // Real Twilio when TWILIO_API_BASE names it; the simulator otherwise.
     let sim_config = twilio_sim::SimConfig::from_env()?;
@@ -38,11 +62,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         auth_token: sim_config.auth_token.clone(),
         from: env::var("TWILIO_FROM").unwrap_or_else(|_| "+14155238886".into()),
         api_base: api_base.clone(),
-    };
-    let aws = AwsEndpoints {
-        dynamodb: moto.endpoint(),
-        sqs: fauxqs.endpoint(),
-        secretsmanager: moto.endpoint(),
     };
     let mut options = StackOptions::new(
         api_port,
@@ -62,8 +81,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("  webhook            {}", stack.webhook_url);
     println!("  Twilio API         {api_base}");
     println!(
-        "  DynamoDB, Secrets  {}   (table {})",
+        "  DynamoDB           {}   (table {})",
         aws.dynamodb, stack.names.table
+    );
+    println!(
+        "  Secrets Manager    {}   (secret {})",
+        aws.secretsmanager, stack.names.twilio_secret
     );
     println!(
         "  SQS                {}   (queue {})",

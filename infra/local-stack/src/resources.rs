@@ -78,6 +78,36 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Resu
             return Err(err(describe(service)));
         }
     }
+    // AWS creates tables asynchronously; the emulators answer ACTIVE at once.
+    for _ in 0..120 {
+        let described = client
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .map_err(|e| err(describe(e)))?;
+        if described
+            .table
+            .and_then(|t| t.table_status)
+            .is_some_and(|s| s == aws_sdk_dynamodb::types::TableStatus::Active)
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    // AWS refuses to enable a TTL that is already on (a table made earlier).
+    let ttl_on = client
+        .describe_time_to_live()
+        .table_name(name)
+        .send()
+        .await
+        .map_err(|e| err(describe(e)))?
+        .time_to_live_description
+        .and_then(|d| d.time_to_live_status)
+        .is_some_and(|s| s == aws_sdk_dynamodb::types::TimeToLiveStatus::Enabled);
+    if ttl_on {
+        return Ok(());
+    }
     let ttl = TimeToLiveSpecification::builder()
         .attribute_name(TTL_ATTRIBUTE)
         .enabled(true)

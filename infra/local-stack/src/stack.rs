@@ -130,45 +130,94 @@ pub struct AwsRequestCounts {
     pub secretsmanager: crate::counter::RequestCounter,
 }
 
-/// SDK configuration pointing at the emulators, with fixed test credentials.
-pub async fn sdk_config() -> SdkConfig {
+/// SDK configuration with fixed test credentials whose access key names the
+/// caller: each function gets its own, as each Lambda has its own role, so
+/// a proxy in front of the emulators can tell who asked (the fault layer
+/// holds each function to its role in template.yaml).
+pub async fn sdk_config(principal: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "local-stack"))
+        .credentials_provider(Credentials::new(
+            principal,
+            "test",
+            None,
+            None,
+            "local-stack",
+        ))
+        .retry_config(shared::edge::config::retry_config())
         .load()
         .await
 }
 
+/// The access key of the stack's own calls (creating resources), not a function's.
+pub const BOOTSTRAP_PRINCIPAL: &str = "local-stack";
+
+/// One identity's AWS clients, pointed at the stack's endpoints.
+#[derive(Clone)]
+struct Clients {
+    dynamodb: aws_sdk_dynamodb::Client,
+    sqs: aws_sdk_sqs::Client,
+    secrets: aws_sdk_secretsmanager::Client,
+}
+
+impl Clients {
+    async fn new(principal: &str, aws: &AwsEndpoints, requests: &AwsRequestCounts) -> Self {
+        let sdk = sdk_config(principal).await;
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(&sdk)
+                    .endpoint_url(&aws.dynamodb)
+                    .interceptor(requests.dynamodb.clone())
+                    .build(),
+            ),
+            sqs: aws_sdk_sqs::Client::from_conf(
+                aws_sdk_sqs::config::Builder::from(&sdk)
+                    .endpoint_url(&aws.sqs)
+                    .interceptor(requests.sqs.clone())
+                    .build(),
+            ),
+            secrets: aws_sdk_secretsmanager::Client::from_conf(
+                aws_sdk_secretsmanager::config::Builder::from(&sdk)
+                    .endpoint_url(&aws.secretsmanager)
+                    .interceptor(requests.secretsmanager.clone())
+                    .build(),
+            ),
+        }
+    }
+}
+
+/// The functions the local stack runs, by binary name (template.yaml's
+/// `BuildProperties.Binary`).
+const FUNCTIONS: [&str; 9] = [
+    "events",
+    "send-invitation",
+    "send-bulk",
+    "status",
+    "retry",
+    "webhook",
+    "templates",
+    "opt-outs",
+    "sender",
+];
+
 impl LocalStack {
     pub async fn start(options: StackOptions) -> Result<Self, StackError> {
-        let sdk = sdk_config().await;
         metrics::disable();
         let requests = AwsRequestCounts::default();
-        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&sdk)
-                .endpoint_url(&options.aws.dynamodb)
-                .interceptor(requests.dynamodb.clone())
-                .build(),
-        );
-        let sqs = aws_sdk_sqs::Client::from_conf(
-            aws_sdk_sqs::config::Builder::from(&sdk)
-                .endpoint_url(&options.aws.sqs)
-                .interceptor(requests.sqs.clone())
-                .build(),
-        );
-        let secrets = aws_sdk_secretsmanager::Client::from_conf(
-            aws_sdk_secretsmanager::config::Builder::from(&sdk)
-                .endpoint_url(&options.aws.secretsmanager)
-                .interceptor(requests.secretsmanager.clone())
-                .build(),
-        );
+        let admin = Clients::new(BOOTSTRAP_PRINCIPAL, &options.aws, &requests).await;
+        let mut clients = std::collections::HashMap::new();
+        for function in FUNCTIONS {
+            clients.insert(
+                function,
+                Clients::new(function, &options.aws, &requests).await,
+            );
+        }
         let names = &options.names;
 
-        resources::create_table(&dynamodb, &names.table).await?;
-        let (queue_url, dead_letter_queue_url) = resources::create_queues(&sqs, &options).await?;
-        resources::seed_secret(&secrets, &names.twilio_secret, &options.twilio).await?;
-        // Read back through the same code the Lambdas use.
-        let credentials = load_twilio_credentials(&secrets, &names.twilio_secret).await?;
+        resources::create_table(&admin.dynamodb, &names.table).await?;
+        let (queue_url, dead_letter_queue_url) =
+            resources::create_queues(&admin.sqs, &options).await?;
+        resources::seed_secret(&admin.secrets, &names.twilio_secret, &options.twilio).await?;
 
         let listener = TcpListener::bind(("127.0.0.1", options.port))
             .await
@@ -177,22 +226,35 @@ impl LocalStack {
         let api_url = format!("http://{addr}");
         let webhook_url = format!("{api_url}{WEBHOOK_PATH}");
 
-        let store = Arc::new(DynamoStore::new(dynamodb.clone(), &names.table));
-        let queue = Arc::new(SqsQueue::new(sqs.clone(), &queue_url));
-        let functions = api::Functions::new(store.clone(), queue, credentials.auth_token.clone());
+        let store = |function: &'static str| {
+            Arc::new(DynamoStore::new(
+                clients[function].dynamodb.clone(),
+                &names.table,
+            ))
+        };
+        let queue = |function: &'static str| -> Arc<dyn shared::ports::SendQueue> {
+            Arc::new(SqsQueue::new(clients[function].sqs.clone(), &queue_url))
+        };
+        // Read back through the same code the Lambdas use, as each cold start does.
+        let webhook_secret =
+            load_twilio_credentials(&clients["webhook"].secrets, &names.twilio_secret).await?;
+        let functions = api::Functions::new(store, queue, webhook_secret.auth_token);
+        let sender = &clients["sender"];
+        let credentials = load_twilio_credentials(&sender.secrets, &names.twilio_secret).await?;
         let messenger = Arc::new(TwilioClient::new(
             &options.twilio.api_base,
             credentials,
             Duration::from_secs(10),
         ));
+        let sender_store = store("sender");
         let sender_queue = Arc::new(
-            SqsQueue::new(sqs.clone(), &queue_url).with_dead_letter(&dead_letter_queue_url),
+            SqsQueue::new(sender.sqs.clone(), &queue_url).with_dead_letter(&dead_letter_queue_url),
         );
         // One sender "instance" per concurrency slot, each with its own pacer, as on Lambda.
         let senders = (0..options.max_concurrency)
             .map(|_| {
                 Arc::new(sender::Deps {
-                    store: store.clone(),
+                    store: sender_store.clone(),
                     messenger: messenger.clone(),
                     queue: sender_queue.clone(),
                     webhook_url: webhook_url.clone(),
@@ -216,7 +278,8 @@ impl LocalStack {
             batch_size: options.batch_size,
             wait_seconds: options.poll_wait_seconds,
         };
-        tasks.extend(poller::spawn(sqs.clone(), poll, senders, stopped));
+        // The event source mapping polls with the sender's role.
+        tasks.extend(poller::spawn(sender.sqs.clone(), poll, senders, stopped));
         Ok(Self {
             requests,
             api_url,
@@ -224,8 +287,8 @@ impl LocalStack {
             queue_url,
             dead_letter_queue_url,
             names: options.names.clone(),
-            dynamodb,
-            sqs,
+            dynamodb: admin.dynamodb,
+            sqs: admin.sqs,
             shutdown,
             tasks,
         })

@@ -108,7 +108,19 @@ pub fn twilio_secret_json(account_sid: &str, auth_token: &str, from: &str) -> St
 /// Loads the AWS SDK's shared configuration (region, credentials, and the
 /// standard `AWS_ENDPOINT_URL_*` overrides the local stack uses).
 pub async fn aws_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .retry_config(retry_config())
+        .load()
+        .await
+}
+
+/// The SDK's own retries (throttling, 5xx, timeouts; exponential backoff
+/// with jitter), with more tries than its default 3: a burst of status
+/// changes can be throttled for longer than three tries cover.
+pub fn retry_config() -> aws_config::retry::RetryConfig {
+    aws_config::retry::RetryConfig::standard()
+        .with_max_attempts(8)
+        .with_max_backoff(std::time::Duration::from_secs(5))
 }
 
 /// The DynamoDB store named by `TABLE_NAME` (every store port).

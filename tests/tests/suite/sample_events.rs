@@ -102,8 +102,8 @@ impl Handlers {
         ));
         let queue = Arc::new(SqsQueue::new(t.stack.sqs.clone(), &t.stack.queue_url));
         let functions = local_stack::api::Functions::new(
-            store.clone(),
-            queue,
+            |_| store.clone(),
+            |_| queue.clone(),
             SAMPLE_AUTH_TOKEN.to_owned().into(),
         );
         Self { store, functions }

@@ -138,6 +138,30 @@ impl TryFrom<&Item> for Job {
     }
 }
 
+/// A job from its partition: the job item holds the counts it was created
+/// with, each counter shard the changes since (a shard holds only the
+/// statuses its changes touched, and may be negative).
+pub fn job_from_partition(items: &[Item]) -> Result<Option<Job>, StoreError> {
+    let is_counter = |item: &&Item| {
+        Reader(item)
+            .opt_s(keys::SK)
+            .is_some_and(|sk| sk.starts_with(keys::COUNTER_PREFIX))
+    };
+    let Some(job_item) = items.iter().find(|item| !is_counter(item)) else {
+        return Ok(None);
+    };
+    let mut job = Job::try_from(job_item)?;
+    for shard in items.iter().filter(is_counter) {
+        let r = Reader(shard);
+        for status in Status::ALL {
+            if let Some(delta) = r.opt_n::<i64>(&keys::count_attribute(status))? {
+                *job.counts.entry(status).or_insert(0) += delta;
+            }
+        }
+    }
+    Ok(Some(job))
+}
+
 impl From<&Invitation> for Item {
     fn from(i: &Invitation) -> Self {
         let mut item = keys::invitation(&i.invitation_id).item();

@@ -6,6 +6,7 @@
 //! |--------------------|---------------------------|-----------|---------------------------------------|
 //! | event              | `EVENT#{owner}#{id}`      | `EVENT`   | `OWNER#{owner}` / `EVENT#{id}`        |
 //! | job                | `JOB#{id}`                | `JOB`     |                                       |
+//! | job counter shard  | `JOB#{id}`                | `COUNT#{shard:02}` |                              |
 //! | invitation         | `INV#{id}`                | `INV`     | `EVENT#{owner}#{event}` / `{created}#{id}` |
 //! | template (current) | `TEMPLATE#{owner}#{id}`   | `CURRENT` | `TEMPLATES#{owner}` / `{id}`          |
 //! | template version   | `TEMPLATE#{owner}#{id}`   | `V#{version:06}` |                                |
@@ -102,8 +103,36 @@ pub fn event_in_index(owner: &str, id: &EventId) -> Key {
     key(events_of(owner), format!("EVENT#{id}"))
 }
 
+/// A job's item and its counter shards share one partition (one Query reads them all).
+pub fn job_partition(id: &JobId) -> String {
+    format!("JOB#{id}")
+}
+
 pub fn job(id: &JobId) -> Key {
-    key(format!("JOB#{id}"), "JOB")
+    key(job_partition(id), "JOB")
+}
+
+/// How many items a job's counters are spread over. Every status change adds
+/// to one shard, chosen by the invitation, so at 80 messages per second (about
+/// 320 changes) each shard takes about 5 writes per second: DynamoDB cancels
+/// concurrent transactions on one item, and a single counter item would be
+/// the hot spot every change queues behind.
+pub const COUNTER_SHARDS: u32 = 64;
+
+/// The sort key prefix of a job's counter shards.
+pub const COUNTER_PREFIX: &str = "COUNT#";
+
+/// The counter shard an invitation's status changes add to (FNV-1a of its id:
+/// stable across processes and releases, unlike std's hasher).
+pub fn job_counter(job: &JobId, invitation: &InvitationId) -> Key {
+    let hash = invitation
+        .as_str()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    let shard = hash % u64::from(COUNTER_SHARDS);
+    key(job_partition(job), format!("{COUNTER_PREFIX}{shard:02}"))
 }
 
 pub fn invitation(id: &InvitationId) -> Key {

@@ -154,22 +154,63 @@ struct UpdateParts {
     values: Option<HashMap<String, AttributeValue>>,
 }
 
-/// Wait before resubmitting items DynamoDB left unprocessed (throttling):
-/// 50 ms doubling to 1.6 s.
-fn unprocessed_backoff(retry: u32) -> Duration {
-    Duration::from_millis(25 << retry.min(6))
+/// How long to wait before retry `retry` (1, 2, ...): "full jitter", a random
+/// time up to 25 ms doubling to a cap of 1.6 s, so writers that collided do
+/// not collide again in step.
+fn backoff(retry: u32) -> Duration {
+    let ceiling = 25u64 << retry.min(6);
+    Duration::from_millis(rand::random_range(1..=ceiling))
+}
+
+/// Tries of a transaction cancelled for a transient reason (with [`backoff`],
+/// about 6 s in all at worst).
+const TRANSACTION_ATTEMPTS: u32 = 10;
+
+/// A cancellation that a later try can avoid: another transaction held one of
+/// the items (`TransactionConflict`, which the SDK does not retry) or an item
+/// was throttled. A failed condition is final.
+fn transient_cancellation(err: &TransactWriteItemsError) -> bool {
+    let TransactWriteItemsError::TransactionCanceledException(cancelled) = err else {
+        return false;
+    };
+    let codes: Vec<&str> = cancelled
+        .cancellation_reasons()
+        .iter()
+        .filter_map(|r| r.code())
+        .collect();
+    !codes.contains(&"ConditionalCheckFailed")
+        && codes.iter().any(|c| {
+            matches!(
+                *c,
+                "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"
+            )
+        })
 }
 
 impl DynamoStore {
-    /// Runs a transaction; Ok(false) when one of its conditions failed.
+    /// Runs a transaction, trying again with jittered backoff while it is
+    /// cancelled for a conflict or throttling; Ok(false) when one of its
+    /// conditions failed.
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
-        applied(
-            self.client
+        let mut retry = 0;
+        loop {
+            let result = self
+                .client
                 .transact_write_items()
-                .set_transact_items(Some(items))
+                .set_transact_items(Some(items.clone()))
                 .send()
-                .await,
-        )
+                .await;
+            match &result {
+                Err(err)
+                    if retry + 1 < TRANSACTION_ATTEMPTS
+                        && err.as_service_error().is_some_and(transient_cancellation) =>
+                {
+                    retry += 1;
+                    tokio::time::sleep(backoff(retry)).await;
+                }
+                _ => return applied(result),
+            }
+        }
     }
 
     /// One item by key, strongly consistent.
@@ -250,7 +291,7 @@ impl DynamoStore {
             .collect::<Result<_, StoreError>>()?;
         for retry in 0..=MAX_UNPROCESSED_RETRIES {
             if retry > 0 {
-                tokio::time::sleep(unprocessed_backoff(retry)).await;
+                tokio::time::sleep(backoff(retry)).await;
             }
             let out = self
                 .client
@@ -309,7 +350,7 @@ impl DynamoStore {
                 return Ok(found);
             };
             if retry > 0 {
-                tokio::time::sleep(unprocessed_backoff(retry)).await;
+                tokio::time::sleep(backoff(retry)).await;
             }
             let out = self
                 .client

@@ -1,6 +1,6 @@
 //! The store ports on [`DynamoStore`].
 
-use super::items::{Item, Reader, current_template_item, n, s};
+use super::items::{Item, Reader, current_template_item, job_from_partition, n, s};
 use super::keys::{self, TTL_ATTRIBUTE};
 use super::{BY_EVENT_INDEX, DynamoStore, UpdateExpression, applied, backend};
 use crate::domain::{
@@ -54,7 +54,22 @@ impl JobStore for DynamoStore {
     }
 
     async fn get_job(&self, id: &JobId) -> Result<Option<Job>, StoreError> {
-        self.get_as(keys::job(id)).await
+        let items: Vec<Item> = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression(format!("{} = :pk", keys::PK))
+            .expression_attribute_values(":pk", s(keys::job_partition(id)))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .map_err(backend)?;
+        job_from_partition(&items)
     }
 }
 
@@ -117,9 +132,8 @@ impl InvitationStore for DynamoStore {
             Some(
                 Update::builder()
                     .table_name(&self.table)
-                    .set_key(Some(keys::job(&t.job_id).item()))
+                    .set_key(Some(keys::job_counter(&t.job_id, &t.invitation_id).item()))
                     .update_expression("ADD #from :minus, #to :plus")
-                    .condition_expression(format!("attribute_exists({})", keys::PK))
                     .expression_attribute_names("#from", keys::count_attribute(t.from))
                     .expression_attribute_names("#to", keys::count_attribute(t.to))
                     .expression_attribute_values(":minus", n(-1))
