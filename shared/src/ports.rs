@@ -62,6 +62,9 @@ pub struct Annotation {
     /// The time a status was reached that arrived after a later one (reordered callbacks).
     pub late_timestamp: Option<(Status, String)>,
     pub flag: Option<String>,
+    /// Looked at now by reconciliation (its last change moves to this time,
+    /// so it is not looked at again before its threshold).
+    pub touched_at: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +125,14 @@ pub trait InvitationStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// An event's invitations, oldest first, a page at a time.
     async fn list_invitations(&self, query: &ListQuery) -> Result<Page, StoreError>;
+    /// Invitations at `status` (queued, sending or sent) whose last change
+    /// came before `before` (RFC 3339), oldest first, at most `limit`.
+    async fn in_flight_since(
+        &self,
+        status: Status,
+        before: &str,
+        limit: usize,
+    ) -> Result<Vec<Invitation>, StoreError>;
 }
 
 #[async_trait]
@@ -199,6 +210,16 @@ pub enum QueueError {
     },
 }
 
+impl QueueError {
+    /// How many of `sent` messages the queue did not take.
+    pub fn not_enqueued(&self, sent: usize) -> usize {
+        match self {
+            Self::Backend(_) => sent,
+            Self::Partial { failed, .. } => *failed,
+        }
+    }
+}
+
 #[async_trait]
 pub trait SendQueue: Send + Sync {
     async fn enqueue(&self, messages: &[SendMessage]) -> Result<(), QueueError>;
@@ -240,8 +261,28 @@ pub enum FailureKind {
     Unknown,
 }
 
+/// A message as the provider has it now (what reconciliation reads).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderMessage {
+    pub sid: String,
+    /// None while the provider has not started sending it.
+    pub status: Option<Status>,
+    pub error: Option<ErrorInfo>,
+    /// When the provider created it, RFC 3339.
+    pub created_at: String,
+}
+
 #[async_trait]
 pub trait Messenger: Send + Sync {
     /// Sends one message; returns the provider's message id.
     async fn send(&self, message: &OutboundMessage) -> Result<String, ProviderError>;
+    /// The messages sent to `to` from this sender since `since` (RFC 3339),
+    /// newest first.
+    async fn sent_to(
+        &self,
+        to: &PhoneNumber,
+        since: &str,
+    ) -> Result<Vec<ProviderMessage>, ProviderError>;
+    /// One message by id; None when the provider has no such message.
+    async fn fetch(&self, sid: &str) -> Result<Option<ProviderMessage>, ProviderError>;
 }

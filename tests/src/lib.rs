@@ -163,6 +163,25 @@ impl TestStack {
         self.sim.state().messages()
     }
 
+    /// Every invitation of an event, following the listing's cursor.
+    pub async fn all_invitations(&self, event_id: &str) -> Vec<Value> {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("/api/whatsapp/invitations/{event_id}?limit=200");
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let (status, body) = self.request("GET", &path, None).await;
+            assert_eq!(status, 200, "{body}");
+            all.extend(body["items"].as_array().cloned().unwrap_or_default());
+            match body["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => return all,
+            }
+        }
+    }
+
     pub async fn invitations(&self, event_id: &str) -> Vec<Value> {
         let (status, body) = self
             .request(

@@ -64,12 +64,7 @@ async fn retry(deps: &Deps, req: Request) -> ApiResult {
         .get_invitation(&id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("invitation {id}")))?;
-    send::enqueue_or_fail(
-        deps.store.as_ref(),
-        deps.queue.as_ref(),
-        std::slice::from_ref(&queued),
-    )
-    .await?;
+    send::enqueue(deps.queue.as_ref(), std::slice::from_ref(&queued)).await;
     tracing::info!(invitation_id = %id, attempt, "invitation re-queued");
     Ok(http::json(
         202,
@@ -143,7 +138,7 @@ async fn retry_failed(deps: &Deps, req: Request) -> ApiResult {
     }
     let at = now();
     let store = deps.store.as_ref();
-    let moved: Vec<Option<Invitation>> = futures::stream::iter(candidates.into_iter().map(|inv| {
+    let moved = futures::stream::iter(candidates.into_iter().map(|inv| {
         let at = at.clone();
         async move {
             let attempt = inv.attempt + 1;
@@ -160,12 +155,24 @@ async fn retry_failed(deps: &Deps, req: Request) -> ApiResult {
         }
     }))
     .buffer_unordered(RETRY_PARALLELISM)
-    .collect::<Vec<_>>()
-    .await
-    .into_iter()
-    .collect::<Result<_, _>>()?;
-    let queued: Vec<Invitation> = moved.into_iter().flatten().collect();
-    send::enqueue_or_fail(store, deps.queue.as_ref(), &queued).await?;
+    .collect::<Vec<Result<Option<Invitation>, _>>>()
+    .await;
+    // What moved is enqueued even when another move failed: an answer
+    // before the enqueue would leave them queued with no message.
+    let mut queued = Vec::new();
+    let mut first_error = None;
+    for result in moved {
+        match result {
+            Ok(Some(inv)) => queued.push(inv),
+            Ok(None) => {}
+            Err(e) => first_error = first_error.or(Some(e)),
+        }
+    }
+    send::enqueue(deps.queue.as_ref(), &queued).await;
+    if let Some(e) = first_error {
+        tracing::error!(%event_id, retried = queued.len(), "some failed invitations could not be re-queued");
+        return Err(e.into());
+    }
     tracing::info!(%event_id, retried = queued.len(), "failed invitations re-queued");
     let ids: Vec<&str> = queued.iter().map(|i| i.invitation_id.as_str()).collect();
     Ok(http::json(

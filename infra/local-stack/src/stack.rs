@@ -4,7 +4,9 @@ use aws_sdk_dynamodb::config::Credentials;
 use shared::adapters::dynamo::DynamoStore;
 use shared::adapters::sqs::SqsQueue;
 use shared::adapters::twilio::TwilioClient;
+use shared::app::reconcile::Thresholds;
 use shared::edge::config::load_twilio_credentials;
+use shared::edge::deployment::RECONCILE_EVERY_MINUTES;
 use shared::edge::deployment::{QUEUE, names};
 use shared::edge::metrics;
 use shared::edge::routes::WEBHOOK_PATH;
@@ -78,6 +80,9 @@ pub struct StackOptions {
     pub max_receive_count: u32,
     /// How long the poller waits on an empty queue (SQS long polling).
     pub poll_wait_seconds: u32,
+    /// How often reconciliation runs (the deployed schedule's rate).
+    pub reconcile_every: Duration,
+    pub reconcile_thresholds: Thresholds,
 }
 
 impl StackOptions {
@@ -94,6 +99,8 @@ impl StackOptions {
             visibility_timeout_seconds: QUEUE.visibility_timeout_seconds,
             max_receive_count: QUEUE.max_receive_count,
             poll_wait_seconds: 1,
+            reconcile_every: Duration::from_secs(RECONCILE_EVERY_MINUTES * 60),
+            reconcile_thresholds: Thresholds::DEPLOYED,
         }
     }
 }
@@ -188,7 +195,7 @@ impl Clients {
 
 /// The functions the local stack runs, by binary name (template.yaml's
 /// `BuildProperties.Binary`).
-const FUNCTIONS: [&str; 9] = [
+const FUNCTIONS: [&str; 10] = [
     "events",
     "send-invitation",
     "send-bulk",
@@ -198,6 +205,7 @@ const FUNCTIONS: [&str; 9] = [
     "templates",
     "opt-outs",
     "sender",
+    "reconcile",
 ];
 
 impl LocalStack {
@@ -278,6 +286,22 @@ impl LocalStack {
             batch_size: options.batch_size,
             wait_seconds: options.poll_wait_seconds,
         };
+        let reconciler = &clients["reconcile"];
+        let reconcile = reconcile::Deps {
+            store: store("reconcile"),
+            queue: Arc::new(SqsQueue::new(reconciler.sqs.clone(), &queue_url)),
+            messenger: Arc::new(TwilioClient::new(
+                &options.twilio.api_base,
+                load_twilio_credentials(&reconciler.secrets, &names.twilio_secret).await?,
+                Duration::from_secs(10),
+            )),
+            thresholds: options.reconcile_thresholds,
+        };
+        tasks.push(tokio::spawn(reconcile_on_a_timer(
+            reconcile,
+            options.reconcile_every,
+            stopped.clone(),
+        )));
         // The event source mapping polls with the sender's role.
         tasks.extend(poller::spawn(sender.sqs.clone(), poll, senders, stopped));
         Ok(Self {
@@ -300,6 +324,25 @@ impl LocalStack {
         for task in self.tasks.drain(..) {
             let _ = task.await;
         }
+    }
+}
+
+/// Runs reconciliation every `every`, as the deployed schedule does.
+async fn reconcile_on_a_timer(
+    deps: reconcile::Deps,
+    every: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stopped.wait_for(|s| *s) => return,
+        }
+        // Failures are logged by the handler; the next tick tries again.
+        let _ = reconcile::handle(&deps).await;
     }
 }
 

@@ -217,6 +217,43 @@ impl CreateMessage {
     }
 }
 
+/// Twilio's message resource for a message as it stands now (reads of one
+/// message and of the list).
+pub(crate) fn stored_resource(account_sid: &str, message: &crate::state::SimMessage) -> Value {
+    let created =
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(message.received_at_ms) * 1_000_000)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+            .format(&Rfc2822)
+            .unwrap_or_default();
+    let param = |name: &str| message.params.get(name).cloned().unwrap_or_default();
+    let uri = format!(
+        "/{API_VERSION}/Accounts/{account_sid}/Messages/{}",
+        message.sid
+    );
+    json!({
+        "sid": message.sid,
+        "account_sid": account_sid,
+        "to": param("To"),
+        "from": param("From"),
+        "body": param("Body"),
+        "status": message.status,
+        "num_segments": "1",
+        "num_media": "0",
+        "direction": "outbound-api",
+        "api_version": API_VERSION,
+        "date_created": created,
+        "date_updated": created,
+        "date_sent": if message.status == "queued" { Value::Null } else { created.clone().into() },
+        "error_code": message.error_code,
+        "error_message": null,
+        "messaging_service_sid": null,
+        "price": null,
+        "price_unit": "USD",
+        "uri": format!("{uri}.json"),
+        "subresource_uris": { "media": format!("{uri}/Media.json") },
+    })
+}
+
 /// A fresh message SID: "SM" and 32 lowercase hex digits.
 pub(crate) fn new_message_sid() -> String {
     format!("SM{}", uuid::Uuid::new_v4().simple())

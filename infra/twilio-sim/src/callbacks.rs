@@ -100,9 +100,15 @@ pub(crate) fn spawn(
     let sid = sid.to_string();
     let steps = steps(fate, knobs);
     let delay = Duration::from_millis(knobs.callback_delay_ms);
+    let lost_ratio = knobs.lost_callback_ratio;
     tokio::spawn(async move {
         for step in steps {
             tokio::time::sleep(delay).await;
+            state.advance(&sid, step.status, step.error_code);
+            if lost_ratio > 0.0 && rand::random::<f64>() < lost_ratio {
+                tracing::debug!(%sid, status = step.status, "status callback lost");
+                continue;
+            }
             let mut params = base.clone();
             params.push(("MessageStatus".to_string(), step.status.to_string()));
             params.push(("SmsStatus".to_string(), step.status.to_string()));

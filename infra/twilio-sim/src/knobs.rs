@@ -21,6 +21,7 @@ pub mod env {
     pub const TIMEOUT_RATIO: &str = "TWILIO_SIM_TIMEOUT_RATIO";
     pub const TIMEOUT_HANG_MS: &str = "TWILIO_SIM_TIMEOUT_HANG_MS";
     pub const LOST_ANSWER_RATIO: &str = "TWILIO_SIM_LOST_ANSWER_RATIO";
+    pub const LOST_CALLBACK_RATIO: &str = "TWILIO_SIM_LOST_CALLBACK_RATIO";
     pub const CALLBACK_DELAY_MS: &str = "TWILIO_SIM_CALLBACK_DELAY_MS";
     pub const REORDER_CALLBACKS: &str = "TWILIO_SIM_REORDER_CALLBACKS";
     pub const DUPLICATE_CALLBACKS: &str = "TWILIO_SIM_DUPLICATE_CALLBACKS";
@@ -51,6 +52,9 @@ pub struct Knobs {
     /// but whose answer is lost: the request hangs for `timeout_hang_ms`,
     /// then answers 500 (20500), as when Twilio's answer never arrives.
     pub lost_answer_ratio: f64,
+    /// Share (0..=1) of status callbacks never sent (the message's status
+    /// still moves on, as reads of the message resource show).
+    pub lost_callback_ratio: f64,
     /// Pause before each status callback, counted from the previous one (or the 201).
     pub callback_delay_ms: u64,
     /// Send one message's callbacks in reverse order.
@@ -78,6 +82,7 @@ impl Default for Knobs {
             timeout_ratio: 0.0,
             timeout_hang_ms: 20_000,
             lost_answer_ratio: 0.0,
+            lost_callback_ratio: 0.0,
             callback_delay_ms: 50,
             reorder_callbacks: false,
             duplicate_callbacks: false,
@@ -139,6 +144,11 @@ impl Knobs {
             parse_ratio,
         )?;
         vars.set(
+            env::LOST_CALLBACK_RATIO,
+            &mut knobs.lost_callback_ratio,
+            parse_ratio,
+        )?;
+        vars.set(
             env::CALLBACK_DELAY_MS,
             &mut knobs.callback_delay_ms,
             parse_number,
@@ -195,6 +205,7 @@ impl Knobs {
             ("error_5xx_ratio", self.error_5xx_ratio),
             ("timeout_ratio", self.timeout_ratio),
             ("lost_answer_ratio", self.lost_answer_ratio),
+            ("lost_callback_ratio", self.lost_callback_ratio),
         ] {
             if !(0.0..=1.0).contains(&ratio) {
                 return Err(format!("{name} must be between 0 and 1, got {ratio}"));

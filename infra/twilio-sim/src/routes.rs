@@ -14,7 +14,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::api::{CreateMessage, TwilioError, new_message_sid, whatsapp_number};
+use crate::api::{CreateMessage, TwilioError, new_message_sid, stored_resource, whatsapp_number};
 use crate::callbacks::{self, Fate};
 use crate::knobs::Knobs;
 use crate::state::SimState;
@@ -24,7 +24,11 @@ pub fn router(state: Arc<SimState>) -> Router {
     Router::new()
         .route(
             "/2010-04-01/Accounts/{account_sid}/Messages.json",
-            post(create_message),
+            post(create_message).get(list_messages),
+        )
+        .route(
+            "/2010-04-01/Accounts/{account_sid}/Messages/{message}",
+            get(fetch_message),
         )
         .route("/_sim/messages", get(messages))
         .route("/_sim/stats", get(stats))
@@ -114,6 +118,91 @@ fn authorized(state: &SimState, account_sid: &str, headers: &HeaderMap) -> bool 
 
 fn chance(ratio: f64) -> bool {
     ratio > 0.0 && rand::random::<f64>() < ratio
+}
+
+/// `GET .../Messages/{Sid}.json`: one message as it stands.
+async fn fetch_message(
+    State(state): State<Arc<SimState>>,
+    Path((account_sid, message)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if !authorized(&state, &account_sid, &headers) {
+        return TwilioError::unauthorized().into_response();
+    }
+    let sid = message.strip_suffix(".json").unwrap_or(&message);
+    match state.message(sid) {
+        Some(m) => Json(stored_resource(&state.account_sid, &m)).into_response(),
+        None => TwilioError::not_found().into_response(),
+    }
+}
+
+/// `GET .../Messages.json?To=&From=&DateSent>=&PageSize=`: the account's
+/// messages, newest first, one page.
+async fn list_messages(
+    State(state): State<Arc<SimState>>,
+    Path(account_sid): Path<String>,
+    Query(query): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Response {
+    if !authorized(&state, &account_sid, &headers) {
+        return TwilioError::unauthorized().into_response();
+    }
+    let get = |name: &str| {
+        query
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let since_ms = match get("DateSent>").map(parse_date) {
+        None => 0,
+        Some(Some(ms)) => ms,
+        Some(None) => return TwilioError::malformed_body().into_response(),
+    };
+    let page_size = get("PageSize")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(50)
+        .min(1000);
+    let mut found: Vec<Value> = state
+        .messages()
+        .iter()
+        .rev()
+        .filter(|m| get("To").is_none_or(|to| m.params.get("To").map(String::as_str) == Some(to)))
+        .filter(|m| {
+            get("From").is_none_or(|from| m.params.get("From").map(String::as_str) == Some(from))
+        })
+        .filter(|m| m.received_at_ms >= since_ms)
+        .map(|m| stored_resource(&state.account_sid, m))
+        .collect();
+    found.truncate(page_size);
+    let uri = format!("/2010-04-01/Accounts/{account_sid}/Messages.json");
+    Json(json!({
+        "messages": found,
+        "page": 0,
+        "page_size": page_size,
+        "start": 0,
+        "end": found.len().saturating_sub(1),
+        "uri": uri,
+        "first_page_uri": uri,
+        "next_page_uri": null,
+        "previous_page_uri": null,
+    }))
+    .into_response()
+}
+
+/// `YYYY-MM-DD` (midnight UTC) or an RFC 3339 date-time, as epoch milliseconds.
+fn parse_date(value: &str) -> Option<u64> {
+    use time::format_description::well_known::Rfc3339;
+    let at = time::OffsetDateTime::parse(value, &Rfc3339)
+        .ok()
+        .or_else(|| {
+            let date = time::Date::parse(
+                value,
+                time::macros::format_description!("[year]-[month]-[day]"),
+            )
+            .ok()?;
+            Some(date.midnight().assume_utc())
+        })?;
+    u64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
 async fn messages(State(state): State<Arc<SimState>>) -> Response {

@@ -22,6 +22,10 @@ pub struct SimMessage {
     /// Status callbacks sent so far, in the order they were sent.
     pub callbacks: Vec<CallbackRecord>,
     pub received_at_ms: u64,
+    /// The message's status as Twilio's message resource shows it (the
+    /// furthest reached, whatever order the callbacks went in).
+    pub status: String,
+    pub error_code: Option<u32>,
 }
 
 /// One status callback the simulator sent.
@@ -155,6 +159,8 @@ impl SimState {
             params: params.iter().cloned().collect(),
             callbacks: Vec::new(),
             received_at_ms: u64::try_from(now.as_millis()).unwrap_or(u64::MAX),
+            status: "queued".into(),
+            error_code: None,
         });
         true
     }
@@ -175,6 +181,31 @@ impl SimState {
         if let Some(&index) = log.by_sid.get(sid) {
             log.messages[index].callbacks.push(record);
         }
+    }
+
+    /// Moves a message's status on, never back.
+    pub(crate) fn advance(&self, sid: &str, status: &str, error_code: Option<u32>) {
+        fn rank(status: &str) -> u8 {
+            match status {
+                "queued" => 0,
+                "sent" => 1,
+                "delivered" | "undelivered" | "failed" => 2,
+                _ => 3,
+            }
+        }
+        let mut log = self.log();
+        if let Some(&index) = log.by_sid.get(sid) {
+            let message = &mut log.messages[index];
+            if rank(status) > rank(&message.status) {
+                message.status = status.to_owned();
+                message.error_code = error_code;
+            }
+        }
+    }
+
+    pub fn message(&self, sid: &str) -> Option<SimMessage> {
+        let log = self.log();
+        log.by_sid.get(sid).map(|&i| log.messages[i].clone())
     }
 
     // Nothing panics while holding the lock, so a poisoned one still holds consistent data.

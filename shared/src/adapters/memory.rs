@@ -163,7 +163,7 @@ impl InvitationStore for MemoryStore {
         attempt: u32,
         note: &Annotation,
     ) -> Result<bool, StoreError> {
-        if note.message_sid.is_none() && note.late_timestamp.is_none() && note.flag.is_none() {
+        if *note == Annotation::default() {
             return Ok(true);
         }
         let mut tables = self.tables();
@@ -181,6 +181,9 @@ impl InvitationStore for MemoryStore {
         }
         if let Some(flag) = &note.flag {
             inv.flag = Some(flag.clone());
+        }
+        if let Some(at) = &note.touched_at {
+            inv.updated_at = at.clone();
         }
         Ok(true)
     }
@@ -218,6 +221,25 @@ impl InvitationStore for MemoryStore {
                 .collect(),
             next_cursor,
         })
+    }
+
+    async fn in_flight_since(
+        &self,
+        status: Status,
+        before: &str,
+        limit: usize,
+    ) -> Result<Vec<Invitation>, StoreError> {
+        let tables = self.tables();
+        let mut found: Vec<Invitation> = tables
+            .invitations
+            .values()
+            .map(|(_, inv)| inv)
+            .filter(|inv| inv.status == status && inv.updated_at.as_str() < before)
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| a.updated_at.cmp(&b.updated_at));
+        found.truncate(limit);
+        Ok(found)
     }
 }
 

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use std::time::Duration;
 
 /// SQS's SendMessageBatch limit.
@@ -101,11 +101,27 @@ impl SendQueue for SqsQueue {
             .chunks(SEND_BATCH_SIZE)
             .map(|chunk| self.send_batch(chunk))
             .collect();
-        futures::stream::iter(sends)
-            .buffer_unordered(SEND_PARALLELISM)
-            .try_collect::<Vec<()>>()
-            .await
-            .map(|_| ())
+        // Every batch is tried, whatever happens to the others.
+        let results: Vec<Result<(), QueueError>> = futures::stream::iter(sends)
+            .buffered(SEND_PARALLELISM)
+            .collect()
+            .await;
+        let mut failed = 0;
+        let mut reason = String::new();
+        for (result, chunk) in results.into_iter().zip(messages.chunks(SEND_BATCH_SIZE)) {
+            if let Err(err) = result {
+                failed += err.not_enqueued(chunk.len());
+                reason = err.to_string();
+            }
+        }
+        if failed == 0 {
+            return Ok(());
+        }
+        Err(QueueError::Partial {
+            failed,
+            total: messages.len(),
+            reason,
+        })
     }
 
     async fn delay(&self, receipt_handle: &str, seconds: u32) -> Result<(), QueueError> {

@@ -102,6 +102,7 @@ async fn record_late_facts(
         message_sid,
         late_timestamp,
         flag: None,
+        touched_at: None,
     };
     store
         .annotate(&inv.invitation_id, inv.attempt, &note)
@@ -132,6 +133,29 @@ pub async fn force(
             message_sid: None,
             error,
             clear_flag: false,
+        })
+        .await
+}
+
+/// Gives back a claim no send came of (reconciliation found no message at
+/// the provider): `sending` to `queued` on the same attempt, flag cleared.
+pub async fn release(
+    store: &dyn InvitationStore,
+    inv: &Invitation,
+    at: &str,
+) -> Result<bool, StoreError> {
+    store
+        .transition(&Transition {
+            invitation_id: inv.invitation_id.clone(),
+            job_id: inv.job_id.clone(),
+            attempt: inv.attempt,
+            from: Status::Sending,
+            to: Status::Queued,
+            at: at.to_owned(),
+            new_attempt: None,
+            message_sid: None,
+            error: None,
+            clear_flag: true,
         })
         .await
 }

@@ -5,6 +5,7 @@
 mod fixtures;
 pub mod idempotency;
 pub mod lifecycle;
+pub mod reconcile;
 pub mod send;
 pub mod templates;
 

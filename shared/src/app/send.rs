@@ -1,10 +1,10 @@
 //! The send pipeline, used by send-invitation and send-bulk alike: find the
 //! event, choose the template version, write the invitations (`queued`, or
 //! `skipped` for opted-out guests) and their job, and enqueue one message
-//! per queued invitation. Retry re-enqueues through [`enqueue_or_fail`].
+//! per queued invitation. Retry and reconciliation re-enqueue through [`enqueue`].
 
-use super::{AppError, lifecycle, templates};
-use crate::domain::reason::{NOT_QUEUED, OPTED_OUT};
+use super::{AppError, templates};
+use crate::domain::reason::OPTED_OUT;
 use crate::domain::{
     Event, EventId, Guest, Invitation, Job, JobId, MessageTemplate, Status, TemplateId, now,
 };
@@ -101,8 +101,6 @@ pub async fn send(
 
 /// Writes the job and its invitations, then enqueues one message for each
 /// queued one (a skipped invitation is written only, never sent).
-/// If enqueueing fails the invitations are marked failed (so the counters
-/// stay exact and the organizer can retry them) and the error is returned.
 async fn create_and_enqueue(
     store: &dyn SendStore,
     queue: &dyn SendQueue,
@@ -118,7 +116,8 @@ async fn create_and_enqueue(
     if queued.is_empty() {
         return Ok(());
     }
-    enqueue_or_fail(store, queue, &queued).await
+    enqueue(queue, &queued).await;
+    Ok(())
 }
 
 /// Marks the invitations of opted-out guests skipped, so they are written
@@ -142,12 +141,12 @@ async fn skip_opted_out(
         .collect())
 }
 
-/// Enqueues the current attempt of each (queued) invitation.
-pub async fn enqueue_or_fail(
-    store: &dyn InvitationStore,
-    queue: &dyn SendQueue,
-    invitations: &[Invitation],
-) -> Result<(), AppError> {
+/// Enqueues the current attempt of each (queued) invitation; answers how
+/// many SQS did not take. Those stay `queued`: reconciliation enqueues
+/// queued invitations that no message moved on, so a failure here loses
+/// nothing and fails no guest (a message SQS took after all only makes a
+/// second one, which the sender's claim turns away).
+pub async fn enqueue(queue: &dyn SendQueue, invitations: &[Invitation]) -> usize {
     let messages: Vec<SendMessage> = invitations
         .iter()
         .map(|i| SendMessage {
@@ -155,26 +154,14 @@ pub async fn enqueue_or_fail(
             attempt: i.attempt,
         })
         .collect();
-    let Err(err) = queue.enqueue(&messages).await else {
-        return Ok(());
-    };
-    tracing::error!(error = %err, count = invitations.len(), "enqueue failed; marking invitations failed");
-    let now = now();
-    for inv in invitations {
-        // Some of the batch may have been queued; the forced move only
-        // applies to those still queued on this attempt, and a sender that
-        // later finds one failed leaves it alone.
-        lifecycle::force(
-            store,
-            inv,
-            Status::Failed,
-            &now,
-            None,
-            Some(NOT_QUEUED.into()),
-        )
-        .await?;
+    match queue.enqueue(&messages).await {
+        Ok(()) => 0,
+        Err(err) => {
+            let left = err.not_enqueued(messages.len());
+            tracing::warn!(error = %err, not_enqueued = left, "enqueue failed; reconciliation will enqueue them");
+            left
+        }
     }
-    Err(err.into())
 }
 
 #[cfg(test)]
@@ -255,38 +242,19 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_failed_enqueue_marks_the_invitations_failed_and_keeps_counts_exact() {
+    async fn a_failed_enqueue_leaves_the_invitations_queued_for_reconciliation() {
         let (store, queue, event) = with_event().await;
         queue.set_failing(true);
         let plan = plan(&store, OWNER, &event.event_id, None).await.unwrap();
-        let err = send(&store, &queue, plan, vec![guest(1), guest(2)])
-            .await
-            .unwrap_err();
-        assert!(matches!(err, AppError::Queue(_)), "{err:?}");
-        let listed = store
-            .list_invitations(&crate::ports::ListQuery {
-                owner: OWNER.into(),
-                event_id: event.event_id.clone(),
-                status: None,
-                limit: 10,
-                cursor: None,
-            })
+        let sent = send(&store, &queue, plan, vec![guest(1), guest(2)])
             .await
             .unwrap();
-        assert_eq!(listed.items.len(), 2);
-        for inv in &listed.items {
-            assert_eq!(inv.status, Status::Failed);
-            assert_eq!(inv.error_code.as_deref(), Some(NOT_QUEUED.code));
+        for inv in &sent.invitations {
+            let stored = store.get_invitation(&inv.invitation_id).await.unwrap();
+            assert_eq!(stored.map(|i| i.status), Some(Status::Queued));
         }
-        let job = store
-            .get_job(&listed.items[0].job_id)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            (job.count(Status::Queued), job.count(Status::Failed)),
-            (0, 2)
-        );
-        assert!(job.is_done());
+        let job = store.get_job(&sent.job.job_id).await.unwrap().unwrap();
+        assert_eq!(job.count(Status::Queued), 2);
+        assert!(!job.is_done(), "reconciliation will send them");
     }
 }

@@ -38,10 +38,20 @@ impl FieldError {
 
 /// The current time as stored: RFC 3339, UTC, millisecond precision.
 pub fn now() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    let now = now
-        .replace_nanosecond(now.millisecond() as u32 * 1_000_000)
-        .unwrap_or(now);
-    now.format(&time::format_description::well_known::Rfc3339)
+    timestamp(time::OffsetDateTime::now_utc())
+}
+
+/// A time as the product writes times: RFC 3339 UTC, to the millisecond.
+pub fn timestamp(at: time::OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    let at = at
+        .replace_nanosecond(at.millisecond() as u32 * 1_000_000)
+        .unwrap_or(at);
+    at.format(&time::format_description::well_known::Rfc3339)
         .expect("UTC time formats as RFC 3339")
+}
+
+/// Parses a time the product wrote (or any RFC 3339 time).
+pub fn parse_timestamp(at: &str) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).ok()
 }

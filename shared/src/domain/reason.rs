@@ -14,12 +14,6 @@ pub const OPTED_OUT: Reason = Reason {
     message: "The guest opted out of WhatsApp messages from this sender (STOP); not sent",
 };
 
-/// Written but could not be put on the send queue.
-pub const NOT_QUEUED: Reason = Reason {
-    code: "not_queued",
-    message: "could not be queued for sending; retry it",
-};
-
 /// The event was deleted before the message was rendered.
 pub const EVENT_MISSING: Reason = Reason {
     code: "event_missing",

@@ -27,6 +27,9 @@ pub const QUEUE: QueueSettings = QueueSettings {
     send_rate_per_second: 10,
 };
 
+/// How often reconciliation runs: template.yaml's schedule, the local stack's timer.
+pub const RECONCILE_EVERY_MINUTES: u64 = 5;
+
 /// Default resource names of the local stack (a deployed stack's come from the template).
 pub mod names {
     pub const TABLE: &str = "rsvp-invitations";

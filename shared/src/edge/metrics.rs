@@ -62,6 +62,47 @@ pub fn count(status: Status, error_code: Option<&str>) {
     }
 }
 
+/// Metrics a reconciliation run reports, by [`crate::app::reconcile::Report`] field.
+pub const RECONCILED_REQUEUED: &str = "ReconciledRequeued";
+pub const RECONCILED_SETTLED: &str = "ReconciledSettled";
+pub const RECONCILED_RELEASED: &str = "ReconciledReleased";
+/// Invitations past their threshold that a run could not move on: the
+/// stuck-invitations alarm watches it.
+pub const STILL_STUCK: &str = "InvitationsStillStuck";
+
+/// One EMF document with several counts.
+pub fn emf_counts(values: &[(&str, u64)], timestamp_ms: u128) -> String {
+    let metrics: Vec<_> = values
+        .iter()
+        .map(|(name, _)| serde_json::json!({"Name": name, "Unit": "Count"}))
+        .collect();
+    let mut doc = serde_json::json!({
+        "_aws": {
+            "Timestamp": timestamp_ms as u64,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [[]],
+                "Metrics": metrics,
+            }],
+        },
+    });
+    for (name, value) in values {
+        doc[*name] = (*value).into();
+    }
+    doc.to_string()
+}
+
+/// Prints several counts at once (a reconciliation run's).
+pub fn counts(values: &[(&str, u64)]) {
+    if !ENABLED.load(Ordering::Relaxed) {
+        return;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    println!("{}", emf_counts(values, now.as_millis()));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -117,6 +117,21 @@ impl Messenger for CrashAfterSend {
         self.0.send(message).await?;
         panic!("process crashed after Twilio accepted the message");
     }
+
+    async fn sent_to(
+        &self,
+        to: &shared::domain::PhoneNumber,
+        since: &str,
+    ) -> Result<Vec<shared::ports::ProviderMessage>, ProviderError> {
+        self.0.sent_to(to, since).await
+    }
+
+    async fn fetch(
+        &self,
+        sid: &str,
+    ) -> Result<Option<shared::ports::ProviderMessage>, ProviderError> {
+        self.0.fetch(sid).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,6 +5,7 @@
 mod authorization;
 mod bad_input;
 mod bulk;
+mod faults;
 mod message_templates;
 mod one_invitation;
 mod openapi;

@@ -369,6 +369,15 @@ fn each_function_gets_the_environment_it_reads() {
         ("sender", all.to_vec()),
         ("templates", vec![env::TABLE_NAME]),
         ("opt-outs", vec![env::TABLE_NAME]),
+        (
+            "reconcile",
+            vec![
+                env::TABLE_NAME,
+                env::QUEUE_URL,
+                env::TWILIO_SECRET_ID,
+                env::TWILIO_API_BASE,
+            ],
+        ),
     ]);
     let table = reference(t.table_id());
     let secret = json!({"Fn::If": ["CreateTwilioSecret", reference("TwilioSecret"), reference("TwilioSecretArn")]});
@@ -392,8 +401,6 @@ fn each_function_gets_the_environment_it_reads() {
         }
     }
 }
-
-/// What an IAM statement's resource is, in words the expectations use.
 
 #[test]
 fn each_function_may_do_only_what_it_does() {
@@ -481,6 +488,18 @@ fn each_function_may_do_only_what_it_does() {
         (
             "opt-outs",
             table(&["dynamodb:GetItem", "dynamodb:UpdateItem"]),
+        ),
+        (
+            "reconcile",
+            [
+                table(&["dynamodb:GetItem", "dynamodb:UpdateItem"]),
+                vec![
+                    ("dynamodb:Query", "index"),
+                    ("sqs:SendMessage", "queue"),
+                    ("secretsmanager:GetSecretValue", "twilio secret"),
+                ],
+            ]
+            .concat(),
         ),
         (
             "sender",

@@ -208,6 +208,9 @@ impl From<&Invitation> for Item {
                 .iter()
                 .map(|(st, at)| (keys::timestamp_attribute(*st), s(at))),
         );
+        if i.status.is_in_flight() {
+            item.extend(keys::in_flight(&i.invitation_id, i.status, &i.updated_at));
+        }
         item
     }
 }

@@ -8,6 +8,7 @@
 //! | job                | `JOB#{id}`                | `JOB`     |                                       |
 //! | job counter shard  | `JOB#{id}`                | `COUNT#{shard:02}` |                              |
 //! | invitation         | `INV#{id}`                | `INV`     | `EVENT#{owner}#{event}` / `{created}#{id}` |
+//! | (while in flight)  |                           |           | in-flight index (gsi2pk / gsi2sk): `INFLIGHT#{status}#{shard}` / `{changed}#{id}` |
 //! | template (current) | `TEMPLATE#{owner}#{id}`   | `CURRENT` | `TEMPLATES#{owner}` / `{id}`          |
 //! | template version   | `TEMPLATE#{owner}#{id}`   | `V#{version:06}` |                                |
 //! | opt-out            | `OPTOUT#{phone}`          | `OPTOUT`  |                                       |
@@ -24,9 +25,19 @@ pub const PK: &str = "pk";
 pub const SK: &str = "sk";
 pub const GSI1PK: &str = "gsi1pk";
 pub const GSI1SK: &str = "gsi1sk";
+pub const GSI2PK: &str = "gsi2pk";
+pub const GSI2SK: &str = "gsi2sk";
 
 /// Lists an event's invitations, an organizer's events and templates.
 pub const BY_EVENT_INDEX: &str = "by-event";
+
+/// Invitations still queued, sending or sent, by status and last change:
+/// reconciliation's worklist. Sparse: a settled invitation leaves it.
+pub const IN_FLIGHT_INDEX: &str = "in-flight";
+
+/// Partitions per status of the in-flight index, so no one index partition
+/// takes every status change of a large send.
+pub const IN_FLIGHT_SHARDS: u32 = 8;
 
 /// Items with this attribute (epoch seconds) expire: idempotency keys.
 pub const TTL_ATTRIBUTE: &str = "expires_at";
@@ -47,11 +58,18 @@ pub struct IndexSchema {
 pub const TABLE: TableSchema = TableSchema {
     partition_key: PK,
     sort_key: SK,
-    indexes: &[IndexSchema {
-        name: BY_EVENT_INDEX,
-        partition_key: GSI1PK,
-        sort_key: GSI1SK,
-    }],
+    indexes: &[
+        IndexSchema {
+            name: BY_EVENT_INDEX,
+            partition_key: GSI1PK,
+            sort_key: GSI1SK,
+        },
+        IndexSchema {
+            name: IN_FLIGHT_INDEX,
+            partition_key: GSI2PK,
+            sort_key: GSI2SK,
+        },
+    ],
 };
 
 /// A partition and sort value: an item's primary key, or its place in the index.
@@ -122,21 +140,44 @@ pub const COUNTER_SHARDS: u32 = 64;
 /// The sort key prefix of a job's counter shards.
 pub const COUNTER_PREFIX: &str = "COUNT#";
 
-/// The counter shard an invitation's status changes add to (FNV-1a of its id:
-/// stable across processes and releases, unlike std's hasher).
-pub fn job_counter(job: &JobId, invitation: &InvitationId) -> Key {
+/// A stable shard of `n` for an invitation (FNV-1a of its id: the same in
+/// every process and release, unlike std's hasher).
+fn shard_of(invitation: &InvitationId, n: u32) -> u64 {
     let hash = invitation
         .as_str()
         .bytes()
         .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
         });
-    let shard = hash % u64::from(COUNTER_SHARDS);
+    hash % u64::from(n)
+}
+
+/// The counter shard an invitation's status changes add to.
+pub fn job_counter(job: &JobId, invitation: &InvitationId) -> Key {
+    let shard = shard_of(invitation, COUNTER_SHARDS);
     key(job_partition(job), format!("{COUNTER_PREFIX}{shard:02}"))
 }
 
 pub fn invitation(id: &InvitationId) -> Key {
     key(format!("INV#{id}"), "INV")
+}
+
+/// One partition of the in-flight index.
+pub fn in_flight_partition(status: Status, shard: u32) -> String {
+    format!("INFLIGHT#{status}#{shard}")
+}
+
+/// An in-flight invitation's place in the in-flight index, as attributes.
+pub fn in_flight(
+    id: &InvitationId,
+    status: Status,
+    changed_at: &str,
+) -> [(String, aws_sdk_dynamodb::types::AttributeValue); 2] {
+    let shard = shard_of(id, IN_FLIGHT_SHARDS) as u32;
+    [
+        (GSI2PK.to_owned(), s(in_flight_partition(status, shard))),
+        (GSI2SK.to_owned(), s(format!("{changed_at}#{id}"))),
+    ]
 }
 
 /// An event's invitations, in the index.

@@ -103,6 +103,19 @@ impl InvitationStore for DynamoStore {
         if t.new_attempt.is_some() || t.clear_flag {
             update.remove("flag");
         }
+        if t.to.is_in_flight() {
+            for (i, (name, value)) in keys::in_flight(&t.invitation_id, t.to, &t.at)
+                .into_iter()
+                .enumerate()
+            {
+                let placeholder = format!(":inflight{i}");
+                update
+                    .set(format!("{name} = {placeholder}"))
+                    .value(&placeholder, value);
+            }
+        } else {
+            update.remove(keys::GSI2PK).remove(keys::GSI2SK);
+        }
         if let Some(next) = t.new_attempt {
             update
                 .set("attempt = :next")
@@ -170,6 +183,13 @@ impl InvitationStore for DynamoStore {
         if let Some(flag) = &note.flag {
             update.set("flag = :flag").value(":flag", s(flag));
         }
+        if let Some(at) = &note.touched_at {
+            update
+                .set("updated_at = :touched")
+                .set(format!("{} = :touched_place", keys::GSI2SK))
+                .value(":touched", s(at))
+                .value(":touched_place", s(format!("{at}#{id}")));
+        }
         if update.is_empty() {
             return Ok(true);
         }
@@ -222,6 +242,39 @@ impl InvitationStore for DynamoStore {
             items,
             next_cursor: start.map(|k| keys::encode_cursor(&k)),
         })
+    }
+
+    async fn in_flight_since(
+        &self,
+        status: Status,
+        before: &str,
+        limit: usize,
+    ) -> Result<Vec<Invitation>, StoreError> {
+        let mut found = Vec::new();
+        for shard in 0..keys::IN_FLIGHT_SHARDS {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(keys::IN_FLIGHT_INDEX)
+                .key_condition_expression(format!(
+                    "{} = :pk AND {} < :before",
+                    keys::GSI2PK,
+                    keys::GSI2SK
+                ))
+                .expression_attribute_values(":pk", s(keys::in_flight_partition(status, shard)))
+                .expression_attribute_values(":before", s(before))
+                .limit(limit as i32)
+                .send()
+                .await
+                .map_err(backend)?;
+            for item in out.items() {
+                found.push(Invitation::try_from(item)?);
+            }
+        }
+        found.sort_by(|a, b| a.updated_at.cmp(&b.updated_at));
+        found.truncate(limit);
+        Ok(found)
     }
 }
 

@@ -1,6 +1,9 @@
-use super::codes::classify;
+use super::callback;
+use super::codes::{self, classify};
 use crate::domain::{MessageContent, PhoneNumber};
-use crate::ports::{FailureKind, Messenger, OutboundMessage, ProviderError};
+use crate::ports::{
+    ErrorInfo, FailureKind, Messenger, OutboundMessage, ProviderError, ProviderMessage,
+};
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
@@ -32,6 +35,41 @@ struct TwilioErrorBody {
 #[derive(serde::Deserialize)]
 struct MessageResource {
     sid: String,
+}
+
+/// The parts of Twilio's message resource that reconciliation reads.
+#[derive(serde::Deserialize)]
+struct StoredMessage {
+    sid: String,
+    status: String,
+    error_code: Option<u32>,
+    /// RFC 2822, as Twilio writes dates.
+    date_created: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct MessageList {
+    messages: Vec<StoredMessage>,
+}
+
+impl From<StoredMessage> for ProviderMessage {
+    fn from(m: StoredMessage) -> Self {
+        use time::format_description::well_known::{Rfc2822, Rfc3339};
+        let created_at = m
+            .date_created
+            .and_then(|d| time::OffsetDateTime::parse(&d, &Rfc2822).ok())
+            .and_then(|d| d.format(&Rfc3339).ok())
+            .unwrap_or_default();
+        Self {
+            sid: m.sid,
+            status: callback::status(&m.status),
+            error: m.error_code.map(|code| ErrorInfo {
+                code: code.to_string(),
+                message: codes::describe(code).to_owned(),
+            }),
+            created_at,
+        }
+    }
 }
 
 /// Twilio's Messages API over reqwest: form-encoded, basic auth.
@@ -124,6 +162,72 @@ impl Messenger for TwilioClient {
             message,
             kind: classify(status, code),
         })
+    }
+
+    async fn sent_to(
+        &self,
+        to: &PhoneNumber,
+        since: &str,
+    ) -> Result<Vec<ProviderMessage>, ProviderError> {
+        let query = [
+            ("To", to.to_whatsapp()),
+            ("From", self.credentials.from.to_whatsapp()),
+            ("DateSent>", since.to_owned()),
+            ("PageSize", "20".to_owned()),
+        ];
+        let list: Option<MessageList> = self.read(&self.messages_url, &query).await?;
+        Ok(list
+            .map(|l| l.messages.into_iter().map(ProviderMessage::from).collect())
+            .unwrap_or_default())
+    }
+
+    async fn fetch(&self, sid: &str) -> Result<Option<ProviderMessage>, ProviderError> {
+        let url = format!("{}/{sid}.json", self.messages_url.trim_end_matches(".json"));
+        let found: Option<StoredMessage> = self.read(&url, &[]).await?;
+        Ok(found.map(ProviderMessage::from))
+    }
+}
+
+impl TwilioClient {
+    /// A GET on the Messages API, read as `T`; None on 404.
+    async fn read<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &str,
+        query: &[(&str, String)],
+    ) -> Result<Option<T>, ProviderError> {
+        let response = self
+            .http
+            .get(url)
+            .query(query)
+            .basic_auth(
+                &self.credentials.account_sid,
+                Some(self.credentials.auth_token.expose_secret()),
+            )
+            .send()
+            .await
+            .map_err(|e| transport_failure(&e))?;
+        let status = response.status().as_u16();
+        if status == 404 {
+            return Ok(None);
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|_| unknown("Twilio's answer was cut off"))?;
+        if !(200..300).contains(&status) {
+            let body: Option<TwilioErrorBody> = serde_json::from_slice(&bytes).ok();
+            let code = body.as_ref().and_then(|b| b.code);
+            return Err(ProviderError {
+                code,
+                message: body
+                    .and_then(|b| b.message)
+                    .unwrap_or_else(|| format!("Twilio answered HTTP {status}")),
+                kind: classify(status, code),
+            });
+        }
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|_| unknown("Twilio's answer was unreadable"))
     }
 }
 

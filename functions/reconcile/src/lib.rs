@@ -1,0 +1,49 @@
+//! `reconcile`: run on a schedule (EventBridge), settles the invitations no
+//! callback settled and re-queues those no message carries
+//! ([`shared::app::reconcile`]), then logs and counts what it did.
+
+use shared::app::reconcile::{self, Report, Thresholds};
+use shared::edge::metrics;
+use shared::ports::{InvitationStore, Messenger, SendQueue};
+use std::sync::Arc;
+
+pub struct Deps {
+    pub store: Arc<dyn InvitationStore>,
+    pub queue: Arc<dyn SendQueue>,
+    pub messenger: Arc<dyn Messenger>,
+    pub thresholds: Thresholds,
+}
+
+/// One run. A store failure ends the run early (the next run starts over);
+/// a failure on one invitation is counted and the others go on.
+pub async fn handle(deps: &Deps) -> Result<Report, shared::ports::StoreError> {
+    let report = reconcile::run(
+        deps.store.as_ref(),
+        deps.queue.as_ref(),
+        deps.messenger.as_ref(),
+        deps.thresholds,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await
+    .inspect_err(|error| tracing::error!(%error, "reconciliation stopped"))?;
+    let moved = report.requeued + report.settled + report.released;
+    if moved + report.unchanged + report.errors > 0 {
+        tracing::warn!(
+            requeued = report.requeued,
+            settled = report.settled,
+            released = report.released,
+            still_stuck = report.unchanged + report.errors,
+            "reconciliation found invitations no callback or message had moved on"
+        );
+    }
+    metrics::counts(&[
+        (metrics::RECONCILED_REQUEUED, report.requeued as u64),
+        (metrics::RECONCILED_SETTLED, report.settled as u64),
+        (metrics::RECONCILED_RELEASED, report.released as u64),
+        (
+            metrics::STILL_STUCK,
+            (report.unchanged + report.errors) as u64,
+        ),
+    ]);
+    Ok(report)
+}

@@ -1,0 +1,230 @@
+//! Reconciliation: settles what no callback settled, so nothing is
+//! stranded and every job finishes (DESIGN.md, "Nothing is stranded").
+//!
+//! - `queued` for longer than [`Thresholds::queued`]: written but perhaps
+//!   never enqueued (an enqueue that failed, a function that timed out
+//!   mid-way). Enqueued again; a message that was there after all only
+//!   makes a second one, which the sender's claim turns away.
+//! - `sending` for longer than [`Thresholds::sending`]: claimed, and the
+//!   send's answer or its callbacks never came. The provider is asked (by
+//!   message id when the sender recorded one, else the messages to the
+//!   guest since the claim): a message found settles the invitation; none
+//!   found means nothing was sent, and the claim is released and enqueued.
+//! - `sent` for longer than [`Thresholds::sent`]: the delivery callbacks
+//!   never came; the message is fetched by id and its status applied.
+//!
+//! Whatever is looked at and left as it was is "touched", so it is looked at
+//! again only after its threshold.
+
+use super::lifecycle::{self, StatusReport};
+use super::send;
+use crate::domain::{Invitation, Status, parse_timestamp, timestamp};
+use crate::ports::{
+    Annotation, InvitationStore, Messenger, ProviderMessage, SendQueue, StoreError,
+};
+use futures::StreamExt;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// How long an invitation may sit in each in-flight status before it is
+/// looked into.
+#[derive(Debug, Clone, Copy)]
+pub struct Thresholds {
+    pub queued: Duration,
+    pub sending: Duration,
+    pub sent: Duration,
+}
+
+impl Thresholds {
+    /// The deployed defaults: past any queue backlog at the configured rate
+    /// and the sender's backoff (queued), past the sender's timeout and
+    /// Twilio's callbacks (sending), and long after WhatsApp reports
+    /// delivery (sent).
+    pub const DEPLOYED: Thresholds = Thresholds {
+        queued: Duration::from_secs(30 * 60),
+        sending: Duration::from_secs(10 * 60),
+        sent: Duration::from_secs(6 * 3600),
+    };
+}
+
+/// Invitations looked at per status per run.
+pub const BATCH: usize = 500;
+/// Provider reads and store writes in flight at once.
+const PARALLELISM: usize = 8;
+/// Clocks differ: a message the provider created up to this long before
+/// our recorded claim still counts as the claim's.
+const CLOCK_SKEW: time::Duration = time::Duration::seconds(60);
+
+/// What one run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Report {
+    /// Queued invitations enqueued again.
+    pub requeued: usize,
+    /// Claimed or sent invitations whose message the provider had: settled
+    /// from it.
+    pub settled: usize,
+    /// Claims with no message at the provider: released and enqueued.
+    pub released: usize,
+    /// Looked at and still waiting (the provider had no news).
+    pub unchanged: usize,
+    /// Could not be looked at this time (the provider or the store failed);
+    /// the next run tries again.
+    pub errors: usize,
+}
+
+enum Found {
+    Requeued,
+    Settled,
+    Released,
+    Unchanged,
+}
+
+pub async fn run(
+    store: &dyn InvitationStore,
+    queue: &dyn SendQueue,
+    messenger: &dyn Messenger,
+    thresholds: Thresholds,
+    now: OffsetDateTime,
+) -> Result<Report, StoreError> {
+    let mut report = Report::default();
+    let at = timestamp(now);
+    for (status, threshold) in [
+        (Status::Queued, thresholds.queued),
+        (Status::Sending, thresholds.sending),
+        (Status::Sent, thresholds.sent),
+    ] {
+        let before = timestamp(now - threshold);
+        let stale = store.in_flight_since(status, &before, BATCH).await?;
+        // Boxed: a lazy map here trips the spawned task's lifetime inference.
+        let settles: Vec<std::pin::Pin<Box<dyn Future<Output = _> + Send + '_>>> = stale
+            .iter()
+            .map(|inv| Box::pin(settle(store, queue, messenger, inv, &at)) as _)
+            .collect();
+        let results: Vec<Result<Found, String>> = futures::stream::iter(settles)
+            .buffer_unordered(PARALLELISM)
+            .collect()
+            .await;
+        for result in results {
+            match result {
+                Ok(Found::Requeued) => report.requeued += 1,
+                Ok(Found::Settled) => report.settled += 1,
+                Ok(Found::Released) => report.released += 1,
+                Ok(Found::Unchanged) => report.unchanged += 1,
+                Err(error) => {
+                    report.errors += 1;
+                    tracing::warn!(%error, "reconciling an invitation failed; the next run retries it");
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+async fn settle(
+    store: &dyn InvitationStore,
+    queue: &dyn SendQueue,
+    messenger: &dyn Messenger,
+    inv: &Invitation,
+    at: &str,
+) -> Result<Found, String> {
+    let found = match inv.status {
+        Status::Queued => {
+            touch(store, inv, at).await?;
+            send::enqueue(queue, std::slice::from_ref(inv)).await;
+            return Ok(Found::Requeued);
+        }
+        Status::Sending => match &inv.message_sid {
+            Some(sid) => messenger.fetch(sid).await,
+            None => {
+                let claimed = inv
+                    .timestamps
+                    .get(&Status::Sending)
+                    .and_then(|t| parse_timestamp(t))
+                    .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+                let since = timestamp(claimed - CLOCK_SKEW);
+                // Newest first: the claim's message is the oldest since it.
+                messenger
+                    .sent_to(&inv.guest.phone, &since)
+                    .await
+                    .map(|found| found.into_iter().next_back())
+            }
+        },
+        Status::Sent => match &inv.message_sid {
+            Some(sid) => messenger.fetch(sid).await,
+            None => Ok(None),
+        },
+        _ => return Ok(Found::Unchanged),
+    }
+    .map_err(|e| e.to_string())?;
+    match found {
+        Some(message) => apply(store, inv, message, at).await,
+        None if inv.status == Status::Sending && inv.message_sid.is_none() => {
+            // Nothing reached the provider: the claim goes back and is sent.
+            if lifecycle::release(store, inv, at)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                let released = Invitation {
+                    status: Status::Queued,
+                    ..inv.clone()
+                };
+                send::enqueue(queue, std::slice::from_ref(&released)).await;
+                tracing::info!(invitation_id = %inv.invitation_id, attempt = inv.attempt, "claim released: no message at the provider");
+                return Ok(Found::Released);
+            }
+            Ok(Found::Unchanged)
+        }
+        None => {
+            touch(store, inv, at).await?;
+            Ok(Found::Unchanged)
+        }
+    }
+}
+
+/// Applies what the provider says of the invitation's message.
+async fn apply(
+    store: &dyn InvitationStore,
+    inv: &Invitation,
+    message: ProviderMessage,
+    at: &str,
+) -> Result<Found, String> {
+    let moves_on = message.status.is_some_and(|s| inv.status.can_advance_to(s));
+    let Some(status) = message.status.filter(|_| moves_on) else {
+        // Known to the provider, no further yet: keep its id, look later.
+        let note = Annotation {
+            message_sid: Some(message.sid),
+            touched_at: Some(at.to_owned()),
+            ..Default::default()
+        };
+        store
+            .annotate(&inv.invitation_id, inv.attempt, &note)
+            .await
+            .map_err(|e| e.to_string())?;
+        return Ok(Found::Unchanged);
+    };
+    let report = StatusReport {
+        invitation_id: inv.invitation_id.clone(),
+        attempt: inv.attempt,
+        status,
+        at: at.to_owned(),
+        message_sid: Some(message.sid),
+        error: message.error,
+    };
+    lifecycle::apply_report(store, &report)
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!(invitation_id = %inv.invitation_id, attempt = inv.attempt, from = %inv.status, to = %status, "settled from the provider's record");
+    Ok(Found::Settled)
+}
+
+async fn touch(store: &dyn InvitationStore, inv: &Invitation, at: &str) -> Result<(), String> {
+    let note = Annotation {
+        touched_at: Some(at.to_owned()),
+        ..Default::default()
+    };
+    store
+        .annotate(&inv.invitation_id, inv.attempt, &note)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}

@@ -1,0 +1,148 @@
+//! The product's promises under the faults AWS and Twilio produce (the fault
+//! layer, `e2e::faults`): one message per guest, exact counters, nothing
+//! stranded, every job finished.
+
+use e2e::faults::{Faults, Policy};
+use e2e::{TestStack, assert_counts_exact, guests};
+use serde_json::Value;
+use shared::app::reconcile::Thresholds;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+/// Reconciliation every half second, with thresholds short enough for a test.
+fn quick_reconciliation(options: &mut local_stack::StackOptions, queued: Duration) {
+    options.reconcile_every = Duration::from_millis(500);
+    options.reconcile_thresholds = Thresholds {
+        queued,
+        sending: Duration::from_secs(2),
+        sent: Duration::from_secs(2),
+    };
+}
+
+/// Each guest got exactly one message; answers how many guests got one.
+fn one_message_per_guest(t: &TestStack) -> usize {
+    let mut per_guest: HashMap<String, usize> = HashMap::new();
+    for m in t.sim_messages() {
+        *per_guest.entry(m.params["To"].clone()).or_default() += 1;
+    }
+    let twice: Vec<_> = per_guest.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "guests messaged more than once: {twice:?}"
+    );
+    per_guest.len()
+}
+
+/// The job's counters against the invitations themselves.
+async fn counters_match_invitations(t: &TestStack, event_id: &str, job: &Value) {
+    let mut counted: BTreeMap<String, i64> = BTreeMap::new();
+    for inv in t.all_invitations(event_id).await {
+        *counted
+            .entry(inv["status"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    let reported: BTreeMap<String, i64> = job["counts"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_i64().unwrap()))
+        .filter(|(_, n)| *n != 0)
+        .collect();
+    assert_eq!(reported, counted, "job counters against the invitations");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_guest_bulk_under_aws_faults_sends_each_once_and_counts_exactly() {
+    let t = TestStack::start_under(Faults::harsh(), Policy::from_template(), |_, options| {
+        quick_reconciliation(options, Duration::from_secs(60));
+    })
+    .await;
+    t.create_event("gala").await;
+    let body = t.send_bulk("gala", guests(1000)).await;
+    assert_eq!(body["accepted"], 1000, "{body}");
+    let job_id = body["job_id"].as_str().unwrap();
+    let job = t
+        .wait_for_job(job_id, Duration::from_secs(600), |j| {
+            j["counts"]["read"] == 1000
+        })
+        .await;
+    assert_eq!(job["done"], true);
+    assert_counts_exact(&job);
+    assert_eq!(one_message_per_guest(&t), 1000);
+    counters_match_invitations(&t, "gala", &job).await;
+
+    let aws = t.aws.summary();
+    for fault in [
+        "transaction_conflict",
+        "throttling",
+        "unprocessed_items",
+        "failed_batch_entries",
+    ] {
+        assert!(
+            aws.injected.get(fault).copied().unwrap_or(0) > 0,
+            "{fault} was injected: {:?}",
+            aws.injected
+        );
+    }
+    let (item, writes) = aws.hottest_item.expect("items were written");
+    assert!(
+        writes <= 10,
+        "{item} was written {writes} times in one second"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invitations_sqs_did_not_take_are_found_and_sent() {
+    // Every batch send keeps one entry and fails the rest, so most
+    // messages never reach the queue on the first try, nor after retries.
+    let faults = Faults {
+        failed_batch_entries: 1.0,
+        ..Faults::none()
+    };
+    let t = TestStack::start_under(faults, Policy::from_template(), |_, options| {
+        quick_reconciliation(options, Duration::from_secs(3));
+    })
+    .await;
+    t.create_event("gala").await;
+    let body = t.send_bulk("gala", guests(40)).await;
+    let job_id = body["job_id"].as_str().unwrap();
+    let job = t
+        .wait_for_job(job_id, Duration::from_secs(120), |j| {
+            j["counts"]["read"] == 40
+        })
+        .await;
+    assert_eq!(job["done"], true);
+    assert_eq!(one_message_per_guest(&t), 40);
+    assert!(t.aws.summary().injected["failed_batch_entries"] > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callbacks_that_never_come_are_settled_from_twilios_record() {
+    let t = TestStack::start_with(|sim, options| {
+        sim.knobs.lost_callback_ratio = 1.0;
+        quick_reconciliation(options, Duration::from_secs(60));
+    })
+    .await;
+    t.create_event("gala").await;
+    let body = t.send_bulk("gala", guests(5)).await;
+    let job_id = body["job_id"].as_str().unwrap();
+    let job = t
+        .wait_for_job(job_id, Duration::from_secs(60), |j| {
+            j["counts"]["read"] == 5
+        })
+        .await;
+    assert_eq!(job["done"], true);
+    assert_eq!(one_message_per_guest(&t), 5);
+    assert!(
+        t.sim_messages().iter().all(|m| m.callbacks.is_empty()),
+        "no callback reached the webhook"
+    );
+    for inv in t.all_invitations("gala").await {
+        assert!(
+            inv["message_sid"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("SM")),
+            "{inv}"
+        );
+    }
+}
