@@ -7,6 +7,10 @@
 //!   items unprocessed (writing only the rest).
 //! - SQS fails a share of each `SendMessageBatch`'s entries (sending only the
 //!   rest).
+//! - Both lose the answer to a share of writes after doing them (the caller
+//!   sees a 500). A repeated `TransactWriteItems` with the same
+//!   `ClientRequestToken` is answered without running again, as DynamoDB
+//!   does for ten minutes (the emulator does not).
 //! - IAM: each request is signed with the caller's access key, which the
 //!   local stack sets to the function's binary name; a function's request for
 //!   an action its role in template.yaml does not grant is denied with
@@ -41,6 +45,9 @@ pub struct Faults {
     pub unprocessed_items: f64,
     /// Entries of each SQS `SendMessageBatch` that fail.
     pub failed_batch_entries: f64,
+    /// Writes (DynamoDB and SQS) done, whose answer is lost: the caller
+    /// sees a 500 and tries again.
+    pub lost_answers: f64,
 }
 
 impl Faults {
@@ -56,6 +63,7 @@ impl Faults {
             throttling: 0.05,
             unprocessed_items: 0.3,
             failed_batch_entries: 0.3,
+            lost_answers: 0.02,
         }
     }
 }
@@ -110,6 +118,11 @@ impl Report {
             denied: state.denied.clone(),
             hottest_item: state.hottest.clone(),
         }
+    }
+
+    /// The denials so far, forgotten (a test that expects them).
+    pub fn take_denied(&self) -> Vec<String> {
+        std::mem::take(&mut self.0.lock().unwrap().denied)
     }
 
     fn count_request(&self, action: &str) {
@@ -190,6 +203,8 @@ impl Policy {
 }
 
 struct Proxy {
+    /// Tokens of transactions that ran (DynamoDB's idempotent transactions).
+    transaction_tokens: Mutex<std::collections::HashSet<String>>,
     upstream: String,
     faults: Faults,
     policy: Policy,
@@ -220,6 +235,7 @@ impl FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let proxy = Arc::new(Proxy {
+            transaction_tokens: Mutex::default(),
             upstream: upstream.trim_end_matches('/').to_owned(),
             faults,
             policy,
@@ -493,16 +509,46 @@ async fn handle(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
             .collect();
     }
 
+    let token = body["ClientRequestToken"]
+        .as_str()
+        .filter(|_| operation == "TransactWriteItems")
+        .map(str::to_owned);
+    if let Some(token) = &token
+        && proxy.transaction_tokens.lock().unwrap().contains(token)
+    {
+        proxy.report.injected("repeated_transaction_answered", 1);
+        return answer(200, json!({}));
+    }
     let written = if service == "dynamodb" {
         written_items(&operation, &body)
     } else {
         Vec::new()
     };
+    let is_write = !written.is_empty() || operation.starts_with("SendMessage");
     let response = forward(&proxy, &parts, body.to_string().into_bytes()).await;
     if response.status() != 200 {
         return response;
     }
     proxy.report.wrote(written);
+    if let Some(token) = token {
+        proxy.transaction_tokens.lock().unwrap().insert(token);
+    }
+    if is_write && chance(faults.lost_answers) {
+        proxy.report.injected("lost_answer", 1);
+        return if service == "dynamodb" {
+            answer(
+                500,
+                json!({"__type": "com.amazonaws.dynamodb.v20120810#InternalServerError",
+                       "message": "Internal server error"}),
+            )
+        } else {
+            answer(
+                500,
+                json!({"__type": "com.amazonaws.sqs#InternalError",
+                       "message": "We encountered an internal error. Please try again."}),
+            )
+        };
+    }
     if left_out.is_none() && failed_entries.is_empty() {
         return response;
     }

@@ -20,6 +20,18 @@ pub struct PollerConfig {
     pub wait_seconds: u32,
 }
 
+/// Reads the queue's attributes, as Lambda does when an event source mapping
+/// is created (its role needs `sqs:GetQueueAttributes`).
+pub async fn check_queue(sqs: &Client, queue_url: &str) -> Result<(), String> {
+    sqs.get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
+}
+
 /// Starts one worker per sender instance.
 pub fn spawn(
     sqs: Client,

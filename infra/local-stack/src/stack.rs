@@ -303,6 +303,12 @@ impl LocalStack {
             stopped.clone(),
         )));
         // The event source mapping polls with the sender's role.
+        poller::check_queue(&sender.sqs, &queue_url)
+            .await
+            .map_err(|reason| StackError::Bootstrap {
+                what: "event source mapping",
+                reason,
+            })?;
         tasks.extend(poller::spawn(sender.sqs.clone(), poll, senders, stopped));
         Ok(Self {
             requests,

@@ -197,6 +197,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "invitations_lost": lost,
         "job_counts": job["counts"],
         "peak_memory_mib": memory,
+        "aws_requests_by_action": t.aws.summary().requests,
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     std::fs::write(&o.out, serde_json::to_string_pretty(&report)?)?;

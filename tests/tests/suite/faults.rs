@@ -9,12 +9,18 @@ use shared::app::reconcile::Thresholds;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-/// Reconciliation every half second, with thresholds short enough for a test.
-fn quick_reconciliation(options: &mut local_stack::StackOptions, queued: Duration) {
+/// Reconciliation every half second, with thresholds short enough for a
+/// test. A claim is looked into after `sending`: longer than a sender may
+/// take between claiming and Twilio's answer, as in production.
+fn quick_reconciliation(
+    options: &mut local_stack::StackOptions,
+    queued: Duration,
+    sending: Duration,
+) {
     options.reconcile_every = Duration::from_millis(500);
     options.reconcile_thresholds = Thresholds {
         queued,
-        sending: Duration::from_secs(2),
+        sending,
         sent: Duration::from_secs(2),
     };
 }
@@ -54,7 +60,7 @@ async fn counters_match_invitations(t: &TestStack, event_id: &str, job: &Value) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_guest_bulk_under_aws_faults_sends_each_once_and_counts_exactly() {
     let t = TestStack::start_under(Faults::harsh(), Policy::from_template(), |_, options| {
-        quick_reconciliation(options, Duration::from_secs(60));
+        quick_reconciliation(options, Duration::from_secs(60), Duration::from_secs(30));
     })
     .await;
     t.create_event("gala").await;
@@ -77,6 +83,7 @@ async fn a_thousand_guest_bulk_under_aws_faults_sends_each_once_and_counts_exact
         "throttling",
         "unprocessed_items",
         "failed_batch_entries",
+        "lost_answer",
     ] {
         assert!(
             aws.injected.get(fault).copied().unwrap_or(0) > 0,
@@ -100,7 +107,7 @@ async fn invitations_sqs_did_not_take_are_found_and_sent() {
         ..Faults::none()
     };
     let t = TestStack::start_under(faults, Policy::from_template(), |_, options| {
-        quick_reconciliation(options, Duration::from_secs(3));
+        quick_reconciliation(options, Duration::from_secs(3), Duration::from_secs(30));
     })
     .await;
     t.create_event("gala").await;
@@ -120,7 +127,7 @@ async fn invitations_sqs_did_not_take_are_found_and_sent() {
 async fn callbacks_that_never_come_are_settled_from_twilios_record() {
     let t = TestStack::start_with(|sim, options| {
         sim.knobs.lost_callback_ratio = 1.0;
-        quick_reconciliation(options, Duration::from_secs(60));
+        quick_reconciliation(options, Duration::from_secs(60), Duration::from_secs(2));
     })
     .await;
     t.create_event("gala").await;

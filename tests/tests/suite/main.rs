@@ -6,6 +6,7 @@ mod authorization;
 mod bad_input;
 mod bulk;
 mod faults;
+mod iam;
 mod message_templates;
 mod one_invitation;
 mod openapi;

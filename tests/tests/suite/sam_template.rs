@@ -432,7 +432,6 @@ fn each_function_may_do_only_what_it_does() {
                     "dynamodb:BatchGetItem",
                     "dynamodb:PutItem",
                     "dynamodb:BatchWriteItem",
-                    "dynamodb:UpdateItem",
                 ]),
                 vec![("sqs:SendMessage", "queue")],
             ]

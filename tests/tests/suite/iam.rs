@@ -1,0 +1,173 @@
+//! Each function's role in template.yaml grants exactly what the function
+//! does. Every test stack holds each function to its role (the fault layer
+//! denies anything else, and the test fails); here one run exercises every
+//! function and compares what each did with what its role grants.
+
+use e2e::faults::{Faults, Policy};
+use e2e::{TestStack, guest};
+use serde_json::json;
+use shared::app::reconcile::Thresholds;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(60);
+const ANA: &str = "+5511999990001";
+const BRUNO: &str = "+5511999990002";
+const NOT_ON_WHATSAPP: &str = "+5511999990003";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_role_grants_exactly_what_its_function_does() {
+    let t = TestStack::start_with(|sim, options| {
+        sim.knobs.fail_numbers.insert(NOT_ON_WHATSAPP.into(), 63024);
+        // No callback comes at first: reconciliation reads Twilio's records.
+        sim.knobs.lost_callback_ratio = 1.0;
+        // One send a second: Twilio answers 429, the sender backs off (its
+        // messages wait), and reconciliation finds them queued.
+        sim.knobs.rate_limit_per_second = 1;
+        options.reconcile_every = Duration::from_millis(500);
+        options.reconcile_thresholds = Thresholds {
+            queued: Duration::from_secs(2),
+            sending: Duration::from_secs(30),
+            sent: Duration::from_secs(1),
+        };
+    })
+    .await;
+    // Events and templates.
+    t.create_event("gala").await;
+    assert_eq!(t.request("GET", "/api/whatsapp/events", None).await.0, 200);
+    let template = json!({"template_id": "warm", "name": "Warm", "text": "Hi {guest_name}!"});
+    let (status, body) = t
+        .request("POST", "/api/whatsapp/templates", Some(template))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        t.request("GET", "/api/whatsapp/templates", None).await.0,
+        200
+    );
+    // Sends, their status, a retry and an opt-out.
+    let one = t.send_invitation("gala", guest("a", "Ana", ANA)).await;
+    t.wait_for_invitation("gala", &one, WAIT, |i| i["status"] == "read")
+        .await;
+    t.sim
+        .state()
+        .patch_knobs(json!({"lost_callback_ratio": 0.0}))
+        .unwrap();
+    let bulk = |body: serde_json::Value| {
+        t.http
+            .post(t.url("/api/whatsapp/send-bulk"))
+            .header("Idempotency-Key", "iam-run")
+            .json(&body)
+            .send()
+    };
+    // Refused (no guests): the key is released for the real request.
+    assert_eq!(
+        bulk(json!({"event_id": "gala", "guests": []}))
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    let answer = bulk(json!({"event_id": "gala", "guests": [
+        guest("b", "Bruno", BRUNO),
+        guest("c", "Carla", NOT_ON_WHATSAPP),
+        guest("d", "Davi", "+5511999990004"),
+        guest("e", "Eva", "+5511999990005"),
+        guest("f", "Fabio", "+5511999990006"),
+    ]}))
+    .await
+    .unwrap();
+    assert_eq!(answer.status(), 202);
+    let answer: serde_json::Value = answer.json().await.unwrap();
+    let job_id = answer["job_id"].as_str().unwrap();
+    t.wait_for_job(job_id, WAIT, |j| j["done"] == true).await;
+    let failed = t
+        .all_invitations("gala")
+        .await
+        .into_iter()
+        .find(|i| i["status"] == "failed")
+        .expect("the guest not on WhatsApp failed");
+    let (status, body) = t
+        .request(
+            "POST",
+            &format!(
+                "/api/whatsapp/retry/{}",
+                failed["invitation_id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    t.wait_for_job(job_id, WAIT, |j| j["done"] == true).await;
+    let (status, body) = t
+        .request(
+            "POST",
+            "/api/whatsapp/retry-failed",
+            Some(json!({"job_id": job_id})),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let (status, body) = t
+        .request("PUT", &format!("/api/whatsapp/opt-outs/{BRUNO}"), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _, _) = t.inbound_message(ANA, "STOP").await;
+    assert_eq!(status, 200);
+    // A message no sender can read goes to the dead-letter queue.
+    t.stack
+        .sqs
+        .send_message()
+        .queue_url(&t.stack.queue_url)
+        .message_body("not a send request")
+        .send()
+        .await
+        .unwrap();
+    let start = std::time::Instant::now();
+    while t.queue_depth(&t.stack.dead_letter_queue_url).await == 0 {
+        assert!(
+            start.elapsed() < WAIT,
+            "the poison message was dead-lettered"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Reconciliation has had its runs.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let performed = t.aws.summary().performed;
+    let mut differences = BTreeMap::new();
+    for (function, granted) in e2e::template::Template::load().grants() {
+        let granted: BTreeSet<_> = granted
+            .into_iter()
+            .filter(|(action, _)| !action.starts_with("logs:"))
+            .collect();
+        let did = performed.get(&function).cloned().unwrap_or_default();
+        let unused: Vec<_> = granted.difference(&did).collect();
+        let ungranted: Vec<_> = did.difference(&granted).collect();
+        if !unused.is_empty() || !ungranted.is_empty() {
+            differences.insert(
+                function,
+                format!("granted, never used: {unused:?}; used, not granted: {ungranted:?}"),
+            );
+        }
+    }
+    assert!(differences.is_empty(), "{differences:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_without_an_action_its_function_uses_fails_like_aws() {
+    // send-invitation's opt-out check reads with BatchGetItem.
+    let policy = Policy::from_template().without("send-invitation", "dynamodb:BatchGetItem");
+    let t = TestStack::start_under(Faults::none(), policy, |_, _| {}).await;
+    t.create_event("gala").await;
+    let (status, body) = t
+        .request(
+            "POST",
+            "/api/whatsapp/send-invitation",
+            Some(json!({"event_id": "gala", "guest": guest("a", "Ana", ANA)})),
+        )
+        .await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(
+        t.aws.take_denied(),
+        ["send-invitation: dynamodb:BatchGetItem on table"]
+    );
+}
