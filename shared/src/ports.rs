@@ -114,6 +114,8 @@ pub trait JobStore: Send + Sync {
 #[async_trait]
 pub trait InvitationStore: Send + Sync {
     async fn get_invitation(&self, id: &InvitationId) -> Result<Option<Invitation>, StoreError>;
+    /// Several at once (strongly consistent); missing ones are left out.
+    async fn get_invitations(&self, ids: &[InvitationId]) -> Result<Vec<Invitation>, StoreError>;
     /// Ok(false) when the invitation was no longer at `from`/`attempt`.
     async fn transition(&self, t: &Transition) -> Result<bool, StoreError>;
     /// Ok(false) when the invitation has moved on to another attempt.

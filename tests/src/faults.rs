@@ -150,7 +150,10 @@ impl Report {
     }
 
     fn denied(&self, what: String) {
-        self.0.lock().unwrap().denied.push(what);
+        let denied = &mut self.0.lock().unwrap().denied;
+        if !denied.contains(&what) {
+            denied.push(what);
+        }
     }
 
     fn wrote(&self, items: Vec<String>) {

@@ -68,6 +68,11 @@ impl TestStack {
         let mut options = StackOptions::new(0, aws, ResourceNames::with_suffix(&suffix), twilio);
         // Tests want quick sends; the rate itself is measured by the benchmark.
         options.send_rate_per_second = 50;
+        // Seconds, not the deployed minutes, between retries.
+        options.retry_backoff = sender::Backoff {
+            first_seconds: 1,
+            cap_seconds: 2,
+        };
         adjust(&mut sim_config, &mut options);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let sim = twilio_sim::spawn(listener, sim_config.clone())
@@ -356,8 +361,12 @@ impl TestStack {
             messenger,
             queue: std::sync::Arc::new(queue),
             webhook_url: self.stack.webhook_url.clone(),
-            pacer: sender::Pacer::new(1000, 1),
+            pacer: sender::Pacer::new(1000, 1).expect("1 instance at 1000 per second"),
             max_receive_count: shared::edge::deployment::QUEUE.max_receive_count,
+            backoff: sender::Backoff {
+                first_seconds: 1,
+                cap_seconds: 2,
+            },
         }
     }
 

@@ -16,13 +16,17 @@ use shared::domain::reason::{
     EVENT_MISSING, OPTED_OUT, SEND_FAILED, SEND_UNCONFIRMED, TEMPLATE_MISSING,
 };
 use shared::domain::render::{self, TemplateContext};
-use shared::domain::{Invitation, MessageContent, OptOut, Status, now};
+use shared::domain::{Invitation, InvitationId, MessageContent, OptOut, Status, now};
+use shared::edge::deployment::QUEUE;
 use shared::edge::metrics;
 use shared::ports::{
     Annotation, ErrorInfo, EventStore, FailureKind, InvitationStore, Messenger, OptOutStore,
     OutboundMessage, SendMessage, SendQueue, StoreError, TemplateStore,
 };
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// What the sender reads and moves: the invitation, its event and template
 /// version, and the guest's opt-out.
@@ -38,6 +42,7 @@ pub struct Deps {
     pub pacer: Pacer,
     /// Receives after which a retryable failure is final (the queue's maxReceiveCount).
     pub max_receive_count: u32,
+    pub backoff: Backoff,
 }
 
 /// Why a record goes back to the queue.
@@ -47,30 +52,104 @@ enum RecordError {
     Poison(String),
     #[error("provider asked us to retry: {0}")]
     Retry(String),
+    #[error("no send slot before the invocation's deadline; left unclaimed for another")]
+    OutOfTime,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
+/// The longest a send may take from its slot to its recorded answer: the
+/// Twilio client's timeout and the store writes around it. A record whose
+/// slot leaves less than this before the deadline is not claimed.
+pub const SEND_BUDGET: Duration = Duration::from_secs(12);
+
+/// What a batch reads once for all its records: their invitations and
+/// which of their guests opted out.
+struct Prefetched {
+    invitations: HashMap<InvitationId, Invitation>,
+    opted_out: HashSet<String>,
+}
+
+/// One invocation with the deployed function's time limit (the local stack,
+/// tests).
 pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
+    let timeout = Duration::from_secs(u64::from(QUEUE.sender_timeout_seconds));
+    handle_until(deps, event, Instant::now() + timeout).await
+}
+
+/// One invocation that must be done by `deadline`.
+pub async fn handle_until(deps: &Deps, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
     let lookups = BatchLookups::new();
-    let results = futures::future::join_all(
-        event
-            .records
-            .iter()
-            .map(|record| process_or_dead_letter(deps, &lookups, record)),
-    )
-    .await;
+    let messages: Vec<Result<SendMessage, String>> = event
+        .records
+        .iter()
+        .map(|record| {
+            serde_json::from_str(record.body.as_deref().unwrap_or_default())
+                .map_err(|e: serde_json::Error| e.to_string())
+        })
+        .collect();
+    let results: Vec<Result<(), RecordError>> = match prefetch(deps, &messages).await {
+        Ok(prefetched) => {
+            futures::future::join_all(event.records.iter().zip(&messages).map(
+                |(record, message)| {
+                    process_or_dead_letter(deps, &lookups, &prefetched, record, message, deadline)
+                },
+            ))
+            .await
+        }
+        Err(error) => {
+            tracing::error!(%error, "could not read the batch's invitations; all returned to the queue");
+            event
+                .records
+                .iter()
+                .map(|_| Err(RecordError::Retry(error.to_string())))
+                .collect()
+        }
+    };
     let mut response = SqsBatchResponse::default();
     for (record, result) in event.records.iter().zip(results) {
-        if let Err(err) = result {
-            let id = record.message_id.clone().unwrap_or_default();
-            tracing::warn!(message_id = %id, error = %err, "record returned to the queue");
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id;
-            response.batch_item_failures.push(failure);
+        let Err(err) = result else { continue };
+        let id = record.message_id.clone().unwrap_or_default();
+        tracing::warn!(message_id = %id, error = %err, "record returned to the queue");
+        if matches!(err, RecordError::OutOfTime)
+            && let Some(handle) = &record.receipt_handle
+        {
+            // Visible again at once, for an instance with time to send it.
+            let _ = deps.queue.delay(handle, 0).await;
         }
+        let mut failure = BatchItemFailure::default();
+        failure.item_identifier = id;
+        response.batch_item_failures.push(failure);
     }
     response
+}
+
+/// Reads the batch's invitations and opt-outs in one request each.
+async fn prefetch(
+    deps: &Deps,
+    messages: &[Result<SendMessage, String>],
+) -> Result<Prefetched, StoreError> {
+    let ids: Vec<InvitationId> = messages
+        .iter()
+        .flatten()
+        .map(|m| m.invitation_id.clone())
+        .collect();
+    let store = deps.store.as_ref();
+    let invitations: HashMap<InvitationId, Invitation> = store
+        .get_invitations(&ids)
+        .await?
+        .into_iter()
+        .map(|inv| (inv.invitation_id.clone(), inv))
+        .collect();
+    let phones: Vec<_> = invitations
+        .values()
+        .map(|i| i.guest.phone.clone())
+        .collect();
+    let opted_out = store.opted_out_among(&phones).await?;
+    Ok(Prefetched {
+        invitations,
+        opted_out,
+    })
 }
 
 /// A poison message goes straight to the dead-letter queue (and its alarm)
@@ -78,9 +157,16 @@ pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
 async fn process_or_dead_letter(
     deps: &Deps,
     lookups: &BatchLookups,
+    prefetched: &Prefetched,
     record: &SqsMessage,
+    message: &Result<SendMessage, String>,
+    deadline: Instant,
 ) -> Result<(), RecordError> {
-    match process(deps, lookups, record).await {
+    let result = match message {
+        Err(reason) => Err(RecordError::Poison(reason.clone())),
+        Ok(message) => process(deps, lookups, prefetched, record, message, deadline).await,
+    };
+    match result {
         Err(RecordError::Poison(reason)) => {
             tracing::error!(message_id = ?record.message_id, %reason, "poison message moved to the dead-letter queue");
             let body = record.body.as_deref().unwrap_or_default();
@@ -104,13 +190,13 @@ fn receive_count(record: &SqsMessage) -> u32 {
 async fn process(
     deps: &Deps,
     lookups: &BatchLookups,
+    prefetched: &Prefetched,
     record: &SqsMessage,
+    message: &SendMessage,
+    deadline: Instant,
 ) -> Result<(), RecordError> {
-    let body = record.body.as_deref().unwrap_or_default();
-    let message: SendMessage =
-        serde_json::from_str(body).map_err(|e| RecordError::Poison(e.to_string()))?;
     let store = deps.store.as_ref();
-    let Some(inv) = store.get_invitation(&message.invitation_id).await? else {
+    let Some(inv) = prefetched.invitations.get(&message.invitation_id).cloned() else {
         return Err(RecordError::Poison(format!(
             "invitation {} does not exist",
             message.invitation_id
@@ -124,8 +210,8 @@ async fn process(
         Status::Queued => {}
         Status::Sending if inv.message_sid.is_none() => {
             // Redelivered mid-send (or after a crash): whether Twilio took the
-            // first try is unknown; its callback will settle it, else the
-            // organizer sees the flag. Never send a second time.
+            // first try is unknown; its callback or reconciliation will
+            // settle it. Never send a second time.
             tracing::warn!(invitation_id = %inv.invitation_id, "redelivered while sending; flagged, not resent");
             return flag_unconfirmed(store, &inv).await;
         }
@@ -134,18 +220,21 @@ async fn process(
             return Ok(());
         }
     }
-    // Checked at the last moment: an opt-out may arrive after the send was queued.
-    if let Some(opt_out) = store
-        .get_opt_out(&inv.guest.phone)
-        .await?
-        .filter(|o| o.opted_out)
-    {
+    // Checked at the last read: an opt-out may arrive after the send was queued.
+    if prefetched.opted_out.contains(inv.guest.phone.as_str()) {
         let error = Some(OPTED_OUT.into());
         if lifecycle::force(store, &inv, Status::Skipped, &now(), None, error).await? {
-            tracing::info!(invitation_id = %inv.invitation_id, to = %inv.guest.phone, source = opt_out.source.as_str(), "guest opted out; skipped");
+            tracing::info!(invitation_id = %inv.invitation_id, to = %inv.guest.phone, "guest opted out; skipped");
         }
         return Ok(());
     }
+    // The slot first, then the claim: nothing is claimed that cannot be sent
+    // before the deadline, and no claim waits on the pace.
+    let slot = deps.pacer.reserve().await;
+    if slot + SEND_BUDGET > deadline {
+        return Err(RecordError::OutOfTime);
+    }
+    tokio::time::sleep_until(slot).await;
     if !lifecycle::force(store, &inv, Status::Sending, &now(), None, None).await? {
         tracing::info!(invitation_id = %inv.invitation_id, "claimed by another delivery");
         return Ok(());
@@ -177,7 +266,6 @@ async fn send_claimed(
         content,
         status_callback: callback::url(&deps.webhook_url, &inv.invitation_id, inv.attempt),
     };
-    deps.pacer.wait().await;
     match deps.messenger.send(&outbound).await {
         Ok(sid) => {
             tracing::info!(invitation_id = %inv.invitation_id, attempt = inv.attempt, message_sid = %sid, to = %inv.guest.phone, "sent to Twilio");
@@ -202,7 +290,7 @@ async fn send_claimed(
         {
             // Give the claim back so the redelivery can take it, and back off.
             lifecycle::force(store, &inv, Status::Queued, &now(), None, None).await?;
-            let delay = backoff_seconds(receive_count(record));
+            let delay = deps.backoff.seconds(receive_count(record));
             if let Some(handle) = &record.receipt_handle
                 && let Err(e) = deps.queue.delay(handle, delay).await
             {
@@ -245,9 +333,28 @@ async fn flag_unconfirmed(store: &dyn SenderStore, inv: &Invitation) -> Result<(
     Ok(())
 }
 
-/// Exponential backoff by receive count: 2, 4, 8, ... seconds, at most 5 minutes.
-pub fn backoff_seconds(receive_count: u32) -> u32 {
-    (1u32 << receive_count.clamp(1, 8)).min(300)
+/// How long a retryable failure waits before its next try, by receive
+/// count: `first_seconds`, doubling, at most `cap_seconds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub first_seconds: u32,
+    pub cap_seconds: u32,
+}
+
+impl Backoff {
+    /// 30 s doubling to 15 minutes: a rate limit or an outage of an hour
+    /// or so is waited out within the queue's maxReceiveCount tries.
+    pub const DEPLOYED: Backoff = Backoff {
+        first_seconds: QUEUE.first_retry_backoff_seconds,
+        cap_seconds: QUEUE.max_retry_backoff_seconds,
+    };
+
+    pub fn seconds(&self, receive_count: u32) -> u32 {
+        let doublings = receive_count.saturating_sub(1).min(16);
+        self.first_seconds
+            .saturating_mul(1 << doublings)
+            .min(self.cap_seconds)
+    }
 }
 
 /// Twilio knows the guest unsubscribed: nothing more is sent to them.
@@ -287,4 +394,19 @@ async fn render(
             message: e.to_string(),
         }),
     )
+}
+
+#[cfg(test)]
+mod backoff_tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_over_minutes_capped() {
+        let waits: Vec<u32> = (1..QUEUE.max_receive_count)
+            .map(|n| Backoff::DEPLOYED.seconds(n))
+            .collect();
+        assert_eq!(waits, [30, 60, 120, 240, 480, 900, 900, 900, 900]);
+        // The tries before the last span over an hour, not seconds.
+        assert!(waits.iter().sum::<u32>() >= 3600);
+    }
 }

@@ -31,11 +31,21 @@ async fn main() -> Result<(), Error> {
             Duration::from_secs(10),
         )),
         webhook_url: config::required(env::WEBHOOK_URL)?,
-        pacer: sender::Pacer::new(rate, max_concurrency),
+        pacer: sender::Pacer::new(rate, max_concurrency)?,
         max_receive_count: QUEUE.max_receive_count,
+        backoff: sender::Backoff::DEPLOYED,
     };
-    run(service_fn(|event: LambdaEvent<_>| async {
-        Ok::<_, Error>(sender::handle(&deps, event.payload).await)
+    let deps = &deps;
+    run(service_fn(|event: LambdaEvent<_>| async move {
+        // Lambda's deadline is wall-clock milliseconds; the sender counts on
+        // the monotonic clock.
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64;
+        let left = Duration::from_millis(event.context.deadline.saturating_sub(now_ms));
+        let deadline = tokio::time::Instant::now() + left;
+        Ok::<_, Error>(sender::handle_until(deps, event.payload, deadline).await)
     }))
     .await
 }

@@ -78,6 +78,8 @@ pub struct StackOptions {
     pub batch_size: u32,
     pub visibility_timeout_seconds: u32,
     pub max_receive_count: u32,
+    /// The sender's backoff after a retryable failure.
+    pub retry_backoff: sender::Backoff,
     /// How long the poller waits on an empty queue (SQS long polling).
     pub poll_wait_seconds: u32,
     /// How often reconciliation runs (the deployed schedule's rate).
@@ -98,6 +100,7 @@ impl StackOptions {
             batch_size: QUEUE.batch_size,
             visibility_timeout_seconds: QUEUE.visibility_timeout_seconds,
             max_receive_count: QUEUE.max_receive_count,
+            retry_backoff: sender::Backoff::DEPLOYED,
             poll_wait_seconds: 1,
             reconcile_every: Duration::from_secs(RECONCILE_EVERY_MINUTES * 60),
             reconcile_thresholds: Thresholds::DEPLOYED,
@@ -259,21 +262,23 @@ impl LocalStack {
             SqsQueue::new(sender.sqs.clone(), &queue_url).with_dead_letter(&dead_letter_queue_url),
         );
         // One sender "instance" per concurrency slot, each with its own pacer, as on Lambda.
-        let senders = (0..options.max_concurrency)
-            .map(|_| {
-                Arc::new(sender::Deps {
-                    store: sender_store.clone(),
-                    messenger: messenger.clone(),
-                    queue: sender_queue.clone(),
-                    webhook_url: webhook_url.clone(),
-                    pacer: sender::Pacer::new(
-                        options.send_rate_per_second,
-                        options.max_concurrency,
-                    ),
-                    max_receive_count: options.max_receive_count,
-                })
-            })
-            .collect();
+        let mut senders = Vec::new();
+        for _ in 0..options.max_concurrency {
+            let pacer = sender::Pacer::new(options.send_rate_per_second, options.max_concurrency)
+                .map_err(|e| StackError::Bootstrap {
+                what: "sender",
+                reason: e.to_string(),
+            })?;
+            senders.push(Arc::new(sender::Deps {
+                store: sender_store.clone(),
+                messenger: messenger.clone(),
+                queue: sender_queue.clone(),
+                webhook_url: webhook_url.clone(),
+                pacer,
+                max_receive_count: options.max_receive_count,
+                backoff: options.retry_backoff,
+            }));
+        }
 
         let (shutdown, stopped) = watch::channel(false);
         let mut tasks = vec![tokio::spawn(api::serve(

@@ -110,6 +110,14 @@ impl InvitationStore for MemoryStore {
             .map(|(_, inv)| inv.clone()))
     }
 
+    async fn get_invitations(&self, ids: &[InvitationId]) -> Result<Vec<Invitation>, StoreError> {
+        let tables = self.tables();
+        Ok(ids
+            .iter()
+            .filter_map(|id| tables.invitations.get(id).map(|(_, inv)| inv.clone()))
+            .collect())
+    }
+
     async fn transition(&self, t: &Transition) -> Result<bool, StoreError> {
         let mut tables = self.tables();
         let Some((_, inv)) = tables.invitations.get(&t.invitation_id) else {

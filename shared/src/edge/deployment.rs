@@ -16,6 +16,11 @@ pub struct QueueSettings {
     pub max_receive_count: u32,
     /// Messages per second the whole fleet may send (Twilio's WhatsApp default).
     pub send_rate_per_second: u32,
+    /// The sender's backoff after a retryable failure (a rate limit, a refused
+    /// connection): this long after the first, doubling per receive...
+    pub first_retry_backoff_seconds: u32,
+    /// ...up to this. With `max_receive_count`, retries span about an hour.
+    pub max_retry_backoff_seconds: u32,
 }
 
 pub const QUEUE: QueueSettings = QueueSettings {
@@ -23,8 +28,10 @@ pub const QUEUE: QueueSettings = QueueSettings {
     max_concurrency: 2,
     sender_timeout_seconds: 30,
     visibility_timeout_seconds: 180,
-    max_receive_count: 5,
+    max_receive_count: 10,
     send_rate_per_second: 10,
+    first_retry_backoff_seconds: 30,
+    max_retry_backoff_seconds: 900,
 };
 
 /// How often reconciliation runs: template.yaml's schedule, the local stack's timer.

@@ -414,3 +414,45 @@ fn event(records: Vec<SqsMessage>) -> SqsEvent {
     event.records = records;
     event
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sender_claims_only_what_it_can_send_before_its_deadline() {
+    let t = TestStack::start_with(|_, options| options.max_concurrency = 0).await;
+    t.create_event("gala").await;
+    t.send_bulk("gala", guests(3)).await;
+    let ids: Vec<String> = t
+        .all_invitations("gala")
+        .await
+        .iter()
+        .map(|i| i["invitation_id"].as_str().unwrap().to_owned())
+        .collect();
+    let mut deps = t.sender_deps(Arc::new(t.twilio_client()));
+    // One send a second: the second slot is a second away.
+    deps.pacer = sender::Pacer::new(1, 1).unwrap();
+    let records: Vec<SqsMessage> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let mut r = record(&format!(r#"{{"invitation_id":"{id}","attempt":1}}"#), 1);
+            r.message_id = Some(format!("m{i}"));
+            r
+        })
+        .collect();
+    // Time for the first send only.
+    let deadline = tokio::time::Instant::now() + sender::SEND_BUDGET + Duration::from_millis(500);
+    let response = sender::handle_until(&deps, event(records), deadline).await;
+    let returned: HashSet<String> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(returned.len(), 2, "two records go back: {returned:?}");
+    assert_eq!(t.sim_messages().len(), 1, "one sent");
+    let queued = t
+        .all_invitations("gala")
+        .await
+        .into_iter()
+        .filter(|i| i["status"] == "queued" && i["timestamps"].get("sending").is_none())
+        .count();
+    assert_eq!(queued, 2, "the others were never claimed");
+}

@@ -24,6 +24,10 @@ async fn each_role_grants_exactly_what_its_function_does() {
         // One send a second: Twilio answers 429, the sender backs off (its
         // messages wait), and reconciliation finds them queued.
         sim.knobs.rate_limit_per_second = 1;
+        options.retry_backoff = sender::Backoff {
+            first_seconds: 4,
+            cap_seconds: 4,
+        };
         options.reconcile_every = Duration::from_millis(500);
         options.reconcile_thresholds = Thresholds {
             queued: Duration::from_secs(2),

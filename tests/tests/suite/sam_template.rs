@@ -503,7 +503,11 @@ fn each_function_may_do_only_what_it_does() {
         (
             "sender",
             [
-                table(&["dynamodb:GetItem", "dynamodb:UpdateItem"]),
+                table(&[
+                    "dynamodb:GetItem",
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:UpdateItem",
+                ]),
                 vec![
                     ("sqs:ReceiveMessage", "queue"),
                     ("sqs:DeleteMessage", "queue"),

@@ -209,8 +209,12 @@ fn sender_deps(t: &TestStack, store: Arc<DynamoStore>) -> sender::Deps {
                 .with_dead_letter(&t.stack.dead_letter_queue_url),
         ),
         webhook_url: t.stack.webhook_url.clone(),
-        pacer: sender::Pacer::new(50, 1),
+        pacer: sender::Pacer::new(50, 1).expect("1 instance at 50 per second"),
         max_receive_count: shared::edge::deployment::QUEUE.max_receive_count,
+        backoff: sender::Backoff {
+            first_seconds: 1,
+            cap_seconds: 2,
+        },
     }
 }
 

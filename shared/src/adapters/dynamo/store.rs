@@ -79,6 +79,14 @@ impl InvitationStore for DynamoStore {
         self.get_as(keys::invitation(id)).await
     }
 
+    async fn get_invitations(&self, ids: &[InvitationId]) -> Result<Vec<Invitation>, StoreError> {
+        self.get_all(ids.iter().map(keys::invitation).collect())
+            .await?
+            .iter()
+            .map(Invitation::try_from)
+            .collect()
+    }
+
     async fn transition(&self, t: &Transition) -> Result<bool, StoreError> {
         let mut update = UpdateExpression::default();
         update
