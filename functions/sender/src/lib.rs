@@ -264,7 +264,12 @@ async fn send_claimed(
     let outbound = OutboundMessage {
         to: inv.guest.phone.clone(),
         content,
-        status_callback: callback::url(&deps.webhook_url, &inv.invitation_id, inv.attempt),
+        status_callback: callback::url(
+            &deps.webhook_url,
+            &inv.invitation_id,
+            &inv.job_id,
+            inv.attempt,
+        ),
     };
     match deps.messenger.send(&outbound).await {
         Ok(sid) => {

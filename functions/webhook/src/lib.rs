@@ -141,7 +141,11 @@ fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 async fn apply(deps: &Deps, req: &Request, params: &[(String, String)]) -> Result<(), ApiError> {
-    let (invitation_id, attempt) = callback::target(query(req))?;
+    let callback::Target {
+        invitation_id,
+        job_id,
+        attempt,
+    } = callback::target(query(req))?;
     let Some(raw_status) = param(params, "MessageStatus") else {
         return Err(ApiError::invalid("MessageStatus", "is required"));
     };
@@ -157,6 +161,7 @@ async fn apply(deps: &Deps, req: &Request, params: &[(String, String)]) -> Resul
     });
     let report = StatusReport {
         invitation_id,
+        job_id,
         attempt,
         status,
         at: now(),

@@ -3,7 +3,7 @@
 //! applied through an [`InvitationStore`]: read the invitation, decide,
 //! write conditionally, and re-read if another writer got there first.
 
-use crate::domain::{Invitation, InvitationId, Status};
+use crate::domain::{Invitation, InvitationId, JobId, Status};
 use crate::ports::{Annotation, ErrorInfo, InvitationStore, StoreError, Transition};
 
 /// How many times a conditional write is retried after losing a race.
@@ -29,6 +29,9 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusReport {
     pub invitation_id: InvitationId,
+    /// The invitation's job, when the report knows it (a callback URL says
+    /// it): the status can then move without reading the invitation first.
+    pub job_id: Option<JobId>,
     pub attempt: u32,
     pub status: Status,
     pub at: String,
@@ -42,6 +45,26 @@ pub async fn apply_report(
     store: &dyn InvitationStore,
     report: &StatusReport,
 ) -> Result<Outcome, StoreError> {
+    // Most reports move the status on from the one before it in the usual
+    // order: try that move without a read. Anything else (a late,
+    // duplicate or reordered report) is read and decided below.
+    if let (Some(job_id), Some(from)) = (&report.job_id, report.status.usual_predecessor()) {
+        let predicted = Transition {
+            invitation_id: report.invitation_id.clone(),
+            job_id: job_id.clone(),
+            attempt: report.attempt,
+            from,
+            to: report.status,
+            at: report.at.clone(),
+            new_attempt: None,
+            message_sid: report.message_sid.clone(),
+            error: report.error.clone(),
+            clear_flag: true,
+        };
+        if store.transition(&predicted).await? {
+            return Ok(Outcome::Applied { from });
+        }
+    }
     for _ in 0..MAX_RACES {
         let Some(inv) = store.get_invitation(&report.invitation_id).await? else {
             return Ok(Outcome::NotFound);
@@ -197,6 +220,7 @@ mod tests {
     fn report(inv: &Invitation, attempt: u32, status: Status, at: &str) -> StatusReport {
         StatusReport {
             invitation_id: inv.invitation_id.clone(),
+            job_id: None,
             attempt,
             status,
             at: at.into(),

@@ -204,6 +204,7 @@ async fn apply(
     };
     let report = StatusReport {
         invitation_id: inv.invitation_id.clone(),
+        job_id: Some(inv.job_id.clone()),
         attempt: inv.attempt,
         status,
         at: at.to_owned(),

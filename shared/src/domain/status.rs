@@ -53,6 +53,17 @@ impl Status {
         }
     }
 
+    /// The status a report of `self` usually finds (callbacks in order):
+    /// sent after sending, delivered after sent, read after delivered.
+    pub fn usual_predecessor(self) -> Option<Status> {
+        match self {
+            Status::Sent | Status::Failed => Some(Status::Sending),
+            Status::Delivered | Status::Undelivered => Some(Status::Sent),
+            Status::Read => Some(Status::Delivered),
+            Status::Queued | Status::Sending | Status::Skipped => None,
+        }
+    }
+
     /// Whether a transition from `self` to `next` is allowed by the forward-only rule.
     pub fn can_advance_to(self, next: Status) -> bool {
         next.rank() > self.rank()

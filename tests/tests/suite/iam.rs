@@ -114,8 +114,10 @@ async fn each_role_grants_exactly_what_its_function_does() {
         .request("PUT", &format!("/api/whatsapp/opt-outs/{BRUNO}"), None)
         .await;
     assert_eq!(status, 200, "{body}");
-    let (status, _, _) = t.inbound_message(ANA, "STOP").await;
-    assert_eq!(status, 200);
+    for word in ["STOP", "START"] {
+        let (status, _, _) = t.inbound_message(ANA, word).await;
+        assert_eq!(status, 200);
+    }
     // A message no sender can read goes to the dead-letter queue.
     t.stack
         .sqs

@@ -65,6 +65,7 @@ async fn setup(n: u32) -> (TestStack, DynamoStore, Job, Vec<Invitation>) {
 fn report(inv: &Invitation, attempt: u32, status: Status) -> StatusReport {
     StatusReport {
         invitation_id: inv.invitation_id.clone(),
+        job_id: None,
         attempt,
         status,
         at: shared::domain::now(),

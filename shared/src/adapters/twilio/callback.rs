@@ -1,18 +1,38 @@
 //! Twilio's status callbacks: the URL the sender gives Twilio for each
 //! message, and what a callback to it says.
 //!
-//! The URL carries the invitation and attempt (`?invitation_id=..&attempt=..`),
-//! so a callback finds its invitation without an index on the message SID,
-//! and one for an earlier attempt is recognised and ignored.
+//! The URL carries the invitation, its job and the attempt
+//! (`?invitation_id=..&job_id=..&attempt=..`), so a callback finds its
+//! invitation without an index on the message SID, can move its status and
+//! the job's counters without reading it first, and one for an earlier
+//! attempt is recognised and ignored. Twilio signs the URL: none of it can
+//! be forged.
 
-use crate::domain::{FieldError, InvitationId, Status};
+use crate::domain::{FieldError, InvitationId, JobId, Status};
 
 const INVITATION_PARAM: &str = "invitation_id";
+const JOB_PARAM: &str = "job_id";
 const ATTEMPT_PARAM: &str = "attempt";
 
 /// The `StatusCallback` for one attempt of one invitation.
-pub fn url(webhook_url: &str, invitation_id: &InvitationId, attempt: u32) -> String {
-    format!("{webhook_url}?{INVITATION_PARAM}={invitation_id}&{ATTEMPT_PARAM}={attempt}")
+pub fn url(
+    webhook_url: &str,
+    invitation_id: &InvitationId,
+    job_id: &JobId,
+    attempt: u32,
+) -> String {
+    format!(
+        "{webhook_url}?{INVITATION_PARAM}={invitation_id}&{JOB_PARAM}={job_id}&{ATTEMPT_PARAM}={attempt}"
+    )
+}
+
+/// What a status callback's URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub invitation_id: InvitationId,
+    /// Absent from URLs given out before it was added.
+    pub job_id: Option<JobId>,
+    pub attempt: u32,
 }
 
 /// Whether a webhook call's query names an invitation: a status callback
@@ -23,15 +43,22 @@ pub fn names_invitation(query: impl Fn(&str) -> Option<String>) -> bool {
 
 /// The invitation and attempt a status callback's URL names (`query` reads
 /// one query parameter). Errors name the parameter.
-pub fn target(query: impl Fn(&str) -> Option<String>) -> Result<(InvitationId, u32), FieldError> {
+pub fn target(query: impl Fn(&str) -> Option<String>) -> Result<Target, FieldError> {
     let invitation_id = query(INVITATION_PARAM)
         .ok_or_else(|| FieldError::new(INVITATION_PARAM, "is required in the callback URL"))?;
     let invitation_id =
         InvitationId::parse(&invitation_id).map_err(|e| FieldError::new(INVITATION_PARAM, e))?;
+    let job_id = query(JOB_PARAM)
+        .map(|j| JobId::parse(&j).map_err(|e| FieldError::new(JOB_PARAM, e)))
+        .transpose()?;
     let attempt = query(ATTEMPT_PARAM)
         .and_then(|a| a.parse().ok())
         .ok_or_else(|| FieldError::new(ATTEMPT_PARAM, "must be a number in the callback URL"))?;
-    Ok((invitation_id, attempt))
+    Ok(Target {
+        invitation_id,
+        job_id,
+        attempt,
+    })
 }
 
 /// Maps Twilio's `MessageStatus`; statuses that precede our own
@@ -55,10 +82,11 @@ mod tests {
     #[test]
     fn url_round_trips() {
         let id = InvitationId::parse("inv_abc").unwrap();
-        let url = url("https://hooks.example.com/", &id, 3);
+        let job = JobId::parse("job_x").unwrap();
+        let url = url("https://hooks.example.com/", &id, &job, 3);
         assert_eq!(
             url,
-            "https://hooks.example.com/?invitation_id=inv_abc&attempt=3"
+            "https://hooks.example.com/?invitation_id=inv_abc&job_id=job_x&attempt=3"
         );
         let query: Vec<(String, String)> =
             serde_urlencoded::from_str(url.split_once('?').unwrap().1).unwrap();
@@ -69,7 +97,14 @@ mod tests {
                 .map(|(_, v)| v.clone())
         };
         assert!(names_invitation(read));
-        assert_eq!(target(read), Ok((id, 3)));
+        assert_eq!(
+            target(read),
+            Ok(Target {
+                invitation_id: id,
+                job_id: Some(job),
+                attempt: 3
+            })
+        );
         assert_eq!(target(|_| None).unwrap_err().field, "invitation_id");
     }
 
