@@ -91,9 +91,20 @@ export const api = {
   listEvents: () => request('GET', '/api/whatsapp/events', { retries: 2 }),
   getEvent: (id) => request('GET', `/api/whatsapp/events/${enc(id)}`, { retries: 2 }),
   putEvent: (id, event) => request('PUT', `/api/whatsapp/events/${enc(id)}`, { body: event, retries: 2 }),
-  sendBulk: (body, idempotencyKey) =>
-    // The key makes a resend of the same request safe: the API answers the first 202 again.
-    request('POST', '/api/whatsapp/send-bulk', { body, headers: { 'idempotency-key': idempotencyKey }, retries: 2 }),
+  sendBulk: async (body, idempotencyKey) => {
+    // The key makes a resend of the same request safe: the API finishes the
+    // first one and answers its 202 again. So "still in progress" while the
+    // first try runs, or a gateway's timeout, is sent again with the same key.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await request('POST', '/api/whatsapp/send-bulk', { body, headers: { 'idempotency-key': idempotencyKey }, retries: 2 });
+      } catch (e) {
+        const again = e.code === 'in_progress' || [502, 503, 504].includes(e.status);
+        if (!again || attempt >= 5) throw e;
+        await sleep(2000 * (attempt + 1));
+      }
+    }
+  },
   jobStatus: (jobId) => request('GET', `/api/whatsapp/status/${enc(jobId)}`),
   invitations: (eventId, { status, limit = 200, cursor } = {}) => {
     const q = new URLSearchParams({ limit: String(limit) });

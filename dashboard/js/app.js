@@ -919,6 +919,29 @@ function newKey() {
   return [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
 }
 
+/** Where the key of a send not yet answered is kept (this tab, across reloads). */
+const PENDING_SEND = 'rsvp.pendingSend';
+
+/**
+ * The Idempotency-Key for sending these guests: the same one until the API
+ * has answered every part of the send. A click again after a network
+ * failure, a timeout or a reload is the same request, so the API finishes
+ * the first one instead of messaging everyone a second time.
+ */
+function sendKey(eventId, templateId, guests) {
+  const signature = JSON.stringify([eventId, templateId ?? '', guests.map((g) => g.guest_id).sort()]);
+  let saved = null;
+  try {
+    saved = JSON.parse(sessionStorage.getItem(PENDING_SEND) ?? 'null');
+  } catch {
+    saved = null;
+  }
+  if (saved?.signature === signature) return saved.key;
+  const key = newKey();
+  sessionStorage.setItem(PENDING_SEND, JSON.stringify({ signature, key }));
+  return key;
+}
+
 function selectedGuests() {
   return guestRows().filter((r) => r.selectable && state.selected.has(r.guest_id));
 }
@@ -943,8 +966,8 @@ async function sendSelected() {
   if (!guests.length || !event || state.sending) return;
   state.sending = true;
   renderCounts();
-  const key = newKey();
   const templateId = $('template-select').value || undefined;
+  const key = sendKey(event.event_id, templateId, guests);
   let queued = 0;
   const skipped = [];
   try {
@@ -970,6 +993,7 @@ async function sendSelected() {
       for (const g of chunk) state.selected.delete(g.guest_id);
       watchJob(res.job_id, { announce: true });
     }
+    sessionStorage.removeItem(PENDING_SEND);
     announce(`Queued ${plural(queued, 'invitation')} for ${event.name}.`
       + (skipped.length ? ` Not sent to ${skipped.length} who opted out: ${skipped.slice(0, 5).join(', ')}${skipped.length > 5 ? '…' : ''}.` : ''));
   } catch (e) {

@@ -83,9 +83,23 @@ pub struct ListQuery {
 }
 
 /// What a repeated `Idempotency-Key` finds.
+/// One request's claim on an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyClaim {
+    pub request_hash: String,
+    /// Unique to this request: a claim whose answer was lost is still known
+    /// as its own when the write is repeated.
+    pub token: String,
+    /// Epoch seconds now, and until when the claim holds. A claim whose
+    /// request died (a timeout) is taken over after it, by the same request.
+    pub now: i64,
+    pub lease_until: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdempotencyClaim {
-    /// First use: the caller does the work and then completes the key.
+    /// First use, or a takeover of a dead claim: the caller does the work and
+    /// then completes the key.
     New,
     /// The first request is still being processed.
     InProgress { request_hash: String },
@@ -144,7 +158,7 @@ pub trait IdempotencyStore: Send + Sync {
         &self,
         owner: &str,
         key: &str,
-        request_hash: &str,
+        claim: &KeyClaim,
     ) -> Result<IdempotencyClaim, StoreError>;
     async fn complete_idempotency_key(
         &self,

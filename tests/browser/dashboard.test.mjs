@@ -368,6 +368,46 @@ test('API errors are shown, not swallowed', { skip, timeout: 60_000 }, async (t)
   await page.screenshot({ path: path.join(ARTIFACTS, 'errors.png'), fullPage: true });
 });
 
+test('a send whose answer was lost is sent again with the same key: nobody gets two messages', { skip, timeout: 90_000 }, async (t) => {
+  const { page, problems, close } = await openBrowser({ width: 1024, height: 800 });
+  t.after(close);
+  const eventId = `lost-${Date.now().toString(36)}`;
+  await createEvent(eventId, 'Lost Answer Night');
+  const phones = ['+5511940000001', '+5511940000002'];
+  await page.goto(`${API}/#event=${eventId}`);
+  await assertEventually(async () => assert.equal(await page.locator('#event-select').inputValue(), eventId));
+  await page.getByLabel('Paste CSV').fill(`Ana,${phones[0]}\nBia,${phones[1]}`);
+  await page.getByRole('button', { name: 'Check and add guests' }).click();
+  await page.getByRole('button', { name: 'Select all' }).click();
+
+  // The API does the work, and the answer never reaches the browser.
+  const keys = [];
+  let lose = true;
+  await page.route('**/api/whatsapp/send-bulk', async (route) => {
+    keys.push(route.request().headers()['idempotency-key']);
+    if (!lose) return route.continue();
+    await route.fetch();
+    return route.abort('connectionreset');
+  });
+  await page.getByRole('button', { name: /Send WhatsApp invitations/ }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Send 2' }).click();
+  const alert = page.getByRole('alert');
+  await alert.locator('.error', { hasText: 'Could not send the invitations' }).waitFor();
+
+  // The organizer tries again.
+  lose = false;
+  await page.getByRole('button', { name: 'Select all' }).click();
+  await page.getByRole('button', { name: /Send WhatsApp invitations/ }).click();
+  await page.getByRole('dialog').getByRole('button', { name: /^Send / }).click();
+  await page.locator('#progress .job[data-total="2"][data-done="true"]').waitFor({ timeout: 30_000 });
+  assert.ok(keys.length >= 2, `requests: ${keys.length}`);
+  assert.equal(new Set(keys).size, 1, `one key for the one send: ${keys}`);
+  const sent = (await sim('GET', '/_sim/messages')).map((m) => m.params.To).filter((to) => phones.some((p) => to.endsWith(p)));
+  assert.deepEqual(sent.sort(), phones.map((p) => `whatsapp:${p}`), 'each guest messaged once');
+  // The lost answer is shown as an error (and logged); nothing else went wrong.
+  assert.deepEqual(problems.filter((p) => !p.includes('Could not send the invitations')), []);
+});
+
 test('opted-out guests are marked and cannot be selected', { skip, timeout: 90_000 }, async (t) => {
   const { page, problems, close } = await openBrowser({ width: 1024, height: 900 });
   t.after(close);

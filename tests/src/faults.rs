@@ -72,8 +72,18 @@ impl Faults {
 #[derive(Debug, Default)]
 pub struct Report(Mutex<ReportState>);
 
+/// An outage of one kind of write, switched on and off by a test: the
+/// functions' `action` requests on items whose key starts with `item_prefix`
+/// answer 500 (after the SDK's retries, the function sees an error).
+#[derive(Debug, Clone)]
+pub struct Outage {
+    pub action: &'static str,
+    pub item_prefix: &'static str,
+}
+
 #[derive(Debug, Default)]
 struct ReportState {
+    outage: Option<Outage>,
     requests: BTreeMap<String, u64>,
     injected: BTreeMap<&'static str, u64>,
     performed: BTreeMap<String, BTreeSet<(String, String)>>,
@@ -118,6 +128,17 @@ impl Report {
             denied: state.denied.clone(),
             hottest_item: state.hottest.clone(),
         }
+    }
+
+    /// Starts (Some) or ends (None) an outage.
+    pub fn set_outage(&self, outage: Option<Outage>) {
+        self.0.lock().unwrap().outage = outage;
+    }
+
+    fn in_outage(&self, action: &str, items: &[String]) -> bool {
+        self.0.lock().unwrap().outage.as_ref().is_some_and(|o| {
+            o.action == action && items.iter().any(|i| i.starts_with(o.item_prefix))
+        })
     }
 
     /// The denials so far, forgotten (a test that expects them).
@@ -451,6 +472,19 @@ async fn handle(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
     }
 
     let faults = proxy.faults;
+    if service == "dynamodb"
+        && proxy.report.in_outage(
+            &format!("dynamodb:{operation}"),
+            &written_items(&operation, &body),
+        )
+    {
+        proxy.report.injected("outage", 1);
+        return answer(
+            500,
+            json!({"__type": "com.amazonaws.dynamodb.v20120810#InternalServerError",
+                   "message": "Internal server error"}),
+        );
+    }
     if service == "dynamodb" {
         if chance(faults.throttling) {
             proxy.report.injected("throttling", 1);

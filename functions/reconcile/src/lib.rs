@@ -2,13 +2,13 @@
 //! callback settled and re-queues those no message carries
 //! ([`shared::app::reconcile`]), then logs and counts what it did.
 
-use shared::app::reconcile::{self, Report, Thresholds};
+use shared::app::reconcile::{self, ReconcileStore, Report, Thresholds};
 use shared::edge::metrics;
-use shared::ports::{InvitationStore, Messenger, SendQueue};
+use shared::ports::{Messenger, SendQueue};
 use std::sync::Arc;
 
 pub struct Deps {
-    pub store: Arc<dyn InvitationStore>,
+    pub store: Arc<dyn ReconcileStore>,
     pub queue: Arc<dyn SendQueue>,
     pub messenger: Arc<dyn Messenger>,
     pub thresholds: Thresholds,
@@ -27,8 +27,9 @@ pub async fn handle(deps: &Deps) -> Result<Report, shared::ports::StoreError> {
     .await
     .inspect_err(|error| tracing::error!(%error, "reconciliation stopped"))?;
     let moved = report.requeued + report.settled + report.released;
-    if moved + report.unchanged + report.errors > 0 {
+    if moved + report.unchanged + report.errors + report.orphaned > 0 {
         tracing::warn!(
+            orphaned = report.orphaned,
             requeued = report.requeued,
             settled = report.settled,
             released = report.released,

@@ -5,7 +5,7 @@
 
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
-use shared::app::send::{self, SendStore};
+use shared::app::send::{self, NewJob, SendStore};
 use shared::app::{idempotency, templates};
 use shared::domain::{EventId, FieldError, Guest, GuestInput, Status};
 use shared::edge::http::{self, ApiError, ApiResult};
@@ -125,17 +125,16 @@ async fn send_bulk(deps: &Deps, req: Request) -> ApiResult {
         .get(IDEMPOTENCY_HEADER)
         .map(|v| v.to_str().unwrap_or_default());
     let answer = match key {
-        None => process(deps, &owner, &req).await?,
+        None => process(deps, &owner, &req, NewJob::Fresh).await?,
         Some(raw) => {
             let key = idempotency::Key::parse(raw)?;
+            let job = NewJob::Resumable(key.job_id(&owner));
             idempotency::once(
                 deps.store.as_ref(),
                 &owner,
                 &key,
                 http::raw_body(&req),
-                || process(deps, &owner, &req),
-                // Nothing was accepted: the client may try again with the same key.
-                |err| matches!(err, ApiError::Invalid(_) | ApiError::TooLarge(_)),
+                || process(deps, &owner, &req, job),
             )
             .await?
         }
@@ -143,7 +142,12 @@ async fn send_bulk(deps: &Deps, req: Request) -> ApiResult {
     Ok(http::json(202, &answer))
 }
 
-async fn process(deps: &Deps, owner: &str, req: &Request) -> Result<serde_json::Value, ApiError> {
+async fn process(
+    deps: &Deps,
+    owner: &str,
+    req: &Request,
+    job: NewJob,
+) -> Result<serde_json::Value, ApiError> {
     let input: BulkRequest = http::parse_json(req, MAX_BODY_BYTES)?;
     let event_id = http::required("event_id", input.event_id, EventId::parse)?;
     let guests = input
@@ -171,7 +175,7 @@ async fn process(deps: &Deps, owner: &str, req: &Request) -> Result<serde_json::
         ));
     }
     let (indexes, guests): (Vec<usize>, Vec<Guest>) = triage.accepted.into_iter().unzip();
-    let sent = send::send(store, deps.queue.as_ref(), plan, guests).await?;
+    let sent = send::send(store, deps.queue.as_ref(), plan, guests, job).await?;
     let skipped: Vec<Skipped> = indexes
         .iter()
         .zip(&sent.invitations)

@@ -30,7 +30,14 @@ async fn send_one(deps: &Deps, req: Request) -> ApiResult {
     let requested = templates::requested(input.template_id)?;
     let store = deps.store.as_ref();
     let plan = send::plan(store, &owner, &event_id, requested.as_ref()).await?;
-    let sent = send::send(store, deps.queue.as_ref(), plan, vec![guest]).await?;
+    let sent = send::send(
+        store,
+        deps.queue.as_ref(),
+        plan,
+        vec![guest],
+        send::NewJob::Fresh,
+    )
+    .await?;
     let invitation = &sent.invitations[0];
     tracing::info!(invitation_id = %invitation.invitation_id, job_id = %sent.job.job_id, to = %invitation.guest.phone, status = %invitation.status, "invitation accepted");
     Ok(http::json(

@@ -8,8 +8,8 @@ use crate::domain::{
 };
 use crate::ports::{
     Annotation, EventStore, IdempotencyClaim, IdempotencyStore, InvitationStore, JobStore,
-    ListQuery, OptOutStore, Page, QueueError, SendMessage, SendQueue, StoreError, TemplateStore,
-    Transition,
+    KeyClaim, ListQuery, OptOutStore, Page, QueueError, SendMessage, SendQueue, StoreError,
+    TemplateStore, Transition,
 };
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -20,6 +20,8 @@ use std::sync::{Mutex, MutexGuard};
 #[derive(Debug, Clone)]
 struct KeyRecord {
     request_hash: String,
+    token: String,
+    lease_until: i64,
     response: Option<String>,
 }
 
@@ -259,28 +261,39 @@ impl IdempotencyStore for MemoryStore {
         &self,
         owner: &str,
         key: &str,
-        request_hash: &str,
+        claim: &KeyClaim,
     ) -> Result<IdempotencyClaim, StoreError> {
         let mut tables = self.tables();
         let key = (owner.to_owned(), key.to_owned());
-        Ok(match tables.idempotency.get(&key) {
-            None => {
-                let record = KeyRecord {
-                    request_hash: request_hash.to_owned(),
-                    response: None,
-                };
-                tables.idempotency.insert(key, record);
-                IdempotencyClaim::New
+        let free = match tables.idempotency.get(&key) {
+            None => true,
+            Some(record) => {
+                record.token == claim.token
+                    || (record.response.is_none()
+                        && record.request_hash == claim.request_hash
+                        && record.lease_until < claim.now)
             }
-            Some(KeyRecord {
-                request_hash,
-                response: Some(response),
-            }) => IdempotencyClaim::Done {
-                request_hash: request_hash.clone(),
+        };
+        if free {
+            tables.idempotency.insert(
+                key,
+                KeyRecord {
+                    request_hash: claim.request_hash.clone(),
+                    token: claim.token.clone(),
+                    lease_until: claim.lease_until,
+                    response: None,
+                },
+            );
+            return Ok(IdempotencyClaim::New);
+        }
+        let record = &tables.idempotency[&key];
+        Ok(match &record.response {
+            Some(response) => IdempotencyClaim::Done {
+                request_hash: record.request_hash.clone(),
                 response: response.clone(),
             },
-            Some(KeyRecord { request_hash, .. }) => IdempotencyClaim::InProgress {
-                request_hash: request_hash.clone(),
+            None => IdempotencyClaim::InProgress {
+                request_hash: record.request_hash.clone(),
             },
         })
     }

@@ -24,6 +24,10 @@ pub enum AppError {
     /// The thing is in a state that does not allow the request.
     #[error("{0}")]
     Conflict(String),
+    /// The same request is still being processed; the client should send it
+    /// again shortly.
+    #[error("{0}")]
+    InProgress(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

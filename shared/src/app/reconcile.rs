@@ -4,7 +4,9 @@
 //! - `queued` for longer than [`Thresholds::queued`]: written but perhaps
 //!   never enqueued (an enqueue that failed, a function that timed out
 //!   mid-way). Enqueued again; a message that was there after all only
-//!   makes a second one, which the sender's claim turns away.
+//!   makes a second one, which the sender's claim turns away. Invitations
+//!   whose job was never written (their request failed before it was
+//!   accepted; a retry of it rewrites them) are left alone and counted.
 //! - `sending` for longer than [`Thresholds::sending`]: claimed, and the
 //!   send's answer or its callbacks never came. The provider is asked (by
 //!   message id when the sender recorded one, else the messages to the
@@ -18,10 +20,16 @@
 
 use super::lifecycle::{self, StatusReport};
 use super::send;
+use crate::domain::JobId;
 use crate::domain::{Invitation, Status, parse_timestamp, timestamp};
 use crate::ports::{
-    Annotation, InvitationStore, Messenger, ProviderMessage, SendQueue, StoreError,
+    Annotation, InvitationStore, JobStore, Messenger, ProviderMessage, SendQueue, StoreError,
 };
+use std::collections::HashSet;
+
+/// What reconciliation reads and moves.
+pub trait ReconcileStore: InvitationStore + JobStore {}
+impl<T: InvitationStore + JobStore + ?Sized> ReconcileStore for T {}
 use futures::StreamExt;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -70,6 +78,8 @@ pub struct Report {
     /// Could not be looked at this time (the provider or the store failed);
     /// the next run tries again.
     pub errors: usize,
+    /// Queued invitations whose job was never written: left alone.
+    pub orphaned: usize,
 }
 
 enum Found {
@@ -80,7 +90,7 @@ enum Found {
 }
 
 pub async fn run(
-    store: &dyn InvitationStore,
+    store: &dyn ReconcileStore,
     queue: &dyn SendQueue,
     messenger: &dyn Messenger,
     thresholds: Thresholds,
@@ -94,7 +104,13 @@ pub async fn run(
         (Status::Sent, thresholds.sent),
     ] {
         let before = timestamp(now - threshold);
-        let stale = store.in_flight_since(status, &before, BATCH).await?;
+        let mut stale = store.in_flight_since(status, &before, BATCH).await?;
+        if status == Status::Queued {
+            let jobs = existing_jobs(store, &stale).await?;
+            let before_orphans = stale.len();
+            stale.retain(|inv| jobs.contains(&inv.job_id));
+            report.orphaned += before_orphans - stale.len();
+        }
         // Boxed: a lazy map here trips the spawned task's lifetime inference.
         let settles: Vec<std::pin::Pin<Box<dyn Future<Output = _> + Send + '_>>> = stale
             .iter()
@@ -118,6 +134,21 @@ pub async fn run(
         }
     }
     Ok(report)
+}
+
+/// The jobs of `invitations` that exist.
+async fn existing_jobs(
+    store: &dyn ReconcileStore,
+    invitations: &[Invitation],
+) -> Result<HashSet<JobId>, StoreError> {
+    let wanted: HashSet<&JobId> = invitations.iter().map(|i| &i.job_id).collect();
+    let mut found = HashSet::new();
+    for job_id in wanted {
+        if store.get_job(job_id).await?.is_some() {
+            found.insert(job_id.clone());
+        }
+    }
+    Ok(found)
 }
 
 async fn settle(

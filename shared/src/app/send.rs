@@ -6,7 +6,8 @@
 use super::{AppError, templates};
 use crate::domain::reason::OPTED_OUT;
 use crate::domain::{
-    Event, EventId, Guest, Invitation, Job, JobId, MessageTemplate, Status, TemplateId, now,
+    Event, EventId, Guest, Invitation, InvitationId, Job, JobId, MessageTemplate, Status,
+    TemplateId, now,
 };
 use crate::ports::{
     EventStore, InvitationStore, JobStore, OptOutStore, SendMessage, SendQueue, TemplateStore,
@@ -63,6 +64,16 @@ pub async fn event_named(
     })
 }
 
+/// The job a send creates.
+#[derive(Debug, Clone)]
+pub enum NewJob {
+    /// A job of its own (no idempotency key).
+    Fresh,
+    /// The job an idempotency key names: a repeat of a request that failed
+    /// part-way finds what it wrote and finishes it.
+    Resumable(JobId),
+}
+
 /// Sends the event's invitation to each guest (at least one; the caller
 /// has parsed and de-duplicated them) as one job.
 pub async fn send(
@@ -70,11 +81,20 @@ pub async fn send(
     queue: &dyn SendQueue,
     plan: Plan,
     guests: Vec<Guest>,
+    job: NewJob,
 ) -> Result<Sent, AppError> {
     let Plan { event, template } = plan;
     let (owner, event_id) = (event.owner.as_str(), &event.event_id);
     let now = now();
-    let job_id = JobId::generate();
+    let job_id = match job {
+        NewJob::Fresh => JobId::generate(),
+        NewJob::Resumable(job_id) => {
+            if let Some(sent) = resume(store, queue, &job_id, &guests, &template).await? {
+                return Ok(sent);
+            }
+            job_id
+        }
+    };
     let invitations = guests
         .into_iter()
         .map(|guest| {
@@ -97,6 +117,45 @@ pub async fn send(
         invitations,
         template,
     })
+}
+
+/// An earlier try of the same request wrote its job (the job item is
+/// written last, so all its invitations exist): enqueue again whatever is
+/// still queued (the sender's claim turns duplicates away) and answer as
+/// the first try would have. None when no earlier try got that far.
+async fn resume(
+    store: &dyn SendStore,
+    queue: &dyn SendQueue,
+    job_id: &JobId,
+    guests: &[Guest],
+    template: &MessageTemplate,
+) -> Result<Option<Sent>, AppError> {
+    let Some(job) = store.get_job(job_id).await? else {
+        return Ok(None);
+    };
+    let ids: Vec<InvitationId> = guests
+        .iter()
+        .map(|g| InvitationId::for_guest(job_id, &g.guest_id))
+        .collect();
+    let mut found: std::collections::HashMap<InvitationId, Invitation> = store
+        .get_invitations(&ids)
+        .await?
+        .into_iter()
+        .map(|i| (i.invitation_id.clone(), i))
+        .collect();
+    let invitations: Vec<Invitation> = ids.iter().filter_map(|id| found.remove(id)).collect();
+    let queued: Vec<Invitation> = invitations
+        .iter()
+        .filter(|i| i.status == Status::Queued)
+        .cloned()
+        .collect();
+    enqueue(queue, &queued).await;
+    tracing::info!(%job_id, "request repeated after a failure; its job resumed");
+    Ok(Some(Sent {
+        job,
+        invitations,
+        template: template.clone(),
+    }))
 }
 
 /// Writes the job and its invitations, then enqueues one message for each
@@ -184,9 +243,15 @@ mod tests {
             .unwrap();
         let plan = plan(&store, OWNER, &event.event_id, None).await.unwrap();
         assert_eq!(plan.template.template_id.as_str(), "default");
-        let sent = send(&store, &queue, plan, vec![guest(1), opted_out, guest(3)])
-            .await
-            .unwrap();
+        let sent = send(
+            &store,
+            &queue,
+            plan,
+            vec![guest(1), opted_out, guest(3)],
+            NewJob::Fresh,
+        )
+        .await
+        .unwrap();
         let statuses: Vec<Status> = sent.invitations.iter().map(|i| i.status).collect();
         assert_eq!(statuses, [Status::Queued, Status::Skipped, Status::Queued]);
         assert_eq!(
@@ -246,9 +311,15 @@ mod tests {
         let (store, queue, event) = with_event().await;
         queue.set_failing(true);
         let plan = plan(&store, OWNER, &event.event_id, None).await.unwrap();
-        let sent = send(&store, &queue, plan, vec![guest(1), guest(2)])
-            .await
-            .unwrap();
+        let sent = send(
+            &store,
+            &queue,
+            plan,
+            vec![guest(1), guest(2)],
+            NewJob::Fresh,
+        )
+        .await
+        .unwrap();
         for inv in &sent.invitations {
             let stored = store.get_invitation(&inv.invitation_id).await.unwrap();
             assert_eq!(stored.map(|i| i.status), Some(Status::Queued));

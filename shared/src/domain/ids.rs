@@ -88,6 +88,15 @@ impl InvitationId {
     pub fn generate() -> Self {
         Self(random_id("inv_"))
     }
+
+    /// A guest's invitation in a job: the same id every time that job is
+    /// written, so a request repeated after a failure rewrites, never adds.
+    pub fn for_guest(job: &JobId, guest: &GuestId) -> Self {
+        use sha1::{Digest, Sha1};
+        let digest = Sha1::digest(format!("{job}\n{guest}").as_bytes());
+        let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+        Self(format!("inv_{hex}"))
+    }
 }
 
 impl JobId {

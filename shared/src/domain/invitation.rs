@@ -93,7 +93,7 @@ impl Invitation {
         now: &str,
     ) -> Self {
         Self {
-            invitation_id: InvitationId::generate(),
+            invitation_id: InvitationId::for_guest(&job_id, &guest.guest_id),
             event_id,
             job_id,
             owner: owner.to_owned(),

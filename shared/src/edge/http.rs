@@ -17,6 +17,8 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    InProgress(String),
     #[error("request body is larger than {0} bytes")]
     TooLarge(usize),
     #[error("no organizer identity on the request")]
@@ -36,7 +38,7 @@ impl ApiError {
             ApiError::Invalid(_) => 400,
             ApiError::Unauthorized => 401,
             ApiError::NotFound(_) => 404,
-            ApiError::Conflict(_) => 409,
+            ApiError::Conflict(_) | ApiError::InProgress(_) => 409,
             ApiError::TooLarge(_) => 413,
             ApiError::Internal(_) => 500,
         }
@@ -48,6 +50,7 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
+            ApiError::InProgress(_) => "in_progress",
             ApiError::TooLarge(_) => "payload_too_large",
             ApiError::Internal(_) => "internal_error",
         }
@@ -86,6 +89,7 @@ impl From<AppError> for ApiError {
             AppError::Invalid(e) => ApiError::Invalid(e),
             AppError::NotFound(what) => ApiError::NotFound(what),
             AppError::Conflict(why) => ApiError::Conflict(why),
+            AppError::InProgress(why) => ApiError::InProgress(why),
             AppError::Store(e) => e.into(),
             AppError::Queue(e) => e.into(),
         }

@@ -7,6 +7,7 @@ mod bad_input;
 mod bulk;
 mod faults;
 mod iam;
+mod idempotency;
 mod message_templates;
 mod one_invitation;
 mod openapi;

@@ -443,6 +443,7 @@ fn each_function_may_do_only_what_it_does() {
                 table(&[
                     "dynamodb:GetItem",
                     "dynamodb:BatchGetItem",
+                    "dynamodb:Query",
                     "dynamodb:PutItem",
                     "dynamodb:BatchWriteItem",
                     "dynamodb:UpdateItem",
@@ -491,7 +492,7 @@ fn each_function_may_do_only_what_it_does() {
         (
             "reconcile",
             [
-                table(&["dynamodb:GetItem", "dynamodb:UpdateItem"]),
+                table(&["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"]),
                 vec![
                     ("dynamodb:Query", "index"),
                     ("sqs:SendMessage", "queue"),

@@ -13,6 +13,7 @@
 //! | template version   | `TEMPLATE#{owner}#{id}`   | `V#{version:06}` |                                |
 //! | opt-out            | `OPTOUT#{phone}`          | `OPTOUT`  |                                       |
 //! | idempotency key    | `IDEM#{owner}#{key}`      | `IDEM`    | (expires through [`TTL_ATTRIBUTE`])   |
+//! | its answer's parts | `IDEM#{owner}#{key}`      | `PART#{n:04}` | (when the answer passes 350 KB)   |
 
 use super::items::{Item, s};
 use crate::domain::{EventId, InvitationId, JobId, PhoneNumber, Status, TemplateId};
@@ -213,9 +214,25 @@ pub fn opt_out(phone: &PhoneNumber) -> Key {
     key(format!("OPTOUT#{}", phone.as_str()), "OPTOUT")
 }
 
-pub fn idempotency(owner: &str, idempotency_key: &str) -> Key {
-    key(format!("IDEM#{owner}#{idempotency_key}"), "IDEM")
+fn idempotency_partition(owner: &str, idempotency_key: &str) -> String {
+    format!("IDEM#{owner}#{idempotency_key}")
 }
+
+pub fn idempotency(owner: &str, idempotency_key: &str) -> Key {
+    key(idempotency_partition(owner, idempotency_key), "IDEM")
+}
+
+/// One part of an answer too large for the key's item.
+pub fn idempotency_answer_part(owner: &str, idempotency_key: &str, part: u32) -> Key {
+    key(
+        idempotency_partition(owner, idempotency_key),
+        format!("PART#{part:04}"),
+    )
+}
+
+/// Answers up to this size live in the key's item; larger ones in parts of
+/// this size (DynamoDB's item limit is 400 KB, names and keys included).
+pub const INLINE_ANSWER_BYTES: usize = 350_000;
 
 /// How long an idempotency key is remembered (DynamoDB's TTL removes it).
 pub const IDEMPOTENCY_TTL_SECONDS: i64 = 24 * 3600;

@@ -9,7 +9,7 @@ use crate::domain::{
 };
 use crate::ports::{
     Annotation, EventStore, IdempotencyClaim, IdempotencyStore, InvitationStore, JobStore,
-    ListQuery, OptOutStore, Page, StoreError, TemplateStore, Transition,
+    KeyClaim, ListQuery, OptOutStore, Page, StoreError, TemplateStore, Transition,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
@@ -286,27 +286,83 @@ impl InvitationStore for DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// A large answer's parts, joined in order.
+    async fn answer_parts(&self, owner: &str, key: &str, parts: u32) -> Result<String, StoreError> {
+        let keys: Vec<_> = (0..parts)
+            .map(|i| keys::idempotency_answer_part(owner, key, i))
+            .collect();
+        let mut found: Vec<(String, String)> = self
+            .get_all(keys)
+            .await?
+            .iter()
+            .map(|item| {
+                let r = Reader(item);
+                Ok((r.s(keys::SK)?, r.s("body")?))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        if found.len() != parts as usize {
+            return Err(StoreError::Corrupt(format!(
+                "an idempotency answer has {} of its {parts} parts",
+                found.len()
+            )));
+        }
+        found.sort();
+        Ok(found.into_iter().map(|(_, body)| body).collect())
+    }
+}
+
+/// `text` in pieces of at most `max` bytes, cut at character boundaries.
+fn split_utf8(text: &str, max: usize) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let mut end = rest.len().min(max);
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        let (part, tail) = rest.split_at(end);
+        parts.push(part);
+        rest = tail;
+    }
+    parts
+}
+
 #[async_trait]
 impl IdempotencyStore for DynamoStore {
     async fn claim_idempotency_key(
         &self,
         owner: &str,
         key: &str,
-        request_hash: &str,
+        claim: &KeyClaim,
     ) -> Result<IdempotencyClaim, StoreError> {
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let mut item = keys::idempotency(owner, key).item();
-        item.insert("request_hash".into(), s(request_hash));
-        item.insert(TTL_ATTRIBUTE.into(), n(now + keys::IDEMPOTENCY_TTL_SECONDS));
+        item.insert("request_hash".into(), s(&claim.request_hash));
+        item.insert("claim_token".into(), s(&claim.token));
+        item.insert("lease_until".into(), n(claim.lease_until));
+        item.insert(
+            TTL_ATTRIBUTE.into(),
+            n(claim.now + keys::IDEMPOTENCY_TTL_SECONDS),
+        );
         let claimed = applied(
             self.client
                 .put_item()
                 .table_name(&self.table)
                 .set_item(Some(item))
-                // An expired key that TTL has not swept yet counts as free.
-                .condition_expression(format!("attribute_not_exists({}) OR #ttl < :now", keys::PK))
+                // Free: never used, expired (TTL has not swept it yet), ours
+                // already (the answer to our write was lost), or a claim of
+                // this same request that died before it answered.
+                .condition_expression(format!(
+                    "attribute_not_exists({pk}) OR #ttl < :now OR claim_token = :token \
+                     OR (request_hash = :hash AND attribute_not_exists(#response) \
+                         AND attribute_not_exists(response_parts) AND lease_until < :now)",
+                    pk = keys::PK
+                ))
                 .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-                .expression_attribute_values(":now", n(now))
+                .expression_attribute_names("#response", "response")
+                .expression_attribute_values(":now", n(claim.now))
+                .expression_attribute_values(":token", s(&claim.token))
+                .expression_attribute_values(":hash", s(&claim.request_hash))
                 .send()
                 .await,
         )?;
@@ -319,7 +375,12 @@ impl IdempotencyStore for DynamoStore {
             .unwrap_or_default();
         let r = Reader(&existing);
         let request_hash = r.opt_s("request_hash").unwrap_or_default();
-        Ok(match r.opt_s("response") {
+        let response = match (r.opt_s("response"), r.opt_n::<u32>("response_parts")?) {
+            (Some(response), _) => Some(response),
+            (None, Some(parts)) => Some(self.answer_parts(owner, key, parts).await?),
+            (None, None) => None,
+        };
+        Ok(match response {
             Some(response) => IdempotencyClaim::Done {
                 request_hash,
                 response,
@@ -334,13 +395,48 @@ impl IdempotencyStore for DynamoStore {
         key: &str,
         response: &str,
     ) -> Result<(), StoreError> {
+        let mut update = UpdateExpression::default();
+        if response.len() <= keys::INLINE_ANSWER_BYTES {
+            update
+                .set("#response = :response")
+                .name("#response", "response")
+                .value(":response", s(response));
+        } else {
+            // Past DynamoDB's 400 KB item limit: the answer goes in parts.
+            let parts = split_utf8(response, keys::INLINE_ANSWER_BYTES);
+            let expires = Reader(
+                &self
+                    .get(keys::idempotency(owner, key))
+                    .await?
+                    .unwrap_or_default(),
+            )
+            .opt_n::<i64>(TTL_ATTRIBUTE)?
+            .unwrap_or_else(|| {
+                time::OffsetDateTime::now_utc().unix_timestamp() + keys::IDEMPOTENCY_TTL_SECONDS
+            });
+            let items = parts
+                .iter()
+                .enumerate()
+                .map(|(i, part)| {
+                    let mut item = keys::idempotency_answer_part(owner, key, i as u32).item();
+                    item.insert("body".into(), s(*part));
+                    item.insert(TTL_ATTRIBUTE.into(), n(expires));
+                    item
+                })
+                .collect();
+            self.write_all(items).await?;
+            update
+                .set("response_parts = :parts")
+                .value(":parts", n(parts.len()));
+        }
+        let update = update.into_parts();
         self.client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(keys::idempotency(owner, key).item()))
-            .update_expression("SET #response = :response")
-            .expression_attribute_names("#response", "response")
-            .expression_attribute_values(":response", s(response))
+            .update_expression(update.expression)
+            .set_expression_attribute_names(update.names)
+            .set_expression_attribute_values(update.values)
             .send()
             .await
             .map_err(backend)?;

@@ -1,0 +1,119 @@
+//! `Idempotency-Key` under failure: a failed or dead first try, a large
+//! answer, two tries at once. The client's retry with the same key always
+//! ends in one job, each guest messaged once.
+
+use e2e::faults::Outage;
+use e2e::{TestStack, guest, guests};
+use serde_json::{Value, json};
+use std::collections::HashSet;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn send_with_key(t: &TestStack, key: &str, body: &Value) -> (u16, Value) {
+    let resp = t
+        .http
+        .post(t.url("/api/whatsapp/send-bulk"))
+        .header("Idempotency-Key", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+fn recipients(t: &TestStack) -> (usize, usize) {
+    let messages = t.sim_messages();
+    let distinct: HashSet<String> = messages.iter().map(|m| m.params["To"].clone()).collect();
+    (messages.len(), distinct.len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_failed_part_way_is_finished_by_its_retry_with_the_same_key() {
+    let t = TestStack::start().await;
+    t.create_event("gala").await;
+    let body = json!({"event_id": "gala", "guests": guests(30)});
+    // The invitations are written, then the job item cannot be.
+    t.aws.set_outage(Some(Outage {
+        action: "dynamodb:PutItem",
+        item_prefix: "JOB#",
+    }));
+    let (status, first) = send_with_key(&t, "order-1", &body).await;
+    assert_eq!(status, 500, "{first}");
+    t.aws.set_outage(None);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        t.sim_messages().len(),
+        0,
+        "nothing went out for the failed try"
+    );
+
+    let (status, answer) = send_with_key(&t, "order-1", &body).await;
+    assert_eq!(status, 202, "the key was released: {answer}");
+    let job_id = answer["job_id"].as_str().unwrap();
+    t.wait_for_job(job_id, WAIT, |j| j["counts"]["read"] == 30)
+        .await;
+    assert_eq!(
+        t.all_invitations("gala").await.len(),
+        30,
+        "rewritten, not added"
+    );
+    assert_eq!(recipients(&t), (30, 30), "each guest messaged once");
+    let (status, again) = send_with_key(&t, "order-1", &body).await;
+    assert_eq!((status, &again), (202, &answer), "a repeat gets the answer");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_identical_requests_at_once_make_one_job() {
+    let t = TestStack::start().await;
+    t.create_event("gala").await;
+    let body = json!({"event_id": "gala", "guests": guests(40)});
+    let (a, b) = tokio::join!(
+        send_with_key(&t, "order-2", &body),
+        send_with_key(&t, "order-2", &body)
+    );
+    let mut statuses = [a.0, b.0];
+    statuses.sort_unstable();
+    assert!(
+        statuses == [202, 202] || statuses == [202, 409],
+        "{a:?} {b:?}"
+    );
+    for (status, answer) in [&a, &b] {
+        if *status == 409 {
+            assert_eq!(answer["error"]["code"], "in_progress", "{answer}");
+        }
+    }
+    let job_id = [&a, &b].iter().find(|(s, _)| *s == 202).unwrap().1["job_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    t.wait_for_job(&job_id, WAIT, |j| j["counts"]["read"] == 40)
+        .await;
+    assert_eq!(t.all_invitations("gala").await.len(), 40);
+    assert_eq!(recipients(&t), (40, 40));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_larger_than_an_item_is_kept_and_given_again() {
+    let t = TestStack::start().await;
+    t.create_event("gala").await;
+    // 4,000 rejected guests: their reasons pass DynamoDB's 400 KB item limit.
+    let mut list: Vec<Value> = (0..4000)
+        .map(|i| guest(&format!("bad{i}"), &format!("Guest {i}"), "12345"))
+        .collect();
+    list.push(guest("ok", "Ana", "+5511999990001"));
+    let body = json!({"event_id": "gala", "guests": list});
+    let (status, answer) = send_with_key(&t, "order-3", &body).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["rejected"].as_array().unwrap().len(), 4000);
+    assert!(answer.to_string().len() > 400_000, "the answer is large");
+    let (status, again) = send_with_key(&t, "order-3", &body).await;
+    assert_eq!(status, 202);
+    assert_eq!(again, answer);
+    t.wait_for_job(answer["job_id"].as_str().unwrap(), WAIT, |j| {
+        j["counts"]["read"] == 1
+    })
+    .await;
+    assert_eq!(recipients(&t), (1, 1));
+}
