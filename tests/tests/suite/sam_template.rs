@@ -656,6 +656,44 @@ fn alarms_watch_delivery_dead_letters_and_sender_errors() {
     );
     assert_eq!(errors["ComparisonOperator"], "GreaterThanThreshold");
     assert_eq!(number(&errors["Threshold"]), 0);
+
+    // Callbacks lost at the webhook's URL (a 403 never reaches Lambda's Errors).
+    let webhook_id = t.function("webhook").id;
+    let url_metric = |p: &Value, name: &str| {
+        p["Metrics"].as_array().into_iter().flatten().any(|m| {
+            m["MetricStat"]["Metric"]["Namespace"] == "AWS/Lambda"
+                && m["MetricStat"]["Metric"]["MetricName"] == name
+                && m["MetricStat"]["Metric"]["Dimensions"][0]["Value"] == reference(webhook_id)
+        })
+    };
+    let refusals = find(
+        &|p| url_metric(p, "Url4xxCount") && url_metric(p, "Url5xxCount"),
+        "the webhook URL's 4xx and 5xx answers",
+    );
+    assert_eq!(refusals["ComparisonOperator"], "GreaterThanThreshold");
+    assert_eq!(number(&refusals["Threshold"]), 0);
+
+    // Invitations reconciliation could not move on, on the metric it emits.
+    let stuck = find(
+        &|p| p["Namespace"] == namespace && p["MetricName"] == shared::edge::metrics::STILL_STUCK,
+        "stuck invitations",
+    );
+    assert_eq!(stuck["ComparisonOperator"], "GreaterThanThreshold");
+    assert_eq!(number(&stuck["Threshold"]), 0);
+    let reconcile_id = t.function("reconcile").id;
+    find(
+        &|p| p["MetricName"] == "Errors" && p["Dimensions"][0]["Value"] == reference(reconcile_id),
+        "reconcile errors",
+    );
+    // It runs on the schedule the local stack's timer keeps.
+    let (_, schedule) = t.function("reconcile").events("ScheduleV2")[0];
+    assert_eq!(
+        schedule["ScheduleExpression"],
+        format!(
+            "rate({} minutes)",
+            shared::edge::deployment::RECONCILE_EVERY_MINUTES
+        )
+    );
 }
 
 #[test]
