@@ -50,6 +50,12 @@ impl MemoryStore {
     fn tables(&self) -> MutexGuard<'_, Tables> {
         self.tables.lock().expect("memory store lock")
     }
+
+    /// Drops a job item and keeps its invitations: what a request that
+    /// failed before it wrote its job leaves behind.
+    pub fn forget_job(&self, id: &JobId) {
+        self.tables().jobs.remove(id);
+    }
 }
 
 #[async_trait]

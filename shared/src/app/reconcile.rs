@@ -260,3 +260,228 @@ async fn touch(store: &dyn InvitationStore, inv: &Invitation, at: &str) -> Resul
         .map(|_| ())
         .map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::fixtures::{OWNER, guest, with_event};
+    use crate::app::lifecycle::force;
+    use crate::domain::{Job, PhoneNumber, now};
+    use crate::ports::{ErrorInfo, OutboundMessage, ProviderError};
+    use async_trait::async_trait;
+    use std::sync::Mutex;
+
+    /// What the provider has: messages by recipient and id.
+    #[derive(Default)]
+    struct Provider {
+        messages: Mutex<Vec<(PhoneNumber, ProviderMessage)>>,
+    }
+
+    impl Provider {
+        fn has(&self, to: &PhoneNumber, sid: &str, status: Status) {
+            self.messages.lock().unwrap().push((
+                to.clone(),
+                ProviderMessage {
+                    sid: sid.into(),
+                    status: Some(status),
+                    error: None::<ErrorInfo>,
+                    created_at: now(),
+                },
+            ));
+        }
+    }
+
+    #[async_trait]
+    impl Messenger for Provider {
+        async fn send(&self, _: &OutboundMessage) -> Result<String, ProviderError> {
+            unreachable!("reconciliation never sends")
+        }
+        async fn sent_to(
+            &self,
+            to: &PhoneNumber,
+            _since: &str,
+        ) -> Result<Vec<ProviderMessage>, ProviderError> {
+            let all = self.messages.lock().unwrap();
+            Ok(all
+                .iter()
+                .filter(|(t, _)| t == to)
+                .map(|(_, m)| m.clone())
+                .collect())
+        }
+        async fn fetch(&self, sid: &str) -> Result<Option<ProviderMessage>, ProviderError> {
+            let all = self.messages.lock().unwrap();
+            Ok(all
+                .iter()
+                .find(|(_, m)| m.sid == sid)
+                .map(|(_, m)| m.clone()))
+        }
+    }
+
+    const NONE: Thresholds = Thresholds {
+        queued: Duration::ZERO,
+        sending: Duration::ZERO,
+        sent: Duration::ZERO,
+    };
+
+    /// Four invitations of one job, one per guest, all `queued`.
+    async fn job_of_four() -> (
+        crate::adapters::memory::MemoryStore,
+        crate::adapters::memory::MemoryQueue,
+        Vec<Invitation>,
+    ) {
+        let (store, queue, event) = with_event().await;
+        let job_id = JobId::generate();
+        let invitations: Vec<Invitation> = (1..=4)
+            .map(|n| {
+                Invitation::new_queued(
+                    event.event_id.clone(),
+                    job_id.clone(),
+                    OWNER,
+                    guest(n),
+                    None,
+                    &now(),
+                )
+            })
+            .collect();
+        let job = Job::of(job_id, event.event_id.clone(), OWNER, &invitations, &now());
+        store.create_job(&job, &invitations).await.unwrap();
+        (store, queue, invitations)
+    }
+
+    async fn claim(store: &dyn InvitationStore, inv: &Invitation) -> Invitation {
+        assert!(
+            force(store, inv, Status::Sending, &now(), None, None)
+                .await
+                .unwrap()
+        );
+        store
+            .get_invitation(&inv.invitation_id)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    async fn status(store: &dyn InvitationStore, inv: &Invitation) -> Status {
+        store
+            .get_invitation(&inv.invitation_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+    }
+
+    #[tokio::test]
+    async fn each_stale_state_is_settled_its_own_way() {
+        let (store, queue, invs) = job_of_four().await;
+        let provider = Provider::default();
+        // 0: queued with no message. 1: claimed, the provider has its message
+        // (delivered). 2: claimed, nothing reached the provider. 3: sent, the
+        // provider says read.
+        let claimed_sent = claim(&store, &invs[1]).await;
+        provider.has(&claimed_sent.guest.phone, "SM1", Status::Delivered);
+        let claimed_lost = claim(&store, &invs[2]).await;
+        let sent = claim(&store, &invs[3]).await;
+        assert!(
+            force(&store, &sent, Status::Sent, &now(), None, None)
+                .await
+                .unwrap()
+        );
+        let note = Annotation {
+            message_sid: Some("SM3".into()),
+            ..Default::default()
+        };
+        store.annotate(&sent.invitation_id, 1, &note).await.unwrap();
+        provider.has(&sent.guest.phone, "SM3", Status::Read);
+
+        let later = OffsetDateTime::now_utc() + time::Duration::seconds(1);
+        let report = run(&store, &queue, &provider, NONE, later).await.unwrap();
+        assert_eq!(
+            (
+                report.requeued,
+                report.settled,
+                report.released,
+                report.unchanged,
+                report.errors
+            ),
+            (1, 2, 1, 0, 0),
+            "{report:?}"
+        );
+        assert_eq!(status(&store, &invs[0]).await, Status::Queued);
+        assert_eq!(status(&store, &invs[1]).await, Status::Delivered);
+        assert_eq!(
+            status(&store, &claimed_lost).await,
+            Status::Queued,
+            "released"
+        );
+        assert_eq!(status(&store, &invs[3]).await, Status::Read);
+        let queued: HashSet<_> = queue
+            .messages()
+            .into_iter()
+            .map(|m| m.invitation_id)
+            .collect();
+        let expected: HashSet<_> = [&invs[0], &invs[2]].map(|i| i.invitation_id.clone()).into();
+        assert_eq!(
+            queued, expected,
+            "the queued one and the released one are enqueued"
+        );
+        let job = store.get_job(&invs[0].job_id).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                job.count(Status::Queued),
+                job.count(Status::Delivered),
+                job.count(Status::Read)
+            ),
+            (2, 1, 1),
+            "counters follow"
+        );
+    }
+
+    #[tokio::test]
+    async fn nothing_younger_than_its_threshold_is_touched() {
+        let (store, queue, invs) = job_of_four().await;
+        claim(&store, &invs[0]).await;
+        let report = run(
+            &store,
+            &queue,
+            &Provider::default(),
+            Thresholds::DEPLOYED,
+            OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(report, Report::default());
+        assert!(queue.messages().is_empty());
+    }
+
+    #[tokio::test]
+    async fn invitations_whose_job_was_never_written_are_left_alone() {
+        let (store, queue, event) = with_event().await;
+        let orphan = Invitation::new_queued(
+            event.event_id.clone(),
+            JobId::generate(),
+            OWNER,
+            guest(1),
+            None,
+            &now(),
+        );
+        // Written as a failed request leaves them: invitations, no job item.
+        let job = Job::of(
+            orphan.job_id.clone(),
+            event.event_id.clone(),
+            OWNER,
+            std::slice::from_ref(&orphan),
+            &now(),
+        );
+        store
+            .create_job(&job, std::slice::from_ref(&orphan))
+            .await
+            .unwrap();
+        store.forget_job(&orphan.job_id);
+        let later = OffsetDateTime::now_utc() + time::Duration::seconds(1);
+        let report = run(&store, &queue, &Provider::default(), NONE, later)
+            .await
+            .unwrap();
+        assert_eq!((report.orphaned, report.requeued), (1, 0));
+        assert!(queue.messages().is_empty());
+    }
+}

@@ -3,12 +3,16 @@
 //! Options (all optional): --guests N (10000), --rate R messages/second for
 //! the sender fleet and the simulator's cap (the deployed default, 10), --latency-ms L of the
 //! simulator (50), --concurrency C sender instances (the deployed default),
-//! --out FILE (bench-results.json).
+//! --faults on (off: the run goes through the fault layer with
+//! `Faults::harsh()`, Twilio losing some answers and callbacks, and
+//! reconciliation every 10 s), --out FILE (bench-results.json).
 
+use e2e::faults::{Faults, Policy};
 use e2e::{TestStack, guests};
 use serde_json::{Value, json};
+use shared::app::reconcile::Thresholds;
 use shared::edge::deployment::QUEUE;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -18,6 +22,7 @@ struct Options {
     rate: u32,
     latency_ms: u64,
     concurrency: u32,
+    faults: bool,
     out: String,
 }
 
@@ -27,6 +32,7 @@ fn options() -> Result<Options, String> {
         rate: QUEUE.send_rate_per_second,
         latency_ms: 50,
         concurrency: QUEUE.max_concurrency,
+        faults: false,
         out: "bench-results.json".into(),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -41,6 +47,13 @@ fn options() -> Result<Options, String> {
             "--latency-ms" => o.latency_ms = value.parse().map_err(bad)?,
             "--concurrency" => o.concurrency = value.parse().map_err(bad)?,
             "--out" => o.out = value.clone(),
+            "--faults" => {
+                o.faults = match value.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err(format!("--faults {value}: on or off")),
+                }
+            }
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -75,12 +88,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "bench: {} guests, {} msg/s (simulator capped at the same), {} ms latency, {} sender instances",
         o.guests, o.rate, o.latency_ms, o.concurrency
     );
-    let t = TestStack::start_with(|sim, stack| {
+    let faults = if o.faults {
+        Faults::harsh()
+    } else {
+        Faults::none()
+    };
+    let t = TestStack::start_under(faults, Policy::from_template(), |sim, stack| {
         sim.knobs.latency_ms = o.latency_ms;
         sim.knobs.rate_limit_per_second = o.rate;
         sim.knobs.callback_delay_ms = 50;
         stack.send_rate_per_second = o.rate;
         stack.max_concurrency = o.concurrency;
+        if o.faults {
+            // Twilio creates the message and the answer is lost; callbacks
+            // that never come; reconciliation settles what is left.
+            sim.knobs.lost_answer_ratio = 0.01;
+            sim.knobs.timeout_hang_ms = 500;
+            sim.knobs.lost_callback_ratio = 0.05;
+            stack.reconcile_every = Duration::from_secs(10);
+            stack.reconcile_thresholds = Thresholds {
+                queued: Duration::from_secs(120),
+                sending: Duration::from_secs(30),
+                sent: Duration::from_secs(10),
+            };
+        }
     })
     .await;
     t.create_event("bench").await;
@@ -161,14 +192,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let recipients: HashSet<&str> = messages.iter().map(|m| m.params["To"].as_str()).collect();
     let duplicates = messages.len() - recipients.len();
-    let settled = ["delivered", "read", "failed", "undelivered", "skipped"];
-    let lost = invitations
+    let in_flight = ["queued", "sending", "sent"];
+    let stranded = invitations
         .iter()
-        .filter(|i| {
-            !settled.contains(&i["status"].as_str().unwrap_or_default()) && i["flag"].is_null()
-        })
+        .filter(|i| in_flight.contains(&i["status"].as_str().unwrap_or_default()))
         .count()
         + o.guests.saturating_sub(invitations.len());
+    // The job's counters against the invitations themselves.
+    let mut counted: BTreeMap<String, i64> = BTreeMap::new();
+    for inv in &invitations {
+        *counted
+            .entry(inv["status"].as_str().unwrap_or_default().to_owned())
+            .or_default() += 1;
+    }
+    let reported: BTreeMap<String, i64> = job["counts"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.as_i64().unwrap_or(0)))
+        .filter(|(_, n)| *n != 0)
+        .collect();
+    let aws = t.aws.summary();
     let per_invitation = |n: u64| n as f64 / o.guests.max(1) as f64;
     let mut memory = serde_json::Map::new();
     for (name, pid) in t.emulator_pids() {
@@ -192,12 +236,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "highest_one_second_send_count": stats.max_per_second,
         "rate_limited_429": stats.rate_limited,
         "queue_to_twilio_ms": {"p50": percentile(&latencies, 0.5) as i64, "p99": percentile(&latencies, 0.99) as i64},
+        "faults": if o.faults { json!(faults) } else { Value::Null },
+        "faults_injected": aws.injected,
+        "highest_writes_per_second_to_one_item": aws.hottest_item,
         "messages_sent": messages.len(),
         "duplicates_sent": duplicates,
-        "invitations_lost": lost,
+        "invitations_stranded": stranded,
+        "counters_match_invitations": reported == counted,
         "job_counts": job["counts"],
         "peak_memory_mib": memory,
-        "aws_requests_by_action": t.aws.summary().requests,
+        "aws_requests_by_action": aws.requests,
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     std::fs::write(&o.out, serde_json::to_string_pretty(&report)?)?;

@@ -132,8 +132,8 @@ pub fn job(id: &JobId) -> Key {
 }
 
 /// How many items a job's counters are spread over. Every status change adds
-/// to one shard, chosen by the invitation, so at 80 messages per second (about
-/// 320 changes) each shard takes about 5 writes per second: DynamoDB cancels
+/// to one shard ([`job_counter`]), so at 80 messages per second (about 320
+/// changes) each shard takes about 5 writes per second: DynamoDB cancels
 /// concurrent transactions on one item, and a single counter item would be
 /// the hot spot every change queues behind.
 pub const COUNTER_SHARDS: u32 = 64;
@@ -141,21 +141,21 @@ pub const COUNTER_SHARDS: u32 = 64;
 /// The sort key prefix of a job's counter shards.
 pub const COUNTER_PREFIX: &str = "COUNT#";
 
-/// A stable shard of `n` for an invitation (FNV-1a of its id: the same in
-/// every process and release, unlike std's hasher).
-fn shard_of(invitation: &InvitationId, n: u32) -> u64 {
-    let hash = invitation
-        .as_str()
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
+/// A stable shard of `n` for `text` (FNV-1a: the same in every process and
+/// release, unlike std's hasher).
+fn shard_of(text: &str, n: u32) -> u64 {
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
     hash % u64::from(n)
 }
 
-/// The counter shard an invitation's status changes add to.
-pub fn job_counter(job: &JobId, invitation: &InvitationId) -> Key {
-    let shard = shard_of(invitation, COUNTER_SHARDS);
+/// The counter shard one status change adds to. Chosen by the invitation
+/// and the status it moves to, so an invitation's changes (which come
+/// within a second of each other) land on different shards. Any shard
+/// will do: the job's counts are the sum of them all.
+pub fn job_counter(job: &JobId, invitation: &InvitationId, to: Status) -> Key {
+    let shard = shard_of(&format!("{invitation}#{to}"), COUNTER_SHARDS);
     key(job_partition(job), format!("{COUNTER_PREFIX}{shard:02}"))
 }
 
@@ -174,7 +174,7 @@ pub fn in_flight(
     status: Status,
     changed_at: &str,
 ) -> [(String, aws_sdk_dynamodb::types::AttributeValue); 2] {
-    let shard = shard_of(id, IN_FLIGHT_SHARDS) as u32;
+    let shard = shard_of(id.as_str(), IN_FLIGHT_SHARDS) as u32;
     [
         (GSI2PK.to_owned(), s(in_flight_partition(status, shard))),
         (GSI2SK.to_owned(), s(format!("{changed_at}#{id}"))),

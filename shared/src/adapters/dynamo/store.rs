@@ -153,7 +153,9 @@ impl InvitationStore for DynamoStore {
             Some(
                 Update::builder()
                     .table_name(&self.table)
-                    .set_key(Some(keys::job_counter(&t.job_id, &t.invitation_id).item()))
+                    .set_key(Some(
+                        keys::job_counter(&t.job_id, &t.invitation_id, t.to).item(),
+                    ))
                     .update_expression("ADD #from :minus, #to :plus")
                     .expression_attribute_names("#from", keys::count_attribute(t.from))
                     .expression_attribute_names("#to", keys::count_attribute(t.to))
