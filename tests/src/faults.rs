@@ -78,7 +78,7 @@ pub struct Report(Mutex<ReportState>);
 #[derive(Debug, Clone)]
 pub struct Outage {
     pub action: &'static str,
-    pub item_prefix: &'static str,
+    pub item_prefix: String,
 }
 
 #[derive(Debug, Default)]
@@ -137,7 +137,7 @@ impl Report {
 
     fn in_outage(&self, action: &str, items: &[String]) -> bool {
         self.0.lock().unwrap().outage.as_ref().is_some_and(|o| {
-            o.action == action && items.iter().any(|i| i.starts_with(o.item_prefix))
+            o.action == action && items.iter().any(|i| i.starts_with(o.item_prefix.as_str()))
         })
     }
 

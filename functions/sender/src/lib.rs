@@ -63,6 +63,10 @@ enum RecordError {
 /// slot leaves less than this before the deadline is not claimed.
 pub const SEND_BUDGET: Duration = Duration::from_secs(12);
 
+/// How long before its slot a record's claim is made: time for the claim's
+/// write and the rendering, so the send itself leaves on the slot.
+const CLAIM_LEAD: Duration = Duration::from_millis(250);
+
 /// What a batch reads once for all its records: their invitations and
 /// which of their guests opted out.
 struct Prefetched {
@@ -229,12 +233,13 @@ async fn process(
         return Ok(());
     }
     // The slot first, then the claim: nothing is claimed that cannot be sent
-    // before the deadline, and no claim waits on the pace.
+    // before the deadline, and no claim waits on the pace. The claim is made
+    // just ahead of the slot, so its write's latency does not move the send.
     let slot = deps.pacer.reserve().await;
     if slot + SEND_BUDGET > deadline {
         return Err(RecordError::OutOfTime);
     }
-    tokio::time::sleep_until(slot).await;
+    tokio::time::sleep_until(slot.checked_sub(CLAIM_LEAD).unwrap_or(slot)).await;
     if !lifecycle::force(store, &inv, Status::Sending, &now(), None, None).await? {
         tracing::info!(invitation_id = %inv.invitation_id, "claimed by another delivery");
         return Ok(());
@@ -243,7 +248,7 @@ async fn process(
         status: Status::Sending,
         ..inv
     };
-    send_claimed(deps, lookups, record, claimed).await
+    send_claimed(deps, lookups, record, claimed, slot).await
 }
 
 async fn send_claimed(
@@ -251,6 +256,7 @@ async fn send_claimed(
     lookups: &BatchLookups,
     record: &SqsMessage,
     inv: Invitation,
+    slot: Instant,
 ) -> Result<(), RecordError> {
     let store = deps.store.as_ref();
     let content = match render(deps, lookups, &inv).await? {
@@ -271,6 +277,7 @@ async fn send_claimed(
             inv.attempt,
         ),
     };
+    tokio::time::sleep_until(slot).await;
     match deps.messenger.send(&outbound).await {
         Ok(sid) => {
             tracing::info!(invitation_id = %inv.invitation_id, attempt = inv.attempt, message_sid = %sid, to = %inv.guest.phone, "sent to Twilio");

@@ -11,6 +11,6 @@ pub mod resources;
 mod stack;
 
 pub use stack::{
-    AwsEndpoints, AwsRequestCounts, BOOTSTRAP_PRINCIPAL, DEV_ORGANIZER, LocalStack,
+    AwsEndpoints, AwsRequestCounts, BOOTSTRAP_PRINCIPAL, DEV_ORGANIZER, GivenEndpoints, LocalStack,
     ORGANIZER_HEADER, ResourceNames, StackError, StackOptions, TwilioSetup,
 };

@@ -1,13 +1,8 @@
 //! `make dev`: the whole stack on 127.0.0.1 until Ctrl-C.
 
 use local_stack::emulators::{Emulator, free_port, spawn_fauxqs, spawn_moto};
-use local_stack::{AwsEndpoints, LocalStack, ResourceNames, StackOptions, TwilioSetup};
+use local_stack::{GivenEndpoints, LocalStack, ResourceNames, StackOptions, TwilioSetup};
 use std::env;
-
-/// The AWS SDK's own names for per-service endpoints.
-const AWS_ENDPOINT_URL_DYNAMODB: &str = "AWS_ENDPOINT_URL_DYNAMODB";
-const AWS_ENDPOINT_URL_SQS: &str = "AWS_ENDPOINT_URL_SQS";
-const AWS_ENDPOINT_URL_SECRETS_MANAGER: &str = "AWS_ENDPOINT_URL_SECRETS_MANAGER";
 
 fn port(name: &str, default: u16) -> Result<u16, Box<dyn std::error::Error>> {
     match env::var(name) {
@@ -27,24 +22,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // An endpoint given in the environment is used as is (LocalStack, a
     // fault-injecting proxy, a development AWS account); only the emulators
     // for the others start.
-    let given = |name: &str| env::var(name).ok().filter(|v| !v.is_empty());
-    let dynamodb = given(AWS_ENDPOINT_URL_DYNAMODB);
-    let sqs = given(AWS_ENDPOINT_URL_SQS);
-    let secretsmanager = given(AWS_ENDPOINT_URL_SECRETS_MANAGER);
-    let moto = match (&dynamodb, &secretsmanager) {
-        (Some(_), Some(_)) => None,
-        _ => Some(spawn_moto(free_port()).await?),
+    let given = GivenEndpoints::from_lookup(|name| env::var(name).ok());
+    let moto = match given.needs_moto() {
+        true => Some(spawn_moto(free_port()).await?),
+        false => None,
     };
-    let fauxqs = match &sqs {
-        Some(_) => None,
-        None => Some(spawn_fauxqs(free_port()).await?),
+    let fauxqs = match given.needs_fauxqs() {
+        true => Some(spawn_fauxqs(free_port()).await?),
+        false => None,
     };
     let emulator = |e: &Option<Emulator>| e.as_ref().map(Emulator::endpoint).unwrap_or_default();
-    let aws = AwsEndpoints {
-        dynamodb: dynamodb.unwrap_or_else(|| emulator(&moto)),
-        sqs: sqs.unwrap_or_else(|| emulator(&fauxqs)),
-        secretsmanager: secretsmanager.unwrap_or_else(|| emulator(&moto)),
-    };
+    let aws = given.or(&emulator(&moto), &emulator(&fauxqs));
 
     // Real Twilio when TWILIO_API_BASE names it; the simulator otherwise.
     let sim_config = twilio_sim::SimConfig::from_env()?;

@@ -29,6 +29,99 @@ pub struct AwsEndpoints {
     pub secretsmanager: String,
 }
 
+/// The AWS SDK's own names for per-service endpoints.
+pub const AWS_ENDPOINT_URL_DYNAMODB: &str = "AWS_ENDPOINT_URL_DYNAMODB";
+pub const AWS_ENDPOINT_URL_SQS: &str = "AWS_ENDPOINT_URL_SQS";
+pub const AWS_ENDPOINT_URL_SECRETS_MANAGER: &str = "AWS_ENDPOINT_URL_SECRETS_MANAGER";
+
+/// The endpoints given in the environment (`lookup` reads a variable):
+/// each one set is used as is; the emulators serve the others.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GivenEndpoints {
+    pub dynamodb: Option<String>,
+    pub sqs: Option<String>,
+    pub secretsmanager: Option<String>,
+}
+
+impl GivenEndpoints {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let given = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        Self {
+            dynamodb: given(AWS_ENDPOINT_URL_DYNAMODB),
+            sqs: given(AWS_ENDPOINT_URL_SQS),
+            secretsmanager: given(AWS_ENDPOINT_URL_SECRETS_MANAGER),
+        }
+    }
+
+    /// moto serves DynamoDB and Secrets Manager.
+    pub fn needs_moto(&self) -> bool {
+        self.dynamodb.is_none() || self.secretsmanager.is_none()
+    }
+
+    /// fauxqs serves SQS.
+    pub fn needs_fauxqs(&self) -> bool {
+        self.sqs.is_none()
+    }
+
+    /// The endpoints, the emulators' (`moto`, `fauxqs`) filling the gaps.
+    pub fn or(self, moto: &str, fauxqs: &str) -> AwsEndpoints {
+        AwsEndpoints {
+            dynamodb: self.dynamodb.unwrap_or_else(|| moto.to_owned()),
+            sqs: self.sqs.unwrap_or_else(|| fauxqs.to_owned()),
+            secretsmanager: self.secretsmanager.unwrap_or_else(|| moto.to_owned()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod endpoint_tests {
+    use super::*;
+
+    #[test]
+    fn given_endpoints_are_used_and_only_the_other_emulators_start() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        let none = GivenEndpoints::from_lookup(env(&[]));
+        assert!(none.needs_moto() && none.needs_fauxqs());
+        let sqs_only = GivenEndpoints::from_lookup(env(&[(AWS_ENDPOINT_URL_SQS, "http://q:1")]));
+        assert!(sqs_only.needs_moto() && !sqs_only.needs_fauxqs());
+        let all = GivenEndpoints::from_lookup(env(&[
+            (AWS_ENDPOINT_URL_DYNAMODB, "http://d:1"),
+            (AWS_ENDPOINT_URL_SQS, "http://q:1"),
+            (AWS_ENDPOINT_URL_SECRETS_MANAGER, "http://s:1"),
+        ]));
+        assert!(!all.needs_moto() && !all.needs_fauxqs());
+        let endpoints = all.or("http://moto", "http://fauxqs");
+        assert_eq!(
+            (
+                endpoints.dynamodb.as_str(),
+                endpoints.sqs.as_str(),
+                endpoints.secretsmanager.as_str()
+            ),
+            ("http://d:1", "http://q:1", "http://s:1")
+        );
+        let partly = GivenEndpoints::from_lookup(env(&[
+            (AWS_ENDPOINT_URL_DYNAMODB, "http://d:1"),
+            (AWS_ENDPOINT_URL_SQS, " "),
+        ]))
+        .or("http://moto", "http://fauxqs");
+        assert_eq!(
+            (
+                partly.dynamodb.as_str(),
+                partly.sqs.as_str(),
+                partly.secretsmanager.as_str()
+            ),
+            ("http://d:1", "http://fauxqs", "http://moto")
+        );
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ResourceNames {
     pub table: String,

@@ -153,3 +153,57 @@ async fn callbacks_that_never_come_are_settled_from_twilios_record() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_failed_enqueues_what_it_moved_even_when_another_move_fails() {
+    const A: &str = "+5511999990001";
+    const B: &str = "+5511999990002";
+    let t = TestStack::start_with(|sim, _| {
+        sim.knobs.fail_numbers.insert(A.into(), 63024);
+        sim.knobs.fail_numbers.insert(B.into(), 63024);
+    })
+    .await;
+    t.create_event("gala").await;
+    let body = t
+        .send_bulk(
+            "gala",
+            vec![e2e::guest("a", "Ana", A), e2e::guest("b", "Bia", B)],
+        )
+        .await;
+    let job_id = body["job_id"].as_str().unwrap();
+    t.wait_for_job(job_id, Duration::from_secs(30), |j| {
+        j["counts"]["failed"] == 2
+    })
+    .await;
+    t.sim
+        .state()
+        .patch_knobs(serde_json::json!({"fail_numbers": {}}))
+        .unwrap();
+    let invitations = t.all_invitations("gala").await;
+    let id_of = |guest: &str| {
+        invitations.iter().find(|i| i["guest_id"] == guest).unwrap()["invitation_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    // Ana's move to a new attempt fails; Bia's goes through.
+    t.aws.set_outage(Some(e2e::faults::Outage {
+        action: "dynamodb:TransactWriteItems",
+        item_prefix: format!("INV#{}", id_of("a")),
+    }));
+    let (status, answer) = t
+        .request(
+            "POST",
+            "/api/whatsapp/retry-failed",
+            Some(serde_json::json!({"job_id": job_id})),
+        )
+        .await;
+    assert_eq!(status, 500, "{answer}");
+    t.aws.set_outage(None);
+    // Bia's new attempt was enqueued before the error was answered: it goes
+    // out now, not when reconciliation would find it.
+    t.wait_for_invitation("gala", &id_of("b"), Duration::from_secs(15), |i| {
+        i["status"] == "read" && i["attempt"] == 2
+    })
+    .await;
+}

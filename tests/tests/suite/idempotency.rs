@@ -37,7 +37,7 @@ async fn a_request_that_failed_part_way_is_finished_by_its_retry_with_the_same_k
     // The invitations are written, then the job item cannot be.
     t.aws.set_outage(Some(Outage {
         action: "dynamodb:PutItem",
-        item_prefix: "JOB#",
+        item_prefix: "JOB#".into(),
     }));
     let (status, first) = send_with_key(&t, "order-1", &body).await;
     assert_eq!(status, 500, "{first}");
