@@ -409,6 +409,21 @@ impl TestStack {
         body
     }
 
+    /// `POST send-bulk` with an `Idempotency-Key`: the status and the answer.
+    pub async fn send_bulk_with_key(&self, key: &str, body: &Value) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(self.url("/api/whatsapp/send-bulk"))
+            .header("Idempotency-Key", key)
+            .header(local_stack::ORGANIZER_HEADER, local_stack::DEV_ORGANIZER)
+            .json(body)
+            .send()
+            .await
+            .expect("request reaches the stack");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn job(&self, job_id: &str) -> Value {
         let (status, body) = self
             .request("GET", &format!("/api/whatsapp/status/{job_id}"), None)
@@ -449,6 +464,28 @@ pub fn assert_counts_exact(job: &Value) {
         job["total"].as_i64().unwrap(),
         "counts add up to the total: {job}"
     );
+}
+
+/// How many of `invitations` are at each status.
+pub fn status_counts(invitations: &[Value]) -> std::collections::BTreeMap<String, i64> {
+    let mut counted = std::collections::BTreeMap::new();
+    for inv in invitations {
+        *counted
+            .entry(inv["status"].as_str().unwrap_or_default().to_owned())
+            .or_default() += 1;
+    }
+    counted
+}
+
+/// A job's counts, the statuses it has any of.
+pub fn job_counts(job: &Value) -> std::collections::BTreeMap<String, i64> {
+    job["counts"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.as_i64().unwrap_or(0)))
+        .filter(|(_, n)| *n != 0)
+        .collect()
 }
 
 /// `n` valid guests with distinct phones.

@@ -1,26 +1,17 @@
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use shared::adapters::twilio::TwilioClient;
 use shared::app::reconcile::Thresholds;
-use shared::edge::config::{self, env};
+use shared::edge::config;
 use shared::edge::telemetry;
 use std::sync::Arc;
-use std::time::Duration;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let sdk = config::aws_config().await;
-    let credentials = config::twilio_from_env(&sdk).await?;
-    let api_base =
-        std::env::var(env::TWILIO_API_BASE).unwrap_or_else(|_| "https://api.twilio.com".into());
     let deps = reconcile::Deps {
         store: config::store_from_env(&sdk)?,
         queue: config::queue_from_env(&sdk)?,
-        messenger: Arc::new(TwilioClient::new(
-            &api_base,
-            credentials,
-            Duration::from_secs(10),
-        )),
+        messenger: Arc::new(config::twilio_client_from_env(&sdk).await?),
         thresholds: Thresholds::DEPLOYED,
     };
     // The scheduled event carries nothing the run needs.

@@ -61,7 +61,8 @@ enum RecordError {
 /// The longest a send may take from its slot to its recorded answer: the
 /// Twilio client's timeout and the store writes around it. A record whose
 /// slot leaves less than this before the deadline is not claimed.
-pub const SEND_BUDGET: Duration = Duration::from_secs(12);
+pub const SEND_BUDGET: Duration =
+    Duration::from_secs(shared::adapters::twilio::TwilioClient::TIMEOUT.as_secs() + 2);
 
 /// How long before its slot a record's claim is made: time for the claim's
 /// write and the rendering, so the send itself leaves on the slot.

@@ -1,6 +1,5 @@
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use shared::adapters::sqs::SqsQueue;
-use shared::adapters::twilio::TwilioClient;
 use shared::edge::config::{self, env};
 use shared::edge::deployment::QUEUE;
 use shared::edge::telemetry;
@@ -11,9 +10,6 @@ use std::time::Duration;
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let sdk = config::aws_config().await;
-    let credentials = config::twilio_from_env(&sdk).await?;
-    let api_base =
-        std::env::var(env::TWILIO_API_BASE).unwrap_or_else(|_| "https://api.twilio.com".into());
     let rate = config::number_or(env::SEND_RATE_PER_SECOND, QUEUE.send_rate_per_second)?;
     let max_concurrency = config::number_or(env::SENDER_MAX_CONCURRENCY, QUEUE.max_concurrency)?;
     let deps = sender::Deps {
@@ -25,11 +21,7 @@ async fn main() -> Result<(), Error> {
             )
             .with_dead_letter(config::required(env::DEAD_LETTER_QUEUE_URL)?),
         ),
-        messenger: Arc::new(TwilioClient::new(
-            &api_base,
-            credentials,
-            Duration::from_secs(10),
-        )),
+        messenger: Arc::new(config::twilio_client_from_env(&sdk).await?),
         webhook_url: config::required(env::WEBHOOK_URL)?,
         pacer: sender::Pacer::new(rate, max_concurrency)?,
         max_receive_count: QUEUE.max_receive_count,

@@ -348,7 +348,7 @@ impl LocalStack {
         let messenger = Arc::new(TwilioClient::new(
             &options.twilio.api_base,
             credentials,
-            Duration::from_secs(10),
+            TwilioClient::TIMEOUT,
         ));
         let sender_store = store("sender");
         let sender_queue = Arc::new(
@@ -391,7 +391,7 @@ impl LocalStack {
             messenger: Arc::new(TwilioClient::new(
                 &options.twilio.api_base,
                 load_twilio_credentials(&reconciler.secrets, &names.twilio_secret).await?,
-                Duration::from_secs(10),
+                TwilioClient::TIMEOUT,
             )),
             thresholds: options.reconcile_thresholds,
         };

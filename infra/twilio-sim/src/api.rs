@@ -188,32 +188,17 @@ impl CreateMessage {
 
     /// Twilio's message resource for this message, as created.
     pub fn resource(&self, account_sid: &str, sid: &str) -> Value {
-        let now = OffsetDateTime::now_utc()
-            .format(&Rfc2822)
-            .unwrap_or_default();
-        let uri = format!("/{API_VERSION}/Accounts/{account_sid}/Messages/{sid}");
-        json!({
-            "sid": sid,
-            "account_sid": account_sid,
-            "to": self.to,
-            "from": self.from,
-            "body": self.body.as_deref().unwrap_or_default(),
-            "status": "queued",
-            "num_segments": "1",
-            "num_media": "0",
-            "direction": "outbound-api",
-            "api_version": API_VERSION,
-            "date_created": now,
-            "date_updated": now,
-            "date_sent": null,
-            "error_code": null,
-            "error_message": null,
-            "messaging_service_sid": null,
-            "price": null,
-            "price_unit": "USD",
-            "uri": format!("{uri}.json"),
-            "subresource_uris": { "media": format!("{uri}/Media.json") },
-        })
+        resource_json(
+            account_sid,
+            sid,
+            [
+                &self.to,
+                &self.from,
+                self.body.as_deref().unwrap_or_default(),
+            ],
+            ("queued", None),
+            OffsetDateTime::now_utc(),
+        )
     }
 }
 
@@ -222,29 +207,48 @@ impl CreateMessage {
 pub(crate) fn stored_resource(account_sid: &str, message: &crate::state::SimMessage) -> Value {
     let created =
         OffsetDateTime::from_unix_timestamp_nanos(i128::from(message.received_at_ms) * 1_000_000)
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-            .format(&Rfc2822)
-            .unwrap_or_default();
-    let param = |name: &str| message.params.get(name).cloned().unwrap_or_default();
-    let uri = format!(
-        "/{API_VERSION}/Accounts/{account_sid}/Messages/{}",
-        message.sid
-    );
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let param = |name: &str| {
+        message
+            .params
+            .get(name)
+            .map(String::as_str)
+            .unwrap_or_default()
+    };
+    resource_json(
+        account_sid,
+        &message.sid,
+        [param("To"), param("From"), param("Body")],
+        (&message.status, message.error_code),
+        created,
+    )
+}
+
+/// The message resource's JSON: `[to, from, body]`, `(status, error code)`.
+fn resource_json(
+    account_sid: &str,
+    sid: &str,
+    [to, from, body]: [&str; 3],
+    (status, error_code): (&str, Option<u32>),
+    created: OffsetDateTime,
+) -> Value {
+    let created = created.format(&Rfc2822).unwrap_or_default();
+    let uri = format!("/{API_VERSION}/Accounts/{account_sid}/Messages/{sid}");
     json!({
-        "sid": message.sid,
+        "sid": sid,
         "account_sid": account_sid,
-        "to": param("To"),
-        "from": param("From"),
-        "body": param("Body"),
-        "status": message.status,
+        "to": to,
+        "from": from,
+        "body": body,
+        "status": status,
         "num_segments": "1",
         "num_media": "0",
         "direction": "outbound-api",
         "api_version": API_VERSION,
         "date_created": created,
         "date_updated": created,
-        "date_sent": if message.status == "queued" { Value::Null } else { created.clone().into() },
-        "error_code": message.error_code,
+        "date_sent": if status == "queued" { Value::Null } else { created.clone().into() },
+        "error_code": error_code,
         "error_message": null,
         "messaging_service_sid": null,
         "price": null,

@@ -144,20 +144,10 @@ pub async fn force(
     new_attempt: Option<u32>,
     error: Option<ErrorInfo>,
 ) -> Result<bool, StoreError> {
-    store
-        .transition(&Transition {
-            invitation_id: inv.invitation_id.clone(),
-            job_id: inv.job_id.clone(),
-            attempt: inv.attempt,
-            from: inv.status,
-            to,
-            at: at.to_owned(),
-            new_attempt,
-            message_sid: None,
-            error,
-            clear_flag: false,
-        })
-        .await
+    let mut t = forced(inv, to, at);
+    t.new_attempt = new_attempt;
+    t.error = error;
+    store.transition(&t).await
 }
 
 /// Gives back a claim no send came of (reconciliation found no message at
@@ -167,20 +157,26 @@ pub async fn release(
     inv: &Invitation,
     at: &str,
 ) -> Result<bool, StoreError> {
-    store
-        .transition(&Transition {
-            invitation_id: inv.invitation_id.clone(),
-            job_id: inv.job_id.clone(),
-            attempt: inv.attempt,
-            from: Status::Sending,
-            to: Status::Queued,
-            at: at.to_owned(),
-            new_attempt: None,
-            message_sid: None,
-            error: None,
-            clear_flag: true,
-        })
-        .await
+    let mut t = forced(inv, Status::Queued, at);
+    t.from = Status::Sending;
+    t.clear_flag = true;
+    store.transition(&t).await
+}
+
+/// A move of `inv`'s current attempt from the status it has to `to`.
+fn forced(inv: &Invitation, to: Status, at: &str) -> Transition {
+    Transition {
+        invitation_id: inv.invitation_id.clone(),
+        job_id: inv.job_id.clone(),
+        attempt: inv.attempt,
+        from: inv.status,
+        to,
+        at: at.to_owned(),
+        new_attempt: None,
+        message_sid: None,
+        error: None,
+        clear_flag: false,
+    }
 }
 
 #[cfg(test)]

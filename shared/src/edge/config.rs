@@ -138,6 +138,22 @@ pub fn queue_from_env(sdk: &aws_config::SdkConfig) -> Result<Arc<SqsQueue>, Conf
     Ok(Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), url)))
 }
 
+/// The Twilio client: credentials from the secret named by
+/// `TWILIO_SECRET_ID`, Twilio's API at `TWILIO_API_BASE` (default: Twilio's own).
+pub async fn twilio_client_from_env(
+    sdk: &aws_config::SdkConfig,
+) -> Result<crate::adapters::twilio::TwilioClient, ConfigError> {
+    use crate::adapters::twilio::TwilioClient;
+    let credentials = twilio_from_env(sdk).await?;
+    let api_base =
+        std::env::var(env::TWILIO_API_BASE).unwrap_or_else(|_| TwilioClient::API_BASE.into());
+    Ok(TwilioClient::new(
+        &api_base,
+        credentials,
+        TwilioClient::TIMEOUT,
+    ))
+}
+
 /// Twilio's credentials from the secret named by `TWILIO_SECRET_ID`.
 pub async fn twilio_from_env(
     sdk: &aws_config::SdkConfig,

@@ -12,7 +12,7 @@ use e2e::{TestStack, guests};
 use serde_json::{Value, json};
 use shared::app::reconcile::Thresholds;
 use shared::edge::deployment::QUEUE;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -199,19 +199,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .count()
         + o.guests.saturating_sub(invitations.len());
     // The job's counters against the invitations themselves.
-    let mut counted: BTreeMap<String, i64> = BTreeMap::new();
-    for inv in &invitations {
-        *counted
-            .entry(inv["status"].as_str().unwrap_or_default().to_owned())
-            .or_default() += 1;
-    }
-    let reported: BTreeMap<String, i64> = job["counts"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| (k.clone(), v.as_i64().unwrap_or(0)))
-        .filter(|(_, n)| *n != 0)
-        .collect();
+    let counters_match = e2e::job_counts(&job) == e2e::status_counts(&invitations);
     let aws = t.aws.summary();
     let per_invitation = |n: u64| n as f64 / o.guests.max(1) as f64;
     let mut memory = serde_json::Map::new();
@@ -242,7 +230,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "messages_sent": messages.len(),
         "duplicates_sent": duplicates,
         "invitations_stranded": stranded,
-        "counters_match_invitations": reported == counted,
+        "counters_match_invitations": counters_match,
         "job_counts": job["counts"],
         "peak_memory_mib": memory,
         "aws_requests_by_action": aws.requests,

@@ -52,26 +52,16 @@ async fn a_repeated_idempotency_key_returns_the_first_answer_and_queues_nothing(
     let t = TestStack::start().await;
     t.create_event("gala").await;
     let request = json!({"event_id": "gala", "guests": guests(5)});
-    let send = |body: serde_json::Value| {
-        t.http
-            .post(t.url("/api/whatsapp/send-bulk"))
-            .header("Idempotency-Key", "order-42")
-            .json(&body)
-            .send()
-    };
-    let first = send(request.clone()).await.unwrap();
-    assert_eq!(first.status(), 202);
-    let first: serde_json::Value = first.json().await.unwrap();
+    let (status, first) = t.send_bulk_with_key("order-42", &request).await;
+    assert_eq!(status, 202, "{first}");
     let job_id = first["job_id"].as_str().unwrap().to_owned();
     t.wait_for_job(&job_id, WAIT, finished).await;
 
-    let again = send(request.clone()).await.unwrap();
-    assert_eq!(again.status(), 202);
-    assert_eq!(again.json::<serde_json::Value>().await.unwrap(), first);
-    let different = send(json!({"event_id": "gala", "guests": guests(6)}))
-        .await
-        .unwrap();
-    assert_eq!(different.status(), 409, "same key, different request");
+    let (status, again) = t.send_bulk_with_key("order-42", &request).await;
+    assert_eq!((status, again), (202, first));
+    let different = json!({"event_id": "gala", "guests": guests(6)});
+    let (status, _) = t.send_bulk_with_key("order-42", &different).await;
+    assert_eq!(status, 409, "same key, different request");
 
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(t.sim_messages().len(), 5, "the repeat sent nothing");

@@ -6,7 +6,7 @@ use e2e::faults::{Faults, Policy};
 use e2e::{TestStack, assert_counts_exact, guests};
 use serde_json::Value;
 use shared::app::reconcile::Thresholds;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// Reconciliation every half second, with thresholds short enough for a
@@ -41,20 +41,12 @@ fn one_message_per_guest(t: &TestStack) -> usize {
 
 /// The job's counters against the invitations themselves.
 async fn counters_match_invitations(t: &TestStack, event_id: &str, job: &Value) {
-    let mut counted: BTreeMap<String, i64> = BTreeMap::new();
-    for inv in t.all_invitations(event_id).await {
-        *counted
-            .entry(inv["status"].as_str().unwrap().to_owned())
-            .or_default() += 1;
-    }
-    let reported: BTreeMap<String, i64> = job["counts"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_i64().unwrap()))
-        .filter(|(_, n)| *n != 0)
-        .collect();
-    assert_eq!(reported, counted, "job counters against the invitations");
+    let counted = e2e::status_counts(&t.all_invitations(event_id).await);
+    assert_eq!(
+        e2e::job_counts(job),
+        counted,
+        "job counters against the invitations"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

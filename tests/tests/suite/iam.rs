@@ -56,32 +56,24 @@ async fn each_role_grants_exactly_what_its_function_does() {
         .state()
         .patch_knobs(json!({"lost_callback_ratio": 0.0}))
         .unwrap();
-    let bulk = |body: serde_json::Value| {
-        t.http
-            .post(t.url("/api/whatsapp/send-bulk"))
-            .header("Idempotency-Key", "iam-run")
-            .json(&body)
-            .send()
-    };
     // Refused (no guests): the key is released for the real request.
-    assert_eq!(
-        bulk(json!({"event_id": "gala", "guests": []}))
-            .await
-            .unwrap()
-            .status(),
-        400
-    );
-    let answer = bulk(json!({"event_id": "gala", "guests": [
-        guest("b", "Bruno", BRUNO),
-        guest("c", "Carla", NOT_ON_WHATSAPP),
-        guest("d", "Davi", "+5511999990004"),
-        guest("e", "Eva", "+5511999990005"),
-        guest("f", "Fabio", "+5511999990006"),
-    ]}))
-    .await
-    .unwrap();
-    assert_eq!(answer.status(), 202);
-    let answer: serde_json::Value = answer.json().await.unwrap();
+    let (status, _) = t
+        .send_bulk_with_key("iam-run", &json!({"event_id": "gala", "guests": []}))
+        .await;
+    assert_eq!(status, 400);
+    let (status, answer) = t
+        .send_bulk_with_key(
+            "iam-run",
+            &json!({"event_id": "gala", "guests": [
+                guest("b", "Bruno", BRUNO),
+                guest("c", "Carla", NOT_ON_WHATSAPP),
+                guest("d", "Davi", "+5511999990004"),
+                guest("e", "Eva", "+5511999990005"),
+                guest("f", "Fabio", "+5511999990006"),
+            ]}),
+        )
+        .await;
+    assert_eq!(status, 202, "{answer}");
     let job_id = answer["job_id"].as_str().unwrap();
     t.wait_for_job(job_id, WAIT, |j| j["done"] == true).await;
     let failed = t

@@ -11,16 +11,7 @@ use std::time::Duration;
 const WAIT: Duration = Duration::from_secs(60);
 
 async fn send_with_key(t: &TestStack, key: &str, body: &Value) -> (u16, Value) {
-    let resp = t
-        .http
-        .post(t.url("/api/whatsapp/send-bulk"))
-        .header("Idempotency-Key", key)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
+    t.send_bulk_with_key(key, body).await
 }
 
 fn recipients(t: &TestStack) -> (usize, usize) {

@@ -80,7 +80,12 @@ pub struct TwilioClient {
 }
 
 impl TwilioClient {
-    /// `api_base` is `https://api.twilio.com` in production, the simulator locally.
+    /// Twilio's REST base in production (the simulator's URL locally).
+    pub const API_BASE: &str = "https://api.twilio.com";
+    /// How long a request may take before its outcome counts as unknown.
+    pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// `api_base` is [`Self::API_BASE`] in production, the simulator locally.
     pub fn new(api_base: &str, credentials: TwilioCredentials, timeout: Duration) -> Self {
         let http = reqwest::Client::builder()
             .timeout(timeout)
