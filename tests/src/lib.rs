@@ -424,6 +424,13 @@ impl TestStack {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    /// `POST /api/whatsapp/retry/{invitation_id}`: the status and the answer.
+    pub async fn retry(&self, invitation_id: &Value) -> (u16, Value) {
+        let id = invitation_id.as_str().expect("an invitation id");
+        self.request("POST", &format!("/api/whatsapp/retry/{id}"), None)
+            .await
+    }
+
     pub async fn job(&self, job_id: &str) -> Value {
         let (status, body) = self
             .request("GET", &format!("/api/whatsapp/status/{job_id}"), None)

@@ -297,16 +297,7 @@ async fn permanent_errors_fail_with_their_code_and_retry_starts_a_new_attempt() 
 
     // Retrying a read invitation is refused; a failed one becomes attempt 2.
     let read = invs.iter().find(|i| i["guest_id"] == "g0").unwrap();
-    let (status, _) = t
-        .request(
-            "POST",
-            &format!(
-                "/api/whatsapp/retry/{}",
-                read["invitation_id"].as_str().unwrap()
-            ),
-            None,
-        )
-        .await;
+    let (status, _) = t.retry(&read["invitation_id"]).await;
     assert_eq!(status, 409);
     t.sim
         .state()

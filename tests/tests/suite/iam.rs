@@ -82,16 +82,7 @@ async fn each_role_grants_exactly_what_its_function_does() {
         .into_iter()
         .find(|i| i["status"] == "failed")
         .expect("the guest not on WhatsApp failed");
-    let (status, body) = t
-        .request(
-            "POST",
-            &format!(
-                "/api/whatsapp/retry/{}",
-                failed["invitation_id"].as_str().unwrap()
-            ),
-            None,
-        )
-        .await;
+    let (status, body) = t.retry(&failed["invitation_id"]).await;
     assert_eq!(status, 202, "{body}");
     t.wait_for_job(job_id, WAIT, |j| j["done"] == true).await;
     let (status, body) = t
