@@ -181,3 +181,39 @@ async fn events_and_queries_name_the_bad_field() {
     assert_eq!(status, 404);
     assert_nothing_written(&t).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cursor_from_another_listing_names_the_cursor() {
+    let t = TestStack::start_with(|_, options| options.max_concurrency = 0).await;
+    for event in ["gala", "brunch"] {
+        t.create_event(event).await;
+        t.send_bulk(event, e2e::guests(3)).await;
+    }
+    let (status, page) = t
+        .request("GET", "/api/whatsapp/invitations/brunch?limit=1", None)
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let cursor = page["next_cursor"].as_str().expect("a next page");
+    // Brunch's cursor on the gala's listing.
+    let (status, answer) = t
+        .request(
+            "GET",
+            &format!("/api/whatsapp/invitations/gala?cursor={cursor}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, answer["error"]["field"].as_str()),
+        (400, Some("cursor")),
+        "{answer}"
+    );
+    let (status, page) = t
+        .request(
+            "GET",
+            &format!("/api/whatsapp/invitations/brunch?limit=5&cursor={cursor}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "its own listing takes it: {page}");
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+}

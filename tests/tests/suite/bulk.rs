@@ -437,3 +437,52 @@ async fn the_sender_claims_only_what_it_can_send_before_its_deadline() {
         .count();
     assert_eq!(queued, 2, "the others were never claimed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_filtered_listing_reads_pages_not_single_items() {
+    let t = TestStack::start_with(|_, options| options.max_concurrency = 0).await;
+    t.create_event("gala").await;
+    t.send_bulk("gala", guests(150)).await;
+    let queries = || {
+        t.aws
+            .summary()
+            .requests
+            .get("dynamodb:Query")
+            .copied()
+            .unwrap_or(0)
+    };
+    let before = queries();
+    // Nothing failed: the filter matches none of the 150.
+    let (status, page) = t
+        .request(
+            "GET",
+            "/api/whatsapp/invitations/gala?status=failed&limit=1",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["items"].as_array().unwrap().len(), 0);
+    assert!(page["next_cursor"].is_null());
+    assert_eq!(queries() - before, 1, "one read of a page, not 150 of one");
+    // Paging through matches gives each once.
+    let mut seen = HashSet::new();
+    let mut cursor = String::new();
+    loop {
+        let (status, page) = t
+            .request(
+                "GET",
+                &format!("/api/whatsapp/invitations/gala?status=queued&limit=40{cursor}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{page}");
+        for item in page["items"].as_array().unwrap() {
+            assert!(seen.insert(item["invitation_id"].as_str().unwrap().to_owned()));
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 150);
+}

@@ -247,7 +247,7 @@ pub fn count_attribute(status: Status) -> String {
     format!("n_{status}")
 }
 
-/// Cursors are the index's last key, opaque to clients.
+/// Cursors are the index's key of the last item given, opaque to clients.
 pub fn encode_cursor(key: &Item) -> String {
     let plain: HashMap<&str, &str> = key
         .iter()
@@ -256,12 +256,27 @@ pub fn encode_cursor(key: &Item) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(&plain).expect("strings serialize"))
 }
 
-pub fn decode_cursor(cursor: &str) -> Result<Item, StoreError> {
+/// The cursor after `item`, an invitation in the by-event index.
+pub fn cursor_after(item: &Item) -> String {
+    let key: Item = [PK, SK, GSI1PK, GSI1SK]
+        .into_iter()
+        .filter_map(|k| item.get(k).map(|v| (k.to_owned(), v.clone())))
+        .collect();
+    encode_cursor(&key)
+}
+
+/// A cursor given back, for a listing of the index's `partition`: one from
+/// another listing (another event, another organizer) is refused, as
+/// DynamoDB would refuse it with an error that is not the client's.
+pub fn decode_cursor(cursor: &str, partition: &str) -> Result<Item, StoreError> {
     let bad = || StoreError::BadCursor;
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     let plain: HashMap<String, String> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
     let expected = [PK, SK, GSI1PK, GSI1SK];
     if plain.len() != expected.len() || !expected.iter().all(|k| plain.contains_key(*k)) {
+        return Err(bad());
+    }
+    if plain[GSI1PK] != partition {
         return Err(bad());
     }
     Ok(plain.into_iter().map(|(k, v)| (k, s(v))).collect())

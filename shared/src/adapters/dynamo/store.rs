@@ -13,6 +13,9 @@ use crate::ports::{
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+
+/// Items a status-filtered listing reads per request.
+const LISTING_READ: usize = 200;
 use std::collections::HashSet;
 
 #[async_trait]
@@ -219,10 +222,21 @@ impl InvitationStore for DynamoStore {
     }
 
     async fn list_invitations(&self, q: &ListQuery) -> Result<Page, StoreError> {
-        let mut start = q.cursor.as_deref().map(keys::decode_cursor).transpose()?;
+        let partition = keys::invitations_of(&q.owner, &q.event_id);
+        let mut start = q
+            .cursor
+            .as_deref()
+            .map(|c| keys::decode_cursor(c, &partition))
+            .transpose()?;
+        let limit = q.limit as usize;
+        // A status filter applies after DynamoDB's limit: read whole pages
+        // and stop at the page's last wanted item, its key the cursor.
+        let read = if q.status.is_some() {
+            limit.max(LISTING_READ)
+        } else {
+            limit
+        };
         let mut items = Vec::new();
-        // A status filter applies after DynamoDB's limit, so keep reading
-        // until the page is full or the index is exhausted.
         loop {
             let mut req = self
                 .client
@@ -230,8 +244,8 @@ impl InvitationStore for DynamoStore {
                 .table_name(&self.table)
                 .index_name(BY_EVENT_INDEX)
                 .key_condition_expression(format!("{} = :pk", keys::GSI1PK))
-                .expression_attribute_values(":pk", s(keys::invitations_of(&q.owner, &q.event_id)))
-                .limit((q.limit as usize - items.len()) as i32)
+                .expression_attribute_values(":pk", s(&partition))
+                .limit(read as i32)
                 .set_exclusive_start_key(start.take());
             if let Some(status) = q.status {
                 req = req
@@ -240,18 +254,25 @@ impl InvitationStore for DynamoStore {
                     .expression_attribute_values(":status", s(status.as_str()));
             }
             let out = req.send().await.map_err(backend)?;
-            for item in out.items() {
+            let found = out.items();
+            for (i, item) in found.iter().enumerate() {
                 items.push(Invitation::try_from(item)?);
+                if items.len() == limit {
+                    let more = i + 1 < found.len() || out.last_evaluated_key.is_some();
+                    return Ok(Page {
+                        items,
+                        next_cursor: more.then(|| keys::cursor_after(item)),
+                    });
+                }
             }
             start = out.last_evaluated_key;
-            if start.is_none() || items.len() >= q.limit as usize {
-                break;
+            if start.is_none() {
+                return Ok(Page {
+                    items,
+                    next_cursor: None,
+                });
             }
         }
-        Ok(Page {
-            items,
-            next_cursor: start.map(|k| keys::encode_cursor(&k)),
-        })
     }
 
     async fn in_flight_since(
