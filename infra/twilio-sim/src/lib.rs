@@ -30,10 +30,12 @@ pub use knobs::{DEFAULT_CONTENT_SIDS, EnvError, Knobs, env};
 pub use routes::router;
 pub use state::{CallbackRecord, SimMessage, SimState, Stats};
 
-/// Account SID used when `TWILIO_ACCOUNT_SID` is not set.
-pub const DEFAULT_ACCOUNT_SID: &str = "ACtest00000000000000000000000000000";
-/// Auth token used when `TWILIO_AUTH_TOKEN` is not set.
-pub const DEFAULT_AUTH_TOKEN: &str = "test-auth-token-0000000000000000";
+/// Account SID used when `TWILIO_ACCOUNT_SID` is not set: a test value in
+/// Twilio's form (AC and 32 hexadecimal digits), so the stack's own checks
+/// and Twilio-shaped validators accept it.
+pub const DEFAULT_ACCOUNT_SID: &str = "ACdeadbeefdeadbeefdeadbeefdeadbeef";
+/// Auth token used when `TWILIO_AUTH_TOKEN` is not set (Twilio's form: 32 hexadecimal digits).
+pub const DEFAULT_AUTH_TOKEN: &str = "0123456789abcdef0123456789abcdef";
 
 /// The credentials the simulator accepts (and signs callbacks with), and its knobs.
 #[derive(Debug, Clone, PartialEq)]

@@ -5,7 +5,7 @@ use crate::adapters::dynamo::DynamoStore;
 use crate::adapters::sqs::SqsQueue;
 use crate::adapters::twilio::TwilioCredentials;
 use crate::domain::PhoneNumber;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 
 pub mod env {
@@ -62,8 +62,19 @@ impl TwilioSecret {
         // Accept the sender with or without the channel prefix.
         let from = self.from.strip_prefix("whatsapp:").unwrap_or(&self.from);
         let from = PhoneNumber::parse(from).map_err(|e| format!("field from: {e}"))?;
-        if !self.account_sid.starts_with("AC") {
-            return Err("field account_sid: must start with AC".into());
+        // Twilio's own forms (Console, Account Info). The values are never
+        // quoted back: they are secrets.
+        if !is_hex_32(self.account_sid.strip_prefix("AC").unwrap_or_default()) {
+            return Err(
+                "field account_sid: must be AC followed by 32 hexadecimal digits (Twilio Console, Account Info)"
+                    .into(),
+            );
+        }
+        if !is_hex_32(self.auth_token.expose_secret()) {
+            return Err(
+                "field auth_token: must be 32 hexadecimal digits (Twilio Console, Account Info)"
+                    .into(),
+            );
         }
         Ok(TwilioCredentials {
             account_sid: self.account_sid,
@@ -71,6 +82,17 @@ impl TwilioSecret {
             from,
         })
     }
+}
+
+fn is_hex_32(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Reads the Twilio secret's JSON as the functions do; errors name the field.
+pub fn parse_twilio_secret(text: &str) -> Result<TwilioCredentials, String> {
+    let secret: TwilioSecret = serde_json::from_str(text)
+        .map_err(|e| format!("expected JSON {{account_sid, auth_token, from}}: {e}"))?;
+    secret.into_credentials()
 }
 
 /// Fetches Twilio's credentials from Secrets Manager (once per cold start).
@@ -91,12 +113,7 @@ pub async fn load_twilio_credentials(
     let text = out
         .secret_string()
         .ok_or_else(|| fail("secret has no string value".into()))?;
-    let secret: TwilioSecret = serde_json::from_str(text).map_err(|e| {
-        fail(format!(
-            "expected JSON {{account_sid, auth_token, from}}: {e}"
-        ))
-    })?;
-    secret.into_credentials().map_err(fail)
+    parse_twilio_secret(text).map_err(fail)
 }
 
 /// The secret's JSON for given credentials (the local stack seeds it).
@@ -160,4 +177,36 @@ pub async fn twilio_from_env(
 ) -> Result<TwilioCredentials, ConfigError> {
     let secret_id = required(env::TWILIO_SECRET_ID)?;
     load_twilio_credentials(&aws_sdk_secretsmanager::Client::new(sdk), &secret_id).await
+}
+
+#[cfg(test)]
+mod secret_tests {
+    use super::*;
+
+    const SID: &str = "ACdeadbeefdeadbeefdeadbeefdeadbeef";
+    const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
+    fn parse(sid: &str, token: &str) -> Result<TwilioCredentials, String> {
+        parse_twilio_secret(&twilio_secret_json(sid, token, "+14155238886"))
+    }
+
+    #[test]
+    fn twilio_credentials_in_twilios_forms_only_naming_the_field_not_the_value() {
+        assert!(parse(SID, TOKEN).is_ok());
+        for bad_sid in [
+            "ACtest00000000000000000000000000000",
+            "AC123",
+            "XXdeadbeefdeadbeefdeadbeefdeadbeef",
+        ] {
+            let err = parse(bad_sid, TOKEN).err().unwrap();
+            assert!(err.starts_with("field account_sid:"), "{err}");
+            assert!(!err.contains(bad_sid), "the value is not quoted: {err}");
+        }
+        for bad_token in ["test-auth-token-0000000000000000", "0123", ""] {
+            let err = parse(SID, bad_token).err().unwrap();
+            assert!(err.starts_with("field auth_token:"), "{err}");
+        }
+        let err = parse_twilio_secret("{}").err().unwrap();
+        assert!(err.contains("account_sid"), "{err}");
+    }
 }

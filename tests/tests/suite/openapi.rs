@@ -962,7 +962,7 @@ async fn events_sends_and_progress_answer_as_documented() {
     let sent = [
         ("MessageSid", "SM00000000000000000000000000000001"),
         ("MessageStatus", "sent"),
-        ("AccountSid", "ACtest00000000000000000000000000000"),
+        ("AccountSid", twilio_sim::DEFAULT_ACCOUNT_SID),
     ];
     let (path, signature) = form_signed(&t, &query, &sent);
     let denied = s
@@ -1605,7 +1605,7 @@ async fn opt_outs_and_incoming_messages_answer_as_documented() {
     // A guest's STOP, posted and signed as Twilio does.
     let stop = [
         ("MessageSid", "SM00000000000000000000000000000002"),
-        ("AccountSid", "ACtest00000000000000000000000000000"),
+        ("AccountSid", twilio_sim::DEFAULT_ACCOUNT_SID),
         ("From", "whatsapp:+5511999990001"),
         ("To", "whatsapp:+14155238886"),
         ("Body", "STOP"),

@@ -65,7 +65,7 @@ async fn signed_callbacks_apply_and_unsigned_ones_change_nothing() {
         ("MessageStatus", "delivered"),
         ("To", "whatsapp:+5511988887777"),
         ("MessageSid", sid.as_str()),
-        ("AccountSid", "ACtest00000000000000000000000000000"),
+        ("AccountSid", twilio_sim::DEFAULT_ACCOUNT_SID),
         ("From", "whatsapp:+14155238886"),
         ("ApiVersion", "2010-04-01"),
     ];
