@@ -12,6 +12,7 @@ mod message_templates;
 mod one_invitation;
 mod openapi;
 mod opt_out;
+mod readme;
 mod sam_template;
 mod sample_events;
 mod store;
