@@ -280,6 +280,58 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_report_naming_its_job_moves_on_or_falls_back_to_reading() {
+        let (store, inv) = queued().await;
+        let claimed = Invitation {
+            status: Status::Sending,
+            ..inv.clone()
+        };
+        assert!(
+            force(&store, &inv, Status::Sending, &now(), None, None)
+                .await
+                .unwrap()
+        );
+        let with_job = |status, at: &str| StatusReport {
+            job_id: Some(inv.job_id.clone()),
+            ..report(&claimed, 1, status, at)
+        };
+        // In order: each moves from the one before it.
+        for status in [Status::Sent, Status::Delivered] {
+            assert!(matches!(
+                apply_report(&store, &with_job(status, &now()))
+                    .await
+                    .unwrap(),
+                Outcome::Applied { .. }
+            ));
+        }
+        // A duplicate misses the guess and is read and refused.
+        assert_eq!(
+            apply_report(&store, &with_job(Status::Delivered, &now()))
+                .await
+                .unwrap(),
+            Outcome::NotForward {
+                current: Status::Delivered
+            }
+        );
+        // Read skips nothing; a late "sent" after it moves nothing back.
+        assert!(matches!(
+            apply_report(&store, &with_job(Status::Read, &now()))
+                .await
+                .unwrap(),
+            Outcome::Applied {
+                from: Status::Delivered
+            }
+        ));
+        assert!(matches!(
+            apply_report(&store, &with_job(Status::Sent, &now()))
+                .await
+                .unwrap(),
+            Outcome::NotForward { .. }
+        ));
+        assert_eq!(counts(&store, &inv).await, [(Status::Read, 1)]);
+    }
+
+    #[tokio::test]
     async fn a_report_for_another_attempt_is_ignored() {
         let (store, inv) = queued().await;
         let at = now();
