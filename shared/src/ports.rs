@@ -203,7 +203,8 @@ pub trait OptOutStore: Send + Sync {
         if_unchanged_since: Option<&str>,
     ) -> Result<bool, StoreError>;
     async fn get_opt_out(&self, phone: &PhoneNumber) -> Result<Option<OptOut>, StoreError>;
-    /// Which of these numbers are opted out.
+    /// Which of `phones` (as given) reach a WhatsApp user who opted out, in
+    /// whatever form the opt-out was recorded.
     async fn opted_out_among(&self, phones: &[PhoneNumber]) -> Result<HashSet<String>, StoreError>;
 }
 

@@ -393,7 +393,7 @@ impl OptOutStore for MemoryStore {
         if_unchanged_since: Option<&str>,
     ) -> Result<bool, StoreError> {
         let mut tables = self.tables();
-        let existing = tables.opt_outs.get(record.phone.as_str());
+        let existing = tables.opt_outs.get(&record.phone.whatsapp_identity());
         let unchanged = match if_unchanged_since {
             None => true,
             Some("") => existing.is_none(),
@@ -404,19 +404,28 @@ impl OptOutStore for MemoryStore {
         }
         tables
             .opt_outs
-            .insert(record.phone.as_str().to_owned(), record.clone());
+            .insert(record.phone.whatsapp_identity(), record.clone());
         Ok(true)
     }
 
     async fn get_opt_out(&self, phone: &PhoneNumber) -> Result<Option<OptOut>, StoreError> {
-        Ok(self.tables().opt_outs.get(phone.as_str()).cloned())
+        Ok(self
+            .tables()
+            .opt_outs
+            .get(&phone.whatsapp_identity())
+            .cloned())
     }
 
     async fn opted_out_among(&self, phones: &[PhoneNumber]) -> Result<HashSet<String>, StoreError> {
         let tables = self.tables();
         Ok(phones
             .iter()
-            .filter(|p| tables.opt_outs.get(p.as_str()).is_some_and(|o| o.opted_out))
+            .filter(|p| {
+                tables
+                    .opt_outs
+                    .get(&p.whatsapp_identity())
+                    .is_some_and(|o| o.opted_out)
+            })
             .map(|p| p.as_str().to_owned())
             .collect())
     }

@@ -43,6 +43,25 @@ impl PhoneNumber {
         format!("{WHATSAPP_PREFIX}{}", self.0)
     }
 
+    /// The WhatsApp user this number reaches, in one form whichever form it
+    /// came in: WhatsApp reports some countries' mobile numbers in another
+    /// form than people dial them, and an opt-out must hold in all of them.
+    /// - Brazil: `+55` area code `9` eight digits, reported without the 9;
+    /// - Mexico: `+52 1` ten digits (the old mobile prefix), as `+52` ten;
+    /// - Argentina: `+54 9` ten digits (the mobile 9), as `+54` ten.
+    ///
+    /// The identity is the form without the extra digit.
+    pub fn whatsapp_identity(&self) -> String {
+        let digits = &self.0[1..];
+        let without = |at: usize| format!("+{}{}", &digits[..at], &digits[at + 1..]);
+        match digits.len() {
+            13 if digits.starts_with("55") && digits.as_bytes()[4] == b'9' => without(4),
+            13 if digits.starts_with("521") => without(2),
+            13 if digits.starts_with("549") => without(2),
+            _ => self.0.clone(),
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -129,5 +148,34 @@ mod tests {
         assert_eq!(p.masked(), "+55*********12");
         assert_eq!(format!("{p}"), "+55*********12");
         assert!(!format!("{p:?}").contains("99999"));
+    }
+
+    #[test]
+    fn one_whatsapp_user_in_every_form() {
+        let same = |a: &str, b: &str| {
+            let (a, b) = (
+                PhoneNumber::parse(a).unwrap(),
+                PhoneNumber::parse(b).unwrap(),
+            );
+            assert_eq!(a.whatsapp_identity(), b.whatsapp_identity(), "{a:?} {b:?}");
+        };
+        // Brazil: the mobile 9 WhatsApp leaves out.
+        same("+5521987001234", "+552187001234");
+        // Mexico: +52 1 and +52.
+        same("+5215512345678", "+525512345678");
+        // Argentina: +54 9 and +54.
+        same("+5491123456789", "+541123456789");
+        // Others, and Brazilian landlines, are as given.
+        for n in ["+14155238886", "+552133334444", "+447700900123"] {
+            assert_eq!(PhoneNumber::parse(n).unwrap().whatsapp_identity(), n);
+        }
+        assert_ne!(
+            PhoneNumber::parse("+5521987001234")
+                .unwrap()
+                .whatsapp_identity(),
+            PhoneNumber::parse("+5521987001235")
+                .unwrap()
+                .whatsapp_identity()
+        );
     }
 }

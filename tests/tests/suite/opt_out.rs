@@ -295,3 +295,55 @@ async fn organizers_opt_numbers_out_and_lift_only_their_own() {
     let record: Value = t.opt_out(CY).await;
     assert_eq!(record["opted_out"], false, "{record}");
 }
+
+/// A guest's WhatsApp message, through the simulator's inbound route (it
+/// signs and posts it to the webhook as Twilio would).
+async fn sim_inbound(t: &TestStack, from: &str, body: &str) {
+    let resp = t
+        .http
+        .post(format!("{}/_sim/inbound", t.sim.base_url()))
+        .json(&json!({"from": from, "body": body, "url": t.stack.webhook_url}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_in_the_form_whatsapp_reports_holds_for_the_number_as_dialled() {
+    let t = TestStack::start().await;
+    t.create_event("gala").await;
+    // (as WhatsApp reports the guest, as the organizer dials them)
+    let forms = [
+        ("+552187001234", "+5521987001234"), // Brazil: without the mobile 9
+        ("+5215512345678", "+525512345678"), // Mexico: +52 1
+        ("+5491123456789", "+541123456789"), // Argentina: +54 9
+    ];
+    for (reported, _) in forms {
+        sim_inbound(&t, reported, "STOP").await;
+    }
+    let dialled: Vec<Value> = forms
+        .iter()
+        .enumerate()
+        .map(|(i, (_, d))| guest(&format!("g{i}"), "Guest", d))
+        .collect();
+    let body = t.send_bulk("gala", dialled.clone()).await;
+    assert_eq!(body["queued"], 0, "{body}");
+    assert_eq!(body["skipped"].as_array().unwrap().len(), 3, "{body}");
+
+    // START, sent from the dialled form this time, lifts each.
+    for (_, d) in forms {
+        sim_inbound(&t, d, "START").await;
+        let record = t.opt_out(d).await;
+        assert_eq!(record["opted_out"], false, "{record}");
+    }
+    let body = t.send_bulk("gala", dialled).await;
+    assert_eq!(body["queued"], 3, "{body}");
+    t.wait_for_job(body["job_id"].as_str().unwrap(), WAIT, |j| {
+        j["counts"]["read"] == 3
+    })
+    .await;
+    for (_, d) in forms {
+        assert_eq!(messages_to(&t, d), 1, "{d}");
+    }
+}

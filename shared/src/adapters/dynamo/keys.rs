@@ -210,8 +210,10 @@ pub fn template_in_index(owner: &str, id: &TemplateId) -> Key {
     key(templates_of(owner), id.as_str())
 }
 
+/// A number's opt-out, under the WhatsApp user it reaches: a STOP holds in
+/// every form the number comes in.
 pub fn opt_out(phone: &PhoneNumber) -> Key {
-    key(format!("OPTOUT#{}", phone.as_str()), "OPTOUT")
+    key(format!("OPTOUT#{}", phone.whatsapp_identity()), "OPTOUT")
 }
 
 fn idempotency_partition(owner: &str, idempotency_key: &str) -> String {

@@ -584,16 +584,21 @@ impl OptOutStore for DynamoStore {
     }
 
     async fn opted_out_among(&self, phones: &[PhoneNumber]) -> Result<HashSet<String>, StoreError> {
-        let found = self
-            .get_all(phones.iter().map(keys::opt_out).collect())
-            .await?;
-        let mut opted_out = HashSet::new();
-        for item in &found {
+        // One key per WhatsApp user: BatchGetItem refuses repeated keys.
+        let mut keys_wanted: Vec<_> = phones.iter().map(keys::opt_out).collect();
+        keys_wanted.sort_by(|a, b| a.partition.cmp(&b.partition));
+        keys_wanted.dedup();
+        let mut users_out = HashSet::new();
+        for item in &self.get_all(keys_wanted).await? {
             let record = OptOut::try_from(item)?;
             if record.opted_out {
-                opted_out.insert(record.phone.as_str().to_owned());
+                users_out.insert(record.phone.whatsapp_identity());
             }
         }
-        Ok(opted_out)
+        Ok(phones
+            .iter()
+            .filter(|p| users_out.contains(&p.whatsapp_identity()))
+            .map(|p| p.as_str().to_owned())
+            .collect())
     }
 }
