@@ -3,7 +3,7 @@
 # rust-cargolambda (cargo-lambda + zig from the project's venv), offline,
 # into .aws-sam/build/<Function>/bootstrap, then prints each binary's size.
 # Deploy afterwards with `sam deploy --guided` (or --config-env dev|prod).
-# Not part of `make test`: it is a release build of seven binaries (about
+# Not part of `make test`: it is a release build of ten binaries (about
 # 10 minutes on 2 cores from cold, seconds when cached).
 #
 # Usage: infra/scripts/sam-build.sh [--arch auto|arm64|x86_64] [SAM BUILD ARGS...]
