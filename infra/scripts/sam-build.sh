@@ -4,7 +4,7 @@
 # into .aws-sam/build/<Function>/bootstrap, then prints each binary's size.
 # Deploy afterwards with `sam deploy --guided` (or --config-env dev|prod).
 # Not part of `make test`: it is a release build of ten binaries (about
-# 10 minutes on 2 cores from cold, seconds when cached).
+# 15 minutes on 2 cores from cold, seconds when cached).
 #
 # Usage: infra/scripts/sam-build.sh [--arch auto|arm64|x86_64] [SAM BUILD ARGS...]
 #   --arch auto    (default) arm64 as template.yaml says, when the Rust target
