@@ -95,7 +95,8 @@ struct ReportState {
 /// A snapshot of a [`Report`].
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ReportSummary {
-    /// Requests by `service:Action`, faulted ones included.
+    /// The functions' requests by `service:Action`, every HTTP attempt
+    /// (retries and faulted ones included).
     pub requests: BTreeMap<String, u64>,
     /// Faults injected, by kind.
     pub injected: BTreeMap<&'static str, u64>,
@@ -108,7 +109,7 @@ pub struct ReportSummary {
 }
 
 impl ReportSummary {
-    /// Requests to one service (`dynamodb`, `sqs`, `secretsmanager`).
+    /// The functions' requests to one service (`dynamodb`, `sqs`, `secretsmanager`).
     pub fn requests_to(&self, service: &str) -> u64 {
         self.requests
             .iter()
@@ -135,10 +136,15 @@ impl Report {
         self.0.lock().unwrap().outage = outage;
     }
 
-    fn in_outage(&self, action: &str, items: &[String]) -> bool {
-        self.0.lock().unwrap().outage.as_ref().is_some_and(|o| {
-            o.action == action && items.iter().any(|i| i.starts_with(o.item_prefix.as_str()))
-        })
+    /// Whether a request is in the outage; its items are read only then.
+    fn in_outage(&self, action: &str, items: impl FnOnce() -> Vec<String>) -> bool {
+        let Some(outage) = self.0.lock().unwrap().outage.clone() else {
+            return false;
+        };
+        outage.action == action
+            && items()
+                .iter()
+                .any(|i| i.starts_with(outage.item_prefix.as_str()))
     }
 
     /// The denials so far, forgotten (a test that expects them).
@@ -452,9 +458,11 @@ async fn handle(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
     let Some((service, operation)) = action(&parts.headers) else {
         return forward(&proxy, &parts, bytes.to_vec()).await;
     };
-    proxy
-        .report
-        .count_request(&format!("{service}:{operation}"));
+    if proxy.policy.governs(&who) {
+        proxy
+            .report
+            .count_request(&format!("{service}:{operation}"));
+    }
     let mut body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
 
     for (action, kind) in needs(service, &operation, &body) {
@@ -473,10 +481,11 @@ async fn handle(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
 
     let faults = proxy.faults;
     if service == "dynamodb"
-        && proxy.report.in_outage(
-            &format!("dynamodb:{operation}"),
-            &written_items(&operation, &body),
-        )
+        && proxy
+            .report
+            .in_outage(&format!("dynamodb:{operation}"), || {
+                written_items(&operation, &body)
+            })
     {
         proxy.report.injected("outage", 1);
         return answer(

@@ -431,6 +431,13 @@ impl TestStack {
             .await
     }
 
+    /// `POST /api/whatsapp/retry-failed` for a job: the status and the answer.
+    pub async fn retry_failed(&self, job_id: &str) -> (u16, Value) {
+        let body = json!({ "job_id": job_id });
+        self.request("POST", "/api/whatsapp/retry-failed", Some(body))
+            .await
+    }
+
     pub async fn job(&self, job_id: &str) -> Value {
         let (status, body) = self
             .request("GET", &format!("/api/whatsapp/status/{job_id}"), None)

@@ -4,13 +4,12 @@
 //! feeds the sender the way Lambda's event source mapping does.
 
 pub mod api;
-pub mod counter;
 pub mod emulators;
 pub mod poller;
 pub mod resources;
 mod stack;
 
 pub use stack::{
-    AwsEndpoints, AwsRequestCounts, BOOTSTRAP_PRINCIPAL, DEV_ORGANIZER, GivenEndpoints, LocalStack,
-    ORGANIZER_HEADER, ResourceNames, StackError, StackOptions, TwilioSetup,
+    AwsEndpoints, BOOTSTRAP_PRINCIPAL, DEV_ORGANIZER, GivenEndpoints, LocalStack, ORGANIZER_HEADER,
+    ResourceNames, StackError, StackOptions, TwilioSetup,
 };

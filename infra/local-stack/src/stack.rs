@@ -214,8 +214,6 @@ pub enum StackError {
 /// A running local stack; stops its server and poller on [`LocalStack::stop`] or drop.
 pub struct LocalStack {
     pub api_url: String,
-    /// AWS API requests made by the stack's functions and poller, by service.
-    pub requests: AwsRequestCounts,
     pub webhook_url: String,
     pub queue_url: String,
     pub dead_letter_queue_url: String,
@@ -224,13 +222,6 @@ pub struct LocalStack {
     pub sqs: aws_sdk_sqs::Client,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct AwsRequestCounts {
-    pub dynamodb: crate::counter::RequestCounter,
-    pub sqs: crate::counter::RequestCounter,
-    pub secretsmanager: crate::counter::RequestCounter,
 }
 
 /// SDK configuration with fixed test credentials whose access key names the
@@ -264,25 +255,22 @@ struct Clients {
 }
 
 impl Clients {
-    async fn new(principal: &str, aws: &AwsEndpoints, requests: &AwsRequestCounts) -> Self {
+    async fn new(principal: &str, aws: &AwsEndpoints) -> Self {
         let sdk = sdk_config(principal).await;
         Self {
             dynamodb: aws_sdk_dynamodb::Client::from_conf(
                 aws_sdk_dynamodb::config::Builder::from(&sdk)
                     .endpoint_url(&aws.dynamodb)
-                    .interceptor(requests.dynamodb.clone())
                     .build(),
             ),
             sqs: aws_sdk_sqs::Client::from_conf(
                 aws_sdk_sqs::config::Builder::from(&sdk)
                     .endpoint_url(&aws.sqs)
-                    .interceptor(requests.sqs.clone())
                     .build(),
             ),
             secrets: aws_sdk_secretsmanager::Client::from_conf(
                 aws_sdk_secretsmanager::config::Builder::from(&sdk)
                     .endpoint_url(&aws.secretsmanager)
-                    .interceptor(requests.secretsmanager.clone())
                     .build(),
             ),
         }
@@ -307,14 +295,10 @@ const FUNCTIONS: [&str; 10] = [
 impl LocalStack {
     pub async fn start(options: StackOptions) -> Result<Self, StackError> {
         metrics::disable();
-        let requests = AwsRequestCounts::default();
-        let admin = Clients::new(BOOTSTRAP_PRINCIPAL, &options.aws, &requests).await;
+        let admin = Clients::new(BOOTSTRAP_PRINCIPAL, &options.aws).await;
         let mut clients = std::collections::HashMap::new();
         for function in FUNCTIONS {
-            clients.insert(
-                function,
-                Clients::new(function, &options.aws, &requests).await,
-            );
+            clients.insert(function, Clients::new(function, &options.aws).await);
         }
         let names = &options.names;
 
@@ -409,7 +393,6 @@ impl LocalStack {
             })?;
         tasks.extend(poller::spawn(sender.sqs.clone(), poll, senders, stopped));
         Ok(Self {
-            requests,
             api_url,
             webhook_url,
             queue_url,

@@ -115,7 +115,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     })
     .await;
     t.create_event("bench").await;
-    let before = [t.stack.requests.dynamodb.get(), t.stack.requests.sqs.get()];
+    let requests = |service| t.aws.summary().requests_to(service);
+    let before = [requests("dynamodb"), requests("sqs")];
 
     let started = Instant::now();
     let body = t.send_bulk("bench", guests(o.guests)).await;
@@ -162,8 +163,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let requests = [
-        t.stack.requests.dynamodb.get() - before[0],
-        t.stack.requests.sqs.get() - before[1],
+        requests("dynamodb") - before[0],
+        requests("sqs") - before[1],
     ];
 
     let messages = t.sim_messages();

@@ -309,13 +309,7 @@ async fn permanent_errors_fail_with_their_code_and_retry_starts_a_new_attempt() 
         .await;
     assert_eq!((status, body["attempt"].as_u64()), (202, Some(2)), "{body}");
     // And "retry all failed" takes the undelivered one.
-    let (status, body) = t
-        .request(
-            "POST",
-            "/api/whatsapp/retry-failed",
-            Some(json!({"job_id": job_id})),
-        )
-        .await;
+    let (status, body) = t.retry_failed(&job_id).await;
     assert_eq!((status, body["retried"].as_u64()), (202, Some(1)), "{body}");
     let done = t
         .wait_for_job(&job_id, WAIT, |j| j["counts"]["read"] == 4)

@@ -183,13 +183,7 @@ async fn retry_failed_enqueues_what_it_moved_even_when_another_move_fails() {
         action: "dynamodb:TransactWriteItems",
         item_prefix: format!("INV#{}", id_of("a")),
     }));
-    let (status, answer) = t
-        .request(
-            "POST",
-            "/api/whatsapp/retry-failed",
-            Some(serde_json::json!({"job_id": job_id})),
-        )
-        .await;
+    let (status, answer) = t.retry_failed(job_id).await;
     assert_eq!(status, 500, "{answer}");
     t.aws.set_outage(None);
     // Bia's new attempt was enqueued before the error was answered: it goes

@@ -85,13 +85,7 @@ async fn each_role_grants_exactly_what_its_function_does() {
     let (status, body) = t.retry(&failed["invitation_id"]).await;
     assert_eq!(status, 202, "{body}");
     t.wait_for_job(job_id, WAIT, |j| j["done"] == true).await;
-    let (status, body) = t
-        .request(
-            "POST",
-            "/api/whatsapp/retry-failed",
-            Some(json!({"job_id": job_id})),
-        )
-        .await;
+    let (status, body) = t.retry_failed(job_id).await;
     assert_eq!(status, 202, "{body}");
     let (status, body) = t
         .request("PUT", &format!("/api/whatsapp/opt-outs/{BRUNO}"), None)
