@@ -31,7 +31,7 @@ impl TwilioError {
         }
     }
 
-    fn bad_request(code: u32, message: impl Into<String>) -> Self {
+    pub fn bad_request(code: u32, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
@@ -77,6 +77,16 @@ impl TwilioError {
             StatusCode::NOT_FOUND,
             20404,
             "The requested resource was not found",
+        )
+    }
+
+    /// Twilio's answer for a path naming nothing, e.g. an AccountSid or a
+    /// message SID not of Twilio's form.
+    pub fn resource_not_found(path: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            20404,
+            format!("The requested resource {path} was not found"),
         )
     }
 

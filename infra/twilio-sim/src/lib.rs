@@ -2,7 +2,10 @@
 //!
 //! It answers `POST /2010-04-01/Accounts/{AccountSid}/Messages.json` the way
 //! Twilio does (form body, basic auth, Twilio's JSON and error shapes), then
-//! posts signed status callbacks. [`Knobs`] make it slow, rate-limited or
+//! posts signed status callbacks. After authentication, every Messages
+//! request (create, list, fetch) is checked against an excerpt of Twilio's
+//! published OpenAPI (`openapi/messages.json`), so what the simulator
+//! accepts, Twilio's API accepts too. [`Knobs`] make it slow, rate-limited or
 //! failing, and `/_sim/*` routes expose what it received:
 //!
 //! - `GET /_sim/messages`: every accepted create request, with its callbacks.
@@ -16,6 +19,7 @@
 mod api;
 mod callbacks;
 mod knobs;
+mod openapi;
 mod routes;
 mod state;
 
@@ -115,6 +119,13 @@ impl Drop for SimHandle {
 /// Serves the simulator on `listener` in a background task.
 pub async fn spawn(listener: TcpListener, config: SimConfig) -> std::io::Result<SimHandle> {
     let addr = listener.local_addr()?;
+    if !openapi::valid_account_sid(&config.account_sid) {
+        tracing::warn!(
+            account_sid = %config.account_sid,
+            "not an account SID of Twilio's form (AC and 32 hexadecimal digits): \
+             every Messages request will be answered 404, as Twilio would"
+        );
+    }
     let state = Arc::new(SimState::new(config)?);
     let app = router(Arc::clone(&state));
     let (stop, stopped) = oneshot::channel::<()>();

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use crate::api::{CreateMessage, TwilioError, new_message_sid, stored_resource, whatsapp_number};
 use crate::callbacks::{self, Fate};
 use crate::knobs::Knobs;
+use crate::openapi;
 use crate::state::SimState;
 
 /// The simulator's routes over `state`.
@@ -42,6 +43,7 @@ pub fn router(state: Arc<SimState>) -> Router {
 async fn create_message(
     State(state): State<Arc<SimState>>,
     Path(account_sid): Path<String>,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -50,7 +52,7 @@ async fn create_message(
     if knobs.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(knobs.latency_ms)).await;
     }
-    match create(&state, &knobs, &account_sid, &headers, &body) {
+    match create(&state, &knobs, (&account_sid, uri.path()), &headers, &body) {
         Ok(_) if chance(knobs.lost_answer_ratio) => {
             // Created, callbacks on their way; the client never learns it.
             tokio::time::sleep(Duration::from_millis(knobs.timeout_hang_ms)).await;
@@ -68,25 +70,28 @@ async fn create_message(
     }
 }
 
-/// Decides a create request and, if accepted, records it and schedules its callbacks.
+/// Decides a create request and, if accepted, records it and schedules its
+/// callbacks. Twilio's order: authentication, then the request against
+/// Twilio's published OpenAPI, then the simulator's own behaviour.
 fn create(
     state: &Arc<SimState>,
     knobs: &Knobs,
-    account_sid: &str,
+    (account_sid, path): (&str, &str),
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Value, TwilioError> {
     if !authorized(state, account_sid, headers) {
         return Err(TwilioError::unauthorized());
     }
+    let params: Vec<(String, String)> =
+        serde_urlencoded::from_bytes(body).map_err(|_| TwilioError::malformed_body())?;
+    openapi::check_create(account_sid, &params).map_err(|v| v.into_error(path))?;
     if chance(knobs.timeout_ratio) {
         return Err(TwilioError::gateway_timeout());
     }
     if chance(knobs.error_5xx_ratio) {
         return Err(TwilioError::unavailable());
     }
-    let params: Vec<(String, String)> =
-        serde_urlencoded::from_bytes(body).map_err(|_| TwilioError::malformed_body())?;
     let message = CreateMessage::parse(&params, knobs)?;
     if let Some(&code) = knobs.fail_numbers.get(message.to_number()) {
         return Err(TwilioError::for_recipient(code, &message.to));
@@ -124,12 +129,16 @@ fn chance(ratio: f64) -> bool {
 async fn fetch_message(
     State(state): State<Arc<SimState>>,
     Path((account_sid, message)): Path<(String, String)>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Response {
     if !authorized(&state, &account_sid, &headers) {
         return TwilioError::unauthorized().into_response();
     }
     let sid = message.strip_suffix(".json").unwrap_or(&message);
+    if let Err(violation) = openapi::check_fetch(&account_sid, sid) {
+        return violation.into_error(uri.path()).into_response();
+    }
     match state.message(sid) {
         Some(m) => Json(stored_resource(&state.account_sid, &m)).into_response(),
         None => TwilioError::not_found().into_response(),
@@ -142,10 +151,14 @@ async fn list_messages(
     State(state): State<Arc<SimState>>,
     Path(account_sid): Path<String>,
     Query(query): Query<Vec<(String, String)>>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Response {
     if !authorized(&state, &account_sid, &headers) {
         return TwilioError::unauthorized().into_response();
+    }
+    if let Err(violation) = openapi::check_list(&account_sid, &query) {
+        return violation.into_error(uri.path()).into_response();
     }
     let get = |name: &str| {
         query

@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use twilio_sim::{Knobs, SimConfig, SimHandle, SimMessage, Stats};
 
-const SID: &str = "ACsim0000000000000000000000000001";
+const SID: &str = "AC51000000000000000000000000000001";
 const TOKEN: &str = "sim-token";
 const FROM: &str = "whatsapp:+15550009999";
 
@@ -298,8 +298,17 @@ async fn validates_like_twilio() {
     let sim = start(Knobs::default()).await;
     let to = ("To", "whatsapp:+15551234567");
     let template = ("ContentSid", "HX00000000000000000000000000000002");
-    let cases: [(&[(&str, &str)], u64); 6] = [
-        (&[("From", FROM), ("Body", "x")], 21211),
+    let cases: [(&[(&str, &str)], u64); 10] = [
+        (&[("From", FROM), ("Body", "x")], 21604),
+        (&[to, ("Body", "x")], 21603),
+        (
+            &[to, ("From", FROM), ("Body", "x"), ("RiskCheck", "maybe")],
+            20001,
+        ),
+        (
+            &[to, ("From", FROM), ("Body", "x"), ("StatusCallback", "/x")],
+            21609,
+        ),
         (
             &[("To", "+15551234567"), ("From", FROM), ("Body", "x")],
             21211,
@@ -307,6 +316,15 @@ async fn validates_like_twilio() {
         (&[to, ("From", "whatsapp:555"), ("Body", "x")], 21212),
         (&[to, ("From", FROM)], 21602),
         (&[to, ("From", FROM), ("ContentSid", "HXunknown")], 21656),
+        // Of Twilio's form, but not a template the simulator knows.
+        (
+            &[
+                to,
+                ("From", FROM),
+                ("ContentSid", "HX0000000000000000000000000000000f"),
+            ],
+            21656,
+        ),
         (
             &[
                 to,
@@ -608,4 +626,76 @@ async fn an_inbound_message_is_posted_signed_and_opens_the_session_window() {
         .unwrap()
         .status();
     assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn reads_are_checked_against_twilios_spec() {
+    let sim = start(Knobs::default()).await;
+    let client = reqwest::Client::new();
+    let get = |path: &str, query: &[(&str, &str)]| {
+        client
+            .get(format!(
+                "{}/2010-04-01/Accounts/{SID}/{path}",
+                sim.base_url()
+            ))
+            .basic_auth(SID, Some(TOKEN))
+            .query(query)
+            .send()
+    };
+    let response = get("Messages/SMnope.json", &[]).await.unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], 20404);
+    assert_eq!(
+        body["message"],
+        format!(
+            "The requested resource /2010-04-01/Accounts/{SID}/Messages/SMnope.json was not found"
+        )
+    );
+    let unknown = "Messages/SM0123456789abcdef0123456789abcdef.json";
+    assert_eq!(get(unknown, &[]).await.unwrap().status().as_u16(), 404);
+
+    let response = get("Messages.json", &[("PageSize", "0")]).await.unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], 20001);
+    assert!(
+        body["message"].as_str().unwrap().contains("PageSize"),
+        "{body}"
+    );
+    let since = [
+        ("DateSent>", "2026-04-14T09:26:42.123Z"),
+        ("PageSize", "20"),
+    ];
+    let response = get("Messages.json", &since).await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn an_account_sid_not_of_twilios_form_names_nothing() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = SimConfig {
+        account_sid: "ACsim".into(),
+        auth_token: TOKEN.into(),
+        knobs: Knobs::default(),
+    };
+    let sim = twilio_sim::spawn(listener, config).await.unwrap();
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/2010-04-01/Accounts/ACsim/Messages.json",
+            sim.base_url()
+        ))
+        .basic_auth("ACsim", Some(TOKEN))
+        .form(&[
+            ("To", "whatsapp:+15551234567"),
+            ("From", FROM),
+            ("Body", "x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], 20404);
+    assert!(sim.state().messages().is_empty());
 }
