@@ -6,10 +6,9 @@
 use crate::domain::reason::Reason;
 use crate::domain::{
     Event, EventId, Invitation, InvitationId, Job, JobId, MessageContent, MessageTemplate, OptOut,
-    PhoneNumber, Status, TemplateId,
+    OptOuts, PhoneNumber, SeenOptOuts, Status, TemplateId,
 };
 use async_trait::async_trait;
-use std::collections::HashSet;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -194,18 +193,40 @@ pub trait TemplateStore: Send + Sync {
 
 #[async_trait]
 pub trait OptOutStore: Send + Sync {
-    /// Records a number's opt-out (or opt-in). With `if_unchanged_since`,
-    /// only if the record is still the one last changed at that time (or,
-    /// given "", absent); Ok(false) otherwise.
+    /// Records an opt-out (or opt-in): the guest's own for the whole stack,
+    /// an organizer's (`record.by`) for that organizer. With
+    /// `if_unchanged_since`, only if that record is still the one last
+    /// changed at that time (or, given "", absent); Ok(false) otherwise.
     async fn put_opt_out(
         &self,
         record: &OptOut,
         if_unchanged_since: Option<&str>,
     ) -> Result<bool, StoreError>;
-    async fn get_opt_out(&self, phone: &PhoneNumber) -> Result<Option<OptOut>, StoreError>;
-    /// Which of `phones` (as given) reach a WhatsApp user who opted out, in
-    /// whatever form the opt-out was recorded.
-    async fn opted_out_among(&self, phones: &[PhoneNumber]) -> Result<HashSet<String>, StoreError>;
+    /// The guest's own record for the WhatsApp user `phone` reaches.
+    async fn get_guests_opt_out(&self, phone: &PhoneNumber) -> Result<Option<OptOut>, StoreError>;
+    /// What `organizer` may know of `phone`'s opt-outs.
+    async fn opt_out_view(
+        &self,
+        organizer: &str,
+        phone: &PhoneNumber,
+    ) -> Result<SeenOptOuts, StoreError>;
+    /// Notes that `organizer` invited these numbers: from then on it sees
+    /// their guests' own opt-outs.
+    async fn note_invited(&self, organizer: &str, phones: &[PhoneNumber])
+    -> Result<(), StoreError>;
+    /// The records that may bind these (organizer, number) pairs, in
+    /// whatever form each opt-out was recorded.
+    async fn opt_outs_for(&self, wanted: &[(String, PhoneNumber)]) -> Result<OptOuts, StoreError>;
+}
+
+/// Twilio's requests already answered, by delivery (its
+/// `I-Twilio-Idempotency-Token` with the request's signature): a retry of
+/// one is answered again without doing its work twice.
+#[async_trait]
+pub trait DeliveryStore: Send + Sync {
+    async fn delivery_seen(&self, delivery: &str) -> Result<bool, StoreError>;
+    /// Remembers a delivery for a day: Twilio retries within minutes.
+    async fn record_delivery(&self, delivery: &str) -> Result<(), StoreError>;
 }
 
 /// The body of one queue message: which invitation, which attempt.

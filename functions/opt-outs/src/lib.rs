@@ -3,15 +3,17 @@
 //! an opt-out an organizer made). `{phone}` is E.164, its `+` as is,
 //! percent-encoded (`%2B`) or left out.
 //!
-//! One record per number for the whole stack: the guest says STOP to the
-//! WhatsApp sender, not to one organizer. A guest's own opt-out (an inbound
-//! STOP, or Twilio's 21610) is lifted only by the guest (START); an
-//! organizer may lift only an opt-out the same organizer made.
+//! A guest's own opt-out (an inbound STOP, or Twilio's 21610) binds every
+//! organizer of the stack, as the guest said it to the WhatsApp sender, and
+//! only the guest lifts it (START). An organizer's opt-out binds that
+//! organizer only, and only it can lift it. The answers say only what the
+//! calling organizer may know: its own opt-out, and the guest's only for a
+//! number it has invited; anything else reads as not opted out.
 
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use shared::domain::now;
-use shared::domain::{OptOut, OptOutSource, PhoneNumber};
+use shared::domain::{OptOut, OptOutSource, PhoneNumber, SeenOptOuts};
 use shared::edge::http::{self, ApiError, ApiResult};
 use shared::ports::OptOutStore;
 use std::sync::Arc;
@@ -36,7 +38,8 @@ pub struct OptOutView<'a> {
     pub updated_at: Option<&'a str>,
 }
 
-fn view<'a>(phone: &'a PhoneNumber, record: Option<&'a OptOut>) -> Response<Body> {
+fn view(phone: &PhoneNumber, seen: &SeenOptOuts) -> Response<Body> {
+    let record = seen.effective();
     http::json(
         200,
         &OptOutView {
@@ -62,37 +65,34 @@ async fn route(deps: &Deps, req: Request) -> ApiResult {
     let owner = http::organizer(&req)?;
     let phone = http::decoded_path_param(&req, "phone", parse_phone)?;
     let store = deps.store.as_ref();
-    let current = store.get_opt_out(&phone).await?;
+    let mut seen = store.opt_out_view(&owner, &phone).await?;
     match req.method().as_str() {
-        "GET" => Ok(view(&phone, current.as_ref())),
+        "GET" => Ok(view(&phone, &seen)),
         "PUT" => {
-            if current.as_ref().is_some_and(|c| c.opted_out) {
-                // Already opted out: the first reason stays.
-                return Ok(view(&phone, current.as_ref()));
+            if seen.own.as_ref().is_some_and(|o| o.opted_out) {
+                // Already opted out: the first time stays.
+                return Ok(view(&phone, &seen));
             }
             let record = OptOut::by_organizer(phone.clone(), &owner, true, &now());
-            write(store, &record, current.as_ref()).await?;
+            write(store, &record, seen.own.as_ref()).await?;
             tracing::info!(to = %phone, "number opted out by an organizer");
-            Ok(view(&phone, Some(&record)))
+            seen.own = Some(record);
+            Ok(view(&phone, &seen))
         }
         "DELETE" => {
-            let Some(existing) = current.as_ref().filter(|c| c.opted_out) else {
-                return Ok(view(&phone, current.as_ref()));
-            };
-            if existing.source.is_guests_own() {
+            if seen.guests.as_ref().is_some_and(|g| g.opted_out) {
                 return Err(ApiError::Conflict(
                     "the guest opted out (replied STOP); only the guest can opt back in, by sending START to the WhatsApp sender".into(),
                 ));
             }
-            if existing.by.as_deref() != Some(owner.as_str()) {
-                return Err(ApiError::Conflict(
-                    "another organizer opted this number out; only they can lift it".into(),
-                ));
+            if !seen.own.as_ref().is_some_and(|o| o.opted_out) {
+                return Ok(view(&phone, &seen));
             }
             let record = OptOut::by_organizer(phone.clone(), &owner, false, &now());
-            write(store, &record, current.as_ref()).await?;
+            write(store, &record, seen.own.as_ref()).await?;
             tracing::info!(to = %phone, "organizer's opt-out lifted");
-            Ok(view(&phone, Some(&record)))
+            seen.own = Some(record);
+            Ok(view(&phone, &seen))
         }
         _ => Err(ApiError::NotFound("route".into())),
     }

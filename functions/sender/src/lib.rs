@@ -16,14 +16,14 @@ use shared::domain::reason::{
     EVENT_MISSING, OPTED_OUT, SEND_FAILED, SEND_UNCONFIRMED, TEMPLATE_MISSING,
 };
 use shared::domain::render::{self, TemplateContext};
-use shared::domain::{Invitation, InvitationId, MessageContent, OptOut, Status, now};
+use shared::domain::{Invitation, InvitationId, MessageContent, OptOut, OptOuts, Status, now};
 use shared::edge::deployment::QUEUE;
 use shared::edge::metrics;
 use shared::ports::{
     Annotation, ErrorInfo, EventStore, FailureKind, InvitationStore, Messenger, OptOutStore,
     OutboundMessage, SendMessage, SendQueue, StoreError, TemplateStore,
 };
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -72,7 +72,7 @@ const CLAIM_LEAD: Duration = Duration::from_millis(250);
 /// which of their guests opted out.
 struct Prefetched {
     invitations: HashMap<InvitationId, Invitation>,
-    opted_out: HashSet<String>,
+    opt_outs: OptOuts,
 }
 
 /// One invocation with the deployed function's time limit (the local stack,
@@ -146,14 +146,14 @@ async fn prefetch(
         .into_iter()
         .map(|inv| (inv.invitation_id.clone(), inv))
         .collect();
-    let phones: Vec<_> = invitations
+    let wanted: Vec<_> = invitations
         .values()
-        .map(|i| i.guest.phone.clone())
+        .map(|i| (i.owner.clone(), i.guest.phone.clone()))
         .collect();
-    let opted_out = store.opted_out_among(&phones).await?;
+    let opt_outs = store.opt_outs_for(&wanted).await?;
     Ok(Prefetched {
         invitations,
-        opted_out,
+        opt_outs,
     })
 }
 
@@ -226,7 +226,7 @@ async fn process(
         }
     }
     // Checked at the last read: an opt-out may arrive after the send was queued.
-    if prefetched.opted_out.contains(inv.guest.phone.as_str()) {
+    if prefetched.opt_outs.bind(&inv.owner, &inv.guest.phone) {
         let error = Some(OPTED_OUT.into());
         if lifecycle::force(store, &inv, Status::Skipped, &now(), None, error).await? {
             tracing::info!(invitation_id = %inv.invitation_id, to = %inv.guest.phone, "guest opted out; skipped");

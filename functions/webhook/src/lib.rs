@@ -18,17 +18,20 @@ use shared::app::lifecycle::{self, Outcome, StatusReport};
 use shared::domain::{OptOut, PhoneNumber, now};
 use shared::edge::http::{self, ApiError};
 use shared::edge::metrics;
-use shared::ports::{ErrorInfo, InvitationStore, OptOutStore};
+use shared::ports::{DeliveryStore, ErrorInfo, InvitationStore, OptOutStore};
 use std::sync::Arc;
 
 /// What the webhook moves: invitations (status callbacks), and opt-outs
-/// (a guest's STOP, Twilio's 21610).
-pub trait WebhookStore: InvitationStore + OptOutStore {}
-impl<T: InvitationStore + OptOutStore + ?Sized> WebhookStore for T {}
+/// (a guest's STOP, Twilio's 21610); and the deliveries it answered.
+pub trait WebhookStore: InvitationStore + OptOutStore + DeliveryStore {}
+impl<T: InvitationStore + OptOutStore + DeliveryStore + ?Sized> WebhookStore for T {}
 
 pub struct Deps {
     pub store: Arc<dyn WebhookStore>,
     pub auth_token: SecretString,
+    /// The URL Twilio calls when a custom domain or CloudFront is in front
+    /// ([`shared::edge::config::webhook_public_url`]).
+    pub public_url: Option<String>,
 }
 
 fn plain(status: u16, text: &str) -> Response<Body> {
@@ -39,37 +42,74 @@ fn plain(status: u16, text: &str) -> Response<Body> {
         .expect("valid response")
 }
 
+fn forbidden(signature_present: bool) -> Response<Body> {
+    tracing::warn!(
+        signature_present,
+        "rejected webhook call with a bad signature"
+    );
+    plain(403, "invalid signature")
+}
+
 pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
-    // The URL exactly as Twilio called it: scheme and host come from the
-    // request (Host, X-Forwarded-Proto), path and query as sent.
-    let url = req.uri().to_string();
+    // The signature first: nothing else of the request is read (not even
+    // the query) until it is known to be Twilio's. The form's pairs are
+    // part of what is signed; a body that is not a form cannot be.
+    let Some(given) = header(&req, signature::SIGNATURE_HEADER) else {
+        return forbidden(false);
+    };
     let Ok(params) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(http::raw_body(&req))
     else {
-        return ApiError::invalid("body", "expected a form-encoded body").into_response();
+        return forbidden(true);
     };
-    let given = req
-        .headers()
-        .get(signature::SIGNATURE_HEADER)
-        .and_then(|v| v.to_str().ok());
-    let valid = given
-        .is_some_and(|sig| signature::verify(deps.auth_token.expose_secret(), &url, &params, sig));
-    if !valid {
-        tracing::warn!(
-            signature_present = given.is_some(),
-            "rejected webhook call with a bad signature"
-        );
-        return plain(403, "invalid signature");
+    // The URL as it arrived (scheme and host from the request, path and
+    // query as sent), or as Twilio called it through a custom domain.
+    let urls = signature::urls_to_try(&req.uri().to_string(), deps.public_url.as_deref());
+    if !signature::verify_any(deps.auth_token.expose_secret(), &urls, &params, given) {
+        return forbidden(true);
     }
-    if is_inbound_message(&req, &params) {
-        return match inbound(deps, &params).await {
-            Ok(()) => empty_twiml(),
-            Err(err) => err.into_response(),
-        };
+    let inbound_message = is_inbound_message(&req, &params);
+    let answered = || {
+        if inbound_message {
+            empty_twiml()
+        } else {
+            plain(200, "")
+        }
+    };
+    let delivery = header(&req, signature::IDEMPOTENCY_TOKEN_HEADER)
+        .map(|token| signature::delivery(token, given));
+    if let Some(delivery) = &delivery {
+        match deps.store.delivery_seen(delivery).await {
+            Ok(true) => {
+                tracing::info!("a retry of a request already answered; answered again");
+                return answered();
+            }
+            Ok(false) => {}
+            Err(err) => return ApiError::from(err).into_response(),
+        }
     }
-    match apply(deps, &req, &params).await {
-        Ok(()) => plain(200, ""),
-        Err(err) => err.into_response(),
+    let done = if inbound_message {
+        inbound(deps, &params).await
+    } else {
+        apply(deps, &req, &params).await
+    };
+    if let Err(err) = done {
+        return err.into_response();
     }
+    if let Some(delivery) = &delivery {
+        // The work is done and repeatable: a failure to remember it only
+        // lets a retry do it again.
+        if let Err(err) = deps.store.record_delivery(delivery).await {
+            tracing::warn!(error = %err, "could not remember the delivery; a retry will be applied again");
+        }
+    }
+    answered()
+}
+
+fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
 }
 
 /// A status callback names its invitation in the URL and carries a
@@ -120,7 +160,7 @@ async fn inbound(deps: &Deps, params: &[(String, String)]) -> Result<(), ApiErro
     if keyword == Keyword::OptIn {
         // "YES" is also how guests answer invitations: only an opted-out
         // number has anything to opt back into.
-        let current = deps.store.get_opt_out(&from).await?;
+        let current = deps.store.get_guests_opt_out(&from).await?;
         if !current.is_some_and(|c| c.opted_out) {
             tracing::info!(from = %from, "opt-in keyword from a number not opted out; nothing to change");
             return Ok(());

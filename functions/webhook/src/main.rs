@@ -9,6 +9,7 @@ async fn main() -> Result<(), Error> {
     let deps = webhook::Deps {
         store: config::store_from_env(&sdk)?,
         auth_token: twilio.auth_token,
+        public_url: config::webhook_public_url()?,
     };
     run(service_fn(|req| async {
         Ok::<_, Error>(webhook::handle(&deps, req).await)

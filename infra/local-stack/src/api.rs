@@ -12,7 +12,8 @@ use lambda_http::Body;
 use secrecy::SecretString;
 use shared::edge::routes::{self, Route};
 use shared::ports::{
-    EventStore, IdempotencyStore, InvitationStore, JobStore, OptOutStore, SendQueue, TemplateStore,
+    DeliveryStore, EventStore, IdempotencyStore, InvitationStore, JobStore, OptOutStore, SendQueue,
+    TemplateStore,
 };
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -41,6 +42,7 @@ impl Functions {
         store: impl Fn(&'static str) -> Arc<S>,
         queue: impl Fn(&'static str) -> Arc<dyn SendQueue>,
         auth_token: SecretString,
+        webhook_public_url: Option<String>,
     ) -> Self
     where
         S: EventStore
@@ -49,6 +51,7 @@ impl Functions {
             + IdempotencyStore
             + TemplateStore
             + OptOutStore
+            + DeliveryStore
             + 'static,
     {
         Self {
@@ -73,6 +76,7 @@ impl Functions {
             webhook: webhook::Deps {
                 store: store("webhook"),
                 auth_token,
+                public_url: webhook_public_url,
             },
             templates: templates::Deps {
                 store: store("templates"),

@@ -57,6 +57,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ResourceNames::with_suffix(""),
         twilio,
     );
+    options.webhook_public_url = shared::edge::config::webhook_public_url()?;
     if let Ok(rate) = env::var("SEND_RATE_PER_SECOND") {
         options.send_rate_per_second = rate
             .parse()

@@ -178,6 +178,9 @@ pub struct StackOptions {
     /// How often reconciliation runs (the deployed schedule's rate).
     pub reconcile_every: Duration,
     pub reconcile_thresholds: Thresholds,
+    /// The webhook's URL through a custom domain, as the deployed
+    /// `WebhookPublicUrl` parameter sets it; None: only the local URL.
+    pub webhook_public_url: Option<String>,
 }
 
 impl StackOptions {
@@ -197,6 +200,7 @@ impl StackOptions {
             poll_wait_seconds: 1,
             reconcile_every: Duration::from_secs(RECONCILE_EVERY_MINUTES * 60),
             reconcile_thresholds: Thresholds::DEPLOYED,
+            webhook_public_url: None,
         }
     }
 }
@@ -326,7 +330,12 @@ impl LocalStack {
         // Read back through the same code the Lambdas use, as each cold start does.
         let webhook_secret =
             load_twilio_credentials(&clients["webhook"].secrets, &names.twilio_secret).await?;
-        let functions = api::Functions::new(store, queue, webhook_secret.auth_token);
+        let functions = api::Functions::new(
+            store,
+            queue,
+            webhook_secret.auth_token,
+            options.webhook_public_url.clone(),
+        );
         let sender = &clients["sender"];
         let credentials = load_twilio_credentials(&sender.secrets, &names.twilio_secret).await?;
         let messenger = Arc::new(TwilioClient::new(

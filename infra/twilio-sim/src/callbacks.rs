@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use shared::adapters::twilio::codes::OUTSIDE_SESSION_WINDOW;
-use shared::adapters::twilio::signature::{SIGNATURE_HEADER, sign};
+use shared::adapters::twilio::signature::{IDEMPOTENCY_TOKEN_HEADER, SIGNATURE_HEADER, sign};
 
 use crate::api::{API_VERSION, CreateMessage};
 use crate::knobs::Knobs;
@@ -139,8 +139,9 @@ async fn post(state: &SimState, url: &str, params: &[(String, String)]) -> u16 {
     }
 }
 
-/// Posts `params` to `url`, signed as Twilio signs webhooks; answers the
-/// target's status and body.
+/// Posts `params` to `url`, signed as Twilio signs webhooks and with a
+/// token of its own for the delivery (Twilio's retries of one repeat it);
+/// answers the target's status and body.
 pub(crate) async fn post_signed(
     state: &SimState,
     url: &str,
@@ -151,6 +152,10 @@ pub(crate) async fn post_signed(
         .http
         .post(url)
         .header(SIGNATURE_HEADER, signature)
+        .header(
+            IDEMPOTENCY_TOKEN_HEADER,
+            uuid::Uuid::new_v4().hyphenated().to_string(),
+        )
         .form(params)
         .send()
         .await?;

@@ -3,13 +3,13 @@
 //! no emulator. Not for production: nothing is persisted.
 
 use crate::domain::{
-    Event, EventId, Invitation, InvitationId, Job, JobId, MessageTemplate, OptOut, PhoneNumber,
-    Status, TemplateId,
+    Event, EventId, Invitation, InvitationId, Job, JobId, MessageTemplate, OptOut, OptOuts,
+    PhoneNumber, SeenOptOuts, Status, TemplateId,
 };
 use crate::ports::{
-    Annotation, EventStore, IdempotencyClaim, IdempotencyStore, InvitationStore, JobStore,
-    KeyClaim, ListQuery, OptOutStore, Page, QueueError, SendMessage, SendQueue, StoreError,
-    TemplateStore, Transition,
+    Annotation, DeliveryStore, EventStore, IdempotencyClaim, IdempotencyStore, InvitationStore,
+    JobStore, KeyClaim, ListQuery, OptOutStore, Page, QueueError, SendMessage, SendQueue,
+    StoreError, TemplateStore, Transition,
 };
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -34,7 +34,12 @@ struct Tables {
     idempotency: HashMap<(String, String), KeyRecord>,
     template_versions: HashMap<(String, TemplateId, u32), MessageTemplate>,
     templates: BTreeMap<(String, TemplateId), MessageTemplate>,
-    opt_outs: HashMap<String, OptOut>,
+    /// By (WhatsApp user, organizer for an organizer's own record).
+    opt_outs: HashMap<(String, Option<String>), OptOut>,
+    /// Twilio deliveries answered.
+    deliveries: HashSet<String>,
+    /// (WhatsApp user, organizer) pairs: the organizer invited the number.
+    invited: HashSet<(String, String)>,
 }
 
 #[derive(Default)]
@@ -262,6 +267,18 @@ impl InvitationStore for MemoryStore {
 const CURSOR_PREFIX: &str = "memory:";
 
 #[async_trait]
+impl DeliveryStore for MemoryStore {
+    async fn delivery_seen(&self, delivery: &str) -> Result<bool, StoreError> {
+        Ok(self.tables().deliveries.contains(delivery))
+    }
+
+    async fn record_delivery(&self, delivery: &str) -> Result<(), StoreError> {
+        self.tables().deliveries.insert(delivery.to_owned());
+        Ok(())
+    }
+}
+
+#[async_trait]
 impl IdempotencyStore for MemoryStore {
     async fn claim_idempotency_key(
         &self,
@@ -385,6 +402,13 @@ impl TemplateStore for MemoryStore {
     }
 }
 
+/// Where the memory store keeps a record: the guest's under the WhatsApp
+/// user alone, an organizer's with the organizer (as the table does).
+fn opt_out_slot(record: &OptOut) -> (String, Option<String>) {
+    let organizer = record.by.clone().filter(|_| !record.source.is_guests_own());
+    (record.phone.whatsapp_identity(), organizer)
+}
+
 #[async_trait]
 impl OptOutStore for MemoryStore {
     async fn put_opt_out(
@@ -393,7 +417,8 @@ impl OptOutStore for MemoryStore {
         if_unchanged_since: Option<&str>,
     ) -> Result<bool, StoreError> {
         let mut tables = self.tables();
-        let existing = tables.opt_outs.get(&record.phone.whatsapp_identity());
+        let slot = opt_out_slot(record);
+        let existing = tables.opt_outs.get(&slot);
         let unchanged = match if_unchanged_since {
             None => true,
             Some("") => existing.is_none(),
@@ -402,32 +427,62 @@ impl OptOutStore for MemoryStore {
         if !unchanged {
             return Ok(false);
         }
-        tables
-            .opt_outs
-            .insert(record.phone.whatsapp_identity(), record.clone());
+        tables.opt_outs.insert(slot, record.clone());
         Ok(true)
     }
 
-    async fn get_opt_out(&self, phone: &PhoneNumber) -> Result<Option<OptOut>, StoreError> {
+    async fn get_guests_opt_out(&self, phone: &PhoneNumber) -> Result<Option<OptOut>, StoreError> {
         Ok(self
             .tables()
             .opt_outs
-            .get(&phone.whatsapp_identity())
+            .get(&(phone.whatsapp_identity(), None))
             .cloned())
     }
 
-    async fn opted_out_among(&self, phones: &[PhoneNumber]) -> Result<HashSet<String>, StoreError> {
+    async fn opt_out_view(
+        &self,
+        organizer: &str,
+        phone: &PhoneNumber,
+    ) -> Result<SeenOptOuts, StoreError> {
         let tables = self.tables();
-        Ok(phones
-            .iter()
-            .filter(|p| {
-                tables
-                    .opt_outs
-                    .get(&p.whatsapp_identity())
-                    .is_some_and(|o| o.opted_out)
-            })
-            .map(|p| p.as_str().to_owned())
-            .collect())
+        let identity = phone.whatsapp_identity();
+        let read = |who: Option<String>| tables.opt_outs.get(&(identity.clone(), who)).cloned();
+        Ok(SeenOptOuts::of(
+            organizer,
+            read(None),
+            read(Some(organizer.to_owned())),
+            tables
+                .invited
+                .contains(&(identity.clone(), organizer.to_owned())),
+        ))
+    }
+
+    async fn note_invited(
+        &self,
+        organizer: &str,
+        phones: &[PhoneNumber],
+    ) -> Result<(), StoreError> {
+        let mut tables = self.tables();
+        for phone in phones {
+            tables
+                .invited
+                .insert((phone.whatsapp_identity(), organizer.to_owned()));
+        }
+        Ok(())
+    }
+
+    async fn opt_outs_for(&self, wanted: &[(String, PhoneNumber)]) -> Result<OptOuts, StoreError> {
+        let tables = self.tables();
+        let mut read = OptOuts::default();
+        for (owner, phone) in wanted {
+            let identity = phone.whatsapp_identity();
+            for who in [None, Some(owner.clone())] {
+                if let Some(record) = tables.opt_outs.get(&(identity.clone(), who)) {
+                    read.add(record.clone());
+                }
+            }
+        }
+        Ok(read)
     }
 }
 

@@ -86,6 +86,10 @@ pub async fn send(
     let Plan { event, template } = plan;
     let (owner, event_id) = (event.owner.as_str(), &event.event_id);
     let now = now();
+    // Before anything can be sent: the organizer may learn of these
+    // guests' own opt-outs from now on (a skipped invitation says so).
+    let phones: Vec<_> = guests.iter().map(|g| g.phone.clone()).collect();
+    store.note_invited(owner, &phones).await?;
     let job_id = match job {
         NewJob::Fresh => JobId::generate(),
         NewJob::Resumable(job_id) => {
@@ -109,7 +113,7 @@ pub async fn send(
         })
         .collect();
     // A guest who opted out is recorded, counted and shown as skipped, never queued.
-    let invitations = skip_opted_out(store, invitations, &now).await?;
+    let invitations = skip_opted_out(store, owner, invitations, &now).await?;
     let job = Job::of(job_id, event_id.clone(), owner, &invitations, &now);
     create_and_enqueue(store, queue, &job, &invitations).await?;
     Ok(Sent {
@@ -183,15 +187,19 @@ async fn create_and_enqueue(
 /// and counted but never queued.
 async fn skip_opted_out(
     store: &dyn OptOutStore,
+    owner: &str,
     invitations: Vec<Invitation>,
     now: &str,
 ) -> Result<Vec<Invitation>, AppError> {
-    let phones: Vec<_> = invitations.iter().map(|i| i.guest.phone.clone()).collect();
-    let opted_out = store.opted_out_among(&phones).await?;
+    let wanted: Vec<_> = invitations
+        .iter()
+        .map(|i| (owner.to_owned(), i.guest.phone.clone()))
+        .collect();
+    let opt_outs = store.opt_outs_for(&wanted).await?;
     Ok(invitations
         .into_iter()
         .map(|inv| {
-            if opted_out.contains(inv.guest.phone.as_str()) {
+            if opt_outs.bind(owner, &inv.guest.phone) {
                 inv.skipped(OPTED_OUT.code, OPTED_OUT.message, now)
             } else {
                 inv

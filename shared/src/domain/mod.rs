@@ -14,7 +14,7 @@ mod template;
 pub use event::{Event, EventInput};
 pub use ids::{EventId, GuestId, IdError, InvitationId, JobId, RsvpToken, TemplateId};
 pub use invitation::{Guest, GuestInput, Invitation, Job, SendRequest};
-pub use opt_out::{OptOut, OptOutSource};
+pub use opt_out::{OptOut, OptOutSource, OptOuts, SeenOptOuts};
 pub use phone::{PhoneError, PhoneNumber};
 pub use status::{Status, StatusError};
 pub use template::{MessageContent, MessageTemplate, TemplateInput, TemplateRef};

@@ -1,4 +1,5 @@
 use super::PhoneNumber;
+use std::collections::HashMap;
 
 /// Who last changed a number's opt-out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -34,9 +35,10 @@ impl OptOutSource {
     }
 }
 
-/// Whether a WhatsApp number may be messaged. One record per number for the
-/// whole stack: the guest said STOP to our sender, whichever organizer's
-/// invitation it answered.
+/// Whether a WhatsApp number may be messaged. The guest's own record (a
+/// keyword, or Twilio's 21610) is one per WhatsApp user for the whole stack:
+/// the guest said STOP to our sender, whichever organizer's invitation it
+/// answered. An organizer's record binds that organizer only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OptOut {
     pub phone: PhoneNumber,
@@ -85,6 +87,78 @@ impl OptOut {
             updated_at: at.to_owned(),
         }
     }
+
+    /// Whether this record keeps `organizer` from messaging the number.
+    pub fn binds(&self, organizer: &str) -> bool {
+        self.opted_out && self.concerns(organizer)
+    }
+
+    /// Whether `organizer` may see this record: the guest's own records
+    /// concern every organizer, an organizer's only that organizer.
+    pub fn concerns(&self, organizer: &str) -> bool {
+        self.source.is_guests_own() || self.by.as_deref() == Some(organizer)
+    }
+}
+
+/// What one organizer may know of one WhatsApp number: the guest's own
+/// record only once the organizer has invited the number (no organizer
+/// learns anything about a number it never invited), and its own record.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeenOptOuts {
+    pub guests: Option<OptOut>,
+    pub own: Option<OptOut>,
+}
+
+impl SeenOptOuts {
+    /// Filters what the store holds to what `organizer` may see.
+    pub fn of(organizer: &str, guests: Option<OptOut>, own: Option<OptOut>, invited: bool) -> Self {
+        Self {
+            guests: guests.filter(|g| invited && g.concerns(organizer)),
+            own: own.filter(|o| o.concerns(organizer)),
+        }
+    }
+
+    /// The record that answers "may I message this number?": one that binds
+    /// (the guest's first, as only the guest can lift it), else the latest.
+    pub fn effective(&self) -> Option<&OptOut> {
+        let records = || self.guests.iter().chain(self.own.iter());
+        records()
+            .find(|r| r.opted_out)
+            .or_else(|| records().max_by(|a, b| a.updated_at.cmp(&b.updated_at)))
+    }
+}
+
+/// The opt-out records read for a set of (organizer, number) pairs: answers
+/// which of them may not be messaged.
+#[derive(Debug, Clone, Default)]
+pub struct OptOuts {
+    /// By WhatsApp identity, the guest's own records.
+    guests: HashMap<String, OptOut>,
+    /// By (WhatsApp identity, organizer), organizers' own records.
+    organizers: HashMap<(String, String), OptOut>,
+}
+
+impl OptOuts {
+    pub fn add(&mut self, record: OptOut) {
+        let identity = record.phone.whatsapp_identity();
+        match (record.source.is_guests_own(), record.by.clone()) {
+            (false, Some(by)) => {
+                self.organizers.insert((identity, by), record);
+            }
+            _ => {
+                self.guests.insert(identity, record);
+            }
+        }
+    }
+
+    /// Whether `organizer` may not message `phone`, in whatever form the
+    /// opt-out was recorded.
+    pub fn bind(&self, organizer: &str, phone: &PhoneNumber) -> bool {
+        let identity = phone.whatsapp_identity();
+        let guests = self.guests.get(&identity);
+        let own = self.organizers.get(&(identity, organizer.to_owned()));
+        guests.into_iter().chain(own).any(|r| r.binds(organizer))
+    }
 }
 
 #[cfg(test)]
@@ -96,5 +170,45 @@ mod tests {
         assert!(OptOutSource::Inbound.is_guests_own());
         assert!(!OptOutSource::Api.is_guests_own());
         assert_eq!(OptOutSource::parse("twilio"), Some(OptOutSource::Twilio));
+    }
+
+    fn phone(raw: &str) -> PhoneNumber {
+        PhoneNumber::parse(raw).unwrap()
+    }
+
+    #[test]
+    fn a_guests_stop_binds_everyone_an_organizers_only_itself() {
+        let mut read = OptOuts::default();
+        read.add(OptOut::by_guest(
+            phone("+552187001234"),
+            true,
+            "STOP".into(),
+            "t1",
+        ));
+        read.add(OptOut::by_organizer(
+            phone("+5511999990001"),
+            "a",
+            true,
+            "t1",
+        ));
+        // The guest's STOP, recorded in the form WhatsApp reported, holds
+        // for the dialled form too, for every organizer.
+        assert!(read.bind("a", &phone("+5521987001234")));
+        assert!(read.bind("b", &phone("+5521987001234")));
+        assert!(read.bind("a", &phone("+5511999990001")));
+        assert!(!read.bind("b", &phone("+5511999990001")));
+    }
+
+    #[test]
+    fn an_organizer_sees_the_guests_record_only_for_numbers_it_invited() {
+        let stop = OptOut::by_guest(phone("+5511999990001"), true, "STOP".into(), "t1");
+        let others = OptOut::by_organizer(phone("+5511999990001"), "b", true, "t2");
+        let seen = SeenOptOuts::of("a", Some(stop.clone()), Some(others.clone()), false);
+        assert_eq!(seen, SeenOptOuts::default());
+        let seen = SeenOptOuts::of("a", Some(stop.clone()), None, true);
+        assert_eq!(seen.effective(), Some(&stop));
+        let own_lifted = OptOut::by_organizer(phone("+5511999990001"), "a", false, "t3");
+        let seen = SeenOptOuts::of("a", Some(stop.clone()), Some(own_lifted), true);
+        assert_eq!(seen.effective(), Some(&stop));
     }
 }

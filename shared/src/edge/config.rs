@@ -18,6 +18,9 @@ pub mod env {
     pub const TWILIO_API_BASE: &str = "TWILIO_API_BASE";
     /// The webhook's public URL (where Twilio posts status callbacks).
     pub const WEBHOOK_URL: &str = "WEBHOOK_URL";
+    /// The webhook's URL as Twilio calls it through a custom domain or
+    /// CloudFront (optional): the webhook also checks signatures against it.
+    pub const WEBHOOK_PUBLIC_URL: &str = "WEBHOOK_PUBLIC_URL";
     pub const SEND_RATE_PER_SECOND: &str = "SEND_RATE_PER_SECOND";
     pub const SENDER_MAX_CONCURRENCY: &str = "SENDER_MAX_CONCURRENCY";
 }
@@ -47,6 +50,35 @@ pub fn number_or<T: std::str::FromStr>(name: &'static str, default: T) -> Result
         }),
         _ => Ok(default),
     }
+}
+
+/// The webhook's public URL when Twilio calls it through a custom domain or
+/// CloudFront ([`env::WEBHOOK_PUBLIC_URL`]); None when unset.
+pub fn webhook_public_url() -> Result<Option<String>, ConfigError> {
+    match std::env::var(env::WEBHOOK_PUBLIC_URL) {
+        Ok(raw) if !raw.trim().is_empty() => {
+            parse_public_url(raw.trim())
+                .map(Some)
+                .map_err(|reason| ConfigError::Invalid {
+                    name: env::WEBHOOK_PUBLIC_URL,
+                    reason,
+                })
+        }
+        _ => Ok(None),
+    }
+}
+
+/// An absolute http(s) URL without query or fragment: the webhook adds the
+/// query each request arrives with.
+pub fn parse_public_url(raw: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(raw).map_err(|e| format!("'{raw}' is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
+        return Err(format!("'{raw}' must be an https:// URL"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("'{raw}' must have no query or fragment"));
+    }
+    Ok(raw.to_owned())
 }
 
 /// The Twilio secret's JSON shape in Secrets Manager.

@@ -1539,9 +1539,13 @@ async fn opt_outs_and_incoming_messages_answer_as_documented() {
         .await
         .expect(200);
     assert_eq!(bare, out);
-    s.exchange(&t, Call::new("DELETE", path).organizer("someone-else"))
+    // Another organizer's lift neither sees nor touches it.
+    let others = s
+        .exchange(&t, Call::new("DELETE", path).organizer("someone-else"))
         .await
-        .error(409, "conflict");
+        .expect(200);
+    assert_eq!(others["opted_out"], false);
+    assert!(others["source"].is_null());
 
     // Skipped sends, in the documented shapes.
     let sent = s
@@ -1634,6 +1638,12 @@ async fn opt_outs_and_incoming_messages_answer_as_documented() {
         .expect(200);
     assert_eq!(guests_own["source"], "inbound");
     assert_eq!(guests_own["keyword"], "STOP");
+    s.exchange(
+        &t,
+        Call::new("DELETE", "/api/whatsapp/opt-outs/+5511999990001"),
+    )
+    .await
+    .error(409, "conflict");
     s.exchange(
         &t,
         Call::new("DELETE", "/api/whatsapp/opt-outs/%2B5511999990001"),

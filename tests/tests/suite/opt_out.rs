@@ -40,16 +40,10 @@ async fn after_stop_a_bulk_send_skips_the_guest_and_after_start_they_are_invited
     assert_eq!(t.opt_out(BO).await["opted_out"], false);
 
     stop(&t, BO, "  Stop ").await;
+    // This organizer has not invited Bo yet: it learns nothing of his STOP.
     let record = t.opt_out(BO).await;
-    assert_eq!(record["opted_out"], true, "{record}");
-    assert_eq!(record["source"], "inbound");
-    assert_eq!(record["keyword"], "STOP");
-    // Any other text is acknowledged and changes nothing.
-    stop(&t, ANA, "Yes I'll come! stop by later").await;
-    assert_eq!(t.opt_out(ANA).await["opted_out"], false);
-    // Nor does an opt-in keyword from a number that never opted out.
-    stop(&t, ANA, "YES").await;
-    assert!(t.opt_out(ANA).await["source"].is_null());
+    assert_eq!(record["opted_out"], false, "{record}");
+    assert!(record["source"].is_null(), "{record}");
 
     let guests = vec![
         guest("a", "Ana", ANA),
@@ -65,6 +59,16 @@ async fn after_stop_a_bulk_send_skips_the_guest_and_after_start_they_are_invited
                 "message": bulk["skipped"][0]["message"]}]),
         "{bulk}"
     );
+    let record = t.opt_out(BO).await;
+    assert_eq!(record["opted_out"], true, "{record}");
+    assert_eq!(record["source"], "inbound");
+    assert_eq!(record["keyword"], "STOP");
+    // Any other text is acknowledged and changes nothing.
+    stop(&t, ANA, "Yes I'll come! stop by later").await;
+    assert_eq!(t.opt_out(ANA).await["opted_out"], false);
+    // Nor does an opt-in keyword from a number that never opted out.
+    stop(&t, ANA, "YES").await;
+    assert!(t.opt_out(ANA).await["source"].is_null());
     let job_id = bulk["job_id"].as_str().unwrap();
     let job = t
         .wait_for_job(job_id, WAIT, |j| j["counts"]["read"] == 2)
@@ -216,7 +220,7 @@ async fn twilio_21610_fails_the_send_and_records_an_opt_out() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn organizers_opt_numbers_out_and_lift_only_their_own() {
+async fn organizers_opt_numbers_out_and_lift_their_own() {
     let t = TestStack::start().await;
     t.create_event("gala").await;
     let (status, record) = t.request("PUT", &opt_out_path(ANA), None).await;
@@ -247,11 +251,6 @@ async fn organizers_opt_numbers_out_and_lift_only_their_own() {
     assert_eq!(job["counts"]["skipped"], 1, "{job}");
     assert_eq!(job["done"], true);
 
-    // Another organizer cannot lift it; the one who made it can.
-    let (status, _) = t
-        .request_as("someone-else", "DELETE", &opt_out_path(ANA), None)
-        .await;
-    assert_eq!(status, 409);
     let (status, lifted) = t.request("DELETE", &opt_out_path(ANA), None).await;
     assert_eq!(status, 200, "{lifted}");
     assert_eq!(lifted["opted_out"], false);
@@ -259,6 +258,7 @@ async fn organizers_opt_numbers_out_and_lift_only_their_own() {
     assert_eq!(status, 200, "lifting twice is fine: {again}");
 
     // A guest's STOP is kept when an organizer opts the number out as well.
+    t.send_bulk("gala", vec![guest("b", "Bo", BO)]).await;
     stop(&t, BO, "quit").await;
     let (status, kept) = t.request("PUT", &opt_out_path(BO), None).await;
     assert_eq!(status, 200);
@@ -294,6 +294,96 @@ async fn organizers_opt_numbers_out_and_lift_only_their_own() {
     assert_eq!(status, 403);
     let record: Value = t.opt_out(CY).await;
     assert_eq!(record["opted_out"], false, "{record}");
+}
+
+const OTHER: &str = "another-organizer";
+
+/// What `organizer` reads of `phone`, expecting 200.
+async fn seen_by(t: &TestStack, organizer: &str, phone: &str) -> Value {
+    let (status, record) = t
+        .request_as(organizer, "GET", &opt_out_path(phone), None)
+        .await;
+    assert_eq!(status, 200, "{record}");
+    record
+}
+
+async fn send_as(t: &TestStack, organizer: &str, event: &str, guests: Vec<Value>) -> Value {
+    let (status, body) = t
+        .request_as(
+            organizer,
+            "POST",
+            "/api/whatsapp/send-bulk",
+            Some(json!({"event_id": event, "guests": guests})),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organizers_opt_out_binds_only_itself_and_no_organizer_learns_of_numbers_it_never_invited()
+ {
+    let t = TestStack::start().await;
+    t.create_event("gala").await;
+    let (status, _) = t
+        .request_as(
+            OTHER,
+            "PUT",
+            "/api/whatsapp/events/party",
+            Some(e2e::sample_event()),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let not_opted_out = json!({"phone": ANA, "opted_out": false, "source": null,
+                               "keyword": null, "updated_at": null});
+
+    // A opts Ana out. B sees nothing of it, and its lift changes nothing.
+    let (status, a_record) = t.request("PUT", &opt_out_path(ANA), None).await;
+    assert_eq!(status, 200, "{a_record}");
+    assert_eq!(seen_by(&t, OTHER, ANA).await, not_opted_out);
+    let (status, lifted) = t
+        .request_as(OTHER, "DELETE", &opt_out_path(ANA), None)
+        .await;
+    assert_eq!((status, &lifted), (200, &not_opted_out));
+    assert_eq!(t.opt_out(ANA).await, a_record, "A's opt-out stands");
+    // B may invite Ana; A may not.
+    let b_send = send_as(&t, OTHER, "party", vec![guest("a", "Ana", ANA)]).await;
+    assert_eq!(b_send["queued"], 1, "{b_send}");
+    let a_send = t.send_bulk("gala", vec![guest("a", "Ana", ANA)]).await;
+    assert_eq!(a_send["queued"], 0, "{a_send}");
+    // Having invited Ana, B still does not see A's opt-out.
+    assert_eq!(seen_by(&t, OTHER, ANA).await, not_opted_out);
+
+    // B's own opt-out binds B, not A, once A lifts its own.
+    let (status, _) = t.request_as(OTHER, "PUT", &opt_out_path(CY), None).await;
+    assert_eq!(status, 200);
+    let (status, _) = t.request("DELETE", &opt_out_path(ANA), None).await;
+    assert_eq!(status, 200);
+    let b_send = send_as(&t, OTHER, "party", vec![guest("c", "Cy", CY)]).await;
+    assert_eq!(b_send["queued"], 0, "{b_send}");
+    let a_send = t
+        .send_bulk("gala", vec![guest("a", "Ana", ANA), guest("c", "Cy", CY)])
+        .await;
+    assert_eq!(a_send["queued"], 2, "{a_send}");
+    assert_eq!(t.opt_out(CY).await["opted_out"], false);
+
+    // A's guest's own STOP binds B too; B learns of it only by inviting Bo.
+    t.send_bulk("gala", vec![guest("b", "Bo", BO)]).await;
+    stop(&t, BO, "STOP").await;
+    assert_eq!(t.opt_out(BO).await["source"], "inbound");
+    let mut never_invited = not_opted_out.clone();
+    never_invited["phone"] = json!(BO);
+    assert_eq!(seen_by(&t, OTHER, BO).await, never_invited);
+    let b_send = send_as(&t, OTHER, "party", vec![guest("b", "Bo", BO)]).await;
+    assert_eq!(b_send["queued"], 0, "{b_send}");
+    assert_eq!(b_send["skipped"][0]["code"], "opted_out", "{b_send}");
+    assert_eq!(seen_by(&t, OTHER, BO).await["keyword"], "STOP");
+    for organizer in [OTHER, local_stack::DEV_ORGANIZER] {
+        let (status, answer) = t
+            .request_as(organizer, "DELETE", &opt_out_path(BO), None)
+            .await;
+        assert_eq!(status, 409, "only Bo lifts his STOP: {answer}");
+    }
 }
 
 /// A guest's WhatsApp message, through the simulator's inbound route (it

@@ -334,11 +334,18 @@ fn the_webhook_is_a_public_function_url_the_sender_calls_back() {
     );
     assert!(webhook.events("HttpApi").is_empty());
     // SAM names the URL resource <function>Url; the webhook validates the
-    // signature against the URL it is called on, so the sender must give
-    // Twilio exactly that URL.
+    // signature against the URL it is called on, or the public URL in
+    // front of it, so the sender gives Twilio the one Twilio should call.
+    let public = reference("WebhookPublicUrl");
     assert_eq!(
         t.function("sender").env()[env::WEBHOOK_URL],
-        get_att(&format!("{}Url", webhook.id), "FunctionUrl")
+        json!({"Fn::If": ["HasWebhookPublicUrl", public,
+                          get_att(&format!("{}Url", webhook.id), "FunctionUrl")]})
+    );
+    assert_eq!(webhook.env()[env::WEBHOOK_PUBLIC_URL], public);
+    assert_eq!(
+        t.0["Conditions"]["HasWebhookPublicUrl"],
+        json!({"Fn::Not": [{"Fn::Equals": [public, ""]}]})
     );
     assert_eq!(
         t.0["Outputs"]["WebhookUrl"]["Value"],
@@ -365,7 +372,14 @@ fn each_function_gets_the_environment_it_reads() {
         ("send-bulk", vec![env::TABLE_NAME, env::QUEUE_URL]),
         ("status", vec![env::TABLE_NAME]),
         ("retry", vec![env::TABLE_NAME, env::QUEUE_URL]),
-        ("webhook", vec![env::TABLE_NAME, env::TWILIO_SECRET_ID]),
+        (
+            "webhook",
+            vec![
+                env::TABLE_NAME,
+                env::TWILIO_SECRET_ID,
+                env::WEBHOOK_PUBLIC_URL,
+            ],
+        ),
         ("sender", all.to_vec()),
         ("templates", vec![env::TABLE_NAME]),
         ("opt-outs", vec![env::TABLE_NAME]),
@@ -472,7 +486,11 @@ fn each_function_may_do_only_what_it_does() {
         (
             "webhook",
             [
-                table(&["dynamodb:GetItem", "dynamodb:UpdateItem"]),
+                table(&[
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                ]),
                 vec![("secretsmanager:GetSecretValue", "twilio secret")],
             ]
             .concat(),
@@ -487,7 +505,7 @@ fn each_function_may_do_only_what_it_does() {
         ),
         (
             "opt-outs",
-            table(&["dynamodb:GetItem", "dynamodb:UpdateItem"]),
+            table(&["dynamodb:BatchGetItem", "dynamodb:UpdateItem"]),
         ),
         (
             "reconcile",

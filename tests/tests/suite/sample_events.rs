@@ -105,6 +105,7 @@ impl Handlers {
             |_| store.clone(),
             |_| queue.clone(),
             SAMPLE_AUTH_TOKEN.to_owned().into(),
+            None,
         );
         Self { store, functions }
     }
@@ -367,6 +368,7 @@ async fn every_sample_event_goes_through_its_handler() {
     let webhook_deps = |token: &str| webhook::Deps {
         store: h.store.clone(),
         auth_token: SecretString::from(token.to_owned()),
+        public_url: None,
     };
     let refused = webhook::handle(&webhook_deps("another-auth-token"), callback()).await;
     assert_eq!(refused.status(), 403, "the signature is checked");
@@ -398,7 +400,7 @@ async fn every_sample_event_goes_through_its_handler() {
     let phone = PhoneNumber::parse("+5511999990009").unwrap();
     let record = h
         .store
-        .get_opt_out(&phone)
+        .get_guests_opt_out(&phone)
         .await
         .unwrap()
         .expect("recorded");

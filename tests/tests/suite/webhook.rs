@@ -185,3 +185,171 @@ async fn a_failure_callback_records_code_and_reason() {
         "{inv}"
     );
 }
+
+const PUBLIC_URL: &str = "https://hooks.example.test/twilio";
+
+/// A guest's STOP or START as Twilio posts it: signed for `signed_for`,
+/// posted to the local webhook, with a delivery token when given.
+async fn keyword(
+    t: &TestStack,
+    signed_for: &str,
+    params: &[(&str, &str)],
+    token: Option<&str>,
+) -> u16 {
+    let mut req = t
+        .http
+        .post(&t.stack.webhook_url)
+        .header(
+            "X-Twilio-Signature",
+            twilio_signature(&t.auth_token, signed_for, params),
+        )
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(params));
+    if let Some(token) = token {
+        req = req.header("I-Twilio-Idempotency-Token", token);
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
+fn message(from: &str, body: &'static str) -> Vec<(&'static str, String)> {
+    vec![
+        ("MessageSid", format!("SM{}", uuid::Uuid::new_v4().simple())),
+        ("AccountSid", twilio_sim::DEFAULT_ACCOUNT_SID.to_owned()),
+        ("From", format!("whatsapp:{from}")),
+        ("To", "whatsapp:+14155238886".to_owned()),
+        ("Body", body.to_owned()),
+    ]
+}
+
+fn pairs<'a>(params: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    params.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+async fn opted_out(t: &TestStack, phone: &str) -> bool {
+    use shared::ports::OptOutStore;
+    let store =
+        shared::adapters::dynamo::DynamoStore::new(t.stack.dynamodb.clone(), &t.stack.names.table);
+    store
+        .get_guests_opt_out(&shared::domain::PhoneNumber::parse(phone).unwrap())
+        .await
+        .unwrap()
+        .is_some_and(|o| o.opted_out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signatures_for_the_custom_domain_and_either_slash_are_accepted_and_tampering_is_not() {
+    let t = TestStack::start_with(|_, options| {
+        options.webhook_public_url = Some(PUBLIC_URL.to_owned());
+    })
+    .await;
+    let local = t.stack.webhook_url.clone();
+    let accepted = [
+        PUBLIC_URL.to_owned(),
+        format!("{PUBLIC_URL}/"),
+        local.clone(),
+        format!("{local}/"),
+    ];
+    for (i, signed_for) in accepted.iter().enumerate() {
+        let phone = format!("+551199999100{i}");
+        let stop = message(&phone, "STOP");
+        assert_eq!(
+            keyword(&t, signed_for, &pairs(&stop), None).await,
+            200,
+            "{signed_for}"
+        );
+        assert!(opted_out(&t, &phone).await, "{signed_for}");
+    }
+
+    let phone = "+5511999991009";
+    let stop = message(phone, "STOP");
+    let stop = pairs(&stop);
+    let mut tampered_body = stop.clone();
+    tampered_body[2].1 = "whatsapp:+5511999991008";
+    let refused: Vec<(&str, Vec<u8>, String)> = vec![
+        (
+            "another host",
+            form(&stop),
+            "https://evil.example.test/twilio".into(),
+        ),
+        ("another path", form(&stop), format!("{PUBLIC_URL}/x")),
+        ("a query added", form(&stop), format!("{PUBLIC_URL}?a=1")),
+        (
+            "http for https",
+            form(&stop),
+            PUBLIC_URL.replace("https", "http"),
+        ),
+        (
+            "a changed parameter",
+            form(&tampered_body),
+            PUBLIC_URL.into(),
+        ),
+        (
+            "a body that is not a form",
+            b"%zz=%".to_vec(),
+            PUBLIC_URL.into(),
+        ),
+    ];
+    for (what, body, signed_for) in refused {
+        let status = t
+            .http
+            .post(&local)
+            .header(
+                "X-Twilio-Signature",
+                twilio_signature(&t.auth_token, &signed_for, &stop),
+            )
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 403, "{what}");
+    }
+    // The signature comes first: a callback with a query the webhook could
+    // not read is refused as unsigned, not as malformed.
+    let status = t
+        .http
+        .post(format!("{local}?invitation_id=not-an-id&attempt=x"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("MessageStatus", "delivered")]))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 403);
+    assert!(!opted_out(&t, phone).await);
+    assert!(!opted_out(&t, "+5511999991008").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_of_a_delivery_is_answered_once() {
+    let t = TestStack::start().await;
+    let url = t.stack.webhook_url.clone();
+    let phone = "+5511999991010";
+    let stop = message(phone, "STOP");
+    let start = message(phone, "START");
+    assert_eq!(
+        keyword(&t, &url, &pairs(&stop), Some("delivery-1")).await,
+        200
+    );
+    assert!(opted_out(&t, phone).await);
+    assert_eq!(
+        keyword(&t, &url, &pairs(&start), Some("delivery-2")).await,
+        200
+    );
+    assert!(!opted_out(&t, phone).await);
+    // Twilio retries the STOP (same token, same request): answered as
+    // before, and the guest's later START stands.
+    assert_eq!(
+        keyword(&t, &url, &pairs(&stop), Some("delivery-1")).await,
+        200
+    );
+    assert!(!opted_out(&t, phone).await, "the retry was applied again");
+    // The same token on another request is another delivery.
+    let again = message(phone, "STOP");
+    assert_eq!(
+        keyword(&t, &url, &pairs(&again), Some("delivery-1")).await,
+        200
+    );
+    assert!(opted_out(&t, phone).await);
+}

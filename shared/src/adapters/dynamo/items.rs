@@ -325,6 +325,13 @@ impl TryFrom<&Item> for MessageTemplate {
     }
 }
 
+/// That an organizer invited a number: its key ([`keys::invited`]) says all.
+pub fn invited(key: keys::Key) -> Item {
+    let mut item = key.item();
+    item.insert("type".into(), s("invited"));
+    item
+}
+
 impl TryFrom<&Item> for OptOut {
     type Error = StoreError;
     fn try_from(item: &Item) -> Result<Self, StoreError> {

@@ -11,12 +11,15 @@
 //! | (while in flight)  |                           |           | in-flight index (gsi2pk / gsi2sk): `INFLIGHT#{status}#{shard}` / `{changed}#{id}` |
 //! | template (current) | `TEMPLATE#{owner}#{id}`   | `CURRENT` | `TEMPLATES#{owner}` / `{id}`          |
 //! | template version   | `TEMPLATE#{owner}#{id}`   | `V#{version:06}` |                                |
-//! | opt-out            | `OPTOUT#{phone}`          | `OPTOUT`  |                                       |
+//! | guest's opt-out    | `OPTOUT#{whatsapp user}`  | `OPTOUT`  |                                       |
+//! | organizer's opt-out | `OPTOUT#{whatsapp user}` | `BY#{owner}` |                                    |
+//! | organizer invited it | `OPTOUT#{whatsapp user}` | `INVITED#{owner}` |                             |
 //! | idempotency key    | `IDEM#{owner}#{key}`      | `IDEM`    | (expires through [`TTL_ATTRIBUTE`])   |
+//! | Twilio delivery    | `DELIVERY#{hash}`         | `DELIVERY` | (expires through [`TTL_ATTRIBUTE`])  |
 //! | its answer's parts | `IDEM#{owner}#{key}`      | `PART#{n:04}` | (when the answer passes 350 KB)   |
 
 use super::items::{Item, s};
-use crate::domain::{EventId, InvitationId, JobId, PhoneNumber, Status, TemplateId};
+use crate::domain::{EventId, InvitationId, JobId, OptOut, PhoneNumber, Status, TemplateId};
 use crate::ports::StoreError;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -88,6 +91,17 @@ fn key(partition: String, sort: impl Into<String>) -> Key {
 }
 
 impl Key {
+    /// The primary key of a stored item.
+    pub fn of(item: &Item) -> Result<Self, StoreError> {
+        let attribute = |name: &str| {
+            item.get(name)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .ok_or_else(|| StoreError::Corrupt(format!("missing key attribute {name}")))
+        };
+        Ok(key(attribute(PK)?, attribute(SK)?))
+    }
+
     /// The key as the primary key attributes.
     pub fn item(self) -> Item {
         HashMap::from([
@@ -210,10 +224,33 @@ pub fn template_in_index(owner: &str, id: &TemplateId) -> Key {
     key(templates_of(owner), id.as_str())
 }
 
-/// A number's opt-out, under the WhatsApp user it reaches: a STOP holds in
-/// every form the number comes in.
+/// Everything about one WhatsApp user's opt-outs shares a partition keyed by
+/// the user the number reaches: a STOP holds in every form the number comes in.
+fn opt_out_partition(phone: &PhoneNumber) -> String {
+    format!("OPTOUT#{}", phone.whatsapp_identity())
+}
+
+/// The guest's own opt-out (a keyword, Twilio's 21610), for the whole stack.
 pub fn opt_out(phone: &PhoneNumber) -> Key {
-    key(format!("OPTOUT#{}", phone.whatsapp_identity()), "OPTOUT")
+    key(opt_out_partition(phone), "OPTOUT")
+}
+
+/// An organizer's own opt-out of a number.
+pub fn organizers_opt_out(phone: &PhoneNumber, owner: &str) -> Key {
+    key(opt_out_partition(phone), format!("BY#{owner}"))
+}
+
+/// Where a record lives: an organizer's under that organizer.
+pub fn opt_out_of(record: &OptOut) -> Key {
+    match (&record.by, record.source.is_guests_own()) {
+        (Some(owner), false) => organizers_opt_out(&record.phone, owner),
+        _ => opt_out(&record.phone),
+    }
+}
+
+/// That an organizer has invited a number: it may then see the guest's own opt-out.
+pub fn invited(phone: &PhoneNumber, owner: &str) -> Key {
+    key(opt_out_partition(phone), format!("INVITED#{owner}"))
 }
 
 fn idempotency_partition(owner: &str, idempotency_key: &str) -> String {
@@ -236,7 +273,13 @@ pub fn idempotency_answer_part(owner: &str, idempotency_key: &str, part: u32) ->
 /// this size (DynamoDB's item limit is 400 KB, names and keys included).
 pub const INLINE_ANSWER_BYTES: usize = 350_000;
 
-/// How long an idempotency key is remembered (DynamoDB's TTL removes it).
+/// A Twilio request answered once (the webhook's dedupe).
+pub fn delivery(delivery: &str) -> Key {
+    key(format!("DELIVERY#{delivery}"), "DELIVERY")
+}
+
+/// How long an idempotency key, or a Twilio delivery, is remembered
+/// (DynamoDB's TTL removes it).
 pub const IDEMPOTENCY_TTL_SECONDS: i64 = 24 * 3600;
 
 /// The attribute holding the time an invitation reached `status`.

@@ -1,22 +1,21 @@
 //! The store ports on [`DynamoStore`].
 
-use super::items::{Item, Reader, current_template_item, job_from_partition, n, s};
+use super::items::{self, Item, Reader, current_template_item, job_from_partition, n, s};
 use super::keys::{self, TTL_ATTRIBUTE};
 use super::{BY_EVENT_INDEX, DynamoStore, UpdateExpression, applied, backend};
 use crate::domain::{
-    Event, EventId, Invitation, InvitationId, Job, JobId, MessageTemplate, OptOut, PhoneNumber,
-    Status, TemplateId,
+    Event, EventId, Invitation, InvitationId, Job, JobId, MessageTemplate, OptOut, OptOuts,
+    PhoneNumber, SeenOptOuts, Status, TemplateId,
 };
 use crate::ports::{
-    Annotation, EventStore, IdempotencyClaim, IdempotencyStore, InvitationStore, JobStore,
-    KeyClaim, ListQuery, OptOutStore, Page, StoreError, TemplateStore, Transition,
+    Annotation, DeliveryStore, EventStore, IdempotencyClaim, IdempotencyStore, InvitationStore,
+    JobStore, KeyClaim, ListQuery, OptOutStore, Page, StoreError, TemplateStore, Transition,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 
 /// Items a status-filtered listing reads per request.
 const LISTING_READ: usize = 200;
-use std::collections::HashSet;
 
 #[async_trait]
 impl EventStore for DynamoStore {
@@ -569,7 +568,7 @@ impl OptOutStore for DynamoStore {
             self.client
                 .update_item()
                 .table_name(&self.table)
-                .set_key(Some(keys::opt_out(&record.phone).item()))
+                .set_key(Some(keys::opt_out_of(record).item()))
                 .update_expression(update.expression)
                 .set_condition_expression(condition)
                 .set_expression_attribute_names(update.names)
@@ -579,26 +578,86 @@ impl OptOutStore for DynamoStore {
         )
     }
 
-    async fn get_opt_out(&self, phone: &PhoneNumber) -> Result<Option<OptOut>, StoreError> {
+    async fn get_guests_opt_out(&self, phone: &PhoneNumber) -> Result<Option<OptOut>, StoreError> {
         self.get_as(keys::opt_out(phone)).await
     }
 
-    async fn opted_out_among(&self, phones: &[PhoneNumber]) -> Result<HashSet<String>, StoreError> {
-        // One key per WhatsApp user: BatchGetItem refuses repeated keys.
-        let mut keys_wanted: Vec<_> = phones.iter().map(keys::opt_out).collect();
-        keys_wanted.sort_by(|a, b| a.partition.cmp(&b.partition));
-        keys_wanted.dedup();
-        let mut users_out = HashSet::new();
-        for item in &self.get_all(keys_wanted).await? {
-            let record = OptOut::try_from(item)?;
-            if record.opted_out {
-                users_out.insert(record.phone.whatsapp_identity());
+    async fn opt_out_view(
+        &self,
+        organizer: &str,
+        phone: &PhoneNumber,
+    ) -> Result<SeenOptOuts, StoreError> {
+        let (guests, own, invited) = (
+            keys::opt_out(phone),
+            keys::organizers_opt_out(phone, organizer),
+            keys::invited(phone, organizer),
+        );
+        let mut view = (None, None, false);
+        for item in self
+            .get_all(vec![guests.clone(), own.clone(), invited.clone()])
+            .await?
+        {
+            let key = keys::Key::of(&item)?;
+            if key == invited {
+                view.2 = true;
+            } else if key == guests {
+                view.0 = Some(OptOut::try_from(&item)?);
+            } else if key == own {
+                view.1 = Some(OptOut::try_from(&item)?);
             }
         }
-        Ok(phones
+        Ok(SeenOptOuts::of(organizer, view.0, view.1, view.2))
+    }
+
+    async fn note_invited(
+        &self,
+        organizer: &str,
+        phones: &[PhoneNumber],
+    ) -> Result<(), StoreError> {
+        // One item per WhatsApp user: BatchWriteItem refuses repeated keys.
+        let mut wanted: Vec<_> = phones.iter().map(|p| keys::invited(p, organizer)).collect();
+        wanted.sort_by(|a, b| a.partition.cmp(&b.partition));
+        wanted.dedup();
+        self.write_all(wanted.into_iter().map(items::invited).collect())
+            .await
+    }
+
+    async fn opt_outs_for(&self, wanted: &[(String, PhoneNumber)]) -> Result<OptOuts, StoreError> {
+        // One key each: BatchGetItem refuses repeated keys.
+        let mut keys_wanted: Vec<_> = wanted
             .iter()
-            .filter(|p| users_out.contains(&p.whatsapp_identity()))
-            .map(|p| p.as_str().to_owned())
-            .collect())
+            .flat_map(|(owner, phone)| {
+                [keys::opt_out(phone), keys::organizers_opt_out(phone, owner)]
+            })
+            .collect();
+        keys_wanted.sort_by(|a, b| (&a.partition, &a.sort).cmp(&(&b.partition, &b.sort)));
+        keys_wanted.dedup();
+        let mut read = OptOuts::default();
+        for item in &self.get_all(keys_wanted).await? {
+            read.add(OptOut::try_from(item)?);
+        }
+        Ok(read)
+    }
+}
+
+#[async_trait]
+impl DeliveryStore for DynamoStore {
+    async fn delivery_seen(&self, delivery: &str) -> Result<bool, StoreError> {
+        Ok(self.get(keys::delivery(delivery)).await?.is_some())
+    }
+
+    async fn record_delivery(&self, delivery: &str) -> Result<(), StoreError> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let mut item = keys::delivery(delivery).item();
+        item.insert("type".into(), s("delivery"));
+        item.insert(TTL_ATTRIBUTE.into(), n(now + keys::IDEMPOTENCY_TTL_SECONDS));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
     }
 }

@@ -14,6 +14,64 @@ type HmacSha1 = Hmac<Sha1>;
 /// The header Twilio puts its signature in.
 pub const SIGNATURE_HEADER: &str = "x-twilio-signature";
 
+/// The header naming one webhook delivery: Twilio's retries of a request
+/// carry the same token.
+pub const IDEMPOTENCY_TOKEN_HEADER: &str = "i-twilio-idempotency-token";
+
+/// The URLs Twilio may have signed for a request that `arrived` (the URL
+/// rebuilt from the request): that one, and the configured `public` URL
+/// (a custom domain or CloudFront in front) with the same query; each with
+/// and without a trailing slash on its path, as Twilio signs the URL as it
+/// was configured and a function URL's root arrives as `/`.
+pub fn urls_to_try(arrived: &str, public: Option<&str>) -> Vec<String> {
+    let query = arrived.split_once('?').map(|(_, q)| q);
+    let mut bases = vec![
+        arrived
+            .split_once('?')
+            .map_or(arrived, |(b, _)| b)
+            .to_owned(),
+    ];
+    if let Some(public) = public {
+        bases.push(public.to_owned());
+    }
+    let mut urls = Vec::new();
+    for base in bases {
+        let other = match base.strip_suffix('/') {
+            Some(trimmed) => trimmed.to_owned(),
+            None => format!("{base}/"),
+        };
+        for path in [base, other] {
+            let url = match query {
+                Some(q) => format!("{path}?{q}"),
+                None => path,
+            };
+            if !urls.contains(&url) {
+                urls.push(url);
+            }
+        }
+    }
+    urls
+}
+
+/// Whether `signature` is Twilio's signature of this request at any of `urls`.
+pub fn verify_any(
+    auth_token: &str,
+    urls: &[String],
+    params: &[(String, String)],
+    signature: &str,
+) -> bool {
+    urls.iter()
+        .any(|url| verify(auth_token, url, params, signature))
+}
+
+/// One delivery of one request: Twilio's token with the request's signature,
+/// so a token replayed on another request names a different delivery.
+pub fn delivery(token: &str, signature: &str) -> String {
+    use sha1::Digest as _;
+    let digest = Sha1::digest(format!("{token}\n{signature}").as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn mac(auth_token: &str, url: &str, params: &[(String, String)]) -> HmacSha1 {
     let mut sorted: Vec<&(String, String)> = params.iter().collect();
     // Stable sort by name keeps repeated names in the order they were sent.
@@ -49,6 +107,37 @@ mod tests {
         list.iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn tries_the_arrival_and_the_public_url_each_with_and_without_the_slash() {
+        assert_eq!(
+            urls_to_try(
+                "https://abc.lambda-url.eu-west-1.on.aws/?invitation_id=i&attempt=1",
+                Some("https://hooks.example.com/twilio"),
+            ),
+            [
+                "https://abc.lambda-url.eu-west-1.on.aws/?invitation_id=i&attempt=1",
+                "https://abc.lambda-url.eu-west-1.on.aws?invitation_id=i&attempt=1",
+                "https://hooks.example.com/twilio?invitation_id=i&attempt=1",
+                "https://hooks.example.com/twilio/?invitation_id=i&attempt=1",
+            ]
+        );
+        assert_eq!(
+            urls_to_try("http://127.0.0.1:3000/api/whatsapp/webhook", None),
+            [
+                "http://127.0.0.1:3000/api/whatsapp/webhook",
+                "http://127.0.0.1:3000/api/whatsapp/webhook/",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_delivery_is_the_token_with_the_signature() {
+        assert_eq!(delivery("t1", "sig"), delivery("t1", "sig"));
+        assert_ne!(delivery("t1", "sig"), delivery("t1", "other"));
+        assert_ne!(delivery("t1", "sig"), delivery("t2", "sig"));
+        assert_eq!(delivery("t1", "sig").len(), 40);
     }
 
     /// Twilio's documented example (computed by Twilio, not by this code).
