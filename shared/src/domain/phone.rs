@@ -1,10 +1,21 @@
 use std::fmt;
 
-/// An E.164 phone number (`+` and 8 to 15 digits). The `whatsapp:` channel
-/// prefix exists only at the Twilio edge: see [`PhoneNumber::to_whatsapp`].
+use phonenumber::Mode;
+
+/// An E.164 phone number (`+` and 8 to 15 digits) in a country code in use.
+/// The `whatsapp:` channel prefix exists only at the Twilio edge: see
+/// [`PhoneNumber::to_whatsapp`].
+///
+/// Parsing is Google's libphonenumber rules (the `phonenumber` crate); the
+/// number is kept exactly as given, so stored keys never change form.
 #[derive(Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct PhoneNumber(String);
+pub struct PhoneNumber {
+    e164: String,
+    /// The country calling code the library read, e.g. 55; always the
+    /// leading digits of `e164` (kept only to avoid parsing twice).
+    country_code: u16,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PhoneError {
@@ -12,23 +23,79 @@ pub enum PhoneError {
         "must be an E.164 number such as +5511999990000 (a '+' then 8 to 15 digits, no spaces)"
     )]
     NotE164,
+    #[error(
+        "must be an E.164 number such as +5511999990000: a country code in use, and no domestic dialling prefix (such as a trunk 0) after it"
+    )]
+    NotANumber,
     #[error("must be a WhatsApp address such as whatsapp:+5511999990000")]
     NotWhatsApp,
 }
 
 const WHATSAPP_PREFIX: &str = "whatsapp:";
 
+/// A country whose mobile numbers WhatsApp reports without a digit people
+/// dial: numbers of that country whose national number is `national_len`
+/// digits with `digit` at index `at` are one WhatsApp user with the number
+/// without it.
+struct ExtraDigit {
+    country_code: u16,
+    national_len: usize,
+    at: usize,
+    digit: u8,
+}
+
+/// The one place that knows WhatsApp's country forms.
+const WHATSAPP_EXTRA_DIGITS: [ExtraDigit; 3] = [
+    // Brazil: two-digit area code, the mobile 9, eight digits.
+    ExtraDigit {
+        country_code: 55,
+        national_len: 11,
+        at: 2,
+        digit: b'9',
+    },
+    // Mexico: the old mobile prefix 1, then ten digits.
+    ExtraDigit {
+        country_code: 52,
+        national_len: 11,
+        at: 0,
+        digit: b'1',
+    },
+    // Argentina: the mobile 9, then ten digits.
+    ExtraDigit {
+        country_code: 54,
+        national_len: 11,
+        at: 0,
+        digit: b'9',
+    },
+];
+
 impl PhoneNumber {
+    /// Accepts exactly `+` and 8 to 15 ASCII digits (no spaces, dashes or
+    /// `tel:`, although the library would take them), in a country code in
+    /// use and in the library's own E.164 form. Numbers need not be in a
+    /// range a country has handed out: WhatsApp's short forms (Brazil
+    /// without the mobile 9, Mexico with `+52 1`) and fictional test ranges
+    /// (`+1 555`, Ofcom's `+44 7700 900`) are not "valid" to the library but
+    /// are real addresses here.
     pub fn parse(raw: &str) -> Result<Self, PhoneError> {
         let digits = raw.strip_prefix('+').ok_or(PhoneError::NotE164)?;
-        let ok = (8..=15).contains(&digits.len())
+        let shaped = (8..=15).contains(&digits.len())
             && digits.bytes().all(|b| b.is_ascii_digit())
             && !digits.starts_with('0');
-        if ok {
-            Ok(Self(raw.to_owned()))
-        } else {
-            Err(PhoneError::NotE164)
+        if !shaped {
+            return Err(PhoneError::NotE164);
         }
+        let parsed = phonenumber::parse(None, raw).map_err(|_| PhoneError::NotANumber)?;
+        // The library drops a national prefix written after the country
+        // code (+49 030… is +49 30…); such input is refused rather than
+        // rewritten, so a stored number is always its own canonical form.
+        if parsed.format().mode(Mode::E164).to_string() != raw {
+            return Err(PhoneError::NotANumber);
+        }
+        Ok(Self {
+            e164: raw.to_owned(),
+            country_code: parsed.code().value(),
+        })
     }
 
     /// Parses Twilio's `whatsapp:+E164` address form.
@@ -40,35 +107,54 @@ impl PhoneNumber {
     }
 
     pub fn to_whatsapp(&self) -> String {
-        format!("{WHATSAPP_PREFIX}{}", self.0)
+        format!("{WHATSAPP_PREFIX}{}", self.e164)
+    }
+
+    /// The country calling code, e.g. 55 for Brazil.
+    pub fn country_code(&self) -> u16 {
+        self.country_code
+    }
+
+    /// The digits after the country code, leading zeros included.
+    pub fn national_number(&self) -> &str {
+        let code_len = self.country_code.to_string().len();
+        &self.e164[1 + code_len..]
     }
 
     /// The WhatsApp user this number reaches, in one form whichever form it
     /// came in: WhatsApp reports some countries' mobile numbers in another
     /// form than people dial them, and an opt-out must hold in all of them.
+    /// The `WHATSAPP_EXTRA_DIGITS` table holds them:
     /// - Brazil: `+55` area code `9` eight digits, reported without the 9;
     /// - Mexico: `+52 1` ten digits (the old mobile prefix), as `+52` ten;
     /// - Argentina: `+54 9` ten digits (the mobile 9), as `+54` ten.
     ///
     /// The identity is the form without the extra digit.
     pub fn whatsapp_identity(&self) -> String {
-        let digits = &self.0[1..];
-        let without = |at: usize| format!("+{}{}", &digits[..at], &digits[at + 1..]);
-        match digits.len() {
-            13 if digits.starts_with("55") && digits.as_bytes()[4] == b'9' => without(4),
-            13 if digits.starts_with("521") => without(2),
-            13 if digits.starts_with("549") => without(2),
-            _ => self.0.clone(),
+        let national = self.national_number();
+        let extra = WHATSAPP_EXTRA_DIGITS.iter().find(|c| {
+            c.country_code == self.country_code
+                && national.len() == c.national_len
+                && national.as_bytes()[c.at] == c.digit
+        });
+        match extra {
+            Some(c) => format!(
+                "+{}{}{}",
+                self.country_code,
+                &national[..c.at],
+                &national[c.at + 1..]
+            ),
+            None => self.e164.clone(),
         }
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.e164
     }
 
     /// The form logs use: country code and last two digits only.
     pub fn masked(&self) -> String {
-        let digits = &self.0[1..];
+        let digits = &self.e164[1..];
         let keep_start = digits.len().min(2);
         let keep_end = 2;
         let hidden = digits.len().saturating_sub(keep_start + keep_end);
@@ -90,7 +176,7 @@ impl TryFrom<String> for PhoneNumber {
 
 impl From<PhoneNumber> for String {
     fn from(value: PhoneNumber) -> Self {
-        value.0
+        value.e164
     }
 }
 
@@ -177,5 +263,99 @@ mod tests {
                 .unwrap()
                 .whatsapp_identity()
         );
+    }
+
+    #[test]
+    fn accepts_no_more_input_forms_than_before() {
+        // The library reads all of these; the API takes only `+` digits.
+        for bad in [
+            "+55 11 99999-0000",
+            "+55-11-99999-0000",
+            "+55 (11) 99999-0000",
+            "+5511999990000 ",
+            " +5511999990000",
+            "tel:+5511999990000",
+            "+5511999990000x12",
+            "+55a1199999",
+            "+\u{ff11}5551234567",
+        ] {
+            assert_eq!(PhoneNumber::parse(bad), Err(PhoneError::NotE164), "{bad}");
+        }
+    }
+
+    #[test]
+    fn refuses_what_is_no_phone_number() {
+        // A country code nobody has.
+        assert_eq!(
+            PhoneNumber::parse("+999123456789"),
+            Err(PhoneError::NotANumber)
+        );
+        // A national prefix after the country code (+49 030 is +49 30):
+        // refused, not rewritten.
+        for bad in ["+49030123456", "+330612345678", "+550211999990000"] {
+            assert_eq!(
+                PhoneNumber::parse(bad),
+                Err(PhoneError::NotANumber),
+                "{bad}"
+            );
+        }
+        // Through serde too.
+        assert!(serde_json::from_str::<PhoneNumber>(r#""+999123456789""#).is_err());
+    }
+
+    #[test]
+    fn keeps_numbers_the_library_calls_invalid_but_whatsapp_uses() {
+        for n in [
+            // WhatsApp's forms without the extra digit.
+            "+552187001234",
+            "+5215512345678",
+            // Fictional ranges the tests and the simulator use.
+            "+15551234567",
+            "+15550000001",
+            "+447700900123",
+            // The shortest and longest E.164 numbers.
+            "+12345678",
+            "+123456789012345",
+            // A national number that starts with 0 (Italy).
+            "+390612345678",
+        ] {
+            let p = PhoneNumber::parse(n).unwrap();
+            assert_eq!(p.as_str(), n);
+            assert_eq!(String::from(p.clone()), n);
+            let json = serde_json::to_string(&p).unwrap();
+            assert_eq!(serde_json::from_str::<PhoneNumber>(&json).unwrap(), p);
+        }
+    }
+
+    #[test]
+    fn country_code_and_national_number() {
+        let p = PhoneNumber::parse("+5521987001234").unwrap();
+        assert_eq!((p.country_code(), p.national_number()), (55, "21987001234"));
+        let p = PhoneNumber::parse("+14155238886").unwrap();
+        assert_eq!((p.country_code(), p.national_number()), (1, "4155238886"));
+        let p = PhoneNumber::parse("+390612345678").unwrap();
+        assert_eq!((p.country_code(), p.national_number()), (39, "0612345678"));
+        let p = PhoneNumber::parse("+97150123456").unwrap();
+        assert_eq!((p.country_code(), p.national_number()), (971, "50123456"));
+    }
+
+    #[test]
+    fn whatsapp_forms_only_where_the_table_says() {
+        let identity = |n: &str| PhoneNumber::parse(n).unwrap().whatsapp_identity();
+        assert_eq!(identity("+5521987001234"), "+552187001234");
+        assert_eq!(identity("+5215512345678"), "+525512345678");
+        assert_eq!(identity("+5491123456789"), "+541123456789");
+        for as_given in [
+            // Brazil: eleven national digits, but no mobile 9 third.
+            "+5521887001234",
+            // Mexico and Argentina: the digit, but not eleven national digits.
+            "+52155123456",
+            "+54911234567",
+            // The same digits in another country.
+            "+5691123456789",
+            "+3491123456789",
+        ] {
+            assert_eq!(identity(as_given), as_given);
+        }
     }
 }

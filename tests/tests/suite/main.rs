@@ -8,6 +8,7 @@ mod bulk;
 mod faults;
 mod iam;
 mod idempotency;
+mod logs;
 mod message_templates;
 mod one_invitation;
 mod openapi;

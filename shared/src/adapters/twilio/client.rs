@@ -160,7 +160,7 @@ impl Messenger for TwilioClient {
         let body: Option<TwilioErrorBody> = serde_json::from_slice(&bytes).ok();
         let code = body.as_ref().and_then(|b| b.code);
         let message = body
-            .and_then(|b| b.message)
+            .and_then(|b| b.message.as_deref().map(without_numbers))
             .unwrap_or_else(|| format!("Twilio answered HTTP {status}"));
         Err(ProviderError {
             code,
@@ -225,7 +225,7 @@ impl TwilioClient {
             return Err(ProviderError {
                 code,
                 message: body
-                    .and_then(|b| b.message)
+                    .and_then(|b| b.message.as_deref().map(without_numbers))
                     .unwrap_or_else(|| format!("Twilio answered HTTP {status}")),
                 kind: classify(status, code),
             });
@@ -234,6 +234,28 @@ impl TwilioClient {
             .map(Some)
             .map_err(|_| unknown("Twilio's answer was unreadable"))
     }
+}
+
+/// Twilio's words with every phone number in them masked: its messages
+/// name the number ("Invalid 'To' Phone Number: whatsapp:+55..."), and
+/// they are logged and kept.
+pub fn without_numbers(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(plus) = rest.find('+') {
+        out.push_str(&rest[..plus]);
+        let digits = rest[plus + 1..]
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len() - plus - 1);
+        let candidate = &rest[plus..plus + 1 + digits];
+        match PhoneNumber::parse(candidate) {
+            Ok(number) => out.push_str(&number.masked()),
+            Err(_) => out.push_str(candidate),
+        }
+        rest = &rest[plus + 1 + digits..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A failure with no answer from Twilio. Fixed texts: reqwest's own carry
@@ -264,6 +286,19 @@ fn unknown(message: &str) -> ProviderError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn twilios_words_keep_no_full_number() {
+        assert_eq!(
+            without_numbers("Invalid 'To' Phone Number: whatsapp:+5511999990001"),
+            "Invalid 'To' Phone Number: whatsapp:+55*********01"
+        );
+        assert_eq!(
+            without_numbers("+14155238886 to +5511999990001, code +1"),
+            "+14*******86 to +55*********01, code +1"
+        );
+        assert_eq!(without_numbers("no numbers"), "no numbers");
+    }
 
     /// A connection that never opens sent nothing: safe to retry. Its error
     /// text names no URL (the URL carries the Account SID).
