@@ -163,6 +163,25 @@ impl TestStack {
         body
     }
 
+    /// The simulator's messages once it has recorded `count` callbacks in
+    /// all: it records each after the webhook answers, so a status the API
+    /// already shows may not be in its record yet.
+    pub async fn sim_messages_after_callbacks(
+        &self,
+        count: usize,
+        timeout: Duration,
+    ) -> Vec<twilio_sim::SimMessage> {
+        let start = Instant::now();
+        loop {
+            let messages = self.sim_messages();
+            let recorded: usize = messages.iter().map(|m| m.callbacks.len()).sum();
+            if recorded >= count || start.elapsed() > timeout {
+                return messages;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Every create request the simulator received.
     pub fn sim_messages(&self) -> Vec<twilio_sim::SimMessage> {
         self.sim.state().messages()

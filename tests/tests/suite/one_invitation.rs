@@ -36,7 +36,9 @@ async fn an_invitation_is_sent_once_and_read() {
     }
     assert_eq!(inv["attempt"], 1);
 
-    let messages = t.sim_messages();
+    let messages = t
+        .sim_messages_after_callbacks(3, Duration::from_secs(5))
+        .await;
     assert_eq!(messages.len(), 1, "exactly one message goes out");
     let sent = &messages[0];
     assert_eq!(inv["message_sid"], sent.sid.as_str());
