@@ -4,7 +4,7 @@
 import { api, allInvitations, apiBase, token, setToken, ApiError, sleep } from './api.js';
 import { readGuests } from './guests.js';
 import {
-  STATUSES, STATUS_LABEL, ACTIVE, RETRYABLE, FLAG_WORDS, reason, isOptedOutInvitation,
+  STATUSES, STATUS_LABEL, ACTIVE, RETRYABLE, FLAG_WORDS, reason, whatToDo, isOptedOutInvitation,
   shortTime, longTime, eventDate, escapeHtml as esc, plural,
 } from './format.js';
 
@@ -793,7 +793,7 @@ const rowCache = new Map();
 function rowSignature(row) {
   const i = row.inv;
   return JSON.stringify([row.name, row.phone, row.optedOut, row.selectable, state.selected.has(row.guest_id),
-    i?.invitation_id, i?.status, i?.attempt, i?.updated_at, i?.error_code, i?.error_message, i?.flag]);
+    i?.invitation_id, i?.status, i?.attempt, i?.updated_at, i?.error_code, i?.error_message, i?.what_to_do, i?.flag]);
 }
 
 function rowHtml(row) {
@@ -807,7 +807,11 @@ function rowHtml(row) {
   const tags = row.optedOut ? ' <span class="tag opted-out">Opted out</span>' : '';
   const details = [];
   const words = reason(i);
-  if (words && (RETRYABLE.has(i.status) || i.status === 'skipped')) details.push(`<span class="reason">${esc(words)}</span>`);
+  if (words && (RETRYABLE.has(i.status) || i.status === 'skipped')) {
+    details.push(`<span class="reason">${esc(words)}</span>`);
+    const todo = whatToDo(i);
+    if (todo) details.push(`<span class="todo muted" data-action="${esc(i.error_action ?? '')}">${esc(todo)}</span>`);
+  }
   if (i?.flag) details.push(`<span class="reason">${esc(FLAG_WORDS[i.flag] ?? i.flag)}</span>`);
   const canRetry = i && (RETRYABLE.has(i.status) || (i.flag && i.status === 'sending'));
   const retry = canRetry
@@ -1019,7 +1023,7 @@ async function retryOne(invitationId, button) {
   button.disabled = true;
   try {
     const { body } = await api.retry(invitationId);
-    if (inv) setInvitation({ ...inv, status: body.status, attempt: body.attempt, error_code: null, error_message: null, flag: null, updated_at: new Date().toISOString() });
+    if (inv) setInvitation({ ...inv, status: body.status, attempt: body.attempt, error_code: null, error_message: null, error_action: null, what_to_do: null, flag: null, updated_at: new Date().toISOString() });
     announce(`Retrying the invitation to ${inv?.name ?? invitationId} (attempt ${body.attempt}).`);
     renderRows();
     if (inv) watchJob(inv.job_id, { announce: true });
@@ -1042,7 +1046,7 @@ async function retryAllFailed() {
       const inv = state.byInvitation.get(id);
       if (inv) {
         jobs.add(inv.job_id);
-        setInvitation({ ...inv, status: 'queued', attempt: inv.attempt + 1, error_code: null, error_message: null, flag: null });
+        setInvitation({ ...inv, status: 'queued', attempt: inv.attempt + 1, error_code: null, error_message: null, error_action: null, what_to_do: null, flag: null });
       }
     }
     renderRows();

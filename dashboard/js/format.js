@@ -17,37 +17,17 @@ export const STATUS_LABEL = {
 export const ACTIVE = new Set(['queued', 'sending', 'sent']);
 export const RETRYABLE = new Set(['failed', 'undelivered']);
 
-// Twilio's codes in words, for an invitation stored without a message
-// (the sender normally stores the words itself; see shared/src/twilio).
-const CODE_WORDS = {
-  20429: 'Twilio is rate limiting us; it will be tried again',
-  21211: 'The phone number is not valid',
-  21408: 'Sending to this country is not enabled on the Twilio account',
-  21610: 'The guest has unsubscribed (replied STOP)',
-  21614: 'The number is not a mobile number',
-  30003: 'The phone is unreachable (off or out of coverage)',
-  30005: 'The number does not exist',
-  30006: 'The number cannot receive this message (landline or unreachable carrier)',
-  30007: 'The carrier filtered the message',
-  30008: 'Delivery failed for an unknown reason',
-  63003: 'The number is not on WhatsApp',
-  63016: 'Outside the 24-hour window: an approved template is needed',
-  63018: 'WhatsApp rate limit reached; it will be tried again',
-  63024: 'The number is not a valid WhatsApp recipient',
-  opted_out: 'The guest opted out of WhatsApp messages, so nothing was sent',
-  send_failed: 'The message could not be handed to Twilio',
-  event_missing: 'The event was deleted before the message was sent',
-  template_error: 'The message template could not be rendered for this guest',
-  template_missing: 'The template version this invitation uses no longer exists',
-  template_too_long: "The message is longer than WhatsApp's 1,600 characters for this guest",
-  not_queued: 'The invitation was saved but could not be queued for sending',
-};
-
-/** Why an invitation failed or was skipped, in words, with the code. */
+/** Why an invitation failed or was skipped, in words, with the code: the
+ * API gives the words (one table, shared/src/adapters/twilio/codes.rs). */
 export function reason(inv) {
   if (!inv || (!inv.error_code && !inv.error_message)) return '';
-  const words = inv.error_message || CODE_WORDS[inv.error_code] || 'Twilio could not send the message';
+  const words = inv.error_message || 'Twilio could not send the message';
   return inv.error_code ? `${words} (error ${inv.error_code})` : words;
+}
+
+/** What the organizer can do about it, as the API says. */
+export function whatToDo(inv) {
+  return inv?.what_to_do ?? '';
 }
 
 export const FLAG_WORDS = {

@@ -236,6 +236,9 @@ async function flow(t, { name, viewport, prefix, keyboard, useTemplate }) {
   const failedRow = page.locator(`#guest-rows tr[data-guest-id="${failingId}"]`);
   assert.equal(await failedRow.getAttribute('data-status'), 'failed');
   assert.match(await failedRow.locator('.reason').innerText(), /not a valid WhatsApp recipient \(error 63024\)/);
+  // And what to do about it, from the API's one table.
+  assert.equal(await failedRow.locator('.todo').getAttribute('data-action'), 'not_on_whatsapp');
+  assert.match(await failedRow.locator('.todo').innerText(), /invite them another way/);
   assert.match(await failedRow.locator('.c-time time').innerText(), /\d/);
   // The bar's counts come from the job (polled), the badges from the invitations: both get there.
   await assertEventually(async () => {

@@ -322,7 +322,7 @@ async fn send_claimed(
                 .map(str::to_owned)
                 .unwrap_or(err.message.clone());
             tracing::warn!(invitation_id = %inv.invitation_id, %code, error = %err, "send failed permanently");
-            if err.code == Some(codes::UNSUBSCRIBED) {
+            if err.code.is_some_and(codes::means_opted_out) {
                 record_twilio_opt_out(store, &inv).await?;
             }
             metrics::count(Status::Failed, Some(&code));
@@ -377,7 +377,7 @@ async fn record_twilio_opt_out(
 ) -> Result<(), StoreError> {
     let record = OptOut::by_twilio(inv.guest.phone.clone(), &now());
     store.put_opt_out(&record, None).await?;
-    tracing::info!(to = %inv.guest.phone, "Twilio reports the guest unsubscribed; opt-out recorded");
+    tracing::info!(to = %inv.guest.phone, "Twilio reports the guest unsubscribed or blocked the sender; opt-out recorded");
     Ok(())
 }
 

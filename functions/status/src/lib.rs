@@ -3,6 +3,8 @@
 
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
+use shared::adapters::twilio::codes;
+use shared::domain::reason::Action;
 use shared::domain::{EventId, Invitation, JobId, Status};
 use shared::edge::http::{self, ApiError, ApiResult};
 use shared::ports::{EventStore, InvitationStore, JobStore, ListQuery};
@@ -65,6 +67,11 @@ pub struct InvitationView<'a> {
     pub attempt: u32,
     pub error_code: Option<&'a str>,
     pub error_message: Option<&'a str>,
+    /// What the error means: what the product does about it, or what the
+    /// organizer can ([`codes::action`]).
+    pub error_action: Option<Action>,
+    /// The same, in the organizer's words.
+    pub what_to_do: Option<&'static str>,
     pub flag: Option<&'a str>,
     pub message_sid: Option<&'a str>,
     pub template_id: Option<&'a str>,
@@ -84,6 +91,11 @@ impl<'a> From<&'a Invitation> for InvitationView<'a> {
             attempt: i.attempt,
             error_code: i.error_code.as_deref(),
             error_message: i.error_message.as_deref(),
+            error_action: i.error_code.as_deref().map(codes::action),
+            what_to_do: i
+                .error_code
+                .as_deref()
+                .map(|c| codes::action(c).what_to_do()),
             flag: i.flag.as_deref(),
             message_sid: i.message_sid.as_deref(),
             template_id: i.template.as_ref().map(|t| t.template_id.as_str()),

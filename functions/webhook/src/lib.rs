@@ -208,11 +208,11 @@ async fn apply(deps: &Deps, req: &Request, params: &[(String, String)]) -> Resul
         message_sid: param(params, "MessageSid").map(str::to_owned),
         error,
     };
-    // Twilio says the guest unsubscribed: never message them again.
+    // Twilio says the guest unsubscribed or blocked us: never message them again.
     if report
         .error
         .as_ref()
-        .is_some_and(|e| e.code.parse() == Ok(codes::UNSUBSCRIBED))
+        .is_some_and(|e| e.code.parse().is_ok_and(codes::means_opted_out))
         && let Some(to) = param(params, "To").and_then(sender_number)
     {
         let record = OptOut::by_twilio(to, &report.at);

@@ -2,28 +2,100 @@
 //! codes are the Twilio adapter's): a stable code and the words an
 //! organizer reads.
 
+/// What an invitation's failure means for the organizer: what the product
+/// does about it, or what the organizer can do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Tried again automatically.
+    RetryLater,
+    /// Goes out when WhatsApp's daily limit of new conversations frees up.
+    WaitForDailyLimit,
+    /// Free-form text outside the 24-hour window: an approved template is needed.
+    NeedsApprovedTemplate,
+    NotOnWhatsApp,
+    /// WhatsApp does not deliver this Marketing template to this guest.
+    MarketingNotDelivered,
+    /// The guest opted out or blocked the sender: recorded as an opt-out.
+    OptedOut,
+    /// The message expired before it could be delivered.
+    Expired,
+    InvalidNumber,
+    /// The Twilio account or sender needs attention (whoever runs the stack).
+    CheckAccount,
+    /// The template cannot be rendered for this guest.
+    FixTemplate,
+    /// Anything else: retry, or check the guest's details.
+    RetryByHand,
+}
+
+impl Action {
+    /// What to do, in an organizer's words.
+    pub fn what_to_do(self) -> &'static str {
+        match self {
+            Action::RetryLater => "Nothing to do: it is tried again automatically.",
+            Action::WaitForDailyLimit => {
+                "Nothing to do: it goes out when WhatsApp's daily limit on new conversations frees up."
+            }
+            Action::NeedsApprovedTemplate => {
+                "Send it with an approved WhatsApp template, or once the guest has written to you in the last 24 hours."
+            }
+            Action::NotOnWhatsApp => "Check the number with the guest, or invite them another way.",
+            Action::MarketingNotDelivered => {
+                "WhatsApp does not deliver marketing messages to this guest: invite them another way, or with a Utility template if it fits."
+            }
+            Action::OptedOut => {
+                "Nothing to send: only the guest can opt back in, by sending START."
+            }
+            Action::Expired => "Retry it: it expired before it could be delivered.",
+            Action::InvalidNumber => "Correct the guest's number, then send again.",
+            Action::CheckAccount => {
+                "Ask whoever runs the stack to check the Twilio account and WhatsApp sender."
+            }
+            Action::FixTemplate => "Fix the template (or the event's details it uses), then retry.",
+            Action::RetryByHand => "Retry it; if it fails again, check the guest's number.",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reason {
     pub code: &'static str,
     pub message: &'static str,
+    pub action: Action,
+}
+
+/// What one of the product's own reason codes means for the organizer
+/// (rendering's codes included).
+pub fn action(code: &str) -> Action {
+    if super::render::is_template_error_code(code) {
+        return Action::FixTemplate;
+    }
+    [OPTED_OUT, EVENT_MISSING, TEMPLATE_MISSING]
+        .into_iter()
+        .find(|r| r.code == code)
+        .map_or(Action::RetryByHand, |r| r.action)
 }
 
 /// Not sent because the guest opted out.
 pub const OPTED_OUT: Reason = Reason {
     code: "opted_out",
     message: "The guest opted out of WhatsApp messages from this sender (STOP); not sent",
+    action: Action::OptedOut,
 };
 
 /// The event was deleted before the message was rendered.
 pub const EVENT_MISSING: Reason = Reason {
     code: "event_missing",
     message: "the event no longer exists",
+    action: Action::RetryByHand,
 };
 
 /// The template version the invitation recorded is gone.
 pub const TEMPLATE_MISSING: Reason = Reason {
     code: "template_missing",
     message: "the invitation's template version no longer exists",
+    action: Action::FixTemplate,
 };
 
 /// A provider failure that carries no code of its own.

@@ -121,10 +121,18 @@ impl TemplateError {
     /// The code an invitation that could not be rendered is failed with.
     pub fn code(&self) -> &'static str {
         match self {
-            TemplateError::TooLong(_) => "template_too_long",
-            _ => "template_error",
+            TemplateError::TooLong(_) => TOO_LONG_CODE,
+            _ => ERROR_CODE,
         }
     }
+}
+
+const TOO_LONG_CODE: &str = "template_too_long";
+const ERROR_CODE: &str = "template_error";
+
+/// Whether `code` is one of [`TemplateError::code`]'s.
+pub fn is_template_error_code(code: &str) -> bool {
+    [TOO_LONG_CODE, ERROR_CODE].contains(&code)
 }
 
 /// The template's name inside tinytemplate. It has a space, which a

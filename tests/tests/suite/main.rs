@@ -5,6 +5,7 @@
 mod authorization;
 mod bad_input;
 mod bulk;
+mod error_codes;
 mod faults;
 mod iam;
 mod idempotency;

@@ -611,7 +611,7 @@ fn the_checker_catches_what_the_document_does_not_say() {
     let invitation = json!({
         "invitation_id": "inv_1", "job_id": "job_1", "guest_id": "g1", "name": "Ana",
         "status": "queued", "attempt": 1, "error_code": null, "error_message": null,
-        "flag": null, "message_sid": null, "template_id": "default", "template_version": 1,
+        "error_action": null, "what_to_do": null, "flag": null, "message_sid": null, "template_id": "default", "template_version": 1,
         "updated_at": "2026-01-01T00:00:00Z",
         "timestamps": {"queued": "2026-01-01T00:00:00Z"},
     });

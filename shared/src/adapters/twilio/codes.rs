@@ -1,6 +1,7 @@
 //! Twilio's error codes: what each means to an organizer, and whether a
 //! later try can get past it. The one place the product spells them.
 
+use crate::domain::reason::{self, Action};
 use crate::ports::FailureKind;
 
 /// Too many requests: Twilio processed nothing; safe to try again.
@@ -14,6 +15,11 @@ pub const OUTSIDE_SESSION_WINDOW: u32 = 63016;
 /// WhatsApp's limit reached.
 pub const WHATSAPP_LIMIT: u32 = 63018;
 
+/// The guest blocked the WhatsApp sender.
+pub const BLOCKED: u32 = 63014;
+/// WhatsApp did not deliver a Marketing template to this guest.
+pub const MARKETING_NOT_DELIVERED: u32 = 63049;
+
 /// Whether a later try can get past a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
@@ -24,64 +30,135 @@ pub enum Class {
 struct Code {
     code: u32,
     class: Class,
+    action: Action,
     words: &'static str,
 }
 
-const fn code(code: u32, class: Class, words: &'static str) -> Code {
-    Code { code, class, words }
+const fn code(code: u32, class: Class, action: Action, words: &'static str) -> Code {
+    Code {
+        code,
+        class,
+        action,
+        words,
+    }
 }
 
+use Action::*;
+use Class::{Final, Retry};
+
+/// Every code the product can meet: whether a later try can get past it,
+/// what it means for the organizer, and the words they read.
 const CODES: &[Code] = &[
     code(
         RATE_LIMITED,
-        Class::Retry,
-        "Twilio is rate limiting us; it will be tried again",
+        Retry,
+        RetryLater,
+        "Twilio is rate limiting us",
     ),
     code(
         INTERNAL_ERROR,
-        Class::Retry,
+        Retry,
+        RetryLater,
         "Twilio could not send the message",
     ),
-    code(21211, Class::Final, "The phone number is not valid"),
+    code(
+        20003,
+        Final,
+        CheckAccount,
+        "Twilio refused the account's credentials",
+    ),
+    code(21211, Final, InvalidNumber, "The phone number is not valid"),
     code(
         21408,
-        Class::Final,
+        Final,
+        CheckAccount,
         "Sending to this country is not enabled on the Twilio account",
     ),
     code(
         UNSUBSCRIBED,
-        Class::Final,
+        Final,
+        OptedOut,
         "The guest has unsubscribed (replied STOP)",
     ),
-    code(21614, Class::Final, "The number is not a mobile number"),
+    code(
+        21614,
+        Final,
+        InvalidNumber,
+        "The number is not a mobile number",
+    ),
     code(
         30003,
-        Class::Retry,
+        Retry,
+        RetryByHand,
         "The phone is unreachable (off or out of coverage)",
     ),
-    code(30005, Class::Final, "The number does not exist"),
+    code(30005, Final, InvalidNumber, "The number does not exist"),
     code(
         30006,
-        Class::Final,
+        Final,
+        InvalidNumber,
         "The number cannot receive this message (landline or unreachable carrier)",
     ),
-    code(30007, Class::Final, "The carrier filtered the message"),
-    code(30008, Class::Retry, "Delivery failed for an unknown reason"),
-    code(63003, Class::Final, "The number is not on WhatsApp"),
+    code(
+        30007,
+        Final,
+        RetryByHand,
+        "The carrier filtered the message",
+    ),
+    code(
+        30008,
+        Retry,
+        RetryByHand,
+        "Delivery failed for an unknown reason",
+    ),
+    code(
+        30036,
+        Final,
+        Expired,
+        "The message expired before it could be delivered",
+    ),
+    code(63003, Final, NotOnWhatsApp, "The number is not on WhatsApp"),
+    code(
+        BLOCKED,
+        Final,
+        OptedOut,
+        "The guest blocked the WhatsApp sender",
+    ),
     code(
         OUTSIDE_SESSION_WINDOW,
-        Class::Final,
+        Final,
+        NeedsApprovedTemplate,
         "Outside the 24-hour window: an approved template is needed",
     ),
     code(
         WHATSAPP_LIMIT,
-        Class::Retry,
-        "WhatsApp rate limit reached; it will be tried again",
+        Retry,
+        WaitForDailyLimit,
+        "WhatsApp's daily limit on new conversations is reached",
     ),
     code(
         63024,
-        Class::Final,
+        Final,
+        NotOnWhatsApp,
         "The number is not a valid WhatsApp recipient",
+    ),
+    code(
+        63032,
+        Final,
+        MarketingNotDelivered,
+        "WhatsApp holds back marketing messages to this guest (too many received)",
+    ),
+    code(
+        MARKETING_NOT_DELIVERED,
+        Final,
+        MarketingNotDelivered,
+        "WhatsApp did not deliver this marketing message to the guest",
+    ),
+    code(
+        130472,
+        Final,
+        MarketingNotDelivered,
+        "WhatsApp holds back marketing messages to this guest (a WhatsApp experiment)",
     ),
 ];
 
@@ -92,6 +169,25 @@ fn find(code: u32) -> Option<&'static Code> {
 /// Twilio's error codes in words, for organizers reading a failed invitation.
 pub fn describe(code: u32) -> &'static str {
     find(code).map_or("Twilio could not send the message", |c| c.words)
+}
+
+/// What an invitation's `error_code` (Twilio's number, or one of the
+/// product's own reasons) means for the organizer.
+pub fn action(error_code: &str) -> Action {
+    match error_code.parse::<u32>() {
+        Ok(code) => find(code).map_or(RetryByHand, |c| c.action),
+        Err(_) => reason::action(error_code),
+    }
+}
+
+/// Every code in the table, with what it means (tests go through each).
+pub fn table() -> impl Iterator<Item = (u32, Class, Action, &'static str)> {
+    CODES.iter().map(|c| (c.code, c.class, c.action, c.words))
+}
+
+/// The guest said, through Twilio, not to be messaged: recorded as their opt-out.
+pub fn means_opted_out(code: u32) -> bool {
+    find(code).is_some_and(|c| c.action == OptedOut)
 }
 
 /// What an error answer from the Messages API says about the message. A
@@ -134,5 +230,20 @@ mod tests {
             "The guest has unsubscribed (replied STOP)"
         );
         assert_eq!(describe(1), "Twilio could not send the message");
+    }
+
+    #[test]
+    fn every_code_has_one_entry_and_an_action() {
+        let mut seen = std::collections::HashSet::new();
+        for c in CODES {
+            assert!(seen.insert(c.code), "{} twice", c.code);
+        }
+        assert_eq!(action("63018"), WaitForDailyLimit);
+        assert_eq!(action("63014"), OptedOut);
+        assert_eq!(action("130472"), MarketingNotDelivered);
+        assert_eq!(action("99999"), RetryByHand);
+        assert_eq!(action("opted_out"), OptedOut);
+        assert!(means_opted_out(21610) && means_opted_out(63014));
+        assert!(!means_opted_out(63024));
     }
 }

@@ -1,0 +1,134 @@
+//! Every Twilio / WhatsApp error code in the product's one table
+//! (`shared/src/adapters/twilio/codes.rs`), met through the simulator: the
+//! listing shows its words and what it means, and the product does what
+//! that says.
+
+use e2e::{TestStack, guest};
+use serde_json::{Value, json};
+use shared::adapters::twilio::codes::{self, Class};
+use shared::domain::reason::Action;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// One guest per code.
+fn phone(i: usize) -> String {
+    format!("+55119999940{i:02}")
+}
+
+/// Twilio answers the create with the account's and the request's codes
+/// (2xxxx); WhatsApp's delivery codes come in a failed status callback.
+fn refused_at_create(code: u32) -> bool {
+    code < 30000
+}
+
+fn action_name(action: Action) -> Value {
+    serde_json::to_value(action).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_code_shows_its_words_and_its_action_and_is_handled_so() {
+    let table: Vec<_> = codes::table().collect();
+    let t = TestStack::start_with(|sim, _| {
+        for (i, (code, ..)) in table.iter().enumerate() {
+            if refused_at_create(*code) {
+                sim.knobs.fail_numbers.insert(phone(i), *code);
+            } else {
+                sim.knobs.undelivered_numbers.insert(phone(i), *code);
+            }
+        }
+    })
+    .await;
+    t.create_event("gala").await;
+    let guests = (0..table.len())
+        .map(|i| guest(&format!("g{i}"), "Guest", &phone(i)))
+        .collect();
+    let bulk = t.send_bulk("gala", guests).await;
+    assert_eq!(bulk["queued"], table.len(), "{bulk}");
+
+    // Codes a later try gets past are tried again, not failed: they stay
+    // queued while Twilio refuses them, and go out once it stops.
+    let retried: Vec<usize> = table
+        .iter()
+        .enumerate()
+        .filter(|(_, (code, class, action, _))| {
+            refused_at_create(*code) && *class == Class::Retry && *action != Action::RetryByHand
+        })
+        .map(|(i, _)| i)
+        .collect();
+    assert!(!retried.is_empty());
+    let settled = |i: &Value| {
+        let status = i["status"].as_str().unwrap();
+        !["queued", "sending", "sent"].contains(&status)
+    };
+    let start = std::time::Instant::now();
+    let by_guest = loop {
+        let all = t.all_invitations("gala").await;
+        let others_done = all
+            .iter()
+            .filter(|i| {
+                let g: usize = i["guest_id"].as_str().unwrap()[1..].parse().unwrap();
+                !retried.contains(&g)
+            })
+            .all(settled);
+        if others_done {
+            break all;
+        }
+        assert!(start.elapsed() < WAIT, "not settled: {all:#?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let invitation = |i: usize| {
+        by_guest
+            .iter()
+            .find(|inv| inv["guest_id"] == format!("g{i}"))
+            .unwrap()
+            .clone()
+    };
+    for (i, (code, class, action, words)) in table.iter().enumerate() {
+        let inv = invitation(i);
+        if retried.contains(&i) {
+            assert_eq!(inv["status"], "queued", "{code} is tried again: {inv}");
+            continue;
+        }
+        let expected = if refused_at_create(*code) {
+            "failed"
+        } else {
+            "undelivered"
+        };
+        assert_eq!(inv["status"], expected, "{code}: {inv}");
+        assert_eq!(inv["error_code"], code.to_string(), "{inv}");
+        assert_eq!(inv["error_message"], *words, "{code}");
+        assert_eq!(inv["error_action"], action_name(*action), "{code}");
+        assert_eq!(inv["what_to_do"], action.what_to_do(), "{code}");
+        let _ = class;
+        // Opting out through Twilio is recorded: no organizer messages the
+        // guest again.
+        let opt_out = t.opt_out(&phone(i)).await;
+        assert_eq!(
+            opt_out["opted_out"],
+            *action == Action::OptedOut,
+            "{code}: {opt_out}"
+        );
+        if *action == Action::OptedOut {
+            assert_eq!(opt_out["source"], "twilio");
+        }
+    }
+
+    // Twilio stops refusing: the retried ones go out, on their first attempt.
+    let mut fail_numbers = t.sim.state().knobs().fail_numbers;
+    for i in &retried {
+        fail_numbers.remove(&phone(*i));
+    }
+    t.sim
+        .state()
+        .patch_knobs(json!({ "fail_numbers": fail_numbers }))
+        .unwrap();
+    for i in &retried {
+        let id = invitation(*i)["invitation_id"].as_str().unwrap().to_owned();
+        let inv = t
+            .wait_for_invitation("gala", &id, WAIT, |inv| inv["status"] == "read")
+            .await;
+        assert_eq!(inv["attempt"], 1, "{inv}");
+        assert!(inv["error_action"].is_null(), "{inv}");
+    }
+}
