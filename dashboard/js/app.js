@@ -950,6 +950,12 @@ function selectedGuests() {
   return guestRows().filter((r) => r.selectable && state.selected.has(r.guest_id));
 }
 
+/** Whether the send would use a Content template approved as Marketing. */
+function marketingTemplate() {
+  const id = $('template-select').value || state.event?.default_template_id || 'default';
+  return state.templates?.find((x) => x.template_id === id)?.category === 'marketing';
+}
+
 function askToSend() {
   const guests = selectedGuests();
   if (!guests.length || !state.event) return;
@@ -957,7 +963,13 @@ function askToSend() {
   const template = $('template-select').selectedOptions[0]?.textContent ?? 'Event default';
   $('confirm-title').textContent = `Send ${plural(guests.length, 'WhatsApp invitation')}?`;
   $('confirm-text').textContent = `${plural(guests.length, 'guest')} of ${state.event.name} will get a WhatsApp message now (template: ${template}).`;
-  $('confirm-extra').textContent = again ? `${again} of them ${again === 1 ? 'was' : 'were'} invited before and will get another message.` : '';
+  const extra = [];
+  if (again) extra.push(`${again} of them ${again === 1 ? 'was' : 'were'} invited before and will get another message.`);
+  const us = marketingTemplate() ? guests.filter((g) => g.phone?.startsWith('+1')).length : 0;
+  if (us) {
+    extra.push(`${plural(us, 'guest')} with a US (+1) number will be skipped: WhatsApp does not deliver Marketing templates to US numbers.`);
+  }
+  $('confirm-extra').textContent = extra.join(' ');
   $('confirm-send').textContent = `Send ${guests.length}`;
   const dialog = $('confirm');
   dialog.returnValue = '';
@@ -990,7 +1002,7 @@ async function sendSelected() {
       queued += res.queued ?? res.accepted;
       for (const skip of res.skipped ?? []) {
         const guest = chunk[skip.index];
-        skipped.push(guest?.name ?? skip.guest_id);
+        skipped.push(`${guest?.name ?? skip.guest_id} (${skip.message})`);
         if (guest && skip.code === 'opted_out') state.optOuts.set(guest.phone, true);
       }
       showRejections(res, chunk);
@@ -999,7 +1011,7 @@ async function sendSelected() {
     }
     sessionStorage.removeItem(PENDING_SEND);
     announce(`Queued ${plural(queued, 'invitation')} for ${event.name}.`
-      + (skipped.length ? ` Not sent to ${skipped.length} who opted out: ${skipped.slice(0, 5).join(', ')}${skipped.length > 5 ? '…' : ''}.` : ''));
+      + (skipped.length ? ` Not sent to ${skipped.length}: ${skipped.slice(0, 5).join(', ')}${skipped.length > 5 ? '…' : ''}.` : ''));
   } catch (e) {
     showError('Could not send the invitations', e);
   } finally {

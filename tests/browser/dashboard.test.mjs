@@ -463,6 +463,39 @@ test('opted-out guests are marked and cannot be selected', { skip, timeout: 90_0
   assert.deepEqual(problems, []);
 });
 
+test('a Marketing template: the confirmation says US guests will be skipped, and they are', { skip, timeout: 90_000 }, async (t) => {
+  const { page, problems, close } = await openBrowser({ width: 1024, height: 900 });
+  t.after(close);
+  const eventId = `marketing-${Date.now().toString(36)}`;
+  await createEvent(eventId, 'Garden Party');
+  const templateId = `promo-${Date.now().toString(36)}`;
+  const created = await apiCall('POST', '/api/whatsapp/templates', {
+    template_id: templateId, name: 'Promo', content_sid: 'HX00000000000000000000000000000001',
+    category: 'marketing', content_variables: { 1: '{guest_first_name}' },
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  await page.goto(`${API}/#event=${eventId}`);
+  await assertEventually(async () => assert.equal(await page.locator('#event-select').inputValue(), eventId));
+  await page.getByLabel('Paste CSV').fill('id,name,phone\nus1,Uma,+14155550123\nbr1,Bia,+5511930001001');
+  await page.getByRole('button', { name: 'Check and add guests' }).click();
+  const row = (id) => page.locator(`#guest-rows tr[data-guest-id="${id}"]`);
+  await row('us1').waitFor();
+  await assertEventually(async () => assert.ok((await page.locator('#template-select option').allTextContents()).some((o) => o.includes('Promo'))));
+  await page.locator('#template-select').selectOption(templateId);
+  await page.getByRole('button', { name: 'Select all' }).click();
+  await page.getByRole('button', { name: /Send WhatsApp invitations/ }).click();
+  const dialog = page.getByRole('dialog');
+  assert.match(await dialog.innerText(), /1 guest with a US \(\+1\) number will be skipped/);
+  await dialog.getByRole('button', { name: 'Send 2' }).click();
+  await row('us1').and(page.locator('[data-status="skipped"]')).waitFor({ timeout: 30_000 });
+  assert.match(await row('us1').locator('.reason').innerText(), /does not deliver Marketing templates to US/);
+  assert.equal(await row('us1').locator('.todo').getAttribute('data-action'), 'marketing_not_delivered');
+  await row('br1').and(page.locator('[data-status="read"]')).waitFor({ timeout: 30_000 });
+  const sent = (await sim('GET', '/_sim/messages')).map((m) => m.params.To);
+  assert.ok(!sent.includes('whatsapp:+14155550123'), 'nothing went to the US guest');
+  assert.deepEqual(problems, []);
+});
+
 test('the local stack serves the dashboard files, with their types, and nothing else', { skip }, async () => {
   for (const [p, type] of [['/', 'text/html'], ['/dashboard/', 'text/html'], ['/index.html', 'text/html'],
     ['/config.js', 'text/javascript'], ['/dashboard/js/app.js', 'text/javascript'], ['/styles.css', 'text/css'],

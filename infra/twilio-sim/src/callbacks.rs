@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use shared::adapters::twilio::codes::OUTSIDE_SESSION_WINDOW;
+use shared::adapters::twilio::codes::{MARKETING_NOT_DELIVERED, OUTSIDE_SESSION_WINDOW};
 use shared::adapters::twilio::signature::{IDEMPOTENCY_TOKEN_HEADER, SIGNATURE_HEADER, sign};
 
 use crate::api::{API_VERSION, CreateMessage};
@@ -26,6 +26,14 @@ impl Fate {
         let free_form = message.content_sid.is_none();
         if knobs.enforce_session_window && free_form && !knobs.session_open_numbers.contains(to) {
             return Self::Failed(OUTSIDE_SESSION_WINDOW);
+        }
+        // WhatsApp stopped delivering Marketing templates to US numbers.
+        let marketing = message
+            .content_sid
+            .as_ref()
+            .is_some_and(|sid| knobs.marketing_content_sids.contains(sid));
+        if marketing && to.starts_with("+1") {
+            return Self::Failed(MARKETING_NOT_DELIVERED);
         }
         match knobs.undelivered_numbers.get(to) {
             Some(&code) => Self::Undelivered(code),

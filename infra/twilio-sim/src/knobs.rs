@@ -30,6 +30,7 @@ pub mod env {
     pub const ENFORCE_SESSION_WINDOW: &str = "TWILIO_SIM_ENFORCE_SESSION_WINDOW";
     pub const SESSION_OPEN_NUMBERS: &str = "TWILIO_SIM_SESSION_OPEN_NUMBERS";
     pub const CONTENT_SIDS: &str = "TWILIO_SIM_CONTENT_SIDS";
+    pub const MARKETING_CONTENT_SIDS: &str = "TWILIO_SIM_MARKETING_CONTENT_SIDS";
 }
 
 /// How the simulator misbehaves. Global to one simulator instance.
@@ -71,6 +72,9 @@ pub struct Knobs {
     pub session_open_numbers: BTreeSet<String>,
     /// Content template SIDs accepted as `ContentSid`.
     pub content_sids: BTreeSet<String>,
+    /// Of those, the ones approved as Marketing: WhatsApp does not deliver
+    /// them to US (+1) numbers (failed with 63049).
+    pub marketing_content_sids: BTreeSet<String>,
 }
 
 impl Default for Knobs {
@@ -91,6 +95,7 @@ impl Default for Knobs {
             enforce_session_window: false,
             session_open_numbers: BTreeSet::new(),
             content_sids: DEFAULT_CONTENT_SIDS.iter().map(|s| s.to_string()).collect(),
+            marketing_content_sids: BTreeSet::from([DEFAULT_CONTENT_SIDS[0].to_string()]),
         }
     }
 }
@@ -180,6 +185,11 @@ impl Knobs {
             parse_numbers,
         )?;
         vars.set(env::CONTENT_SIDS, &mut knobs.content_sids, parse_list)?;
+        vars.set(
+            env::MARKETING_CONTENT_SIDS,
+            &mut knobs.marketing_content_sids,
+            parse_list,
+        )?;
         Ok(knobs)
     }
 

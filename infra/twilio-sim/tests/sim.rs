@@ -176,7 +176,7 @@ async fn sends_signed_callbacks_and_records_them() {
     let params = [
         ("To", "whatsapp:+15551234567"),
         ("From", FROM),
-        ("ContentSid", "HX00000000000000000000000000000001"),
+        ("ContentSid", "HX00000000000000000000000000000002"),
         ("ContentVariables", r#"{"1":"Ana"}"#),
         ("StatusCallback", url.as_str()),
     ];
@@ -491,8 +491,22 @@ async fn undelivered_and_outside_session_window() {
     assert_eq!(received[0].param("ErrorCode"), "63016");
 
     // A template needs no open window.
-    let template = ("ContentSid", "HX00000000000000000000000000000001");
+    let template = ("ContentSid", "HX00000000000000000000000000000002");
     send(&sim, &[to, ("From", FROM), template, callback]).await;
+    assert_eq!(
+        statuses(&collect(&mut rx, 3).await),
+        ["sent", "delivered", "read"]
+    );
+
+    // A Marketing one is not delivered to a US number, as WhatsApp does not;
+    // elsewhere it is.
+    let marketing = ("ContentSid", "HX00000000000000000000000000000001");
+    send(&sim, &[to, ("From", FROM), marketing, callback]).await;
+    let received = collect(&mut rx, 1).await;
+    assert_eq!(statuses(&received), ["failed"]);
+    assert_eq!(received[0].param("ErrorCode"), "63049");
+    let brazil = ("To", "whatsapp:+5511999990001");
+    send(&sim, &[brazil, ("From", FROM), marketing, callback]).await;
     assert_eq!(
         statuses(&collect(&mut rx, 3).await),
         ["sent", "delivered", "read"]

@@ -4,7 +4,7 @@
 //! per queued invitation. Retry and reconciliation re-enqueue through [`enqueue`].
 
 use super::{AppError, templates};
-use crate::domain::reason::OPTED_OUT;
+use crate::domain::reason::{MARKETING_TO_US, OPTED_OUT};
 use crate::domain::{
     Event, EventId, Guest, Invitation, InvitationId, Job, JobId, MessageTemplate, Status,
     TemplateId, now,
@@ -112,8 +112,9 @@ pub async fn send(
             )
         })
         .collect();
-    // A guest who opted out is recorded, counted and shown as skipped, never queued.
-    let invitations = skip_opted_out(store, owner, invitations, &now).await?;
+    // A guest who opted out, or whom WhatsApp would not deliver the
+    // template to, is recorded, counted and shown as skipped, never queued.
+    let invitations = skip_undeliverable(store, owner, &template, invitations, &now).await?;
     let job = Job::of(job_id, event_id.clone(), owner, &invitations, &now);
     create_and_enqueue(store, queue, &job, &invitations).await?;
     Ok(Sent {
@@ -183,11 +184,13 @@ async fn create_and_enqueue(
     Ok(())
 }
 
-/// Marks the invitations of opted-out guests skipped, so they are written
-/// and counted but never queued.
-async fn skip_opted_out(
+/// Marks skipped the invitations of opted-out guests, and of guests WhatsApp
+/// would not deliver the template to, so they are written and counted but
+/// never queued.
+async fn skip_undeliverable(
     store: &dyn OptOutStore,
     owner: &str,
+    template: &MessageTemplate,
     invitations: Vec<Invitation>,
     now: &str,
 ) -> Result<Vec<Invitation>, AppError> {
@@ -201,6 +204,8 @@ async fn skip_opted_out(
         .map(|inv| {
             if opt_outs.bind(owner, &inv.guest.phone) {
                 inv.skipped(OPTED_OUT.code, OPTED_OUT.message, now)
+            } else if !template.deliverable_to(&inv.guest.phone) {
+                inv.skipped(MARKETING_TO_US.code, MARKETING_TO_US.message, now)
             } else {
                 inv
             }

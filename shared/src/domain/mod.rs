@@ -17,7 +17,7 @@ pub use invitation::{Guest, GuestInput, Invitation, Job, SendRequest};
 pub use opt_out::{OptOut, OptOutSource, OptOuts, SeenOptOuts};
 pub use phone::{PhoneError, PhoneNumber};
 pub use status::{Status, StatusError};
-pub use template::{MessageContent, MessageTemplate, TemplateInput, TemplateRef};
+pub use template::{MessageContent, MessageTemplate, TemplateCategory, TemplateInput, TemplateRef};
 
 /// A validation failure that names the offending field (dotted path).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -13,6 +13,7 @@ pub enum Action {
     WaitForDailyLimit,
     /// Free-form text outside the 24-hour window: an approved template is needed.
     NeedsApprovedTemplate,
+    #[serde(rename = "not_on_whatsapp")]
     NotOnWhatsApp,
     /// WhatsApp does not deliver this Marketing template to this guest.
     MarketingNotDelivered,
@@ -71,7 +72,7 @@ pub fn action(code: &str) -> Action {
     if super::render::is_template_error_code(code) {
         return Action::FixTemplate;
     }
-    [OPTED_OUT, EVENT_MISSING, TEMPLATE_MISSING]
+    [OPTED_OUT, MARKETING_TO_US, EVENT_MISSING, TEMPLATE_MISSING]
         .into_iter()
         .find(|r| r.code == code)
         .map_or(Action::RetryByHand, |r| r.action)
@@ -82,6 +83,13 @@ pub const OPTED_OUT: Reason = Reason {
     code: "opted_out",
     message: "The guest opted out of WhatsApp messages from this sender (STOP); not sent",
     action: Action::OptedOut,
+};
+
+/// Not sent: WhatsApp does not deliver Marketing templates to US numbers.
+pub const MARKETING_TO_US: Reason = Reason {
+    code: "marketing_to_us",
+    message: "WhatsApp does not deliver Marketing templates to US (+1) numbers; not sent",
+    action: Action::MarketingNotDelivered,
 };
 
 /// The event was deleted before the message was rendered.

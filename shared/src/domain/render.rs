@@ -302,6 +302,7 @@ pub fn builtin_default(owner: &str, at: &str) -> MessageTemplate {
         text: Some(DEFAULT_TEMPLATE.to_owned()),
         content_sid: None,
         content_variables: BTreeMap::new(),
+        category: None,
         created_at: at.to_owned(),
         updated_at: at.to_owned(),
     }

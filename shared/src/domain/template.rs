@@ -21,6 +21,9 @@ pub struct MessageTemplate {
     pub content_sid: Option<String>,
     /// Content variable ("1", "2", ...) to template expression.
     pub content_variables: BTreeMap<String, String>,
+    /// The category WhatsApp approved a Content template in; None for
+    /// free-form text (a session message, which has none).
+    pub category: Option<TemplateCategory>,
     /// When version 1 was written.
     pub created_at: String,
     /// When this version was written.
@@ -33,6 +36,44 @@ impl MessageTemplate {
             template_id: self.template_id.clone(),
             version: self.version,
         }
+    }
+}
+
+/// WhatsApp's template categories: what WhatsApp delivers, to whom, and
+/// what it charges depend on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TemplateCategory {
+    /// An unsolicited invitation is one; WhatsApp does not deliver them to
+    /// US (+1) numbers.
+    Marketing,
+    Utility,
+    Authentication,
+}
+
+impl TemplateCategory {
+    pub const ALL: [Self; 3] = [Self::Marketing, Self::Utility, Self::Authentication];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Marketing => "marketing",
+            Self::Utility => "utility",
+            Self::Authentication => "authentication",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        let raw = raw.trim().to_ascii_lowercase();
+        Self::ALL.into_iter().find(|c| c.as_str() == raw)
+    }
+}
+
+impl MessageTemplate {
+    /// Whether WhatsApp would deliver this template to `phone`: not a
+    /// Marketing template to a US (+1) number (WhatsApp stopped delivering
+    /// those in April 2025; Twilio answers 63049).
+    pub fn deliverable_to(&self, phone: &super::PhoneNumber) -> bool {
+        !(self.category == Some(TemplateCategory::Marketing) && phone.country_code() == 1)
     }
 }
 
@@ -66,6 +107,9 @@ pub struct TemplateInput {
     pub text: Option<String>,
     pub content_sid: Option<String>,
     pub content_variables: Option<BTreeMap<String, String>>,
+    /// A Content template's category as WhatsApp approved it: `marketing`
+    /// (the default: an invitation is one), `utility`, `authentication`.
+    pub category: Option<String>,
 }
 
 fn content_sid_ok(sid: &str) -> bool {
@@ -101,6 +145,15 @@ impl TemplateInput {
             .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty());
         let variables = self.content_variables.unwrap_or_default();
+        let category = match self.category.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(raw) => Some(TemplateCategory::parse(raw).ok_or_else(|| {
+                FieldError::new(
+                    "category",
+                    "must be marketing, utility or authentication (as WhatsApp approved the template)",
+                )
+            })?),
+        };
         let (text, content_sid) = match (text, content_sid) {
             (Some(_), Some(_)) => {
                 return Err(FieldError::new(
@@ -128,6 +181,12 @@ impl TemplateInput {
                     ));
                 }
                 render::validate_text(&text).map_err(|e| template_error("text", e))?;
+                if category.is_some() {
+                    return Err(FieldError::new(
+                        "category",
+                        "only a Content template (content_sid) has a category; free-form text is a session message",
+                    ));
+                }
                 (Some(text), None)
             }
             (None, Some(sid)) => {
@@ -174,6 +233,9 @@ impl TemplateInput {
             version,
             name,
             text,
+            category: content_sid
+                .as_ref()
+                .map(|_| category.unwrap_or(TemplateCategory::Marketing)),
             content_sid,
             content_variables: variables,
             created_at: created_at.to_owned(),

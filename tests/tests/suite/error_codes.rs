@@ -22,8 +22,22 @@ fn refused_at_create(code: u32) -> bool {
     code < 30000
 }
 
+/// The names the API documents (openapi.yaml, `error_action`).
 fn action_name(action: Action) -> Value {
-    serde_json::to_value(action).unwrap()
+    let name = match action {
+        Action::RetryLater => "retry_later",
+        Action::WaitForDailyLimit => "wait_for_daily_limit",
+        Action::NeedsApprovedTemplate => "needs_approved_template",
+        Action::NotOnWhatsApp => "not_on_whatsapp",
+        Action::MarketingNotDelivered => "marketing_not_delivered",
+        Action::OptedOut => "opted_out",
+        Action::Expired => "expired",
+        Action::InvalidNumber => "invalid_number",
+        Action::CheckAccount => "check_account",
+        Action::FixTemplate => "fix_template",
+        Action::RetryByHand => "retry_by_hand",
+    };
+    Value::from(name)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

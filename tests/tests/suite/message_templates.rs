@@ -21,6 +21,14 @@ async fn send(t: &TestStack, body: Value) -> Value {
     answer
 }
 
+async fn send_bulk(t: &TestStack, body: Value) -> Value {
+    let (status, answer) = t
+        .request("POST", "/api/whatsapp/send-bulk", Some(body))
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    answer
+}
+
 async fn create_template(t: &TestStack, body: Value) -> Value {
     let (status, answer) = t
         .request("POST", "/api/whatsapp/templates", Some(body))
@@ -515,4 +523,89 @@ async fn the_length_limit_is_checked_on_preview_and_at_send() {
         1,
         "the long one never reached Twilio"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_marketing_template_skips_us_guests_up_front_and_sends_the_others() {
+    let t = TestStack::start().await;
+    t.create_event("wedding").await;
+    let template = create_template(
+        &t,
+        json!({"template_id": "invite", "content_sid": CONTENT_SID, "category": "Marketing",
+               "content_variables": {"1": "{guest_first_name}"}}),
+    )
+    .await;
+    assert_eq!(template["category"], "marketing");
+    let us: Vec<String> = (0..10).map(|i| format!("+1415555{:04}", 100 + i)).collect();
+    let brazil: Vec<String> = (0..10).map(|i| format!("+55119999950{i:02}")).collect();
+    let guests: Vec<Value> = us
+        .iter()
+        .chain(&brazil)
+        .enumerate()
+        .map(|(i, phone)| guest(&format!("g{i}"), "Guest", phone))
+        .collect();
+    let bulk = send_bulk(
+        &t,
+        json!({"event_id": "wedding", "template_id": "invite", "guests": guests}),
+    )
+    .await;
+    assert_eq!(bulk["queued"], 10, "{bulk}");
+    let skipped = bulk["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 10, "{bulk}");
+    for (i, s) in skipped.iter().enumerate() {
+        assert_eq!(s["index"], i, "{bulk}");
+        assert_eq!(s["code"], "marketing_to_us");
+        assert!(s["message"].as_str().unwrap().contains("US (+1)"), "{s}");
+    }
+    let job = t
+        .wait_for_job(bulk["job_id"].as_str().unwrap(), WAIT, |j| {
+            j["counts"]["read"] == 10
+        })
+        .await;
+    assert_eq!(job["counts"]["skipped"], 10, "{job}");
+    assert_counts_exact(&job);
+    let to_us = t
+        .sim_messages()
+        .iter()
+        .filter(|m| m.params["To"].starts_with("whatsapp:+1"))
+        .count();
+    assert_eq!(to_us, 0, "nothing goes to the US guests");
+    let listed = t.all_invitations("wedding").await;
+    let us_one = listed.iter().find(|i| i["guest_id"] == "g0").unwrap();
+    assert_eq!(us_one["status"], "skipped");
+    assert_eq!(
+        us_one["error_action"], "marketing_not_delivered",
+        "{us_one}"
+    );
+
+    // A Utility template reaches them; a category is only for Content templates.
+    create_template(
+        &t,
+        json!({"template_id": "reminder", "content_sid": "HX00000000000000000000000000000002",
+               "category": "utility"}),
+    )
+    .await;
+    let utility = send(
+        &t,
+        json!({"event_id": "wedding", "template_id": "reminder",
+               "guest": guest("g0", "Guest", &us[0])}),
+    )
+    .await;
+    assert_eq!(utility["status"], "queued", "{utility}");
+    for (body, why) in [
+        (
+            json!({"text": "Hi", "category": "utility"}),
+            "free-form text",
+        ),
+        (
+            json!({"content_sid": CONTENT_SID, "category": "promo"}),
+            "an unknown one",
+        ),
+    ] {
+        let (status, answer) = t
+            .request("POST", "/api/whatsapp/templates", Some(body))
+            .await;
+        assert_eq!(status, 400, "{why}: {answer}");
+        assert_eq!(answer["error"]["field"], "category", "{why}");
+    }
 }

@@ -3,7 +3,7 @@
 use super::keys;
 use crate::domain::{
     Event, EventId, Guest, GuestId, Invitation, InvitationId, Job, JobId, MessageTemplate, OptOut,
-    OptOutSource, PhoneNumber, RsvpToken, Status, TemplateId, TemplateRef,
+    OptOutSource, PhoneNumber, RsvpToken, Status, TemplateCategory, TemplateId, TemplateRef,
 };
 use crate::ports::StoreError;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -274,6 +274,9 @@ impl From<&MessageTemplate> for Item {
         if let Some(sid) = &t.content_sid {
             item.insert("content_sid".into(), s(sid));
         }
+        if let Some(category) = t.category {
+            item.insert("category".into(), s(category.as_str()));
+        }
         if !t.content_variables.is_empty() {
             let map = t
                 .content_variables
@@ -317,6 +320,15 @@ impl TryFrom<&Item> for MessageTemplate {
             version: r.n("version")?,
             name: r.s("name")?,
             text: r.opt_s("text"),
+            // Content templates written before categories are marketing,
+            // as an invitation is.
+            category: match (r.opt_s("category"), item.contains_key("content_sid")) {
+                (Some(raw), _) => Some(TemplateCategory::parse(&raw).ok_or_else(|| {
+                    StoreError::Corrupt(format!("unknown template category {raw}"))
+                })?),
+                (None, true) => Some(TemplateCategory::Marketing),
+                (None, false) => None,
+            },
             content_sid: r.opt_s("content_sid"),
             content_variables,
             created_at: r.s("created_at")?,
