@@ -4,7 +4,7 @@
 import { api, allInvitations, apiBase, token, setToken, ApiError, sleep } from './api.js';
 import { readGuests } from './guests.js';
 import {
-  STATUSES, STATUS_LABEL, ACTIVE, RETRYABLE, FLAG_WORDS, reason, whatToDo, isOptedOutInvitation,
+  STATUSES, STATUS_LABEL, ACTIVE, RETRYABLE, FLAG_WORDS, reason, whatToDo, isOptedOutInvitation, OPTED_OUT_CODES,
   shortTime, longTime, eventDate, escapeHtml as esc, plural,
 } from './format.js';
 
@@ -1003,7 +1003,7 @@ async function sendSelected() {
       for (const skip of res.skipped ?? []) {
         const guest = chunk[skip.index];
         skipped.push(`${guest?.name ?? skip.guest_id} (${skip.message})`);
-        if (guest && skip.code === 'opted_out') state.optOuts.set(guest.phone, true);
+        if (guest && OPTED_OUT_CODES.has(skip.code)) state.optOuts.set(guest.phone, true);
       }
       showRejections(res, chunk);
       for (const g of chunk) state.selected.delete(g.guest_id);

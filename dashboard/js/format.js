@@ -35,8 +35,11 @@ export const FLAG_WORDS = {
     'Unconfirmed: sending was interrupted, so Twilio may or may not have taken the message. Retry only if the guest did not get it.',
 };
 
+/** Skipped for the guest's STOP, or for the organizer's own opt-out. */
+export const OPTED_OUT_CODES = new Set(['opted_out', 'opted_out_by_you']);
+
 export function isOptedOutInvitation(inv) {
-  return inv?.status === 'skipped' && inv?.error_code === 'opted_out';
+  return inv?.status === 'skipped' && OPTED_OUT_CODES.has(inv?.error_code);
 }
 
 /** A short local time for a timestamp: the time today, else date and time. */

@@ -444,7 +444,9 @@ test('opted-out guests are marked and cannot be selected', { skip, timeout: 90_0
     assert.ok(await row(id).getByRole('checkbox').isDisabled(), `${id} cannot be selected`);
   }
   assert.equal(await row('o1').getAttribute('data-status'), 'skipped');
-  assert.match(await row('o1').locator('.reason').innerText(), /opted out/i);
+  // This organizer's own opt-out, in its words, with what to do about it.
+  assert.match(await row('o1').locator('.reason').innerText(), /You opted this number out/);
+  assert.equal(await row('o1').locator('.todo').getAttribute('data-action'), 'lift_your_opt_out');
   assert.equal(await row('z5').getAttribute('data-status'), 'skipped');
   assert.equal(await row('p2').getAttribute('data-status'), 'none');
   for (const id of ['r3', 's4']) assert.ok(await row(id).getByRole('checkbox').isEnabled());

@@ -322,6 +322,10 @@ impl TestStack {
             .http
             .post(url)
             .header("X-Twilio-Signature", signature)
+            .header(
+                "I-Twilio-Idempotency-Token",
+                uuid::Uuid::new_v4().to_string(),
+            )
             .form(&params)
             .send()
             .await

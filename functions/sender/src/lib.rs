@@ -13,7 +13,7 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use shared::adapters::twilio::{callback, codes};
 use shared::app::lifecycle;
 use shared::domain::reason::{
-    EVENT_MISSING, OPTED_OUT, SEND_FAILED, SEND_UNCONFIRMED, TEMPLATE_MISSING,
+    EVENT_MISSING, MARKETING_TO_US, SEND_FAILED, SEND_UNCONFIRMED, TEMPLATE_MISSING,
 };
 use shared::domain::render::{self, TemplateContext};
 use shared::domain::{Invitation, InvitationId, MessageContent, OptOut, OptOuts, Status, now};
@@ -226,8 +226,8 @@ async fn process(
         }
     }
     // Checked at the last read: an opt-out may arrive after the send was queued.
-    if prefetched.opt_outs.bind(&inv.owner, &inv.guest.phone) {
-        let error = Some(OPTED_OUT.into());
+    if let Some(reason) = prefetched.opt_outs.reason(&inv.owner, &inv.guest.phone) {
+        let error = Some(reason.into());
         if lifecycle::force(store, &inv, Status::Skipped, &now(), None, error).await? {
             tracing::info!(invitation_id = %inv.invitation_id, to = %inv.guest.phone, "guest opted out; skipped");
         }
@@ -400,6 +400,10 @@ async fn render(
     let Some(message_template) = found else {
         return Ok(Err(TEMPLATE_MISSING.into()));
     };
+    // A retried or re-enqueued invitation meets the send's rule again.
+    if !message_template.deliverable_to(&inv.guest.phone) {
+        return Ok(Err(MARKETING_TO_US.into()));
+    }
     let context = TemplateContext::new(&event, &inv.guest);
     Ok(
         render::render_message(&message_template, &context).map_err(|e| ErrorInfo {

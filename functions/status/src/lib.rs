@@ -91,11 +91,14 @@ impl<'a> From<&'a Invitation> for InvitationView<'a> {
             attempt: i.attempt,
             error_code: i.error_code.as_deref(),
             error_message: i.error_message.as_deref(),
-            error_action: i.error_code.as_deref().map(codes::action),
+            error_action: i
+                .error_code
+                .as_deref()
+                .map(|c| codes::action_in(c, i.status)),
             what_to_do: i
                 .error_code
                 .as_deref()
-                .map(|c| codes::action(c).what_to_do()),
+                .map(|c| codes::action_in(c, i.status).what_to_do()),
             flag: i.flag.as_deref(),
             message_sid: i.message_sid.as_deref(),
             template_id: i.template.as_ref().map(|t| t.template_id.as_str()),

@@ -98,8 +98,14 @@ async fn update(deps: &Deps, owner: &str, req: &Request) -> ApiResult {
             .await?
             .ok_or_else(|| ApiError::NotFound(format!("template {id}")))?;
         let mut input = input.clone();
-        // A new version without a name keeps the template's name.
+        // A new version without a name keeps the template's name; a Content
+        // template without a category keeps its category.
         input.name = input.name.or(Some(current.name.clone()));
+        if input.text.is_none() {
+            input.category = input
+                .category
+                .or(current.category.map(|c| c.as_str().to_owned()));
+        }
         let next = input.parse(
             id.clone(),
             owner,

@@ -52,8 +52,8 @@ fn forbidden(signature_present: bool) -> Response<Body> {
 
 pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
     // The signature first: nothing else of the request is read (not even
-    // the query) until it is known to be Twilio's. The form's pairs are
-    // part of what is signed; a body that is not a form cannot be.
+    // the query or the delivery token) until it is known to be Twilio's.
+    // The form's pairs are part of what is signed.
     let Some(given) = header(&req, signature::SIGNATURE_HEADER) else {
         return forbidden(false);
     };
@@ -75,7 +75,11 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
             plain(200, "")
         }
     };
+    // A guest's message is acted on once per delivery; a status callback
+    // needs no such record (a status only moves forward, so a repeat
+    // changes nothing) and is spared the two requests.
     let delivery = header(&req, signature::IDEMPOTENCY_TOKEN_HEADER)
+        .filter(|_| inbound_message)
         .map(|token| signature::delivery(token, given));
     if let Some(delivery) = &delivery {
         match deps.store.delivery_seen(delivery).await {

@@ -4,7 +4,7 @@
 //! per queued invitation. Retry and reconciliation re-enqueue through [`enqueue`].
 
 use super::{AppError, templates};
-use crate::domain::reason::{MARKETING_TO_US, OPTED_OUT};
+use crate::domain::reason::MARKETING_TO_US;
 use crate::domain::{
     Event, EventId, Guest, Invitation, InvitationId, Job, JobId, MessageTemplate, Status,
     TemplateId, now,
@@ -202,12 +202,16 @@ async fn skip_undeliverable(
     Ok(invitations
         .into_iter()
         .map(|inv| {
-            if opt_outs.bind(owner, &inv.guest.phone) {
-                inv.skipped(OPTED_OUT.code, OPTED_OUT.message, now)
-            } else if !template.deliverable_to(&inv.guest.phone) {
-                inv.skipped(MARKETING_TO_US.code, MARKETING_TO_US.message, now)
+            // Undeliverable first: a send that could never reach the guest
+            // tells nothing of their opt-out.
+            let why = if template.deliverable_to(&inv.guest.phone) {
+                opt_outs.reason(owner, &inv.guest.phone)
             } else {
-                inv
+                Some(MARKETING_TO_US)
+            };
+            match why {
+                Some(reason) => inv.skipped(reason.code, reason.message, now),
+                None => inv,
             }
         })
         .collect())
@@ -241,6 +245,7 @@ mod tests {
     use super::*;
     use crate::app::fixtures::{OWNER, guest, with_event};
     use crate::domain::OptOut;
+    use crate::domain::reason::OPTED_OUT;
     use crate::ports::OptOutStore;
 
     #[tokio::test]

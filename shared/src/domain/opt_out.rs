@@ -1,4 +1,5 @@
 use super::PhoneNumber;
+use super::reason::{OPTED_OUT, OPTED_OUT_BY_YOU, Reason};
 use std::collections::HashMap;
 
 /// Who last changed a number's opt-out.
@@ -154,10 +155,27 @@ impl OptOuts {
     /// Whether `organizer` may not message `phone`, in whatever form the
     /// opt-out was recorded.
     pub fn bind(&self, organizer: &str, phone: &PhoneNumber) -> bool {
+        self.binding(organizer, phone).is_some()
+    }
+
+    /// The record that keeps `organizer` from messaging `phone`: the
+    /// guest's own first (only the guest can lift it), else the organizer's.
+    pub fn binding(&self, organizer: &str, phone: &PhoneNumber) -> Option<&OptOut> {
         let identity = phone.whatsapp_identity();
         let guests = self.guests.get(&identity);
         let own = self.organizers.get(&(identity, organizer.to_owned()));
-        guests.into_iter().chain(own).any(|r| r.binds(organizer))
+        guests.into_iter().chain(own).find(|r| r.binds(organizer))
+    }
+
+    /// Why `organizer` may not message `phone`, if it may not.
+    pub fn reason(&self, organizer: &str, phone: &PhoneNumber) -> Option<Reason> {
+        self.binding(organizer, phone).map(|r| {
+            if r.source.is_guests_own() {
+                OPTED_OUT
+            } else {
+                OPTED_OUT_BY_YOU
+            }
+        })
     }
 }
 

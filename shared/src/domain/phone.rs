@@ -152,7 +152,7 @@ impl PhoneNumber {
         &self.e164
     }
 
-    /// The form logs use: country code and last two digits only.
+    /// The form logs use: the first two digits and the last two only.
     pub fn masked(&self) -> String {
         let digits = &self.e164[1..];
         let keep_start = digits.len().min(2);

@@ -9,7 +9,7 @@
 pub enum Action {
     /// Tried again automatically.
     RetryLater,
-    /// Goes out when WhatsApp's daily limit of new conversations frees up.
+    /// WhatsApp's daily limit of new conversations: retry once it frees up.
     WaitForDailyLimit,
     /// Free-form text outside the 24-hour window: an approved template is needed.
     NeedsApprovedTemplate,
@@ -19,6 +19,8 @@ pub enum Action {
     MarketingNotDelivered,
     /// The guest opted out or blocked the sender: recorded as an opt-out.
     OptedOut,
+    /// The organizer opted the number out; only it binds.
+    LiftYourOptOut,
     /// The message expired before it could be delivered.
     Expired,
     InvalidNumber,
@@ -36,7 +38,7 @@ impl Action {
         match self {
             Action::RetryLater => "Nothing to do: it is tried again automatically.",
             Action::WaitForDailyLimit => {
-                "Nothing to do: it goes out when WhatsApp's daily limit on new conversations frees up."
+                "Retry it once WhatsApp's daily limit on new conversations frees up (it counts the last 24 hours)."
             }
             Action::NeedsApprovedTemplate => {
                 "Send it with an approved WhatsApp template, or once the guest has written to you in the last 24 hours."
@@ -47,6 +49,9 @@ impl Action {
             }
             Action::OptedOut => {
                 "Nothing to send: only the guest can opt back in, by sending START."
+            }
+            Action::LiftYourOptOut => {
+                "You opted this number out: lift your opt-out first if you mean to invite them."
             }
             Action::Expired => "Retry it: it expired before it could be delivered.",
             Action::InvalidNumber => "Correct the guest's number, then send again.",
@@ -66,14 +71,22 @@ pub struct Reason {
     pub action: Action,
 }
 
+/// Every reason the product records.
+const ALL: [Reason; 5] = [
+    OPTED_OUT,
+    OPTED_OUT_BY_YOU,
+    MARKETING_TO_US,
+    EVENT_MISSING,
+    TEMPLATE_MISSING,
+];
+
 /// What one of the product's own reason codes means for the organizer
 /// (rendering's codes included).
 pub fn action(code: &str) -> Action {
     if super::render::is_template_error_code(code) {
         return Action::FixTemplate;
     }
-    [OPTED_OUT, MARKETING_TO_US, EVENT_MISSING, TEMPLATE_MISSING]
-        .into_iter()
+    ALL.into_iter()
         .find(|r| r.code == code)
         .map_or(Action::RetryByHand, |r| r.action)
 }
@@ -83,6 +96,13 @@ pub const OPTED_OUT: Reason = Reason {
     code: "opted_out",
     message: "The guest opted out of WhatsApp messages from this sender (STOP); not sent",
     action: Action::OptedOut,
+};
+
+/// Not sent because the organizer opted the number out.
+pub const OPTED_OUT_BY_YOU: Reason = Reason {
+    code: "opted_out_by_you",
+    message: "You opted this number out; not sent",
+    action: Action::LiftYourOptOut,
 };
 
 /// Not sent: WhatsApp does not deliver Marketing templates to US numbers.

@@ -31,6 +31,7 @@ fn action_name(action: Action) -> Value {
         Action::NotOnWhatsApp => "not_on_whatsapp",
         Action::MarketingNotDelivered => "marketing_not_delivered",
         Action::OptedOut => "opted_out",
+        Action::LiftYourOptOut => "lift_your_opt_out",
         Action::Expired => "expired",
         Action::InvalidNumber => "invalid_number",
         Action::CheckAccount => "check_account",

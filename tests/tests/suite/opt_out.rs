@@ -247,6 +247,14 @@ async fn organizers_opt_numbers_out_and_lift_their_own() {
         .await;
     assert_eq!(status, 202, "{sent}");
     assert_eq!(sent["status"], "skipped");
+    assert_eq!(sent["error_code"], "opted_out_by_you", "{sent}");
+    let listed = t
+        .all_invitations("gala")
+        .await
+        .into_iter()
+        .find(|i| i["invitation_id"] == sent["invitation_id"])
+        .unwrap();
+    assert_eq!(listed["error_action"], "lift_your_opt_out", "{listed}");
     let job = t.job(sent["job_id"].as_str().unwrap()).await;
     assert_eq!(job["counts"]["skipped"], 1, "{job}");
     assert_eq!(job["done"], true);

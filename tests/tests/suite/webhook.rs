@@ -284,7 +284,7 @@ async fn signatures_for_the_custom_domain_and_either_slash_are_accepted_and_tamp
             PUBLIC_URL.into(),
         ),
         (
-            "a body that is not a form",
+            "a body that is not the signed form",
             b"%zz=%".to_vec(),
             PUBLIC_URL.into(),
         ),
@@ -345,6 +345,20 @@ async fn a_retry_of_a_delivery_is_answered_once() {
         200
     );
     assert!(!opted_out(&t, phone).await, "the retry was applied again");
+    // The signature comes before the delivery record: a forged request under
+    // an answered token is refused, not answered.
+    let forged = t
+        .http
+        .post(&url)
+        .header("X-Twilio-Signature", "forged")
+        .header("I-Twilio-Idempotency-Token", "delivery-1")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&pairs(&stop)))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(forged, 403);
     // The same token on another request is another delivery.
     let again = message(phone, "STOP");
     assert_eq!(

@@ -248,9 +248,13 @@ pub fn without_numbers(text: &str) -> String {
             .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(rest.len() - plus - 1);
         let candidate = &rest[plus..plus + 1 + digits];
-        match PhoneNumber::parse(candidate) {
-            Ok(number) => out.push_str(&number.masked()),
-            Err(_) => out.push_str(candidate),
+        // Any run long enough to be a number is masked, valid or not.
+        if digits >= 7 {
+            let keep = &candidate[1..3];
+            let end = &candidate[candidate.len() - 2..];
+            out.push_str(&format!("+{keep}{}{end}", "*".repeat(digits - 4)));
+        } else {
+            out.push_str(candidate);
         }
         rest = &rest[plus + 1 + digits..];
     }
@@ -298,6 +302,8 @@ mod tests {
             "+14*******86 to +55*********01, code +1"
         );
         assert_eq!(without_numbers("no numbers"), "no numbers");
+        // Not a valid number, masked all the same.
+        assert_eq!(without_numbers("to +9991234567"), "to +99******67");
     }
 
     /// A connection that never opens sent nothing: safe to retry. Its error

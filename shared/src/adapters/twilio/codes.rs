@@ -1,6 +1,7 @@
 //! Twilio's error codes: what each means to an organizer, and whether a
 //! later try can get past it. The one place the product spells them.
 
+use crate::domain::Status;
 use crate::domain::reason::{self, Action};
 use crate::ports::FailureKind;
 
@@ -180,6 +181,15 @@ pub fn action(error_code: &str) -> Action {
     }
 }
 
+/// The same for an invitation in `status`: one that failed for good after
+/// its automatic tries is the organizer's to retry.
+pub fn action_in(error_code: &str, status: Status) -> Action {
+    match action(error_code) {
+        RetryLater if matches!(status, Status::Failed | Status::Undelivered) => RetryByHand,
+        action => action,
+    }
+}
+
 /// Every code in the table, with what it means (tests go through each).
 pub fn table() -> impl Iterator<Item = (u32, Class, Action, &'static str)> {
     CODES.iter().map(|c| (c.code, c.class, c.action, c.words))
@@ -245,5 +255,8 @@ mod tests {
         assert_eq!(action("opted_out"), OptedOut);
         assert!(means_opted_out(21610) && means_opted_out(63014));
         assert!(!means_opted_out(63024));
+        // Failed for good after its automatic tries: the organizer's to retry.
+        assert_eq!(action_in("20429", Status::Queued), RetryLater);
+        assert_eq!(action_in("20429", Status::Failed), RetryByHand);
     }
 }
