@@ -219,6 +219,34 @@ pub trait OptOutStore: Send + Sync {
     async fn opt_outs_for(&self, wanted: &[(String, PhoneNumber)]) -> Result<OptOuts, StoreError>;
 }
 
+/// What counting a recipient against a sender's daily limit found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BudgetTake {
+    /// Counted now: one of the window's places is theirs until it ends.
+    Counted,
+    /// Already counted in the current window: messaging them again is free.
+    AlreadyCounted,
+    /// Every place is held: the first frees at `until` (epoch seconds).
+    Exhausted { until: i64 },
+}
+
+/// WhatsApp's limit on unique recipients a sender reaches in a moving
+/// window (24 hours), kept exactly under concurrency: no two senders can
+/// both take the last place.
+#[async_trait]
+pub trait BudgetStore: Send + Sync {
+    /// Counts `recipient` (as the WhatsApp user it reaches) against
+    /// `sender`'s `limit` recipients per `window_seconds`, at `now`.
+    async fn take_budget(
+        &self,
+        sender: &PhoneNumber,
+        recipient: &PhoneNumber,
+        limit: u32,
+        window_seconds: i64,
+        now: i64,
+    ) -> Result<BudgetTake, StoreError>;
+}
+
 /// Twilio's requests already answered, by delivery (its
 /// `I-Twilio-Idempotency-Token` with the request's signature): a retry of
 /// one is answered again without doing its work twice.

@@ -94,6 +94,17 @@ impl TestStack {
         }
     }
 
+    /// A DynamoDB client that signs as `function` through the fault layer:
+    /// held to that function's role and given the stack's faults.
+    pub async fn dynamodb_as(&self, function: &str) -> aws_sdk_dynamodb::Client {
+        let sdk = local_stack::sdk_config(function).await;
+        aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&sdk)
+                .endpoint_url(&self._proxies[0].endpoint)
+                .build(),
+        )
+    }
+
     /// The emulators' process ids (the benchmark reads their memory).
     pub fn emulator_pids(&self) -> [(&'static str, u32); 2] {
         [("moto", self._moto.pid()), ("fauxqs", self._fauxqs.pid())]

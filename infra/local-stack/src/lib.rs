@@ -11,5 +11,5 @@ mod stack;
 
 pub use stack::{
     AwsEndpoints, BOOTSTRAP_PRINCIPAL, DEV_ORGANIZER, GivenEndpoints, LocalStack, ORGANIZER_HEADER,
-    ResourceNames, StackError, StackOptions, TwilioSetup,
+    ResourceNames, StackError, StackOptions, TwilioSetup, sdk_config,
 };

@@ -7,9 +7,9 @@ use crate::domain::{
     PhoneNumber, SeenOptOuts, Status, TemplateId,
 };
 use crate::ports::{
-    Annotation, DeliveryStore, EventStore, IdempotencyClaim, IdempotencyStore, InvitationStore,
-    JobStore, KeyClaim, ListQuery, OptOutStore, Page, QueueError, SendMessage, SendQueue,
-    StoreError, TemplateStore, Transition,
+    Annotation, BudgetStore, BudgetTake, DeliveryStore, EventStore, IdempotencyClaim,
+    IdempotencyStore, InvitationStore, JobStore, KeyClaim, ListQuery, OptOutStore, Page,
+    QueueError, SendMessage, SendQueue, StoreError, TemplateStore, Transition,
 };
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -38,6 +38,11 @@ struct Tables {
     opt_outs: HashMap<(String, Option<String>), OptOut>,
     /// Twilio deliveries answered.
     deliveries: HashSet<String>,
+    /// Per sender: places taken so far and each place's end; per (sender,
+    /// WhatsApp user) the end of their counted window.
+    budget_taken: HashMap<String, u64>,
+    budget_places: HashMap<(String, u64), i64>,
+    budget_recipients: HashMap<(String, String), i64>,
     /// (WhatsApp user, organizer) pairs: the organizer invited the number.
     invited: HashSet<(String, String)>,
 }
@@ -265,6 +270,44 @@ impl InvitationStore for MemoryStore {
 }
 
 const CURSOR_PREFIX: &str = "memory:";
+
+#[async_trait]
+impl BudgetStore for MemoryStore {
+    async fn take_budget(
+        &self,
+        sender: &PhoneNumber,
+        recipient: &PhoneNumber,
+        limit: u32,
+        window_seconds: i64,
+        now: i64,
+    ) -> Result<BudgetTake, StoreError> {
+        let mut tables = self.tables();
+        let who = (sender.as_str().to_owned(), recipient.whatsapp_identity());
+        if tables
+            .budget_recipients
+            .get(&who)
+            .is_some_and(|&until| until > now)
+        {
+            return Ok(BudgetTake::AlreadyCounted);
+        }
+        let taken = tables
+            .budget_taken
+            .get(sender.as_str())
+            .copied()
+            .unwrap_or(0);
+        let place = (sender.as_str().to_owned(), taken % u64::from(limit.max(1)));
+        if let Some(&until) = tables.budget_places.get(&place).filter(|&&u| u > now) {
+            return Ok(BudgetTake::Exhausted { until });
+        }
+        let until = now + window_seconds;
+        tables.budget_places.insert(place, until);
+        tables
+            .budget_taken
+            .insert(sender.as_str().to_owned(), taken + 1);
+        tables.budget_recipients.insert(who, until);
+        Ok(BudgetTake::Counted)
+    }
+}
 
 #[async_trait]
 impl DeliveryStore for MemoryStore {
@@ -539,5 +582,44 @@ impl SendQueue for MemoryQueue {
             .expect("queue lock")
             .push((body.to_owned(), reason.to_owned()));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn phone(raw: &str) -> PhoneNumber {
+        PhoneNumber::parse(raw).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_budget_counts_each_recipient_once_per_window_and_frees_places_in_order() {
+        let store = MemoryStore::default();
+        let sender = phone("+14155238886");
+        let take = |to: &'static str, now: i64| {
+            let (store, sender) = (&store, &sender);
+            async move {
+                store
+                    .take_budget(sender, &phone(to), 2, 30, now)
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(take("+5511999990001", 0).await, BudgetTake::Counted);
+        assert_eq!(take("+5511999990002", 5).await, BudgetTake::Counted);
+        // The same WhatsApp user in the form WhatsApp reports it.
+        assert_eq!(
+            take("+5521987001234", 6).await,
+            BudgetTake::Exhausted { until: 30 }
+        );
+        assert_eq!(take("+5511999990001", 7).await, BudgetTake::AlreadyCounted);
+        // The first place frees at 30, the second at 35.
+        assert_eq!(take("+5521987001234", 30).await, BudgetTake::Counted);
+        assert_eq!(take("+552187001234", 31).await, BudgetTake::AlreadyCounted);
+        assert_eq!(
+            take("+5511999990009", 31).await,
+            BudgetTake::Exhausted { until: 35 }
+        );
     }
 }

@@ -4,6 +4,7 @@
 
 mod authorization;
 mod bad_input;
+mod budget;
 mod bulk;
 mod error_codes;
 mod faults;

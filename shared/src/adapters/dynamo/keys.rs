@@ -16,6 +16,9 @@
 //! | organizer invited it | `OPTOUT#{whatsapp user}` | `INVITED#{owner}` |                             |
 //! | idempotency key    | `IDEM#{owner}#{key}`      | `IDEM`    | (expires through [`TTL_ATTRIBUTE`])   |
 //! | Twilio delivery    | `DELIVERY#{hash}`         | `DELIVERY` | (expires through [`TTL_ATTRIBUTE`])  |
+//! | daily budget place | `BUDGET#{sender}`         | `PLACE#{n:06}` |                                  |
+//! | its cursor         | `BUDGET#{sender}`         | `CURSOR`  |                                       |
+//! | counted recipient  | `BUDGET#{sender}#{whatsapp user}` | `BUDGET` | (expires through [`TTL_ATTRIBUTE`]) |
 //! | its answer's parts | `IDEM#{owner}#{key}`      | `PART#{n:04}` | (when the answer passes 350 KB)   |
 
 use super::items::{Item, s};
@@ -272,6 +275,33 @@ pub fn idempotency_answer_part(owner: &str, idempotency_key: &str, part: u32) ->
 /// Answers up to this size live in the key's item; larger ones in parts of
 /// this size (DynamoDB's item limit is 400 KB, names and keys included).
 pub const INLINE_ANSWER_BYTES: usize = 350_000;
+
+fn budget_partition(sender: &PhoneNumber) -> String {
+    format!("BUDGET#{}", sender.as_str())
+}
+
+/// A sender's daily budget is a ring of `limit` places, taken in turn: the
+/// next place to take is always the one taken longest ago.
+pub fn budget_place(sender: &PhoneNumber, place: u32) -> Key {
+    key(budget_partition(sender), format!("PLACE#{place:06}"))
+}
+
+/// How many places of the ring were ever taken (the next is that modulo the limit).
+pub fn budget_cursor(sender: &PhoneNumber) -> Key {
+    key(budget_partition(sender), "CURSOR")
+}
+
+/// A recipient counted in the sender's current window, until it ends.
+pub fn budget_recipient(sender: &PhoneNumber, recipient: &PhoneNumber) -> Key {
+    key(
+        format!(
+            "{}#{}",
+            budget_partition(sender),
+            recipient.whatsapp_identity()
+        ),
+        "BUDGET",
+    )
+}
 
 /// A Twilio request answered once (the webhook's dedupe).
 pub fn delivery(delivery: &str) -> Key {

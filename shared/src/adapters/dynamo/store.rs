@@ -8,8 +8,9 @@ use crate::domain::{
     PhoneNumber, SeenOptOuts, Status, TemplateId,
 };
 use crate::ports::{
-    Annotation, DeliveryStore, EventStore, IdempotencyClaim, IdempotencyStore, InvitationStore,
-    JobStore, KeyClaim, ListQuery, OptOutStore, Page, StoreError, TemplateStore, Transition,
+    Annotation, BudgetStore, BudgetTake, DeliveryStore, EventStore, IdempotencyClaim,
+    IdempotencyStore, InvitationStore, JobStore, KeyClaim, ListQuery, OptOutStore, Page,
+    StoreError, TemplateStore, Transition,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
@@ -659,5 +660,114 @@ impl DeliveryStore for DynamoStore {
             .await
             .map_err(backend)?;
         Ok(())
+    }
+}
+
+impl DynamoStore {
+    /// How many places of `sender`'s ring were ever taken.
+    async fn budget_taken(&self, sender: &PhoneNumber) -> Result<u64, StoreError> {
+        match self.get(keys::budget_cursor(sender)).await? {
+            Some(item) => Reader(&item).n("taken"),
+            None => Ok(0),
+        }
+    }
+}
+
+/// Tries of a budget take whose cursor another sender moved meanwhile.
+const BUDGET_ATTEMPTS: u32 = 20;
+
+#[async_trait]
+impl BudgetStore for DynamoStore {
+    async fn take_budget(
+        &self,
+        sender: &PhoneNumber,
+        recipient: &PhoneNumber,
+        limit: u32,
+        window_seconds: i64,
+        now: i64,
+    ) -> Result<BudgetTake, StoreError> {
+        let recipient_key = keys::budget_recipient(sender, recipient);
+        let counted_until = |item: Option<Item>| -> Result<i64, StoreError> {
+            Ok(item
+                .as_ref()
+                .map(|i| Reader(i).opt_n::<i64>("until"))
+                .transpose()?
+                .flatten()
+                .unwrap_or(0))
+        };
+        for retry in 0..BUDGET_ATTEMPTS {
+            if retry > 0 {
+                tokio::time::sleep(super::backoff(retry.min(6))).await;
+            }
+            if counted_until(self.get(recipient_key.clone()).await?)? > now {
+                return Ok(BudgetTake::AlreadyCounted);
+            }
+            let taken = self.budget_taken(sender).await?;
+            let place = keys::budget_place(sender, (taken % u64::from(limit.max(1))) as u32);
+            let until = now + window_seconds;
+            let cursor = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(keys::budget_cursor(sender).item()))
+                .update_expression("SET taken = :next")
+                .condition_expression(format!(
+                    "attribute_not_exists({pk}) OR taken = :taken",
+                    pk = keys::PK
+                ))
+                .expression_attribute_values(":next", n(taken + 1))
+                .expression_attribute_values(":taken", n(taken))
+                .build()
+                .map_err(backend)?;
+            // The place taken longest ago: if it is still held, all are.
+            let take_place = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(place.clone().item()))
+                .update_expression("SET #until = :until")
+                .condition_expression(format!(
+                    "attribute_not_exists({pk}) OR #until <= :now",
+                    pk = keys::PK
+                ))
+                .expression_attribute_names("#until", "until")
+                .expression_attribute_values(":until", n(until))
+                .expression_attribute_values(":now", n(now))
+                .build()
+                .map_err(backend)?;
+            let count_recipient = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(recipient_key.clone().item()))
+                .update_expression("SET #until = :until, #ttl = :expires")
+                .condition_expression(format!(
+                    "attribute_not_exists({pk}) OR #until <= :now",
+                    pk = keys::PK
+                ))
+                .expression_attribute_names("#until", "until")
+                .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+                .expression_attribute_values(":until", n(until))
+                .expression_attribute_values(":expires", n(until))
+                .expression_attribute_values(":now", n(now))
+                .build()
+                .map_err(backend)?;
+            let writes = [cursor, take_place, count_recipient]
+                .into_iter()
+                .map(|u| TransactWriteItem::builder().update(u).build())
+                .collect();
+            if self.transact(writes).await? {
+                return Ok(BudgetTake::Counted);
+            }
+            // Which condition failed decides: counted meanwhile, the place
+            // still held (the budget is spent), or the cursor moved (again).
+            if counted_until(self.get(recipient_key.clone()).await?)? > now {
+                return Ok(BudgetTake::AlreadyCounted);
+            }
+            if self.budget_taken(sender).await? != taken {
+                continue;
+            }
+            let held_until = counted_until(self.get(place).await?)?;
+            if held_until > now {
+                return Ok(BudgetTake::Exhausted { until: held_until });
+            }
+        }
+        Err(StoreError::Backend(
+            "the daily budget's cursor kept moving; try again".into(),
+        ))
     }
 }

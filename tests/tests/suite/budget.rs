@@ -1,0 +1,110 @@
+//! The daily budget (WhatsApp's limit on unique recipients in a moving
+//! window) over the real SDK against moto, under the fault layer's
+//! conflicts, throttling and lost answers: concurrent senders never count
+//! more recipients than the limit, and the window frees places in order.
+
+use e2e::TestStack;
+use e2e::faults::{Faults, Policy};
+use futures::future::join_all;
+use shared::adapters::dynamo::DynamoStore;
+use shared::domain::PhoneNumber;
+use shared::ports::{BudgetStore, BudgetTake};
+use std::sync::Arc;
+
+const LIMIT: u32 = 10;
+const WINDOW: i64 = 30;
+
+fn sender() -> PhoneNumber {
+    PhoneNumber::parse("+14155238886").unwrap()
+}
+
+fn recipient(i: usize) -> PhoneNumber {
+    PhoneNumber::parse(&format!("+55119999960{i:02}")).unwrap()
+}
+
+async fn take_all(store: &Arc<DynamoStore>, who: &[usize], now: i64) -> Vec<BudgetTake> {
+    join_all(who.iter().map(|&i| {
+        let store = store.clone();
+        async move {
+            store
+                .take_budget(&sender(), &recipient(i), LIMIT, WINDOW, now)
+                .await
+                .expect("a take answers under faults")
+        }
+    }))
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_takes_never_count_more_than_the_limit_under_faults() {
+    let t = TestStack::start_under(Faults::harsh(), Policy::from_template(), |_, _| {}).await;
+    // As the sender will take it: with its role, through the faults.
+    let store = Arc::new(DynamoStore::new(
+        t.dynamodb_as("sender").await,
+        &t.stack.names.table,
+    ));
+    let now = 1_000_000;
+    let everyone: Vec<usize> = (0..40).collect();
+    let first = take_all(&store, &everyone, now).await;
+    // A lost answer can make a sender's own take read back as "already
+    // counted": either way the recipient holds a place.
+    let holding: Vec<usize> = everyone
+        .iter()
+        .copied()
+        .filter(|&i| {
+            first[i]
+                != BudgetTake::Exhausted {
+                    until: now + WINDOW,
+                }
+        })
+        .collect();
+    assert_eq!(holding.len(), LIMIT as usize, "{first:?}");
+    assert!(
+        first.iter().all(
+            |r| matches!(r, BudgetTake::Counted | BudgetTake::AlreadyCounted)
+                || *r
+                    == BudgetTake::Exhausted {
+                        until: now + WINDOW
+                    }
+        ),
+        "{first:?}"
+    );
+    let report = t.aws.summary();
+    assert!(
+        report
+            .injected
+            .get("transaction_conflict")
+            .copied()
+            .unwrap_or(0)
+            > 0,
+        "the fault layer cancelled some takes: {report:?}"
+    );
+
+    // Within the window: those counted are free to message again, no one else.
+    let again = take_all(&store, &holding, now + WINDOW - 1).await;
+    assert!(
+        again.iter().all(|r| *r == BudgetTake::AlreadyCounted),
+        "{again:?}"
+    );
+    let late = take_all(&store, &[39, 38], now + WINDOW - 1).await;
+    let holding_late = holding.iter().filter(|i| [38, 39].contains(*i)).count();
+    assert_eq!(
+        late.iter()
+            .filter(|r| matches!(r, BudgetTake::Exhausted { .. }))
+            .count(),
+        2 - holding_late
+    );
+
+    // Once the window has passed, the next ten are counted, and only ten.
+    let waiting: Vec<usize> = everyone
+        .iter()
+        .copied()
+        .filter(|i| !holding.contains(i))
+        .collect();
+    let second = take_all(&store, &waiting, now + WINDOW).await;
+    let counted = second
+        .iter()
+        .filter(|r| !matches!(r, BudgetTake::Exhausted { .. }))
+        .count();
+    assert_eq!(counted, LIMIT as usize, "{second:?}");
+}
