@@ -14,7 +14,8 @@ pub struct QueueSettings {
     pub visibility_timeout_seconds: u32,
     /// Receives before a message moves to the dead-letter queue.
     pub max_receive_count: u32,
-    /// Messages per second the whole fleet may send (Twilio's WhatsApp default).
+    /// Messages per second the whole fleet may send: below what Twilio
+    /// allows a WhatsApp sender (80 by default, up to 400 on request).
     pub send_rate_per_second: u32,
     /// The sender's backoff after a retryable failure (a rate limit, a refused
     /// connection): this long after the first, doubling per receive...
