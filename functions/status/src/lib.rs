@@ -82,6 +82,10 @@ pub struct InvitationView<'a> {
 
 impl<'a> From<&'a Invitation> for InvitationView<'a> {
     fn from(i: &'a Invitation) -> Self {
+        let action = i
+            .error_code
+            .as_deref()
+            .map(|c| codes::action_in(c, i.status));
         Self {
             invitation_id: i.invitation_id.as_str(),
             job_id: i.job_id.as_str(),
@@ -91,14 +95,8 @@ impl<'a> From<&'a Invitation> for InvitationView<'a> {
             attempt: i.attempt,
             error_code: i.error_code.as_deref(),
             error_message: i.error_message.as_deref(),
-            error_action: i
-                .error_code
-                .as_deref()
-                .map(|c| codes::action_in(c, i.status)),
-            what_to_do: i
-                .error_code
-                .as_deref()
-                .map(|c| codes::action_in(c, i.status).what_to_do()),
+            error_action: action,
+            what_to_do: action.map(Action::what_to_do),
             flag: i.flag.as_deref(),
             message_sid: i.message_sid.as_deref(),
             template_id: i.template.as_ref().map(|t| t.template_id.as_str()),

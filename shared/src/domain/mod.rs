@@ -15,7 +15,7 @@ pub use event::{Event, EventInput};
 pub use ids::{EventId, GuestId, IdError, InvitationId, JobId, RsvpToken, TemplateId};
 pub use invitation::{Guest, GuestInput, Invitation, Job, SendRequest};
 pub use opt_out::{OptOut, OptOutSource, OptOuts, SeenOptOuts};
-pub use phone::{PhoneError, PhoneNumber};
+pub use phone::{PhoneError, PhoneNumber, mask_digits};
 pub use status::{Status, StatusError};
 pub use template::{MessageContent, MessageTemplate, TemplateCategory, TemplateInput, TemplateRef};
 

@@ -154,17 +154,20 @@ impl PhoneNumber {
 
     /// The form logs use: the first two digits and the last two only.
     pub fn masked(&self) -> String {
-        let digits = &self.e164[1..];
-        let keep_start = digits.len().min(2);
-        let keep_end = 2;
-        let hidden = digits.len().saturating_sub(keep_start + keep_end);
-        format!(
-            "+{}{}{}",
-            &digits[..keep_start],
-            "*".repeat(hidden),
-            &digits[digits.len() - keep_end..]
-        )
+        mask_digits(&self.e164[1..])
     }
+}
+
+/// `+` and `digits` (ASCII, at least 4) with all but the first two and the
+/// last two hidden: the one masking rule for numbers in logs.
+pub fn mask_digits(digits: &str) -> String {
+    let hidden = digits.len().saturating_sub(4);
+    format!(
+        "+{}{}{}",
+        &digits[..2],
+        "*".repeat(hidden),
+        &digits[digits.len() - 2..]
+    )
 }
 
 impl TryFrom<String> for PhoneNumber {

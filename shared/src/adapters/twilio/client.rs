@@ -1,6 +1,6 @@
 use super::callback;
 use super::codes::{self, classify};
-use crate::domain::{MessageContent, PhoneNumber};
+use crate::domain::{MessageContent, PhoneNumber, mask_digits};
 use crate::ports::{
     ErrorInfo, FailureKind, Messenger, OutboundMessage, ProviderError, ProviderMessage,
 };
@@ -250,9 +250,7 @@ pub fn without_numbers(text: &str) -> String {
         let candidate = &rest[plus..plus + 1 + digits];
         // Any run long enough to be a number is masked, valid or not.
         if digits >= 7 {
-            let keep = &candidate[1..3];
-            let end = &candidate[candidate.len() - 2..];
-            out.push_str(&format!("+{keep}{}{end}", "*".repeat(digits - 4)));
+            out.push_str(&mask_digits(&candidate[1..]));
         } else {
             out.push_str(candidate);
         }
