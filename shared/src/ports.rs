@@ -3,6 +3,7 @@
 //! SQS ([`SendQueue`]), Twilio ([`Messenger`]), and an in-memory one of
 //! each store for fast tests ([`crate::adapters::memory`]).
 
+use crate::domain::budget::BudgetState;
 use crate::domain::reason::Reason;
 use crate::domain::{
     Event, EventId, Invitation, InvitationId, Job, JobId, MessageContent, MessageTemplate, OptOut,
@@ -232,19 +233,47 @@ pub enum BudgetTake {
 
 /// WhatsApp's limit on unique recipients a sender reaches in a moving
 /// window (24 hours), kept exactly under concurrency: no two senders can
-/// both take the last place.
+/// both take the last place. `sender` names the budget
+/// ([`crate::domain::budget::STACK_SENDER`]).
 #[async_trait]
 pub trait BudgetStore: Send + Sync {
-    /// Counts `recipient` (as the WhatsApp user it reaches) against
-    /// `sender`'s `limit` recipients per `window_seconds`, at `now`.
+    /// Counts each of `recipients` (as the WhatsApp user it reaches), in
+    /// order, against `sender`'s `limit` recipients, holding a place
+    /// `hold_seconds` from `now`; one answer per recipient. While the
+    /// budget is paused every place counts as held.
+    async fn take_budgets(
+        &self,
+        sender: &str,
+        recipients: &[PhoneNumber],
+        limit: u32,
+        hold_seconds: i64,
+        now: i64,
+    ) -> Result<Vec<BudgetTake>, StoreError>;
+    /// [`Self::take_budgets`] for one recipient.
     async fn take_budget(
         &self,
-        sender: &PhoneNumber,
+        sender: &str,
         recipient: &PhoneNumber,
         limit: u32,
-        window_seconds: i64,
+        hold_seconds: i64,
         now: i64,
-    ) -> Result<BudgetTake, StoreError>;
+    ) -> Result<BudgetTake, StoreError> {
+        let takes = self
+            .take_budgets(
+                sender,
+                std::slice::from_ref(recipient),
+                limit,
+                hold_seconds,
+                now,
+            )
+            .await?;
+        Ok(takes[0])
+    }
+    /// Holds every place until `until` (Twilio refused a send for the
+    /// limit); a later pause already set stands.
+    async fn pause_budget(&self, sender: &str, until: i64) -> Result<(), StoreError>;
+    /// The ring as stored: its cursor, pause and places.
+    async fn budget_state(&self, sender: &str) -> Result<BudgetState, StoreError>;
 }
 
 /// Twilio's requests already answered, by delivery (its

@@ -67,7 +67,10 @@ impl TestStack {
         };
         let mut options = StackOptions::new(0, aws, ResourceNames::with_suffix(&suffix), twilio);
         // Tests want quick sends; the rate itself is measured by the benchmark.
-        options.send_rate_per_second = 50;
+        options.profile.rate_per_second = 50;
+        // Every send takes its place in the daily budget, and none waits
+        // unless a test lowers the limit.
+        options.profile.daily_limit = shared::domain::budget::DailyLimit::Limited(100_000);
         // Seconds, not the deployed minutes, between retries.
         options.retry_backoff = sender::Backoff {
             first_seconds: 1,
@@ -396,6 +399,7 @@ impl TestStack {
             queue: std::sync::Arc::new(queue),
             webhook_url: self.stack.webhook_url.clone(),
             pacer: sender::Pacer::new(1000, 1).expect("1 instance at 1000 per second"),
+            profile: self.stack.profile,
             max_receive_count: shared::edge::deployment::QUEUE.max_receive_count,
             backoff: sender::Backoff {
                 first_seconds: 1,
@@ -497,6 +501,22 @@ impl TestStack {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+}
+
+/// Reconciliation every half second, with thresholds short enough for a
+/// test. A claim is looked into after `sending`: longer than a sender may
+/// take between claiming and Twilio's answer, as in production.
+pub fn quick_reconciliation(
+    options: &mut local_stack::StackOptions,
+    queued: Duration,
+    sending: Duration,
+) {
+    options.reconcile_every = Duration::from_millis(500);
+    options.reconcile_thresholds = shared::app::reconcile::Thresholds {
+        queued,
+        sending,
+        sent: Duration::from_secs(2),
+    };
 }
 
 /// Asserts every invitation is counted exactly once.

@@ -1,31 +1,45 @@
-//! `reconcile`: run on a schedule (EventBridge), settles the invitations no
-//! callback settled and re-queues those no message carries
-//! ([`shared::app::reconcile`]), then logs and counts what it did.
+//! `reconcile`: run on a schedule (EventBridge), queues again the
+//! invitations the daily limit's window frees ([`shared::app::waiting`]),
+//! settles the invitations no callback settled and re-queues those no
+//! message carries ([`shared::app::reconcile`]), then logs and counts what
+//! it did.
 
 use shared::app::reconcile::{self, ReconcileStore, Report, Thresholds};
+use shared::app::waiting::{self, WaitingStore};
+use shared::domain::budget::SenderProfile;
 use shared::edge::metrics;
 use shared::ports::{Messenger, SendQueue};
 use std::sync::Arc;
 
+/// What a run reads and moves.
+pub trait RunStore: ReconcileStore + WaitingStore {}
+impl<T: ReconcileStore + WaitingStore + ?Sized> RunStore for T {}
+
 pub struct Deps {
-    pub store: Arc<dyn ReconcileStore>,
+    pub store: Arc<dyn RunStore>,
     pub queue: Arc<dyn SendQueue>,
     pub messenger: Arc<dyn Messenger>,
     pub thresholds: Thresholds,
+    pub profile: SenderProfile,
 }
 
 /// One run. A store failure ends the run early (the next run starts over);
 /// a failure on one invitation is counted and the others go on.
 pub async fn handle(deps: &Deps) -> Result<Report, shared::ports::StoreError> {
-    let report = reconcile::run(
+    let now = time::OffsetDateTime::now_utc();
+    let unwaited = waiting::release(deps.store.as_ref(), deps.queue.as_ref(), &deps.profile, now)
+        .await
+        .inspect_err(|error| tracing::error!(%error, "queuing waiting invitations stopped"))?;
+    let mut report = reconcile::run(
         deps.store.as_ref(),
         deps.queue.as_ref(),
         deps.messenger.as_ref(),
         deps.thresholds,
-        time::OffsetDateTime::now_utc(),
+        now,
     )
     .await
     .inspect_err(|error| tracing::error!(%error, "reconciliation stopped"))?;
+    report.unwaited = unwaited;
     let moved = report.requeued + report.settled + report.released;
     if moved + report.unchanged + report.errors + report.orphaned > 0 {
         tracing::warn!(

@@ -13,6 +13,7 @@ async fn main() -> Result<(), Error> {
         queue: config::queue_from_env(&sdk)?,
         messenger: Arc::new(config::twilio_client_from_env(&sdk).await?),
         thresholds: Thresholds::DEPLOYED,
+        profile: config::sender_profile()?,
     };
     // The scheduled event carries nothing the run needs.
     run(service_fn(|_: LambdaEvent<serde_json::Value>| async {

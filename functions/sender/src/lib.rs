@@ -12,6 +12,8 @@ use lookups::BatchLookups;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use shared::adapters::twilio::{callback, codes};
 use shared::app::lifecycle;
+use shared::app::waiting::{self, WaitingStore};
+use shared::domain::budget::{self, DailyLimit, SenderProfile};
 use shared::domain::reason::{
     EVENT_MISSING, MARKETING_TO_US, SEND_FAILED, SEND_UNCONFIRMED, TEMPLATE_MISSING,
 };
@@ -20,7 +22,7 @@ use shared::domain::{Invitation, InvitationId, MessageContent, OptOut, OptOuts, 
 use shared::edge::deployment::QUEUE;
 use shared::edge::metrics;
 use shared::ports::{
-    Annotation, ErrorInfo, EventStore, FailureKind, InvitationStore, Messenger, OptOutStore,
+    Annotation, BudgetTake, ErrorInfo, EventStore, FailureKind, Messenger, OptOutStore,
     OutboundMessage, SendMessage, SendQueue, StoreError, TemplateStore,
 };
 use std::collections::HashMap;
@@ -29,9 +31,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// What the sender reads and moves: the invitation, its event and template
-/// version, and the guest's opt-out.
-pub trait SenderStore: InvitationStore + EventStore + TemplateStore + OptOutStore {}
-impl<T: InvitationStore + EventStore + TemplateStore + OptOutStore + ?Sized> SenderStore for T {}
+/// version, the guest's opt-out, and the daily budget.
+pub trait SenderStore: WaitingStore + EventStore + TemplateStore + OptOutStore {}
+impl<T: WaitingStore + EventStore + TemplateStore + OptOutStore + ?Sized> SenderStore for T {}
 
 pub struct Deps {
     pub store: Arc<dyn SenderStore>,
@@ -40,6 +42,8 @@ pub struct Deps {
     /// The webhook's public URL, where Twilio posts status callbacks.
     pub webhook_url: String,
     pub pacer: Pacer,
+    /// The WhatsApp sender's limits (the pacer holds its rate).
+    pub profile: SenderProfile,
     /// Receives after which a retryable failure is final (the queue's maxReceiveCount).
     pub max_receive_count: u32,
     pub backoff: Backoff,
@@ -95,12 +99,12 @@ pub async fn handle_until(deps: &Deps, event: SqsEvent, deadline: Instant) -> Sq
         .collect();
     let results: Vec<Result<(), RecordError>> = match prefetch(deps, &messages).await {
         Ok(prefetched) => {
-            futures::future::join_all(event.records.iter().zip(&messages).map(
-                |(record, message)| {
-                    process_or_dead_letter(deps, &lookups, &prefetched, record, message, deadline)
-                },
-            ))
-            .await
+            let checked =
+                futures::future::join_all(event.records.iter().zip(&messages).map(
+                    |(record, message)| check_or_dead_letter(deps, &prefetched, record, message),
+                ))
+                .await;
+            send_ready(deps, &lookups, &event.records, checked, deadline).await
         }
         Err(error) => {
             tracing::error!(%error, "could not read the batch's invitations; all returned to the queue");
@@ -157,21 +161,80 @@ async fn prefetch(
     })
 }
 
-/// A poison message goes straight to the dead-letter queue (and its alarm)
-/// instead of being received again and again; the batch's others go on.
-async fn process_or_dead_letter(
+/// A record after its checks: done with (dropped, skipped, dead-lettered,
+/// or returned), or an invitation ready to send.
+enum Checked {
+    Done(Result<(), RecordError>),
+    Ready(Box<Invitation>),
+}
+
+/// The records ready to send take their places in the daily budget
+/// together (one transaction for the batch), then go out at the pace; those
+/// over the budget wait for the window.
+async fn send_ready(
     deps: &Deps,
     lookups: &BatchLookups,
+    records: &[SqsMessage],
+    checked: Vec<Checked>,
+    deadline: Instant,
+) -> Vec<Result<(), RecordError>> {
+    let ready: Vec<&Invitation> = checked
+        .iter()
+        .filter_map(|c| match c {
+            Checked::Ready(inv) => Some(inv.as_ref()),
+            Checked::Done(_) => None,
+        })
+        .collect();
+    let mut budget = match take_budgets(deps, &ready).await {
+        Ok(takes) => takes.into_iter(),
+        Err(error) => {
+            tracing::warn!(%error, "could not count the batch against the daily budget; returned to the queue");
+            return checked
+                .into_iter()
+                .map(|c| match c {
+                    Checked::Done(result) => result,
+                    Checked::Ready(_) => Err(RecordError::Retry(error.to_string())),
+                })
+                .collect();
+        }
+    };
+    let runs = checked.into_iter().zip(records).map(|(c, record)| {
+        let over_budget = match &c {
+            Checked::Ready(_) => budget.next().flatten(),
+            Checked::Done(_) => None,
+        };
+        async move {
+            match (c, over_budget) {
+                (Checked::Done(result), _) => result,
+                (Checked::Ready(inv), Some(until)) => {
+                    wait_for_budget(deps.store.as_ref(), &inv, until).await
+                }
+                (Checked::Ready(inv), None) => {
+                    send_paced(deps, lookups, record, *inv, deadline).await
+                }
+            }
+        }
+    });
+    futures::future::join_all(runs).await
+}
+
+/// A poison message goes straight to the dead-letter queue (and its alarm)
+/// instead of being received again and again; the batch's others go on.
+async fn check_or_dead_letter(
+    deps: &Deps,
     prefetched: &Prefetched,
     record: &SqsMessage,
     message: &Result<SendMessage, String>,
-    deadline: Instant,
-) -> Result<(), RecordError> {
+) -> Checked {
     let result = match message {
         Err(reason) => Err(RecordError::Poison(reason.clone())),
-        Ok(message) => process(deps, lookups, prefetched, record, message, deadline).await,
+        Ok(message) => match check(deps, prefetched, message).await {
+            Ok(Some(inv)) => return Checked::Ready(Box::new(inv)),
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        },
     };
-    match result {
+    Checked::Done(match result {
         Err(RecordError::Poison(reason)) => {
             tracing::error!(message_id = ?record.message_id, %reason, "poison message moved to the dead-letter queue");
             let body = record.body.as_deref().unwrap_or_default();
@@ -181,7 +244,7 @@ async fn process_or_dead_letter(
                 .map_err(|e| RecordError::Retry(format!("dead-lettering failed: {e}")))
         }
         other => other,
-    }
+    })
 }
 
 fn receive_count(record: &SqsMessage) -> u32 {
@@ -192,14 +255,13 @@ fn receive_count(record: &SqsMessage) -> u32 {
         .unwrap_or(1)
 }
 
-async fn process(
+/// Whether a record's invitation is to be sent now: Some when it is
+/// queued on the message's attempt and its guest has not opted out.
+async fn check(
     deps: &Deps,
-    lookups: &BatchLookups,
     prefetched: &Prefetched,
-    record: &SqsMessage,
     message: &SendMessage,
-    deadline: Instant,
-) -> Result<(), RecordError> {
+) -> Result<Option<Invitation>, RecordError> {
     let store = deps.store.as_ref();
     let Some(inv) = prefetched.invitations.get(&message.invitation_id).cloned() else {
         return Err(RecordError::Poison(format!(
@@ -209,7 +271,7 @@ async fn process(
     };
     if inv.attempt != message.attempt {
         tracing::info!(invitation_id = %inv.invitation_id, message_attempt = message.attempt, current = inv.attempt, "stale message dropped");
-        return Ok(());
+        return Ok(None);
     }
     match inv.status {
         Status::Queued => {}
@@ -218,11 +280,11 @@ async fn process(
             // first try is unknown; its callback or reconciliation will
             // settle it. Never send a second time.
             tracing::warn!(invitation_id = %inv.invitation_id, "redelivered while sending; flagged, not resent");
-            return flag_unconfirmed(store, &inv).await;
+            return flag_unconfirmed(store, &inv).await.map(|()| None);
         }
         _ => {
             tracing::info!(invitation_id = %inv.invitation_id, status = %inv.status, "already handled; redelivery dropped");
-            return Ok(());
+            return Ok(None);
         }
     }
     // Checked at the last read: an opt-out may arrive after the send was queued.
@@ -231,8 +293,20 @@ async fn process(
         if lifecycle::force(store, &inv, Status::Skipped, &now(), None, error).await? {
             tracing::info!(invitation_id = %inv.invitation_id, to = %inv.guest.phone, "guest opted out; skipped");
         }
-        return Ok(());
+        return Ok(None);
     }
+    Ok(Some(inv))
+}
+
+/// Sends a ready invitation on this instance's next slot.
+async fn send_paced(
+    deps: &Deps,
+    lookups: &BatchLookups,
+    record: &SqsMessage,
+    inv: Invitation,
+    deadline: Instant,
+) -> Result<(), RecordError> {
+    let store = deps.store.as_ref();
     // The slot first, then the claim: nothing is claimed that cannot be sent
     // before the deadline, and no claim waits on the pace. The claim is made
     // just ahead of the slot, so its write's latency does not move the send.
@@ -298,6 +372,22 @@ async fn send_claimed(
             tracing::warn!(invitation_id = %inv.invitation_id, attempt = inv.attempt, error = %err, "send outcome unknown; flagged, not resent");
             flag_unconfirmed(store, &inv).await
         }
+        Err(err) if err.code == Some(codes::WHATSAPP_LIMIT) => {
+            // Twilio counts more recipients than the budget does: sending
+            // pauses and this one waits for the window instead of failing.
+            let refused = waiting::refused_for_limit(
+                store,
+                &inv.invitation_id,
+                inv.attempt,
+                &deps.profile,
+                time::OffsetDateTime::now_utc(),
+            )
+            .await?;
+            if refused {
+                metrics::count(Status::Waiting, Some(&codes::WHATSAPP_LIMIT.to_string()));
+            }
+            Ok(())
+        }
         Err(err)
             if err.kind == FailureKind::Retry && receive_count(record) < deps.max_receive_count =>
         {
@@ -331,6 +421,53 @@ async fn send_claimed(
             Ok(())
         }
     }
+}
+
+/// Counts the batch's guests against the daily budget, in one take: for
+/// each, None to send, or Some(until) when the budget is spent (the first
+/// place frees then). Each place is held from the take until a window after
+/// the batch's last send could arrive at Twilio.
+async fn take_budgets(deps: &Deps, ready: &[&Invitation]) -> Result<Vec<Option<i64>>, StoreError> {
+    let DailyLimit::Limited(limit) = deps.profile.daily_limit else {
+        return Ok(vec![None; ready.len()]);
+    };
+    if ready.is_empty() {
+        return Ok(Vec::new());
+    }
+    let phones: Vec<_> = ready.iter().map(|inv| inv.guest.phone.clone()).collect();
+    let spread = deps.pacer.interval().as_secs_f64() * phones.len() as f64;
+    let hold = deps.profile.hold_seconds() + spread.ceil() as i64;
+    let takes = deps
+        .store
+        .take_budgets(
+            budget::STACK_SENDER,
+            &phones,
+            limit,
+            hold,
+            budget::epoch_seconds(),
+        )
+        .await?;
+    Ok(takes
+        .into_iter()
+        .map(|take| match take {
+            BudgetTake::Counted | BudgetTake::AlreadyCounted => None,
+            BudgetTake::Exhausted { until } => Some(until),
+        })
+        .collect())
+}
+
+/// Not attempted: waits for the window to free a place; reconciliation
+/// queues it again then, oldest first.
+async fn wait_for_budget(
+    store: &dyn SenderStore,
+    inv: &Invitation,
+    until: i64,
+) -> Result<(), RecordError> {
+    if lifecycle::force(store, inv, Status::Waiting, &now(), None, None).await? {
+        tracing::info!(invitation_id = %inv.invitation_id, frees_at = until, "over WhatsApp's daily limit; waiting for the window");
+        metrics::count(Status::Waiting, None);
+    }
+    Ok(())
 }
 
 /// Marks the attempt as possibly accepted by Twilio: nothing resends it

@@ -10,7 +10,7 @@ use std::time::Duration;
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let sdk = config::aws_config().await;
-    let rate = config::number_or(env::SEND_RATE_PER_SECOND, QUEUE.send_rate_per_second)?;
+    let profile = config::sender_profile()?;
     let max_concurrency = config::number_or(env::SENDER_MAX_CONCURRENCY, QUEUE.max_concurrency)?;
     let deps = sender::Deps {
         store: config::store_from_env(&sdk)?,
@@ -23,7 +23,8 @@ async fn main() -> Result<(), Error> {
         ),
         messenger: Arc::new(config::twilio_client_from_env(&sdk).await?),
         webhook_url: config::required(env::WEBHOOK_URL)?,
-        pacer: sender::Pacer::new(rate, max_concurrency)?,
+        pacer: sender::Pacer::new(profile.rate_per_second, max_concurrency)?,
+        profile,
         max_receive_count: QUEUE.max_receive_count,
         backoff: sender::Backoff::DEPLOYED,
     };

@@ -1,34 +1,89 @@
 //! Progress: `GET /api/whatsapp/status/{jobId}` (from the job's counters,
-//! never a scan) and `GET /api/whatsapp/invitations/{eventId}` (per guest).
+//! never a scan, with when it will finish under the sender's limits),
+//! `GET /api/whatsapp/invitations/{eventId}` (per guest), and
+//! `GET /api/whatsapp/sender` (the WhatsApp sender's profile and budget).
 
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use shared::adapters::twilio::codes;
+use shared::domain::budget::{self, BudgetState, DailyLimit, SenderProfile};
 use shared::domain::reason::Action;
-use shared::domain::{EventId, Invitation, JobId, Status};
+use shared::domain::{EventId, Invitation, JobId, Status, timestamp};
 use shared::edge::http::{self, ApiError, ApiResult};
-use shared::ports::{EventStore, InvitationStore, JobStore, ListQuery};
+use shared::ports::{BudgetStore, EventStore, InvitationStore, JobStore, ListQuery};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use time::OffsetDateTime;
 
 pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 200;
 
-/// What status reads: jobs' counters, events, and an event's invitations.
-pub trait StatusStore: JobStore + EventStore + InvitationStore {}
-impl<T: JobStore + EventStore + InvitationStore + ?Sized> StatusStore for T {}
+/// What status reads: jobs' counters, events, an event's invitations, and
+/// the daily budget.
+pub trait StatusStore: JobStore + EventStore + InvitationStore + BudgetStore {}
+impl<T: JobStore + EventStore + InvitationStore + BudgetStore + ?Sized> StatusStore for T {}
 
 pub struct Deps {
     pub store: Arc<dyn StatusStore>,
+    /// The WhatsApp sender's limits, which decide when a job finishes.
+    pub profile: SenderProfile,
 }
 
 pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
     let result = if http::has_path_param(&req, "jobId") {
         job_status(deps, &req).await
-    } else {
+    } else if http::has_path_param(&req, "eventId") {
         list_invitations(deps, &req).await
+    } else {
+        sender_profile(deps, &req).await
     };
     http::respond(result)
+}
+
+fn at(epoch_seconds: i64) -> String {
+    timestamp(
+        OffsetDateTime::from_unix_timestamp(epoch_seconds).unwrap_or(OffsetDateTime::UNIX_EPOCH),
+    )
+}
+
+/// The daily budget as it stands, when the limit applies.
+async fn budget(deps: &Deps) -> Result<Option<(u32, BudgetState)>, ApiError> {
+    match deps.profile.daily_limit {
+        DailyLimit::Unlimited => Ok(None),
+        DailyLimit::Limited(limit) => Ok(Some((
+            limit,
+            deps.store.budget_state(budget::STACK_SENDER).await?,
+        ))),
+    }
+}
+
+/// The sender every organizer's sends share: its rate and daily limit
+/// (the operator's, read-only here) and how much of the window is used.
+async fn sender_profile(deps: &Deps, req: &Request) -> ApiResult {
+    http::organizer(req)?;
+    let now = budget::epoch_seconds();
+    let profile = &deps.profile;
+    let (counted, free, next_free_at, paused_until) = match budget(deps).await? {
+        None => (None, None, None, None),
+        Some((limit, state)) => (
+            Some(state.held(limit, now)),
+            Some(state.free_now(limit, now)),
+            state.next_free_at(limit, now).map(at),
+            (state.paused_until > now).then(|| at(state.paused_until)),
+        ),
+    };
+    Ok(http::json(
+        200,
+        &serde_json::json!({
+            "rate_per_second": profile.rate_per_second,
+            "daily_unique_recipients": profile.daily_limit,
+            "window_seconds": profile.window_seconds,
+            "counted_in_window": counted,
+            "free_now": free,
+            "next_free_at": next_free_at,
+            "paused_until": paused_until,
+        }),
+    ))
 }
 
 async fn job_status(deps: &Deps, req: &Request) -> ApiResult {
@@ -43,6 +98,33 @@ async fn job_status(deps: &Deps, req: &Request) -> ApiResult {
         .into_iter()
         .map(|s| (s.as_str(), job.count(s)))
         .collect();
+    let now = budget::epoch_seconds();
+    // Still to leave: what is queued and what waits for the window.
+    let waiting = job.count(Status::Waiting).max(0) as u64;
+    let remaining = job.count(Status::Queued).max(0) as u64 + waiting;
+    let in_flight = remaining + job.count(Status::Sending).max(0) as u64;
+    let state = match remaining {
+        0 => None,
+        _ => budget(deps).await?,
+    };
+    let expected_finish = (in_flight > 0).then(|| {
+        at(deps
+            .profile
+            .expected_finish(state.as_ref().map(|(_, s)| s), now, remaining))
+    });
+    let waiting = (waiting > 0).then(|| {
+        let next_at = state
+            .as_ref()
+            .and_then(|(limit, s)| s.next_free_at(*limit, now))
+            .map(at);
+        serde_json::json!({
+            "count": waiting,
+            "reason": Action::WaitForDailyLimit,
+            "words": Action::WaitForDailyLimit.what_to_do(),
+            "daily_unique_recipients": deps.profile.daily_limit,
+            "next_at": next_at,
+        })
+    });
     Ok(http::json(
         200,
         &serde_json::json!({
@@ -52,6 +134,8 @@ async fn job_status(deps: &Deps, req: &Request) -> ApiResult {
             "done": job.is_done(),
             "counts": counts,
             "created_at": job.created_at,
+            "expected_finish": expected_finish,
+            "waiting": waiting,
         }),
     ))
 }

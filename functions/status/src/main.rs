@@ -7,6 +7,7 @@ async fn main() -> Result<(), Error> {
     let sdk = config::aws_config().await;
     let deps = status::Deps {
         store: config::store_from_env(&sdk)?,
+        profile: config::sender_profile()?,
     };
     run(service_fn(|req| async {
         Ok::<_, Error>(status::handle(&deps, req).await)

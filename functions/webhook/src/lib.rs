@@ -15,16 +15,20 @@ use secrecy::{ExposeSecret, SecretString};
 use shared::adapters::twilio::inbound::Keyword;
 use shared::adapters::twilio::{callback, codes, signature};
 use shared::app::lifecycle::{self, Outcome, StatusReport};
-use shared::domain::{OptOut, PhoneNumber, now};
+use shared::app::waiting::{self, WaitingStore};
+use shared::domain::budget::SenderProfile;
+use shared::domain::reason::Action;
+use shared::domain::{OptOut, PhoneNumber, Status, now};
 use shared::edge::http::{self, ApiError};
 use shared::edge::metrics;
-use shared::ports::{DeliveryStore, ErrorInfo, InvitationStore, OptOutStore};
+use shared::ports::{DeliveryStore, ErrorInfo, OptOutStore};
 use std::sync::Arc;
 
-/// What the webhook moves: invitations (status callbacks), and opt-outs
-/// (a guest's STOP, Twilio's 21610); and the deliveries it answered.
-pub trait WebhookStore: InvitationStore + OptOutStore + DeliveryStore {}
-impl<T: InvitationStore + OptOutStore + DeliveryStore + ?Sized> WebhookStore for T {}
+/// What the webhook moves: invitations (status callbacks), opt-outs (a
+/// guest's STOP, Twilio's 21610), the deliveries it answered, and the
+/// daily budget's pause (Twilio's 63018).
+pub trait WebhookStore: WaitingStore + OptOutStore + DeliveryStore {}
+impl<T: WaitingStore + OptOutStore + DeliveryStore + ?Sized> WebhookStore for T {}
 
 pub struct Deps {
     pub store: Arc<dyn WebhookStore>,
@@ -32,6 +36,8 @@ pub struct Deps {
     /// The URL Twilio calls when a custom domain or CloudFront is in front
     /// ([`shared::edge::config::webhook_public_url`]).
     pub public_url: Option<String>,
+    /// The WhatsApp sender's limits: how long a 63018 pauses sending.
+    pub profile: SenderProfile,
 }
 
 fn plain(status: u16, text: &str) -> Response<Body> {
@@ -221,6 +227,22 @@ async fn apply(deps: &Deps, req: &Request, params: &[(String, String)]) -> Resul
     {
         let record = OptOut::by_twilio(to, &report.at);
         deps.store.put_opt_out(&record, None).await?;
+    }
+    // Over WhatsApp's daily limit: the invitation waits for the window, not failed.
+    if status == Status::Failed
+        && report
+            .error
+            .as_ref()
+            .is_some_and(|e| codes::action(&e.code) == Action::WaitForDailyLimit)
+    {
+        let store = deps.store.as_ref();
+        let now = time::OffsetDateTime::now_utc();
+        if waiting::refused_for_limit(store, &report.invitation_id, attempt, &deps.profile, now)
+            .await?
+        {
+            metrics::count(Status::Waiting, Some(&codes::WHATSAPP_LIMIT.to_string()));
+        }
+        return Ok(());
     }
     let outcome = lifecycle::apply_report(deps.store.as_ref(), &report).await?;
     match outcome {

@@ -10,6 +10,7 @@ async fn main() -> Result<(), Error> {
         store: config::store_from_env(&sdk)?,
         auth_token: twilio.auth_token,
         public_url: config::webhook_public_url()?,
+        profile: config::sender_profile()?,
     };
     run(service_fn(|req| async {
         Ok::<_, Error>(webhook::handle(&deps, req).await)

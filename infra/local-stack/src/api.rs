@@ -10,10 +10,11 @@ use axum::response::Response;
 use base64::Engine as _;
 use lambda_http::Body;
 use secrecy::SecretString;
+use shared::domain::budget::SenderProfile;
 use shared::edge::routes::{self, Route};
 use shared::ports::{
-    DeliveryStore, EventStore, IdempotencyStore, InvitationStore, JobStore, OptOutStore, SendQueue,
-    TemplateStore,
+    BudgetStore, DeliveryStore, EventStore, IdempotencyStore, InvitationStore, JobStore,
+    OptOutStore, SendQueue, TemplateStore,
 };
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -43,6 +44,7 @@ impl Functions {
         queue: impl Fn(&'static str) -> Arc<dyn SendQueue>,
         auth_token: SecretString,
         webhook_public_url: Option<String>,
+        profile: SenderProfile,
     ) -> Self
     where
         S: EventStore
@@ -52,6 +54,7 @@ impl Functions {
             + TemplateStore
             + OptOutStore
             + DeliveryStore
+            + BudgetStore
             + 'static,
     {
         Self {
@@ -68,6 +71,7 @@ impl Functions {
             },
             status: status::Deps {
                 store: store("status"),
+                profile,
             },
             retry: retry::Deps {
                 store: store("retry"),
@@ -77,6 +81,7 @@ impl Functions {
                 store: store("webhook"),
                 auth_token,
                 public_url: webhook_public_url,
+                profile,
             },
             templates: templates::Deps {
                 store: store("templates"),

@@ -3,6 +3,7 @@
 use local_stack::emulators::{Emulator, free_port, spawn_fauxqs, spawn_moto};
 use local_stack::{GivenEndpoints, LocalStack, ResourceNames, StackOptions, TwilioSetup};
 use std::env;
+use std::time::Duration;
 
 fn port(name: &str, default: u16) -> Result<u16, Box<dyn std::error::Error>> {
     match env::var(name) {
@@ -58,11 +59,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         twilio,
     );
     options.webhook_public_url = shared::edge::config::webhook_public_url()?;
-    if let Ok(rate) = env::var("SEND_RATE_PER_SECOND") {
-        options.send_rate_per_second = rate
-            .parse()
-            .map_err(|_| format!("SEND_RATE_PER_SECOND={rate} is not a number"))?;
-    }
+    // The deployed functions' settings, from the same environment names.
+    options.profile = shared::edge::config::sender_profile()?;
+    // A short "day" (DAILY_WINDOW_SECONDS, to try the limit by hand) frees
+    // places within seconds: release waiting invitations as often.
+    let window = Duration::from_secs(options.profile.window_seconds as u64);
+    options.reconcile_every = options
+        .reconcile_every
+        .min((window / 10).max(Duration::from_secs(1)));
     let stack = LocalStack::start(options).await?;
 
     println!("local stack ready");

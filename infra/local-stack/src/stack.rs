@@ -5,6 +5,7 @@ use shared::adapters::dynamo::DynamoStore;
 use shared::adapters::sqs::SqsQueue;
 use shared::adapters::twilio::TwilioClient;
 use shared::app::reconcile::Thresholds;
+use shared::domain::budget::{DAY_SECONDS, SenderProfile};
 use shared::edge::config::load_twilio_credentials;
 use shared::edge::deployment::RECONCILE_EVERY_MINUTES;
 use shared::edge::deployment::{QUEUE, names};
@@ -166,7 +167,8 @@ pub struct StackOptions {
     pub aws: AwsEndpoints,
     pub names: ResourceNames,
     pub twilio: TwilioSetup,
-    pub send_rate_per_second: u32,
+    /// The WhatsApp sender's rate, daily limit and its window.
+    pub profile: SenderProfile,
     pub max_concurrency: u32,
     pub batch_size: u32,
     pub visibility_timeout_seconds: u32,
@@ -191,7 +193,11 @@ impl StackOptions {
             aws,
             names,
             twilio,
-            send_rate_per_second: QUEUE.send_rate_per_second,
+            profile: SenderProfile {
+                rate_per_second: QUEUE.send_rate_per_second,
+                daily_limit: QUEUE.daily_unique_recipients,
+                window_seconds: DAY_SECONDS,
+            },
             max_concurrency: QUEUE.max_concurrency,
             batch_size: QUEUE.batch_size,
             visibility_timeout_seconds: QUEUE.visibility_timeout_seconds,
@@ -222,6 +228,8 @@ pub struct LocalStack {
     pub queue_url: String,
     pub dead_letter_queue_url: String,
     pub names: ResourceNames,
+    /// The WhatsApp sender's limits the stack runs with.
+    pub profile: SenderProfile,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
     shutdown: watch::Sender<bool>,
@@ -335,6 +343,7 @@ impl LocalStack {
             queue,
             webhook_secret.auth_token,
             options.webhook_public_url.clone(),
+            options.profile,
         );
         let sender = &clients["sender"];
         let credentials = load_twilio_credentials(&sender.secrets, &names.twilio_secret).await?;
@@ -350,17 +359,19 @@ impl LocalStack {
         // One sender "instance" per concurrency slot, each with its own pacer, as on Lambda.
         let mut senders = Vec::new();
         for _ in 0..options.max_concurrency {
-            let pacer = sender::Pacer::new(options.send_rate_per_second, options.max_concurrency)
-                .map_err(|e| StackError::Bootstrap {
-                what: "sender",
-                reason: e.to_string(),
-            })?;
+            let pacer =
+                sender::Pacer::new(options.profile.rate_per_second, options.max_concurrency)
+                    .map_err(|e| StackError::Bootstrap {
+                        what: "sender",
+                        reason: e.to_string(),
+                    })?;
             senders.push(Arc::new(sender::Deps {
                 store: sender_store.clone(),
                 messenger: messenger.clone(),
                 queue: sender_queue.clone(),
                 webhook_url: webhook_url.clone(),
                 pacer,
+                profile: options.profile,
                 max_receive_count: options.max_receive_count,
                 backoff: options.retry_backoff,
             }));
@@ -387,6 +398,7 @@ impl LocalStack {
                 TwilioClient::TIMEOUT,
             )),
             thresholds: options.reconcile_thresholds,
+            profile: options.profile,
         };
         tasks.push(tokio::spawn(reconcile_on_a_timer(
             reconcile,
@@ -407,6 +419,7 @@ impl LocalStack {
             queue_url,
             dead_letter_queue_url,
             names: options.names.clone(),
+            profile: options.profile,
             dynamodb: admin.dynamodb,
             sqs: admin.sqs,
             shutdown,

@@ -141,6 +141,7 @@ pub(crate) struct CreateMessage {
     /// As sent, with the `whatsapp:` prefix.
     pub to: String,
     pub from: String,
+    pub messaging_service_sid: Option<String>,
     pub body: Option<String>,
     pub content_sid: Option<String>,
     pub status_callback: Option<String>,
@@ -185,6 +186,9 @@ impl CreateMessage {
         Ok(Self {
             to: to.to_string(),
             from: from.to_string(),
+            messaging_service_sid: param(params, "MessagingServiceSid")
+                .filter(|s| !s.is_empty())
+                .map(String::from),
             body: body.map(String::from),
             content_sid: content_sid.map(String::from),
             status_callback: status_callback.map(String::from),
@@ -194,6 +198,12 @@ impl CreateMessage {
     /// The To number without its channel prefix.
     pub fn to_number(&self) -> &str {
         whatsapp_number(&self.to).unwrap_or(&self.to)
+    }
+
+    /// Whose messaging limit the message uses: its Messaging Service's, if
+    /// sent through one (Twilio then picks the number), else its `From`'s.
+    pub fn sender(&self) -> &str {
+        self.messaging_service_sid.as_deref().unwrap_or(&self.from)
     }
 
     /// Twilio's message resource for this message, as created.

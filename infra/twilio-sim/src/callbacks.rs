@@ -40,6 +40,11 @@ impl Fate {
             None => Self::Read,
         }
     }
+
+    /// Whether WhatsApp sends the message on (so it uses up the sender's limit).
+    pub fn goes_out(self) -> bool {
+        !matches!(self, Self::Failed(_))
+    }
 }
 
 /// One status callback to send.

@@ -31,6 +31,8 @@ pub mod env {
     pub const SESSION_OPEN_NUMBERS: &str = "TWILIO_SIM_SESSION_OPEN_NUMBERS";
     pub const CONTENT_SIDS: &str = "TWILIO_SIM_CONTENT_SIDS";
     pub const MARKETING_CONTENT_SIDS: &str = "TWILIO_SIM_MARKETING_CONTENT_SIDS";
+    pub const DAILY_LIMIT: &str = "TWILIO_SIM_DAILY_LIMIT";
+    pub const DAILY_WINDOW_SECONDS: &str = "TWILIO_SIM_DAILY_WINDOW_SECONDS";
 }
 
 /// How the simulator misbehaves. Global to one simulator instance.
@@ -68,13 +70,22 @@ pub struct Knobs {
     pub undelivered_numbers: BTreeMap<String, u32>,
     /// Fail free-form `Body` messages (63016) to numbers outside `session_open_numbers`.
     pub enforce_session_window: bool,
-    /// Numbers with an open 24-hour session, when `enforce_session_window` is on.
+    /// Numbers with an open 24-hour session (the guest wrote): free-form
+    /// messages reach them when `enforce_session_window` is on, and messages
+    /// to them never count toward `daily_limit`.
     pub session_open_numbers: BTreeSet<String>,
     /// Content template SIDs accepted as `ContentSid`.
     pub content_sids: BTreeSet<String>,
     /// Of those, the ones approved as Marketing: WhatsApp does not deliver
     /// them to US (+1) numbers (failed with 63049).
     pub marketing_content_sids: BTreeSet<String>,
+    /// WhatsApp's messaging limit: unique recipients one sender (`From`, or
+    /// its `MessagingServiceSid`) may reach with business-initiated messages
+    /// within `daily_window_seconds`; Meta's tiers are 250, 2000, 10000 and
+    /// 100000. Messages past it fail with 63018. `None` means unlimited.
+    pub daily_limit: Option<u64>,
+    /// The moving window of `daily_limit`: 24 hours at WhatsApp, seconds in tests.
+    pub daily_window_seconds: u64,
 }
 
 impl Default for Knobs {
@@ -96,6 +107,8 @@ impl Default for Knobs {
             session_open_numbers: BTreeSet::new(),
             content_sids: DEFAULT_CONTENT_SIDS.iter().map(|s| s.to_string()).collect(),
             marketing_content_sids: BTreeSet::from([DEFAULT_CONTENT_SIDS[0].to_string()]),
+            daily_limit: None,
+            daily_window_seconds: 86_400,
         }
     }
 }
@@ -190,6 +203,12 @@ impl Knobs {
             &mut knobs.marketing_content_sids,
             parse_list,
         )?;
+        vars.set(env::DAILY_LIMIT, &mut knobs.daily_limit, parse_limit)?;
+        vars.set(
+            env::DAILY_WINDOW_SECONDS,
+            &mut knobs.daily_window_seconds,
+            parse_window,
+        )?;
         Ok(knobs)
     }
 
@@ -209,8 +228,12 @@ impl Knobs {
         Ok(knobs)
     }
 
-    /// Checks what the types cannot: ratios are probabilities.
+    /// Checks what the types cannot: ratios are probabilities, the daily
+    /// window is not empty.
     pub fn validate(&self) -> Result<(), String> {
+        if self.daily_window_seconds == 0 {
+            return Err("daily_window_seconds must be at least 1".into());
+        }
         for (name, ratio) in [
             ("error_5xx_ratio", self.error_5xx_ratio),
             ("timeout_ratio", self.timeout_ratio),
@@ -260,6 +283,23 @@ fn parse_ratio(value: &str) -> Result<f64, String> {
         Ok(ratio)
     } else {
         Err("expected a number between 0 and 1".into())
+    }
+}
+
+/// A number of recipients, or `unlimited` (also empty, like an unset variable).
+fn parse_limit(value: &str) -> Result<Option<u64>, String> {
+    if value.is_empty() || value.eq_ignore_ascii_case("unlimited") {
+        return Ok(None);
+    }
+    parse_number(value)
+        .map(Some)
+        .map_err(|e| format!("expected a number of recipients or \"unlimited\": {e}"))
+}
+
+fn parse_window(value: &str) -> Result<u64, String> {
+    match parse_number(value)? {
+        0 => Err("expected a number of seconds, at least 1".into()),
+        seconds => Ok(seconds),
     }
 }
 
@@ -352,6 +392,8 @@ mod tests {
             (env::ENFORCE_SESSION_WINDOW, "yes"),
             (env::SESSION_OPEN_NUMBERS, "+15550000004,+15550000005"),
             (env::CONTENT_SIDS, "HXaaa,HXbbb"),
+            (env::DAILY_LIMIT, "250"),
+            (env::DAILY_WINDOW_SECONDS, "2"),
         ])
         .unwrap();
         assert_eq!(knobs.latency_ms, 120);
@@ -369,6 +411,43 @@ mod tests {
         assert_eq!(
             knobs.content_sids,
             BTreeSet::from(["HXaaa".to_string(), "HXbbb".to_string()])
+        );
+        assert_eq!(knobs.daily_limit, Some(250));
+        assert_eq!(knobs.daily_window_seconds, 2);
+    }
+
+    #[test]
+    fn daily_limit_is_a_number_or_unlimited() {
+        assert_eq!(Knobs::default().daily_limit, None);
+        assert_eq!(Knobs::default().daily_window_seconds, 86_400);
+        for unlimited in ["unlimited", "UNLIMITED", ""] {
+            let knobs = from_vars(&[(env::DAILY_LIMIT, unlimited)]).unwrap();
+            assert_eq!(knobs.daily_limit, None, "{unlimited:?}");
+        }
+        for bad in ["many", "-1", "2.5"] {
+            let err = from_vars(&[(env::DAILY_LIMIT, bad)]).unwrap_err();
+            assert_eq!(err.name, env::DAILY_LIMIT);
+            assert!(err.reason.contains("unlimited"), "{err}");
+        }
+        for bad in ["0", "a day"] {
+            let err = from_vars(&[(env::DAILY_WINDOW_SECONDS, bad)]).unwrap_err();
+            assert_eq!(err.name, env::DAILY_WINDOW_SECONDS);
+        }
+        let knobs = Knobs::default()
+            .patched(serde_json::json!({"daily_limit": 3, "daily_window_seconds": 2}))
+            .unwrap();
+        assert_eq!(
+            (knobs.daily_limit, knobs.daily_window_seconds),
+            (Some(3), 2)
+        );
+        let knobs = knobs
+            .patched(serde_json::json!({"daily_limit": null}))
+            .unwrap();
+        assert_eq!(knobs.daily_limit, None);
+        assert!(
+            knobs
+                .patched(serde_json::json!({"daily_window_seconds": 0}))
+                .is_err()
         );
     }
 

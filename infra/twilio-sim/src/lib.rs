@@ -9,7 +9,8 @@
 //! failing, and `/_sim/*` routes expose what it received:
 //!
 //! - `GET /_sim/messages`: every accepted create request, with its callbacks.
-//! - `GET /_sim/stats`: counters of accepted and refused creates.
+//! - `GET /_sim/stats`: counters of accepted and refused creates (and of
+//!   those failed with 63018 past WhatsApp's daily limit, `daily_limit`).
 //! - `GET /_sim/config`, `POST /_sim/config`: read or replace some knobs.
 //! - `POST /_sim/reset` (`?knobs=1` also restores the starting knobs).
 //! - `POST /_sim/inbound` `{"from", "body", "url", "to"?}`: a guest's

@@ -13,12 +13,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use shared::adapters::twilio::codes::WHATSAPP_LIMIT;
 
 use crate::api::{CreateMessage, TwilioError, new_message_sid, stored_resource, whatsapp_number};
 use crate::callbacks::{self, Fate};
 use crate::knobs::Knobs;
 use crate::openapi;
-use crate::state::SimState;
+use crate::state::{Admission, SimState};
 
 /// The simulator's routes over `state`.
 pub fn router(state: Arc<SimState>) -> Router {
@@ -96,11 +97,20 @@ fn create(
     if let Some(&code) = knobs.fail_numbers.get(message.to_number()) {
         return Err(TwilioError::for_recipient(code, &message.to));
     }
+    let mut fate = Fate::of(&message, knobs);
+    // WhatsApp's limit counts business-initiated messages that go out: not
+    // those failing anyway, nor replies within a session the guest opened.
+    let counted = fate.goes_out() && !knobs.session_open_numbers.contains(message.to_number());
+    let counted = counted.then(|| (message.sender(), message.to.as_str()));
     let sid = new_message_sid();
-    if !state.try_accept(&sid, &params, knobs.rate_limit_per_second) {
-        return Err(TwilioError::too_many_requests());
+    match state.try_accept(&sid, &params, knobs, counted) {
+        Admission::Accepted => {}
+        Admission::RateLimited => return Err(TwilioError::too_many_requests()),
+        // Like 63016 and 63049: Twilio accepts the create (201) and the
+        // status callback says `failed` with ErrorCode 63018, which is how
+        // Twilio reports WhatsApp's limit for most messages.
+        Admission::OverDailyLimit => fate = Fate::Failed(WHATSAPP_LIMIT),
     }
-    let fate = Fate::of(&message, knobs);
     tracing::debug!(%sid, to = %message.to, ?fate, "message accepted");
     callbacks::spawn(Arc::clone(state), &sid, &message, fate, knobs);
     Ok(message.resource(&state.account_sid, &sid))

@@ -1,7 +1,7 @@
 //! What one simulator instance remembers: its credentials, knobs, the
 //! messages it accepted and counters of everything else.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -47,6 +47,13 @@ pub struct Stats {
     pub rejected: u64,
     /// Most creates accepted within one wall-clock second.
     pub max_per_second: u64,
+    /// Accepted creates failed with 63018 because their sender had reached
+    /// `daily_limit` (also counted in `accepted`, as Twilio accepts them).
+    pub daily_limited: u64,
+    /// Most unique recipients one sender had counted toward its daily limit
+    /// within one trailing window (at most `daily_limit`, unless it was
+    /// lowered mid-window).
+    pub max_daily_recipients: u64,
 }
 
 /// Why a create request was not accepted, for the counters.
@@ -58,6 +65,51 @@ pub(crate) enum Refusal {
     Rejected,
 }
 
+/// How the rate limit and the daily limit answered a create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admission {
+    Accepted,
+    /// Accepted, but past the sender's daily limit: it is to fail with 63018.
+    OverDailyLimit,
+    RateLimited,
+}
+
+/// The recipients one sender has counted toward its daily limit.
+#[derive(Default)]
+struct Reach {
+    /// Each counted recipient's latest counted message (epoch ms).
+    latest: HashMap<String, u64>,
+    /// Counted messages, oldest first, so the window forgets recipients in
+    /// amortized constant time.
+    order: VecDeque<(u64, String)>,
+}
+
+impl Reach {
+    /// Counts a message to `recipient` at `now_ms` unless that would take the
+    /// trailing window past `limit`; answers whether it did. A recipient
+    /// stays counted while any of its counted messages is in the window, so
+    /// no window of that length ever holds more than `limit` recipients.
+    fn count(&mut self, recipient: &str, now_ms: u64, window_ms: u64, limit: Option<u64>) -> bool {
+        while let Some((at, forgotten)) = self.order.pop_front() {
+            if now_ms.saturating_sub(at) < window_ms {
+                self.order.push_front((at, forgotten));
+                break;
+            }
+            // A later message to the same recipient keeps it counted.
+            if self.latest.get(&forgotten) == Some(&at) {
+                self.latest.remove(&forgotten);
+            }
+        }
+        let new = !self.latest.contains_key(recipient);
+        if new && limit.is_some_and(|limit| self.latest.len() as u64 >= limit) {
+            return false;
+        }
+        self.latest.insert(recipient.to_string(), now_ms);
+        self.order.push_back((now_ms, recipient.to_string()));
+        true
+    }
+}
+
 #[derive(Default)]
 struct Log {
     messages: Vec<SimMessage>,
@@ -66,6 +118,9 @@ struct Log {
     /// The wall-clock second being counted and how many creates it accepted.
     second: u64,
     in_second: u64,
+    /// Per sender, the recipients counted toward its daily limit (kept with
+    /// no limit set too, so a limit set later counts earlier messages).
+    reach: HashMap<String, Reach>,
 }
 
 /// Shared state behind the routes; reach it through [`crate::SimHandle::state`].
@@ -131,23 +186,40 @@ impl SimState {
     }
 
     /// Records an accepted message, unless this wall-clock second already
-    /// accepted `rate_limit` (0 = no limit); answers whether it did.
+    /// accepted `rate_limit_per_second` (0 = no limit). `counted`, the
+    /// `(sender, recipient)` of a message that uses up the sender's daily
+    /// limit, is checked against `daily_limit` at the same instant.
     pub(crate) fn try_accept(
         &self,
         sid: &str,
         params: &[(String, String)],
-        rate_limit: u32,
-    ) -> bool {
+        knobs: &Knobs,
+        counted: Option<(&str, &str)>,
+    ) -> Admission {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
+        let now_ms = u64::try_from(now.as_millis()).unwrap_or(u64::MAX);
         let mut log = self.log();
         if log.second != now.as_secs() {
             log.second = now.as_secs();
             log.in_second = 0;
         }
+        let rate_limit = knobs.rate_limit_per_second;
         if rate_limit > 0 && log.in_second >= u64::from(rate_limit) {
-            return false;
+            return Admission::RateLimited;
+        }
+        let mut admission = Admission::Accepted;
+        if let Some((sender, recipient)) = counted {
+            let window_ms = knobs.daily_window_seconds.saturating_mul(1000);
+            let reach = log.reach.entry(sender.to_string()).or_default();
+            if reach.count(recipient, now_ms, window_ms, knobs.daily_limit) {
+                let reached = reach.latest.len() as u64;
+                log.stats.max_daily_recipients = log.stats.max_daily_recipients.max(reached);
+            } else {
+                log.stats.daily_limited += 1;
+                admission = Admission::OverDailyLimit;
+            }
         }
         log.in_second += 1;
         log.stats.accepted += 1;
@@ -158,11 +230,11 @@ impl SimState {
             sid: sid.to_string(),
             params: params.iter().cloned().collect(),
             callbacks: Vec::new(),
-            received_at_ms: u64::try_from(now.as_millis()).unwrap_or(u64::MAX),
+            received_at_ms: now_ms,
             status: "queued".into(),
             error_code: None,
         });
-        true
+        admission
     }
 
     pub(crate) fn count(&self, refusal: Refusal) {
@@ -211,5 +283,26 @@ impl SimState {
     // Nothing panics while holding the lock, so a poisoned one still holds consistent data.
     fn log(&self) -> MutexGuard<'_, Log> {
         self.log.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recipient_stays_counted_while_messaged_within_the_window() {
+        let mut reach = Reach::default();
+        let count = |reach: &mut Reach, to: &str, at: u64| reach.count(to, at, 2000, Some(1));
+        assert!(count(&mut reach, "a", 0));
+        assert!(count(&mut reach, "a", 1500), "already counted");
+        assert!(!count(&mut reach, "b", 2500), "a's repeat is in the window");
+        assert!(count(&mut reach, "b", 3500));
+        assert_eq!(reach.latest.len(), 1);
+        // Without a limit, recipients are still counted, and forgotten in turn.
+        assert!(reach.count("c", 3600, 2000, None));
+        assert!(reach.count("d", 6000, 2000, None));
+        assert_eq!(reach.latest.keys().collect::<Vec<_>>(), ["d"]);
+        assert_eq!(reach.order.len(), 1);
     }
 }

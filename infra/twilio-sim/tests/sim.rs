@@ -713,3 +713,170 @@ async fn an_account_sid_not_of_twilios_form_names_nothing() {
     assert_eq!(body["code"], 20404);
     assert!(sim.state().messages().is_empty());
 }
+
+/// A Utility template from `from` to `to` (no Marketing rule applies):
+/// answers the create's HTTP status and its callbacks' statuses, with the
+/// last one's ErrorCode.
+async fn send_template(
+    sim: &SimHandle,
+    url: &str,
+    rx: &mut mpsc::UnboundedReceiver<Received>,
+    from: &[(&str, &str)],
+    to: &str,
+) -> (StatusCode, Vec<String>, String) {
+    let mut params = vec![
+        ("To", to),
+        ("ContentSid", "HX00000000000000000000000000000002"),
+        ("StatusCallback", url),
+    ];
+    params.extend_from_slice(from);
+    let (status, body) = send(sim, &params).await;
+    assert_eq!(body["to"], to, "{body}");
+    let (mut statuses, mut code) = (Vec::new(), String::new());
+    while !matches!(statuses.last().map(String::as_str), Some("read" | "failed")) {
+        let next = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
+        let callback = next.expect("callback in time").unwrap();
+        assert_eq!(callback.param("MessageSid"), body["sid"]);
+        statuses.push(callback.param("MessageStatus").to_string());
+        code = callback.param("ErrorCode").to_string();
+    }
+    (status, statuses, code)
+}
+
+/// Most unique recipients one sender reached, counting messages that went
+/// out (not failed) to guests outside `session_open`, in any trailing window
+/// of `window_ms` ending at one of its messages.
+fn most_recipients_in_a_window(
+    messages: &[SimMessage],
+    window_ms: u64,
+    session_open: &[&str],
+) -> usize {
+    let counted: Vec<&SimMessage> = messages
+        .iter()
+        .filter(|m| m.status != "failed")
+        .filter(|m| !session_open.iter().any(|n| m.params["To"].ends_with(n)))
+        .collect();
+    let sender = |m: &SimMessage| {
+        let service = m.params.get("MessagingServiceSid");
+        service.unwrap_or(&m.params["From"]).clone()
+    };
+    counted
+        .iter()
+        .map(|end| {
+            let recipients: std::collections::BTreeSet<&str> = counted
+                .iter()
+                .filter(|m| sender(m) == sender(end))
+                .filter(|m| m.received_at_ms <= end.received_at_ms)
+                .filter(|m| end.received_at_ms - m.received_at_ms < window_ms)
+                .map(|m| m.params["To"].as_str())
+                .collect();
+            recipients.len()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn the_daily_limit_fails_new_recipients_past_it_with_63018() {
+    let sim = start(Knobs {
+        daily_limit: Some(3),
+        daily_window_seconds: 2,
+        ..Knobs::default()
+    })
+    .await;
+    let (url, mut rx) = receiver(StatusCode::OK).await;
+    let from = [("From", FROM)];
+    let read = ["sent", "delivered", "read"];
+    for n in 1..=3 {
+        let to = format!("whatsapp:+1555000000{n}");
+        let (status, statuses, _) = send_template(&sim, &url, &mut rx, &from, &to).await;
+        assert_eq!(status, StatusCode::CREATED);
+        assert_eq!(statuses, read);
+    }
+
+    // A fourth guest: accepted, as Twilio accepts it, then failed with 63018.
+    let fourth = "whatsapp:+15550000004";
+    let (status, statuses, code) = send_template(&sim, &url, &mut rx, &from, fourth).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(statuses, ["failed"]);
+    assert_eq!(code, "63018");
+    let failed = sim.state().messages().pop().unwrap();
+    assert_eq!(
+        (failed.status.as_str(), failed.error_code),
+        ("failed", Some(63018))
+    );
+
+    // A guest already counted is reached again; another sender has a limit of its own.
+    let first = "whatsapp:+15550000001";
+    let (_, statuses, _) = send_template(&sim, &url, &mut rx, &from, first).await;
+    assert_eq!(statuses, read);
+    let service = [
+        ("From", FROM),
+        ("MessagingServiceSid", "MG0123456789abcdef0123456789abcdef"),
+    ];
+    let (_, statuses, _) = send_template(&sim, &url, &mut rx, &service, fourth).await;
+    assert_eq!(statuses, read);
+
+    // Once the window has passed every counted message, new guests count afresh.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    for to in [fourth, "whatsapp:+15550000005"] {
+        let (_, statuses, _) = send_template(&sim, &url, &mut rx, &from, to).await;
+        assert_eq!(statuses, read, "{to}");
+    }
+
+    let stats: Stats = get_json(&sim, "/_sim/stats").await;
+    assert_eq!((stats.accepted, stats.daily_limited), (8, 1));
+    assert_eq!(stats.max_daily_recipients, 3);
+    let messages: Vec<SimMessage> = get_json(&sim, "/_sim/messages").await;
+    assert_eq!(most_recipients_in_a_window(&messages, 2000, &[]), 3);
+}
+
+#[tokio::test]
+async fn a_guest_who_wrote_does_not_count_toward_the_daily_limit() {
+    let sim = start(Knobs::default()).await;
+    let (url, mut rx) = receiver(StatusCode::OK).await;
+    let client = reqwest::Client::new();
+    // Set at runtime, as the other knobs can be.
+    let config = format!("{}/_sim/config", sim.base_url());
+    let patch = json!({"daily_limit": 1, "daily_window_seconds": 60});
+    let response = client.post(&config).json(&patch).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let knobs: Knobs = response.json().await.unwrap();
+    assert_eq!(
+        (knobs.daily_limit, knobs.daily_window_seconds),
+        (Some(1), 60)
+    );
+
+    let from = [("From", FROM)];
+    let read = ["sent", "delivered", "read"];
+    let (_, statuses, _) = send_template(&sim, &url, &mut rx, &from, "whatsapp:+15550000001").await;
+    assert_eq!(statuses, read);
+
+    // The guest writes first: replies within their session are not counted.
+    let inbound = json!({"from": "+15550000002", "body": "Hi", "url": url});
+    let inbound_url = format!("{}/_sim/inbound", sim.base_url());
+    client
+        .post(&inbound_url)
+        .json(&inbound)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(collect(&mut rx, 1).await[0].param("Body"), "Hi");
+    for _ in 0..2 {
+        let (_, statuses, _) =
+            send_template(&sim, &url, &mut rx, &from, "whatsapp:+15550000002").await;
+        assert_eq!(statuses, read);
+    }
+
+    let (_, statuses, code) =
+        send_template(&sim, &url, &mut rx, &from, "whatsapp:+15550000003").await;
+    assert_eq!(statuses, ["failed"]);
+    assert_eq!(code, "63018");
+    let stats = sim.state().stats();
+    assert_eq!((stats.daily_limited, stats.max_daily_recipients), (1, 1));
+    let messages = sim.state().messages();
+    assert_eq!(
+        most_recipients_in_a_window(&messages, 60_000, &["+15550000002"]),
+        1
+    );
+}

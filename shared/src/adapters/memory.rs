@@ -2,6 +2,7 @@
 //! semantics as the DynamoDB and SQS adapters: fast tests of the use cases,
 //! no emulator. Not for production: nothing is persisted.
 
+use crate::domain::budget::BudgetState;
 use crate::domain::{
     Event, EventId, Invitation, InvitationId, Job, JobId, MessageTemplate, OptOut, OptOuts,
     PhoneNumber, SeenOptOuts, Status, TemplateId,
@@ -41,6 +42,7 @@ struct Tables {
     /// Per sender: places taken so far and each place's end; per (sender,
     /// WhatsApp user) the end of their counted window.
     budget_taken: HashMap<String, u64>,
+    budget_paused: HashMap<String, i64>,
     budget_places: HashMap<(String, u64), i64>,
     budget_recipients: HashMap<(String, String), i64>,
     /// (WhatsApp user, organizer) pairs: the organizer invited the number.
@@ -271,41 +273,77 @@ impl InvitationStore for MemoryStore {
 
 const CURSOR_PREFIX: &str = "memory:";
 
-#[async_trait]
-impl BudgetStore for MemoryStore {
-    async fn take_budget(
+impl MemoryStore {
+    fn take_one(
         &self,
-        sender: &PhoneNumber,
+        sender: &str,
         recipient: &PhoneNumber,
         limit: u32,
-        window_seconds: i64,
+        hold_seconds: i64,
         now: i64,
-    ) -> Result<BudgetTake, StoreError> {
+    ) -> BudgetTake {
         let mut tables = self.tables();
-        let who = (sender.as_str().to_owned(), recipient.whatsapp_identity());
+
+        let who = (sender.to_owned(), recipient.whatsapp_identity());
         if tables
             .budget_recipients
             .get(&who)
             .is_some_and(|&until| until > now)
         {
-            return Ok(BudgetTake::AlreadyCounted);
+            return BudgetTake::AlreadyCounted;
         }
-        let taken = tables
-            .budget_taken
-            .get(sender.as_str())
-            .copied()
-            .unwrap_or(0);
-        let place = (sender.as_str().to_owned(), taken % u64::from(limit.max(1)));
+        if let Some(&until) = tables.budget_paused.get(sender).filter(|&&u| u > now) {
+            return BudgetTake::Exhausted { until };
+        }
+        let taken = tables.budget_taken.get(sender).copied().unwrap_or(0);
+        let place = (sender.to_owned(), taken % u64::from(limit.max(1)));
         if let Some(&until) = tables.budget_places.get(&place).filter(|&&u| u > now) {
-            return Ok(BudgetTake::Exhausted { until });
+            return BudgetTake::Exhausted { until };
         }
-        let until = now + window_seconds;
+        let until = now + hold_seconds;
         tables.budget_places.insert(place, until);
-        tables
-            .budget_taken
-            .insert(sender.as_str().to_owned(), taken + 1);
+        tables.budget_taken.insert(sender.to_owned(), taken + 1);
         tables.budget_recipients.insert(who, until);
-        Ok(BudgetTake::Counted)
+        BudgetTake::Counted
+    }
+}
+
+#[async_trait]
+impl BudgetStore for MemoryStore {
+    async fn take_budgets(
+        &self,
+        sender: &str,
+        recipients: &[PhoneNumber],
+        limit: u32,
+        hold_seconds: i64,
+        now: i64,
+    ) -> Result<Vec<BudgetTake>, StoreError> {
+        let mut takes = Vec::new();
+        for recipient in recipients {
+            takes.push(self.take_one(sender, recipient, limit, hold_seconds, now));
+        }
+        Ok(takes)
+    }
+
+    async fn pause_budget(&self, sender: &str, until: i64) -> Result<(), StoreError> {
+        let mut tables = self.tables();
+        let paused = tables.budget_paused.entry(sender.to_owned()).or_default();
+        *paused = (*paused).max(until);
+        Ok(())
+    }
+
+    async fn budget_state(&self, sender: &str) -> Result<BudgetState, StoreError> {
+        let tables = self.tables();
+        Ok(BudgetState {
+            taken: tables.budget_taken.get(sender).copied().unwrap_or(0),
+            paused_until: tables.budget_paused.get(sender).copied().unwrap_or(0),
+            places: tables
+                .budget_places
+                .iter()
+                .filter(|((s, _), _)| s == sender)
+                .map(|((_, place), until)| (*place as u32, *until))
+                .collect(),
+        })
     }
 }
 
@@ -588,6 +626,7 @@ impl SendQueue for MemoryQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::budget::STACK_SENDER;
 
     fn phone(raw: &str) -> PhoneNumber {
         PhoneNumber::parse(raw).unwrap()
@@ -596,9 +635,9 @@ mod tests {
     #[tokio::test]
     async fn the_budget_counts_each_recipient_once_per_window_and_frees_places_in_order() {
         let store = MemoryStore::default();
-        let sender = phone("+14155238886");
+        let sender = STACK_SENDER;
         let take = |to: &'static str, now: i64| {
-            let (store, sender) = (&store, &sender);
+            let store = &store;
             async move {
                 store
                     .take_budget(sender, &phone(to), 2, 30, now)
@@ -620,6 +659,19 @@ mod tests {
         assert_eq!(
             take("+5511999990009", 31).await,
             BudgetTake::Exhausted { until: 35 }
+        );
+        // A pause holds every place, even a free one, until it ends.
+        store.pause_budget(sender, 50).await.unwrap();
+        store.pause_budget(sender, 40).await.unwrap();
+        assert_eq!(
+            take("+5511999990009", 36).await,
+            BudgetTake::Exhausted { until: 50 }
+        );
+        assert_eq!(take("+5511999990009", 50).await, BudgetTake::Counted);
+        let state = store.budget_state(sender).await.unwrap();
+        assert_eq!(
+            (state.taken, state.paused_until, state.places.len()),
+            (4, 50, 2)
         );
     }
 }

@@ -8,6 +8,7 @@ pub mod lifecycle;
 pub mod reconcile;
 pub mod send;
 pub mod templates;
+pub mod waiting;
 
 use crate::domain::FieldError;
 use crate::ports::{QueueError, StoreError};

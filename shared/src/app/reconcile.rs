@@ -80,6 +80,9 @@ pub struct Report {
     pub errors: usize,
     /// Queued invitations whose job was never written: left alone.
     pub orphaned: usize,
+    /// Waiting invitations the daily limit's window let go again
+    /// ([`super::waiting`]).
+    pub unwaited: usize,
 }
 
 enum Found {

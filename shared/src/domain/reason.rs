@@ -38,7 +38,7 @@ impl Action {
         match self {
             Action::RetryLater => "Nothing to do: it is tried again automatically.",
             Action::WaitForDailyLimit => {
-                "Retry it once WhatsApp's daily limit on new conversations frees up (it counts the last 24 hours)."
+                "Nothing to do: WhatsApp's daily limit on new conversations is reached, and it goes out by itself as the 24-hour window frees places, oldest first."
             }
             Action::NeedsApprovedTemplate => {
                 "Send it with an approved WhatsApp template, or once the guest has written to you in the last 24 hours."

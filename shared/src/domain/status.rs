@@ -9,6 +9,9 @@ use std::str::FromStr;
 pub enum Status {
     /// Written and enqueued; no sender has it yet.
     Queued,
+    /// Over the sender's daily limit of unique recipients: not attempted,
+    /// and queued again (oldest first) when the window frees a place.
+    Waiting,
     /// Claimed by a sender; Twilio may or may not have accepted it.
     Sending,
     Sent,
@@ -22,13 +25,14 @@ pub enum Status {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown status '{0}'; expected one of queued, sending, sent, delivered, read, failed, undelivered, skipped"
+    "unknown status '{0}'; expected one of queued, waiting, sending, sent, delivered, read, failed, undelivered, skipped"
 )]
 pub struct StatusError(pub String);
 
 impl Status {
-    pub const ALL: [Status; 8] = [
+    pub const ALL: [Status; 9] = [
         Status::Queued,
+        Status::Waiting,
         Status::Sending,
         Status::Sent,
         Status::Failed,
@@ -38,12 +42,12 @@ impl Status {
         Status::Skipped,
     ];
 
-    /// queued < sending < sent < failed = undelivered < delivered < read.
+    /// queued = waiting < sending < sent < failed = undelivered < delivered < read.
     /// Failed sits below delivered because Twilio can report a failure and
     /// then a delivery receipt; the receipt is the truth.
     pub fn rank(self) -> u8 {
         match self {
-            Status::Queued => 0,
+            Status::Queued | Status::Waiting => 0,
             Status::Sending => 1,
             Status::Sent => 2,
             Status::Failed | Status::Undelivered => 3,
@@ -60,7 +64,7 @@ impl Status {
             Status::Sent | Status::Failed => Some(Status::Sending),
             Status::Delivered | Status::Undelivered => Some(Status::Sent),
             Status::Read => Some(Status::Delivered),
-            Status::Queued | Status::Sending | Status::Skipped => None,
+            Status::Queued | Status::Waiting | Status::Sending | Status::Skipped => None,
         }
     }
 
@@ -71,7 +75,10 @@ impl Status {
 
     /// Still moving through the pipeline: a job is not done while any invitation is here.
     pub fn is_in_flight(self) -> bool {
-        matches!(self, Status::Queued | Status::Sending | Status::Sent)
+        matches!(
+            self,
+            Status::Queued | Status::Waiting | Status::Sending | Status::Sent
+        )
     }
 
     /// May be sent again as a new attempt.
@@ -82,6 +89,7 @@ impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Queued => "queued",
+            Status::Waiting => "waiting",
             Status::Sending => "sending",
             Status::Sent => "sent",
             Status::Failed => "failed",

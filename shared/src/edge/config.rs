@@ -5,6 +5,8 @@ use crate::adapters::dynamo::DynamoStore;
 use crate::adapters::sqs::SqsQueue;
 use crate::adapters::twilio::TwilioCredentials;
 use crate::domain::PhoneNumber;
+use crate::domain::budget::{self, DailyLimit, SenderProfile};
+use crate::edge::deployment::QUEUE;
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 
@@ -23,6 +25,11 @@ pub mod env {
     pub const WEBHOOK_PUBLIC_URL: &str = "WEBHOOK_PUBLIC_URL";
     pub const SEND_RATE_PER_SECOND: &str = "SEND_RATE_PER_SECOND";
     pub const SENDER_MAX_CONCURRENCY: &str = "SENDER_MAX_CONCURRENCY";
+    /// WhatsApp's limit on unique recipients a day: 250, 2000, 10000,
+    /// 100000 or unlimited (the sender profile).
+    pub const DAILY_UNIQUE_RECIPIENTS: &str = "DAILY_UNIQUE_RECIPIENTS";
+    /// The limit's moving window in seconds (a day unless a test shortens it).
+    pub const DAILY_WINDOW_SECONDS: &str = "DAILY_WINDOW_SECONDS";
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +57,39 @@ pub fn number_or<T: std::str::FromStr>(name: &'static str, default: T) -> Result
         }),
         _ => Ok(default),
     }
+}
+
+/// The operator's WhatsApp sender profile: rate, daily limit and its window.
+pub fn sender_profile() -> Result<SenderProfile, ConfigError> {
+    let daily_limit = match std::env::var(env::DAILY_UNIQUE_RECIPIENTS) {
+        Ok(raw) if !raw.trim().is_empty() => {
+            raw.parse::<DailyLimit>()
+                .map_err(|e| ConfigError::Invalid {
+                    name: env::DAILY_UNIQUE_RECIPIENTS,
+                    reason: e.to_string(),
+                })?
+        }
+        _ => QUEUE.daily_unique_recipients,
+    };
+    let window_seconds = number_or(env::DAILY_WINDOW_SECONDS, budget::DAY_SECONDS)?;
+    if window_seconds < 1 {
+        return Err(ConfigError::Invalid {
+            name: env::DAILY_WINDOW_SECONDS,
+            reason: "must be at least 1".into(),
+        });
+    }
+    let rate_per_second = number_or(env::SEND_RATE_PER_SECOND, QUEUE.send_rate_per_second)?;
+    if rate_per_second < 1 {
+        return Err(ConfigError::Invalid {
+            name: env::SEND_RATE_PER_SECOND,
+            reason: "must be at least 1".into(),
+        });
+    }
+    Ok(SenderProfile {
+        rate_per_second,
+        daily_limit,
+        window_seconds,
+    })
 }
 
 /// The webhook's public URL when Twilio calls it through a custom domain or

@@ -2,6 +2,8 @@
 //! queues from here, and tests hold `template.yaml` to the same values.
 //! (The table's shape is the DynamoDB adapter's: `adapters::dynamo::TABLE`.)
 
+use crate::domain::budget::DailyLimit;
+
 /// The send queue and the sender's event source mapping.
 pub struct QueueSettings {
     /// Records per sender invocation.
@@ -14,9 +16,12 @@ pub struct QueueSettings {
     pub visibility_timeout_seconds: u32,
     /// Receives before a message moves to the dead-letter queue.
     pub max_receive_count: u32,
-    /// Messages per second the whole fleet may send: below what Twilio
-    /// allows a WhatsApp sender (80 by default, up to 400 on request).
+    /// Messages per second the whole fleet may send: what Twilio allows a
+    /// WhatsApp sender by default (up to 400 on request).
     pub send_rate_per_second: u32,
+    /// Unique WhatsApp users reached in a moving day: a new business's
+    /// tier, so nothing is refused for the limit until the operator raises it.
+    pub daily_unique_recipients: DailyLimit,
     /// The sender's backoff after a retryable failure (a rate limit, a refused
     /// connection): this long after the first, doubling per receive...
     pub first_retry_backoff_seconds: u32,
@@ -30,7 +35,8 @@ pub const QUEUE: QueueSettings = QueueSettings {
     sender_timeout_seconds: 30,
     visibility_timeout_seconds: 180,
     max_receive_count: 10,
-    send_rate_per_second: 10,
+    send_rate_per_second: 80,
+    daily_unique_recipients: DailyLimit::Limited(250),
     first_retry_backoff_seconds: 30,
     max_retry_backoff_seconds: 900,
 };

@@ -28,6 +28,7 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/api/whatsapp/send-bulk", "send-bulk"),
     route("GET", "/api/whatsapp/status/{jobId}", "status"),
     route("GET", "/api/whatsapp/invitations/{eventId}", "status"),
+    route("GET", "/api/whatsapp/sender", "status"),
     route("POST", "/api/whatsapp/retry/{invitationId}", "retry"),
     route("POST", "/api/whatsapp/retry-failed", "retry"),
     route("POST", "/api/whatsapp/templates", "templates"),

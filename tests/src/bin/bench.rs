@@ -97,7 +97,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         sim.knobs.latency_ms = o.latency_ms;
         sim.knobs.rate_limit_per_second = o.rate;
         sim.knobs.callback_delay_ms = 50;
-        stack.send_rate_per_second = o.rate;
+        stack.profile.rate_per_second = o.rate;
         stack.max_concurrency = o.concurrency;
         if o.faults {
             // Twilio creates the message and the answer is lost; callbacks

@@ -14,8 +14,8 @@ use std::sync::Arc;
 const LIMIT: u32 = 10;
 const WINDOW: i64 = 30;
 
-fn sender() -> PhoneNumber {
-    PhoneNumber::parse("+14155238886").unwrap()
+fn sender() -> &'static str {
+    shared::domain::budget::STACK_SENDER
 }
 
 fn recipient(i: usize) -> PhoneNumber {
@@ -27,7 +27,7 @@ async fn take_all(store: &Arc<DynamoStore>, who: &[usize], now: i64) -> Vec<Budg
         let store = store.clone();
         async move {
             store
-                .take_budget(&sender(), &recipient(i), LIMIT, WINDOW, now)
+                .take_budget(sender(), &recipient(i), LIMIT, WINDOW, now)
                 .await
                 .expect("a take answers under faults")
         }
@@ -107,4 +107,63 @@ async fn concurrent_takes_never_count_more_than_the_limit_under_faults() {
         .filter(|r| !matches!(r, BudgetTake::Exhausted { .. }))
         .count();
     assert_eq!(counted, LIMIT as usize, "{second:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_batches_take_places_together_and_never_more_than_the_limit_under_faults() {
+    let t = TestStack::start_under(Faults::harsh(), Policy::from_template(), |_, _| {}).await;
+    // Two sender instances (each its own store), as on Lambda.
+    let instances: Vec<Arc<DynamoStore>> = vec![
+        Arc::new(DynamoStore::new(
+            t.dynamodb_as("sender").await,
+            &t.stack.names.table,
+        )),
+        Arc::new(DynamoStore::new(
+            t.dynamodb_as("sender").await,
+            &t.stack.names.table,
+        )),
+    ];
+    let now = 2_000_000;
+    // Eight batches of six, overlapping; the first also names one guest
+    // twice, once in the form WhatsApp reports for Brazil.
+    let batches: Vec<Vec<PhoneNumber>> = (0..8)
+        .map(|b| (0..6).map(|i| recipient((b * 4 + i) % 30)).collect())
+        .collect();
+    let mut first = batches[0].clone();
+    first.push(PhoneNumber::parse("+5511999996000").unwrap());
+    first.push(PhoneNumber::parse("+551199996000").unwrap());
+    let mut all = vec![first];
+    all.extend(batches[1..].iter().cloned());
+    let answers = join_all(all.iter().enumerate().map(|(b, batch)| {
+        let store = instances[b % 2].clone();
+        async move {
+            store
+                .take_budgets(sender(), batch, LIMIT, WINDOW, now)
+                .await
+                .expect("a batch take answers under faults")
+        }
+    }))
+    .await;
+    // Everyone who may be messaged holds one of the ten places.
+    let mut holding = std::collections::BTreeSet::new();
+    for (batch, takes) in all.iter().zip(&answers) {
+        assert_eq!(takes.len(), batch.len());
+        for (phone, take) in batch.iter().zip(takes) {
+            if !matches!(take, BudgetTake::Exhausted { .. }) {
+                holding.insert(phone.whatsapp_identity());
+            }
+        }
+    }
+    assert_eq!(holding.len(), LIMIT as usize, "{answers:?}");
+    // The same guest twice in a batch is counted once, with the same answer.
+    let twice = &answers[0][6..];
+    assert_eq!(
+        matches!(twice[0], BudgetTake::Exhausted { .. }),
+        matches!(twice[1], BudgetTake::Exhausted { .. }),
+        "{twice:?}"
+    );
+    // As the status function reads it for organizers.
+    let status = DynamoStore::new(t.dynamodb_as("status").await, &t.stack.names.table);
+    let state = status.budget_state(sender()).await.unwrap();
+    assert_eq!(state.held(LIMIT, now), LIMIT);
 }

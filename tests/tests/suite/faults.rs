@@ -3,27 +3,10 @@
 //! stranded, every job finished.
 
 use e2e::faults::{Faults, Policy};
-use e2e::{TestStack, assert_counts_exact, guests};
+use e2e::{TestStack, assert_counts_exact, guests, quick_reconciliation};
 use serde_json::Value;
-use shared::app::reconcile::Thresholds;
 use std::collections::HashMap;
 use std::time::Duration;
-
-/// Reconciliation every half second, with thresholds short enough for a
-/// test. A claim is looked into after `sending`: longer than a sender may
-/// take between claiming and Twilio's answer, as in production.
-fn quick_reconciliation(
-    options: &mut local_stack::StackOptions,
-    queued: Duration,
-    sending: Duration,
-) {
-    options.reconcile_every = Duration::from_millis(500);
-    options.reconcile_thresholds = Thresholds {
-        queued,
-        sending,
-        sent: Duration::from_secs(2),
-    };
-}
 
 /// Each guest got exactly one message; answers how many guests got one.
 fn one_message_per_guest(t: &TestStack) -> usize {

@@ -6,6 +6,7 @@ mod authorization;
 mod bad_input;
 mod budget;
 mod bulk;
+mod daily_limit;
 mod error_codes;
 mod faults;
 mod iam;

@@ -7,6 +7,7 @@ use e2e::template::{Template, get_att, number, reference, repo_root};
 use serde_json::{Value, json};
 use shared::adapters::dynamo::{TABLE, TTL_ATTRIBUTE};
 use shared::domain::Status;
+use shared::domain::budget::{self, DailyLimit};
 use shared::edge::config::env;
 use shared::edge::deployment::QUEUE;
 use shared::edge::routes::{ROUTES, WEBHOOK_PATH};
@@ -282,6 +283,36 @@ fn the_sender_is_fed_by_the_queue_as_the_queue_settings_say() {
     let (_, rate) = t.referenced_parameter(&env[env::SEND_RATE_PER_SECOND]);
     assert_eq!(rate, u64::from(QUEUE.send_rate_per_second));
 
+    // The daily limit: Meta's tiers, parsed as the functions parse them,
+    // the same parameter wherever it is read.
+    let limit_ref = &env[env::DAILY_UNIQUE_RECIPIENTS];
+    let limit = t.parameter(
+        limit_ref["Ref"]
+            .as_str()
+            .expect("!Ref DailyUniqueRecipients"),
+    );
+    let default: DailyLimit = limit["Default"].as_str().unwrap().parse().unwrap();
+    assert_eq!(default, QUEUE.daily_unique_recipients);
+    let allowed: Vec<DailyLimit> = limit["AllowedValues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().parse().unwrap())
+        .collect();
+    let tiers: Vec<DailyLimit> = budget::TIERS
+        .into_iter()
+        .map(DailyLimit::Limited)
+        .chain([DailyLimit::Unlimited])
+        .collect();
+    assert_eq!(allowed, tiers);
+    for f in t.functions() {
+        for name in [env::DAILY_UNIQUE_RECIPIENTS, env::SEND_RATE_PER_SECOND] {
+            if let Some(value) = f.env().get(name) {
+                assert_eq!(value, &env[name], "{}'s {name}", f.id);
+            }
+        }
+    }
+
     let timeout = number(sender.prop("Timeout").unwrap());
     assert_eq!(timeout, u64::from(QUEUE.sender_timeout_seconds));
 
@@ -364,13 +395,21 @@ fn each_function_gets_the_environment_it_reads() {
         env::TWILIO_API_BASE,
         env::WEBHOOK_URL,
         env::SEND_RATE_PER_SECOND,
+        env::DAILY_UNIQUE_RECIPIENTS,
         env::SENDER_MAX_CONCURRENCY,
     ];
     let expected: BTreeMap<&str, Vec<&str>> = BTreeMap::from([
         ("events", vec![env::TABLE_NAME]),
         ("send-invitation", vec![env::TABLE_NAME, env::QUEUE_URL]),
         ("send-bulk", vec![env::TABLE_NAME, env::QUEUE_URL]),
-        ("status", vec![env::TABLE_NAME]),
+        (
+            "status",
+            vec![
+                env::TABLE_NAME,
+                env::SEND_RATE_PER_SECOND,
+                env::DAILY_UNIQUE_RECIPIENTS,
+            ],
+        ),
         ("retry", vec![env::TABLE_NAME, env::QUEUE_URL]),
         (
             "webhook",
@@ -390,6 +429,7 @@ fn each_function_gets_the_environment_it_reads() {
                 env::QUEUE_URL,
                 env::TWILIO_SECRET_ID,
                 env::TWILIO_API_BASE,
+                env::DAILY_UNIQUE_RECIPIENTS,
             ],
         ),
     ]);

@@ -106,6 +106,7 @@ impl Handlers {
             |_| queue.clone(),
             SAMPLE_AUTH_TOKEN.to_owned().into(),
             None,
+            t.stack.profile,
         );
         Self { store, functions }
     }
@@ -211,6 +212,7 @@ fn sender_deps(t: &TestStack, store: Arc<DynamoStore>) -> sender::Deps {
         ),
         webhook_url: t.stack.webhook_url.clone(),
         pacer: sender::Pacer::new(50, 1).expect("1 instance at 50 per second"),
+        profile: t.stack.profile,
         max_receive_count: shared::edge::deployment::QUEUE.max_receive_count,
         backoff: sender::Backoff {
             first_seconds: 1,
@@ -298,6 +300,9 @@ async fn every_sample_event_goes_through_its_handler() {
     assert_eq!(job["job_id"], SAMPLE_JOB);
     assert_eq!(job["total"], 3);
     assert_eq!(job["counts"]["failed"], 1, "{job}");
+    let sender = api("status-sender.json", 200).await;
+    assert_eq!(sender["daily_unique_recipients"], 100_000, "{sender}");
+    assert!(sender["counted_in_window"].as_u64() >= Some(1), "{sender}");
     let failed = api("status-invitations.json", 200).await;
     let items = failed["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{failed}");
@@ -329,6 +334,7 @@ async fn every_sample_event_goes_through_its_handler() {
         queue: Arc::new(SqsQueue::new(t.stack.sqs.clone(), &t.stack.queue_url)),
         messenger: Arc::new(t.twilio_client()),
         thresholds: shared::app::reconcile::Thresholds::DEPLOYED,
+        profile: t.stack.profile,
     };
     let report = reconcile::handle(&reconcile).await.expect("a run");
     assert_eq!(report, shared::app::reconcile::Report::default());
@@ -369,6 +375,7 @@ async fn every_sample_event_goes_through_its_handler() {
         store: h.store.clone(),
         auth_token: SecretString::from(token.to_owned()),
         public_url: None,
+        profile: t.stack.profile,
     };
     let refused = webhook::handle(&webhook_deps("another-auth-token"), callback()).await;
     assert_eq!(refused.status(), 403, "the signature is checked");

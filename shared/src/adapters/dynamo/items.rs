@@ -125,7 +125,8 @@ impl TryFrom<&Item> for Job {
         let r = Reader(item);
         let counts = Status::ALL
             .into_iter()
-            .map(|st| Ok((st, r.n(&keys::count_attribute(st))?)))
+            // A job written before a status existed counts none in it.
+            .map(|st| Ok((st, r.opt_n(&keys::count_attribute(st))?.unwrap_or(0))))
             .collect::<Result<_, StoreError>>()?;
         Ok(Job {
             job_id: r.parsed("job_id", JobId::parse)?,

@@ -17,7 +17,7 @@
 //! | idempotency key    | `IDEM#{owner}#{key}`      | `IDEM`    | (expires through [`TTL_ATTRIBUTE`])   |
 //! | Twilio delivery    | `DELIVERY#{hash}`         | `DELIVERY` | (expires through [`TTL_ATTRIBUTE`])  |
 //! | daily budget place | `BUDGET#{sender}`         | `PLACE#{n:06}` |                                  |
-//! | its cursor         | `BUDGET#{sender}`         | `CURSOR`  |                                       |
+//! | its cursor, pause  | `BUDGET#{sender}`         | `CURSOR`  |                                       |
 //! | counted recipient  | `BUDGET#{sender}#{whatsapp user}` | `BUDGET` | (expires through [`TTL_ATTRIBUTE`]) |
 //! | its answer's parts | `IDEM#{owner}#{key}`      | `PART#{n:04}` | (when the answer passes 350 KB)   |
 
@@ -276,23 +276,30 @@ pub fn idempotency_answer_part(owner: &str, idempotency_key: &str, part: u32) ->
 /// this size (DynamoDB's item limit is 400 KB, names and keys included).
 pub const INLINE_ANSWER_BYTES: usize = 350_000;
 
-fn budget_partition(sender: &PhoneNumber) -> String {
-    format!("BUDGET#{}", sender.as_str())
+/// Every item of a sender's budget ring: its cursor and places.
+pub fn budget_partition(sender: &str) -> String {
+    format!("BUDGET#{sender}")
 }
 
 /// A sender's daily budget is a ring of `limit` places, taken in turn: the
 /// next place to take is always the one taken longest ago.
-pub fn budget_place(sender: &PhoneNumber, place: u32) -> Key {
+pub fn budget_place(sender: &str, place: u32) -> Key {
     key(budget_partition(sender), format!("PLACE#{place:06}"))
 }
 
-/// How many places of the ring were ever taken (the next is that modulo the limit).
-pub fn budget_cursor(sender: &PhoneNumber) -> Key {
+/// The place number a budget item's sort key names (None: not a place).
+pub fn budget_place_number(sort_key: &str) -> Option<u32> {
+    sort_key.strip_prefix("PLACE#")?.parse().ok()
+}
+
+/// How many places of the ring were ever taken (the next is that modulo
+/// the limit), and until when a refusal paused it.
+pub fn budget_cursor(sender: &str) -> Key {
     key(budget_partition(sender), "CURSOR")
 }
 
 /// A recipient counted in the sender's current window, until it ends.
-pub fn budget_recipient(sender: &PhoneNumber, recipient: &PhoneNumber) -> Key {
+pub fn budget_recipient(sender: &str, recipient: &PhoneNumber) -> Key {
     key(
         format!(
             "{}#{}",

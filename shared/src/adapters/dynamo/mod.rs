@@ -35,6 +35,9 @@ const MAX_UNPROCESSED_RETRIES: u32 = 8;
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// Each daily budget's cursor as this instance last moved it (a guess
+    /// the take's condition checks).
+    budget_hints: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, u64>>>,
 }
 
 impl DynamoStore {
@@ -42,6 +45,7 @@ impl DynamoStore {
         Self {
             client,
             table: table.into(),
+            budget_hints: Default::default(),
         }
     }
 }

@@ -1,8 +1,9 @@
 //! The store ports on [`DynamoStore`].
 
 use super::items::{self, Item, Reader, current_template_item, job_from_partition, n, s};
-use super::keys::{self, TTL_ATTRIBUTE};
+use super::keys::{self, Key, TTL_ATTRIBUTE};
 use super::{BY_EVENT_INDEX, DynamoStore, UpdateExpression, applied, backend};
+use crate::domain::budget::BudgetState;
 use crate::domain::{
     Event, EventId, Invitation, InvitationId, Job, JobId, MessageTemplate, OptOut, OptOuts,
     PhoneNumber, SeenOptOuts, Status, TemplateId,
@@ -665,109 +666,339 @@ impl DeliveryStore for DynamoStore {
 
 impl DynamoStore {
     /// How many places of `sender`'s ring were ever taken.
-    async fn budget_taken(&self, sender: &PhoneNumber) -> Result<u64, StoreError> {
+    fn budget_hint(&self, sender: &str) -> Option<u64> {
+        self.budget_hints
+            .lock()
+            .expect("budget hints")
+            .get(sender)
+            .copied()
+    }
+
+    fn set_budget_hint(&self, sender: &str, taken: Option<u64>) {
+        let mut hints = self.budget_hints.lock().expect("budget hints");
+        match taken {
+            Some(taken) => hints.insert(sender.to_owned(), taken),
+            None => hints.remove(sender),
+        };
+    }
+
+    /// Moves the ring's cursor on by `count` places, if no one took a place
+    /// and no refusal paused the ring since it read `taken`.
+    fn move_budget_cursor(
+        &self,
+        sender: &str,
+        taken: u64,
+        count: u64,
+        now: i64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(keys::budget_cursor(sender).item()))
+            .update_expression("SET taken = :next")
+            .condition_expression(
+                "(attribute_not_exists(taken) OR taken = :taken) AND (attribute_not_exists(#paused) OR #paused <= :now)",
+            )
+            .expression_attribute_names("#paused", PAUSED_UNTIL)
+            .expression_attribute_values(":next", n(taken + count))
+            .expression_attribute_values(":taken", n(taken))
+            .expression_attribute_values(":now", n(now))
+            .build()
+            .map_err(backend)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Holds a budget place (or counts a recipient, which then expires)
+    /// until `until`, if it is not held at `now`.
+    fn hold_until(
+        &self,
+        key: Key,
+        until: i64,
+        now: i64,
+        expires: bool,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key.item()))
+            .condition_expression(format!(
+                "attribute_not_exists({pk}) OR #until <= :now",
+                pk = keys::PK
+            ))
+            .expression_attribute_names("#until", "until")
+            .expression_attribute_values(":until", n(until))
+            .expression_attribute_values(":now", n(now));
+        update = if expires {
+            update
+                .update_expression("SET #until = :until, #ttl = :until")
+                .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+        } else {
+            update.update_expression("SET #until = :until")
+        };
+        Ok(TransactWriteItem::builder()
+            .update(update.build().map_err(backend)?)
+            .build())
+    }
+
+    /// The ring's cursor: places ever taken, and until when it is paused.
+    async fn budget_cursor(&self, sender: &str) -> Result<(u64, i64), StoreError> {
         match self.get(keys::budget_cursor(sender)).await? {
-            Some(item) => Reader(&item).n("taken"),
-            None => Ok(0),
+            Some(item) => {
+                let r = Reader(&item);
+                Ok((
+                    r.opt_n("taken")?.unwrap_or(0),
+                    r.opt_n(PAUSED_UNTIL)?.unwrap_or(0),
+                ))
+            }
+            None => Ok((0, 0)),
         }
     }
 }
+
+/// A batch take's bookkeeping: each recipient's answer, in order. A
+/// WhatsApp user twice in one batch is counted once.
+struct Takes<'a> {
+    recipients: &'a [PhoneNumber],
+    answers: Vec<Option<BudgetTake>>,
+    /// For each recipient, the earlier one that is the same WhatsApp user.
+    same_as: Vec<Option<usize>>,
+    /// Places in the ring: one transaction takes each at most once.
+    limit: usize,
+}
+
+impl<'a> Takes<'a> {
+    fn new(recipients: &'a [PhoneNumber], limit: u32) -> Self {
+        let identities: Vec<String> = recipients.iter().map(|r| r.whatsapp_identity()).collect();
+        let same_as = identities
+            .iter()
+            .enumerate()
+            .map(|(i, id)| identities[..i].iter().position(|earlier| earlier == id))
+            .collect();
+        Self {
+            recipients,
+            answers: vec![None; recipients.len()],
+            same_as,
+            limit: limit.max(1) as usize,
+        }
+    }
+
+    /// Who is still to be counted, in order, at most a ring's worth.
+    fn pending(&self) -> Vec<usize> {
+        (0..self.recipients.len())
+            .filter(|&i| self.answers[i].is_none() && self.same_as[i].is_none())
+            .take(self.limit)
+            .collect()
+    }
+
+    fn wanted(&self) -> Vec<PhoneNumber> {
+        self.pending()
+            .into_iter()
+            .map(|i| self.recipients[i].clone())
+            .collect()
+    }
+
+    fn answer(&mut self, positions: impl IntoIterator<Item = usize>, take: BudgetTake) {
+        let pending = self.pending();
+        for position in positions {
+            self.answers[pending[position]] = Some(take);
+        }
+    }
+
+    /// The first `n` still to be counted took places.
+    fn counted(&mut self, n: usize) {
+        self.answer(0..n, BudgetTake::Counted);
+    }
+
+    /// These of [`Self::wanted`] were counted already.
+    fn already_counted(&mut self, positions: &[usize]) {
+        self.answer(positions.iter().copied(), BudgetTake::AlreadyCounted);
+    }
+
+    /// Only the first `free` still to be counted can have a place; the
+    /// others wait until `until`.
+    fn exhaust_beyond(&mut self, free: usize, until: i64) {
+        let n = self.pending().len();
+        self.answer(free..n, BudgetTake::Exhausted { until });
+    }
+
+    /// Everyone not counted yet waits until `until` (the ring is paused).
+    fn exhaust_rest(mut self, until: i64) -> Vec<BudgetTake> {
+        for answer in &mut self.answers {
+            answer.get_or_insert(BudgetTake::Exhausted { until });
+        }
+        self.answers()
+    }
+
+    fn answers(&self) -> Vec<BudgetTake> {
+        (0..self.recipients.len())
+            .map(|i| match (self.answers[i], self.same_as[i]) {
+                (Some(take), _) => take,
+                // The same user as an earlier one: counted once, with it.
+                (None, Some(first)) => match self.answers[first] {
+                    Some(BudgetTake::Exhausted { until }) => BudgetTake::Exhausted { until },
+                    _ => BudgetTake::AlreadyCounted,
+                },
+                (None, None) => BudgetTake::Exhausted { until: 0 },
+            })
+            .collect()
+    }
+}
+
+/// The budget cursor's attribute: until when a refusal paused the ring.
+const PAUSED_UNTIL: &str = "paused_until";
 
 /// Tries of a budget take whose cursor another sender moved meanwhile.
 const BUDGET_ATTEMPTS: u32 = 20;
 
 #[async_trait]
 impl BudgetStore for DynamoStore {
-    async fn take_budget(
+    async fn take_budgets(
         &self,
-        sender: &PhoneNumber,
-        recipient: &PhoneNumber,
+        sender: &str,
+        recipients: &[PhoneNumber],
         limit: u32,
-        window_seconds: i64,
+        hold_seconds: i64,
         now: i64,
-    ) -> Result<BudgetTake, StoreError> {
-        let recipient_key = keys::budget_recipient(sender, recipient);
-        let counted_until = |item: Option<Item>| -> Result<i64, StoreError> {
-            Ok(item
-                .as_ref()
-                .map(|i| Reader(i).opt_n::<i64>("until"))
-                .transpose()?
-                .flatten()
-                .unwrap_or(0))
-        };
+    ) -> Result<Vec<BudgetTake>, StoreError> {
+        let until = now + hold_seconds;
+        let mut takes = Takes::new(recipients, limit);
+        // The cursor as this instance last moved it: usually still right,
+        // so the usual batch is one transaction and no read.
+        let mut known = self.budget_hint(sender);
         for retry in 0..BUDGET_ATTEMPTS {
-            if retry > 0 {
+            if retry > 1 {
                 tokio::time::sleep(super::backoff(retry.min(6))).await;
             }
-            if counted_until(self.get(recipient_key.clone()).await?)? > now {
-                return Ok(BudgetTake::AlreadyCounted);
+            let taken = match known {
+                Some(taken) => taken,
+                None => {
+                    let (taken, paused_until) = self.budget_cursor(sender).await?;
+                    if paused_until > now {
+                        return Ok(takes.exhaust_rest(paused_until));
+                    }
+                    taken
+                }
+            };
+            let wanted = takes.wanted();
+            if wanted.is_empty() {
+                return Ok(takes.answers());
             }
-            let taken = self.budget_taken(sender).await?;
-            let place = keys::budget_place(sender, (taken % u64::from(limit.max(1))) as u32);
-            let until = now + window_seconds;
-            let cursor = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(keys::budget_cursor(sender).item()))
-                .update_expression("SET taken = :next")
-                .condition_expression(format!(
-                    "attribute_not_exists({pk}) OR taken = :taken",
-                    pk = keys::PK
-                ))
-                .expression_attribute_values(":next", n(taken + 1))
-                .expression_attribute_values(":taken", n(taken))
-                .build()
-                .map_err(backend)?;
-            // The place taken longest ago: if it is still held, all are.
-            let take_place = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(place.clone().item()))
-                .update_expression("SET #until = :until")
-                .condition_expression(format!(
-                    "attribute_not_exists({pk}) OR #until <= :now",
-                    pk = keys::PK
-                ))
-                .expression_attribute_names("#until", "until")
-                .expression_attribute_values(":until", n(until))
-                .expression_attribute_values(":now", n(now))
-                .build()
-                .map_err(backend)?;
-            let count_recipient = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(recipient_key.clone().item()))
-                .update_expression("SET #until = :until, #ttl = :expires")
-                .condition_expression(format!(
-                    "attribute_not_exists({pk}) OR #until <= :now",
-                    pk = keys::PK
-                ))
-                .expression_attribute_names("#until", "until")
-                .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-                .expression_attribute_values(":until", n(until))
-                .expression_attribute_values(":expires", n(until))
-                .expression_attribute_values(":now", n(now))
-                .build()
-                .map_err(backend)?;
-            let writes = [cursor, take_place, count_recipient]
-                .into_iter()
-                .map(|u| TransactWriteItem::builder().update(u).build())
+            let places: Vec<Key> = (0..wanted.len() as u64)
+                .map(|i| keys::budget_place(sender, ((taken + i) % u64::from(limit.max(1))) as u32))
                 .collect();
+            let mut writes =
+                vec![self.move_budget_cursor(sender, taken, wanted.len() as u64, now)?];
+            for (place, recipient) in places.iter().zip(&wanted) {
+                // The places taken longest ago, in turn: if one is still
+                // held, so are those after it.
+                writes.push(self.hold_until(place.clone(), until, now, false)?);
+                writes.push(self.hold_until(
+                    keys::budget_recipient(sender, recipient),
+                    until,
+                    now,
+                    true,
+                )?);
+            }
             if self.transact(writes).await? {
-                return Ok(BudgetTake::Counted);
-            }
-            // Which condition failed decides: counted meanwhile, the place
-            // still held (the budget is spent), or the cursor moved (again).
-            if counted_until(self.get(recipient_key.clone()).await?)? > now {
-                return Ok(BudgetTake::AlreadyCounted);
-            }
-            if self.budget_taken(sender).await? != taken {
+                let moved = taken + wanted.len() as u64;
+                self.set_budget_hint(sender, Some(moved));
+                takes.counted(wanted.len());
+                // More recipients than places in the ring: the rest try the
+                // places after these (held now, so they wait).
+                known = Some(moved);
                 continue;
             }
-            let held_until = counted_until(self.get(place).await?)?;
-            if held_until > now {
-                return Ok(BudgetTake::Exhausted { until: held_until });
+            self.set_budget_hint(sender, None);
+            // Which condition failed decides: the cursor moved (another
+            // instance took places) or a refusal paused the ring; else some
+            // recipients were counted already, or places are still held.
+            let (taken_now, paused_now) = self.budget_cursor(sender).await?;
+            if paused_now > now {
+                return Ok(takes.exhaust_rest(paused_now));
+            }
+            known = Some(taken_now);
+            if taken_now != taken {
+                continue;
+            }
+            let recipient_keys: Vec<Key> = wanted
+                .iter()
+                .map(|r| keys::budget_recipient(sender, r))
+                .collect();
+            let found = self
+                .get_all(recipient_keys.iter().chain(&places).cloned().collect())
+                .await?;
+            let held = |key: &Key| -> Result<i64, StoreError> {
+                let item = found
+                    .iter()
+                    .find(|item| Key::of(item).is_ok_and(|k| &k == key));
+                Ok(item
+                    .map(|i| Reader(i).opt_n::<i64>("until"))
+                    .transpose()?
+                    .flatten()
+                    .unwrap_or(0))
+            };
+            let mut already = Vec::new();
+            for (i, key) in recipient_keys.iter().enumerate() {
+                if held(key)? > now {
+                    already.push(i);
+                }
+            }
+            takes.already_counted(&already);
+            // The places the others may take: the free ones from the cursor on.
+            for (free, place) in places.iter().enumerate() {
+                let held_until = held(place)?;
+                if held_until > now {
+                    takes.exhaust_beyond(free, held_until);
+                    break;
+                }
             }
         }
         Err(StoreError::Backend(
             "the daily budget's cursor kept moving; try again".into(),
         ))
+    }
+
+    async fn pause_budget(&self, sender: &str, until: i64) -> Result<(), StoreError> {
+        // Not applied: a pause as long or longer is already set.
+        applied(
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(keys::budget_cursor(sender).item()))
+                .update_expression("SET #paused = :until")
+                .condition_expression("attribute_not_exists(#paused) OR #paused < :until")
+                .expression_attribute_names("#paused", PAUSED_UNTIL)
+                .expression_attribute_values(":until", n(until))
+                .send()
+                .await,
+        )
+        .map(|_| ())
+    }
+
+    async fn budget_state(&self, sender: &str) -> Result<BudgetState, StoreError> {
+        let items: Vec<Item> = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression(format!("{} = :pk", keys::PK))
+            .expression_attribute_values(":pk", s(keys::budget_partition(sender)))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .map_err(backend)?;
+        let mut state = BudgetState::default();
+        for item in &items {
+            let r = Reader(item);
+            let sk: String = r.s(keys::SK)?;
+            if let Some(place) = keys::budget_place_number(&sk) {
+                state.places.insert(place, r.n("until")?);
+            } else {
+                state.taken = r.opt_n("taken")?.unwrap_or(0);
+                state.paused_until = r.opt_n(PAUSED_UNTIL)?.unwrap_or(0);
+            }
+        }
+        Ok(state)
     }
 }

@@ -1,0 +1,304 @@
+//! Invitations waiting for WhatsApp's daily limit go out when its moving
+//! window frees places: as many as are free, oldest first, without the
+//! organizer doing anything. Run with reconciliation (on its schedule).
+
+use super::{lifecycle, send};
+use crate::domain::budget::{DailyLimit, STACK_SENDER, SenderProfile};
+use crate::domain::{Invitation, InvitationId, Status, timestamp};
+use crate::ports::{BudgetStore, InvitationStore, SendQueue, StoreError};
+use futures::StreamExt;
+use time::OffsetDateTime;
+
+/// What releasing reads and moves.
+pub trait WaitingStore: InvitationStore + BudgetStore {}
+impl<T: InvitationStore + BudgetStore + ?Sized> WaitingStore for T {}
+
+/// Invitations queued again per run at most: a day's tier of 2,000 frees
+/// within one run; larger tiers rarely wait at all.
+pub const MAX_RELEASE: usize = 5_000;
+
+/// Store writes in flight at once.
+const PARALLELISM: usize = 8;
+
+/// Queues again the oldest waiting invitations, one per free place of the
+/// budget (all of them when the limit was lifted). Returns how many. An
+/// enqueue that fails leaves them queued, for reconciliation to enqueue.
+pub async fn release(
+    store: &dyn WaitingStore,
+    queue: &dyn SendQueue,
+    profile: &SenderProfile,
+    now: OffsetDateTime,
+) -> Result<usize, StoreError> {
+    let free = match profile.daily_limit {
+        DailyLimit::Unlimited => MAX_RELEASE,
+        DailyLimit::Limited(limit) => store
+            .budget_state(STACK_SENDER)
+            .await?
+            .free_now(limit, now.unix_timestamp()) as usize,
+    }
+    .min(MAX_RELEASE);
+    if free == 0 {
+        return Ok(0);
+    }
+    let at = timestamp(now);
+    let waiting = store.in_flight_since(Status::Waiting, &at, free).await?;
+    // Boxed: a lazy map here trips the spawned task's lifetime inference.
+    let moves: Vec<std::pin::Pin<Box<dyn Future<Output = _> + Send + '_>>> = waiting
+        .iter()
+        .map(|inv| Box::pin(queue_again(store, inv, &at)) as _)
+        .collect();
+    let moved: Vec<Result<Option<Invitation>, StoreError>> = futures::stream::iter(moves)
+        .buffer_unordered(PARALLELISM)
+        .collect()
+        .await;
+    let mut queued = Vec::new();
+    for result in moved {
+        match result {
+            Ok(Some(inv)) => queued.push(inv),
+            // Another run or a retry moved it meanwhile.
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(%error, "could not queue a waiting invitation again; the next run tries");
+            }
+        }
+    }
+    send::enqueue(queue, &queued).await;
+    if !queued.is_empty() {
+        tracing::info!(
+            released = queued.len(),
+            free_places = free,
+            "the daily limit's window freed places; waiting invitations queued again"
+        );
+    }
+    Ok(queued.len())
+}
+
+/// Waiting to queued; Some(the invitation as queued) when it moved.
+async fn queue_again(
+    store: &dyn WaitingStore,
+    inv: &Invitation,
+    at: &str,
+) -> Result<Option<Invitation>, StoreError> {
+    let moved = lifecycle::force(store, inv, Status::Queued, at, None, None).await?;
+    Ok(moved.then(|| Invitation {
+        status: Status::Queued,
+        ..inv.clone()
+    }))
+}
+
+/// Tries of a move that another writer keeps beating.
+const MAX_RACES: usize = 8;
+
+/// Twilio refused `attempt` for WhatsApp's daily limit (63018, in the
+/// send's answer or a failed callback): Twilio's count is ahead of the
+/// budget's. Every send pauses (see [`SenderProfile::pause_after_refusal`])
+/// and the invitation waits again, not failed, under a new attempt so that
+/// late callbacks of the refused message change nothing. Ok(false) when
+/// the invitation had moved on.
+pub async fn refused_for_limit(
+    store: &dyn WaitingStore,
+    invitation_id: &InvitationId,
+    attempt: u32,
+    profile: &SenderProfile,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let until = profile.pause_after_refusal(now.unix_timestamp());
+    store.pause_budget(STACK_SENDER, until).await?;
+    let at = timestamp(now);
+    for _ in 0..MAX_RACES {
+        let Some(inv) = store.get_invitation(invitation_id).await? else {
+            return Ok(false);
+        };
+        let refusable = matches!(inv.status, Status::Sending | Status::Sent);
+        if inv.attempt != attempt || !refusable {
+            return Ok(false);
+        }
+        if lifecycle::force(store, &inv, Status::Waiting, &at, Some(attempt + 1), None).await? {
+            tracing::warn!(%invitation_id, attempt, paused_until = until, "Twilio refused the send for WhatsApp's daily limit (63018); sending paused, the invitation waits");
+            return Ok(true);
+        }
+    }
+    Err(StoreError::Backend(format!(
+        "invitation {invitation_id} kept changing; gave up after {MAX_RACES} tries"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory::MemoryStore;
+    use crate::app::fixtures::{OWNER, guest, with_event};
+    use crate::domain::{Job, JobId, PhoneNumber};
+    use crate::ports::JobStore;
+
+    fn profile(limit: DailyLimit) -> SenderProfile {
+        SenderProfile {
+            rate_per_second: 80,
+            daily_limit: limit,
+            window_seconds: 30,
+        }
+    }
+
+    /// Five invitations parked as waiting, one a second (the first oldest).
+    async fn five_waiting() -> (
+        MemoryStore,
+        crate::adapters::memory::MemoryQueue,
+        Vec<Invitation>,
+    ) {
+        let (store, queue, event) = with_event().await;
+        let job_id = JobId::generate();
+        let invitations: Vec<Invitation> = (1..=5)
+            .map(|n| {
+                Invitation::new_queued(
+                    event.event_id.clone(),
+                    job_id.clone(),
+                    OWNER,
+                    guest(n),
+                    None,
+                    "2026-01-01T00:00:00.000Z",
+                )
+            })
+            .collect();
+        let job = Job::of(
+            job_id,
+            event.event_id,
+            OWNER,
+            &invitations,
+            "2026-01-01T00:00:00.000Z",
+        );
+        store.create_job(&job, &invitations).await.unwrap();
+        for (i, inv) in invitations.iter().enumerate() {
+            let at = format!("2026-01-01T00:00:0{i}.000Z");
+            assert!(
+                lifecycle::force(&store, inv, Status::Waiting, &at, None, None)
+                    .await
+                    .unwrap()
+            );
+        }
+        (store, queue, invitations)
+    }
+
+    fn phone(n: u32) -> PhoneNumber {
+        PhoneNumber::parse(&format!("+55119888{n:05}")).unwrap()
+    }
+
+    #[tokio::test]
+    async fn as_many_as_the_window_frees_go_out_again_oldest_first() {
+        let (store, queue, invitations) = five_waiting().await;
+        let now = OffsetDateTime::now_utc();
+        let epoch = now.unix_timestamp();
+        // Limit 3: two places held for the window, one free.
+        for n in 0..2 {
+            store
+                .take_budget(STACK_SENDER, &phone(n), 3, 31, epoch)
+                .await
+                .unwrap();
+        }
+        let limited = profile(DailyLimit::Limited(3));
+        assert_eq!(release(&store, &queue, &limited, now).await.unwrap(), 1);
+        let queued: Vec<_> = queue
+            .messages()
+            .into_iter()
+            .map(|m| m.invitation_id)
+            .collect();
+        assert_eq!(queued, [invitations[0].invitation_id.clone()]);
+        let first = store
+            .get_invitation(&invitations[0].invitation_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(first.status, Status::Queued);
+        // Nothing more frees until the window ends; a pause holds it all.
+        store
+            .take_budget(STACK_SENDER, &phone(2), 3, 31, epoch)
+            .await
+            .unwrap();
+        assert_eq!(release(&store, &queue, &limited, now).await.unwrap(), 0);
+        let later = now + time::Duration::seconds(31);
+        store
+            .pause_budget(STACK_SENDER, later.unix_timestamp() + 1)
+            .await
+            .unwrap();
+        assert_eq!(release(&store, &queue, &limited, later).await.unwrap(), 0);
+        // After the pause, three places: the next three oldest.
+        let after = later + time::Duration::seconds(1);
+        assert_eq!(release(&store, &queue, &limited, after).await.unwrap(), 3);
+        let queued: Vec<_> = queue
+            .messages()
+            .into_iter()
+            .map(|m| m.invitation_id)
+            .collect();
+        let oldest: Vec<_> = invitations[..4]
+            .iter()
+            .map(|i| i.invitation_id.clone())
+            .collect();
+        assert_eq!(queued, oldest);
+        let job = store
+            .get_job(&invitations[0].job_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (job.count(Status::Queued), job.count(Status::Waiting)),
+            (4, 1)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refusal_pauses_sending_and_the_invitation_waits_under_a_new_attempt() {
+        let (store, queue, invitations) = five_waiting().await;
+        let limited = profile(DailyLimit::Limited(100));
+        let now = OffsetDateTime::now_utc();
+        release(&store, &queue, &limited, now).await.unwrap();
+        let inv = store
+            .get_invitation(&invitations[0].invitation_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            lifecycle::force(
+                &store,
+                &inv,
+                Status::Sending,
+                "2026-01-01T00:01:00.000Z",
+                None,
+                None
+            )
+            .await
+            .unwrap()
+        );
+        let id = &inv.invitation_id;
+        // A refusal of another attempt changes nothing but still pauses.
+        assert!(
+            !refused_for_limit(&store, id, 2, &limited, now)
+                .await
+                .unwrap()
+        );
+        assert!(
+            refused_for_limit(&store, id, 1, &limited, now)
+                .await
+                .unwrap()
+        );
+        let waiting = store.get_invitation(id).await.unwrap().unwrap();
+        assert_eq!((waiting.status, waiting.attempt), (Status::Waiting, 2));
+        // Its duplicate finds the new attempt and changes nothing.
+        assert!(
+            !refused_for_limit(&store, id, 1, &limited, now)
+                .await
+                .unwrap()
+        );
+        // A 30-second window pauses for a second: nothing goes out meanwhile.
+        let state = store.budget_state(STACK_SENDER).await.unwrap();
+        assert_eq!(state.paused_until, now.unix_timestamp() + 1);
+        assert_eq!(release(&store, &queue, &limited, now).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_lifted_limit_releases_everyone() {
+        let (store, queue, _) = five_waiting().await;
+        let unlimited = profile(DailyLimit::Unlimited);
+        let now = OffsetDateTime::now_utc();
+        assert_eq!(release(&store, &queue, &unlimited, now).await.unwrap(), 5);
+        assert_eq!(queue.messages().len(), 5);
+    }
+}
