@@ -7,25 +7,32 @@ use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use shared::app::send::{self, NewJob, SendStore};
 use shared::app::{idempotency, templates};
-use shared::domain::{EventId, FieldError, Guest, GuestInput, Status};
+use shared::domain::budget::{self, DailyLimit, SenderProfile};
+use shared::domain::cost::Rates;
+use shared::domain::{EventId, FieldError, Guest, GuestInput, Invitation, Status, timestamp};
 use shared::edge::http::{self, ApiError, ApiResult};
-use shared::ports::{IdempotencyStore, SendQueue};
+use shared::ports::{BudgetStore, IdempotencyStore, SendQueue};
 use std::collections::HashMap;
 use std::sync::Arc;
+use time::OffsetDateTime;
 
 pub const MAX_GUESTS: usize = 10_000;
 /// Lambda's synchronous payload limit.
 pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
-/// What send-bulk reads and writes: the send pipeline's store, and
-/// idempotency keys.
-pub trait BulkStore: SendStore + IdempotencyStore {}
-impl<T: SendStore + IdempotencyStore + ?Sized> BulkStore for T {}
+/// What send-bulk reads and writes: the send pipeline's store,
+/// idempotency keys, and (for a dry run's estimate) the daily budget.
+pub trait BulkStore: SendStore + IdempotencyStore + BudgetStore {}
+impl<T: SendStore + IdempotencyStore + BudgetStore + ?Sized> BulkStore for T {}
 
 pub struct Deps {
     pub store: Arc<dyn BulkStore>,
     pub queue: Arc<dyn SendQueue>,
+    /// The WhatsApp sender's limits: when a send would finish.
+    pub profile: SenderProfile,
+    /// What messages cost, for a dry run's estimate.
+    pub rates: Rates,
 }
 
 #[derive(serde::Deserialize)]
@@ -33,6 +40,9 @@ struct BulkRequest {
     event_id: Option<String>,
     guests: Option<Vec<serde_json::Value>>,
     template_id: Option<String>,
+    /// Answer what the send would do, writing and sending nothing.
+    #[serde(default)]
+    dry_run: bool,
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
@@ -120,12 +130,17 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
 
 async fn send_bulk(deps: &Deps, req: Request) -> ApiResult {
     let owner = http::organizer(&req)?;
+    let input: BulkRequest = http::parse_json(&req, MAX_BODY_BYTES)?;
+    if input.dry_run {
+        // Nothing is written, so there is nothing to make idempotent.
+        return Ok(http::json(200, &dry_run(deps, &owner, input).await?));
+    }
     let key = req
         .headers()
         .get(IDEMPOTENCY_HEADER)
         .map(|v| v.to_str().unwrap_or_default());
     let answer = match key {
-        None => process(deps, &owner, &req, NewJob::Fresh).await?,
+        None => process(deps, &owner, input, NewJob::Fresh).await?,
         Some(raw) => {
             let key = idempotency::Key::parse(raw)?;
             let job = NewJob::Resumable(key.job_id(&owner));
@@ -134,7 +149,7 @@ async fn send_bulk(deps: &Deps, req: Request) -> ApiResult {
                 &owner,
                 &key,
                 http::raw_body(&req),
-                || process(deps, &owner, &req, job),
+                || process(deps, &owner, input, job),
             )
             .await?
         }
@@ -142,13 +157,17 @@ async fn send_bulk(deps: &Deps, req: Request) -> ApiResult {
     Ok(http::json(202, &answer))
 }
 
-async fn process(
-    deps: &Deps,
-    owner: &str,
-    req: &Request,
-    job: NewJob,
-) -> Result<serde_json::Value, ApiError> {
-    let input: BulkRequest = http::parse_json(req, MAX_BODY_BYTES)?;
+/// The request checked: its plan (event and template) and its guests
+/// sorted into those to send (with their index) and those not to.
+struct Checked {
+    plan: send::Plan,
+    indexes: Vec<usize>,
+    guests: Vec<Guest>,
+    rejected: Vec<Rejected>,
+    duplicates: Vec<Duplicate>,
+}
+
+async fn check(deps: &Deps, owner: &str, input: BulkRequest) -> Result<Checked, ApiError> {
     let event_id = http::required("event_id", input.event_id, EventId::parse)?;
     let guests = input
         .guests
@@ -160,8 +179,7 @@ async fn process(
         ));
     }
     let requested = templates::requested(input.template_id)?;
-    let store = deps.store.as_ref();
-    let plan = send::plan(store, owner, &event_id, requested.as_ref()).await?;
+    let plan = send::plan(deps.store.as_ref(), owner, &event_id, requested.as_ref()).await?;
     let triage = triage(guests);
     if triage.accepted.is_empty() {
         let first = triage
@@ -174,11 +192,21 @@ async fn process(
             format!("no guest can be sent to; first problem: {first}"),
         ));
     }
-    let (indexes, guests): (Vec<usize>, Vec<Guest>) = triage.accepted.into_iter().unzip();
-    let sent = send::send(store, deps.queue.as_ref(), plan, guests, job).await?;
-    let skipped: Vec<Skipped> = indexes
+    let (indexes, guests) = triage.accepted.into_iter().unzip();
+    Ok(Checked {
+        plan,
+        indexes,
+        guests,
+        rejected: triage.rejected,
+        duplicates: triage.duplicates,
+    })
+}
+
+/// The accepted guests whose invitations are skipped, by request index.
+fn skipped(indexes: &[usize], invitations: &[Invitation]) -> Vec<Skipped> {
+    indexes
         .iter()
-        .zip(&sent.invitations)
+        .zip(invitations)
         .filter(|(_, inv)| inv.status == Status::Skipped)
         .map(|(index, inv)| Skipped {
             index: *index,
@@ -186,16 +214,88 @@ async fn process(
             code: inv.error_code.clone().unwrap_or_default(),
             message: inv.error_message.clone().unwrap_or_default(),
         })
+        .collect()
+}
+
+/// What the send would do, writing and sending nothing: who would be
+/// queued and skipped, when it would finish under the sender's rate and
+/// daily limit, and what it would cost.
+async fn dry_run(
+    deps: &Deps,
+    owner: &str,
+    input: BulkRequest,
+) -> Result<serde_json::Value, ApiError> {
+    let checked = check(deps, owner, input).await?;
+    let store = deps.store.as_ref();
+    let invitations = send::dry_run(store, &checked.plan, checked.guests).await?;
+    let skipped = skipped(&checked.indexes, &invitations);
+    let queued: Vec<_> = invitations
+        .iter()
+        .filter(|i| i.status == Status::Queued)
+        .map(|i| &i.guest.phone)
         .collect();
+    let now = budget::epoch_seconds();
+    let (state, free) = match deps.profile.daily_limit {
+        DailyLimit::Unlimited => (None, queued.len()),
+        DailyLimit::Limited(limit) => {
+            let state = store.budget_state(budget::STACK_SENDER).await?;
+            let free = state.free_now(limit, now) as usize;
+            (Some(state), free)
+        }
+    };
+    let finish = deps
+        .profile
+        .expected_finish(state.as_ref(), now, queued.len() as u64);
+    let template = &checked.plan.template;
+    let cost = deps
+        .rates
+        .estimate(template.category, queued.iter().copied());
+    Ok(serde_json::json!({
+        "dry_run": true,
+        "accepted": invitations.len(),
+        "queued": queued.len(),
+        "skipped": skipped,
+        "rejected": checked.rejected,
+        "duplicates": checked.duplicates,
+        "template_id": template.template_id,
+        "template_version": template.version,
+        "category": template.category,
+        "would_wait": queued.len().saturating_sub(free),
+        "daily_unique_recipients": deps.profile.daily_limit,
+        "expected_finish": timestamp(
+            OffsetDateTime::from_unix_timestamp(finish).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        ),
+        "cost": cost,
+    }))
+}
+
+async fn process(
+    deps: &Deps,
+    owner: &str,
+    input: BulkRequest,
+    job: NewJob,
+) -> Result<serde_json::Value, ApiError> {
+    let checked = check(deps, owner, input).await?;
+    let store = deps.store.as_ref();
+    let sent = send::send(
+        store,
+        deps.queue.as_ref(),
+        checked.plan,
+        checked.guests,
+        job,
+    )
+    .await?;
+    let skipped = skipped(&checked.indexes, &sent.invitations);
+    let triage = (checked.rejected, checked.duplicates);
     let accepted = sent.invitations.len();
-    tracing::info!(job_id = %sent.job.job_id, accepted, skipped = skipped.len(), rejected = triage.rejected.len(), duplicates = triage.duplicates.len(), "bulk send queued");
+    tracing::info!(job_id = %sent.job.job_id, accepted, skipped = skipped.len(), rejected = triage.0.len(), duplicates = triage.1.len(), "bulk send queued");
     Ok(serde_json::json!({
         "job_id": sent.job.job_id,
         "accepted": accepted,
         "queued": accepted - skipped.len(),
         "skipped": skipped,
-        "rejected": triage.rejected,
-        "duplicates": triage.duplicates,
+        "rejected": triage.0,
+        "duplicates": triage.1,
         "template_id": sent.template.template_id,
         "template_version": sent.template.version,
     }))

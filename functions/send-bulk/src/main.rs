@@ -8,6 +8,8 @@ async fn main() -> Result<(), Error> {
     let deps = send_bulk::Deps {
         store: config::store_from_env(&sdk)?,
         queue: config::queue_from_env(&sdk)?,
+        profile: config::sender_profile()?,
+        rates: config::message_rates()?,
     };
     run(service_fn(|req| async {
         Ok::<_, Error>(send_bulk::handle(&deps, req).await)

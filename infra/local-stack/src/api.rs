@@ -11,6 +11,7 @@ use base64::Engine as _;
 use lambda_http::Body;
 use secrecy::SecretString;
 use shared::domain::budget::SenderProfile;
+use shared::domain::cost::Rates;
 use shared::edge::routes::{self, Route};
 use shared::ports::{
     BudgetStore, DeliveryStore, EventStore, IdempotencyStore, InvitationStore, JobStore,
@@ -45,6 +46,7 @@ impl Functions {
         auth_token: SecretString,
         webhook_public_url: Option<String>,
         profile: SenderProfile,
+        rates: Rates,
     ) -> Self
     where
         S: EventStore
@@ -68,6 +70,8 @@ impl Functions {
             send_bulk: send_bulk::Deps {
                 store: store("send-bulk"),
                 queue: queue("send-bulk"),
+                profile,
+                rates,
             },
             status: status::Deps {
                 store: store("status"),

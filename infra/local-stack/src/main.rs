@@ -61,6 +61,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     options.webhook_public_url = shared::edge::config::webhook_public_url()?;
     // The deployed functions' settings, from the same environment names.
     options.profile = shared::edge::config::sender_profile()?;
+    options.rates = shared::edge::config::message_rates()?;
     // A short "day" (DAILY_WINDOW_SECONDS, to try the limit by hand) frees
     // places within seconds: release waiting invitations as often.
     let window = Duration::from_secs(options.profile.window_seconds as u64);

@@ -6,6 +6,7 @@ use shared::adapters::sqs::SqsQueue;
 use shared::adapters::twilio::TwilioClient;
 use shared::app::reconcile::Thresholds;
 use shared::domain::budget::{DAY_SECONDS, SenderProfile};
+use shared::domain::cost::Rates;
 use shared::edge::config::load_twilio_credentials;
 use shared::edge::deployment::RECONCILE_EVERY_MINUTES;
 use shared::edge::deployment::{QUEUE, names};
@@ -169,6 +170,8 @@ pub struct StackOptions {
     pub twilio: TwilioSetup,
     /// The WhatsApp sender's rate, daily limit and its window.
     pub profile: SenderProfile,
+    /// What messages cost, for dry runs' estimates.
+    pub rates: Rates,
     pub max_concurrency: u32,
     pub batch_size: u32,
     pub visibility_timeout_seconds: u32,
@@ -198,6 +201,7 @@ impl StackOptions {
                 daily_limit: QUEUE.daily_unique_recipients,
                 window_seconds: DAY_SECONDS,
             },
+            rates: Rates::default(),
             max_concurrency: QUEUE.max_concurrency,
             batch_size: QUEUE.batch_size,
             visibility_timeout_seconds: QUEUE.visibility_timeout_seconds,
@@ -344,6 +348,7 @@ impl LocalStack {
             webhook_secret.auth_token,
             options.webhook_public_url.clone(),
             options.profile,
+            options.rates.clone(),
         );
         let sender = &clients["sender"];
         let credentials = load_twilio_credentials(&sender.secrets, &names.twilio_secret).await?;

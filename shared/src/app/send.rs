@@ -4,7 +4,7 @@
 //! per queued invitation. Retry and reconciliation re-enqueue through [`enqueue`].
 
 use super::{AppError, templates};
-use crate::domain::reason::MARKETING_TO_US;
+use crate::domain::reason::{MARKETING_TO_US, OPTED_OUT, OPTED_OUT_BY_YOU};
 use crate::domain::{
     Event, EventId, Guest, Invitation, InvitationId, Job, JobId, MessageTemplate, Status,
     TemplateId, now,
@@ -217,6 +217,63 @@ async fn skip_undeliverable(
         .collect())
 }
 
+/// What a send of `guests` would write, writing nothing: each guest's
+/// invitation, queued or skipped with its reason. A guest's own STOP shows
+/// only for a number the organizer invited before (as the opt-outs route
+/// shows it): a dry run tells no organizer of numbers it never invited, and
+/// the send itself still skips them.
+pub async fn dry_run(
+    store: &dyn SendStore,
+    plan: &Plan,
+    guests: Vec<Guest>,
+) -> Result<Vec<Invitation>, AppError> {
+    let (owner, event_id) = (plan.event.owner.as_str(), &plan.event.event_id);
+    let now = now();
+    let job_id = JobId::generate();
+    let wanted: Vec<_> = guests
+        .iter()
+        .map(|g| (owner.to_owned(), g.phone.clone()))
+        .collect();
+    let opt_outs = store.opt_outs_for(&wanted).await?;
+    let mut invitations = Vec::with_capacity(guests.len());
+    for guest in guests {
+        let phone = guest.phone.clone();
+        let why = if !plan.template.deliverable_to(&phone) {
+            Some(MARKETING_TO_US)
+        } else {
+            match opt_outs.binding(owner, &phone) {
+                Some(record) if record.source.is_guests_own() => store
+                    .opt_out_view(owner, &phone)
+                    .await?
+                    .effective()
+                    .filter(|r| r.opted_out)
+                    .map(|r| {
+                        if r.source.is_guests_own() {
+                            OPTED_OUT
+                        } else {
+                            OPTED_OUT_BY_YOU
+                        }
+                    }),
+                Some(_) => Some(OPTED_OUT_BY_YOU),
+                None => None,
+            }
+        };
+        let inv = Invitation::new_queued(
+            event_id.clone(),
+            job_id.clone(),
+            owner,
+            guest,
+            Some(plan.template.reference()),
+            &now,
+        );
+        invitations.push(match why {
+            Some(reason) => inv.skipped(reason.code, reason.message, &now),
+            None => inv,
+        });
+    }
+    Ok(invitations)
+}
+
 /// Enqueues the current attempt of each (queued) invitation; answers how
 /// many SQS did not take. Those stay `queued`: reconciliation enqueues
 /// queued invitations that no message moved on, so a failure here loses
@@ -247,6 +304,39 @@ mod tests {
     use crate::domain::OptOut;
     use crate::domain::reason::OPTED_OUT;
     use crate::ports::OptOutStore;
+
+    #[tokio::test]
+    async fn a_dry_run_shows_a_guests_stop_only_once_the_organizer_invited_them() {
+        let (store, queue, event) = with_event().await;
+        let stopped = guest(2);
+        store
+            .put_opt_out(
+                &OptOut::by_guest(stopped.phone.clone(), true, "STOP".into(), &now()),
+                None,
+            )
+            .await
+            .unwrap();
+        let plan = plan(&store, OWNER, &event.event_id, None).await.unwrap();
+        let statuses = |invitations: Vec<Invitation>| -> Vec<Status> {
+            invitations.iter().map(|i| i.status).collect()
+        };
+        // Never invited: the dry run does not tell (the send will skip them).
+        let dry = dry_run(&store, &plan, vec![guest(1), stopped.clone()])
+            .await
+            .unwrap();
+        assert_eq!(statuses(dry), [Status::Queued, Status::Queued]);
+        assert!(queue.messages().is_empty());
+        let sent = send(&store, &queue, plan, vec![stopped.clone()], NewJob::Fresh)
+            .await
+            .unwrap();
+        assert_eq!(statuses(sent.invitations), [Status::Skipped]);
+        // Invited once: from then on the dry run says so.
+        let plan = super::plan(&store, OWNER, &event.event_id, None)
+            .await
+            .unwrap();
+        let dry = dry_run(&store, &plan, vec![stopped]).await.unwrap();
+        assert_eq!(dry[0].error_code.as_deref(), Some(OPTED_OUT.code));
+    }
 
     #[tokio::test]
     async fn writes_the_job_and_queues_one_message_per_guest_skipping_opted_out() {

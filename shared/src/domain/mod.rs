@@ -2,6 +2,7 @@
 //! This layer imports no other layer of the crate.
 
 pub mod budget;
+pub mod cost;
 mod event;
 mod ids;
 mod invitation;

@@ -6,6 +6,7 @@ use crate::adapters::sqs::SqsQueue;
 use crate::adapters::twilio::TwilioCredentials;
 use crate::domain::PhoneNumber;
 use crate::domain::budget::{self, DailyLimit, SenderProfile};
+use crate::domain::cost::Rates;
 use crate::edge::deployment::QUEUE;
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
@@ -30,6 +31,9 @@ pub mod env {
     pub const DAILY_UNIQUE_RECIPIENTS: &str = "DAILY_UNIQUE_RECIPIENTS";
     /// The limit's moving window in seconds (a day unless a test shortens it).
     pub const DAILY_WINDOW_SECONDS: &str = "DAILY_WINDOW_SECONDS";
+    /// The cost estimate's rate table (JSON, `domain::cost::Rates`); empty:
+    /// the documented defaults.
+    pub const MESSAGE_RATES: &str = "MESSAGE_RATES";
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +94,19 @@ pub fn sender_profile() -> Result<SenderProfile, ConfigError> {
         daily_limit,
         window_seconds,
     })
+}
+
+/// The rate table a dry run estimates costs with ([`env::MESSAGE_RATES`]).
+pub fn message_rates() -> Result<Rates, ConfigError> {
+    match std::env::var(env::MESSAGE_RATES) {
+        Ok(raw) if !raw.trim().is_empty() => {
+            Rates::parse(&raw).map_err(|reason| ConfigError::Invalid {
+                name: env::MESSAGE_RATES,
+                reason,
+            })
+        }
+        _ => Ok(Rates::default()),
+    }
 }
 
 /// The webhook's public URL when Twilio calls it through a custom domain or

@@ -9,7 +9,7 @@
 
 use e2e::faults::{Faults, Policy};
 use e2e::{TestStack, assert_counts_exact, guests, quick_reconciliation};
-use serde_json::Value;
+use serde_json::{Value, json};
 use shared::domain::budget::DailyLimit;
 use std::time::Duration;
 
@@ -157,4 +157,112 @@ async fn when_twilio_counts_more_than_the_budget_its_63018_pauses_sending_and_no
         "refused invitations waited and went out again"
     );
     assert_eq!(arrivals(&t).len(), 150, "one accepted message per guest");
+}
+
+/// Every item in the stack's table.
+async fn items_in_table(t: &TestStack) -> i32 {
+    t.stack
+        .dynamodb
+        .scan()
+        .table_name(&t.stack.names.table)
+        .select(aws_sdk_dynamodb::types::Select::Count)
+        .send()
+        .await
+        .expect("a scan")
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_answers_what_the_send_would_do_and_writes_nothing() {
+    let t = stack(Faults::none(), LIMIT, u64::from(LIMIT)).await;
+    t.create_event("gala").await;
+    let (code, template) = t
+        .request(
+            "POST",
+            "/api/whatsapp/templates",
+            Some(
+                json!({"template_id": "invite", "content_sid": "HX00000000000000000000000000000001",
+                        "category": "marketing", "content_variables": {"1": "{guest_first_name}"}}),
+            ),
+        )
+        .await;
+    assert_eq!(code, 201, "{template}");
+    // 598 in Brazil, 2 in the US (a Marketing template does not reach them),
+    // one Brazilian the organizer opted out, and one bad number.
+    let mut everyone = guests(GUESTS - 2);
+    everyone.push(e2e::guest("us1", "Ann", "+14155550101"));
+    everyone.push(e2e::guest("us2", "Bob", "+14155550102"));
+    everyone.push(e2e::guest("bad", "Cy", "12345"));
+    let opted_out = everyone[7]["phone"].as_str().unwrap().to_owned();
+    let (code, _) = t
+        .request("PUT", &format!("/api/whatsapp/opt-outs/{opted_out}"), None)
+        .await;
+    assert_eq!(code, 200);
+    let items_before = items_in_table(&t).await;
+    let queued_before = t.queue_depth(&t.stack.queue_url).await;
+
+    let (code, dry) = t
+        .request(
+            "POST",
+            "/api/whatsapp/send-bulk",
+            Some(json!({"event_id": "gala", "template_id": "invite", "guests": everyone, "dry_run": true})),
+        )
+        .await;
+    assert_eq!(code, 200, "{dry}");
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(dry["accepted"], GUESTS, "{dry}");
+    assert_eq!(dry["queued"], GUESTS - 3, "{dry}");
+    assert_eq!(
+        dry["rejected"][0]["field"],
+        format!("guests[{GUESTS}].phone")
+    );
+    let skipped: Vec<(&str, &str)> = dry["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["guest_id"].as_str().unwrap(), s["code"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            ("g7", "opted_out_by_you"),
+            ("us1", "marketing_to_us"),
+            ("us2", "marketing_to_us")
+        ]
+    );
+    // 597 to send under 250 a window: 347 would wait; three windows.
+    assert_eq!(dry["would_wait"], GUESTS - 3 - LIMIT as usize, "{dry}");
+    assert_eq!(dry["daily_unique_recipients"], LIMIT);
+    let now = shared::domain::now();
+    let finish = seconds_between(&json!(now), &dry["expected_finish"]);
+    assert!(
+        (2 * WINDOW..4 * WINDOW).contains(&finish),
+        "{finish} s: {dry}"
+    );
+    // Twilio's fee and WhatsApp's Marketing rate for Brazil, 597 times.
+    let cost = &dry["cost"];
+    assert_eq!(cost["currency"], "USD");
+    assert_eq!(cost["messages"], GUESTS - 3);
+    assert_eq!(cost["by_country"][0]["calling_code"], 55);
+    assert_eq!(cost["by_country"][0]["whatsapp_per_message"], 0.0625);
+    let total = cost["total"].as_f64().unwrap();
+    assert!((total - 597.0 * (0.005 + 0.0625)).abs() < 0.01, "{cost}");
+
+    // Nothing written, nothing queued, nothing sent.
+    assert_eq!(items_in_table(&t).await, items_before);
+    assert_eq!(t.queue_depth(&t.stack.queue_url).await, queued_before);
+    assert!(t.all_invitations("gala").await.is_empty());
+    assert!(t.sim_messages().is_empty());
+
+    // The same request without dry_run sends as it said.
+    let (code, sent) = t
+        .request(
+            "POST",
+            "/api/whatsapp/send-bulk",
+            Some(json!({"event_id": "gala", "template_id": "invite", "guests": everyone})),
+        )
+        .await;
+    assert_eq!(code, 202, "{sent}");
+    assert_eq!(sent["queued"], dry["queued"]);
+    assert_eq!(sent["skipped"], dry["skipped"]);
 }

@@ -401,7 +401,16 @@ fn each_function_gets_the_environment_it_reads() {
     let expected: BTreeMap<&str, Vec<&str>> = BTreeMap::from([
         ("events", vec![env::TABLE_NAME]),
         ("send-invitation", vec![env::TABLE_NAME, env::QUEUE_URL]),
-        ("send-bulk", vec![env::TABLE_NAME, env::QUEUE_URL]),
+        (
+            "send-bulk",
+            vec![
+                env::TABLE_NAME,
+                env::QUEUE_URL,
+                env::SEND_RATE_PER_SECOND,
+                env::DAILY_UNIQUE_RECIPIENTS,
+                env::MESSAGE_RATES,
+            ],
+        ),
         (
             "status",
             vec![

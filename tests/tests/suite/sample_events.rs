@@ -107,6 +107,7 @@ impl Handlers {
             SAMPLE_AUTH_TOKEN.to_owned().into(),
             None,
             t.stack.profile,
+            Default::default(),
         );
         Self { store, functions }
     }
