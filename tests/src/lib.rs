@@ -68,6 +68,8 @@ impl TestStack {
         let mut options = StackOptions::new(0, aws, ResourceNames::with_suffix(&suffix), twilio);
         // Tests want quick sends; the rate itself is measured by the benchmark.
         options.profile.rate_per_second = 50;
+        // Two instances: races between them without eight pollers' load.
+        options.max_concurrency = 2;
         // Every send takes its place in the daily budget, and none waits
         // unless a test lowers the limit.
         options.profile.daily_limit = shared::domain::budget::DailyLimit::Limited(100_000);

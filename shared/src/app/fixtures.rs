@@ -1,8 +1,8 @@
 //! Shared fixtures for the use cases' unit tests, on the in-memory store.
 
 use crate::adapters::memory::{MemoryQueue, MemoryStore};
-use crate::domain::{Event, EventId, EventInput, Guest, GuestInput, now};
-use crate::ports::EventStore;
+use crate::domain::{Event, EventId, EventInput, Guest, GuestInput, Invitation, Job, JobId, now};
+use crate::ports::{EventStore, JobStore};
 
 pub const OWNER: &str = "organizer-1";
 
@@ -36,4 +36,26 @@ pub async fn with_event() -> (MemoryStore, MemoryQueue, Event) {
     let event = event();
     store.put_event(&event).await.unwrap();
     (store, MemoryQueue::new(), event)
+}
+
+/// A store holding [`event`] and one job of `n` queued invitations (guests
+/// 1 to `n`) written at `at`, and an empty queue.
+pub async fn queued_job(n: u32, at: &str) -> (MemoryStore, MemoryQueue, Vec<Invitation>) {
+    let (store, queue, event) = with_event().await;
+    let job_id = JobId::generate();
+    let invitations: Vec<Invitation> = (1..=n)
+        .map(|i| {
+            Invitation::new_queued(
+                event.event_id.clone(),
+                job_id.clone(),
+                OWNER,
+                guest(i),
+                None,
+                at,
+            )
+        })
+        .collect();
+    let job = Job::of(job_id, event.event_id, OWNER, &invitations, at);
+    store.create_job(&job, &invitations).await.unwrap();
+    (store, queue, invitations)
 }

@@ -332,23 +332,7 @@ mod tests {
         crate::adapters::memory::MemoryQueue,
         Vec<Invitation>,
     ) {
-        let (store, queue, event) = with_event().await;
-        let job_id = JobId::generate();
-        let invitations: Vec<Invitation> = (1..=4)
-            .map(|n| {
-                Invitation::new_queued(
-                    event.event_id.clone(),
-                    job_id.clone(),
-                    OWNER,
-                    guest(n),
-                    None,
-                    &now(),
-                )
-            })
-            .collect();
-        let job = Job::of(job_id, event.event_id.clone(), OWNER, &invitations, &now());
-        store.create_job(&job, &invitations).await.unwrap();
-        (store, queue, invitations)
+        crate::app::fixtures::queued_job(4, &now()).await
     }
 
     async fn claim(store: &dyn InvitationStore, inv: &Invitation) -> Invitation {

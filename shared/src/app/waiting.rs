@@ -127,8 +127,8 @@ pub async fn refused_for_limit(
 mod tests {
     use super::*;
     use crate::adapters::memory::MemoryStore;
-    use crate::app::fixtures::{OWNER, guest, with_event};
-    use crate::domain::{Job, JobId, PhoneNumber};
+    use crate::app::fixtures::queued_job;
+    use crate::domain::PhoneNumber;
     use crate::ports::JobStore;
 
     fn profile(limit: DailyLimit) -> SenderProfile {
@@ -145,28 +145,7 @@ mod tests {
         crate::adapters::memory::MemoryQueue,
         Vec<Invitation>,
     ) {
-        let (store, queue, event) = with_event().await;
-        let job_id = JobId::generate();
-        let invitations: Vec<Invitation> = (1..=5)
-            .map(|n| {
-                Invitation::new_queued(
-                    event.event_id.clone(),
-                    job_id.clone(),
-                    OWNER,
-                    guest(n),
-                    None,
-                    "2026-01-01T00:00:00.000Z",
-                )
-            })
-            .collect();
-        let job = Job::of(
-            job_id,
-            event.event_id,
-            OWNER,
-            &invitations,
-            "2026-01-01T00:00:00.000Z",
-        );
-        store.create_job(&job, &invitations).await.unwrap();
+        let (store, queue, invitations) = queued_job(5, "2026-01-01T00:00:00.000Z").await;
         for (i, inv) in invitations.iter().enumerate() {
             let at = format!("2026-01-01T00:00:0{i}.000Z");
             assert!(

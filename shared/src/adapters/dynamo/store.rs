@@ -58,22 +58,7 @@ impl JobStore for DynamoStore {
     }
 
     async fn get_job(&self, id: &JobId) -> Result<Option<Job>, StoreError> {
-        let items: Vec<Item> = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression(format!("{} = :pk", keys::PK))
-            .expression_attribute_values(":pk", s(keys::job_partition(id)))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect::<Result<_, _>>()
-            .map_err(backend)?;
-        job_from_partition(&items)
+        job_from_partition(&self.partition(keys::job_partition(id)).await?)
     }
 }
 
@@ -682,6 +667,24 @@ impl DynamoStore {
         };
     }
 
+    /// Every item of a partition, strongly consistent.
+    async fn partition(&self, pk: String) -> Result<Vec<Item>, StoreError> {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression(format!("{} = :pk", keys::PK))
+            .expression_attribute_values(":pk", s(pk))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .map_err(backend)
+    }
+
     /// Moves the ring's cursor on by `count` places, if no one took a place
     /// and no refusal paused the ring since it read `taken`.
     fn move_budget_cursor(
@@ -974,20 +977,7 @@ impl BudgetStore for DynamoStore {
     }
 
     async fn budget_state(&self, sender: &str) -> Result<BudgetState, StoreError> {
-        let items: Vec<Item> = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression(format!("{} = :pk", keys::PK))
-            .expression_attribute_values(":pk", s(keys::budget_partition(sender)))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect::<Result<_, _>>()
-            .map_err(backend)?;
+        let items = self.partition(keys::budget_partition(sender)).await?;
         let mut state = BudgetState::default();
         for item in &items {
             let r = Reader(item);
