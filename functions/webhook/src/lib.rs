@@ -229,7 +229,7 @@ async fn apply(deps: &Deps, req: &Request, params: &[(String, String)]) -> Resul
         deps.store.put_opt_out(&record, None).await?;
     }
     // Over WhatsApp's daily limit: the invitation waits for the window, not failed.
-    if status == Status::Failed
+    if matches!(status, Status::Failed | Status::Undelivered)
         && report
             .error
             .as_ref()

@@ -44,7 +44,11 @@ fn action_name(action: Action) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_code_shows_its_words_and_its_action_and_is_handled_so() {
     let table: Vec<_> = codes::table().collect();
-    let t = TestStack::start_with(|sim, _| {
+    let t = TestStack::start_with(|sim, options| {
+        // A refusal for the daily limit pauses sending for a 288th of the
+        // window: a second here. Waiting invitations are released as often.
+        options.profile.window_seconds = 30;
+        options.reconcile_every = Duration::from_millis(500);
         for (i, (code, ..)) in table.iter().enumerate() {
             if refused_at_create(*code) {
                 sim.knobs.fail_numbers.insert(phone(i), *code);
@@ -72,6 +76,14 @@ async fn every_code_shows_its_words_and_its_action_and_is_handled_so() {
         .map(|(i, _)| i)
         .collect();
     assert!(!retried.is_empty());
+    // Over the daily limit: waits for the window and goes again, never fails.
+    let waited: Vec<usize> = table
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, _, action, _))| *action == Action::WaitForDailyLimit)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(waited.len(), 1);
     let settled = |i: &Value| {
         let status = i["status"].as_str().unwrap();
         !["queued", "sending", "sent"].contains(&status)
@@ -83,7 +95,7 @@ async fn every_code_shows_its_words_and_its_action_and_is_handled_so() {
             .iter()
             .filter(|i| {
                 let g: usize = i["guest_id"].as_str().unwrap()[1..].parse().unwrap();
-                !retried.contains(&g)
+                !retried.contains(&g) && !waited.contains(&g)
             })
             .all(settled);
         if others_done {
@@ -103,6 +115,9 @@ async fn every_code_shows_its_words_and_its_action_and_is_handled_so() {
         let inv = invitation(i);
         if retried.contains(&i) {
             assert_eq!(inv["status"], "queued", "{code} is tried again: {inv}");
+            continue;
+        }
+        if waited.contains(&i) {
             continue;
         }
         let expected = if refused_at_create(*code) {
@@ -128,6 +143,44 @@ async fn every_code_shows_its_words_and_its_action_and_is_handled_so() {
             assert_eq!(opt_out["source"], "twilio");
         }
     }
+
+    // 63018: the invitation waited under a new attempt (the job says why, in
+    // words) instead of failing; once the window frees it goes out.
+    let limited = invitation(waited[0]);
+    let id = limited["invitation_id"].as_str().unwrap().to_owned();
+    let job_id = bulk["job_id"].as_str().unwrap().to_owned();
+    let mut said_why = false;
+    let start = std::time::Instant::now();
+    loop {
+        let inv = t.invitation("gala", &id).await;
+        assert!(
+            !["failed", "undelivered"].contains(&inv["status"].as_str().unwrap()),
+            "{inv}"
+        );
+        let job = t.job(&job_id).await;
+        if job["waiting"]["count"] == 1 {
+            assert_eq!(
+                job["waiting"]["words"],
+                Action::WaitForDailyLimit.what_to_do()
+            );
+            said_why = true;
+        }
+        if said_why && inv["attempt"].as_u64() >= Some(2) {
+            break;
+        }
+        assert!(start.elapsed() < WAIT, "never waited: {inv} {job}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut undelivered = t.sim.state().knobs().undelivered_numbers;
+    undelivered.remove(&phone(waited[0]));
+    t.sim
+        .state()
+        .patch_knobs(json!({ "undelivered_numbers": undelivered }))
+        .unwrap();
+    let inv = t
+        .wait_for_invitation("gala", &id, WAIT, |inv| inv["status"] == "read")
+        .await;
+    assert!(inv["attempt"].as_u64() >= Some(2), "{inv}");
 
     // Twilio stops refusing: the retried ones go out, on their first attempt.
     let mut fail_numbers = t.sim.state().knobs().fail_numbers;
