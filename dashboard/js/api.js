@@ -105,7 +105,16 @@ export const api = {
       }
     }
   },
+  /**
+   * What sending `body` would do (who is queued, skipped, rejected; the wait
+   * for the daily limit; the cost), writing and sending nothing. Carries no
+   * Idempotency-Key (the API ignores one here), and is safe to repeat.
+   */
+  dryRun: (body, signal) => request('POST', '/api/whatsapp/send-bulk', { body: { ...body, dry_run: true }, retries: 1, signal }),
+  /** A job's counts, `expected_finish` and `waiting` (why some wait for the daily limit). */
   jobStatus: (jobId) => request('GET', `/api/whatsapp/status/${enc(jobId)}`),
+  /** The WhatsApp sender's profile: rate, daily limit and how much of it is used. */
+  sender: () => request('GET', '/api/whatsapp/sender', { retries: 1 }),
   invitations: (eventId, { status, limit = 200, cursor } = {}) => {
     const q = new URLSearchParams({ limit: String(limit) });
     if (status) q.set('status', status);

@@ -4,8 +4,9 @@
 import { api, allInvitations, apiBase, token, setToken, ApiError, sleep } from './api.js';
 import { readGuests } from './guests.js';
 import {
-  STATUSES, STATUS_LABEL, ACTIVE, RETRYABLE, FLAG_WORDS, reason, whatToDo, isOptedOutInvitation, OPTED_OUT_CODES,
-  shortTime, longTime, eventDate, escapeHtml as esc, plural,
+  STATUSES, STATUS_LABEL, STATUS_TITLE, ACTIVE, RETRYABLE, FLAG_WORDS, reason, whatToDo, isOptedOutInvitation, OPTED_OUT_CODES,
+  shortTime, longTime, clockTime, eventDate, escapeHtml as esc, plural, num, dailyLimitWords,
+  money, SKIP_WORDS, categoryWords,
 } from './format.js';
 
 const $ = (id) => document.getElementById(id);
@@ -20,6 +21,10 @@ const POLL_ERROR_MAX_MS = 30000;
 const TAIL_MS = 10 * 60 * 1000;
 const TAIL_FIRST_MS = 1000;
 const TAIL_MAX_MS = 60000;
+/** While a job's only invitations in flight wait for the daily limit, it is polled at most this slowly. */
+const WAIT_POLL_MAX_MS = 30000;
+/** The sender profile is read again after a change at most this often. */
+const SENDER_MAX_AGE_MS = 30000;
 
 const state = {
   events: [],
@@ -37,19 +42,27 @@ const state = {
   jobs: new Map(),
   templates: null,
   sending: false,
+  /** The WhatsApp sender's profile (GET /api/whatsapp/sender), or null. */
+  sender: null,
+  senderAt: 0,
 };
 
 // ---------------------------------------------------------------- messages
 
 const shownErrors = new Map();
 
+/** An error in words: the API's message, field, status, code and request. */
+function errorDetail(err) {
+  return err instanceof ApiError
+    ? `${err.message}${err.field && !err.message.startsWith(err.field) ? ` (field: ${err.field})` : ''} [${err.status || 'no answer'} ${err.code}; ${err.method} ${err.path}]`
+    : String(err?.message ?? err);
+}
+
 /** Shows an error (from the API or the page) until dismissed; never swallowed. */
 function showError(context, err) {
   if (err?.name === 'AbortError') return;
   console.error(context, err);
-  const detail = err instanceof ApiError
-    ? `${err.message}${err.field && !err.message.startsWith(err.field) ? ` (field: ${err.field})` : ''} [${err.status || 'no answer'} ${err.code}; ${err.method} ${err.path}]`
-    : String(err?.message ?? err);
+  const detail = errorDetail(err);
   const key = `${context}|${detail}`;
   const existing = shownErrors.get(key);
   if (existing) {
@@ -459,6 +472,58 @@ function isMissingRoute(e) {
   return e instanceof ApiError && (e.status === 404 || e.status === 405) && /no such route|not allowed on this path|^Not Found$/i.test(e.message);
 }
 
+// ---------------------------------------------------------------- sender
+
+let senderLoading = null;
+
+/**
+ * Reads the WhatsApp sender's profile (its rate and daily limit), unless it
+ * was read less than `maxAgeMs` ago. Quiet on failure: the page works
+ * without it, so it is only logged.
+ */
+async function loadSender({ maxAgeMs = 0 } = {}) {
+  if (senderLoading) return senderLoading;
+  if (state.sender && Date.now() - state.senderAt < maxAgeMs) return;
+  senderLoading = (async () => {
+    try {
+      const { body } = await api.sender();
+      state.sender = body ?? null;
+      state.senderAt = Date.now();
+    } catch (e) {
+      console.warn('Could not read the WhatsApp sender profile', e);
+    }
+    renderSender();
+    renderProgress();
+  })();
+  try {
+    await senderLoading;
+  } finally {
+    senderLoading = null;
+  }
+}
+
+/** "WhatsApp sender: 80 messages/s, 250 new guests a day (12 used now)". */
+function renderSender() {
+  const el = $('sender-profile');
+  const s = state.sender;
+  if (!s || typeof s.rate_per_second !== 'number') {
+    el.hidden = true;
+    el.textContent = '';
+    return;
+  }
+  const limit = dailyLimitWords(s.daily_unique_recipients, s.window_seconds);
+  let text = `WhatsApp sender: ${num(s.rate_per_second)} messages/s, `
+    + (limit ? `${limit}${s.counted_in_window != null ? ` (${num(s.counted_in_window)} used now)` : ''}` : 'no daily limit on new guests');
+  if (s.paused_until) {
+    text += `; paused until ${clockTime(s.paused_until)} (WhatsApp refused a message for its daily limit)`;
+  } else if (s.free_now === 0 && s.next_free_at) {
+    text += `; the limit is reached, the next place frees at ${clockTime(s.next_free_at)}`;
+  }
+  el.textContent = `${text}.`;
+  el.dataset.dailyLimit = String(s.daily_unique_recipients ?? '');
+  el.hidden = false;
+}
+
 // ---------------------------------------------------------------- templates
 
 const DEFAULT_TEMPLATE = 'default';
@@ -687,7 +752,12 @@ class JobWatch {
       const changed = counts !== this.lastCounts;
       this.lastCounts = counts;
       renderProgress();
-      if (changed) await refreshInvitations().catch(() => {});
+      if (changed) {
+        await refreshInvitations().catch(() => {});
+        // The daily limit's use moves with the sends: show it now and then,
+        // and as it stands once the send is done.
+        loadSender({ maxAgeMs: body.done && !wasDone ? 0 : SENDER_MAX_AGE_MS });
+      }
       if (body.done) {
         if (wasDone === false || this.announce) announceDone(body);
         this.announce = false;
@@ -701,7 +771,7 @@ class JobWatch {
         return;
       }
       this.doneAt = null;
-      this.delay = changed ? POLL_FAST_MS : Math.min(Math.round(this.delay * 1.5), POLL_MAX_MS);
+      this.delay = changed ? POLL_FAST_MS : Math.min(Math.round(this.delay * 1.5), pollCap(body));
       next = this.delay;
     } catch (e) {
       if (this.stopped) return;
@@ -721,6 +791,20 @@ class JobWatch {
   }
 }
 
+/**
+ * How slowly a job still in flight may be polled: POLL_MAX_MS, or longer
+ * while all it has in flight waits for the daily limit's window (until
+ * just after the next place frees, at most WAIT_POLL_MAX_MS).
+ */
+function pollCap(job) {
+  const c = job.counts ?? {};
+  if (!(c.waiting > 0) || c.queued > 0 || c.sending > 0 || c.sent > 0) return POLL_MAX_MS;
+  // No next_at: a place is free now, and the waiting ones are about to go.
+  const untilNext = Date.parse(job.waiting?.next_at ?? '') - Date.now();
+  if (Number.isNaN(untilNext)) return POLL_MAX_MS;
+  return Math.max(POLL_MAX_MS, Math.min(untilNext + 1000, WAIT_POLL_MAX_MS));
+}
+
 /** Follows a job; `announce`: say so when it is done (a send or retry from this page). */
 function watchJob(jobId, { announce = false } = {}) {
   let watch = state.jobs.get(jobId);
@@ -737,8 +821,31 @@ function announceDone(job) {
   announce(`Sending finished for ${plural(job.total, 'invitation')}: ${parts.join(', ')}.`);
 }
 
+/** Invitations no longer in flight (neither queued, waiting, sending nor sent). */
 function finished(job) {
-  return job.total - job.counts.queued - job.counts.sending - job.counts.sent;
+  return job.total - [...ACTIVE].reduce((n, s) => n + (job.counts[s] ?? 0), 0);
+}
+
+function timeHtml(iso) {
+  return `<time datetime="${esc(iso)}" title="${esc(longTime(iso))}">${esc(clockTime(iso))}</time>`;
+}
+
+/** "Expected to finish by 21:40": when the job's last invitation should have left. */
+function etaHtml(job) {
+  if (job.done || !job.expected_finish) return '';
+  return `<p class="eta" data-at="${esc(job.expected_finish)}">Expected to finish by ${timeHtml(job.expected_finish)}</p>`;
+}
+
+/** Why some of the job's invitations wait, and that nothing needs doing. */
+function waitingHtml(job) {
+  const w = job.waiting;
+  if (!w || !(w.count > 0)) return '';
+  const limit = dailyLimitWords(w.daily_unique_recipients, state.sender?.window_seconds);
+  const one = w.count === 1;
+  const next = w.next_at ? `; next at ${timeHtml(w.next_at)}` : '';
+  return `<p class="waiting" data-count="${w.count}" data-reason="${esc(w.reason ?? '')}" title="${esc(w.words ?? '')}">`
+    + `${num(w.count)} waiting for WhatsApp's daily limit${limit ? ` (${esc(limit)})` : ''} — `
+    + `${one ? 'it goes out by itself' : 'they go out by themselves'}, oldest first${next}</p>`;
 }
 
 function renderProgress() {
@@ -754,11 +861,12 @@ function renderProgress() {
     const id = `job-${job.job_id}`;
     return `<div class="job" data-job-id="${esc(job.job_id)}" data-total="${job.total}" data-done="${job.done}" data-percent="${pct}">
       <p class="job-head" id="${esc(id)}-label"><strong>${stateText}</strong>
-        ${done} of ${plural(job.total, 'invitation')} finished (${pct}%)
+        ${num(done)} of ${num(job.total)} ${job.total === 1 ? 'invitation' : 'invitations'} finished (${pct}%)
         <span class="muted">· started ${esc(shortTime(job.created_at))}</span></p>
       <progress id="${esc(id)}-bar" max="${job.total}" value="${done}" aria-labelledby="${esc(id)}-label">${pct}%</progress>
+      ${etaHtml(job)}${waitingHtml(job)}
       <ul class="counts" aria-label="Invitations by status">${STATUSES.filter((s) => job.counts[s] > 0)
-        .map((s) => `<li data-status="${s}"><span class="badge st-${s}">${STATUS_LABEL[s]}</span> <span class="n">${job.counts[s]}</span></li>`).join('')}</ul>
+        .map((s) => `<li data-status="${s}"><span class="badge st-${s}"${STATUS_TITLE[s] ? ` title="${esc(STATUS_TITLE[s])}"` : ''}>${STATUS_LABEL[s]}</span> <span class="n">${num(job.counts[s])}</span></li>`).join('')}</ul>
     </div>`;
   }).join('');
   if (html !== lastProgressHtml) {
@@ -802,7 +910,7 @@ function rowHtml(row) {
   const disabled = row.selectable ? '' : 'disabled';
   const why = row.optedOut ? ' (opted out, cannot be sent to)' : row.phone ? '' : ' (phone unknown: add the guest again in step 2)';
   const badge = i
-    ? `<span class="badge st-${i.status}" data-status="${i.status}">${STATUS_LABEL[i.status] ?? esc(i.status)}</span>${i.attempt > 1 ? ` <span class="muted">attempt ${i.attempt}</span>` : ''}`
+    ? `<span class="badge st-${esc(i.status)}" data-status="${esc(i.status)}"${STATUS_TITLE[i.status] ? ` title="${esc(STATUS_TITLE[i.status])}"` : ''}>${STATUS_LABEL[i.status] ?? esc(i.status)}</span>${i.attempt > 1 ? ` <span class="muted">attempt ${i.attempt}</span>` : ''}`
     : '<span class="badge st-none" data-status="none">Not invited</span>';
   const tags = row.optedOut ? ' <span class="tag opted-out">Opted out</span>' : '';
   const details = [];
@@ -907,7 +1015,7 @@ function initRows() {
   $('select-new').addEventListener('click', () => select((r) => !r.inv, 'Not yet invited'));
   $('select-failed').addEventListener('click', () => select((r) => r.inv && RETRYABLE.has(r.inv.status), 'Failed'));
   $('refresh').addEventListener('click', async () => {
-    await Promise.all([refreshInvitations().catch(() => {}), loadOptOuts()]);
+    await Promise.all([refreshInvitations().catch(() => {}), loadOptOuts(), loadSender()]);
     renderRows();
     followEventJobs();
     announce('Refreshed.');
@@ -950,54 +1058,251 @@ function selectedGuests() {
   return guestRows().filter((r) => r.selectable && state.selected.has(r.guest_id));
 }
 
+/** The send the page would make now: {event, guests, templateId}. */
+function currentSend() {
+  return { event: state.event, guests: selectedGuests(), templateId: $('template-select').value || undefined };
+}
+
+/**
+ * A send's requests, as the API takes them: parts of at most MAX_BULK
+ * guests, [{chunk, body}]. The dry run and the send use the same ones.
+ */
+function bulkParts({ event, guests, templateId }) {
+  const parts = [];
+  for (let start = 0; start < guests.length; start += MAX_BULK) {
+    const chunk = guests.slice(start, start + MAX_BULK);
+    const body = {
+      event_id: event.event_id,
+      guests: chunk.map((g) => {
+        const out = { guest_id: g.guest_id, name: g.name, phone: g.phone };
+        if (g.rsvp_token) out.rsvp_token = g.rsvp_token;
+        return out;
+      }),
+    };
+    if (templateId) body.template_id = templateId;
+    parts.push({ chunk, body });
+  }
+  return parts;
+}
+
 /** Whether the send would use a Content template approved as Marketing. */
 function marketingTemplate() {
   const id = $('template-select').value || state.event?.default_template_id || 'default';
   return state.templates?.find((x) => x.template_id === id)?.category === 'marketing';
 }
 
+/** The send the confirmation is open for (checked by a dry run), or null. */
+let pendingSend = null;
+let dryRunAbort = null;
+
 function askToSend() {
-  const guests = selectedGuests();
-  if (!guests.length || !state.event) return;
+  const send = currentSend();
+  const { guests, event } = send;
+  if (!guests.length || !event) return;
   const again = guests.filter((g) => g.inv).length;
   const template = $('template-select').selectedOptions[0]?.textContent ?? 'Event default';
   $('confirm-title').textContent = `Send ${plural(guests.length, 'WhatsApp invitation')}?`;
-  $('confirm-text').textContent = `${plural(guests.length, 'guest')} of ${state.event.name} will get a WhatsApp message now (template: ${template}).`;
-  const extra = [];
-  if (again) extra.push(`${again} of them ${again === 1 ? 'was' : 'were'} invited before and will get another message.`);
+  $('confirm-text').textContent = `${plural(guests.length, 'guest')} of ${event.name} will get a WhatsApp message now (template: ${template}).`;
+  send.notes = [];
+  if (again) send.notes.push(`${again} of them ${again === 1 ? 'was' : 'were'} invited before and will get another message.`);
+  // The page's own guess, until the dry run answers with the API's count.
   const us = marketingTemplate() ? guests.filter((g) => g.phone?.startsWith('+1')).length : 0;
-  if (us) {
-    extra.push(`${plural(us, 'guest')} with a US (+1) number will be skipped: WhatsApp does not deliver Marketing templates to US numbers.`);
-  }
-  $('confirm-extra').textContent = extra.join(' ');
-  $('confirm-send').textContent = `Send ${guests.length}`;
+  send.usNote = us
+    ? `${plural(us, 'guest')} with a US (+1) number will be skipped: WhatsApp does not deliver Marketing templates to US numbers.`
+    : '';
+  pendingSend = send;
   const dialog = $('confirm');
   dialog.returnValue = '';
+  checkSend(send);
   dialog.showModal();
 }
 
-async function sendSelected() {
-  const guests = selectedGuests();
-  const event = state.event;
+/**
+ * Asks the API what this send would do (a dry run with exactly its guests
+ * and template), and shows it. Send stays disabled until the answer; if the
+ * check fails, that is shown and sending is still allowed: it is advice.
+ */
+async function checkSend(send) {
+  dryRunAbort?.abort();
+  const abort = new AbortController();
+  dryRunAbort = abort;
+  renderCheck(send, { state: 'checking' });
+  try {
+    const parts = [];
+    for (const { chunk, body } of bulkParts(send)) {
+      const { body: res } = await api.dryRun(body, abort.signal);
+      parts.push({ chunk, res: res ?? {} });
+    }
+    if (pendingSend !== send || abort.signal.aborted) return;
+    renderCheck(send, { state: 'ready', result: mergeDryRuns(parts) });
+  } catch (e) {
+    if (e?.name === 'AbortError' || pendingSend !== send) return;
+    console.warn('The dry run of the send failed', e);
+    renderCheck(send, { state: 'failed', error: e });
+  } finally {
+    if (dryRunAbort === abort) dryRunAbort = null;
+  }
+}
+
+/**
+ * One answer for a send of several parts (over MAX_BULK guests), each
+ * entry with its guest. Every part is checked against the daily limit's
+ * places free now, so those free are the fewest any waiting part saw.
+ */
+function mergeDryRuns(parts) {
+  const first = parts[0]?.res ?? {};
+  const out = {
+    accepted: 0, queued: 0, skipped: [], rejected: [], duplicates: [], would_wait: 0,
+    template_id: first.template_id, template_version: first.template_version, category: first.category ?? null,
+    daily_unique_recipients: first.daily_unique_recipients, expected_finish: null, cost: null,
+  };
+  let free = Infinity;
+  for (const { chunk, res } of parts) {
+    out.accepted += res.accepted ?? 0;
+    out.queued += res.queued ?? 0;
+    const withGuest = (list) => (list ?? []).map((x) => ({ ...x, guest: chunk[x.index] ?? null }));
+    out.skipped.push(...withGuest(res.skipped));
+    out.rejected.push(...withGuest(res.rejected));
+    out.duplicates.push(...withGuest(res.duplicates));
+    if (res.would_wait > 0) free = Math.min(free, (res.queued ?? 0) - res.would_wait);
+    if (res.expected_finish && !(Date.parse(out.expected_finish) >= Date.parse(res.expected_finish))) out.expected_finish = res.expected_finish;
+    if (res.cost) {
+      const c = out.cost ??= { currency: res.cost.currency, messages: 0, provider_fee: 0, whatsapp_fee: 0, total: 0, by_country: [] };
+      for (const k of ['messages', 'provider_fee', 'whatsapp_fee', 'total']) c[k] += res.cost[k] ?? 0;
+      for (const line of res.cost.by_country ?? []) {
+        const have = c.by_country.find((x) => x.calling_code === line.calling_code);
+        if (have) {
+          have.messages += line.messages;
+          have.subtotal += line.subtotal;
+        } else {
+          c.by_country.push({ ...line });
+        }
+      }
+    }
+  }
+  out.would_wait = Number.isFinite(free) ? Math.max(0, out.queued - free) : 0;
+  return out;
+}
+
+/** The confirmation as the check stands: `checking`, `ready` (with its result) or `failed` (with its error). */
+function renderCheck(send, view) {
+  const n = send.guests.length;
+  const section = $('dry-run');
+  section.dataset.state = view.state;
+  section.setAttribute('aria-busy', String(view.state === 'checking'));
+  const status = $('dry-run-status');
+  const result = $('dry-run-result');
+  const button = $('confirm-send');
+  status.classList.toggle('dry-error', view.state === 'failed');
+  if (view.state === 'checking') {
+    status.textContent = 'Checking… (asking the API what this send would do; nothing is sent yet)';
+    result.innerHTML = '';
+    button.disabled = true;
+    button.textContent = 'Checking…';
+  } else if (view.state === 'ready') {
+    status.textContent = 'Checked with the API; nothing has been sent yet.';
+    result.innerHTML = dryRunHtml(view.result);
+    button.disabled = false;
+    button.textContent = `Send ${n}`;
+  } else {
+    status.textContent = `Could not check this send: ${errorDetail(view.error)}`;
+    result.innerHTML = '<p class="dry-advice">The check is only advice, not a condition: you can still send without it. '
+      + 'Who was sent to and who was skipped will show below once you do.</p>';
+    button.disabled = false;
+    button.textContent = `Send ${n} anyway`;
+  }
+  // The page's guess about US numbers gives way to the API's count.
+  const notes = view.state === 'ready' ? send.notes : [...send.notes, send.usNote];
+  $('confirm-extra').textContent = notes.filter(Boolean).join(' ');
+}
+
+/** "(Ana, Bia and 3 more)": who is in a group, for small ones. */
+function whoHtml(guests) {
+  const names = guests.map((g) => g?.name ?? '?');
+  const shown = names.slice(0, 3).join(', ');
+  const more = names.length > 3 ? ` and ${num(names.length - 3)} more` : '';
+  return ` <span class="who muted">(${esc(shown)}${more})</span>`;
+}
+
+function dryRunHtml(r) {
+  const count = (cls, n, words) => `<li class="${cls}" data-count="${n}"><span class="n">${num(n)}</span> ${words}</li>`;
+  const counts = `<ul class="dry-counts" aria-label="What this send would do">
+    ${count('dry-queued', r.queued, 'will be sent')}
+    ${count('dry-skipped', r.skipped.length, 'skipped')}
+    ${count('dry-rejected', r.rejected.length, 'rejected')}
+    ${r.duplicates.length ? count('dry-duplicates', r.duplicates.length, 'listed twice (sent once)') : ''}
+  </ul>`;
+  // Skipped, grouped by why, in words.
+  const groups = new Map();
+  for (const s of r.skipped) {
+    const g = groups.get(s.code) ?? { code: s.code, message: s.message, guests: [] };
+    g.guests.push(s.guest ?? { name: s.guest_id });
+    groups.set(s.code, g);
+  }
+  const reasons = groups.size
+    ? `<ul class="dry-reasons" aria-label="Why some are skipped">${[...groups.values()].map((g) => {
+      const n = g.guests.length;
+      const words = SKIP_WORDS[g.code]?.(n) ?? `${plural(n, 'guest')}: ${g.message || g.code}`;
+      return `<li data-code="${esc(g.code)}" data-count="${n}">${esc(words)}${whoHtml(g.guests)}</li>`;
+    }).join('')}</ul>`
+    : '';
+  const rejected = r.rejected.length
+    ? `<ul class="dry-rejections" aria-label="Rejected by the API">${r.rejected.slice(0, 5).map((x) => `<li data-index="${x.index}">`
+      + `${esc(x.guest?.name ?? x.guest_id ?? '?')} (${esc(x.guest?.phone ?? '?')}): ${esc(x.field)}: ${esc(x.message)}</li>`).join('')}`
+      + `${r.rejected.length > 5 ? `<li>and ${num(r.rejected.length - 5)} more</li>` : ''}</ul>`
+    : '';
+  return counts + reasons + rejected + waitHtml(r) + costHtml(r);
+}
+
+/** How many would wait for the daily limit, and when the send should finish. */
+function waitHtml(r) {
+  if (!r.queued) return '<p class="dry-wait" data-count="0">Nothing would be sent.</p>';
+  const limit = typeof r.daily_unique_recipients === 'number'
+    ? dailyLimitWords(r.daily_unique_recipients, state.sender?.window_seconds) : '';
+  let head;
+  if (r.would_wait > 0) {
+    head = `${num(r.would_wait)} of ${num(r.queued)} would wait for WhatsApp's daily limit${limit ? ` (${esc(limit)})` : ''}`
+      + ` and go out by themselves as places free`;
+  } else if (r.daily_unique_recipients === 'unlimited') {
+    head = 'None would wait: this sender has no daily limit on new guests';
+  } else {
+    head = `None would wait for WhatsApp's daily limit${limit ? ` (${esc(limit)})` : ''}`;
+  }
+  const finish = r.expected_finish ? `; expected to finish by ${timeHtml(r.expected_finish)}` : '';
+  return `<p class="dry-wait" data-count="${r.would_wait}">${head}${finish}.</p>`;
+}
+
+/** The estimated cost, in the answer's currency, with a line per country. */
+function costHtml(r) {
+  const c = r.cost;
+  if (!c) return '';
+  const category = categoryWords(r.category);
+  const basis = category
+    ? `Twilio's fee plus WhatsApp's ${category} rate by country`
+    : "Twilio's fee; WhatsApp charges nothing for free-form text";
+  const lines = c.by_country ?? [];
+  const table = lines.length
+    ? `<table class="dry-countries"><caption class="visually-hidden">Estimated cost by country</caption>
+      <thead><tr><th scope="col">Country code</th><th scope="col">Messages</th><th scope="col">Subtotal</th></tr></thead>
+      <tbody>${lines.map((l) => `<tr data-calling-code="${esc(l.calling_code)}"><td>+${esc(l.calling_code)}</td>`
+        + `<td class="n">${num(l.messages)}</td><td class="subtotal">${esc(money(l.subtotal, c.currency))}</td></tr>`).join('')}</tbody></table>`
+    : '';
+  return `<div class="dry-cost" data-total="${esc(c.total)}" data-currency="${esc(c.currency)}">
+    <p><strong>Estimated cost: <span class="total">${esc(money(c.total, c.currency))}</span></strong>
+      <span class="muted">An estimate (${esc(basis)}, from this stack's rate table); the invoice may differ.</span></p>
+    ${table}</div>`;
+}
+
+async function sendSelected(send = currentSend()) {
+  const { guests, event, templateId } = send;
   if (!guests.length || !event || state.sending) return;
   state.sending = true;
   renderCounts();
-  const templateId = $('template-select').value || undefined;
   const key = sendKey(event.event_id, templateId, guests);
   let queued = 0;
   const skipped = [];
   try {
-    for (let start = 0, part = 0; start < guests.length; start += MAX_BULK, part++) {
-      const chunk = guests.slice(start, start + MAX_BULK);
-      const body = {
-        event_id: event.event_id,
-        guests: chunk.map((g) => {
-          const out = { guest_id: g.guest_id, name: g.name, phone: g.phone };
-          if (g.rsvp_token) out.rsvp_token = g.rsvp_token;
-          return out;
-        }),
-      };
-      if (templateId) body.template_id = templateId;
+    for (const [part, { chunk, body }] of bulkParts(send).entries()) {
       const { body: res } = await api.sendBulk(body, `${key}-${part}`);
       queued += res.queued ?? res.accepted;
       for (const skip of res.skipped ?? []) {
@@ -1078,7 +1383,13 @@ async function retryAllFailed() {
 function initSending() {
   $('send').addEventListener('click', askToSend);
   $('confirm').addEventListener('close', () => {
-    if ($('confirm').returnValue === 'send') sendSelected();
+    // The guests and template checked are the ones sent.
+    const send = pendingSend;
+    pendingSend = null;
+    dryRunAbort?.abort();
+    dryRunAbort = null;
+    $('dry-run').dataset.state = 'idle';
+    if ($('confirm').returnValue === 'send' && send) sendSelected(send);
     else $('send').focus();
   });
 }
@@ -1095,6 +1406,6 @@ initTemplates();
 initRows();
 initSending();
 renderAll();
-await Promise.all([loadTemplates(), loadEvents()]);
+await Promise.all([loadTemplates(), loadEvents(), loadSender()]);
 // Expose a little for debugging in the console.
 window.rsvp = { state, sleep };

@@ -1,9 +1,10 @@
 // Words and times for what the API returns.
 
-export const STATUSES = ['queued', 'sending', 'sent', 'delivered', 'read', 'failed', 'undelivered', 'skipped'];
+export const STATUSES = ['queued', 'waiting', 'sending', 'sent', 'delivered', 'read', 'failed', 'undelivered', 'skipped'];
 
 export const STATUS_LABEL = {
   queued: 'Queued',
+  waiting: 'Waiting for daily limit',
   sending: 'Sending',
   sent: 'Sent',
   delivered: 'Delivered',
@@ -13,8 +14,13 @@ export const STATUS_LABEL = {
   skipped: 'Skipped',
 };
 
+/** What a status means, where the label alone does not say it. */
+export const STATUS_TITLE = {
+  waiting: "Over WhatsApp's daily limit on new guests: not sent yet; it goes out by itself as the 24-hour window frees places, oldest first.",
+};
+
 /** Still moving: a job is done once none of its invitations is in these. */
-export const ACTIVE = new Set(['queued', 'sending', 'sent']);
+export const ACTIVE = new Set(['queued', 'waiting', 'sending', 'sent']);
 export const RETRYABLE = new Set(['failed', 'undelivered']);
 
 /** Why an invitation failed or was skipped, in words, with the code: the
@@ -52,6 +58,73 @@ export function shortTime(iso) {
   return sameDay
     ? d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' })
     : d.toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' });
+}
+
+/**
+ * A local time to wait for: "21:40" today, else with the date
+ * ("Tue, 1 Dec, 09:15"; the year too when it is another year).
+ */
+export function clockTime(iso) {
+  if (!iso) return '';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return String(iso);
+  const now = new Date();
+  const time = { hour: '2-digit', minute: '2-digit' };
+  if (d.toDateString() === now.toDateString()) return d.toLocaleTimeString([], time);
+  const date = { weekday: 'short', day: 'numeric', month: 'short' };
+  if (d.getFullYear() !== now.getFullYear()) date.year = 'numeric';
+  return d.toLocaleString([], { ...date, ...time });
+}
+
+/** A count with the reader's thousands separators. */
+export function num(n) {
+  return Number(n ?? 0).toLocaleString();
+}
+
+/** The daily limit's window in words: "a day", else "per 30 seconds" etc. */
+export function windowWords(seconds) {
+  if (!seconds || seconds === 86400) return 'a day';
+  if (seconds % 3600 === 0) return `per ${plural(seconds / 3600, 'hour')}`;
+  if (seconds % 60 === 0) return `per ${plural(seconds / 60, 'minute')}`;
+  return `per ${plural(seconds, 'second')}`;
+}
+
+/** "250 new guests a day", or '' when there is no limit (or it is not known). */
+export function dailyLimitWords(limit, windowSeconds) {
+  if (typeof limit !== 'number') return '';
+  return `${num(limit)} new ${limit === 1 ? 'guest' : 'guests'} ${windowWords(windowSeconds)}`;
+}
+
+/**
+ * An amount of money in the reader's format ("$40.30"); amounts under 1 keep
+ * up to four decimals ("$0.0675"), as an estimate per message needs them.
+ */
+export function money(amount, currency) {
+  const n = Number(amount ?? 0);
+  try {
+    const plain = new Intl.NumberFormat(undefined, { style: 'currency', currency });
+    const { minimumFractionDigits: min, maximumFractionDigits: max } = plain.resolvedOptions();
+    if (n === 0 || Math.abs(n) >= 1 || max >= 4) return plain.format(n);
+    return new Intl.NumberFormat(undefined, { style: 'currency', currency, minimumFractionDigits: min, maximumFractionDigits: 4 }).format(n);
+  } catch {
+    // Not a currency this browser knows: the number and the code as given.
+    return `${n.toLocaleString()} ${currency ?? ''}`.trim();
+  }
+}
+
+/**
+ * Why a dry run would skip guests, by the API's code, for a group of `n`
+ * (the API's own message for codes not named here).
+ */
+export const SKIP_WORDS = {
+  opted_out_by_you: (n) => `${plural(n, 'guest')} you opted out`,
+  opted_out: (n) => `${plural(n, 'guest')} who opted out themselves (they sent STOP)`,
+  marketing_to_us: (n) => `${plural(n, 'guest')} with a US (+1) number: WhatsApp does not deliver Marketing templates to US numbers`,
+};
+
+/** "Marketing" for a template category; '' for free-form text. */
+export function categoryWords(category) {
+  return category ? category[0].toUpperCase() + category.slice(1) : '';
 }
 
 export function longTime(iso) {

@@ -217,6 +217,15 @@ async function flow(t, { name, viewport, prefix, keyboard, useTemplate }) {
   await dialog.waitFor();
   assert.match(await dialog.innerText(), /Send 48 WhatsApp invitations\?/);
   assert.match(await dialog.innerText(), /48 guests of Spring Gala/);
+  // The check (a dry run) answers before Send can be pressed: all 48 would
+  // go (the refusal comes only from Twilio), at an estimated cost.
+  const check = page.locator('#dry-run[data-state="ready"]');
+  await check.waitFor();
+  assert.equal(await check.locator('.dry-queued').getAttribute('data-count'), '48');
+  assert.equal(await check.locator('.dry-skipped').getAttribute('data-count'), '0');
+  assert.equal(await check.locator('.dry-rejected').getAttribute('data-count'), '0');
+  assert.match(await check.locator('.dry-cost').innerText(), /^Estimated cost: \S/);
+  assert.ok(await dialog.getByRole('button', { name: 'Send 48' }).isEnabled());
   await shot('confirm-send');
   if (keyboard) {
     // Cancel has the focus; Shift+Tab reaches Send.
@@ -327,7 +336,16 @@ test('API errors are shown, not swallowed', { skip, timeout: 60_000 }, async (t)
   await page.getByRole('button', { name: 'Check and add guests' }).click();
   await page.getByRole('button', { name: 'Select all' }).click();
   await page.getByRole('button', { name: /Send WhatsApp invitations/ }).click();
-  await page.getByRole('dialog').getByRole('button', { name: 'Send 1' }).click();
+  // The check before sending (a dry run) fails too: said so in the
+  // confirmation, and sending is still allowed (the check is advice).
+  const failedCheck = page.locator('#dry-run[data-state="failed"]');
+  await failedCheck.waitFor();
+  assert.match(await failedCheck.locator('#dry-run-status').innerText(),
+    /^Could not check this send: something failed on the server \[500 internal_error; POST \/api\/whatsapp\/send-bulk\]/);
+  assert.match(await failedCheck.locator('.dry-advice').innerText(), /only advice, not a condition: you can still send/);
+  const anyway = page.getByRole('dialog').getByRole('button', { name: 'Send 1 anyway', exact: true });
+  assert.ok(await anyway.isEnabled());
+  await anyway.click();
   const alert = page.getByRole('alert');
   await alert.locator('.error', { hasText: 'Could not send the invitations' }).waitFor();
   assert.match(await alert.innerText(), /something failed on the server/);
@@ -385,8 +403,14 @@ test('a send whose answer was lost is sent again with the same key: nobody gets 
 
   // The API does the work, and the answer never reaches the browser.
   const keys = [];
+  const checkKeys = [];
   let lose = true;
   await page.route('**/api/whatsapp/send-bulk', async (route) => {
+    // The check before each send (a dry run) goes through, without a key.
+    if (JSON.parse(route.request().postData() ?? '{}').dry_run === true) {
+      checkKeys.push(route.request().headers()['idempotency-key'] ?? null);
+      return route.continue();
+    }
     keys.push(route.request().headers()['idempotency-key']);
     if (!lose) return route.continue();
     await route.fetch();
@@ -405,6 +429,7 @@ test('a send whose answer was lost is sent again with the same key: nobody gets 
   await page.locator('#progress .job[data-total="2"][data-done="true"]').waitFor({ timeout: 30_000 });
   assert.ok(keys.length >= 2, `requests: ${keys.length}`);
   assert.equal(new Set(keys).size, 1, `one key for the one send: ${keys}`);
+  assert.deepEqual(checkKeys, [null, null], 'each confirmation checked the send once, with no key');
   const sent = (await sim('GET', '/_sim/messages')).map((m) => m.params.To).filter((to) => phones.some((p) => to.endsWith(p)));
   assert.deepEqual(sent.sort(), phones.map((p) => `whatsapp:${p}`), 'each guest messaged once');
   // The lost answer is shown as an error (and logged); nothing else went wrong.
@@ -487,7 +512,13 @@ test('a Marketing template: the confirmation says US guests will be skipped, and
   await page.getByRole('button', { name: 'Select all' }).click();
   await page.getByRole('button', { name: /Send WhatsApp invitations/ }).click();
   const dialog = page.getByRole('dialog');
-  assert.match(await dialog.innerText(), /1 guest with a US \(\+1\) number will be skipped/);
+  // The page's guess shows at once; the check (a dry run) then counts it.
+  assert.match(await dialog.innerText(), /1 guest with a US \(\+1\) number( will be skipped|: WhatsApp does not deliver Marketing)/);
+  const us = page.locator('#dry-run[data-state="ready"] .dry-reasons li[data-code="marketing_to_us"]');
+  await us.waitFor();
+  assert.equal(await us.getAttribute('data-count'), '1');
+  assert.match(await us.innerText(), /^1 guest with a US \(\+1\) number: WhatsApp does not deliver Marketing templates to US numbers \(Uma\)$/);
+  assert.doesNotMatch(await dialog.innerText(), /will be skipped/, 'the guess gave way to the count');
   await dialog.getByRole('button', { name: 'Send 2' }).click();
   await row('us1').and(page.locator('[data-status="skipped"]')).waitFor({ timeout: 30_000 });
   assert.match(await row('us1').locator('.reason').innerText(), /does not deliver Marketing templates to US/);
@@ -495,6 +526,244 @@ test('a Marketing template: the confirmation says US guests will be skipped, and
   await row('br1').and(page.locator('[data-status="read"]')).waitFor({ timeout: 30_000 });
   const sent = (await sim('GET', '/_sim/messages')).map((m) => m.params.To);
   assert.ok(!sent.includes('whatsapp:+14155550123'), 'nothing went to the US guest');
+  assert.deepEqual(problems, []);
+});
+
+test('over the daily limit: the progress says how many wait and when the send should finish; the sender profile shows', { skip, timeout: 90_000 }, async (t) => {
+  const { page, problems, close } = await openBrowser({ width: 1024, height: 900 });
+  t.after(close);
+  const shot = shooter(page, 'daily-limit');
+  const eventId = `limit-${Date.now().toString(36)}`;
+  await createEvent(eventId, 'Big Wedding');
+  const localNumber = (n) => page.evaluate((x) => x.toLocaleString(), n);
+  const localClock = (iso) => page.evaluate((x) => new Date(x).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }), iso);
+  const escapeRe = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+  // The stack's own sender profile (the browser-tests stack: 50 a second,
+  // 100,000 new guests in 24 hours), read once on load.
+  await page.goto(`${API}/#event=${eventId}`);
+  await assertEventually(async () => assert.equal(await page.locator('#event-select').inputValue(), eventId));
+  const profile = page.locator('#sender-profile');
+  await profile.waitFor();
+  assert.match(await profile.innerText(),
+    new RegExp(`^WhatsApp sender: 50 messages/s, ${escapeRe(await localNumber(100_000))} new guests a day \\(\\d[\\d.,\\s]* used now\\)\\.$`));
+
+  // The stack's limit is far above what a test sends, so the job and its
+  // invitations are answered here: 1,350 of 1,360 wait for a limit of 1,000.
+  const jobId = `job-${crypto.randomUUID()}`;
+  const now = Date.now();
+  const iso = (ms) => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+  const createdAt = iso(now - 10 * 60_000);
+  const expectedFinish = iso(now + 2 * 86_400_000); // another day: the date is shown too
+  const nextAt = iso(now + 5 * 60_000);
+  const invitation = (guestId, name, status) => ({
+    invitation_id: `${jobId}-${guestId}`, job_id: jobId, guest_id: guestId, name, status, attempt: 1,
+    error_code: null, error_message: null, error_action: null, what_to_do: null, flag: null,
+    message_sid: status === 'delivered' ? 'SM00000000000000000000000000000001' : null,
+    template_id: 'default', template_version: 1, updated_at: createdAt, timestamps: { queued: createdAt },
+  });
+  const items = [invitation('w1', 'Wanda', 'waiting'), invitation('w2', 'Walt', 'waiting'), invitation('d3', 'Dora', 'delivered')];
+  const counts = { queued: 0, waiting: 1350, sending: 0, sent: 0, delivered: 10, read: 0, failed: 0, undelivered: 0, skipped: 0 };
+  const words = "Nothing to do: WhatsApp's daily limit on new conversations is reached, and it goes out by itself as the 24-hour window frees places, oldest first.";
+  await page.route((url) => url.pathname === `/api/whatsapp/invitations/${eventId}`, (route) => route.fulfill({
+    status: 200, contentType: 'application/json', body: JSON.stringify({ items, next_cursor: null }),
+  }));
+  await page.route((url) => url.pathname === `/api/whatsapp/status/${jobId}`, (route) => route.fulfill({
+    status: 200, contentType: 'application/json', body: JSON.stringify({
+      job_id: jobId, event_id: eventId, total: 1360, done: false, counts, created_at: createdAt,
+      expected_finish: expectedFinish,
+      waiting: { count: 1350, reason: 'wait_for_daily_limit', words, daily_unique_recipients: 1000, next_at: nextAt },
+    }),
+  }));
+  await page.getByLabel('Paste CSV').fill('id,name,phone\nw1,Wanda,+5511950000001\nw2,Walt,+5511950000002\nd3,Dora,+5511950000003');
+  await page.getByRole('button', { name: 'Check and add guests' }).click();
+  await page.getByRole('button', { name: 'Refresh' }).click();
+
+  const job = page.locator(`#progress .job[data-job-id="${jobId}"]`);
+  await job.and(page.locator('[data-done="false"]')).waitFor();
+  assert.match(await job.locator('.job-head').innerText(),
+    new RegExp(`^Sending: 10 of ${escapeRe(await localNumber(1360))} invitations finished \\(0%\\)`));
+  // The expected finish, in this browser's time, with the date (another day).
+  const eta = job.locator('.eta');
+  assert.equal(await eta.locator('time').getAttribute('datetime'), expectedFinish);
+  const etaText = await eta.innerText();
+  assert.ok(etaText.startsWith('Expected to finish by '), etaText);
+  assert.ok(etaText.includes(await localClock(expectedFinish)), `${etaText} has the time`);
+  const day = await page.evaluate((x) => String(new Date(x).getDate()), expectedFinish);
+  assert.ok(etaText.replace(await localClock(expectedFinish), '').includes(day), `${etaText} has the date`);
+  // Why the rest waits, that it goes by itself, and when the next one may go.
+  const waiting = job.locator('.waiting');
+  assert.equal(await waiting.getAttribute('data-count'), '1350');
+  assert.equal(await waiting.getAttribute('data-reason'), 'wait_for_daily_limit');
+  assert.match(await waiting.innerText(), new RegExp(`^${escapeRe(await localNumber(1350))} waiting for WhatsApp's daily limit `
+    + `\\(${escapeRe(await localNumber(1000))} new guests a day\\) — they go out by themselves, oldest first; next at `));
+  assert.ok((await waiting.innerText()).includes(await localClock(nextAt)));
+  assert.equal(await waiting.locator('time').getAttribute('datetime'), nextAt);
+  // The legend counts them under their own label.
+  assert.equal(await job.locator('li[data-status="waiting"] .badge').innerText(), 'Waiting for daily limit');
+  assert.equal(await job.locator('li[data-status="waiting"] .n').innerText(), await localNumber(1350));
+  // And each guest's row: waiting, nothing to retry.
+  const row = (id) => page.locator(`#guest-rows tr[data-guest-id="${id}"]`);
+  for (const id of ['w1', 'w2']) {
+    await row(id).and(page.locator('[data-status="waiting"]')).waitFor();
+    assert.equal(await row(id).locator('.c-status .badge').innerText(), 'Waiting for daily limit');
+    assert.equal(await row(id).locator('button.retry').count(), 0);
+  }
+  assert.equal(await row('d3').getAttribute('data-status'), 'delivered');
+  // A colour of its own.
+  const colour = (locator) => locator.evaluate((el) => getComputedStyle(el).backgroundColor);
+  const waitingColour = await colour(row('w1').locator('.badge'));
+  assert.notEqual(waitingColour, 'rgba(0, 0, 0, 0)');
+  assert.notEqual(waitingColour, await colour(row('d3').locator('.badge')));
+  assert.equal(await colour(job.locator('li[data-status="waiting"] .badge')), waitingColour);
+  await shot('waiting');
+
+  // Without the sender profile the page works, quietly.
+  await page.route('**/api/whatsapp/sender', (route) => route.fulfill({
+    status: 500, contentType: 'application/json', body: JSON.stringify({ error: { code: 'internal_error', message: 'no profile' } }),
+  }));
+  await page.reload();
+  await job.locator('.waiting').waitFor();
+  await assertEventually(async () => assert.ok(await profile.isHidden()));
+  assert.equal(await page.locator('#errors .error').count(), 0, await page.locator('#errors').innerText());
+  assert.deepEqual(await unlabelledControls(page), []);
+  await page.setViewportSize({ width: 390, height: 844 });
+  await noHorizontalScroll(page, 390);
+  await shot('waiting-phone');
+  assert.deepEqual(problems, []);
+});
+
+test('the confirmation checks the send first (a dry run): sent, skipped by reason, rejected, the wait, the cost; nothing is written before Send', { skip, timeout: 90_000 }, async (t) => {
+  const { page, problems, close } = await openBrowser({ width: 1024, height: 900 });
+  t.after(close);
+  const shot = shooter(page, 'dry-run');
+  const eventId = `dryrun-${Date.now().toString(36)}`;
+  await createEvent(eventId, 'Harbour Dinner');
+  const templateId = `promo-dry-${Date.now().toString(36)}`;
+  const created = await apiCall('POST', '/api/whatsapp/templates', {
+    template_id: templateId, name: 'Harbour promo', content_sid: 'HX00000000000000000000000000000002',
+    category: 'marketing', content_variables: { 1: '{guest_first_name}' },
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const n = (i) => `+5511920000${String(i).padStart(3, '0')}`;
+  const usPhone = '+14155550188';
+  const localNumber = (x) => page.evaluate((v) => v.toLocaleString(), x);
+  const localClock = (iso) => page.evaluate((x) => new Date(x).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }), iso);
+  const localMoney = (amount) => page.evaluate((a) => new Intl.NumberFormat(undefined, { style: 'currency', currency: 'USD', maximumFractionDigits: 4 }).format(a), amount);
+  // Every send-bulk request, as sent (watched, not changed).
+  const bulk = [];
+  page.on('request', (r) => {
+    if (new URL(r.url()).pathname === '/api/whatsapp/send-bulk') {
+      bulk.push({ body: JSON.parse(r.postData() ?? '{}'), key: r.headers()['idempotency-key'] ?? null });
+    }
+  });
+
+  await page.goto(`${API}/#event=${eventId}`);
+  await assertEventually(async () => assert.equal(await page.locator('#event-select').inputValue(), eventId));
+  // Four Brazilians and a US guest; the page looks each number up.
+  const lookedUp = page.waitForResponse((r) => decodeURIComponent(new URL(r.url()).pathname) === `/api/whatsapp/opt-outs/${n(4)}`);
+  await page.getByLabel('Paste CSV').fill(`id,name,phone\nb1,Bruna,${n(1)}\nb2,Caio,${n(2)}\nb3,Davi,${n(3)}\nb4,Elis,${n(4)}\nus1,Uma,${usPhone}`);
+  await page.getByRole('button', { name: 'Check and add guests' }).click();
+  assert.equal((await (await lookedUp).json()).opted_out, false);
+  await assertEventually(async () => assert.ok((await page.locator('#template-select option').allTextContents()).some((o) => o.includes('Harbour promo'))));
+  await page.locator('#template-select').selectOption(templateId);
+  await page.getByRole('button', { name: 'Select all' }).click();
+  await page.locator('#guest-count', { hasText: '5 guests · 5 selected' }).waitFor();
+  // The organizer opts Elis out elsewhere after the page looked: the page
+  // still lets her be picked; only the check can tell.
+  const optOut = await apiCall('PUT', `/api/whatsapp/opt-outs/${encodeURIComponent(n(4))}`);
+  assert.equal(optOut.status, 200, JSON.stringify(optOut.body));
+
+  // Each state the confirmation goes through, from the moment it opens.
+  await page.evaluate(() => {
+    window.seenChecks = [];
+    const seen = () => {
+      const state = document.getElementById('dry-run').dataset.state;
+      const button = document.getElementById('confirm-send');
+      const last = window.seenChecks.at(-1);
+      if (last?.state !== state) window.seenChecks.push({ state, disabled: button.disabled, button: button.textContent });
+    };
+    new MutationObserver(seen).observe(document.getElementById('confirm'), { attributes: true, childList: true, subtree: true, characterData: true });
+  });
+  await page.getByRole('button', { name: /Send WhatsApp invitations/ }).click();
+  const dialog = page.getByRole('dialog');
+  await dialog.waitFor();
+  const check = page.locator('#dry-run[data-state="ready"]');
+  await check.waitFor();
+  const seen = await page.evaluate(() => window.seenChecks);
+  assert.deepEqual(seen[0], { state: 'checking', disabled: true, button: 'Checking…' }, JSON.stringify(seen));
+  assert.deepEqual(seen.at(-1), { state: 'ready', disabled: false, button: 'Send 5' }, JSON.stringify(seen));
+
+  // How many would be sent, skipped (by reason, in words) and rejected.
+  assert.equal(await check.locator('#dry-run-status').innerText(), 'Checked with the API; nothing has been sent yet.');
+  const counted = async (cls) => [await check.locator(cls).getAttribute('data-count'), await check.locator(`${cls} .n`).innerText()];
+  assert.deepEqual(await counted('.dry-queued'), ['3', '3']);
+  assert.deepEqual(await counted('.dry-skipped'), ['2', '2']);
+  assert.deepEqual(await counted('.dry-rejected'), ['0', '0']);
+  assert.match(await check.locator('.dry-counts').innerText(), /3 will be sent\s+2 skipped\s+0 rejected/);
+  const reasons = check.locator('.dry-reasons li');
+  assert.deepEqual(await reasons.evaluateAll((li) => li.map((x) => [x.dataset.code, x.dataset.count])),
+    [['opted_out_by_you', '1'], ['marketing_to_us', '1']]);
+  assert.equal(await reasons.nth(0).innerText(), '1 guest you opted out (Elis)');
+  assert.equal(await reasons.nth(1).innerText(), '1 guest with a US (+1) number: WhatsApp does not deliver Marketing templates to US numbers (Uma)');
+  assert.equal(await check.locator('.dry-rejections').count(), 0);
+  // The API's count replaced the page's own guess about US numbers.
+  assert.equal(await page.locator('#confirm-extra').innerText(), '');
+  // None waits (the stack's limit is 100,000 new guests a day); when it should finish, in local time.
+  const wait = check.locator('.dry-wait');
+  assert.equal(await wait.getAttribute('data-count'), '0');
+  const finish = await wait.locator('time').getAttribute('datetime');
+  const finishMs = Date.parse(finish);
+  assert.ok(finishMs > Date.now() - 60_000 && finishMs < Date.now() + 10 * 60_000, `finish ${finish}`);
+  assert.equal(await wait.innerText(),
+    `None would wait for WhatsApp's daily limit (${await localNumber(100_000)} new guests a day); expected to finish by ${await localClock(finish)}.`);
+  // The cost: 3 Marketing messages to Brazil at Twilio's 0.005 plus WhatsApp's 0.0625, as an estimate.
+  const cost = check.locator('.dry-cost');
+  assert.equal(await cost.getAttribute('data-currency'), 'USD');
+  assert.ok(Math.abs(Number(await cost.getAttribute('data-total')) - 3 * 0.0675) < 1e-9, await cost.getAttribute('data-total'));
+  assert.equal(await cost.locator('.total').innerText(), await localMoney(0.2025));
+  assert.match(await cost.innerText(), /^Estimated cost: \S+ An estimate \(Twilio's fee plus WhatsApp's Marketing rate by country, from this stack's rate table\); the invoice may differ\./);
+  const countries = cost.locator('.dry-countries tbody tr');
+  assert.deepEqual(await countries.evaluateAll((rows) => rows.map((r) => r.dataset.callingCode)), ['55']);
+  assert.deepEqual(await countries.first().locator('td').allInnerTexts(), ['+55', '3', await localMoney(0.2025)]);
+  assert.deepEqual(await cost.locator('.dry-countries thead th').allInnerTexts(), ['Country code', 'Messages', 'Subtotal']);
+  await shot('checked');
+
+  // The check wrote nothing: no invitation, nobody messaged, every row still not invited.
+  assert.deepEqual((await apiCall('GET', `/api/whatsapp/invitations/${eventId}`)).body.items, []);
+  const ours = async () => (await sim('GET', '/_sim/messages')).map((m) => m.params.To)
+    .filter((to) => to.startsWith('whatsapp:+5511920000') || to === `whatsapp:${usPhone}`);
+  assert.deepEqual(await ours(), []);
+  await waitForCount(page.locator('#guest-rows tr[data-status="none"]'), 5);
+  // Exactly the guests and template about to be sent, marked as a dry run, with no key.
+  assert.equal(bulk.length, 1);
+  assert.equal(bulk[0].body.dry_run, true);
+  assert.equal(bulk[0].key, null);
+  assert.equal(bulk[0].body.template_id, templateId);
+  assert.deepEqual(bulk[0].body.guests.map((g) => g.guest_id), ['b1', 'b2', 'b3', 'b4', 'us1']);
+  assert.deepEqual(await unlabelledControls(page), []);
+  await page.setViewportSize({ width: 390, height: 844 });
+  await noHorizontalScroll(page, 390);
+  await shot('checked-phone');
+  await page.setViewportSize({ width: 1024, height: 900 });
+
+  // Confirmed: the same request (with a key) sends as the check said.
+  await dialog.getByRole('button', { name: 'Send 5', exact: true }).click();
+  await page.locator('#progress .job[data-total="5"][data-done="true"]').waitFor({ timeout: 30_000 });
+  assert.equal(bulk.length, 2);
+  const { dry_run: _, ...checked } = bulk[0].body;
+  assert.deepEqual(bulk[1].body, checked);
+  assert.match(bulk[1].key ?? '', /^.+-0$/);
+  const row = (id) => page.locator(`#guest-rows tr[data-guest-id="${id}"]`);
+  for (const id of ['b1', 'b2', 'b3']) await row(id).and(page.locator('[data-status="read"]')).waitFor({ timeout: 30_000 });
+  await row('b4').and(page.locator('[data-status="skipped"]')).waitFor();
+  assert.equal(await row('b4').locator('.todo').getAttribute('data-action'), 'lift_your_opt_out');
+  await row('us1').and(page.locator('[data-status="skipped"]')).waitFor();
+  assert.equal(await row('us1').locator('.todo').getAttribute('data-action'), 'marketing_not_delivered');
+  assert.deepEqual((await ours()).sort(), [1, 2, 3].map((i) => `whatsapp:${n(i)}`));
+  assert.equal(await page.locator('#dry-run').getAttribute('data-state'), 'idle');
+  assert.equal(await page.locator('#errors .error').count(), 0, await page.locator('#errors').innerText());
+  await shot('sent');
   assert.deepEqual(problems, []);
 });
 

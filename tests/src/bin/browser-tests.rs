@@ -6,17 +6,22 @@
 //!
 //! The scripts get `RSVP_API_URL` (the stack, which serves the dashboard at
 //! `/`), `RSVP_SIM_URL` (the simulator, for its `/_sim/*` controls) and
-//! `RSVP_ARTIFACTS` (where screenshots go: `test-artifacts/dashboard/`).
+//! `RSVP_ARTIFACTS` (where screenshots go: `test-artifacts/dashboard/`),
+//! and `RSVP_LIMITED_API_URL` / `RSVP_LIMITED_SIM_URL`: a second stack whose
+//! sender may reach 3 guests in a 30-second "day" (the daily limit's tests).
 //!
 //! Options: `--serve` starts the stack, prints its URLs and waits for Ctrl-C
 //! (to try the dashboard by hand against the same setup); any other
 //! arguments are passed to `node --test` (e.g. `--test-name-pattern=phone`).
 
 use e2e::TestStack;
+use shared::domain::budget::DailyLimit;
 use std::process::ExitCode;
 use std::time::Duration;
 
 /// The whole run (both viewports) takes well under a minute; this is a fence.
+/// The daily limit of the second stack's sender.
+const LIMITED_TO: u32 = 3;
 const NODE_TIMEOUT: Duration = Duration::from_secs(600);
 const SCRIPTS: &[&str] = &[
     "tests/browser/guests.test.mjs",
@@ -34,6 +39,16 @@ async fn main() -> ExitCode {
     let api_url = t.stack.api_url.clone();
     let sim_url = t.sim.base_url();
     println!("local stack: dashboard and API {api_url}/ , Twilio simulator {sim_url}");
+    // WhatsApp's daily limit is the whole stack's: a second stack, whose
+    // sender may reach 3 guests in a 30-second "day", for the tests of it.
+    let limited = TestStack::start_with(|_, options| {
+        options.profile.daily_limit = DailyLimit::Limited(LIMITED_TO);
+        options.profile.window_seconds = 30;
+        options.reconcile_every = Duration::from_secs(1);
+    })
+    .await;
+    let limited_api_url = limited.stack.api_url.clone();
+    println!("local stack with a daily limit of {LIMITED_TO} in 30 s: {limited_api_url}/");
 
     if serve {
         println!("serving until Ctrl-C");
@@ -52,6 +67,8 @@ async fn main() -> ExitCode {
         .current_dir(&root)
         .env("RSVP_API_URL", &api_url)
         .env("RSVP_SIM_URL", &sim_url)
+        .env("RSVP_LIMITED_API_URL", &limited_api_url)
+        .env("RSVP_LIMITED_SIM_URL", limited.sim.base_url())
         .env("RSVP_ARTIFACTS", &artifacts)
         .kill_on_drop(true);
     let mut child = match command.spawn() {
@@ -74,6 +91,7 @@ async fn main() -> ExitCode {
         }
     };
     drop(t);
+    drop(limited);
     if status.success() {
         println!(
             "browser tests passed; screenshots in {}",
