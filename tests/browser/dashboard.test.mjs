@@ -6,6 +6,9 @@
 //   RSVP_API_URL   the stack (API, and the dashboard at /)
 //   RSVP_SIM_URL   the Twilio simulator (its /_sim/* controls)
 //   RSVP_ARTIFACTS where screenshots go
+//   RSVP_LIMITED_API_URL, RSVP_LIMITED_SIM_URL  a second stack (and its
+//                  simulator) whose sender may reach 3 guests in a 30-second
+//                  "day": the daily limit's test
 // RSVP_CHROMIUM overrides the browser (default /usr/bin/chromium).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,12 +20,16 @@ const { chromium } = await import(new URL('../../infra/node/node_modules/playwri
 
 const API = process.env.RSVP_API_URL;
 const SIM = process.env.RSVP_SIM_URL;
+const LIMITED_API = process.env.RSVP_LIMITED_API_URL;
+const LIMITED_SIM = process.env.RSVP_LIMITED_SIM_URL;
 const ARTIFACTS = process.env.RSVP_ARTIFACTS ?? path.resolve('test-artifacts/dashboard');
 fs.mkdirSync(ARTIFACTS, { recursive: true });
 const CHROMIUM = process.env.RSVP_CHROMIUM ?? '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const skip = !API || !SIM ? 'needs RSVP_API_URL and RSVP_SIM_URL: run `cargo run -p e2e --bin browser-tests`' : false;
+const skipLimited = skip || (!LIMITED_API || !LIMITED_SIM
+  ? 'needs RSVP_LIMITED_API_URL and RSVP_LIMITED_SIM_URL: run `cargo run -p e2e --bin browser-tests`' : false);
 
 /** A fresh browser profile with one page at this viewport; closed by `close()`. */
 async function openBrowser(viewport) {
@@ -50,16 +57,16 @@ async function openBrowser(viewport) {
   return { page, problems, close };
 }
 
-async function sim(method, pathname, body) {
-  const res = await fetch(SIM + pathname, {
+async function sim(method, pathname, body, base = SIM) {
+  const res = await fetch(base + pathname, {
     method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined,
   });
   assert.ok(res.ok, `simulator ${method} ${pathname}: ${res.status}`);
   return res.json();
 }
 
-async function apiCall(method, pathname, body) {
-  const res = await fetch(API + pathname, {
+async function apiCall(method, pathname, body, base = API) {
+  const res = await fetch(base + pathname, {
     method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined,
   });
   const text = await res.text();
@@ -73,10 +80,10 @@ async function createTemplate(id, name, text) {
   return res.body;
 }
 
-async function createEvent(eventId, name) {
+async function createEvent(eventId, name, base = API) {
   const res = await apiCall('PUT', `/api/whatsapp/events/${eventId}`, {
     name, starts_at: '2027-06-01T20:00:00+00:00', venue: 'Hall', host: 'Ana', rsvp_base_url: 'https://rsvp.example.com/r/',
-  });
+  }, base);
   assert.equal(res.status, 201, JSON.stringify(res.body));
 }
 
@@ -529,107 +536,142 @@ test('a Marketing template: the confirmation says US guests will be skipped, and
   assert.deepEqual(problems, []);
 });
 
-test('over the daily limit: the progress says how many wait and when the send should finish; the sender profile shows', { skip, timeout: 90_000 }, async (t) => {
+test('over the daily limit: the progress says how many wait and when the send should finish; the sender profile shows', { skip: skipLimited, timeout: 180_000 }, async (t) => {
+  // The second stack: its sender may reach 3 new guests in a 30-second
+  // "day", and its reconciliation (every second) queues those waiting again
+  // as places free. Five guests: three go at once, two wait about 30 s.
   const { page, problems, close } = await openBrowser({ width: 1024, height: 900 });
   t.after(close);
   const shot = shooter(page, 'daily-limit');
   const eventId = `limit-${Date.now().toString(36)}`;
-  await createEvent(eventId, 'Big Wedding');
-  const localNumber = (n) => page.evaluate((x) => x.toLocaleString(), n);
+  await createEvent(eventId, 'Big Wedding', LIMITED_API);
   const localClock = (iso) => page.evaluate((x) => new Date(x).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }), iso);
   const escapeRe = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const limitWords = '3 new guests per 30 seconds';
+  const n = (i) => `+5511950000${String(i).padStart(3, '0')}`;
+  const ours = async () => (await sim('GET', '/_sim/messages', undefined, LIMITED_SIM))
+    .filter((m) => m.params.To?.startsWith('whatsapp:+5511950000'));
+  // Nobody else uses this stack: all three places are free.
+  const before = await apiCall('GET', '/api/whatsapp/sender', undefined, LIMITED_API);
+  assert.equal(before.status, 200, JSON.stringify(before.body));
+  assert.equal(before.body.daily_unique_recipients, 3);
+  assert.equal(before.body.window_seconds, 30);
+  assert.equal(before.body.free_now, 3, JSON.stringify(before.body));
 
-  // The stack's own sender profile (the browser-tests stack: 50 a second,
-  // 100,000 new guests in 24 hours), read once on load.
-  await page.goto(`${API}/#event=${eventId}`);
+  // The stack's own sender profile, read on load.
+  await page.goto(`${LIMITED_API}/#event=${eventId}`);
   await assertEventually(async () => assert.equal(await page.locator('#event-select').inputValue(), eventId));
   const profile = page.locator('#sender-profile');
   await profile.waitFor();
-  assert.match(await profile.innerText(),
-    new RegExp(`^WhatsApp sender: 50 messages/s, ${escapeRe(await localNumber(100_000))} new guests a day \\(\\d[\\d.,\\s]* used now\\)\\.$`));
+  assert.equal(await profile.innerText(), `WhatsApp sender: 50 messages/s, ${limitWords} (0 used now).`);
+  assert.equal(await profile.getAttribute('data-daily-limit'), '3');
 
-  // The stack's limit is far above what a test sends, so the job and its
-  // invitations are answered here: 1,350 of 1,360 wait for a limit of 1,000.
-  const jobId = `job-${crypto.randomUUID()}`;
-  const now = Date.now();
-  const iso = (ms) => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
-  const createdAt = iso(now - 10 * 60_000);
-  const expectedFinish = iso(now + 2 * 86_400_000); // another day: the date is shown too
-  const nextAt = iso(now + 5 * 60_000);
-  const invitation = (guestId, name, status) => ({
-    invitation_id: `${jobId}-${guestId}`, job_id: jobId, guest_id: guestId, name, status, attempt: 1,
-    error_code: null, error_message: null, error_action: null, what_to_do: null, flag: null,
-    message_sid: status === 'delivered' ? 'SM00000000000000000000000000000001' : null,
-    template_id: 'default', template_version: 1, updated_at: createdAt, timestamps: { queued: createdAt },
-  });
-  const items = [invitation('w1', 'Wanda', 'waiting'), invitation('w2', 'Walt', 'waiting'), invitation('d3', 'Dora', 'delivered')];
-  const counts = { queued: 0, waiting: 1350, sending: 0, sent: 0, delivered: 10, read: 0, failed: 0, undelivered: 0, skipped: 0 };
-  const words = "Nothing to do: WhatsApp's daily limit on new conversations is reached, and it goes out by itself as the 24-hour window frees places, oldest first.";
-  await page.route((url) => url.pathname === `/api/whatsapp/invitations/${eventId}`, (route) => route.fulfill({
-    status: 200, contentType: 'application/json', body: JSON.stringify({ items, next_cursor: null }),
-  }));
-  await page.route((url) => url.pathname === `/api/whatsapp/status/${jobId}`, (route) => route.fulfill({
-    status: 200, contentType: 'application/json', body: JSON.stringify({
-      job_id: jobId, event_id: eventId, total: 1360, done: false, counts, created_at: createdAt,
-      expected_finish: expectedFinish,
-      waiting: { count: 1350, reason: 'wait_for_daily_limit', words, daily_unique_recipients: 1000, next_at: nextAt },
-    }),
-  }));
-  await page.getByLabel('Paste CSV').fill('id,name,phone\nw1,Wanda,+5511950000001\nw2,Walt,+5511950000002\nd3,Dora,+5511950000003');
+  const guests = [['w1', 'Wanda'], ['w2', 'Walt'], ['w3', 'Dora'], ['w4', 'Ezra'], ['w5', 'Fay']];
+  await page.getByLabel('Paste CSV').fill(`id,name,phone\n${guests.map(([id, name], i) => `${id},${name},${n(i + 1)}`).join('\n')}`);
   await page.getByRole('button', { name: 'Check and add guests' }).click();
-  await page.getByRole('button', { name: 'Refresh' }).click();
+  await waitForCount(page.locator('#guest-rows tr[data-status="none"]'), 5);
+  await page.getByRole('button', { name: 'Select all' }).click();
+  await page.locator('#guest-count', { hasText: '5 guests · 5 selected' }).waitFor();
 
-  const job = page.locator(`#progress .job[data-job-id="${jobId}"]`);
-  await job.and(page.locator('[data-done="false"]')).waitFor();
-  assert.match(await job.locator('.job-head').innerText(),
-    new RegExp(`^Sending: 10 of ${escapeRe(await localNumber(1360))} invitations finished \\(0%\\)`));
-  // The expected finish, in this browser's time, with the date (another day).
-  const eta = job.locator('.eta');
-  assert.equal(await eta.locator('time').getAttribute('datetime'), expectedFinish);
-  const etaText = await eta.innerText();
-  assert.ok(etaText.startsWith('Expected to finish by '), etaText);
-  assert.ok(etaText.includes(await localClock(expectedFinish)), `${etaText} has the time`);
-  const day = await page.evaluate((x) => String(new Date(x).getDate()), expectedFinish);
-  assert.ok(etaText.replace(await localClock(expectedFinish), '').includes(day), `${etaText} has the date`);
-  // Why the rest waits, that it goes by itself, and when the next one may go.
-  const waiting = job.locator('.waiting');
-  assert.equal(await waiting.getAttribute('data-count'), '1350');
+  // The confirmation's check (a dry run): 5 would go, 2 of them wait.
+  await page.getByRole('button', { name: /Send WhatsApp invitations/ }).click();
+  const dialog = page.getByRole('dialog');
+  await dialog.waitFor();
+  const check = page.locator('#dry-run[data-state="ready"]');
+  await check.waitFor();
+  assert.equal(await check.locator('.dry-queued').getAttribute('data-count'), '5');
+  assert.equal(await check.locator('.dry-skipped').getAttribute('data-count'), '0');
+  assert.equal(await check.locator('.dry-rejected').getAttribute('data-count'), '0');
+  const dryWait = check.locator('.dry-wait[data-count]');
+  assert.equal(await dryWait.getAttribute('data-count'), '2');
+  const dryFinish = await dryWait.locator('time').getAttribute('datetime');
+  const dryFinishMs = Date.parse(dryFinish);
+  // The two wait for the window (30 s, plus a second's margin) to free places.
+  assert.ok(dryFinishMs >= Date.now() + 20_000 && dryFinishMs <= Date.now() + 120_000, `dry-run finish ${dryFinish}`);
+  assert.equal(await dryWait.innerText(), `2 of 5 would wait for WhatsApp's daily limit (${limitWords}) `
+    + `and go out by themselves as places free; expected to finish by ${await localClock(dryFinish)}.`);
+  assert.deepEqual(await ours(), [], 'the check sent nothing');
+  await shot('checked');
+
+  // Sent: three go, two wait, and the page says why and until when.
+  await dialog.getByRole('button', { name: 'Send 5', exact: true }).click();
+  const job = page.locator('#progress .job[data-total="5"]');
+  await job.waitFor();
+  const waiting = job.locator('p.waiting');
+  await waiting.waitFor({ timeout: 20_000 });
+  const waitingSeenAt = Date.now();
+  assert.equal(await waiting.getAttribute('data-count'), '2');
   assert.equal(await waiting.getAttribute('data-reason'), 'wait_for_daily_limit');
-  assert.match(await waiting.innerText(), new RegExp(`^${escapeRe(await localNumber(1350))} waiting for WhatsApp's daily limit `
-    + `\\(${escapeRe(await localNumber(1000))} new guests a day\\) — they go out by themselves, oldest first; next at `));
-  assert.ok((await waiting.innerText()).includes(await localClock(nextAt)));
-  assert.equal(await waiting.locator('time').getAttribute('datetime'), nextAt);
+  assert.match(await waiting.getAttribute('title'), /daily limit/);
+  assert.match(await waiting.innerText(), new RegExp(`^2 waiting for WhatsApp's daily limit \\(${escapeRe(limitWords)}\\) `
+    + '— they go out by themselves, oldest first'));
+  assert.equal(await job.getAttribute('data-done'), 'false');
+  const eta = job.locator('p.eta');
+  const etaAt = await eta.locator('time').getAttribute('datetime');
+  assert.ok(Date.parse(etaAt) > Date.now() && Date.parse(etaAt) <= Date.now() + 120_000, `expected finish ${etaAt}`);
+  assert.equal(await eta.innerText(), `Expected to finish by ${await localClock(etaAt)}`);
   // The legend counts them under their own label.
-  assert.equal(await job.locator('li[data-status="waiting"] .badge').innerText(), 'Waiting for daily limit');
-  assert.equal(await job.locator('li[data-status="waiting"] .n').innerText(), await localNumber(1350));
-  // And each guest's row: waiting, nothing to retry.
-  const row = (id) => page.locator(`#guest-rows tr[data-guest-id="${id}"]`);
-  for (const id of ['w1', 'w2']) {
-    await row(id).and(page.locator('[data-status="waiting"]')).waitFor();
-    assert.equal(await row(id).locator('.c-status .badge').innerText(), 'Waiting for daily limit');
-    assert.equal(await row(id).locator('button.retry').count(), 0);
+  await assertEventually(async () =>
+    assert.equal(await job.locator('li[data-status="waiting"] .badge').innerText(), 'Waiting for daily limit'));
+  assert.equal(await job.locator('li[data-status="waiting"] .n').innerText(), '2');
+  // Two guests' rows wait, with nothing to retry; the other three go.
+  const waitingRows = page.locator('#guest-rows tr[data-status="waiting"]');
+  await waitForCount(waitingRows, 2);
+  for (let i = 0; i < 2; i++) {
+    assert.equal(await waitingRows.nth(i).locator('.c-status .badge').innerText(), 'Waiting for daily limit');
+    assert.equal(await waitingRows.nth(i).locator('button.retry').count(), 0);
   }
-  assert.equal(await row('d3').getAttribute('data-status'), 'delivered');
+  const goneRows = page.locator('#guest-rows tr[data-status="delivered"], #guest-rows tr[data-status="read"]');
+  await waitForCount(goneRows, 3);
+  // Only the three have been messaged.
+  assert.equal((await ours()).length, 3);
   // A colour of its own.
   const colour = (locator) => locator.evaluate((el) => getComputedStyle(el).backgroundColor);
-  const waitingColour = await colour(row('w1').locator('.badge'));
+  const waitingColour = await colour(waitingRows.first().locator('.badge'));
   assert.notEqual(waitingColour, 'rgba(0, 0, 0, 0)');
-  assert.notEqual(waitingColour, await colour(row('d3').locator('.badge')));
+  assert.notEqual(waitingColour, await colour(goneRows.first().locator('.badge')));
   assert.equal(await colour(job.locator('li[data-status="waiting"] .badge')), waitingColour);
+  // Refreshed, the sender line shows the limit used up, and when a place frees.
+  await page.getByRole('button', { name: 'Refresh' }).click();
+  await assertEventually(async () => assert.match(await profile.innerText(), new RegExp(
+    `^WhatsApp sender: 50 messages/s, ${escapeRe(limitWords)} \\(3 used now\\); the limit is reached, the next place frees at \\S`)));
+  assert.equal(await profile.getAttribute('data-daily-limit'), '3');
+  // Labelled, and no sideways scroll on a phone, with the waiting line shown.
+  assert.deepEqual(await unlabelledControls(page), []);
   await shot('waiting');
+  await page.setViewportSize({ width: 390, height: 844 });
+  await noHorizontalScroll(page, 390);
+  await shot('waiting-phone');
+  await page.setViewportSize({ width: 1024, height: 900 });
+  t.diagnostic(`waiting checks took ${Date.now() - waitingSeenAt} ms`);
+
+  // The window frees: reconciliation sends the two, and the job finishes.
+  await page.locator('#progress .job[data-total="5"][data-done="true"][data-percent="100"]').waitFor({ timeout: 90_000 });
+  await waitForCount(goneRows, 5, 30_000);
+  assert.equal(await job.locator('p.waiting').count(), 0);
+  assert.equal(await job.locator('p.eta').count(), 0);
+  assert.equal(await page.locator('#guest-rows tr[data-status="waiting"]').count(), 0);
+  const sent = await ours();
+  assert.deepEqual(sent.map((m) => m.params.To).sort(), guests.map((_, i) => `whatsapp:${n(i + 1)}`), 'each guest messaged once');
+  // The last two no sooner than the window allowed.
+  const at = sent.map((m) => m.received_at_ms).sort((a, b) => a - b);
+  assert.ok(at[3] - at[0] >= 25_000, `the fourth went ${at[3] - at[0]} ms after the first`);
+  t.diagnostic(`the waiting two went ${at[3] - at[0]} and ${at[4] - at[0]} ms after the first`);
+  await shot('all-sent');
 
   // Without the sender profile the page works, quietly.
   await page.route('**/api/whatsapp/sender', (route) => route.fulfill({
     status: 500, contentType: 'application/json', body: JSON.stringify({ error: { code: 'internal_error', message: 'no profile' } }),
   }));
   await page.reload();
-  await job.locator('.waiting').waitFor();
+  await page.locator('#progress .job[data-total="5"][data-done="true"]').waitFor();
+  await waitForCount(goneRows, 5);
   await assertEventually(async () => assert.ok(await profile.isHidden()));
   assert.equal(await page.locator('#errors .error').count(), 0, await page.locator('#errors').innerText());
   assert.deepEqual(await unlabelledControls(page), []);
   await page.setViewportSize({ width: 390, height: 844 });
   await noHorizontalScroll(page, 390);
-  await shot('waiting-phone');
+  await shot('done-phone');
   assert.deepEqual(problems, []);
 });
 

@@ -19,9 +19,9 @@ use shared::domain::budget::DailyLimit;
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// The whole run (both viewports) takes well under a minute; this is a fence.
 /// The daily limit of the second stack's sender.
 const LIMITED_TO: u32 = 3;
+/// The whole run takes about a minute and a half; this is a fence.
 const NODE_TIMEOUT: Duration = Duration::from_secs(600);
 const SCRIPTS: &[&str] = &[
     "tests/browser/guests.test.mjs",
