@@ -363,6 +363,9 @@ pub struct ProviderMessage {
     /// None while the provider has not started sending it.
     pub status: Option<Status>,
     pub error: Option<ErrorInfo>,
+    /// Refused for WhatsApp's daily limit (63018): the invitation waits,
+    /// it is not failed.
+    pub over_daily_limit: bool,
     /// When the provider created it, RFC 3339.
     pub created_at: String,
 }

@@ -5,18 +5,14 @@
 //! it did.
 
 use shared::app::reconcile::{self, ReconcileStore, Report, Thresholds};
-use shared::app::waiting::{self, WaitingStore};
+use shared::app::waiting;
 use shared::domain::budget::SenderProfile;
 use shared::edge::metrics;
 use shared::ports::{Messenger, SendQueue};
 use std::sync::Arc;
 
-/// What a run reads and moves.
-pub trait RunStore: ReconcileStore + WaitingStore {}
-impl<T: ReconcileStore + WaitingStore + ?Sized> RunStore for T {}
-
 pub struct Deps {
-    pub store: Arc<dyn RunStore>,
+    pub store: Arc<dyn ReconcileStore>,
     pub queue: Arc<dyn SendQueue>,
     pub messenger: Arc<dyn Messenger>,
     pub thresholds: Thresholds,
@@ -27,14 +23,17 @@ pub struct Deps {
 /// a failure on one invitation is counted and the others go on.
 pub async fn handle(deps: &Deps) -> Result<Report, shared::ports::StoreError> {
     let now = time::OffsetDateTime::now_utc();
+    // A failure here leaves the waiting for the next run; the rest goes on.
     let unwaited = waiting::release(deps.store.as_ref(), deps.queue.as_ref(), &deps.profile, now)
         .await
-        .inspect_err(|error| tracing::error!(%error, "queuing waiting invitations stopped"))?;
+        .inspect_err(|error| tracing::error!(%error, "queuing waiting invitations failed; the next run tries again"))
+        .unwrap_or(0);
     let mut report = reconcile::run(
         deps.store.as_ref(),
         deps.queue.as_ref(),
         deps.messenger.as_ref(),
         deps.thresholds,
+        &deps.profile,
         now,
     )
     .await

@@ -103,7 +103,9 @@ async fn job_status(deps: &Deps, req: &Request) -> ApiResult {
     let waiting = job.count(Status::Waiting).max(0) as u64;
     let remaining = job.count(Status::Queued).max(0) as u64 + waiting;
     let in_flight = remaining + job.count(Status::Sending).max(0) as u64;
-    let state = match remaining {
+    // The budget's ring is read only when the job waits for it: otherwise
+    // the rate decides, and a dashboard's polls stay one query.
+    let state = match waiting {
         0 => None,
         _ => budget(deps).await?,
     };

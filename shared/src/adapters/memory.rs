@@ -283,24 +283,23 @@ impl MemoryStore {
         now: i64,
     ) -> BudgetTake {
         let mut tables = self.tables();
-
+        if let Some(&until) = tables.budget_paused.get(sender).filter(|&&u| u > now) {
+            return BudgetTake::Exhausted { until };
+        }
+        let until = now + hold_seconds;
         let who = (sender.to_owned(), recipient.whatsapp_identity());
         if tables
             .budget_recipients
             .get(&who)
-            .is_some_and(|&until| until > now)
+            .is_some_and(|&counted| counted >= until)
         {
             return BudgetTake::AlreadyCounted;
-        }
-        if let Some(&until) = tables.budget_paused.get(sender).filter(|&&u| u > now) {
-            return BudgetTake::Exhausted { until };
         }
         let taken = tables.budget_taken.get(sender).copied().unwrap_or(0);
         let place = (sender.to_owned(), taken % u64::from(limit.max(1)));
         if let Some(&until) = tables.budget_places.get(&place).filter(|&&u| u > now) {
             return BudgetTake::Exhausted { until };
         }
-        let until = now + hold_seconds;
         tables.budget_places.insert(place, until);
         tables.budget_taken.insert(sender.to_owned(), taken + 1);
         tables.budget_recipients.insert(who, until);
@@ -652,10 +651,16 @@ mod tests {
             take("+5521987001234", 6).await,
             BudgetTake::Exhausted { until: 30 }
         );
-        assert_eq!(take("+5511999990001", 7).await, BudgetTake::AlreadyCounted);
-        // The first place frees at 30, the second at 35.
+        // Messaged again later in the window, a guest counts on beyond
+        // their first place: they need a place of their own again.
+        assert_eq!(
+            take("+5511999990001", 7).await,
+            BudgetTake::Exhausted { until: 30 }
+        );
+        // The first place frees at 30, the second at 35. At the same instant
+        // (a duplicate in two batches) the guest is counted once.
         assert_eq!(take("+5521987001234", 30).await, BudgetTake::Counted);
-        assert_eq!(take("+552187001234", 31).await, BudgetTake::AlreadyCounted);
+        assert_eq!(take("+552187001234", 30).await, BudgetTake::AlreadyCounted);
         assert_eq!(
             take("+5511999990009", 31).await,
             BudgetTake::Exhausted { until: 35 }

@@ -20,16 +20,19 @@
 
 use super::lifecycle::{self, StatusReport};
 use super::send;
+use super::waiting::{self, WaitingStore};
 use crate::domain::JobId;
+use crate::domain::budget::SenderProfile;
 use crate::domain::{Invitation, Status, parse_timestamp, timestamp};
 use crate::ports::{
     Annotation, InvitationStore, JobStore, Messenger, ProviderMessage, SendQueue, StoreError,
 };
 use std::collections::HashSet;
 
-/// What reconciliation reads and moves.
-pub trait ReconcileStore: InvitationStore + JobStore {}
-impl<T: InvitationStore + JobStore + ?Sized> ReconcileStore for T {}
+/// What reconciliation reads and moves (the daily budget: a refusal for
+/// its limit pauses it).
+pub trait ReconcileStore: WaitingStore + JobStore {}
+impl<T: WaitingStore + JobStore + ?Sized> ReconcileStore for T {}
 use futures::StreamExt;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -97,10 +100,10 @@ pub async fn run(
     queue: &dyn SendQueue,
     messenger: &dyn Messenger,
     thresholds: Thresholds,
+    profile: &SenderProfile,
     now: OffsetDateTime,
 ) -> Result<Report, StoreError> {
     let mut report = Report::default();
-    let at = timestamp(now);
     for (status, threshold) in [
         (Status::Queued, thresholds.queued),
         (Status::Sending, thresholds.sending),
@@ -117,7 +120,7 @@ pub async fn run(
         // Boxed: a lazy map here trips the spawned task's lifetime inference.
         let settles: Vec<std::pin::Pin<Box<dyn Future<Output = _> + Send + '_>>> = stale
             .iter()
-            .map(|inv| Box::pin(settle(store, queue, messenger, inv, &at)) as _)
+            .map(|inv| Box::pin(settle(store, queue, messenger, profile, inv, now)) as _)
             .collect();
         let results: Vec<Result<Found, String>> = futures::stream::iter(settles)
             .buffer_unordered(PARALLELISM)
@@ -155,12 +158,14 @@ async fn existing_jobs(
 }
 
 async fn settle(
-    store: &dyn InvitationStore,
+    store: &dyn ReconcileStore,
     queue: &dyn SendQueue,
     messenger: &dyn Messenger,
+    profile: &SenderProfile,
     inv: &Invitation,
-    at: &str,
+    now: OffsetDateTime,
 ) -> Result<Found, String> {
+    let at = &timestamp(now);
     let found = match inv.status {
         Status::Queued => {
             touch(store, inv, at).await?;
@@ -191,6 +196,14 @@ async fn settle(
     }
     .map_err(|e| e.to_string())?;
     match found {
+        Some(message) if message.over_daily_limit => {
+            // Refused for WhatsApp's daily limit: it waits, as the webhook
+            // would have had it, and sending pauses.
+            waiting::refused_for_limit(store, &inv.invitation_id, inv.attempt, profile, now)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(Found::Settled)
+        }
         Some(message) => apply(store, inv, message, at).await,
         None if inv.status == Status::Sending && inv.message_sid.is_none() => {
             // Nothing reached the provider: the claim goes back and is sent.
@@ -288,6 +301,7 @@ mod tests {
                     sid: sid.into(),
                     status: Some(status),
                     error: None::<ErrorInfo>,
+                    over_daily_limit: false,
                     created_at: now(),
                 },
             ));
@@ -326,6 +340,12 @@ mod tests {
         sent: Duration::ZERO,
     };
 
+    const PROFILE: SenderProfile = SenderProfile {
+        rate_per_second: 80,
+        daily_limit: crate::domain::budget::DailyLimit::Unlimited,
+        window_seconds: crate::domain::budget::DAY_SECONDS,
+    };
+
     /// Four invitations of one job, one per guest, all `queued`.
     async fn job_of_four() -> (
         crate::adapters::memory::MemoryStore,
@@ -358,6 +378,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_send_twilio_refused_for_the_daily_limit_waits_instead_of_failing() {
+        let (store, queue, invs) = job_of_four().await;
+        let provider = Provider::default();
+        let claimed = claim(&store, &invs[0]).await;
+        provider.messages.lock().unwrap().push((
+            claimed.guest.phone.clone(),
+            ProviderMessage {
+                sid: "SM1".into(),
+                status: Some(Status::Failed),
+                error: Some(ErrorInfo {
+                    code: "63018".into(),
+                    message: "over the limit".into(),
+                }),
+                over_daily_limit: true,
+                created_at: now(),
+            },
+        ));
+        let later = OffsetDateTime::now_utc() + time::Duration::seconds(1);
+        run(&store, &queue, &provider, NONE, &PROFILE, later)
+            .await
+            .unwrap();
+        let inv = store
+            .get_invitation(&claimed.invitation_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((inv.status, inv.attempt), (Status::Waiting, 2));
+    }
+
+    #[tokio::test]
     async fn each_stale_state_is_settled_its_own_way() {
         let (store, queue, invs) = job_of_four().await;
         let provider = Provider::default();
@@ -381,7 +431,9 @@ mod tests {
         provider.has(&sent.guest.phone, "SM3", Status::Read);
 
         let later = OffsetDateTime::now_utc() + time::Duration::seconds(1);
-        let report = run(&store, &queue, &provider, NONE, later).await.unwrap();
+        let report = run(&store, &queue, &provider, NONE, &PROFILE, later)
+            .await
+            .unwrap();
         assert_eq!(
             (
                 report.requeued,
@@ -432,6 +484,7 @@ mod tests {
             &queue,
             &Provider::default(),
             Thresholds::DEPLOYED,
+            &PROFILE,
             OffsetDateTime::now_utc(),
         )
         .await
@@ -465,7 +518,7 @@ mod tests {
             .unwrap();
         store.forget_job(&orphan.job_id);
         let later = OffsetDateTime::now_utc() + time::Duration::seconds(1);
-        let report = run(&store, &queue, &Provider::default(), NONE, later)
+        let report = run(&store, &queue, &Provider::default(), NONE, &PROFILE, later)
             .await
             .unwrap();
         assert_eq!((report.orphaned, report.requeued), (1, 0));

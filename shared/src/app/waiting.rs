@@ -29,6 +29,15 @@ pub async fn release(
     profile: &SenderProfile,
     now: OffsetDateTime,
 ) -> Result<usize, StoreError> {
+    let at = timestamp(now);
+    // The budget's ring is read only when someone waits.
+    if store
+        .in_flight_since(Status::Waiting, &at, 1)
+        .await?
+        .is_empty()
+    {
+        return Ok(0);
+    }
     let free = match profile.daily_limit {
         DailyLimit::Unlimited => MAX_RELEASE,
         DailyLimit::Limited(limit) => store
@@ -40,7 +49,6 @@ pub async fn release(
     if free == 0 {
         return Ok(0);
     }
-    let at = timestamp(now);
     let waiting = store.in_flight_since(Status::Waiting, &at, free).await?;
     // Boxed: a lazy map here trips the spawned task's lifetime inference.
     let moves: Vec<std::pin::Pin<Box<dyn Future<Output = _> + Send + '_>>> = waiting
@@ -103,17 +111,19 @@ pub async fn refused_for_limit(
     now: OffsetDateTime,
 ) -> Result<bool, StoreError> {
     let until = profile.pause_after_refusal(now.unix_timestamp());
-    store.pause_budget(STACK_SENDER, until).await?;
     let at = timestamp(now);
     for _ in 0..MAX_RACES {
         let Some(inv) = store.get_invitation(invitation_id).await? else {
             return Ok(false);
         };
+        // A late or repeated report of a refusal already handled changes
+        // nothing, and pauses nothing.
         let refusable = matches!(inv.status, Status::Sending | Status::Sent);
         if inv.attempt != attempt || !refusable {
             return Ok(false);
         }
         if lifecycle::force(store, &inv, Status::Waiting, &at, Some(attempt + 1), None).await? {
+            store.pause_budget(STACK_SENDER, until).await?;
             tracing::warn!(%invitation_id, attempt, paused_until = until, "Twilio refused the send for WhatsApp's daily limit (63018); sending paused, the invitation waits");
             return Ok(true);
         }
@@ -247,12 +257,14 @@ mod tests {
             .unwrap()
         );
         let id = &inv.invitation_id;
-        // A refusal of another attempt changes nothing but still pauses.
+        // A refusal of another attempt changes nothing and pauses nothing.
         assert!(
             !refused_for_limit(&store, id, 2, &limited, now)
                 .await
                 .unwrap()
         );
+        let state = store.budget_state(STACK_SENDER).await.unwrap();
+        assert_eq!(state.paused_until, 0);
         assert!(
             refused_for_limit(&store, id, 1, &limited, now)
                 .await

@@ -711,24 +711,24 @@ impl DynamoStore {
     }
 
     /// Holds a budget place (or counts a recipient, which then expires)
-    /// until `until`, if it is not held at `now`.
+    /// until `until`, if it is held until `free_after` at the latest.
     fn hold_until(
         &self,
         key: Key,
         until: i64,
-        now: i64,
+        free_after: i64,
         expires: bool,
     ) -> Result<TransactWriteItem, StoreError> {
         let mut update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key.item()))
             .condition_expression(format!(
-                "attribute_not_exists({pk}) OR #until <= :now",
+                "attribute_not_exists({pk}) OR #until <= :free",
                 pk = keys::PK
             ))
             .expression_attribute_names("#until", "until")
             .expression_attribute_values(":until", n(until))
-            .expression_attribute_values(":now", n(now));
+            .expression_attribute_values(":free", n(free_after));
         update = if expires {
             update
                 .update_expression("SET #until = :until, #ttl = :until")
@@ -893,10 +893,13 @@ impl BudgetStore for DynamoStore {
                 // The places taken longest ago, in turn: if one is still
                 // held, so are those after it.
                 writes.push(self.hold_until(place.clone(), until, now, false)?);
+                // A recipient is counted anew unless a take as late as this
+                // one counted them (a duplicate): messaged again later in the
+                // window, WhatsApp counts them on past their first place.
                 writes.push(self.hold_until(
                     keys::budget_recipient(sender, recipient),
                     until,
-                    now,
+                    until - 1,
                     true,
                 )?);
             }
@@ -940,7 +943,7 @@ impl BudgetStore for DynamoStore {
             };
             let mut already = Vec::new();
             for (i, key) in recipient_keys.iter().enumerate() {
-                if held(key)? > now {
+                if held(key)? >= until {
                     already.push(i);
                 }
             }

@@ -67,6 +67,7 @@ impl From<StoredMessage> for ProviderMessage {
                 code: code.to_string(),
                 message: codes::describe(code).to_owned(),
             }),
+            over_daily_limit: m.error_code == Some(codes::WHATSAPP_LIMIT),
             created_at,
         }
     }
