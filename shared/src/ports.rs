@@ -205,12 +205,24 @@ pub trait OptOutStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// The guest's own record for the WhatsApp user `phone` reaches.
     async fn get_guests_opt_out(&self, phone: &PhoneNumber) -> Result<Option<OptOut>, StoreError>;
-    /// What `organizer` may know of `phone`'s opt-outs.
+    /// What `organizer` may know of each of `phones`' opt-outs, in order,
+    /// in one read whatever the numbers' state.
+    async fn opt_out_views(
+        &self,
+        organizer: &str,
+        phones: &[PhoneNumber],
+    ) -> Result<Vec<SeenOptOuts>, StoreError>;
+    /// [`Self::opt_out_views`] of one number.
     async fn opt_out_view(
         &self,
         organizer: &str,
         phone: &PhoneNumber,
-    ) -> Result<SeenOptOuts, StoreError>;
+    ) -> Result<SeenOptOuts, StoreError> {
+        let mut views = self
+            .opt_out_views(organizer, std::slice::from_ref(phone))
+            .await?;
+        Ok(views.remove(0))
+    }
     /// Notes that `organizer` invited these numbers: from then on it sees
     /// their guests' own opt-outs.
     async fn note_invited(&self, organizer: &str, phones: &[PhoneNumber])

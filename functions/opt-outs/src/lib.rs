@@ -1,7 +1,8 @@
 //! Whether a WhatsApp number may be messaged:
 //! `GET /api/whatsapp/opt-outs/{phone}`, `PUT` (opt it out), `DELETE` (lift
 //! an opt-out an organizer made). `{phone}` is E.164, its `+` as is,
-//! percent-encoded (`%2B`) or left out.
+//! percent-encoded (`%2B`) or left out. `POST /api/whatsapp/opt-outs/lookup`
+//! answers up to 1,000 numbers at once.
 //!
 //! A guest's own opt-out (an inbound STOP, or Twilio's 21610) binds every
 //! organizer of the stack, as the guest said it to the WhatsApp sender, and
@@ -38,18 +39,21 @@ pub struct OptOutView<'a> {
     pub updated_at: Option<&'a str>,
 }
 
-fn view(phone: &PhoneNumber, seen: &SeenOptOuts) -> Response<Body> {
-    let record = seen.effective();
-    http::json(
-        200,
-        &OptOutView {
+impl<'a> OptOutView<'a> {
+    fn of(phone: &'a PhoneNumber, seen: &'a SeenOptOuts) -> Self {
+        let record = seen.effective();
+        OptOutView {
             phone: phone.as_str(),
             opted_out: record.is_some_and(|r| r.opted_out),
             source: record.map(|r| r.source),
             keyword: record.and_then(|r| r.keyword.as_deref()),
             updated_at: record.map(|r| r.updated_at.as_str()),
-        },
-    )
+        }
+    }
+}
+
+fn view(phone: &PhoneNumber, seen: &SeenOptOuts) -> Response<Body> {
+    http::json(200, &OptOutView::of(phone, seen))
 }
 
 fn parse_phone(raw: &str) -> Result<PhoneNumber, shared::domain::PhoneError> {
@@ -61,8 +65,69 @@ fn parse_phone(raw: &str) -> Result<PhoneNumber, shared::domain::PhoneError> {
     }
 }
 
+/// Numbers one lookup may ask about: a 2,000-guest event is two requests.
+pub const MAX_LOOKUP: usize = 1_000;
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Lookup {
+    phones: Option<Vec<serde_json::Value>>,
+}
+
+/// `POST /api/whatsapp/opt-outs/lookup`: many numbers in one request (an
+/// event's guests), each answered as `GET /opt-outs/{phone}` would be; a
+/// number that is not one is listed in `rejected`.
+async fn lookup(deps: &Deps, owner: &str, req: &Request) -> ApiResult {
+    let input: Lookup = http::parse_json(req, LOOKUP_BODY_BYTES)?;
+    let phones = input
+        .phones
+        .ok_or_else(|| ApiError::invalid("phones", "is required"))?;
+    if phones.is_empty() || phones.len() > MAX_LOOKUP {
+        return Err(ApiError::invalid(
+            "phones",
+            format!("must list 1 to {MAX_LOOKUP} numbers"),
+        ));
+    }
+    let mut valid = Vec::new();
+    let mut rejected = Vec::new();
+    for (index, raw) in phones.iter().enumerate() {
+        let parsed = raw
+            .as_str()
+            .ok_or_else(|| "must be a string".to_owned())
+            .and_then(|s| parse_phone(s).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(phone) => valid.push((index, phone)),
+            Err(message) => rejected.push(serde_json::json!({
+                "index": index, "field": format!("phones[{index}]"), "message": message,
+            })),
+        }
+    }
+    let numbers: Vec<PhoneNumber> = valid.iter().map(|(_, p)| p.clone()).collect();
+    let views = deps.store.opt_out_views(owner, &numbers).await?;
+    let items: Vec<serde_json::Value> = valid
+        .iter()
+        .zip(&views)
+        .map(|((index, phone), seen)| {
+            let mut item =
+                serde_json::to_value(OptOutView::of(phone, seen)).expect("a view serializes");
+            item["index"] = (*index).into();
+            item
+        })
+        .collect();
+    Ok(http::json(
+        200,
+        &serde_json::json!({ "items": items, "rejected": rejected }),
+    ))
+}
+
+/// A lookup's body: 1,000 numbers in any form, with room to spare.
+const LOOKUP_BODY_BYTES: usize = 256 * 1024;
+
 async fn route(deps: &Deps, req: Request) -> ApiResult {
     let owner = http::organizer(&req)?;
+    if req.method() == "POST" {
+        return lookup(deps, &owner, &req).await;
+    }
     let phone = http::decoded_path_param(&req, "phone", parse_phone)?;
     let store = deps.store.as_ref();
     let mut seen = store.opt_out_view(&owner, &phone).await?;

@@ -519,22 +519,28 @@ impl OptOutStore for MemoryStore {
             .cloned())
     }
 
-    async fn opt_out_view(
+    async fn opt_out_views(
         &self,
         organizer: &str,
-        phone: &PhoneNumber,
-    ) -> Result<SeenOptOuts, StoreError> {
+        phones: &[PhoneNumber],
+    ) -> Result<Vec<SeenOptOuts>, StoreError> {
         let tables = self.tables();
-        let identity = phone.whatsapp_identity();
-        let read = |who: Option<String>| tables.opt_outs.get(&(identity.clone(), who)).cloned();
-        Ok(SeenOptOuts::of(
-            organizer,
-            read(None),
-            read(Some(organizer.to_owned())),
-            tables
-                .invited
-                .contains(&(identity.clone(), organizer.to_owned())),
-        ))
+        Ok(phones
+            .iter()
+            .map(|phone| {
+                let identity = phone.whatsapp_identity();
+                let read =
+                    |who: Option<String>| tables.opt_outs.get(&(identity.clone(), who)).cloned();
+                SeenOptOuts::of(
+                    organizer,
+                    read(None),
+                    read(Some(organizer.to_owned())),
+                    tables
+                        .invited
+                        .contains(&(identity.clone(), organizer.to_owned())),
+                )
+            })
+            .collect())
     }
 
     async fn note_invited(

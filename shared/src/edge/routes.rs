@@ -40,6 +40,7 @@ pub const ROUTES: &[Route] = &[
         "/api/whatsapp/templates/{templateId}/preview",
         "templates",
     ),
+    route("POST", "/api/whatsapp/opt-outs/lookup", "opt-outs"),
     route("GET", "/api/whatsapp/opt-outs/{phone}", "opt-outs"),
     route("PUT", "/api/whatsapp/opt-outs/{phone}", "opt-outs"),
     route("DELETE", "/api/whatsapp/opt-outs/{phone}", "opt-outs"),

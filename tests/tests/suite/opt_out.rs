@@ -445,3 +445,78 @@ async fn a_stop_in_the_form_whatsapp_reports_holds_for_the_number_as_dialled() {
         assert_eq!(messages_to(&t, d), 1, "{d}");
     }
 }
+
+/// An event's guests' opt-outs in one request each thousand, by the same
+/// rules as one number's: a guest's STOP only for numbers the organizer
+/// invited, its own opt-outs always, another organizer's never.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lookup_answers_many_numbers_at_once_by_the_same_rules() {
+    let t = TestStack::start().await;
+    t.create_event("gala").await;
+    // Bo said STOP after A invited him; A opted Cy out; another organizer
+    // opted Ana out.
+    t.send_bulk("gala", vec![guest("b", "Bo", BO)]).await;
+    let (status, _, _) = t.inbound_message(BO, "STOP").await;
+    assert_eq!(status, 200);
+    let (status, _) = t.request("PUT", &opt_out_path(CY), None).await;
+    assert_eq!(status, 200);
+    let (status, _) = t.request_as(OTHER, "PUT", &opt_out_path(ANA), None).await;
+    assert_eq!(status, 200);
+
+    let mut phones: Vec<Value> = vec![json!(ANA), json!(BO), json!(CY), json!("12"), json!(7)];
+    phones.extend((0..995).map(|i| json!(format!("+55119888{i:05}"))));
+    let (status, answer) = t
+        .request(
+            "POST",
+            "/api/whatsapp/opt-outs/lookup",
+            Some(json!({ "phones": phones })),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let items = answer["items"].as_array().unwrap();
+    assert_eq!(items.len(), 998);
+    let opted_out: Vec<(u64, &str)> = items
+        .iter()
+        .filter(|i| i["opted_out"] == true)
+        .map(|i| (i["index"].as_u64().unwrap(), i["source"].as_str().unwrap()))
+        .collect();
+    assert_eq!(opted_out, [(1, "inbound"), (2, "api")], "{answer}");
+    // Each as the single route answers it.
+    for item in &items[..3] {
+        let mut one = item.clone();
+        one.as_object_mut().unwrap().remove("index");
+        assert_eq!(one, t.opt_out(item["phone"].as_str().unwrap()).await);
+    }
+    let rejected: Vec<&str> = answer["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(rejected, ["phones[3]", "phones[4]"]);
+
+    // The other organizer sees its own opt-out of Ana, nothing of Bo's STOP.
+    let (_, theirs) = t
+        .request_as(
+            OTHER,
+            "POST",
+            "/api/whatsapp/opt-outs/lookup",
+            Some(json!({ "phones": [ANA, BO] })),
+        )
+        .await;
+    assert_eq!(theirs["items"][0]["opted_out"], true, "{theirs}");
+    assert_eq!(theirs["items"][1]["opted_out"], false, "{theirs}");
+
+    // More than a thousand, or none, is the request's error.
+    for bad in [
+        json!({"phones": vec![ANA; 1001]}),
+        json!({"phones": []}),
+        json!({}),
+    ] {
+        let (status, error) = t
+            .request("POST", "/api/whatsapp/opt-outs/lookup", Some(bad))
+            .await;
+        assert_eq!(status, 400, "{error}");
+        assert_eq!(error["error"]["field"], "phones", "{error}");
+    }
+}

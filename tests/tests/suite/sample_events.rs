@@ -280,6 +280,10 @@ async fn every_sample_event_goes_through_its_handler() {
     assert_eq!(out["source"], "api");
     let got = api("opt-outs-get.json", 200).await;
     assert_eq!(got, out);
+    let many = api("opt-outs-lookup.json", 200).await;
+    assert_eq!(many["items"][0]["opted_out"], true, "{many}");
+    assert_eq!(many["items"][2]["phone"], "+5511999990010", "{many}");
+    assert_eq!(many["rejected"][0]["field"], "phones[3]", "{many}");
     let lifted = api("opt-outs-delete.json", 200).await;
     assert_eq!(lifted["opted_out"], false, "{lifted}");
 

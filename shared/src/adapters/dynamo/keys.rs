@@ -80,7 +80,7 @@ pub const TABLE: TableSchema = TableSchema {
 };
 
 /// A partition and sort value: an item's primary key, or its place in the index.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Key {
     pub partition: String,
     pub sort: String,

@@ -15,6 +15,7 @@ use crate::ports::{
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use std::collections::HashMap;
 
 /// Items a status-filtered listing reads per request.
 const LISTING_READ: usize = 200;
@@ -569,31 +570,40 @@ impl OptOutStore for DynamoStore {
         self.get_as(keys::opt_out(phone)).await
     }
 
-    async fn opt_out_view(
+    async fn opt_out_views(
         &self,
         organizer: &str,
-        phone: &PhoneNumber,
-    ) -> Result<SeenOptOuts, StoreError> {
-        let (guests, own, invited) = (
-            keys::opt_out(phone),
-            keys::organizers_opt_out(phone, organizer),
-            keys::invited(phone, organizer),
-        );
-        let mut view = (None, None, false);
-        for item in self
-            .get_all(vec![guests.clone(), own.clone(), invited.clone()])
-            .await?
-        {
-            let key = keys::Key::of(&item)?;
-            if key == invited {
-                view.2 = true;
-            } else if key == guests {
-                view.0 = Some(OptOut::try_from(&item)?);
-            } else if key == own {
-                view.1 = Some(OptOut::try_from(&item)?);
-            }
+        phones: &[PhoneNumber],
+    ) -> Result<Vec<SeenOptOuts>, StoreError> {
+        // Three keys a number; one key once (BatchGetItem refuses repeats,
+        // and two forms of one WhatsApp user share their keys).
+        let wanted = |phone: &PhoneNumber| {
+            [
+                keys::opt_out(phone),
+                keys::organizers_opt_out(phone, organizer),
+                keys::invited(phone, organizer),
+            ]
+        };
+        let mut all: Vec<Key> = phones.iter().flat_map(wanted).collect();
+        all.sort_by(|a, b| (&a.partition, &a.sort).cmp(&(&b.partition, &b.sort)));
+        all.dedup();
+        let mut found: HashMap<Key, Item> = HashMap::new();
+        for item in self.get_all(all).await? {
+            found.insert(Key::of(&item)?, item);
         }
-        Ok(SeenOptOuts::of(organizer, view.0, view.1, view.2))
+        phones
+            .iter()
+            .map(|phone| {
+                let [guests, own, invited] = wanted(phone);
+                let record = |key: &Key| found.get(key).map(OptOut::try_from).transpose();
+                Ok(SeenOptOuts::of(
+                    organizer,
+                    record(&guests)?,
+                    record(&own)?,
+                    found.contains_key(&invited),
+                ))
+            })
+            .collect()
     }
 
     async fn note_invited(
