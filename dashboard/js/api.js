@@ -128,7 +128,18 @@ export const api = {
     request('POST', `/api/whatsapp/templates/${enc(templateId)}/preview`, { body }),
   /** {phone, opted_out, source, keyword, updated_at}; `+` is sent as %2B. */
   optOut: (phone, signal) => request('GET', `/api/whatsapp/opt-outs/${enc(phone)}`, { retries: 1, signal }),
+  /**
+   * Many numbers at once (1 to OPT_OUT_LOOKUP_MAX): {items: [{index, phone,
+   * opted_out, source, keyword, updated_at}], rejected: [{index, field,
+   * message}]}; `index` is the number's place in `phones`. It only reads, so
+   * it is safe to repeat.
+   */
+  optOutsLookup: (phones, signal) =>
+    request('POST', '/api/whatsapp/opt-outs/lookup', { body: { phones }, retries: 1, signal }),
 };
+
+/** Numbers one opt-out lookup takes at most. */
+export const OPT_OUT_LOOKUP_MAX = 1000;
 
 /** Every invitation of an event, following next_cursor. */
 export async function allInvitations(eventId) {

@@ -1,7 +1,7 @@
 // The organizer's page: pick or create an event, bring in guests, preview the
 // message, send, and follow each invitation until it is read or fails.
 
-import { api, allInvitations, apiBase, token, setToken, ApiError, sleep } from './api.js';
+import { api, allInvitations, apiBase, token, setToken, ApiError, sleep, OPT_OUT_LOOKUP_MAX } from './api.js';
 import { readGuests } from './guests.js';
 import {
   STATUSES, STATUS_LABEL, STATUS_TITLE, ACTIVE, RETRYABLE, FLAG_WORDS, reason, whatToDo, isOptedOutInvitation, OPTED_OUT_CODES,
@@ -425,46 +425,73 @@ function problemsTable(problems) {
 
 // ---------------------------------------------------------------- opt-outs
 
-/** Numbers looked up at once; more wait their turn. */
-const OPT_OUT_PARALLEL = 6;
-/** Lookups per event load: beyond this, skipped invitations still mark guests. */
-const OPT_OUT_MAX_LOOKUPS = 2000;
+/** Lookup requests in flight at once (each of up to OPT_OUT_LOOKUP_MAX numbers). */
+const OPT_OUT_PARALLEL = 2;
 let optOutAbort = null;
+/** Numbers being looked up now, so a lookup started meanwhile does not ask again. */
+let optOutPending = new Set();
+/** Lookups not answered yet: Send waits for them. */
+let optOutLoads = 0;
 
 /**
- * Asks the opt-out API about each guest's number (`phones`: only those, else
- * every guest's). The answer is the number's current state, so a guest who
- * opted back in (START) is selectable again.
+ * Asks the opt-out API about the guests' numbers (`phones`: only those, else
+ * every guest's), OPT_OUT_LOOKUP_MAX numbers a request. The answer is the
+ * number's current state, so a guest who opted back in (START) is
+ * selectable again. Send stays disabled until it answers (or fails).
  */
 async function loadOptOuts(phones) {
   if (!state.event) return;
-  const eventId = state.event.event_id;
   if (!phones || !optOutAbort) {
     optOutAbort?.abort();
     optOutAbort = new AbortController();
+    optOutPending = new Set();
     state.optOuts = new Map();
   }
   const abort = optOutAbort;
+  const pending = optOutPending;
   const todo = [...new Set(phones ?? state.guests.map((g) => g.phone))]
-    .filter((p) => p && !state.optOuts.has(p)).slice(0, OPT_OUT_MAX_LOOKUPS);
+    .filter((p) => p && !state.optOuts.has(p) && !pending.has(p));
+  if (!todo.length) return;
+  const chunks = [];
+  for (let start = 0; start < todo.length; start += OPT_OUT_LOOKUP_MAX) chunks.push(todo.slice(start, start + OPT_OUT_LOOKUP_MAX));
+  for (const p of todo) pending.add(p);
+  optOutLoads++;
+  renderCounts();
   let next = 0;
   let failed = null;
+  const rejected = [];
   const worker = async () => {
-    while (next < todo.length && !failed && !abort.signal.aborted) {
-      const phone = todo[next++];
+    while (next < chunks.length && !failed && !abort.signal.aborted) {
+      const chunk = chunks[next++];
       try {
-        const { body } = await api.optOut(phone, abort.signal);
-        if (state.event?.event_id === eventId) state.optOuts.set(phone, Boolean(body?.opted_out));
+        const { body } = await api.optOutsLookup(chunk, abort.signal);
+        if (abort.signal.aborted) return;
+        for (const item of body?.items ?? []) {
+          const phone = chunk[item.index] ?? item.phone;
+          if (phone) state.optOuts.set(phone, Boolean(item.opted_out));
+        }
+        for (const r of body?.rejected ?? []) rejected.push(`${chunk[r.index] ?? r.field}: ${r.message}`);
       } catch (e) {
         failed = e;
       }
     }
   };
-  await Promise.all(Array.from({ length: OPT_OUT_PARALLEL }, worker));
+  try {
+    await Promise.all(Array.from({ length: Math.min(OPT_OUT_PARALLEL, chunks.length) }, worker));
+  } finally {
+    optOutLoads--;
+    for (const p of todo) pending.delete(p);
+  }
+  if (abort.signal.aborted) {
+    renderCounts();
+    return;
+  }
+  // A number the API would not look up stays unknown here; a send reports it.
+  if (rejected.length) console.warn(`Opt-outs not looked up for ${plural(rejected.length, 'number')}`, rejected);
   if (failed && failed.name !== 'AbortError' && !isMissingRoute(failed)) {
     showError('Could not check which guests opted out', failed);
   }
-  if (state.event?.event_id === eventId) renderRows();
+  renderRows();
 }
 
 /** The local stack's answer for a route this API does not have (yet). */
@@ -977,9 +1004,11 @@ function renderCounts(rows = guestRows()) {
   const failed = rows.filter((r) => r.inv && RETRYABLE.has(r.inv.status)).length;
   $('guest-count').textContent = rows.length
     ? `${plural(rows.length, 'guest')} · ${selected} selected${optedOut ? ` · ${optedOut} opted out` : ''}${failed ? ` · ${failed} failed` : ''}`
+      + (optOutLoads > 0 ? ' · checking opt-outs…' : '')
     : '';
   const send = $('send');
-  send.disabled = !state.event || selected === 0 || state.sending;
+  // Until the opt-out lookup answers, an opted-out guest may still look selectable.
+  send.disabled = !state.event || selected === 0 || state.sending || optOutLoads > 0;
   send.textContent = selected ? `Send WhatsApp invitations (${selected})` : 'Send WhatsApp invitations';
   $('retry-all').disabled = !state.event || failed === 0;
   for (const id of ['select-all', 'select-none', 'select-new', 'select-failed', 'refresh']) $(id).disabled = !state.event;

@@ -339,9 +339,18 @@ test('API errors are shown, not swallowed', { skip, timeout: 60_000 }, async (t)
     status: 500, contentType: 'application/json',
     body: JSON.stringify({ error: { code: 'internal_error', message: 'something failed on the server' } }),
   }));
+  // The opt-out lookup fails too: said so, and Send is not held back for
+  // good (the API still skips an opted-out guest when sending).
+  await page.route('**/api/whatsapp/opt-outs/lookup', (route) => route.fulfill({
+    status: 503, contentType: 'application/json',
+    body: JSON.stringify({ error: { code: 'unavailable', message: 'opt-outs are unavailable' } }),
+  }));
   await page.getByLabel('Paste CSV').fill('Ana,+5511988880001');
   await page.getByRole('button', { name: 'Check and add guests' }).click();
+  await page.getByRole('alert').locator('.error', { hasText: 'Could not check which guests opted out' }).waitFor();
+  assert.match(await page.getByRole('alert').innerText(), /opt-outs are unavailable \[503 unavailable; POST \/api\/whatsapp\/opt-outs\/lookup\]/);
   await page.getByRole('button', { name: 'Select all' }).click();
+  assert.ok(await page.getByRole('button', { name: /Send WhatsApp invitations/ }).isEnabled());
   await page.getByRole('button', { name: /Send WhatsApp invitations/ }).click();
   // The check before sending (a dry run) fails too: said so in the
   // confirmation, and sending is still allowed (the check is advice).
@@ -493,6 +502,79 @@ test('opted-out guests are marked and cannot be selected', { skip, timeout: 90_0
   for (const id of ['r3', 's4']) await row(id).and(page.locator('[data-status="read"]')).waitFor();
   const sent = (await sim('GET', '/_sim/messages')).map((m) => m.params.To).filter((to) => to.startsWith('whatsapp:+5511930000'));
   assert.deepEqual(sent.sort(), [`whatsapp:${n(3)}`, `whatsapp:${n(4)}`]);
+  assert.equal(await page.locator('#errors .error').count(), 0, await page.locator('#errors').innerText());
+  assert.deepEqual(problems, []);
+});
+
+test('an event of 1,500 guests looks opt-outs up in 2 requests of at most 1,000 numbers, not one per guest; Send waits for them', { skip, timeout: 120_000 }, async (t) => {
+  const { page, problems, close } = await openBrowser({ width: 1024, height: 900 });
+  t.after(close);
+  const eventId = `crowd-${Date.now().toString(36)}`;
+  await createEvent(eventId, 'Big Wedding');
+  const total = 1500;
+  const n = (i) => `+5511950${String(i).padStart(5, '0')}`;
+  const phones = Array.from({ length: total }, (_, i) => n(i + 1));
+  // Opted out by this organizer (always visible to it): one in each request's share.
+  const optedOut = [7, 1234];
+  for (const i of optedOut) {
+    const res = await apiCall('PUT', `/api/whatsapp/opt-outs/${encodeURIComponent(n(i))}`);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(res.body.opted_out, true);
+  }
+  // Every request to the opt-out routes, as sent; the lookups' answers can be held.
+  let requests = [];
+  page.on('request', (r) => {
+    const { pathname } = new URL(r.url());
+    if (!pathname.startsWith('/api/whatsapp/opt-outs/')) return;
+    requests.push({ method: r.method(), pathname, phones: r.method() === 'POST' ? JSON.parse(r.postData() ?? '{}').phones : null });
+  });
+  let hold = null;
+  await page.route('**/api/whatsapp/opt-outs/lookup', async (route) => {
+    await hold?.promise;
+    await route.continue();
+  });
+  const checkRequests = (when) => {
+    assert.deepEqual(requests.map((r) => `${r.method} ${r.pathname}`),
+      ['POST /api/whatsapp/opt-outs/lookup', 'POST /api/whatsapp/opt-outs/lookup'], when);
+    for (const r of requests) assert.ok(r.phones.length >= 1 && r.phones.length <= 1000, `${when}: ${r.phones.length} numbers in one lookup`);
+    assert.deepEqual(requests.flatMap((r) => r.phones).sort(), [...phones].sort(), `${when}: each number once`);
+  };
+  const count = page.locator('#guest-count');
+  const row = (id) => page.locator(`#guest-rows tr[data-guest-id="${id}"]`);
+  const sendButton = page.getByRole('button', { name: /Send WhatsApp invitations/ });
+
+  // Guests added: their numbers are looked up in 2 requests.
+  await page.goto(`${API}/#event=${eventId}`);
+  await assertEventually(async () => assert.equal(await page.locator('#event-select').inputValue(), eventId));
+  await page.getByLabel('Paste CSV').fill(`id,name,phone\n${phones.map((p, i) => `g${i + 1},Guest ${i + 1},${p}`).join('\n')}`);
+  await page.getByRole('button', { name: 'Check and add guests' }).click();
+  await page.locator('#import-summary', { hasText: `${total} guests added.` }).waitFor();
+  await count.filter({ hasText: /^1500 guests · 0 selected · 2 opted out$/ }).waitFor({ timeout: 30_000 });
+  checkRequests('adding the guests');
+
+  // The event opened again (guests kept in this browser): 2 lookups again, and
+  // Send stays disabled until they answer, even with everyone selected.
+  requests = [];
+  hold = {};
+  hold.promise = new Promise((resolve) => { hold.resolve = resolve; });
+  await page.reload();
+  await assertEventually(async () => assert.equal(await page.locator('#event-select').inputValue(), eventId));
+  await waitForCount(page.locator('#guest-rows tr'), total);
+  await assertEventually(async () => assert.ok(requests.length >= 1, 'a lookup was sent'));
+  await page.getByRole('button', { name: 'Select all' }).click();
+  await count.filter({ hasText: /^1500 guests · 1500 selected · checking opt-outs…$/ }).waitFor();
+  assert.ok(await sendButton.isDisabled(), 'Send waits for the opt-out lookup');
+  hold.resolve();
+  await count.filter({ hasText: /^1500 guests · 1498 selected · 2 opted out$/ }).waitFor({ timeout: 30_000 });
+  assert.ok(await sendButton.isEnabled(), 'Send is enabled once the lookup answered');
+  for (const i of optedOut) {
+    await row(`g${i}`).locator('.tag.opted-out').waitFor();
+    assert.ok(await row(`g${i}`).getByRole('checkbox').isDisabled(), `g${i} cannot be selected`);
+    assert.ok(!(await row(`g${i}`).getByRole('checkbox').isChecked()), `g${i} is not selected`);
+  }
+  assert.ok(await row('g8').getByRole('checkbox').isChecked());
+  assert.equal(await page.locator('#guest-rows tr.opted-out').count(), optedOut.length);
+  checkRequests('opening the event');
   assert.equal(await page.locator('#errors .error').count(), 0, await page.locator('#errors').innerText());
   assert.deepEqual(problems, []);
 });
@@ -702,11 +784,12 @@ test('the confirmation checks the send first (a dry run): sent, skipped by reaso
 
   await page.goto(`${API}/#event=${eventId}`);
   await assertEventually(async () => assert.equal(await page.locator('#event-select').inputValue(), eventId));
-  // Four Brazilians and a US guest; the page looks each number up.
-  const lookedUp = page.waitForResponse((r) => decodeURIComponent(new URL(r.url()).pathname) === `/api/whatsapp/opt-outs/${n(4)}`);
+  // Four Brazilians and a US guest; the page looks their numbers up.
+  const lookedUp = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/whatsapp/opt-outs/lookup'
+    && (JSON.parse(r.request().postData() ?? '{}').phones ?? []).includes(n(4)));
   await page.getByLabel('Paste CSV').fill(`id,name,phone\nb1,Bruna,${n(1)}\nb2,Caio,${n(2)}\nb3,Davi,${n(3)}\nb4,Elis,${n(4)}\nus1,Uma,${usPhone}`);
   await page.getByRole('button', { name: 'Check and add guests' }).click();
-  assert.equal((await (await lookedUp).json()).opted_out, false);
+  assert.equal((await (await lookedUp).json()).items.find((i) => i.phone === n(4))?.opted_out, false);
   await assertEventually(async () => assert.ok((await page.locator('#template-select option').allTextContents()).some((o) => o.includes('Harbour promo'))));
   await page.locator('#template-select').selectOption(templateId);
   await page.getByRole('button', { name: 'Select all' }).click();
