@@ -126,8 +126,6 @@ export const api = {
   listTemplates: () => request('GET', '/api/whatsapp/templates', { retries: 1 }),
   previewTemplate: (templateId, body) =>
     request('POST', `/api/whatsapp/templates/${enc(templateId)}/preview`, { body }),
-  /** {phone, opted_out, source, keyword, updated_at}; `+` is sent as %2B. */
-  optOut: (phone, signal) => request('GET', `/api/whatsapp/opt-outs/${enc(phone)}`, { retries: 1, signal }),
   /**
    * Many numbers at once (1 to OPT_OUT_LOOKUP_MAX): {items: [{index, phone,
    * opted_out, source, keyword, updated_at}], rejected: [{index, field,
