@@ -61,6 +61,9 @@ async fn main() -> ExitCode {
     command
         .arg("--test")
         .arg("--test-concurrency=1")
+        // Once every test has ended, a handle a browser left open must not
+        // keep the run waiting until the fence.
+        .arg("--test-force-exit")
         .arg("--test-reporter=spec")
         .args(&node_args)
         .args(SCRIPTS)
