@@ -4,9 +4,9 @@
 //! per queued invitation. Retry and reconciliation re-enqueue through [`enqueue`].
 
 use super::{AppError, templates};
-use crate::domain::reason::{MARKETING_TO_US, OPTED_OUT, OPTED_OUT_BY_YOU};
+use crate::domain::reason::MARKETING_TO_US;
 use crate::domain::{
-    Event, EventId, Guest, Invitation, InvitationId, Job, JobId, MessageTemplate, Status,
+    Event, EventId, Guest, Invitation, InvitationId, Job, JobId, MessageTemplate, OptOut, Status,
     TemplateId, now,
 };
 use crate::ports::{
@@ -239,13 +239,7 @@ pub async fn dry_run(
         let why = if !plan.template.deliverable_to(&guest.phone) {
             Some(MARKETING_TO_US)
         } else {
-            seen.effective().filter(|r| r.opted_out).map(|r| {
-                if r.source.is_guests_own() {
-                    OPTED_OUT
-                } else {
-                    OPTED_OUT_BY_YOU
-                }
-            })
+            seen.effective().filter(|r| r.opted_out).map(OptOut::reason)
         };
         let inv = Invitation::new_queued(
             event_id.clone(),

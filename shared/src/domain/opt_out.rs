@@ -53,6 +53,16 @@ pub struct OptOut {
 }
 
 impl OptOut {
+    /// Why a binding opt-out keeps an invitation from being sent: the
+    /// guest's own, or the organizer's.
+    pub fn reason(&self) -> Reason {
+        if self.source.is_guests_own() {
+            OPTED_OUT
+        } else {
+            OPTED_OUT_BY_YOU
+        }
+    }
+
     /// The guest's own keyword to our sender: STOP (`opted_out`) or START.
     pub fn by_guest(phone: PhoneNumber, opted_out: bool, keyword: String, at: &str) -> Self {
         Self {
@@ -169,13 +179,7 @@ impl OptOuts {
 
     /// Why `organizer` may not message `phone`, if it may not.
     pub fn reason(&self, organizer: &str, phone: &PhoneNumber) -> Option<Reason> {
-        self.binding(organizer, phone).map(|r| {
-            if r.source.is_guests_own() {
-                OPTED_OUT
-            } else {
-                OPTED_OUT_BY_YOU
-            }
-        })
+        self.binding(organizer, phone).map(OptOut::reason)
     }
 }
 
