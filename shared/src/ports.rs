@@ -4,10 +4,11 @@
 //! each store for fast tests ([`crate::adapters::memory`]).
 
 use crate::domain::budget::BudgetState;
+use crate::domain::guest::ListedGuest;
 use crate::domain::reason::Reason;
 use crate::domain::{
-    Event, EventId, Invitation, InvitationId, Job, JobId, MessageContent, MessageTemplate, OptOut,
-    OptOuts, PhoneNumber, SeenOptOuts, Status, TemplateId,
+    Event, EventId, Guest, GuestId, Invitation, InvitationId, Job, JobId, MessageContent,
+    MessageTemplate, OptOut, OptOuts, PhoneNumber, SeenOptOuts, Status, TemplateId,
 };
 use async_trait::async_trait;
 
@@ -230,6 +231,93 @@ pub trait OptOutStore: Send + Sync {
     /// The records that may bind these (organizer, number) pairs, in
     /// whatever form each opt-out was recorded.
     async fn opt_outs_for(&self, wanted: &[(String, PhoneNumber)]) -> Result<OptOuts, StoreError>;
+}
+
+/// A page of an event's guest list, in id order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestPage {
+    pub items: Vec<ListedGuest>,
+    /// More guests may follow the last one.
+    pub more: bool,
+}
+
+/// What changed in an event's guest list after a changes cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestChanges {
+    /// Guests added or edited, or whose invitations changed; once each.
+    pub changed: Vec<GuestId>,
+    pub removed: Vec<GuestId>,
+    /// Where the next read of changes starts.
+    pub cursor: String,
+    /// More changes wait after `cursor`: read again at once.
+    pub more: bool,
+}
+
+/// What a send found for one guest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// The invitation was written, and the guest now points at it.
+    Admitted,
+    /// Left out: the guest's latest invitation for the event still holds
+    /// them ([`crate::domain::guest::holds_the_guest`]) and the send did not
+    /// say it resends.
+    AlreadyInvited(Box<Invitation>),
+}
+
+/// An event's guest list. A guest's latest invitation is written with the
+/// guest's pointer to it, so two sends at once cannot both invite one guest.
+#[async_trait]
+pub trait GuestStore: Send + Sync {
+    /// The event's guests with these ids; missing ones are left out.
+    async fn get_guests(
+        &self,
+        owner: &str,
+        event: &EventId,
+        ids: &[GuestId],
+    ) -> Result<Vec<ListedGuest>, StoreError>;
+    /// At most `limit` guests, in id order, after the guest `after`.
+    async fn guests_page(
+        &self,
+        owner: &str,
+        event: &EventId,
+        after: Option<&GuestId>,
+        limit: usize,
+    ) -> Result<GuestPage, StoreError>;
+    /// Adds these guests or changes their names, numbers and tokens; their
+    /// invitations stay as they are.
+    async fn put_guests(
+        &self,
+        owner: &str,
+        event: &EventId,
+        guests: &[Guest],
+        at: &str,
+    ) -> Result<(), StoreError>;
+    /// Ok(false) when there was no such guest.
+    async fn remove_guest(
+        &self,
+        owner: &str,
+        event: &EventId,
+        id: &GuestId,
+        at: &str,
+    ) -> Result<bool, StoreError>;
+    /// What changed after `since` (None: from the start), at most about `limit`.
+    async fn guest_changes(
+        &self,
+        owner: &str,
+        event: &EventId,
+        since: Option<&str>,
+        limit: usize,
+    ) -> Result<GuestChanges, StoreError>;
+    /// A cursor from which [`Self::guest_changes`] answers what changes from now on.
+    fn changes_from_now(&self) -> String;
+    /// Writes each invitation (all of one event) and points its guest at it,
+    /// adding the guest to the list, unless the guest's latest invitation
+    /// holds them and `resend` is false. One answer per invitation, in order.
+    async fn admit(
+        &self,
+        invitations: &[Invitation],
+        resend: bool,
+    ) -> Result<Vec<Admission>, StoreError>;
 }
 
 /// What counting a recipient against a sender's daily limit found.

@@ -9,6 +9,7 @@ use shared::app::send::{self, NewJob, SendStore};
 use shared::app::{idempotency, templates};
 use shared::domain::budget::{self, DailyLimit, SenderProfile};
 use shared::domain::cost::Rates;
+use shared::domain::guest::{ALREADY_INVITED, already_invited_words};
 use shared::domain::{EventId, FieldError, Guest, GuestInput, Invitation, Status, timestamp};
 use shared::edge::http::{self, ApiError, ApiResult};
 use shared::ports::{BudgetStore, IdempotencyStore, SendQueue};
@@ -43,6 +44,9 @@ struct BulkRequest {
     /// Answer what the send would do, writing and sending nothing.
     #[serde(default)]
     dry_run: bool,
+    /// Invite again guests whose invitation for the event is on its way or arrived.
+    #[serde(default)]
+    resend: bool,
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
@@ -68,6 +72,39 @@ pub struct Skipped {
     pub guest_id: String,
     pub code: String,
     pub message: String,
+}
+
+/// A valid guest not invited because an earlier invitation holds them.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct LeftOutView {
+    pub index: usize,
+    pub guest_id: String,
+    pub reason: &'static str,
+    pub message: String,
+    pub invitation_id: String,
+    pub status: Status,
+}
+
+/// The left-out guests, by request index.
+fn left_out(indexes: &[usize], guests: &[Guest], left: &[send::LeftOut]) -> Vec<LeftOutView> {
+    left.iter()
+        .map(|l| LeftOutView {
+            index: indexes[l.position],
+            guest_id: guests[l.position].guest_id.to_string(),
+            reason: ALREADY_INVITED,
+            message: already_invited_words(l.held_by.status),
+            invitation_id: l.held_by.invitation_id.to_string(),
+            status: l.held_by.status,
+        })
+        .collect()
+}
+
+/// The request indexes of the guests a send invited, in order.
+fn invited_indexes(indexes: &[usize], left: &[send::LeftOut]) -> Vec<usize> {
+    send::invited_positions(indexes.len(), left)
+        .into_iter()
+        .map(|p| indexes[p])
+        .collect()
 }
 
 /// The guests split into those to send and those not to, with reasons.
@@ -225,10 +262,16 @@ async fn dry_run(
     owner: &str,
     input: BulkRequest,
 ) -> Result<serde_json::Value, ApiError> {
+    let resend = input.resend;
     let checked = check(deps, owner, input).await?;
     let store = deps.store.as_ref();
-    let invitations = send::dry_run(store, &checked.plan, checked.guests).await?;
-    let skipped = skipped(&checked.indexes, &invitations);
+    let dry = send::dry_run(store, &checked.plan, checked.guests.clone(), resend).await?;
+    let invitations = dry.invitations;
+    let left_out = left_out(&checked.indexes, &checked.guests, &dry.left_out);
+    let skipped = skipped(
+        &invited_indexes(&checked.indexes, &dry.left_out),
+        &invitations,
+    );
     let queued: Vec<_> = invitations
         .iter()
         .filter(|i| i.status == Status::Queued)
@@ -255,6 +298,8 @@ async fn dry_run(
         "accepted": invitations.len(),
         "queued": queued.len(),
         "skipped": skipped,
+        "left_out": left_out,
+        "resends": dry.resends,
         "rejected": checked.rejected,
         "duplicates": checked.duplicates,
         "template_id": template.template_id,
@@ -275,25 +320,32 @@ async fn process(
     input: BulkRequest,
     job: NewJob,
 ) -> Result<serde_json::Value, ApiError> {
+    let resend = input.resend;
     let checked = check(deps, owner, input).await?;
     let store = deps.store.as_ref();
     let sent = send::send(
         store,
         deps.queue.as_ref(),
         checked.plan,
-        checked.guests,
+        checked.guests.clone(),
         job,
+        resend,
     )
     .await?;
-    let skipped = skipped(&checked.indexes, &sent.invitations);
+    let left_out = left_out(&checked.indexes, &checked.guests, &sent.left_out);
+    let skipped = skipped(
+        &invited_indexes(&checked.indexes, &sent.left_out),
+        &sent.invitations,
+    );
     let triage = (checked.rejected, checked.duplicates);
     let accepted = sent.invitations.len();
-    tracing::info!(job_id = %sent.job.job_id, accepted, skipped = skipped.len(), rejected = triage.0.len(), duplicates = triage.1.len(), "bulk send queued");
+    tracing::info!(job_id = %sent.job.job_id, accepted, skipped = skipped.len(), left_out = left_out.len(), rejected = triage.0.len(), duplicates = triage.1.len(), "bulk send queued");
     Ok(serde_json::json!({
         "job_id": sent.job.job_id,
         "accepted": accepted,
         "queued": accepted - skipped.len(),
         "skipped": skipped,
+        "left_out": left_out,
         "rejected": triage.0,
         "duplicates": triage.1,
         "template_id": sent.template.template_id,

@@ -3,6 +3,7 @@
 use lambda_http::{Body, Request, Response};
 use shared::app::send::{self, SendStore};
 use shared::app::templates;
+use shared::domain::guest::already_invited_words;
 use shared::domain::{EventId, SendRequest};
 use shared::edge::http::{self, ApiError, ApiResult};
 use shared::ports::SendQueue;
@@ -36,8 +37,17 @@ async fn send_one(deps: &Deps, req: Request) -> ApiResult {
         plan,
         vec![guest],
         send::NewJob::Fresh,
+        input.resend,
     )
     .await?;
+    if let Some(left) = sent.left_out.first() {
+        // The request is sound; the guest's state refuses it.
+        return Err(ApiError::Conflict(format!(
+            "guest {} {}",
+            left.held_by.guest.guest_id,
+            already_invited_words(left.held_by.status)
+        )));
+    }
     let invitation = &sent.invitations[0];
     tracing::info!(invitation_id = %invitation.invitation_id, job_id = %sent.job.job_id, to = %invitation.guest.phone, status = %invitation.status, "invitation accepted");
     Ok(http::json(

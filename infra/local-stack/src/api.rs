@@ -14,8 +14,8 @@ use shared::domain::budget::SenderProfile;
 use shared::domain::cost::Rates;
 use shared::edge::routes::{self, Route};
 use shared::ports::{
-    BudgetStore, DeliveryStore, EventStore, IdempotencyStore, InvitationStore, JobStore,
-    OptOutStore, SendQueue, TemplateStore,
+    BudgetStore, DeliveryStore, EventStore, GuestStore, IdempotencyStore, InvitationStore,
+    JobStore, OptOutStore, SendQueue, TemplateStore,
 };
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -34,6 +34,7 @@ pub struct Functions {
     pub webhook: webhook::Deps,
     pub templates: templates::Deps,
     pub opt_outs: opt_outs::Deps,
+    pub guests: guests::Deps,
 }
 
 impl Functions {
@@ -57,6 +58,7 @@ impl Functions {
             + OptOutStore
             + DeliveryStore
             + BudgetStore
+            + GuestStore
             + 'static,
     {
         Self {
@@ -93,6 +95,9 @@ impl Functions {
             opt_outs: opt_outs::Deps {
                 store: store("opt-outs"),
             },
+            guests: guests::Deps {
+                store: store("guests"),
+            },
         }
     }
 
@@ -111,6 +116,7 @@ impl Functions {
             "webhook" => webhook::handle(&self.webhook, request).await,
             "templates" => templates::handle(&self.templates, request).await,
             "opt-outs" => opt_outs::handle(&self.opt_outs, request).await,
+            "guests" => guests::handle(&self.guests, request).await,
             other => unreachable!("route table names unknown function {other}"),
         }
     }

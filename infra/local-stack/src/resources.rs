@@ -44,11 +44,18 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Resu
             GlobalSecondaryIndex::builder()
                 .index_name(index.name)
                 .set_key_schema(Some(key_schema(index.partition_key, index.sort_key)?))
-                .projection(
+                .projection(if index.projected.is_empty() {
                     Projection::builder()
                         .projection_type(ProjectionType::All)
-                        .build(),
-                )
+                        .build()
+                } else {
+                    Projection::builder()
+                        .projection_type(ProjectionType::Include)
+                        .set_non_key_attributes(Some(
+                            index.projected.iter().map(|a| (*a).to_owned()).collect(),
+                        ))
+                        .build()
+                })
                 .build()
                 .map_err(|e| err(describe(e)))?,
         );

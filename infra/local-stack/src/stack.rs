@@ -295,7 +295,7 @@ impl Clients {
 
 /// The functions the local stack runs, by binary name (template.yaml's
 /// `BuildProperties.Binary`).
-const FUNCTIONS: [&str; 10] = [
+const FUNCTIONS: [&str; 11] = [
     "events",
     "send-invitation",
     "send-bulk",
@@ -304,6 +304,7 @@ const FUNCTIONS: [&str; 10] = [
     "webhook",
     "templates",
     "opt-outs",
+    "guests",
     "sender",
     "reconcile",
 ];

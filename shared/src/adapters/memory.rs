@@ -3,14 +3,16 @@
 //! no emulator. Not for production: nothing is persisted.
 
 use crate::domain::budget::BudgetState;
+use crate::domain::guest::{ListedGuest, holds_the_guest};
 use crate::domain::{
-    Event, EventId, Invitation, InvitationId, Job, JobId, MessageTemplate, OptOut, OptOuts,
-    PhoneNumber, SeenOptOuts, Status, TemplateId,
+    Event, EventId, Guest, GuestId, Invitation, InvitationId, Job, JobId, MessageTemplate, OptOut,
+    OptOuts, PhoneNumber, SeenOptOuts, Status, TemplateId,
 };
 use crate::ports::{
-    Annotation, BudgetStore, BudgetTake, DeliveryStore, EventStore, IdempotencyClaim,
-    IdempotencyStore, InvitationStore, JobStore, KeyClaim, ListQuery, OptOutStore, Page,
-    QueueError, SendMessage, SendQueue, StoreError, TemplateStore, Transition,
+    Admission, Annotation, BudgetStore, BudgetTake, DeliveryStore, EventStore, GuestChanges,
+    GuestPage, GuestStore, IdempotencyClaim, IdempotencyStore, InvitationStore, JobStore, KeyClaim,
+    ListQuery, OptOutStore, Page, QueueError, SendMessage, SendQueue, StoreError, TemplateStore,
+    Transition,
 };
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -47,6 +49,62 @@ struct Tables {
     budget_recipients: HashMap<(String, String), i64>,
     /// (WhatsApp user, organizer) pairs: the organizer invited the number.
     invited: HashSet<(String, String)>,
+    guests: BTreeMap<(String, EventId, GuestId), ListedGuest>,
+    /// Every change to a guest list, in order: (owner, event, guest,
+    /// removed). A changes cursor is a position in it.
+    changes: Vec<(String, EventId, GuestId, bool)>,
+}
+
+impl Tables {
+    fn insert_invitation(&mut self, inv: &Invitation) {
+        let created = inv
+            .timestamps
+            .get(&Status::Queued)
+            .unwrap_or(&inv.updated_at);
+        let place = format!("{created}#{}", inv.invitation_id);
+        self.invitations
+            .insert(inv.invitation_id.clone(), (place, inv.clone()));
+        self.note_change(&inv.owner, &inv.event_id, &inv.guest.guest_id, false);
+    }
+
+    fn note_change(&mut self, owner: &str, event: &EventId, guest: &GuestId, removed: bool) {
+        self.changes
+            .push((owner.to_owned(), event.clone(), guest.clone(), removed));
+    }
+
+    /// Writes a guest's own fields, keeping their invitation and creation time.
+    fn put_guest(
+        &mut self,
+        owner: &str,
+        event: &EventId,
+        guest: &Guest,
+        at: &str,
+    ) -> &mut ListedGuest {
+        let key = (owner.to_owned(), event.clone(), guest.guest_id.clone());
+        self.note_change(owner, event, &guest.guest_id, false);
+        let listed = self.guests.entry(key).or_insert_with(|| ListedGuest {
+            guest: guest.clone(),
+            created_at: at.to_owned(),
+            updated_at: at.to_owned(),
+            invitation_id: None,
+        });
+        listed.guest.name = guest.name.clone();
+        listed.guest.phone = guest.phone.clone();
+        listed.updated_at = at.to_owned();
+        listed
+    }
+}
+
+/// The changes cursor: a position in the change log.
+fn memory_cursor(position: usize) -> String {
+    format!("m{position}")
+}
+
+fn memory_position(cursor: &str) -> Result<usize, StoreError> {
+    cursor
+        .strip_prefix('m')
+        .and_then(|n| n.parse().ok())
+        .ok_or(StoreError::BadCursor)
 }
 
 #[derive(Default)]
@@ -102,14 +160,7 @@ impl JobStore for MemoryStore {
     async fn create_job(&self, job: &Job, invitations: &[Invitation]) -> Result<(), StoreError> {
         let mut tables = self.tables();
         for inv in invitations {
-            let created = inv
-                .timestamps
-                .get(&Status::Queued)
-                .unwrap_or(&inv.updated_at);
-            let place = format!("{created}#{}", inv.invitation_id);
-            tables
-                .invitations
-                .insert(inv.invitation_id.clone(), (place, inv.clone()));
+            tables.insert_invitation(inv);
         }
         tables.jobs.insert(job.job_id.clone(), job.clone());
         Ok(())
@@ -177,11 +228,17 @@ impl InvitationStore for MemoryStore {
             inv.error_code = Some(err.code.clone());
             inv.error_message = Some(err.message.clone());
         }
+        let (owner, event, guest) = (
+            inv.owner.clone(),
+            inv.event_id.clone(),
+            inv.guest.guest_id.clone(),
+        );
         if moves_counter {
             let job = tables.jobs.get_mut(&t.job_id).expect("checked above");
             *job.counts.entry(t.from).or_insert(0) -= 1;
             *job.counts.entry(t.to).or_insert(0) += 1;
         }
+        tables.note_change(&owner, &event, &guest, false);
         Ok(true)
     }
 
@@ -304,6 +361,149 @@ impl MemoryStore {
         tables.budget_taken.insert(sender.to_owned(), taken + 1);
         tables.budget_recipients.insert(who, until);
         BudgetTake::Counted
+    }
+}
+
+#[async_trait]
+impl GuestStore for MemoryStore {
+    async fn get_guests(
+        &self,
+        owner: &str,
+        event: &EventId,
+        ids: &[GuestId],
+    ) -> Result<Vec<ListedGuest>, StoreError> {
+        let tables = self.tables();
+        let wanted: HashSet<&GuestId> = ids.iter().collect();
+        Ok(wanted
+            .into_iter()
+            .filter_map(|id| {
+                tables
+                    .guests
+                    .get(&(owner.to_owned(), event.clone(), id.clone()))
+                    .cloned()
+            })
+            .collect())
+    }
+
+    async fn guests_page(
+        &self,
+        owner: &str,
+        event: &EventId,
+        after: Option<&GuestId>,
+        limit: usize,
+    ) -> Result<GuestPage, StoreError> {
+        let tables = self.tables();
+        let mut all = tables
+            .guests
+            .iter()
+            .filter(|((o, e, id), _)| o == owner && e == event && after.is_none_or(|a| id > a))
+            .map(|(_, g)| g.clone());
+        let items: Vec<ListedGuest> = all.by_ref().take(limit).collect();
+        Ok(GuestPage {
+            more: all.next().is_some(),
+            items,
+        })
+    }
+
+    async fn put_guests(
+        &self,
+        owner: &str,
+        event: &EventId,
+        guests: &[Guest],
+        at: &str,
+    ) -> Result<(), StoreError> {
+        let mut tables = self.tables();
+        for guest in guests {
+            tables.put_guest(owner, event, guest, at).guest.rsvp_token = guest.rsvp_token.clone();
+        }
+        Ok(())
+    }
+
+    async fn remove_guest(
+        &self,
+        owner: &str,
+        event: &EventId,
+        id: &GuestId,
+        _at: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tables = self.tables();
+        let removed = tables
+            .guests
+            .remove(&(owner.to_owned(), event.clone(), id.clone()))
+            .is_some();
+        if removed {
+            tables.note_change(owner, event, id, true);
+        }
+        Ok(removed)
+    }
+
+    async fn guest_changes(
+        &self,
+        owner: &str,
+        event: &EventId,
+        since: Option<&str>,
+        limit: usize,
+    ) -> Result<GuestChanges, StoreError> {
+        let from = since.map(memory_position).transpose()?.unwrap_or(0);
+        let tables = self.tables();
+        let (mut changed, mut removed) = (Vec::new(), Vec::new());
+        let mut position = from;
+        for (o, e, guest, gone) in tables.changes.iter().skip(from) {
+            if changed.len() + removed.len() >= limit {
+                break;
+            }
+            position += 1;
+            if o != owner || e != event {
+                continue;
+            }
+            let list = if *gone { &mut removed } else { &mut changed };
+            if !list.contains(guest) {
+                list.push(guest.clone());
+            }
+        }
+        Ok(GuestChanges {
+            changed,
+            removed,
+            cursor: memory_cursor(position),
+            more: position < tables.changes.len(),
+        })
+    }
+
+    fn changes_from_now(&self) -> String {
+        memory_cursor(self.tables().changes.len())
+    }
+
+    async fn admit(
+        &self,
+        invitations: &[Invitation],
+        resend: bool,
+    ) -> Result<Vec<Admission>, StoreError> {
+        let mut tables = self.tables();
+        let mut answers = Vec::with_capacity(invitations.len());
+        for inv in invitations {
+            let key = (
+                inv.owner.clone(),
+                inv.event_id.clone(),
+                inv.guest.guest_id.clone(),
+            );
+            let held = tables
+                .guests
+                .get(&key)
+                .and_then(|g| g.invitation_id.as_ref())
+                .filter(|id| **id != inv.invitation_id)
+                .and_then(|id| tables.invitations.get(id))
+                .map(|(_, held)| held.clone())
+                .filter(|held| holds_the_guest(held.status));
+            if let Some(held) = held.filter(|_| !resend) {
+                answers.push(Admission::AlreadyInvited(Box::new(held)));
+                continue;
+            }
+            tables.insert_invitation(inv);
+            let listed = tables.put_guest(&inv.owner, &inv.event_id, &inv.guest, &inv.updated_at);
+            listed.invitation_id = Some(inv.invitation_id.clone());
+            answers.push(Admission::Admitted);
+        }
+        Ok(answers)
     }
 }
 

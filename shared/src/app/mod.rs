@@ -3,6 +3,7 @@
 
 #[cfg(test)]
 mod fixtures;
+pub mod guests;
 pub mod idempotency;
 pub mod lifecycle;
 pub mod reconcile;

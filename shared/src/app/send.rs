@@ -1,22 +1,30 @@
 //! The send pipeline, used by send-invitation and send-bulk alike: find the
 //! event, choose the template version, write the invitations (`queued`, or
-//! `skipped` for opted-out guests) and their job, and enqueue one message
-//! per queued invitation. Retry and reconciliation re-enqueue through [`enqueue`].
+//! `skipped` for opted-out guests) with each guest's pointer to theirs,
+//! leaving out guests an earlier invitation still holds unless the send
+//! resends, then the job, and enqueue one message per queued invitation.
+//! Retry and reconciliation re-enqueue through [`enqueue`].
 
 use super::{AppError, templates};
+use crate::domain::guest::holds_the_guest;
 use crate::domain::reason::MARKETING_TO_US;
 use crate::domain::{
     Event, EventId, Guest, Invitation, InvitationId, Job, JobId, MessageTemplate, OptOut, Status,
     TemplateId, now,
 };
 use crate::ports::{
-    EventStore, InvitationStore, JobStore, OptOutStore, SendMessage, SendQueue, TemplateStore,
+    Admission, EventStore, GuestStore, InvitationStore, JobStore, OptOutStore, SendMessage,
+    SendQueue, TemplateStore,
 };
+use std::collections::HashMap;
 
 /// What the pipeline reads and writes.
-pub trait SendStore: EventStore + TemplateStore + OptOutStore + JobStore + InvitationStore {}
-impl<T: EventStore + TemplateStore + OptOutStore + JobStore + InvitationStore + ?Sized> SendStore
-    for T
+pub trait SendStore:
+    EventStore + TemplateStore + OptOutStore + JobStore + InvitationStore + GuestStore
+{
+}
+impl<T: EventStore + TemplateStore + OptOutStore + JobStore + InvitationStore + GuestStore + ?Sized>
+    SendStore for T
 {
 }
 
@@ -24,9 +32,26 @@ impl<T: EventStore + TemplateStore + OptOutStore + JobStore + InvitationStore + 
 #[derive(Debug)]
 pub struct Sent {
     pub job: Job,
-    /// In the order of the guests given; opted-out guests' are `skipped`.
+    /// The guests invited, in the order given; opted-out guests' are `skipped`.
     pub invitations: Vec<Invitation>,
+    /// The guests not invited because an earlier invitation holds them.
+    pub left_out: Vec<LeftOut>,
     pub template: MessageTemplate,
+}
+
+/// A guest a send left out: their latest invitation for the event is on its
+/// way or arrived, and the send did not say it resends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeftOut {
+    /// Their place among the guests given.
+    pub position: usize,
+    pub held_by: Invitation,
+}
+
+/// The positions of the guests given that a send invited (those not left out).
+pub fn invited_positions(guests: usize, left_out: &[LeftOut]) -> Vec<usize> {
+    let out: std::collections::HashSet<usize> = left_out.iter().map(|l| l.position).collect();
+    (0..guests).filter(|p| !out.contains(p)).collect()
 }
 
 /// What a send is of: the organizer's event (its owner sends) and the
@@ -75,13 +100,16 @@ pub enum NewJob {
 }
 
 /// Sends the event's invitation to each guest (at least one; the caller
-/// has parsed and de-duplicated them) as one job.
+/// has parsed and de-duplicated them) as one job. Without `resend`, a guest
+/// whose latest invitation for the event is on its way or arrived is left
+/// out (and the job is written even if every guest is).
 pub async fn send(
     store: &dyn SendStore,
     queue: &dyn SendQueue,
     plan: Plan,
     guests: Vec<Guest>,
     job: NewJob,
+    resend: bool,
 ) -> Result<Sent, AppError> {
     let Plan { event, template } = plan;
     let (owner, event_id) = (event.owner.as_str(), &event.event_id);
@@ -115,13 +143,50 @@ pub async fn send(
     // A guest who opted out, or whom WhatsApp would not deliver the
     // template to, is recorded, counted and shown as skipped, never queued.
     let invitations = skip_undeliverable(store, owner, &template, invitations, &now).await?;
-    let job = Job::of(job_id, event_id.clone(), owner, &invitations, &now);
-    create_and_enqueue(store, queue, &job, &invitations).await?;
+    // Each invitation is written with its guest's pointer to it, on the
+    // condition that no other send moved the pointer meanwhile.
+    let admissions = store.admit(&invitations, resend).await?;
+    let mut admitted = Vec::with_capacity(invitations.len());
+    let mut left_out = Vec::new();
+    for (position, (inv, admission)) in invitations.into_iter().zip(admissions).enumerate() {
+        match admission {
+            Admission::Admitted => admitted.push(inv),
+            Admission::AlreadyInvited(held_by) => left_out.push(LeftOut {
+                position,
+                held_by: *held_by,
+            }),
+        }
+    }
+    let job = Job::of(job_id, event_id.clone(), owner, &admitted, &now);
+    create_and_enqueue(store, queue, &job, &admitted).await?;
     Ok(Sent {
         job,
-        invitations,
+        invitations: admitted,
+        left_out,
         template,
     })
+}
+
+/// Each guest's latest invitation for the event, where it still holds them.
+async fn holding(
+    store: &dyn SendStore,
+    owner: &str,
+    event_id: &crate::domain::EventId,
+    guests: &[Guest],
+) -> Result<HashMap<crate::domain::GuestId, Invitation>, AppError> {
+    let ids: Vec<_> = guests.iter().map(|g| g.guest_id.clone()).collect();
+    let listed = store.get_guests(owner, event_id, &ids).await?;
+    let latest: Vec<InvitationId> = listed
+        .iter()
+        .filter_map(|g| g.invitation_id.clone())
+        .collect();
+    Ok(store
+        .get_invitations(&latest)
+        .await?
+        .into_iter()
+        .filter(|i| holds_the_guest(i.status))
+        .map(|i| (i.guest.guest_id.clone(), i))
+        .collect())
 }
 
 /// An earlier try of the same request wrote its job (the job item is
@@ -148,7 +213,24 @@ async fn resume(
         .into_iter()
         .map(|i| (i.invitation_id.clone(), i))
         .collect();
-    let invitations: Vec<Invitation> = ids.iter().filter_map(|id| found.remove(id)).collect();
+    let mut invitations = Vec::with_capacity(ids.len());
+    let mut missing = Vec::new();
+    for (position, id) in ids.iter().enumerate() {
+        match found.remove(id) {
+            Some(inv) => invitations.push(inv),
+            None => missing.push(position),
+        }
+    }
+    // A guest without this job's invitation was left out the first time.
+    let (owner, event_id) = (job.owner.as_str(), &job.event_id);
+    let mut held = holding(store, owner, event_id, guests).await?;
+    let left_out = missing
+        .into_iter()
+        .filter_map(|position| {
+            let held_by = held.remove(&guests[position].guest_id)?;
+            Some(LeftOut { position, held_by })
+        })
+        .collect();
     let queued: Vec<Invitation> = invitations
         .iter()
         .filter(|i| i.status == Status::Queued)
@@ -159,6 +241,7 @@ async fn resume(
     Ok(Some(Sent {
         job,
         invitations,
+        left_out,
         template: template.clone(),
     }))
 }
@@ -171,7 +254,9 @@ async fn create_and_enqueue(
     job: &Job,
     invitations: &[Invitation],
 ) -> Result<(), AppError> {
-    store.create_job(job, invitations).await?;
+    // The invitations are written already (admitted): the job goes last,
+    // so a job that exists has all its invitations.
+    store.create_job(job, &[]).await?;
     let queued: Vec<Invitation> = invitations
         .iter()
         .filter(|i| i.status == Status::Queued)
@@ -217,8 +302,20 @@ async fn skip_undeliverable(
         .collect())
 }
 
+/// What a send would do, written nowhere.
+#[derive(Debug)]
+pub struct DryRun {
+    /// The guests it would invite, in order: queued, or skipped with the reason.
+    pub invitations: Vec<Invitation>,
+    /// Those it would leave out (without `resend`).
+    pub left_out: Vec<LeftOut>,
+    /// How many of `invitations` would be a second invitation (with `resend`).
+    pub resends: usize,
+}
+
 /// What a send of `guests` would write, writing nothing: each guest's
-/// invitation, queued or skipped with its reason. A guest's own STOP shows
+/// invitation, queued or skipped with its reason, and who would be left
+/// out or sent again. A guest's own STOP shows
 /// only for a number the organizer invited before (as the opt-outs route
 /// shows it): a dry run tells no organizer of numbers it never invited, and
 /// the send itself still skips them.
@@ -226,10 +323,29 @@ pub async fn dry_run(
     store: &dyn SendStore,
     plan: &Plan,
     guests: Vec<Guest>,
-) -> Result<Vec<Invitation>, AppError> {
+    resend: bool,
+) -> Result<DryRun, AppError> {
     let (owner, event_id) = (plan.event.owner.as_str(), &plan.event.event_id);
     let now = now();
     let job_id = JobId::generate();
+    let mut held = holding(store, owner, event_id, &guests).await?;
+    let mut left_out = Vec::new();
+    let mut resends = 0;
+    let guests: Vec<Guest> = guests
+        .into_iter()
+        .enumerate()
+        .filter_map(|(position, guest)| match held.remove(&guest.guest_id) {
+            Some(held_by) if !resend => {
+                left_out.push(LeftOut { position, held_by });
+                None
+            }
+            Some(_) => {
+                resends += 1;
+                Some(guest)
+            }
+            None => Some(guest),
+        })
+        .collect();
     // Every guest's view in one read, whatever their state: how long it
     // takes tells nothing either.
     let phones: Vec<_> = guests.iter().map(|g| g.phone.clone()).collect();
@@ -254,7 +370,11 @@ pub async fn dry_run(
             None => inv,
         });
     }
-    Ok(invitations)
+    Ok(DryRun {
+        invitations,
+        left_out,
+        resends,
+    })
 }
 
 /// Enqueues the current attempt of each (queued) invitation; answers how
@@ -304,21 +424,31 @@ mod tests {
             invitations.iter().map(|i| i.status).collect()
         };
         // Never invited: the dry run does not tell (the send will skip them).
-        let dry = dry_run(&store, &plan, vec![guest(1), stopped.clone()])
+        let dry = dry_run(&store, &plan, vec![guest(1), stopped.clone()], false)
             .await
             .unwrap();
-        assert_eq!(statuses(dry), [Status::Queued, Status::Queued]);
+        assert_eq!(statuses(dry.invitations), [Status::Queued, Status::Queued]);
         assert!(queue.messages().is_empty());
-        let sent = send(&store, &queue, plan, vec![stopped.clone()], NewJob::Fresh)
-            .await
-            .unwrap();
+        let sent = send(
+            &store,
+            &queue,
+            plan,
+            vec![stopped.clone()],
+            NewJob::Fresh,
+            false,
+        )
+        .await
+        .unwrap();
         assert_eq!(statuses(sent.invitations), [Status::Skipped]);
         // Invited once: from then on the dry run says so.
         let plan = super::plan(&store, OWNER, &event.event_id, None)
             .await
             .unwrap();
-        let dry = dry_run(&store, &plan, vec![stopped]).await.unwrap();
-        assert_eq!(dry[0].error_code.as_deref(), Some(OPTED_OUT.code));
+        let dry = dry_run(&store, &plan, vec![stopped], false).await.unwrap();
+        assert_eq!(
+            dry.invitations[0].error_code.as_deref(),
+            Some(OPTED_OUT.code)
+        );
     }
 
     #[tokio::test]
@@ -340,6 +470,7 @@ mod tests {
             plan,
             vec![guest(1), opted_out, guest(3)],
             NewJob::Fresh,
+            false,
         )
         .await
         .unwrap();
@@ -408,6 +539,7 @@ mod tests {
             plan,
             vec![guest(1), guest(2)],
             NewJob::Fresh,
+            false,
         )
         .await
         .unwrap();
@@ -418,5 +550,96 @@ mod tests {
         let job = store.get_job(&sent.job.job_id).await.unwrap().unwrap();
         assert_eq!(job.count(Status::Queued), 2);
         assert!(!job.is_done(), "reconciliation will send them");
+    }
+
+    #[tokio::test]
+    async fn a_guest_invited_already_is_left_out_unless_the_send_resends() {
+        let (store, queue, event) = with_event().await;
+        let plan = || super::plan(&store, OWNER, &event.event_id, None);
+        let first = send(
+            &store,
+            &queue,
+            plan().await.unwrap(),
+            vec![guest(1), guest(2)],
+            NewJob::Fresh,
+            false,
+        )
+        .await
+        .unwrap();
+        assert!(first.left_out.is_empty());
+        // Guest 2's invitation failed: they may be invited again as is.
+        let failed = &first.invitations[1];
+        store
+            .transition(&crate::ports::Transition {
+                invitation_id: failed.invitation_id.clone(),
+                job_id: failed.job_id.clone(),
+                attempt: 1,
+                from: Status::Queued,
+                to: Status::Failed,
+                at: now(),
+                new_attempt: None,
+                message_sid: None,
+                error: None,
+                clear_flag: false,
+            })
+            .await
+            .unwrap();
+        let guests = vec![guest(3), guest(1), guest(2)];
+        let dry = dry_run(&store, &plan().await.unwrap(), guests.clone(), false)
+            .await
+            .unwrap();
+        assert_eq!(dry.invitations.len(), 2);
+        assert_eq!(dry.left_out.len(), 1);
+        assert_eq!((dry.left_out[0].position, dry.resends), (1, 0));
+        let second = send(
+            &store,
+            &queue,
+            plan().await.unwrap(),
+            guests.clone(),
+            NewJob::Fresh,
+            false,
+        )
+        .await
+        .unwrap();
+        let invited: Vec<&str> = second
+            .invitations
+            .iter()
+            .map(|i| i.guest.guest_id.as_str())
+            .collect();
+        assert_eq!(invited, ["g3", "g2"]);
+        assert_eq!(second.left_out.len(), 1);
+        assert_eq!(second.left_out[0].position, 1);
+        assert_eq!(second.left_out[0].held_by, first.invitations[0]);
+        assert_eq!(invited_positions(3, &second.left_out), [0, 2]);
+        assert_eq!(second.job.total, 2);
+        // Saying so sends to every one of them once more.
+        let dry = dry_run(&store, &plan().await.unwrap(), guests.clone(), true)
+            .await
+            .unwrap();
+        assert_eq!(
+            (dry.invitations.len(), dry.left_out.len(), dry.resends),
+            (3, 0, 3)
+        );
+        let third = send(
+            &store,
+            &queue,
+            plan().await.unwrap(),
+            guests,
+            NewJob::Fresh,
+            true,
+        )
+        .await
+        .unwrap();
+        assert_eq!((third.invitations.len(), third.left_out.len()), (3, 0));
+        assert_eq!(queue.messages().len(), 2 + 2 + 3);
+        // The list points each guest at their latest invitation.
+        let listed = store
+            .get_guests(OWNER, &event.event_id, &[guest(1).guest_id])
+            .await
+            .unwrap();
+        assert_eq!(
+            listed[0].invitation_id,
+            Some(third.invitations[1].invitation_id.clone())
+        );
     }
 }

@@ -54,6 +54,9 @@ pub struct SendRequest {
     pub event_id: Option<String>,
     pub guest: Option<GuestInput>,
     pub template_id: Option<String>,
+    /// Invite again a guest whose invitation for the event is on its way or arrived.
+    #[serde(default)]
+    pub resend: bool,
 }
 
 /// Timestamps of each status reached, RFC 3339.

@@ -4,6 +4,7 @@
 pub mod budget;
 pub mod cost;
 mod event;
+pub mod guest;
 mod ids;
 mod invitation;
 mod opt_out;

@@ -119,6 +119,14 @@ pub fn json<T: Serialize + ?Sized>(status: u16, value: &T) -> Response<Body> {
         .expect("status and header are valid")
 }
 
+/// 204: done, nothing to say.
+pub fn no_content() -> Response<Body> {
+    Response::builder()
+        .status(204)
+        .body(Body::Empty)
+        .expect("status is valid")
+}
+
 fn body_bytes(req: &Request) -> &[u8] {
     match req.body() {
         Body::Empty => &[],

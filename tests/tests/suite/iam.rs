@@ -48,6 +48,34 @@ async fn each_role_grants_exactly_what_its_function_does() {
         t.request("GET", "/api/whatsapp/templates", None).await.0,
         200
     );
+    // The guest list: import, list, follow, edit, remove.
+    let (status, imported) = t
+        .request(
+            "POST",
+            "/api/whatsapp/guests/gala",
+            Some(json!({"guests": [guest("z", "Zoe", "+5511999990026"), guest("y", "Yuri", "+5511999990025")]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{imported}");
+    let since = imported["changes"].as_str().unwrap();
+    for query in [String::new(), format!("?since={since}")] {
+        let (status, body) = t
+            .request("GET", &format!("/api/whatsapp/guests/gala{query}"), None)
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, body) = t
+        .request(
+            "PUT",
+            "/api/whatsapp/guests/gala/z",
+            Some(json!({"name": "Zoe", "phone": "+5511999990027"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = t
+        .request("DELETE", "/api/whatsapp/guests/gala/y", None)
+        .await;
+    assert_eq!(status, 204);
     // Sends, their status, a retry and an opt-out.
     let one = t.send_invitation("gala", guest("a", "Ana", ANA)).await;
     t.wait_for_invitation("gala", &one, WAIT, |i| i["status"] == "read")

@@ -47,7 +47,11 @@ fn the_table_has_the_keys_and_indexes_the_store_uses() {
         expected_indexes.push(json!({
             "IndexName": index.name,
             "KeySchema": keys(index.partition_key, index.sort_key),
-            "Projection": {"ProjectionType": "ALL"},
+            "Projection": if index.projected.is_empty() {
+                json!({"ProjectionType": "ALL"})
+            } else {
+                json!({"ProjectionType": "INCLUDE", "NonKeyAttributes": index.projected})
+            },
         }));
     }
     let definitions = table["AttributeDefinitions"].as_array().unwrap();
@@ -431,6 +435,7 @@ fn each_function_gets_the_environment_it_reads() {
         ("sender", all.to_vec()),
         ("templates", vec![env::TABLE_NAME]),
         ("opt-outs", vec![env::TABLE_NAME]),
+        ("guests", vec![env::TABLE_NAME]),
         (
             "reconcile",
             vec![
@@ -495,6 +500,7 @@ fn each_function_may_do_only_what_it_does() {
                     "dynamodb:BatchGetItem",
                     "dynamodb:PutItem",
                     "dynamodb:BatchWriteItem",
+                    "dynamodb:UpdateItem",
                 ]),
                 vec![("sqs:SendMessage", "queue")],
             ]
@@ -555,6 +561,21 @@ fn each_function_may_do_only_what_it_does() {
         (
             "opt-outs",
             table(&["dynamodb:BatchGetItem", "dynamodb:UpdateItem"]),
+        ),
+        (
+            "guests",
+            [
+                table(&[
+                    "dynamodb:GetItem",
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:Query",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:DeleteItem",
+                ]),
+                vec![("dynamodb:Query", "index")],
+            ]
+            .concat(),
         ),
         (
             "reconcile",

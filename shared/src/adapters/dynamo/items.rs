@@ -1,6 +1,7 @@
 //! Explicit conversions between domain types and DynamoDB items.
 
 use super::keys;
+use crate::domain::guest::ListedGuest;
 use crate::domain::{
     Event, EventId, Guest, GuestId, Invitation, InvitationId, Job, JobId, MessageTemplate, OptOut,
     OptOutSource, PhoneNumber, RsvpToken, Status, TemplateCategory, TemplateId, TemplateRef,
@@ -212,6 +213,13 @@ impl From<&Invitation> for Item {
         if i.status.is_in_flight() {
             item.extend(keys::in_flight(&i.invitation_id, i.status, &i.updated_at));
         }
+        item.extend(keys::change(
+            &i.owner,
+            &i.event_id,
+            &i.updated_at,
+            keys::Changed::Invitation,
+            i.invitation_id.as_str(),
+        ));
         item
     }
 }
@@ -257,6 +265,36 @@ impl TryFrom<&Item> for Invitation {
 
 /// A template version as its own item; the current version is the same
 /// item under the current key ([`current_template_item`]).
+/// A guest's own attributes, as an import or a send writes them (the
+/// pointer to their latest invitation and the times are the writer's).
+pub fn guest_attributes(guest: &Guest) -> [(&'static str, AttributeValue); 5] {
+    [
+        ("type", s("guest")),
+        ("guest_id", s(guest.guest_id.as_str())),
+        ("name", s(&guest.name)),
+        ("phone", s(guest.phone.as_str())),
+        ("rsvp_token", s(guest.rsvp_token.as_str())),
+    ]
+}
+
+impl TryFrom<&Item> for ListedGuest {
+    type Error = StoreError;
+    fn try_from(item: &Item) -> Result<Self, StoreError> {
+        let r = Reader(item);
+        Ok(ListedGuest {
+            guest: Guest {
+                guest_id: r.parsed("guest_id", GuestId::parse)?,
+                name: r.s("name")?,
+                phone: r.parsed("phone", PhoneNumber::parse)?,
+                rsvp_token: r.parsed("rsvp_token", RsvpToken::parse)?,
+            },
+            created_at: r.s("created_at")?,
+            updated_at: r.s("updated_at")?,
+            invitation_id: r.opt_parsed("invitation_id", InvitationId::parse)?,
+        })
+    }
+}
+
 impl From<&MessageTemplate> for Item {
     fn from(t: &MessageTemplate) -> Self {
         let mut item = keys::template(&t.owner, &t.template_id, Some(t.version)).item();

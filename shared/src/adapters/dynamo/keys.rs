@@ -9,6 +9,9 @@
 //! | job counter shard  | `JOB#{id}`                | `COUNT#{shard:02}` |                              |
 //! | invitation         | `INV#{id}`                | `INV`     | `EVENT#{owner}#{event}` / `{created}#{id}` |
 //! | (while in flight)  |                           |           | in-flight index (gsi2pk / gsi2sk): `INFLIGHT#{status}#{shard}` / `{changed}#{id}` |
+//! | (every change)    |                           |           | by-change index (gsi3pk / gsi3sk): `CHANGES#{owner}#{event}` / `{changed ms:013}#I#{id}` |
+//! | guest of an event  | `EVENT#{owner}#{id}`      | `GUEST#{guest}` | by-change index: `CHANGES#{owner}#{event}` / `{changed ms:013}#G#{guest}` |
+//! | guest removed      | `EVENT#{owner}#{id}`      | `REMOVED#{guest}` | by-change index, as a guest's (expires through [`TTL_ATTRIBUTE`]) |
 //! | template (current) | `TEMPLATE#{owner}#{id}`   | `CURRENT` | `TEMPLATES#{owner}` / `{id}`          |
 //! | template version   | `TEMPLATE#{owner}#{id}`   | `V#{version:06}` |                                |
 //! | guest's opt-out    | `OPTOUT#{whatsapp user}`  | `OPTOUT`  |                                       |
@@ -22,7 +25,9 @@
 //! | its answer's parts | `IDEM#{owner}#{key}`      | `PART#{n:04}` | (when the answer passes 350 KB)   |
 
 use super::items::{Item, s};
-use crate::domain::{EventId, InvitationId, JobId, OptOut, PhoneNumber, Status, TemplateId};
+use crate::domain::{
+    EventId, GuestId, InvitationId, JobId, OptOut, PhoneNumber, Status, TemplateId,
+};
 use crate::ports::StoreError;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -34,6 +39,8 @@ pub const GSI1PK: &str = "gsi1pk";
 pub const GSI1SK: &str = "gsi1sk";
 pub const GSI2PK: &str = "gsi2pk";
 pub const GSI2SK: &str = "gsi2sk";
+pub const GSI3PK: &str = "gsi3pk";
+pub const GSI3SK: &str = "gsi3sk";
 
 /// Lists an event's invitations, an organizer's events and templates.
 pub const BY_EVENT_INDEX: &str = "by-event";
@@ -45,6 +52,10 @@ pub const IN_FLIGHT_INDEX: &str = "in-flight";
 /// Partitions per status of the in-flight index, so no one index partition
 /// takes every status change of a large send.
 pub const IN_FLIGHT_SHARDS: u32 = 8;
+
+/// An event's guests and invitations by the time they last changed: what
+/// a page following the event reads, a few rows at a time.
+pub const BY_CHANGE_INDEX: &str = "by-change";
 
 /// Items with this attribute (epoch seconds) expire: idempotency keys.
 pub const TTL_ATTRIBUTE: &str = "expires_at";
@@ -60,6 +71,8 @@ pub struct IndexSchema {
     pub name: &'static str,
     pub partition_key: &'static str,
     pub sort_key: &'static str,
+    /// The attributes it copies besides the keys; empty: all of them.
+    pub projected: &'static [&'static str],
 }
 
 pub const TABLE: TableSchema = TableSchema {
@@ -70,11 +83,20 @@ pub const TABLE: TableSchema = TableSchema {
             name: BY_EVENT_INDEX,
             partition_key: GSI1PK,
             sort_key: GSI1SK,
+            projected: &[],
         },
         IndexSchema {
             name: IN_FLIGHT_INDEX,
             partition_key: GSI2PK,
             sort_key: GSI2SK,
+            projected: &[],
+        },
+        IndexSchema {
+            name: BY_CHANGE_INDEX,
+            partition_key: GSI3PK,
+            sort_key: GSI3SK,
+            // Enough to tell whose row changed; the rows are read by key.
+            projected: &["type", "guest_id"],
         },
     ],
 };
@@ -206,6 +228,90 @@ pub fn invitations_of(owner: &str, event: &EventId) -> String {
 /// Invitations sort by creation time, then id.
 pub fn invitation_in_index(owner: &str, event: &EventId, created: &str, id: &InvitationId) -> Key {
     key(invitations_of(owner, event), format!("{created}#{id}"))
+}
+
+/// An event's guest.
+pub fn guest(owner: &str, event: &EventId, id: &GuestId) -> Key {
+    key(event_partition(owner, event), format!("{GUEST_PREFIX}{id}"))
+}
+
+/// The sort key prefix of an event's guests (they share its partition).
+pub const GUEST_PREFIX: &str = "GUEST#";
+
+/// That a guest was removed, kept a day so pages following the event learn it.
+pub fn removed_guest(owner: &str, event: &EventId, id: &GuestId) -> Key {
+    key(event_partition(owner, event), format!("REMOVED#{id}"))
+}
+
+/// The guest list's partition, for a query of its guests.
+pub fn guests_of(owner: &str, event: &EventId) -> String {
+    event_partition(owner, event)
+}
+
+/// What changes in an event's list is kept under, in the by-change index.
+pub fn changes_of(owner: &str, event: &EventId) -> String {
+    format!("CHANGES#{owner}#{event}")
+}
+
+/// What changed, in a change's place: an invitation, or a guest (kept or removed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Changed {
+    Invitation,
+    Guest,
+}
+
+impl Changed {
+    fn tag(self) -> &'static str {
+        match self {
+            Changed::Invitation => "I",
+            Changed::Guest => "G",
+        }
+    }
+}
+
+/// A change's place in the by-change index: its time in epoch milliseconds
+/// (fixed width, so the order of text is the order of time), then what changed.
+pub fn change_place(at: &str, what: Changed, id: &str) -> String {
+    format!("{}#{}#{id}", change_time(at), what.tag())
+}
+
+/// A time as the by-change index orders it (an unreadable one sorts first).
+pub fn change_time(at: &str) -> String {
+    let ms = time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
+        .map(|t| t.unix_timestamp_nanos() / 1_000_000)
+        .unwrap_or(0);
+    format!("{ms:013}")
+}
+
+/// A change's attributes in the by-change index.
+pub fn change(
+    owner: &str,
+    event: &EventId,
+    at: &str,
+    what: Changed,
+    id: &str,
+) -> [(String, aws_sdk_dynamodb::types::AttributeValue); 2] {
+    [
+        (GSI3PK.to_owned(), s(changes_of(owner, event))),
+        (GSI3SK.to_owned(), s(change_place(at, what, id))),
+    ]
+}
+
+/// The changes cursor is the place after which to read, opaque to clients.
+pub fn changes_cursor(place: &str) -> String {
+    URL_SAFE_NO_PAD.encode(place)
+}
+
+pub fn place_from_changes_cursor(cursor: &str) -> Result<String, StoreError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| StoreError::BadCursor)?;
+    let place = String::from_utf8(bytes).map_err(|_| StoreError::BadCursor)?;
+    let time = place.split('#').next().unwrap_or_default();
+    if time.len() != 13 || !time.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(StoreError::BadCursor);
+    }
+    Ok(place)
 }
 
 fn template_partition(owner: &str, id: &TemplateId) -> String {

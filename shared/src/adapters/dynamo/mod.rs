@@ -2,6 +2,7 @@
 //! item conversions ([`items`]), the port implementations ([`store`]), and
 //! here the client and the small helpers they share.
 
+mod guests;
 pub mod items;
 pub mod keys;
 mod store;

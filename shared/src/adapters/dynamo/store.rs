@@ -101,6 +101,16 @@ impl InvitationStore for DynamoStore {
         if t.new_attempt.is_some() || t.clear_flag {
             update.remove("flag");
         }
+        // Its place among the event's changes (an invitation written before
+        // the index has no partition there, and stays out of it).
+        update.set(format!("{} = :changed", keys::GSI3SK)).value(
+            ":changed",
+            s(keys::change_place(
+                &t.at,
+                keys::Changed::Invitation,
+                t.invitation_id.as_str(),
+            )),
+        );
         if t.to.is_in_flight() {
             for (i, (name, value)) in keys::in_flight(&t.invitation_id, t.to, &t.at)
                 .into_iter()
