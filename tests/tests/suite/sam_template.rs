@@ -500,7 +500,6 @@ fn each_function_may_do_only_what_it_does() {
                     "dynamodb:BatchGetItem",
                     "dynamodb:PutItem",
                     "dynamodb:BatchWriteItem",
-                    "dynamodb:UpdateItem",
                 ]),
                 vec![("sqs:SendMessage", "queue")],
             ]
@@ -569,7 +568,6 @@ fn each_function_may_do_only_what_it_does() {
                     "dynamodb:GetItem",
                     "dynamodb:BatchGetItem",
                     "dynamodb:Query",
-                    "dynamodb:UpdateItem",
                     "dynamodb:PutItem",
                     "dynamodb:DeleteItem",
                 ]),

@@ -5,12 +5,12 @@
 
 use super::items::{self, Item, s};
 use super::keys::{self, BY_CHANGE_INDEX, Changed};
-use super::{BATCH_PARALLELISM, DynamoStore, UpdateExpression, backend};
+use super::{BATCH_PARALLELISM, DynamoStore, backend};
 use crate::domain::guest::{ListedGuest, holds_the_guest};
 use crate::domain::{EventId, Guest, GuestId, Invitation, InvitationId};
 use crate::ports::{Admission, GuestChanges, GuestPage, GuestStore, StoreError};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use futures::StreamExt;
 use std::collections::{HashMap, HashSet};
 
@@ -32,65 +32,63 @@ fn now_ms() -> i128 {
     time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000
 }
 
-/// A guest's own attributes set (name, number, token unless `keep_token`),
-/// with the change's time and place.
-fn guest_update(
-    owner: &str,
-    event: &EventId,
-    guest: &Guest,
-    at: &str,
-    keep_token: bool,
-) -> UpdateExpression {
-    let mut update = UpdateExpression::default();
-    for (i, (name, value)) in items::guest_attributes(guest).into_iter().enumerate() {
-        let (placeholder, value_placeholder) = (format!("#g{i}"), format!(":g{i}"));
-        if name == "rsvp_token" && keep_token {
-            // A send's snapshot keeps the token the list already has.
-            update.set(format!(
-                "{placeholder} = if_not_exists({placeholder}, {value_placeholder})"
-            ));
-        } else {
-            update.set(format!("{placeholder} = {value_placeholder}"));
+/// What a guest's write expects of the item it replaces: that no send moved
+/// the guest's invitation pointer since it was read.
+enum Expect<'a> {
+    /// No item (a new guest).
+    Absent,
+    /// The item, pointing nowhere yet.
+    NoInvitation,
+    /// Pointing at one of these (a send also accepts its own, written
+    /// by an earlier try).
+    PointingAt(Vec<&'a InvitationId>),
+}
+
+impl Expect<'_> {
+    fn of(found: Option<&ListedGuest>) -> Expect<'_> {
+        match found {
+            None => Expect::Absent,
+            Some(g) => match &g.invitation_id {
+                None => Expect::NoInvitation,
+                Some(id) => Expect::PointingAt(vec![id]),
+            },
         }
-        update
-            .name(&placeholder, name)
-            .value(&value_placeholder, value);
     }
-    for (i, (name, value)) in
-        keys::change(owner, event, at, Changed::Guest, guest.guest_id.as_str())
-            .into_iter()
-            .enumerate()
-    {
-        let placeholder = format!(":change{i}");
-        update
-            .set(format!("{name} = {placeholder}"))
-            .value(&placeholder, value);
-    }
-    update
-        .set("created_at = if_not_exists(created_at, :at)")
-        .set("updated_at = :at")
-        .value(":at", s(at));
-    update
 }
 
 impl DynamoStore {
-    fn guest_update_item(
+    /// Puts a guest's whole item, on the condition `expect`.
+    fn guest_put(
         &self,
-        key: keys::Key,
-        update: UpdateExpression,
-        condition: Option<&str>,
+        owner: &str,
+        event: &EventId,
+        listed: &ListedGuest,
+        expect: &Expect<'_>,
     ) -> Result<TransactWriteItem, StoreError> {
-        let parts = update.into_parts();
-        let update = Update::builder()
+        let mut put = Put::builder()
             .table_name(&self.table)
-            .set_key(Some(key.item()))
-            .update_expression(parts.expression)
-            .set_condition_expression(condition.map(str::to_owned))
-            .set_expression_attribute_names(parts.names)
-            .set_expression_attribute_values(parts.values)
-            .build()
-            .map_err(backend)?;
-        Ok(TransactWriteItem::builder().update(update).build())
+            .set_item(Some(items::guest_item(owner, event, listed)));
+        put = match expect {
+            Expect::Absent => {
+                put.condition_expression(format!("attribute_not_exists({})", keys::PK))
+            }
+            Expect::NoInvitation => put.condition_expression(format!(
+                "attribute_exists({}) AND attribute_not_exists(invitation_id)",
+                keys::PK
+            )),
+            Expect::PointingAt(ids) => {
+                let mut either = Vec::new();
+                for (i, id) in ids.iter().enumerate() {
+                    let placeholder = format!(":seen{i}");
+                    either.push(format!("invitation_id = {placeholder}"));
+                    put = put.expression_attribute_values(placeholder, s(id.as_str()));
+                }
+                put.condition_expression(either.join(" OR "))
+            }
+        };
+        Ok(TransactWriteItem::builder()
+            .put(put.build().map_err(backend)?)
+            .build())
     }
 
     /// Runs transactions at once, a few in flight; each answer in order.
@@ -201,27 +199,58 @@ impl GuestStore for DynamoStore {
         guests: &[Guest],
         at: &str,
     ) -> Result<(), StoreError> {
-        // Updates, not puts: a send may be pointing these guests at new
-        // invitations meanwhile, and a put would lose that.
-        let mut transactions = Vec::new();
-        for chunk in guests.chunks(TRANSACTION_ITEMS) {
-            let items = chunk
-                .iter()
-                .map(|g| {
-                    let update = guest_update(owner, event, g, at, false);
-                    self.guest_update_item(keys::guest(owner, event, &g.guest_id), update, None)
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            transactions.push(items);
-        }
-        for answer in self.transact_all(transactions).await {
-            if !answer? {
-                return Err(StoreError::Backend(
-                    "a guest write without a condition was refused".into(),
-                ));
+        // Each guest is written whole, keeping what only a send sets (the
+        // pointer to their invitation), on the condition that no send moved
+        // it since it was read; a guest a send changed meanwhile is read again.
+        let mut pending: Vec<&Guest> = guests.iter().collect();
+        for _ in 0..ADMIT_ROUNDS {
+            if pending.is_empty() {
+                return Ok(());
+            }
+            let ids: Vec<GuestId> = pending.iter().map(|g| g.guest_id.clone()).collect();
+            let found: HashMap<GuestId, ListedGuest> = self
+                .get_guests(owner, event, &ids)
+                .await?
+                .into_iter()
+                .map(|g| (g.guest.guest_id.clone(), g))
+                .collect();
+            let chunks: Vec<Vec<&Guest>> = pending
+                .chunks(TRANSACTION_ITEMS)
+                .map(<[_]>::to_vec)
+                .collect();
+            let mut transactions = Vec::with_capacity(chunks.len());
+            for chunk in &chunks {
+                let mut items = Vec::with_capacity(chunk.len());
+                for guest in chunk {
+                    let before = found.get(&guest.guest_id);
+                    let listed = ListedGuest {
+                        guest: (*guest).clone(),
+                        created_at: before.map_or_else(|| at.to_owned(), |b| b.created_at.clone()),
+                        updated_at: at.to_owned(),
+                        invitation_id: before.and_then(|b| b.invitation_id.clone()),
+                    };
+                    items.push(self.guest_put(owner, event, &listed, &Expect::of(before))?);
+                }
+                transactions.push(items);
+            }
+            pending = Vec::new();
+            for (chunk, answer) in chunks
+                .into_iter()
+                .zip(self.transact_all(transactions).await)
+            {
+                if !answer? {
+                    pending.extend(chunk);
+                }
             }
         }
-        Ok(())
+        if pending.is_empty() {
+            Ok(())
+        } else {
+            Err(StoreError::Backend(format!(
+                "{} guests kept changing under sends; try again",
+                pending.len()
+            )))
+        }
     }
 
     async fn remove_guest(
@@ -385,18 +414,25 @@ impl GuestStore for DynamoStore {
                 let mut items = Vec::with_capacity(chunk.len() * 2);
                 for (i, seen) in chunk {
                     let inv = &invitations[*i];
-                    let mut update = guest_update(owner, event, &inv.guest, &inv.updated_at, true);
-                    update
-                        .set("invitation_id = :own")
-                        .value(":own", s(inv.invitation_id.as_str()));
-                    let mut condition =
-                        "attribute_not_exists(invitation_id) OR invitation_id = :own".to_owned();
-                    if let Some(seen) = seen {
-                        condition.push_str(" OR invitation_id = :seen");
-                        update.value(":seen", s(seen.as_str()));
+                    let before = guests.get(&inv.guest.guest_id);
+                    // The send's snapshot of the guest, keeping the list's token.
+                    let mut guest = inv.guest.clone();
+                    if let Some(b) = before {
+                        guest.rsvp_token = b.guest.rsvp_token.clone();
                     }
-                    let key = keys::guest(owner, event, &inv.guest.guest_id);
-                    items.push(self.guest_update_item(key, update, Some(&condition))?);
+                    let listed = ListedGuest {
+                        guest,
+                        created_at: before
+                            .map_or_else(|| inv.updated_at.clone(), |b| b.created_at.clone()),
+                        updated_at: inv.updated_at.clone(),
+                        invitation_id: Some(inv.invitation_id.clone()),
+                    };
+                    let expect = match (before, seen) {
+                        (None, _) => Expect::Absent,
+                        (Some(_), None) => Expect::NoInvitation,
+                        (Some(_), Some(seen)) => Expect::PointingAt(vec![seen, &inv.invitation_id]),
+                    };
+                    items.push(self.guest_put(owner, event, &listed, &expect)?);
                     let put = Put::builder()
                         .table_name(&self.table)
                         .set_item(Some(Item::from(inv)))

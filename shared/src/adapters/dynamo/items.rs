@@ -265,16 +265,31 @@ impl TryFrom<&Item> for Invitation {
 
 /// A template version as its own item; the current version is the same
 /// item under the current key ([`current_template_item`]).
-/// A guest's own attributes, as an import or a send writes them (the
-/// pointer to their latest invitation and the times are the writer's).
-pub fn guest_attributes(guest: &Guest) -> [(&'static str, AttributeValue); 5] {
-    [
-        ("type", s("guest")),
-        ("guest_id", s(guest.guest_id.as_str())),
-        ("name", s(&guest.name)),
-        ("phone", s(guest.phone.as_str())),
-        ("rsvp_token", s(guest.rsvp_token.as_str())),
-    ]
+/// A guest's item in their event's partition, with their place among the
+/// event's changes (at their last change).
+pub fn guest_item(owner: &str, event: &EventId, listed: &ListedGuest) -> Item {
+    let guest = &listed.guest;
+    let mut item = keys::guest(owner, event, &guest.guest_id).item();
+    item.extend(keys::change(
+        owner,
+        event,
+        &listed.updated_at,
+        keys::Changed::Guest,
+        guest.guest_id.as_str(),
+    ));
+    item.extend([
+        ("type".into(), s("guest")),
+        ("guest_id".into(), s(guest.guest_id.as_str())),
+        ("name".into(), s(&guest.name)),
+        ("phone".into(), s(guest.phone.as_str())),
+        ("rsvp_token".into(), s(guest.rsvp_token.as_str())),
+        ("created_at".into(), s(&listed.created_at)),
+        ("updated_at".into(), s(&listed.updated_at)),
+    ]);
+    if let Some(id) = &listed.invitation_id {
+        item.insert("invitation_id".into(), s(id.as_str()));
+    }
+    item
 }
 
 impl TryFrom<&Item> for ListedGuest {
