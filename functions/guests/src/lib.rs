@@ -420,7 +420,8 @@ async fn list(
                 }
                 other => other.into(),
             })?;
-        return Ok(http::json(
+        return Ok(http::json_compressed(
+            req,
             200,
             &serde_json::json!({
                 "items": views(&changes.rows),
@@ -442,7 +443,8 @@ async fn list(
         limit,
     )
     .await?;
-    Ok(http::json(
+    Ok(http::json_compressed(
+        req,
         200,
         &serde_json::json!({
             "items": views(&listing.rows),

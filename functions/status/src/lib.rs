@@ -229,7 +229,8 @@ async fn list_invitations(deps: &Deps, req: &Request) -> ApiResult {
     };
     let page = deps.store.list_invitations(&query).await?;
     let items: Vec<InvitationView> = page.items.iter().map(InvitationView::from).collect();
-    Ok(http::json(
+    Ok(http::json_compressed(
+        req,
         200,
         &serde_json::json!({ "items": items, "next_cursor": page.next_cursor }),
     ))

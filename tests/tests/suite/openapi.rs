@@ -230,7 +230,9 @@ impl Spec {
         let method = call.method;
         if let Some((content_type, bytes)) = &call.body {
             let media = content_type.split(';').next().unwrap_or_default().trim();
-            let body: Value = if media == "application/x-www-form-urlencoded" {
+            let body: Value = if media == "text/csv" {
+                Value::String(String::from_utf8(bytes.clone()).expect("UTF-8 CSV"))
+            } else if media == "application/x-www-form-urlencoded" {
                 let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(bytes).unwrap();
                 Value::Object(pairs.into_iter().map(|(k, v)| (k, v.into())).collect())
             } else {
@@ -1230,6 +1232,214 @@ async fn send_bulk_answers_as_documented() {
     )
     .await
     .error(401, "unauthorized");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guests_and_second_sends_answer_as_documented() {
+    let s = Spec::load();
+    let t = no_sender().await;
+    t.create_event("gala").await;
+    let path = "/api/whatsapp/guests/gala";
+    let imported = s
+        .exchange(
+            &t,
+            Call::new("POST", path).json(json!({"guests": [
+                guest("g1", "Ana", "+5511999990000"),
+                {"name": "Bo", "phone": "+5511999990001"},
+                guest("g3", "Cy", "not a phone"),
+            ]})),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        (&imported["created"], &imported["unchanged"]),
+        (&json!(2), &json!(0))
+    );
+    assert_eq!(
+        imported["rejected"][0]["field"], "guests[2].phone",
+        "{imported}"
+    );
+    let csv = "guest_id;name;phone\ng1;Ana Maria;+55 11 99999-0000\ng4;Di;12\n";
+    let from_csv = s
+        .exchange(&t, Call::new("POST", path).raw("text/csv", csv))
+        .await
+        .expect(200);
+    assert_eq!(from_csv["updated"], 1, "{from_csv}");
+    let rejected = &from_csv["rejected"][0];
+    assert_eq!(
+        (&rejected["line"], &rejected["field"]),
+        (&json!(3), &json!("phone"))
+    );
+    s.exchange(
+        &t,
+        Call::new("POST", path).raw("text/csv", "who,when\nx,y\n"),
+    )
+    .await
+    .invalid("body");
+    s.exchange(&t, Call::new("POST", path).json(json!({"guests": []})))
+        .await
+        .invalid("guests");
+    s.exchange(
+        &t,
+        Call::new("POST", "/api/whatsapp/guests/nope")
+            .json(json!({"guests": [guest("g1", "Ana", "+5511999990000")]})),
+    )
+    .await
+    .error(404, "not_found");
+
+    let page = s
+        .exchange(&t, Call::new("GET", format!("{path}?limit=1")))
+        .await
+        .expect(200);
+    assert_eq!(page["items"][0]["guest_id"], "g1", "{page}");
+    assert_eq!(page["items"][0]["invitation"], Value::Null);
+    let cursor = page["next_cursor"].as_str().expect("a second page");
+    let second = s
+        .exchange(
+            &t,
+            Call::new("GET", format!("{path}?limit=1&cursor={cursor}")),
+        )
+        .await
+        .expect(200);
+    assert_eq!(second["next_cursor"], Value::Null, "{second}");
+    let since = page["changes"].as_str().unwrap().to_owned();
+    for (query, field) in [
+        ("status=lost", "status"),
+        ("opted_out=maybe", "opted_out"),
+        ("limit=0", "limit"),
+        ("cursor=%25%25", "cursor"),
+        ("since=garbage", "since"),
+    ] {
+        s.exchange(&t, Call::new("GET", format!("{path}?{query}")))
+            .await
+            .invalid(field);
+    }
+    let status_param = s
+        .parameters("GET", "/api/whatsapp/guests/{eventId}")
+        .into_iter()
+        .find(|p| p["name"] == "status")
+        .unwrap()
+        .clone();
+    assert!(
+        !s.errors(&status_param["schema"], &json!("lost"), false)
+            .is_empty()
+    );
+
+    // One guest: created, edited, refused, removed.
+    let one = format!("{path}/g9");
+    let created = s
+        .exchange(
+            &t,
+            Call::new("PUT", &one).json(json!({"name": "Eve", "phone": "+5511999990009"})),
+        )
+        .await
+        .expect(201);
+    assert_eq!(created["guest_id"], "g9");
+    s.exchange(
+        &t,
+        Call::new("PUT", &one).json(json!({"name": "Eve B", "phone": "+5511999990009"})),
+    )
+    .await
+    .expect(200);
+    s.exchange(
+        &t,
+        Call::new("PUT", &one).json(json!({"name": "Eve", "phone": "+5511999990000"})),
+    )
+    .await
+    .invalid("phone");
+    s.exchange(
+        &t,
+        Call::new("PUT", &one)
+            .json(json!({"guest_id": "g1", "name": "Eve", "phone": "+5511999990009"})),
+    )
+    .await
+    .invalid("guest_id");
+    s.exchange(&t, Call::new("DELETE", &one)).await.expect(204);
+    s.exchange(&t, Call::new("DELETE", &one))
+        .await
+        .error(404, "not_found");
+
+    // A send, then what changed since the first page.
+    let ana = guest("g1", "Ana", "+5511999990000");
+    send_one(&s, &t, "gala", ana.clone()).await;
+    let mut changed = Vec::new();
+    for _ in 0..50 {
+        let changes = s
+            .exchange(&t, Call::new("GET", format!("{path}?since={since}")))
+            .await
+            .expect(200);
+        if changes["removed"] == json!(["g9"])
+            && changes["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|g| g["invitation"]["status"] == "queued")
+        {
+            changed = changes["items"].as_array().unwrap().clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        !changed.is_empty(),
+        "the send and the removal show as changes"
+    );
+
+    // A second invitation to a guest the first holds: refused unless resent.
+    s.exchange(
+        &t,
+        Call::new("POST", "/api/whatsapp/send-invitation")
+            .json(json!({"event_id": "gala", "guest": ana.clone()})),
+    )
+    .await
+    .error(409, "conflict");
+    let bo = guest("p5511999990001", "Bo", "+5511999990001");
+    let bulk = "/api/whatsapp/send-bulk";
+    let dry = s
+        .exchange(
+            &t,
+            Call::new("POST", bulk).json(json!({"event_id": "gala", "guests": [ana.clone(), bo.clone()], "dry_run": true, "resend": true})),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        (&dry["accepted"], &dry["resends"]),
+        (&json!(2), &json!(1)),
+        "{dry}"
+    );
+    let sent = s
+        .exchange(
+            &t,
+            Call::new("POST", bulk).json(json!({"event_id": "gala", "guests": [ana.clone(), bo]})),
+        )
+        .await
+        .expect(202);
+    assert_eq!(sent["accepted"], 1, "{sent}");
+    assert_eq!(
+        (
+            &sent["left_out"][0]["index"],
+            &sent["left_out"][0]["reason"]
+        ),
+        (&json!(0), &json!("already_invited"))
+    );
+    let none_left = s
+        .exchange(
+            &t,
+            Call::new("POST", bulk).json(json!({"event_id": "gala", "guests": [ana.clone()]})),
+        )
+        .await
+        .expect(202);
+    assert_eq!(none_left["accepted"], 0, "{none_left}");
+    s.exchange(
+        &t,
+        Call::new("POST", "/api/whatsapp/send-invitation")
+            .json(json!({"event_id": "gala", "guest": ana, "resend": true})),
+    )
+    .await
+    .expect(202);
+    s.exchange(&t, Call::new("GET", path).organizer(""))
+        .await
+        .error(401, "unauthorized");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

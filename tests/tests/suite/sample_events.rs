@@ -246,6 +246,34 @@ async fn every_sample_event_goes_through_its_handler() {
     let listed = api("events-list.json", 200).await;
     assert!(listed.to_string().contains(SAMPLE_EVENT), "{listed}");
 
+    let imported = api("guests-import.json", 200).await;
+    assert_eq!(imported["created"], 3, "{imported}");
+    assert_eq!(
+        imported["rejected"][0]["field"], "guests[3].phone",
+        "{imported}"
+    );
+    let from_csv = api("guests-import-csv.json", 200).await;
+    assert_eq!(
+        (&from_csv["created"], &from_csv["updated"]),
+        (&json!(2), &json!(1)),
+        "{from_csv}"
+    );
+    let guests = api("guests-list.json", 200).await;
+    let names: Vec<&str> = guests["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|g| g["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["Ana Souza", "Bruno", "Carla", "Dario", "Elena"],
+        "{guests}"
+    );
+    let edited = api("guests-put.json", 200).await;
+    assert_eq!(edited["name"], "Dario Lima", "{edited}");
+    api("guests-delete.json", 204).await;
+
     let created = api("templates-create.json", 201).await;
     assert_eq!(created["template_id"], "warm-welcome");
     assert_eq!(created["version"], 1);
