@@ -85,6 +85,10 @@ export function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** Guests one listing request reads at most, and one import request takes at most. */
+export const GUEST_PAGE_MAX = 1000;
+export const GUEST_IMPORT_MAX = 10000;
+
 const enc = encodeURIComponent;
 
 export const api = {
@@ -115,38 +119,33 @@ export const api = {
   jobStatus: (jobId) => request('GET', `/api/whatsapp/status/${enc(jobId)}`),
   /** The WhatsApp sender's profile: rate, daily limit and how much of it is used. */
   sender: () => request('GET', '/api/whatsapp/sender', { retries: 1 }),
-  invitations: (eventId, { status, limit = 200, cursor } = {}) => {
-    const q = new URLSearchParams({ limit: String(limit) });
-    if (status) q.set('status', status);
-    if (cursor) q.set('cursor', cursor);
-    return request('GET', `/api/whatsapp/invitations/${enc(eventId)}?${q}`, { retries: 1 });
-  },
   retry: (invitationId) => request('POST', `/api/whatsapp/retry/${enc(invitationId)}`),
   retryFailed: (body) => request('POST', '/api/whatsapp/retry-failed', { body }),
   listTemplates: () => request('GET', '/api/whatsapp/templates', { retries: 1 }),
   previewTemplate: (templateId, body) =>
     request('POST', `/api/whatsapp/templates/${enc(templateId)}/preview`, { body }),
   /**
-   * Many numbers at once (1 to OPT_OUT_LOOKUP_MAX): {items: [{index, phone,
-   * opted_out, source, keyword, updated_at}], rejected: [{index, field,
-   * message}]}; `index` is the number's place in `phones`. It only reads, so
-   * it is safe to repeat.
+   * One page of an event's guests, each with its latest invitation and
+   * whether the guest opted out: {items, next_cursor, changes, removed}.
+   * With `since` (an earlier answer's `changes`), only the guests changed
+   * since then, and the ids of those removed. It only reads: safe to repeat.
    */
-  optOutsLookup: (phones, signal) =>
-    request('POST', '/api/whatsapp/opt-outs/lookup', { body: { phones }, retries: 1, signal }),
+  listGuests: (eventId, { limit = GUEST_PAGE_MAX, cursor, since } = {}) => {
+    const q = new URLSearchParams({ limit: String(limit) });
+    if (cursor) q.set('cursor', cursor);
+    if (since) q.set('since', since);
+    return request('GET', `/api/whatsapp/guests/${enc(eventId)}?${q}`, { retries: 1 });
+  },
+  /**
+   * Adds guests to an event's list, or updates them (by id, else by phone):
+   * {created, updated, unchanged, rejected, changes}. Merging the same rows
+   * twice changes nothing, so a request whose answer was lost is safe to repeat.
+   */
+  importGuests: (eventId, guests) =>
+    request('POST', `/api/whatsapp/guests/${enc(eventId)}`, { body: { guests }, retries: 1 }),
+  /** A guest's new name and phone; answers the guest's row. */
+  putGuest: (eventId, guestId, guest) =>
+    request('PUT', `/api/whatsapp/guests/${enc(eventId)}/${enc(guestId)}`, { body: guest, retries: 1 }),
+  deleteGuest: (eventId, guestId) =>
+    request('DELETE', `/api/whatsapp/guests/${enc(eventId)}/${enc(guestId)}`, { retries: 1 }),
 };
-
-/** Numbers one opt-out lookup takes at most. */
-export const OPT_OUT_LOOKUP_MAX = 1000;
-
-/** Every invitation of an event, following next_cursor. */
-export async function allInvitations(eventId) {
-  const items = [];
-  let cursor = null;
-  do {
-    const { body } = await api.invitations(eventId, { cursor });
-    items.push(...(body?.items ?? []));
-    cursor = body?.next_cursor ?? null;
-  } while (cursor);
-  return items;
-}

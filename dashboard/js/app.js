@@ -1,20 +1,24 @@
 // The organizer's page: pick or create an event, bring in guests, preview the
 // message, send, and follow each invitation until it is read or fails.
 
-import { api, allInvitations, apiBase, token, setToken, ApiError, sleep, OPT_OUT_LOOKUP_MAX } from './api.js';
-import { readGuests } from './guests.js';
+import { api, apiBase, token, setToken, ApiError, sleep, GUEST_PAGE_MAX, GUEST_IMPORT_MAX } from './api.js';
+import { readGuests, guestProblems, normalizePhone } from './guests.js';
 import {
-  STATUSES, STATUS_LABEL, STATUS_TITLE, ACTIVE, RETRYABLE, FLAG_WORDS, reason, whatToDo, isOptedOutInvitation, OPTED_OUT_CODES,
+  STATUSES, STATUS_LABEL, STATUS_TITLE, ACTIVE, RETRYABLE, ALREADY_INVITED, FLAG_WORDS, reason, whatToDo,
   shortTime, longTime, clockTime, eventDate, escapeHtml as esc, plural, num, dailyLimitWords,
-  money, SKIP_WORDS, categoryWords,
+  money, SKIP_WORDS, categoryWords, durationWords,
 } from './format.js';
 
 const $ = (id) => document.getElementById(id);
 
 /** Bulk requests are capped at this many guests by the API. */
 const MAX_BULK = 10000;
-/** Polling: fast while a job changes, slower while it does not, slowest on errors. */
-const POLL_FAST_MS = 400;
+/**
+ * Polling a job: every second while it changes, slower while it does not,
+ * slowest on errors. (Every 0.4 s cost 0.1 MB a minute on top of the guest
+ * list's changes, about 2 MB in a 2,000-guest send's first minute.)
+ */
+const POLL_FAST_MS = 1000;
 const POLL_MAX_MS = 5000;
 const POLL_ERROR_MAX_MS = 30000;
 /** After a job is done, read receipts are followed this long, at a slowing pace. */
@@ -25,23 +29,43 @@ const TAIL_MAX_MS = 60000;
 const WAIT_POLL_MAX_MS = 30000;
 /** The sender profile is read again after a change at most this often. */
 const SENDER_MAX_AGE_MS = 30000;
+/** The guest list's changes are read this often while a send moves, and otherwise. */
+const FOLLOW_BUSY_MS = 2000;
+const FOLLOW_IDLE_MS = 15000;
+const FOLLOW_ERROR_MAX_MS = 60000;
+/** After a job's counts change (read receipts come after it is done), changes are read at the busy pace this long. */
+const FOLLOW_AFTER_CHANGE_MS = 10000;
+/** Guests on one page of the table. */
+const PAGE_SIZE = 100;
+/** A send's rate is measured over its status answers of this long. */
+const RATE_WINDOW_MS = 10000;
 
 const state = {
   events: [],
   event: null,
-  /** Guests brought in for this event (kept in this browser): [{guest_id, name, phone, rsvp_token?}]. */
-  guests: [],
-  /** guest_id -> the guest's latest invitation. */
-  invitations: new Map(),
-  /** invitation_id -> invitation. */
-  byInvitation: new Map(),
-  /** phone -> opted out (true/false), as the opt-out API answered. */
-  optOuts: new Map(),
+  /** Counts the events picked: a read for an earlier pick is dropped. */
+  epoch: 0,
+  /** guest_id -> the guest's row as the API lists it, with its latest invitation. */
+  guests: new Map(),
+  /** Whether the whole list has been read: nothing that sends works before. */
+  loaded: false,
+  /** The listing's changes cursor: the next read asks only for what changed since. */
+  cursor: null,
+  /** A full read is wanted (Refresh, or a cursor the API no longer takes). */
+  reloadWanted: false,
+  /** Guest ids in the table's order (by name); null once a guest comes, goes or is renamed. */
+  order: null,
+  /** The rows on the table's page now. */
+  pageRows: [],
+  view: { filter: '', q: '', page: 0 },
   selected: new Set(),
   /** job_id -> JobWatch. */
   jobs: new Map(),
+  /** When a followed job's counts last changed. */
+  jobChangedAt: 0,
   templates: null,
   sending: false,
+  importing: false,
   /** The WhatsApp sender's profile (GET /api/whatsapp/sender), or null. */
   sender: null,
   senderAt: 0,
@@ -87,25 +111,37 @@ function announce(text) {
   $('status').textContent = text;
 }
 
+
 // ---------------------------------------------------------------- storage
 
-const guestsKey = (eventId) => `rsvp:guests:${eventId}`;
+/** Where this page kept an event's guests before the API kept guest lists. */
+const legacyKey = (eventId) => `rsvp:guests:${eventId}`;
+/** The last send this browser made for an event: a reload shows its progress at once. */
+const lastJobKey = (eventId) => `rsvp:lastJob:${eventId}`;
 
-function loadGuests(eventId) {
+function legacyGuests(eventId) {
   try {
-    const list = JSON.parse(localStorage.getItem(guestsKey(eventId)) ?? '[]');
-    return Array.isArray(list) ? list : [];
+    const list = JSON.parse(localStorage.getItem(legacyKey(eventId)) ?? '[]');
+    return Array.isArray(list) ? list.filter((g) => g && typeof g === 'object') : [];
   } catch {
     return [];
   }
 }
 
-function saveGuests() {
-  if (!state.event) return;
+function storedJob(eventId) {
   try {
-    localStorage.setItem(guestsKey(state.event.event_id), JSON.stringify(state.guests));
-  } catch (e) {
-    showError('Could not keep the guest list in this browser', e);
+    return localStorage.getItem(lastJobKey(eventId));
+  } catch {
+    return null;
+  }
+}
+
+function storeJob(eventId, jobId) {
+  try {
+    if (jobId) localStorage.setItem(lastJobKey(eventId), jobId);
+    else localStorage.removeItem(lastJobKey(eventId));
+  } catch {
+    // Private mode or full: a reload then finds the send from its guests' rows.
   }
 }
 
@@ -147,6 +183,14 @@ async function loadEvents(selectId) {
   const found = state.events.find((ev) => ev.event_id === wanted);
   select.value = found ? found.event_id : '';
   if (!state.events.length) openEventForm(null);
+  if (found && found.event_id === state.event?.event_id) {
+    // The same event (saved, or read again): its guests stay as they are.
+    Object.assign(state.event, found);
+    renderEventSummary();
+    renderTemplateChoices();
+    updatePreview();
+    return;
+  }
   await selectEvent(found ?? null);
 }
 
@@ -158,50 +202,46 @@ function eventFromUrl() {
 async function selectEvent(event) {
   for (const watch of state.jobs.values()) watch.stop();
   state.jobs.clear();
+  clearTimeout(followTimer);
+  // Reads still on their way for the event before are dropped.
+  state.epoch++;
   state.event = event;
-  optOutAbort?.abort();
-  optOutAbort = null;
-  state.optOuts = new Map();
-  state.invitations.clear();
-  state.byInvitation.clear();
+  state.guests = new Map();
+  state.order = null;
+  state.loaded = false;
+  state.cursor = null;
+  state.reloadWanted = false;
   state.selected.clear();
-  state.guests = event ? loadGuests(event.event_id) : [];
+  state.view = { filter: '', q: '', page: 0 };
+  latestFollowed = false;
+  $('status-filter').value = '';
+  $('guest-search').value = '';
   $('progress').innerHTML = '';
   lastProgressHtml = '';
   $('import-result').innerHTML = '';
+  $('legacy').hidden = true;
+  $('send-report').hidden = true;
   $('event-edit').disabled = !event;
-  $('import-form').querySelectorAll('textarea, input, button').forEach((el) => { el.disabled = !event; });
   if (event) {
     localStorage.setItem('rsvp:event', event.event_id);
     history.replaceState(null, '', `#event=${encodeURIComponent(event.event_id)}`);
-    $('event-summary').textContent = `${event.name}: ${eventDate(event.starts_at)} at ${event.venue}, hosted by ${event.host}. RSVP links start with ${event.rsvp_base_url}`;
-  } else {
-    $('event-summary').textContent = 'Pick an event, or create one, to add guests and send invitations.';
   }
+  renderEventSummary();
   renderAll();
   renderTemplateChoices();
-  if (!event) return;
-  await Promise.all([refreshInvitations().catch(() => {}), loadOptOuts()]);
-  if (state.event !== event) return; // another event was picked meanwhile
-  renderAll();
-  followEventJobs();
   updatePreview();
+  if (!event) return;
+  // The send this browser made last shows its progress while the list loads.
+  const last = storedJob(event.event_id);
+  if (last) watchJob(last, { stored: true });
+  await pollNow();
 }
 
-function followEventJobs() {
-  // Watch every job still moving, and the latest one so its bar shows.
-  const jobs = new Map();
-  for (const inv of state.byInvitation.values()) {
-    const at = inv.timestamps?.queued ?? inv.updated_at;
-    const job = jobs.get(inv.job_id) ?? { latest: '', active: false };
-    if (at > job.latest) job.latest = at;
-    if (ACTIVE.has(inv.status)) job.active = true;
-    jobs.set(inv.job_id, job);
-  }
-  const ordered = [...jobs.entries()].sort((a, b) => b[1].latest.localeCompare(a[1].latest));
-  ordered.forEach(([jobId, job], i) => {
-    if (i === 0 || job.active) watchJob(jobId);
-  });
+function renderEventSummary() {
+  const event = state.event;
+  $('event-summary').textContent = event
+    ? `${event.name}: ${eventDate(event.starts_at)} at ${event.venue}, hosted by ${event.host}. RSVP links start with ${event.rsvp_base_url}`
+    : 'Pick an event, or create one, to add guests and send invitations.';
 }
 
 const EVENT_FIELDS = {
@@ -352,6 +392,7 @@ function initEvents() {
   });
 }
 
+
 // ---------------------------------------------------------------- guests in
 
 function initImport() {
@@ -370,45 +411,91 @@ function initImport() {
       showError(`Could not read ${file.name}`, err);
     }
   });
-  $('guests-clear').addEventListener('click', () => {
-    if (!state.event || !state.guests.length) return;
-    if (!confirm(`Remove all ${state.guests.length} guests from this browser's list for ${state.event.name}? Invitations already sent stay.`)) return;
-    state.guests = [];
-    state.selected.clear();
-    saveGuests();
-    renderAll();
-    announce('Guest list cleared.');
+  $('legacy').addEventListener('click', (e) => {
+    if (e.target.closest('#legacy-save')) saveLegacyGuests();
   });
 }
 
-function importText(text, source) {
+/**
+ * Checks the CSV at once (the problems show before anything is saved), then
+ * saves the good rows to the event's list on the server and reads back what
+ * changed. `existing` is the server's list, so a phone another guest has is
+ * caught here too.
+ */
+async function importText(text, source) {
   if (!state.event) {
     showError('Guests not added', new Error('pick or create an event first'));
     return;
   }
-  const { guests, problems } = readGuests(text, state.guests);
-  const index = new Map(state.guests.map((g, i) => [g.guest_id, i]));
-  let added = 0;
-  let updated = 0;
-  for (const { line, ...guest } of guests) {
-    if (index.has(guest.guest_id)) {
-      state.guests[index.get(guest.guest_id)] = guest;
-      updated++;
-    } else {
-      index.set(guest.guest_id, state.guests.length);
-      state.guests.push(guest);
-      added++;
+  if (!state.loaded || state.importing) return;
+  const event = state.event;
+  const { guests, problems } = readGuests(text, [...state.guests.values()]);
+  showImport(source, problems, null, guests.length);
+  if (!guests.length) {
+    showImport(source, problems, emptyResult());
+    return;
+  }
+  state.importing = true;
+  renderControls();
+  try {
+    const result = await saveToServer(event, guests);
+    if (result.error) showError('Could not save the guests', result.error);
+    // The saved guests' rows first, so the summary never runs ahead of the table.
+    await pollNow();
+    if (state.event !== event) return;
+    showImport(source, problems, result);
+  } finally {
+    state.importing = false;
+    renderControls();
+  }
+}
+
+function emptyResult() {
+  return { created: 0, updated: 0, unchanged: 0, rejected: [], notSaved: 0, error: null };
+}
+
+/**
+ * Saves guests ({guest_id, name, phone, rsvp_token?, line}) in requests of
+ * at most GUEST_IMPORT_MAX; each rejection keeps its guest (and line). Stops
+ * at the first request that fails, counting the guests not saved.
+ */
+async function saveToServer(event, guests) {
+  const out = emptyResult();
+  for (let start = 0; start < guests.length; start += GUEST_IMPORT_MAX) {
+    const chunk = guests.slice(start, start + GUEST_IMPORT_MAX);
+    try {
+      const { body } = await api.importGuests(event.event_id, chunk.map(({ line, ...g }) => g));
+      out.created += body?.created ?? 0;
+      out.updated += body?.updated ?? 0;
+      out.unchanged += body?.unchanged ?? 0;
+      for (const r of body?.rejected ?? []) out.rejected.push({ ...r, guest: chunk[r.index] ?? null });
+    } catch (e) {
+      out.error = e;
+      out.notSaved = guests.length - start;
+      break;
     }
   }
-  saveGuests();
-  const summary = `From ${source}: ${plural(added, 'guest')} added${updated ? `, ${updated} updated` : ''}`
-    + (problems.length ? `; ${plural(problems.length, 'row')} not added (see below).` : '.');
-  $('import-result').innerHTML = `<p class="${problems.length ? 'warn' : 'ok'}" id="import-summary">${esc(summary)}</p>`
-    + (problems.length ? problemsTable(problems) : '');
+  return out;
+}
+
+/** The import's outcome: saving (`result` null), or what was added, and every row not added. */
+function showImport(source, problems, result, saving = 0) {
+  const box = $('import-result');
+  if (!result) {
+    box.innerHTML = `<p class="muted" id="import-summary">From ${esc(source)}: saving ${esc(plural(saving, 'guest'))}…</p>`
+      + (problems.length ? problemsTable(problems) : '');
+    return;
+  }
+  const notAdded = problems.length + result.rejected.length;
+  let summary = `From ${source}: ${plural(result.created, 'guest')} added`;
+  if (result.updated) summary += `, ${num(result.updated)} updated`;
+  if (result.unchanged) summary += `, ${num(result.unchanged)} unchanged`;
+  if (result.notSaved) summary += `; ${plural(result.notSaved, 'guest')} not saved (see the error above: add them again)`;
+  summary += notAdded ? `; ${plural(notAdded, 'row')} not added (see below).` : '.';
+  box.innerHTML = `<p class="${notAdded || result.notSaved ? 'warn' : 'ok'}" id="import-summary">${esc(summary)}</p>`
+    + (problems.length ? problemsTable(problems) : '')
+    + (result.rejected.length ? rejectedTable(result.rejected) : '');
   announce(summary);
-  renderAll();
-  updatePreview();
-  loadOptOuts(guests.map((g) => g.phone));
 }
 
 function problemsTable(problems) {
@@ -423,76 +510,189 @@ function problemsTable(problems) {
     </table></div>`;
 }
 
-// ---------------------------------------------------------------- opt-outs
-
-/** Lookup requests in flight at once (each of up to OPT_OUT_LOOKUP_MAX numbers). */
-const OPT_OUT_PARALLEL = 2;
-let optOutAbort = null;
-/** Numbers being looked up now, so a lookup started meanwhile does not ask again. */
-let optOutPending = new Set();
-/** Lookups not answered yet: Send waits for them. */
-let optOutLoads = 0;
+/** Rows the API would not save (it checks what this page cannot, e.g. a phone used by another guest). */
+function rejectedTable(rejected) {
+  return `<div class="problems" id="import-rejected">
+    <h3 id="rejected-heading">${plural(rejected.length, 'row')} not saved by the API</h3>
+    <table aria-labelledby="rejected-heading">
+      <thead><tr><th scope="col">Line</th><th scope="col">Guest</th><th scope="col">Problem</th></tr></thead>
+      <tbody>${rejected.map((r) => {
+        const line = r.line ?? r.guest?.line ?? '';
+        const who = r.guest ? `${r.guest.name} (${r.guest.phone})` : (r.guest_id ?? '');
+        return `<tr class="rejected-row" data-line="${esc(line)}">
+        <td data-label="Line">${esc(line)}</td>
+        <td data-label="Guest">${esc(who)}</td>
+        <td data-label="Problem">${esc(r.field ? `${r.field}: ` : '')}${esc(r.message)}</td></tr>`;
+      }).join('')}</tbody>
+    </table></div>`;
+}
 
 /**
- * Asks the opt-out API about the guests' numbers (`phones`: only those, else
- * every guest's), OPT_OUT_LOOKUP_MAX numbers a request. The answer is the
- * number's current state, so a guest who opted back in (START) is
- * selectable again. Send stays disabled until it answers (or fails).
+ * Guests an older version of this page kept in this browser: offered to the
+ * server when its list for the event is empty, then forgotten here.
  */
-async function loadOptOuts(phones) {
-  if (!state.event) return;
-  if (!phones || !optOutAbort) {
-    optOutAbort?.abort();
-    optOutAbort = new AbortController();
-    optOutPending = new Set();
-    state.optOuts = new Map();
-  }
-  const abort = optOutAbort;
-  const pending = optOutPending;
-  const todo = [...new Set(phones ?? state.guests.map((g) => g.phone))]
-    .filter((p) => p && !state.optOuts.has(p) && !pending.has(p));
-  if (!todo.length) return;
-  const chunks = [];
-  for (let start = 0; start < todo.length; start += OPT_OUT_LOOKUP_MAX) chunks.push(todo.slice(start, start + OPT_OUT_LOOKUP_MAX));
-  for (const p of todo) pending.add(p);
-  optOutLoads++;
-  renderCounts();
-  let next = 0;
-  let failed = null;
-  const rejected = [];
-  const worker = async () => {
-    while (next < chunks.length && !failed && !abort.signal.aborted) {
-      const chunk = chunks[next++];
-      try {
-        const { body } = await api.optOutsLookup(chunk, abort.signal);
-        if (abort.signal.aborted) return;
-        for (const item of body?.items ?? []) {
-          const phone = chunk[item.index] ?? item.phone;
-          if (phone) state.optOuts.set(phone, Boolean(item.opted_out));
-        }
-        for (const r of body?.rejected ?? []) rejected.push(`${chunk[r.index] ?? r.field}: ${r.message}`);
-      } catch (e) {
-        failed = e;
-      }
-    }
-  };
-  try {
-    await Promise.all(Array.from({ length: Math.min(OPT_OUT_PARALLEL, chunks.length) }, worker));
-  } finally {
-    optOutLoads--;
-    for (const p of todo) pending.delete(p);
-  }
-  if (abort.signal.aborted) {
-    renderCounts();
+function offerLegacyGuests() {
+  const box = $('legacy');
+  const list = state.event && state.guests.size === 0 ? legacyGuests(state.event.event_id) : [];
+  box.hidden = list.length === 0;
+  if (!list.length) {
+    box.innerHTML = '';
     return;
   }
-  // A number the API would not look up stays unknown here; a send reports it.
-  if (rejected.length) console.warn(`Opt-outs not looked up for ${plural(rejected.length, 'number')}`, rejected);
-  if (failed && failed.name !== 'AbortError' && !isMissingRoute(failed)) {
-    showError('Could not check which guests opted out', failed);
-  }
-  renderRows();
+  box.innerHTML = `<p id="legacy-text">This browser still holds ${esc(plural(list.length, 'guest'))} for this event,
+    kept here before guest lists were kept on the server.</p>
+    <button type="button" id="legacy-save">Save ${esc(plural(list.length, 'guest'))} to the server</button>`;
 }
+
+async function saveLegacyGuests() {
+  const event = state.event;
+  if (!event || !state.loaded || state.importing) return;
+  const guests = [];
+  const problems = [];
+  legacyGuests(event.event_id).forEach((g, i) => {
+    const guest = { guest_id: String(g.guest_id ?? ''), name: String(g.name ?? '').trim(), phone: normalizePhone(g.phone) };
+    if (g.rsvp_token) guest.rsvp_token = String(g.rsvp_token);
+    const wrong = guestProblems(guest);
+    if (wrong.length || !guest.guest_id) {
+      problems.push({ line: i + 1, text: [guest.name, guest.phone, guest.guest_id].join(', '), messages: wrong.length ? wrong.map((p) => p.message) : ['no id'] });
+    } else {
+      guests.push({ ...guest, line: i + 1 });
+    }
+  });
+  const source = 'this browser';
+  state.importing = true;
+  renderControls();
+  showImport(source, problems, null, guests.length);
+  try {
+    const result = guests.length ? await saveToServer(event, guests) : emptyResult();
+    if (result.error) {
+      showError('Could not save the guests', result.error);
+    } else {
+      // On the server now (or reported above): this browser no longer keeps them.
+      localStorage.removeItem(legacyKey(event.event_id));
+      $('legacy').hidden = true;
+    }
+    await pollNow();
+    if (state.event !== event) return;
+    showImport(source, problems, result);
+  } finally {
+    state.importing = false;
+    renderControls();
+  }
+}
+
+// ---------------------------------------------------------------- one guest
+
+/** The guest the dialog is open for: {guestId, mode: 'edit' | 'remove'}. */
+let editing = null;
+
+function openGuestDialog(guestId, mode) {
+  const row = state.guests.get(guestId);
+  if (!row || !state.loaded) return;
+  editing = { guestId, mode };
+  clearFieldErrors($('guest-form'));
+  const edit = mode === 'edit';
+  $('guest-dialog-title').textContent = edit ? `Edit ${row.name}` : `Remove ${row.name}?`;
+  $('gd-fields').hidden = !edit;
+  $('gd-text').textContent = edit ? ''
+    : `${row.name} (${row.phone}) leaves this event's guest list. Invitations already sent to them are kept.`;
+  $('gd-name').value = row.name;
+  $('gd-phone').value = row.phone;
+  $('gd-save').textContent = edit ? 'Save guest' : 'Remove guest';
+  $('gd-save').classList.toggle('danger', !edit);
+  $('guest-dialog').showModal();
+  (edit ? $('gd-name') : $('gd-cancel')).focus();
+}
+
+function closeGuestDialog() {
+  if ($('guest-dialog').open) $('guest-dialog').close();
+}
+
+/** Focus goes back to the row's button that opened the dialog (redrawn meanwhile), or to the list when the row is gone. */
+function afterGuestDialog() {
+  const ed = editing;
+  editing = null;
+  if (!ed) return;
+  const button = document.querySelector(`#guest-rows tr[data-guest-id="${CSS.escape(ed.guestId)}"] button.${ed.mode}`);
+  if (button && !button.disabled) button.focus();
+  else $('guests-heading').focus();
+}
+
+async function submitGuestDialog(e) {
+  e.preventDefault();
+  const ed = editing;
+  const event = state.event;
+  if (!ed || !event) return;
+  const button = $('gd-save');
+  button.disabled = true;
+  try {
+    const done = ed.mode === 'edit' ? await saveGuest(event, ed.guestId) : await removeGuest(event, ed.guestId);
+    if (done) closeGuestDialog();
+  } finally {
+    button.disabled = false;
+  }
+}
+
+const GUEST_FIELDS = { name: 'gd-name', phone: 'gd-phone' };
+
+/** Saves the dialog's name and phone; false (with the problem on its field) when not saved. */
+async function saveGuest(event, guestId) {
+  const form = $('guest-form');
+  clearFieldErrors(form);
+  const row = state.guests.get(guestId);
+  const guest = { name: $('gd-name').value.trim(), phone: normalizePhone($('gd-phone').value) };
+  if (row?.rsvp_token) guest.rsvp_token = row.rsvp_token;
+  const problems = guestProblems(guest).filter((p) => GUEST_FIELDS[p.field]);
+  const owner = [...state.guests.values()].find((g) => g.phone === guest.phone && g.guest_id !== guestId);
+  if (owner) problems.push({ field: 'phone', message: `${guest.phone} is ${owner.name}'s phone in this list` });
+  if (problems.length) {
+    for (const p of problems) fieldError(GUEST_FIELDS[p.field], p.message);
+    $(GUEST_FIELDS[problems[0].field]).focus();
+    return false;
+  }
+  try {
+    const { body } = await api.putGuest(event.event_id, guestId, guest);
+    if (state.event !== event) return true;
+    if (body?.guest_id) applyRows([body], [], { force: true });
+    renderRows();
+    announce(`Saved ${guest.name}.`);
+    return true;
+  } catch (err) {
+    const field = err instanceof ApiError && /phone/.test(err.field ?? '') ? 'phone' : /name/.test(err?.field ?? '') ? 'name' : null;
+    if (field) {
+      fieldError(GUEST_FIELDS[field], err.message);
+      $(GUEST_FIELDS[field]).focus();
+    }
+    showError(`Could not save ${guest.name || 'the guest'}`, err);
+    return false;
+  }
+}
+
+async function removeGuest(event, guestId) {
+  const row = state.guests.get(guestId);
+  const name = row?.name ?? guestId;
+  try {
+    await api.deleteGuest(event.event_id, guestId);
+  } catch (err) {
+    // Already gone (removed elsewhere, or an earlier try whose answer was lost).
+    if (!(err instanceof ApiError && err.status === 404)) {
+      showError(`Could not remove ${name}`, err);
+      return false;
+    }
+  }
+  if (state.event !== event) return true;
+  applyRows([], [guestId]);
+  renderRows();
+  announce(`Removed ${name} from the guest list.`);
+  return true;
+}
+
+function initGuestDialog() {
+  $('guest-form').addEventListener('submit', submitGuestDialog);
+  $('gd-cancel').addEventListener('click', closeGuestDialog);
+  $('guest-dialog').addEventListener('close', afterGuestDialog);
+}
+
 
 /** The local stack's answer for a route this API does not have (yet). */
 function isMissingRoute(e) {
@@ -550,6 +750,7 @@ function renderSender() {
   el.dataset.dailyLimit = String(s.daily_unique_recipients ?? '');
   el.hidden = false;
 }
+
 
 // ---------------------------------------------------------------- templates
 
@@ -620,15 +821,35 @@ function describeTemplate() {
 
 let previewSeq = 0;
 
+/** What the preview shows now: [guest_id, name, phone, rsvp_token], so a change to the guest renders it again. */
+let previewShown = '';
+let previewOptions = '';
+
+/**
+ * The preview's guest choices: the table's page (the list may hold
+ * thousands), and the guest chosen even when on another page. The first
+ * selected guest, else the first shown, when none is chosen.
+ * Says whether the guest to preview changed.
+ */
 function renderPreviewGuests() {
   const guestSel = $('preview-guest');
-  const current = guestSel.value;
-  guestSel.innerHTML = state.guests.length
-    ? state.guests.map((g) => `<option value="${esc(g.guest_id)}">${esc(g.name)} (${esc(g.phone)})</option>`).join('')
-    : '<option value="">No guests yet</option>';
-  const firstSelected = state.guests.find((g) => state.selected.has(g.guest_id));
-  if (state.guests.some((g) => g.guest_id === current)) guestSel.value = current;
-  else if (firstSelected) guestSel.value = firstSelected.guest_id;
+  const chosen = state.guests.get(guestSel.value);
+  const page = state.pageRows.filter((r) => state.guests.get(r.guest_id) === r);
+  const rows = chosen && !page.includes(chosen) ? [chosen, ...page] : page;
+  const key = JSON.stringify(rows.map((g) => [g.guest_id, g.name, g.phone]));
+  if (key !== previewOptions) {
+    previewOptions = key;
+    guestSel.innerHTML = rows.length
+      ? rows.map((g) => `<option value="${esc(g.guest_id)}">${esc(g.name)} (${esc(g.phone)})</option>`).join('')
+      : `<option value="">${state.event && !state.loaded ? 'Loading guests…' : 'No guests yet'}</option>`;
+  }
+  const guest = chosen ?? rows.find((g) => state.selected.has(g.guest_id)) ?? rows[0];
+  guestSel.value = guest?.guest_id ?? '';
+  return previewKey(guest) !== previewShown;
+}
+
+function previewKey(guest) {
+  return guest ? JSON.stringify([guest.guest_id, guest.name, guest.phone, guest.rsvp_token ?? '']) : '';
 }
 
 async function updatePreview() {
@@ -636,11 +857,12 @@ async function updatePreview() {
   const meta = $('preview-meta');
   renderPreviewGuests();
   describeTemplate();
-  const guest = state.guests.find((g) => g.guest_id === $('preview-guest').value);
+  const guest = state.guests.get($('preview-guest').value);
+  previewShown = previewKey(guest);
   const seq = ++previewSeq;
   out.textContent = '';
   if (!state.event || !guest) {
-    meta.textContent = state.event ? 'Add guests to see the message one of them would get.' : '';
+    meta.textContent = !state.event ? '' : state.loaded ? 'Add guests to see the message one of them would get.' : 'Loading guests…';
     return;
   }
   if (state.templates === null) {
@@ -679,61 +901,213 @@ function initTemplates() {
   $('preview-guest').addEventListener('change', updatePreview);
 }
 
-// ---------------------------------------------------------------- invitations
 
-let refreshing = null;
-let refreshAgain = false;
+// ---------------------------------------------------------------- the guest list
+
+let polling = null;
+let pollAgain = false;
+let followTimer = null;
+/** When the next read is due (a running send may bring it forward). */
+let followDue = 0;
+let followErrors = 0;
 
 /**
- * Reloads the current event's invitations. Coalesced: while one load runs,
- * further calls wait for it and one more load after it.
+ * Reads the event's guest list now: all of it the first time (or when a
+ * full read is wanted), then only what changed. Coalesced: while one read
+ * runs, callers wait for it and one more after it.
  */
-async function refreshInvitations() {
-  if (refreshing) {
-    refreshAgain = true;
-    return refreshing;
+async function pollNow() {
+  if (polling) {
+    pollAgain = true;
+    return polling;
   }
-  refreshing = (async () => {
+  clearTimeout(followTimer);
+  polling = (async () => {
     do {
-      refreshAgain = false;
-      const eventId = state.event?.event_id;
-      if (!eventId) return;
-      let items;
-      try {
-        items = await allInvitations(eventId);
-      } catch (e) {
-        showError('Could not load the invitations', e);
-        throw e;
-      }
-      // Picked another event meanwhile: load that one's instead.
-      if (state.event?.event_id === eventId) applyInvitations(items);
-      else refreshAgain = true;
-    } while (refreshAgain);
+      pollAgain = false;
+      await readOnce();
+    } while (pollAgain);
   })();
   try {
-    await refreshing;
+    await polling;
   } finally {
-    refreshing = null;
+    polling = null;
+    scheduleFollow();
   }
 }
 
-function applyInvitations(items) {
-  state.byInvitation = new Map(items.map((i) => [i.invitation_id, i]));
-  const latest = new Map();
-  for (const inv of items) {
-    const prev = latest.get(inv.guest_id);
-    const at = inv.timestamps?.queued ?? inv.updated_at;
-    if (!prev || at > (prev.timestamps?.queued ?? prev.updated_at)) latest.set(inv.guest_id, inv);
+async function readOnce() {
+  const event = state.event;
+  const epoch = state.epoch;
+  if (!event) return;
+  try {
+    if (!state.loaded || state.reloadWanted || !state.cursor) await readAll(event);
+    else await readChanges(event);
+    followErrors = 0;
+  } catch (e) {
+    if (state.epoch !== epoch) return;
+    // A cursor the API no longer takes: read the whole list again.
+    if (e instanceof ApiError && e.status === 400 && /since/.test(e.field ?? '') && !state.reloadWanted) {
+      state.reloadWanted = true;
+      pollAgain = true;
+      return;
+    }
+    followErrors++;
+    showError(state.loaded ? 'Could not follow the guest list' : 'Could not load the guests', e);
   }
-  state.invitations = latest;
+}
+
+/** The next read: every 2 s while a send moves, every 15 s otherwise, later after errors; none while the page is hidden. */
+function scheduleFollow(delay = followDelay()) {
+  clearTimeout(followTimer);
+  if (!state.event) return;
+  followDue = Date.now() + delay;
+  followTimer = setTimeout(() => {
+    if (!document.hidden) pollNow();
+  }, delay);
+}
+
+function followDelay() {
+  if (followErrors) return Math.min(FOLLOW_BUSY_MS * 2 ** followErrors, FOLLOW_ERROR_MAX_MS);
+  return busy() ? FOLLOW_BUSY_MS : FOLLOW_IDLE_MS;
+}
+
+/** A send started moving: read changes at the busy pace from now. */
+function hurryFollow() {
+  if (polling || followErrors || !state.event) return;
+  if (followDue - Date.now() > FOLLOW_BUSY_MS) scheduleFollow(FOLLOW_BUSY_MS);
+}
+
+/** Whether a followed send moves (or moved a moment ago: read receipts). */
+function busy() {
+  if (Date.now() - state.jobChangedAt < FOLLOW_AFTER_CHANGE_MS) return true;
+  for (const watch of state.jobs.values()) if (watch.moving()) return true;
+  return false;
+}
+
+/**
+ * Reads every guest, GUEST_PAGE_MAX a request. The first read shows rows as
+ * pages come (they say "Loading…" until the list is whole); a read again
+ * replaces the list once complete, so the table never empties meanwhile.
+ */
+async function readAll(event) {
+  const epoch = state.epoch;
+  const first = !state.loaded;
+  const rows = new Map();
+  if (first) {
+    state.guests = rows;
+    state.order = null;
+  }
+  let changes = null;
+  let cursor = null;
+  do {
+    const { body } = await api.listGuests(event.event_id, { limit: GUEST_PAGE_MAX, cursor });
+    if (state.epoch !== epoch) return;
+    // The first page's cursor: what changes while later pages are read comes next time.
+    changes ??= body?.changes ?? null;
+    for (const row of body?.items ?? []) rows.set(row.guest_id, row);
+    cursor = body?.next_cursor ?? null;
+    if (first) {
+      state.order = null;
+      renderRows();
+    }
+  } while (cursor);
+  if (!first) {
+    state.guests = rows;
+    for (const id of [...state.selected]) if (!rows.has(id)) state.selected.delete(id);
+  }
+  state.order = null;
+  state.cursor = changes;
+  state.reloadWanted = false;
+  state.loaded = true;
   renderRows();
+  followJobs();
+  if (first) offerLegacyGuests();
 }
 
-function setInvitation(inv) {
-  state.byInvitation.set(inv.invitation_id, inv);
-  const cur = state.invitations.get(inv.guest_id);
-  if (!cur || cur.invitation_id === inv.invitation_id) state.invitations.set(inv.guest_id, inv);
+/** Reads what changed since the cursor, following pages, and applies it in place. */
+async function readChanges(event) {
+  const epoch = state.epoch;
+  // A long list of changes comes in parts: each answer's next_cursor is the
+  // `since` of the next; the last answer's `changes` is where to follow from.
+  let since = state.cursor;
+  let changed = false;
+  for (;;) {
+    const { body } = await api.listGuests(event.event_id, { limit: GUEST_PAGE_MAX, since });
+    if (state.epoch !== epoch) return;
+    if (applyRows(body?.items ?? [], body?.removed ?? [])) changed = true;
+    if (body?.changes) state.cursor = body.changes;
+    since = body?.next_cursor ?? null;
+    if (!since) break;
+  }
+  if (changed) {
+    renderRows();
+    followJobs();
+  }
 }
+
+/** When a row last changed: its own change or its invitation's, whichever is later. */
+function rowStamp(row) {
+  return Math.max(Date.parse(row.updated_at ?? '') || 0, Date.parse(row.invitation?.updated_at ?? '') || 0);
+}
+
+/**
+ * Puts rows in the list (replacing the same guest's; a change read again is
+ * harmless) and takes removed ones out. A row older than the one held (a read
+ * that crossed an edit here) is left out unless `force`. Says whether
+ * anything changed.
+ */
+function applyRows(items, removed = [], { force = false } = {}) {
+  let changed = false;
+  for (const row of items) {
+    const old = state.guests.get(row.guest_id);
+    if (old && !force && rowStamp(old) > rowStamp(row)) continue;
+    if (old && JSON.stringify(old) === JSON.stringify(row)) continue;
+    if (!old || old.name !== row.name) state.order = null;
+    state.guests.set(row.guest_id, row);
+    changed = true;
+  }
+  for (const id of removed) {
+    if (!state.guests.delete(id)) continue;
+    state.selected.delete(id);
+    state.order = null;
+    changed = true;
+  }
+  return changed;
+}
+
+/** Changes one guest's invitation here (a retry), before the list's next read says so. */
+function setRowInvitation(guestId, changes) {
+  const row = state.guests.get(guestId);
+  if (!row?.invitation) return;
+  state.guests.set(guestId, { ...row, invitation: { ...row.invitation, ...changes } });
+}
+
+function rowByInvitation(invitationId) {
+  for (const row of state.guests.values()) if (row.invitation?.invitation_id === invitationId) return row;
+  return null;
+}
+
+let latestFollowed = false;
+
+/**
+ * Follows every job with an invitation still in flight, and once the
+ * event's latest send (so its bar shows, done or not).
+ */
+function followJobs() {
+  let latest = null;
+  for (const row of state.guests.values()) {
+    const inv = row.invitation;
+    if (!inv?.job_id) continue;
+    if (ACTIVE.has(inv.status)) ensureWatch(inv.job_id);
+    if (!latest || (Date.parse(inv.updated_at) || 0) > (Date.parse(latest.updated_at) || 0)) latest = inv;
+  }
+  if (!latestFollowed && state.loaded) {
+    latestFollowed = true;
+    if (latest) ensureWatch(latest.job_id);
+  }
+}
+
 
 // ---------------------------------------------------------------- progress
 
@@ -749,13 +1123,21 @@ class JobWatch {
     this.doneAt = null;
     this.announce = false;
     this.restart = false;
+    /** The job is not there (404): never polled again. */
+    this.gone = false;
+    /** Kept in this browser as its last send: forgotten quietly if it is not there. */
+    this.stored = false;
+    /** [{at, left}]: how many had left for Twilio when; the rate comes from them. */
+    this.samples = [];
   }
 
   /** (Re)starts polling at the fast pace. */
   start() {
+    if (this.gone) return;
     this.stopped = false;
     this.delay = POLL_FAST_MS;
     clearTimeout(this.timer);
+    this.timer = null;
     // A poll in flight may have read the job before the change that
     // restarts it (a retry): poll again right after it.
     if (this.running) this.restart = true;
@@ -765,9 +1147,40 @@ class JobWatch {
   stop() {
     this.stopped = true;
     clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  /** Whether it is polled now (or about to be). */
+  active() {
+    return this.running || this.timer !== null;
+  }
+
+  /** Whether the send moves: some of it queued, sending or sent (not only waiting for the daily limit), or not read yet. */
+  moving() {
+    if (this.stopped || this.gone) return false;
+    if (!this.job) return true;
+    const c = this.job.counts ?? {};
+    return !this.job.done && (c.queued > 0 || c.sending > 0 || c.sent > 0);
+  }
+
+  /** Messages a second, from the status answers of the last RATE_WINDOW_MS; null until two answers apart. */
+  rate() {
+    const first = this.samples[0];
+    const last = this.samples.at(-1);
+    if (!first || last.at - first.at < 1500) return null;
+    return Math.max(0, (last.left - first.left) * 1000 / (last.at - first.at));
+  }
+
+  sample(job) {
+    const now = Date.now();
+    const c = job.counts ?? {};
+    const left = job.total - (c.queued ?? 0) - (c.waiting ?? 0) - (c.sending ?? 0);
+    this.samples.push({ at: now, left });
+    while (this.samples.length > 2 && this.samples[1].at <= now - RATE_WINDOW_MS) this.samples.shift();
   }
 
   async tick() {
+    this.timer = null;
     this.running = true;
     let next = null;
     try {
@@ -775,17 +1188,22 @@ class JobWatch {
       if (this.stopped) return;
       const wasDone = this.job?.done;
       this.job = body;
+      this.sample(body);
       const counts = JSON.stringify(body.counts);
       const changed = counts !== this.lastCounts;
       this.lastCounts = counts;
       renderProgress();
       if (changed) {
-        await refreshInvitations().catch(() => {});
+        // The guest list follows at the busy pace while counts move.
+        state.jobChangedAt = Date.now();
+        hurryFollow();
         // The daily limit's use moves with the sends: show it now and then,
         // and as it stands once the send is done.
         loadSender({ maxAgeMs: body.done && !wasDone ? 0 : SENDER_MAX_AGE_MS });
       }
       if (body.done) {
+        // Just finished: the rows catch up with the bar now.
+        if (wasDone === false) pollNow();
         if (wasDone === false || this.announce) announceDone(body);
         this.announce = false;
         this.doneAt ??= Date.now();
@@ -802,8 +1220,13 @@ class JobWatch {
       next = this.delay;
     } catch (e) {
       if (this.stopped) return;
+      if (e instanceof ApiError && e.status === 404) {
+        this.gone = true;
+        if (this.stored && state.event) storeJob(state.event.event_id, null);
+        if (!this.stored) showError(`Could not follow the send ${this.jobId}`, e);
+        return;
+      }
       showError(`Could not follow the send ${this.jobId}`, e);
-      if (e instanceof ApiError && e.status === 404) return;
       this.delay = Math.min(Math.max(this.delay * 2, 2000), POLL_ERROR_MAX_MS);
       next = this.delay;
     } finally {
@@ -832,15 +1255,27 @@ function pollCap(job) {
   return Math.max(POLL_MAX_MS, Math.min(untilNext + 1000, WAIT_POLL_MAX_MS));
 }
 
-/** Follows a job; `announce`: say so when it is done (a send or retry from this page). */
-function watchJob(jobId, { announce = false } = {}) {
+/**
+ * Follows a job, from the fast pace; `announce`: say so when it is done (a
+ * send or retry from this page); `stored`: this browser's last send.
+ */
+function watchJob(jobId, { announce = false, stored = false } = {}) {
   let watch = state.jobs.get(jobId);
   if (!watch) {
     watch = new JobWatch(jobId);
+    watch.stored = stored;
     state.jobs.set(jobId, watch);
   }
   if (announce) watch.announce = true;
   watch.start();
+  hurryFollow();
+}
+
+/** Follows a job unless it is followed already (its pace is left alone). */
+function ensureWatch(jobId) {
+  const watch = state.jobs.get(jobId);
+  if (watch && (watch.active() || watch.gone)) return;
+  watchJob(jobId);
 }
 
 function announceDone(job) {
@@ -900,46 +1335,125 @@ function renderProgress() {
     area.innerHTML = html;
     lastProgressHtml = html;
   }
+  renderLive();
 }
 let lastProgressHtml = '';
 
-// ---------------------------------------------------------------- guest rows
-
-/** Every guest to show: those brought in here, then any known only from invitations. */
-function guestRows() {
-  const rows = state.guests.map((g) => ({ ...g, inv: state.invitations.get(g.guest_id) ?? null }));
-  const known = new Set(state.guests.map((g) => g.guest_id));
-  const others = [...state.invitations.values()].filter((i) => !known.has(i.guest_id))
-    .sort((a, b) => a.name.localeCompare(b.name));
-  for (const inv of others) rows.push({ guest_id: inv.guest_id, name: inv.name, phone: null, inv });
-  for (const row of rows) {
-    // The opt-out API knows the number's current state; without its answer,
-    // an invitation skipped because the guest opted out marks them.
-    const known = row.phone ? state.optOuts.get(row.phone) : undefined;
-    row.optedOut = known ?? isOptedOutInvitation(row.inv);
-    row.selectable = Boolean(row.phone) && !row.optedOut;
-    if (!row.selectable) state.selected.delete(row.guest_id);
-  }
-  return rows;
+/** Seconds until the job's last invitation has left: its expected finish, else at the measured rate; null when unknown. */
+function secondsLeft(watch) {
+  const job = watch.job;
+  const c = job.counts ?? {};
+  const remaining = (c.queued ?? 0) + (c.waiting ?? 0) + (c.sending ?? 0);
+  if (!remaining) return null;
+  const untilFinish = (Date.parse(job.expected_finish ?? '') - Date.now()) / 1000;
+  if (untilFinish > 0) return untilFinish;
+  const rate = watch.rate();
+  return rate > 0 ? remaining / rate : null;
 }
 
+function rateWords(rate) {
+  return `${rate.toLocaleString(undefined, { maximumFractionDigits: rate < 10 ? 1 : 0 })} messages/s`;
+}
+
+/**
+ * The sends running now, pinned to the top of the viewport: the bar, the
+ * rate and the time left. Hidden once none runs.
+ */
+function renderLive() {
+  const running = [...state.jobs.values()].filter((w) => w.job && !w.job.done)
+    .sort((a, b) => (b.job.created_at ?? '').localeCompare(a.job.created_at ?? ''))
+    .slice(0, 3);
+  const html = running.map((w) => {
+    const job = w.job;
+    const done = finished(job);
+    const pct = job.total ? Math.floor((done * 100) / job.total) : 100;
+    const rate = w.rate();
+    const left = secondsLeft(w);
+    const parts = [`${num(done)} of ${num(job.total)} finished (${pct}%)`];
+    if (rate !== null) parts.push(rateWords(rate));
+    if (left !== null) parts.push(`about ${durationWords(left)} left`);
+    const id = `live-${job.job_id}`;
+    return `<div class="live-job" data-job-id="${esc(job.job_id)}" data-percent="${pct}"`
+      + ` data-rate="${rate === null ? '' : rate.toFixed(2)}" data-seconds-left="${left === null ? '' : Math.round(left)}">
+      <p id="${esc(id)}-label"><strong>Sending:</strong> ${esc(parts.join(' · '))}</p>
+      <progress max="${job.total}" value="${done}" aria-labelledby="${esc(id)}-label">${pct}%</progress>
+    </div>`;
+  }).join('');
+  if (html === lastLiveHtml) return;
+  lastLiveHtml = html;
+  $('live').innerHTML = html;
+  $('live').hidden = !html;
+}
+let lastLiveHtml = '';
+
+
+// ---------------------------------------------------------------- guest rows
+
+const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
+
+/** Every guest, in the table's order: by name ("Guest 2" before "Guest 10"), then id. */
+function sortedRows() {
+  if (!state.order) {
+    state.order = [...state.guests.values()]
+      .sort((a, b) => collator.compare(a.name ?? '', b.name ?? '') || collator.compare(a.guest_id, b.guest_id))
+      .map((r) => r.guest_id);
+  }
+  return state.order.map((id) => state.guests.get(id)).filter(Boolean);
+}
+
+/** The filter menu: value, label. */
+const FILTERS = [['', 'All'], ['not_invited', 'Not invited'], ...STATUSES.map((s) => [s, STATUS_LABEL[s]]), ['opted_out', 'Opted out']];
+
+/** Whether a row passes the status filter and the search (name, or phone as typed or with spaces and dashes). */
+function matcher({ filter, q }) {
+  const text = q.trim().toLowerCase();
+  const phone = normalizePhone(q);
+  return (row) => {
+    const status = row.invitation?.status;
+    if (filter === 'not_invited' ? status : filter === 'opted_out' ? !row.opted_out : filter && status !== filter) return false;
+    if (!text) return true;
+    return (row.name ?? '').toLowerCase().includes(text) || (phone !== '' && (row.phone ?? '').includes(phone));
+  };
+}
+
+/** The guests the filter and search let through, all pages. */
+function shownRows(all = sortedRows()) {
+  const { filter, q } = state.view;
+  return filter || q.trim() ? all.filter(matcher(state.view)) : all;
+}
+
+/** Sending works on a guest once the whole list is known, and never on one who opted out. */
+function canSelect(row) {
+  return state.loaded && !row.opted_out;
+}
+
+/** Cached rows of the page shown: guest_id -> {tr, sig}. A poll redraws only rows whose signature changed. */
 const rowCache = new Map();
+let loadingRow = null;
 
 function rowSignature(row) {
-  const i = row.inv;
-  return JSON.stringify([row.name, row.phone, row.optedOut, row.selectable, state.selected.has(row.guest_id),
-    i?.invitation_id, i?.status, i?.attempt, i?.updated_at, i?.error_code, i?.error_message, i?.what_to_do, i?.flag]);
+  const i = row.invitation;
+  return JSON.stringify([row.name, row.phone, row.opted_out, state.loaded, state.selected.has(row.guest_id),
+    i?.invitation_id, i?.status, i?.attempt, i?.updated_at, i?.error_code, i?.error_message, i?.error_action, i?.what_to_do, i?.flag]);
+}
+
+function badgeHtml(i) {
+  if (i) {
+    return `<span class="badge st-${esc(i.status)}" data-status="${esc(i.status)}"${STATUS_TITLE[i.status] ? ` title="${esc(STATUS_TITLE[i.status])}"` : ''}>${STATUS_LABEL[i.status] ?? esc(i.status)}</span>`
+      + (i.attempt > 1 ? ` <span class="muted">attempt ${i.attempt}</span>` : '');
+  }
+  // Until the whole list is read, no invitation here may mean one not read yet.
+  return state.loaded
+    ? '<span class="badge st-none" data-status="none">Not invited</span>'
+    : '<span class="badge st-loading" data-status="loading">Loading…</span>';
 }
 
 function rowHtml(row) {
-  const i = row.inv;
+  const i = row.invitation ?? null;
   const checked = state.selected.has(row.guest_id) ? 'checked' : '';
-  const disabled = row.selectable ? '' : 'disabled';
-  const why = row.optedOut ? ' (opted out, cannot be sent to)' : row.phone ? '' : ' (phone unknown: add the guest again in step 2)';
-  const badge = i
-    ? `<span class="badge st-${esc(i.status)}" data-status="${esc(i.status)}"${STATUS_TITLE[i.status] ? ` title="${esc(STATUS_TITLE[i.status])}"` : ''}>${STATUS_LABEL[i.status] ?? esc(i.status)}</span>${i.attempt > 1 ? ` <span class="muted">attempt ${i.attempt}</span>` : ''}`
-    : '<span class="badge st-none" data-status="none">Not invited</span>';
-  const tags = row.optedOut ? ' <span class="tag opted-out">Opted out</span>' : '';
+  const disabled = canSelect(row) ? '' : 'disabled';
+  const why = row.opted_out ? ' (opted out, cannot be sent to)' : state.loaded ? '' : ' (the guest list is still loading)';
+  const tags = row.opted_out ? ' <span class="tag opted-out">Opted out</span>' : '';
   const details = [];
   const words = reason(i);
   if (words && (RETRYABLE.has(i.status) || i.status === 'skipped')) {
@@ -949,37 +1463,38 @@ function rowHtml(row) {
   }
   if (i?.flag) details.push(`<span class="reason">${esc(FLAG_WORDS[i.flag] ?? i.flag)}</span>`);
   const canRetry = i && (RETRYABLE.has(i.status) || (i.flag && i.status === 'sending'));
+  const off = state.loaded ? '' : ' disabled';
   const retry = canRetry
-    ? `<button type="button" class="secondary small retry" data-invitation="${esc(i.invitation_id)}" aria-label="Retry invitation to ${esc(row.name)}">Retry</button>`
+    ? `<button type="button" class="secondary small retry" data-invitation="${esc(i.invitation_id)}" aria-label="Retry invitation to ${esc(row.name)}"${off}>Retry</button>`
     : '';
   return `<td class="c-select"><input type="checkbox" class="pick" ${checked} ${disabled} aria-label="Select ${esc(row.name)}${esc(why)}"></td>
-    <td class="c-guest"><span class="name">${esc(row.name)}</span>${tags}<br><span class="phone muted">${esc(row.phone ?? 'phone unknown')}</span></td>
-    <td class="c-status">${badge}</td>
+    <td class="c-guest"><span class="name">${esc(row.name)}</span>${tags}<br><span class="phone muted">${esc(row.phone)}</span></td>
+    <td class="c-status">${badgeHtml(i)}</td>
     <td class="c-time">${i ? `<time datetime="${esc(i.updated_at)}" title="${esc(longTime(i.updated_at))}">${esc(shortTime(i.updated_at))}</time>` : ''}</td>
     <td class="c-details">${details.join('<br>')}</td>
-    <td class="c-actions">${retry}</td>`;
+    <td class="c-actions">${retry}<button type="button" class="secondary small edit" aria-label="Edit ${esc(row.name)}"${off}>Edit</button><button type="button" class="secondary small remove" aria-label="Remove ${esc(row.name)}"${off}>Remove</button></td>`;
 }
 
-function renderRows() {
-  const rows = guestRows();
+/** Draws the page's rows in order, reusing each row's element while its signature holds. */
+function drawRows(rows) {
   const tbody = $('guest-rows');
   const seen = new Set();
   let prev = null;
   for (const row of rows) {
     seen.add(row.guest_id);
     let cached = rowCache.get(row.guest_id);
-    const sig = rowSignature(row);
     if (!cached) {
       const tr = document.createElement('tr');
       tr.dataset.guestId = row.guest_id;
       cached = { tr, sig: null };
       rowCache.set(row.guest_id, cached);
     }
+    const sig = rowSignature(row);
     if (cached.sig !== sig) {
       const focused = cached.tr.contains(document.activeElement) ? document.activeElement.className : null;
       cached.tr.innerHTML = rowHtml(row);
-      cached.tr.dataset.status = row.inv?.status ?? 'none';
-      cached.tr.classList.toggle('opted-out', Boolean(row.optedOut));
+      cached.tr.dataset.status = row.invitation?.status ?? (state.loaded ? 'none' : 'loading');
+      cached.tr.classList.toggle('opted-out', Boolean(row.opted_out));
       cached.sig = sig;
       // Keep keyboard focus on the same control when a row is redrawn.
       if (focused) (cached.tr.querySelector(`.${focused.split(' ').pop()}`) ?? cached.tr.querySelector('.pick'))?.focus();
@@ -988,30 +1503,115 @@ function renderRows() {
     if (expected !== cached.tr) tbody.insertBefore(cached.tr, expected);
     prev = cached.tr;
   }
+  // Rows off this page leave the table and the cache, which so holds one page.
   for (const [id, cached] of rowCache) {
     if (!seen.has(id)) {
       cached.tr.remove();
       rowCache.delete(id);
     }
   }
-  $('no-guests').hidden = rows.length > 0;
-  renderCounts(rows);
+  // Nothing read yet: one row says the list is on its way.
+  if (state.event && !state.loaded && rows.length === 0) {
+    if (!loadingRow) {
+      loadingRow = document.createElement('tr');
+      loadingRow.className = 'loading-row';
+      loadingRow.dataset.status = 'loading';
+      loadingRow.innerHTML = '<td colspan="6"><span class="badge st-loading">Loading…</span> Reading the guest list</td>';
+    }
+    if (loadingRow.parentNode !== tbody) tbody.append(loadingRow);
+  } else {
+    loadingRow?.remove();
+  }
 }
 
-function renderCounts(rows = guestRows()) {
-  const selected = rows.filter((r) => state.selected.has(r.guest_id)).length;
-  const optedOut = rows.filter((r) => r.optedOut).length;
-  const failed = rows.filter((r) => r.inv && RETRYABLE.has(r.inv.status)).length;
-  $('guest-count').textContent = rows.length
-    ? `${plural(rows.length, 'guest')} · ${selected} selected${optedOut ? ` · ${optedOut} opted out` : ''}${failed ? ` · ${failed} failed` : ''}`
-      + (optOutLoads > 0 ? ' · checking opt-outs…' : '')
-    : '';
+function renderRows() {
+  const all = sortedRows();
+  const shown = shownRows(all);
+  const pages = Math.max(1, Math.ceil(shown.length / PAGE_SIZE));
+  state.view.page = Math.max(0, Math.min(state.view.page, pages - 1));
+  const start = state.view.page * PAGE_SIZE;
+  state.pageRows = shown.slice(start, start + PAGE_SIZE);
+  drawRows(state.pageRows);
+  renderPager(start, state.pageRows.length, shown.length, all.length);
+  $('no-guests').hidden = !state.event || !state.loaded || all.length > 0;
+  renderCounts(all);
+  if (renderPreviewGuests()) updatePreview();
+}
+
+/** "Showing 1–100 of 2,000", Previous and Next. */
+function renderPager(start, count, matching, total) {
+  $('pager').hidden = total === 0;
+  let info = '';
+  if (matching === 0 && total > 0) info = 'No guests match: change the filter or the search.';
+  else if (matching > 0) info = `Showing ${num(start + 1)}–${num(start + count)} of ${num(matching)}${matching < total ? ` (of ${num(total)} guests)` : ''}`;
+  if ($('page-info').textContent !== info) $('page-info').textContent = info;
+  $('page-prev').disabled = start === 0;
+  $('page-next').disabled = start + count >= matching;
+}
+
+/** One pass over the list: how many per filter, opted out and failed; drops from the selection who cannot be sent to. */
+function tally(all) {
+  const byFilter = Object.fromEntries(FILTERS.map(([value]) => [value, 0]));
+  byFilter[''] = all.length;
+  let failed = 0;
+  for (const r of all) {
+    const status = r.invitation?.status;
+    if (status) byFilter[status] = (byFilter[status] ?? 0) + 1;
+    else byFilter.not_invited++;
+    if (r.opted_out) {
+      byFilter.opted_out++;
+      state.selected.delete(r.guest_id);
+    }
+    if (RETRYABLE.has(status)) failed++;
+  }
+  return { byFilter, optedOut: byFilter.opted_out, failed };
+}
+
+function renderCounts(all = sortedRows()) {
+  const { byFilter, optedOut, failed } = tally(all);
+  const selected = state.selected.size;
+  let text = '';
+  if (state.event && !state.loaded) {
+    text = all.length ? `Loading guests… ${num(all.length)} read so far` : 'Loading guests…';
+  } else if (all.length) {
+    text = `${plural(all.length, 'guest')} · ${num(selected)} selected${optedOut ? ` · ${num(optedOut)} opted out` : ''}${failed ? ` · ${num(failed)} failed` : ''}`;
+  }
+  $('guest-count').textContent = text;
+  renderFilterCounts(byFilter);
+  renderControls(selected, failed);
+}
+
+/** The filter menu's counts, e.g. "Read (1,234)". */
+function renderFilterCounts(byFilter) {
+  const select = $('status-filter');
+  for (const option of select.options) {
+    const label = FILTERS.find(([value]) => value === option.value)?.[1] ?? option.value;
+    const text = state.loaded ? `${label} (${num(byFilter[option.value] ?? 0)})` : label;
+    if (option.textContent !== text) option.textContent = text;
+  }
+}
+
+/**
+ * What may be used now. Nothing that sends (or selects to send) before the
+ * whole list is read: a guest not read yet could be sent to twice.
+ */
+function renderControls(selected = state.selected.size, failed = null) {
+  const ready = Boolean(state.event) && state.loaded;
+  $('guests-card').dataset.loaded = String(ready);
+  $('guest-table').setAttribute('aria-busy', String(Boolean(state.event) && !state.loaded));
   const send = $('send');
-  // Until the opt-out lookup answers, an opted-out guest may still look selectable.
-  send.disabled = !state.event || selected === 0 || state.sending || optOutLoads > 0;
-  send.textContent = selected ? `Send WhatsApp invitations (${selected})` : 'Send WhatsApp invitations';
-  $('retry-all').disabled = !state.event || failed === 0;
-  for (const id of ['select-all', 'select-none', 'select-new', 'select-failed', 'refresh']) $(id).disabled = !state.event;
+  send.disabled = !ready || selected === 0 || state.sending;
+  send.textContent = selected ? `Send WhatsApp invitations (${num(selected)})` : 'Send WhatsApp invitations';
+  if (failed !== null) $('retry-all').disabled = !ready || failed === 0;
+  else if (!ready) $('retry-all').disabled = true;
+  for (const id of ['select-all', 'select-none', 'select-new', 'select-failed']) $(id).disabled = !ready;
+  $('refresh').disabled = !state.event;
+  $('csv-text').disabled = !state.event;
+  $('csv-check').disabled = !ready || state.importing;
+  $('csv-file').disabled = !ready || state.importing;
+  $('status-filter').disabled = !state.event;
+  $('guest-search').disabled = !state.event;
+  $('legacy-save')?.toggleAttribute('disabled', !ready || state.importing);
 }
 
 function renderAll() {
@@ -1019,15 +1619,43 @@ function renderAll() {
   renderProgress();
 }
 
+/** Selects the guests the filter and search show (every page) that `predicate` picks. */
 function select(predicate, label) {
-  const rows = guestRows();
+  if (!state.loaded) return;
+  const filtered = Boolean(state.view.filter || state.view.q.trim());
   state.selected.clear();
-  for (const r of rows) if (r.selectable && predicate(r)) state.selected.add(r.guest_id);
+  for (const r of shownRows()) if (canSelect(r) && predicate(r)) state.selected.add(r.guest_id);
   renderRows();
-  announce(`${label}: ${plural(state.selected.size, 'guest')} selected.`);
+  announce(`${label}${filtered ? ' (of the guests shown)' : ''}: ${plural(state.selected.size, 'guest')} selected.`);
 }
 
+function goToPage(delta) {
+  state.view.page += delta;
+  renderRows();
+  // The button pressed may be disabled now (first or last page): keep focus in the pager.
+  if (document.activeElement?.disabled) (delta > 0 ? $('page-prev') : $('page-next')).focus();
+}
+
+let searchTimer = null;
+
 function initRows() {
+  $('status-filter').innerHTML = FILTERS.map(([value, label]) => `<option value="${esc(value)}">${esc(label)}</option>`).join('');
+  $('status-filter').addEventListener('change', (e) => {
+    state.view.filter = e.target.value;
+    state.view.page = 0;
+    renderRows();
+  });
+  // Typing searches once it pauses: 10,000 rows are filtered per search.
+  $('guest-search').addEventListener('input', (e) => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => {
+      state.view.q = e.target.value;
+      state.view.page = 0;
+      renderRows();
+    }, 150);
+  });
+  $('page-prev').addEventListener('click', () => goToPage(-1));
+  $('page-next').addEventListener('click', () => goToPage(1));
   $('guest-rows').addEventListener('change', (e) => {
     if (!e.target.classList.contains('pick')) return;
     const id = e.target.closest('tr').dataset.guestId;
@@ -1036,20 +1664,32 @@ function initRows() {
     renderRows();
   });
   $('guest-rows').addEventListener('click', (e) => {
-    const button = e.target.closest('button.retry');
-    if (button) retryOne(button.dataset.invitation, button);
+    const button = e.target.closest('button');
+    if (!button || button.disabled) return;
+    const id = button.closest('tr')?.dataset.guestId;
+    if (button.classList.contains('retry')) retryOne(button.dataset.invitation, button);
+    else if (button.classList.contains('edit')) openGuestDialog(id, 'edit');
+    else if (button.classList.contains('remove')) openGuestDialog(id, 'remove');
   });
   $('select-all').addEventListener('click', () => select(() => true, 'All'));
-  $('select-none').addEventListener('click', () => select(() => false, 'None'));
-  $('select-new').addEventListener('click', () => select((r) => !r.inv, 'Not yet invited'));
-  $('select-failed').addEventListener('click', () => select((r) => r.inv && RETRYABLE.has(r.inv.status), 'Failed'));
-  $('refresh').addEventListener('click', async () => {
-    await Promise.all([refreshInvitations().catch(() => {}), loadOptOuts(), loadSender()]);
+  $('select-none').addEventListener('click', () => {
+    state.selected.clear();
     renderRows();
-    followEventJobs();
+    announce('None selected.');
+  });
+  $('select-new').addEventListener('click', () => select((r) => !r.invitation, 'Not yet invited'));
+  $('select-failed').addEventListener('click', () => select((r) => RETRYABLE.has(r.invitation?.status), 'Failed'));
+  $('refresh').addEventListener('click', async () => {
+    // A full read: it also brings opt-outs changed elsewhere, which changes do not list.
+    if (state.loaded) state.reloadWanted = true;
+    await Promise.all([pollNow(), loadSender()]);
+    followJobs();
     announce('Refreshed.');
   });
   $('retry-all').addEventListener('click', retryAllFailed);
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'visible' && state.event) pollNow();
+  });
 }
 
 // ---------------------------------------------------------------- sending
@@ -1069,8 +1709,8 @@ const PENDING_SEND = 'rsvp.pendingSend';
  * failure, a timeout or a reload is the same request, so the API finishes
  * the first one instead of messaging everyone a second time.
  */
-function sendKey(eventId, templateId, guests) {
-  const signature = JSON.stringify([eventId, templateId ?? '', guests.map((g) => g.guest_id).sort()]);
+function sendKey(eventId, templateId, guests, resend) {
+  const signature = JSON.stringify([eventId, templateId ?? '', guests.map((g) => g.guest_id).sort(), Boolean(resend)]);
   let saved = null;
   try {
     saved = JSON.parse(sessionStorage.getItem(PENDING_SEND) ?? 'null');
@@ -1084,19 +1724,24 @@ function sendKey(eventId, templateId, guests) {
 }
 
 function selectedGuests() {
-  return guestRows().filter((r) => r.selectable && state.selected.has(r.guest_id));
+  if (!state.loaded) return [];
+  return sortedRows().filter((r) => canSelect(r) && state.selected.has(r.guest_id));
 }
 
-/** The send the page would make now: {event, guests, templateId}. */
+/**
+ * The send the page would make now: {event, guests, templateId, resend};
+ * `resend`: also to guests who already have an invitation on its way or
+ * delivered (the API leaves them out otherwise).
+ */
 function currentSend() {
-  return { event: state.event, guests: selectedGuests(), templateId: $('template-select').value || undefined };
+  return { event: state.event, guests: selectedGuests(), templateId: $('template-select').value || undefined, resend: false };
 }
 
 /**
  * A send's requests, as the API takes them: parts of at most MAX_BULK
  * guests, [{chunk, body}]. The dry run and the send use the same ones.
  */
-function bulkParts({ event, guests, templateId }) {
+function bulkParts({ event, guests, templateId, resend }) {
   const parts = [];
   for (let start = 0; start < guests.length; start += MAX_BULK) {
     const chunk = guests.slice(start, start + MAX_BULK);
@@ -1109,6 +1754,7 @@ function bulkParts({ event, guests, templateId }) {
       }),
     };
     if (templateId) body.template_id = templateId;
+    if (resend) body.resend = true;
     parts.push({ chunk, body });
   }
   return parts;
@@ -1128,13 +1774,18 @@ function askToSend() {
   const send = currentSend();
   const { guests, event } = send;
   if (!guests.length || !event) return;
-  const again = guests.filter((g) => g.inv).length;
+  // The page's count of those the API will leave out, until the dry run says.
+  send.invited = guests.filter((g) => ALREADY_INVITED.has(g.invitation?.status)).length;
+  send.leftOut = null;
   const template = $('template-select').selectedOptions[0]?.textContent ?? 'Event default';
   $('confirm-title').textContent = `Send ${plural(guests.length, 'WhatsApp invitation')}?`;
   $('confirm-text').textContent = `${plural(guests.length, 'guest')} of ${event.name} will get a WhatsApp message now (template: ${template}).`;
   send.notes = [];
-  if (again) send.notes.push(`${again} of them ${again === 1 ? 'was' : 'were'} invited before and will get another message.`);
-  // The page's own guess, until the dry run answers with the API's count.
+  // The page's own guesses, until the dry run answers with the API's counts.
+  send.invitedNote = send.invited
+    ? `${plural(send.invited, 'guest')} of them already ${send.invited === 1 ? 'has' : 'have'} an invitation on its way or delivered: left out unless sent again.`
+    : '';
+  $('resend').checked = false;
   const us = marketingTemplate() ? guests.filter((g) => g.phone?.startsWith('+1')).length : 0;
   send.usNote = us
     ? `${plural(us, 'guest')} with a US (+1) number will be skipped: WhatsApp does not deliver Marketing templates to US numbers.`
@@ -1181,7 +1832,7 @@ async function checkSend(send) {
 function mergeDryRuns(parts) {
   const first = parts[0]?.res ?? {};
   const out = {
-    accepted: 0, queued: 0, skipped: [], rejected: [], duplicates: [], would_wait: 0,
+    accepted: 0, queued: 0, skipped: [], rejected: [], duplicates: [], left_out: [], resends: 0, would_wait: 0,
     template_id: first.template_id, template_version: first.template_version, category: first.category ?? null,
     daily_unique_recipients: first.daily_unique_recipients, expected_finish: null, cost: null,
   };
@@ -1193,6 +1844,8 @@ function mergeDryRuns(parts) {
     out.skipped.push(...withGuest(res.skipped));
     out.rejected.push(...withGuest(res.rejected));
     out.duplicates.push(...withGuest(res.duplicates));
+    out.left_out.push(...withGuest(res.left_out));
+    out.resends += res.resends ?? 0;
     if (res.would_wait > 0) free = Math.min(free, (res.queued ?? 0) - res.would_wait);
     if (res.expected_finish && !(Date.parse(out.expected_finish) >= Date.parse(res.expected_finish))) out.expected_finish = res.expected_finish;
     if (res.cost) {
@@ -1232,17 +1885,30 @@ function renderCheck(send, view) {
     status.textContent = 'Checked with the API; nothing has been sent yet.';
     result.innerHTML = dryRunHtml(view.result);
     button.disabled = false;
-    button.textContent = `Send ${n}`;
+    button.textContent = `Send ${num(n)}`;
   } else {
     status.textContent = `Could not check this send: ${errorDetail(view.error)}`;
     result.innerHTML = '<p class="dry-advice">The check is only advice, not a condition: you can still send without it. '
       + 'Who was sent to and who was skipped will show below once you do.</p>';
     button.disabled = false;
-    button.textContent = `Send ${n} anyway`;
+    button.textContent = `Send ${num(n)} anyway`;
   }
-  // The page's guess about US numbers gives way to the API's count.
-  const notes = view.state === 'ready' ? send.notes : [...send.notes, send.usNote];
+  // The page's guesses give way to the API's counts.
+  const notes = view.state === 'ready' ? send.notes : [...send.notes, send.usNote, send.resend ? '' : send.invitedNote];
   $('confirm-extra').textContent = notes.filter(Boolean).join(' ');
+  renderResendChoice(send, view);
+}
+
+/**
+ * "Send again to these N guests": offered when the check leaves guests out
+ * for an invitation they already have (or, when the check failed, when the
+ * page counts some). Ticked, the check runs again and the send resends.
+ */
+function renderResendChoice(send, view) {
+  if (view.state === 'ready' && !send.resend) send.leftOut = view.result.left_out.length;
+  const n = send.leftOut ?? (view.state === 'failed' || send.resend ? send.invited : 0);
+  $('resend-box').hidden = !(n > 0);
+  $('resend-text').textContent = n === 1 ? 'Send again to this guest' : `Send again to these ${num(n)} guests`;
 }
 
 /** "(Ana, Bia and 3 more)": who is in a group, for small ones. */
@@ -1257,6 +1923,8 @@ function dryRunHtml(r) {
   const count = (cls, n, words) => `<li class="${cls}" data-count="${n}"><span class="n">${num(n)}</span> ${words}</li>`;
   const counts = `<ul class="dry-counts" aria-label="What this send would do">
     ${count('dry-queued', r.queued, 'will be sent')}
+    ${r.resends ? count('dry-resends', r.resends, r.resends === 1 ? 'of them a second time' : 'of them a second time') : ''}
+    ${r.left_out.length ? count('dry-left-out', r.left_out.length, 'already invited (left out)') : ''}
     ${count('dry-skipped', r.skipped.length, 'skipped')}
     ${count('dry-rejected', r.rejected.length, 'rejected')}
     ${r.duplicates.length ? count('dry-duplicates', r.duplicates.length, 'listed twice (sent once)') : ''}
@@ -1280,7 +1948,16 @@ function dryRunHtml(r) {
       + `${esc(x.guest?.name ?? x.guest_id ?? '?')} (${esc(x.guest?.phone ?? '?')}): ${esc(x.field)}: ${esc(x.message)}</li>`).join('')}`
       + `${r.rejected.length > 5 ? `<li>and ${num(r.rejected.length - 5)} more</li>` : ''}</ul>`
     : '';
-  return counts + reasons + rejected + waitHtml(r) + costHtml(r);
+  return counts + leftOutHtml(r) + reasons + rejected + waitHtml(r) + costHtml(r);
+}
+
+/** Who is left out for an invitation already on its way or delivered, with its status. */
+function leftOutHtml(r) {
+  const n = r.left_out.length;
+  if (!n) return '';
+  const who = r.left_out.map((x) => ({ name: `${x.guest?.name ?? x.guest_id ?? '?'}: ${STATUS_LABEL[x.status] ?? x.status ?? 'invited'}` }));
+  return `<p class="dry-left" data-count="${n}">${esc(plural(n, 'guest'))} already ${n === 1 ? 'has' : 'have'} an invitation `
+    + `on its way or delivered, so ${n === 1 ? 'is' : 'are'} left out${whoHtml(who)}.</p>`;
 }
 
 /** How many would wait for the daily limit, and when the send should finish. */
@@ -1323,37 +2000,59 @@ function costHtml(r) {
 }
 
 async function sendSelected(send = currentSend()) {
-  const { guests, event, templateId } = send;
+  const { guests, event, templateId, resend } = send;
   if (!guests.length || !event || state.sending) return;
   state.sending = true;
   renderCounts();
-  const key = sendKey(event.event_id, templateId, guests);
+  const key = sendKey(event.event_id, templateId, guests, resend);
   let queued = 0;
   const skipped = [];
+  const leftOut = [];
   try {
     for (const [part, { chunk, body }] of bulkParts(send).entries()) {
       const { body: res } = await api.sendBulk(body, `${key}-${part}`);
-      queued += res.queued ?? res.accepted;
+      queued += res.queued ?? res.accepted ?? 0;
       for (const skip of res.skipped ?? []) {
         const guest = chunk[skip.index];
         skipped.push(`${guest?.name ?? skip.guest_id} (${skip.message})`);
-        if (guest && OPTED_OUT_CODES.has(skip.code)) state.optOuts.set(guest.phone, true);
       }
+      for (const x of res.left_out ?? []) leftOut.push({ ...x, guest: chunk[x.index] ?? null });
       showRejections(res, chunk);
       for (const g of chunk) state.selected.delete(g.guest_id);
+      // Kept, so a reload shows this send's progress before the list is read.
+      storeJob(event.event_id, res.job_id);
       watchJob(res.job_id, { announce: true });
     }
     sessionStorage.removeItem(PENDING_SEND);
     announce(`Queued ${plural(queued, 'invitation')} for ${event.name}.`
-      + (skipped.length ? ` Not sent to ${skipped.length}: ${skipped.slice(0, 5).join(', ')}${skipped.length > 5 ? '…' : ''}.` : ''));
+      + (skipped.length ? ` Not sent to ${num(skipped.length)}: ${skipped.slice(0, 5).join(', ')}${skipped.length > 5 ? '…' : ''}.` : '')
+      + (leftOut.length ? ` ${leftOutWords(leftOut)}` : ''));
+    showSendReport(leftOut);
   } catch (e) {
     showError('Could not send the invitations', e);
   } finally {
     state.sending = false;
-    await refreshInvitations().catch(() => {});
     renderRows();
     $('guests-heading').focus();
+    // The sent guests' rows (the send also adds them to the list) come with the next read.
+    pollNow();
   }
+}
+
+/** "Left out 2 guests already invited: Ana (Delivered), Bo (Read)." */
+function leftOutWords(leftOut) {
+  const names = leftOut.slice(0, 5).map((x) => `${x.guest?.name ?? x.guest_id ?? '?'} (${STATUS_LABEL[x.status] ?? x.status ?? 'invited'})`);
+  return `Left out ${plural(leftOut.length, 'guest')} already invited: ${names.join(', ')}${leftOut.length > 5 ? ` and ${num(leftOut.length - 5)} more` : ''}.`;
+}
+
+/** After a send: who the API left out for an invitation they already had, until the next send. */
+function showSendReport(leftOut) {
+  const p = $('send-report');
+  p.hidden = leftOut.length === 0;
+  p.dataset.leftOut = String(leftOut.length);
+  p.textContent = leftOut.length
+    ? `${leftOutWords(leftOut)} To message them once more, select them and tick "Send again" in the confirmation.`
+    : '';
 }
 
 function showRejections(res, chunk) {
@@ -1364,24 +2063,33 @@ function showRejections(res, chunk) {
     new Error(left.map((l) => `${l.guest?.name ?? '?'} (${l.guest?.phone ?? '?'}): ${l.text}`).join('; ')));
 }
 
+/** A retried invitation, as the retry answered, until the list's next read. */
+function retried(row, attempt, status = 'queued') {
+  setRowInvitation(row.guest_id, {
+    status, attempt, error_code: null, error_message: null, error_action: null, what_to_do: null, flag: null,
+  });
+}
+
 async function retryOne(invitationId, button) {
-  const inv = state.byInvitation.get(invitationId);
+  const row = rowByInvitation(invitationId);
+  const name = row?.name ?? invitationId;
   button.disabled = true;
   try {
     const { body } = await api.retry(invitationId);
-    if (inv) setInvitation({ ...inv, status: body.status, attempt: body.attempt, error_code: null, error_message: null, error_action: null, what_to_do: null, flag: null, updated_at: new Date().toISOString() });
-    announce(`Retrying the invitation to ${inv?.name ?? invitationId} (attempt ${body.attempt}).`);
+    if (row) retried(row, body.attempt, body.status);
+    announce(`Retrying the invitation to ${name} (attempt ${body.attempt}).`);
     renderRows();
-    if (inv) watchJob(inv.job_id, { announce: true });
+    if (row?.invitation?.job_id) watchJob(row.invitation.job_id, { announce: true });
   } catch (e) {
-    showError(`Could not retry the invitation to ${inv?.name ?? invitationId}`, e);
+    showError(`Could not retry the invitation to ${name}`, e);
     button.disabled = false;
-    refreshInvitations().catch(() => {});
+  } finally {
+    pollNow();
   }
 }
 
 async function retryAllFailed() {
-  if (!state.event) return;
+  if (!state.event || !state.loaded) return;
   const button = $('retry-all');
   button.disabled = true;
   try {
@@ -1389,23 +2097,18 @@ async function retryAllFailed() {
     announce(body.retried ? `Retrying ${plural(body.retried, 'failed invitation')}.` : 'Nothing to retry: no invitation has failed.');
     const jobs = new Set();
     for (const id of body.invitation_ids ?? []) {
-      const inv = state.byInvitation.get(id);
-      if (inv) {
-        jobs.add(inv.job_id);
-        setInvitation({ ...inv, status: 'queued', attempt: inv.attempt + 1, error_code: null, error_message: null, error_action: null, what_to_do: null, flag: null });
-      }
+      const row = rowByInvitation(id);
+      if (!row) continue;
+      jobs.add(row.invitation.job_id);
+      retried(row, (row.invitation.attempt ?? 1) + 1);
     }
     renderRows();
-    await refreshInvitations().catch(() => {});
-    for (const id of body.invitation_ids ?? []) {
-      const inv = state.byInvitation.get(id);
-      if (inv) jobs.add(inv.job_id);
-    }
-    for (const job of jobs) watchJob(job, { announce: true });
+    for (const job of jobs) if (job) watchJob(job, { announce: true });
   } catch (e) {
     showError('Could not retry the failed invitations', e);
   } finally {
     renderCounts();
+    pollNow();
   }
 }
 
@@ -1421,7 +2124,14 @@ function initSending() {
     if ($('confirm').returnValue === 'send' && send) sendSelected(send);
     else $('send').focus();
   });
+  // Sending again to those already invited is a different send: check it again.
+  $('resend').addEventListener('change', (e) => {
+    if (!pendingSend) return;
+    pendingSend.resend = e.target.checked;
+    checkSend(pendingSend);
+  });
 }
+
 
 // ---------------------------------------------------------------- start
 
@@ -1434,6 +2144,7 @@ initImport();
 initTemplates();
 initRows();
 initSending();
+initGuestDialog();
 renderAll();
 await Promise.all([loadTemplates(), loadEvents(), loadSender()]);
 // Expose a little for debugging in the console.

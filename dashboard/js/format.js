@@ -21,6 +21,8 @@ export const STATUS_TITLE = {
 
 /** Still moving: a job is done once none of its invitations is in these. */
 export const ACTIVE = new Set(['queued', 'waiting', 'sending', 'sent']);
+/** An invitation in these is on its way or delivered: a send leaves its guest out unless asked to send again. */
+export const ALREADY_INVITED = new Set(['queued', 'waiting', 'sending', 'sent', 'delivered', 'read']);
 export const RETRYABLE = new Set(['failed', 'undelivered']);
 
 /** Why an invitation failed or was skipped, in words, with the code: the
@@ -146,5 +148,16 @@ export function escapeHtml(s) {
 }
 
 export function plural(n, one, many = `${one}s`) {
-  return `${n} ${n === 1 ? one : many}`;
+  return `${num(n)} ${n === 1 ? one : many}`;
+}
+
+/** A wait in words, rounded as a person would say it: "40 s", "3 min", "1 h 20 min". */
+export function durationWords(seconds) {
+  const s = Math.max(1, Math.round(seconds));
+  if (s < 60) return `${s} s`;
+  const minutes = Math.round(s / 60);
+  if (minutes < 60) return `${minutes} min`;
+  const h = Math.floor(minutes / 60);
+  const m = minutes % 60;
+  return m ? `${num(h)} h ${m} min` : `${num(h)} h`;
 }

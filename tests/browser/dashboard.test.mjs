@@ -183,8 +183,10 @@ async function flow(t, { name, viewport, prefix, keyboard, useTemplate }) {
   await shot('guests-checked');
 
   // 3. The message: the event's default template, previewed for a guest;
-  // then (desktop) another template, previewed for another guest.
+  // then (desktop) another template, previewed for another guest. (The list
+  // is by name, so the first guest shown is Bo; Guest 1 is picked.)
   const preview = page.locator('#preview');
+  await page.getByLabel('Preview for guest').selectOption('g1');
   await assertEventually(async () => assert.match(await preview.innerText(),
     new RegExp(`^Hi Guest 1! Marina invites you to Spring Gala \\(${name}\\) on .*Casa Rosa.*\\n.*https://rsvp\\.example\\.com/r/\\S+$`, 's')));
   if (template) {
@@ -331,24 +333,38 @@ test('API errors are shown, not swallowed', { skip, timeout: 60_000 }, async (t)
   t.after(close);
   const eventId = `errors-${Date.now().toString(36)}`;
   await createEvent(eventId, 'Error Night');
+  // The guest list cannot be read at first: said so, and nothing that sends
+  // (or adds guests) works until it is read.
+  let listFailures = 1;
+  await page.route((url) => url.pathname === `/api/whatsapp/guests/${eventId}`, (route) => {
+    if (route.request().method() !== 'GET' || listFailures <= 0) return route.continue();
+    listFailures--;
+    return route.fulfill({
+      status: 503, contentType: 'application/json',
+      body: JSON.stringify({ error: { code: 'unavailable', message: 'the guest list is unavailable' } }),
+    });
+  });
   await page.goto(`${API}/#event=${eventId}`);
   await assertEventually(async () => assert.equal(await page.locator('#event-select').inputValue(), eventId));
+  await page.getByRole('alert').locator('.error', { hasText: 'Could not load the guests' }).waitFor();
+  assert.match(await page.getByRole('alert').innerText(),
+    new RegExp(`the guest list is unavailable \\[503 unavailable; GET /api/whatsapp/guests/${eventId}\\?`));
+  assert.equal(await page.locator('#guests-card').getAttribute('data-loaded'), 'false');
+  for (const name of ['Select all', 'Select not yet invited', 'Check and add guests']) {
+    assert.ok(await page.getByRole('button', { name }).isDisabled(), `${name} waits for the list`);
+  }
+  // Refresh reads it again.
+  await page.getByRole('button', { name: 'Refresh' }).click();
+  await page.locator('#guests-card[data-loaded="true"]').waitFor();
 
   // The API refuses the send (here: a 500 in the API's error shape).
   await page.route('**/api/whatsapp/send-bulk', (route) => route.fulfill({
     status: 500, contentType: 'application/json',
     body: JSON.stringify({ error: { code: 'internal_error', message: 'something failed on the server' } }),
   }));
-  // The opt-out lookup fails too: said so, and Send is not held back for
-  // good (the API still skips an opted-out guest when sending).
-  await page.route('**/api/whatsapp/opt-outs/lookup', (route) => route.fulfill({
-    status: 503, contentType: 'application/json',
-    body: JSON.stringify({ error: { code: 'unavailable', message: 'opt-outs are unavailable' } }),
-  }));
   await page.getByLabel('Paste CSV').fill('Ana,+5511988880001');
   await page.getByRole('button', { name: 'Check and add guests' }).click();
-  await page.getByRole('alert').locator('.error', { hasText: 'Could not check which guests opted out' }).waitFor();
-  assert.match(await page.getByRole('alert').innerText(), /opt-outs are unavailable \[503 unavailable; POST \/api\/whatsapp\/opt-outs\/lookup\]/);
+  await page.locator('#import-summary', { hasText: '1 guest added.' }).waitFor();
   await page.getByRole('button', { name: 'Select all' }).click();
   assert.ok(await page.getByRole('button', { name: /Send WhatsApp invitations/ }).isEnabled());
   await page.getByRole('button', { name: /Send WhatsApp invitations/ }).click();
@@ -415,6 +431,7 @@ test('a send whose answer was lost is sent again with the same key: nobody gets 
   await assertEventually(async () => assert.equal(await page.locator('#event-select').inputValue(), eventId));
   await page.getByLabel('Paste CSV').fill(`Ana,${phones[0]}\nBia,${phones[1]}`);
   await page.getByRole('button', { name: 'Check and add guests' }).click();
+  await page.locator('#guest-count', { hasText: '2 guests' }).waitFor();
   await page.getByRole('button', { name: 'Select all' }).click();
 
   // The API does the work, and the answer never reaches the browser.
@@ -506,7 +523,7 @@ test('opted-out guests are marked and cannot be selected', { skip, timeout: 90_0
   assert.deepEqual(problems, []);
 });
 
-test('an event of 1,500 guests looks opt-outs up in 2 requests of at most 1,000 numbers, not one per guest; Send waits for them', { skip, timeout: 120_000 }, async (t) => {
+test('an event of 1,500 guests is read in at most 2 listing requests, with no opt-out lookup and no request per guest; nothing sends before it is read; 100 a page', { skip, timeout: 120_000 }, async (t) => {
   const { page, problems, close } = await openBrowser({ width: 1024, height: 900 });
   t.after(close);
   const eventId = `crowd-${Date.now().toString(36)}`;
@@ -514,68 +531,102 @@ test('an event of 1,500 guests looks opt-outs up in 2 requests of at most 1,000 
   const total = 1500;
   const n = (i) => `+5511950${String(i).padStart(5, '0')}`;
   const phones = Array.from({ length: total }, (_, i) => n(i + 1));
-  // Opted out by this organizer (always visible to it): one in each request's share.
+  // Opted out by this organizer (always visible to it): one on the first page, one far down.
   const optedOut = [7, 1234];
   for (const i of optedOut) {
     const res = await apiCall('PUT', `/api/whatsapp/opt-outs/${encodeURIComponent(n(i))}`);
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.equal(res.body.opted_out, true);
   }
-  // Every request to the opt-out routes, as sent; the lookups' answers can be held.
+  // Every API request but the page's own setup (events, templates, sender), as sent.
+  const listPath = `/api/whatsapp/guests/${eventId}`;
   let requests = [];
   page.on('request', (r) => {
-    const { pathname } = new URL(r.url());
-    if (!pathname.startsWith('/api/whatsapp/opt-outs/')) return;
-    requests.push({ method: r.method(), pathname, phones: r.method() === 'POST' ? JSON.parse(r.postData() ?? '{}').phones : null });
+    const url = new URL(r.url());
+    if (!url.pathname.startsWith('/api/') || /^\/api\/whatsapp\/(events|templates|sender)/.test(url.pathname)) return;
+    requests.push({ method: r.method(), pathname: url.pathname, since: url.searchParams.get('since'), cursor: url.searchParams.get('cursor') });
   });
+  // The list's later pages can be held.
   let hold = null;
-  await page.route('**/api/whatsapp/opt-outs/lookup', async (route) => {
-    await hold?.promise;
+  await page.route((url) => url.pathname === listPath, async (route) => {
+    const url = new URL(route.request().url());
+    if (route.request().method() === 'GET' && url.searchParams.get('cursor') && !url.searchParams.get('since')) await hold?.promise;
     await route.continue();
   });
+  const fmt = (x) => page.evaluate((v) => v.toLocaleString(), x);
   const checkRequests = (when) => {
-    assert.deepEqual(requests.map((r) => `${r.method} ${r.pathname}`),
-      ['POST /api/whatsapp/opt-outs/lookup', 'POST /api/whatsapp/opt-outs/lookup'], when);
-    for (const r of requests) assert.ok(r.phones.length >= 1 && r.phones.length <= 1000, `${when}: ${r.phones.length} numbers in one lookup`);
-    assert.deepEqual(requests.flatMap((r) => r.phones).sort(), [...phones].sort(), `${when}: each number once`);
+    const other = requests.filter((r) => r.pathname !== listPath || !['GET', 'POST'].includes(r.method));
+    assert.deepEqual(other, [], `${when}: no opt-out lookup, no request per guest`);
+    const full = requests.filter((r) => r.method === 'GET' && !r.since);
+    assert.ok(full.length >= 1 && full.length <= 2, `${when}: the list read in ${full.length} requests`);
   };
   const count = page.locator('#guest-count');
   const row = (id) => page.locator(`#guest-rows tr[data-guest-id="${id}"]`);
   const sendButton = page.getByRole('button', { name: /Send WhatsApp invitations/ });
+  const info = page.locator('#page-info');
 
-  // Guests added: their numbers are looked up in 2 requests.
+  // Guests added from a CSV: saved in one request, then the changes read back.
   await page.goto(`${API}/#event=${eventId}`);
   await assertEventually(async () => assert.equal(await page.locator('#event-select').inputValue(), eventId));
   await page.getByLabel('Paste CSV').fill(`id,name,phone\n${phones.map((p, i) => `g${i + 1},Guest ${i + 1},${p}`).join('\n')}`);
   await page.getByRole('button', { name: 'Check and add guests' }).click();
-  await page.locator('#import-summary', { hasText: `${total} guests added.` }).waitFor();
-  await count.filter({ hasText: /^1500 guests · 0 selected · 2 opted out$/ }).waitFor({ timeout: 30_000 });
+  await page.locator('#import-summary', { hasText: `${await fmt(total)} guests added.` }).waitFor({ timeout: 30_000 });
+  await count.filter({ hasText: `${await fmt(total)} guests · 0 selected · 2 opted out` }).waitFor({ timeout: 30_000 });
+  assert.equal(requests.filter((r) => r.method === 'POST').length, 1, 'one import request');
   checkRequests('adding the guests');
 
-  // The event opened again (guests kept in this browser): 2 lookups again, and
-  // Send stays disabled until they answer, even with everyone selected.
+  // 100 a page, by name; Next and Previous.
+  await waitForCount(page.locator('#guest-rows tr'), 100);
+  assert.equal(await info.innerText(), `Showing 1–100 of ${await fmt(total)}`);
+  assert.equal(await page.locator('#guest-rows tr').first().getAttribute('data-guest-id'), 'g1');
+  await page.getByRole('button', { name: 'Next' }).click();
+  assert.equal(await info.innerText(), `Showing 101–200 of ${await fmt(total)}`);
+  assert.equal(await page.locator('#guest-rows tr').first().getAttribute('data-guest-id'), 'g101');
+  await page.getByRole('button', { name: 'Previous' }).click();
+  assert.equal(await info.innerText(), `Showing 1–100 of ${await fmt(total)}`);
+
+  // The event opened again: its second page held, the rows read so far say
+  // "Loading…" where no invitation is known yet, and nothing that sends works.
   requests = [];
   hold = {};
   hold.promise = new Promise((resolve) => { hold.resolve = resolve; });
   await page.reload();
   await assertEventually(async () => assert.equal(await page.locator('#event-select').inputValue(), eventId));
-  await waitForCount(page.locator('#guest-rows tr'), total);
-  await assertEventually(async () => assert.ok(requests.length >= 1, 'a lookup was sent'));
-  await page.getByRole('button', { name: 'Select all' }).click();
-  await count.filter({ hasText: /^1500 guests · 1500 selected · checking opt-outs…$/ }).waitFor();
-  assert.ok(await sendButton.isDisabled(), 'Send waits for the opt-out lookup');
-  hold.resolve();
-  await count.filter({ hasText: /^1500 guests · 1498 selected · 2 opted out$/ }).waitFor({ timeout: 30_000 });
-  assert.ok(await sendButton.isEnabled(), 'Send is enabled once the lookup answered');
-  for (const i of optedOut) {
-    await row(`g${i}`).locator('.tag.opted-out').waitFor();
-    assert.ok(await row(`g${i}`).getByRole('checkbox').isDisabled(), `g${i} cannot be selected`);
-    assert.ok(!(await row(`g${i}`).getByRole('checkbox').isChecked()), `g${i} is not selected`);
+  await count.filter({ hasText: `Loading guests… ${await fmt(1000)} read so far` }).waitFor();
+  assert.equal(await page.locator('#guests-card').getAttribute('data-loaded'), 'false');
+  assert.ok(await page.locator('#guest-rows tr[data-status="loading"]').count() > 0);
+  assert.equal(await page.locator('#guest-rows tr[data-status="none"]').count(), 0, 'nobody reads "Not invited" yet');
+  assert.equal(await page.locator('#guest-rows input.pick:not([disabled])').count(), 0, 'no box can be ticked yet');
+  for (const name of ['Select all', 'Select not yet invited', 'Select failed']) {
+    assert.ok(await page.getByRole('button', { name }).isDisabled(), `${name} waits for the list`);
   }
+  assert.ok(await sendButton.isDisabled(), 'Send waits for the list');
+  hold.resolve();
+  await page.locator('#guests-card[data-loaded="true"]').waitFor({ timeout: 30_000 });
+  await count.filter({ hasText: `${await fmt(total)} guests · 0 selected · 2 opted out` }).waitFor();
+  await page.getByRole('button', { name: 'Select all' }).click();
+  await count.filter({ hasText: `${await fmt(total)} guests · ${await fmt(total - 2)} selected · 2 opted out` }).waitFor();
+  assert.ok(await sendButton.isEnabled(), 'Send works once the list is read');
+  assert.match(await sendButton.innerText(), new RegExp(`\\(${await fmt(total - 2)}\\)`));
+  await row('g7').locator('.tag.opted-out').waitFor();
+  assert.ok(await row('g7').getByRole('checkbox').isDisabled(), 'g7 cannot be selected');
   assert.ok(await row('g8').getByRole('checkbox').isChecked());
-  assert.equal(await page.locator('#guest-rows tr.opted-out').count(), optedOut.length);
+  // The other opted-out guest, found by search, then both by the filter.
+  await page.getByLabel('Search by name or phone').fill('Guest 1234');
+  await waitForCount(page.locator('#guest-rows tr'), 1);
+  await row('g1234').locator('.tag.opted-out').waitFor();
+  assert.ok(await row('g1234').getByRole('checkbox').isDisabled());
+  assert.ok(!(await row('g1234').getByRole('checkbox').isChecked()));
+  await page.getByLabel('Search by name or phone').fill(n(1234).slice(0, 6) + ' ' + n(1234).slice(6));
+  await waitForCount(page.locator('#guest-rows tr'), 1);
+  await page.getByLabel('Search by name or phone').fill('');
+  await page.getByLabel('Show', { exact: true }).selectOption('opted_out');
+  await waitForCount(page.locator('#guest-rows tr.opted-out'), optedOut.length);
+  assert.equal(await info.innerText(), `Showing 1–2 of 2 (of ${await fmt(total)} guests)`);
   checkRequests('opening the event');
+  assert.equal(requests.filter((r) => r.method === 'POST').length, 0);
   assert.equal(await page.locator('#errors .error').count(), 0, await page.locator('#errors').innerText());
+  assert.deepEqual(await unlabelledControls(page), []);
   assert.deepEqual(problems, []);
 });
 
@@ -784,18 +835,17 @@ test('the confirmation checks the send first (a dry run): sent, skipped by reaso
 
   await page.goto(`${API}/#event=${eventId}`);
   await assertEventually(async () => assert.equal(await page.locator('#event-select').inputValue(), eventId));
-  // Four Brazilians and a US guest; the page looks their numbers up.
-  const lookedUp = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/whatsapp/opt-outs/lookup'
-    && (JSON.parse(r.request().postData() ?? '{}').phones ?? []).includes(n(4)));
+  // Four Brazilians and a US guest, none opted out as the list says.
   await page.getByLabel('Paste CSV').fill(`id,name,phone\nb1,Bruna,${n(1)}\nb2,Caio,${n(2)}\nb3,Davi,${n(3)}\nb4,Elis,${n(4)}\nus1,Uma,${usPhone}`);
   await page.getByRole('button', { name: 'Check and add guests' }).click();
-  assert.equal((await (await lookedUp).json()).items.find((i) => i.phone === n(4))?.opted_out, false);
+  await page.locator('#import-summary', { hasText: '5 guests added.' }).waitFor();
+  assert.equal(await page.locator('#guest-rows tr.opted-out').count(), 0);
   await assertEventually(async () => assert.ok((await page.locator('#template-select option').allTextContents()).some((o) => o.includes('Harbour promo'))));
   await page.locator('#template-select').selectOption(templateId);
   await page.getByRole('button', { name: 'Select all' }).click();
   await page.locator('#guest-count', { hasText: '5 guests · 5 selected' }).waitFor();
-  // The organizer opts Elis out elsewhere after the page looked: the page
-  // still lets her be picked; only the check can tell.
+  // The organizer opts Elis out elsewhere after the page read the list: the
+  // page still lets her be picked; only the check can tell.
   const optOut = await apiCall('PUT', `/api/whatsapp/opt-outs/${encodeURIComponent(n(4))}`);
   assert.equal(optOut.status, 200, JSON.stringify(optOut.body));
 
@@ -910,4 +960,304 @@ test('the local stack serves the dashboard files, with their types, and nothing 
   assert.equal(post.status, 405);
   const api404 = await fetch(`${API}/api/whatsapp/nope`);
   assert.equal((await api404.json()).error.code, 'not_found');
+});
+
+test('reloaded mid-send of 300 guests: the progress shows at once, pinned; no invited guest ever reads "Not invited"; nothing sends before the list is read', { skip, timeout: 150_000 }, async (t) => {
+  const { page, problems, close } = await openBrowser({ width: 1024, height: 800 });
+  t.after(close);
+  const shot = shooter(page, 'reload-mid-send');
+  const eventId = `reload-${Date.now().toString(36)}`;
+  await createEvent(eventId, 'Long Table');
+  const total = 300;
+  const n = (i) => `+5511960${String(i).padStart(5, '0')}`;
+  const guests = Array.from({ length: total }, (_, i) => ({ guest_id: `r${i + 1}`, name: `Reload ${i + 1}`, phone: n(i + 1) }));
+  const saved = await apiCall('POST', `/api/whatsapp/guests/${eventId}`, { guests });
+  assert.equal(saved.status, 200, JSON.stringify(saved.body));
+  assert.equal(saved.body.created, total);
+  // Slow status callbacks keep the send in flight for a while after the reload.
+  const knobs = await sim('GET', '/_sim/config');
+  await sim('POST', '/_sim/config', { callback_delay_ms: 2500 });
+  t.after(() => sim('POST', '/_sim/config', { callback_delay_ms: knobs.callback_delay_ms ?? 0 }));
+  // On every page load, from the first change to the document: what the
+  // rows said, what could be used before the list was read, when the
+  // pinned progress showed.
+  await page.addInitScript((ids) => {
+    const invited = new Set(ids);
+    const start = performance.now();
+    const seen = { samples: 0, notInvited: [], usableEarly: [], rowsBeforeLoaded: 0, liveAt: null, loadedAt: null };
+    window.seenDuringLoad = seen;
+    const check = () => {
+      const card = document.getElementById('guests-card');
+      if (!card) return;
+      seen.samples++;
+      const loaded = card.dataset.loaded === 'true';
+      const rows = document.querySelectorAll('#guest-rows tr[data-guest-id]');
+      for (const tr of rows) {
+        if (invited.has(tr.dataset.guestId) && (tr.dataset.status === 'none' || tr.textContent.includes('Not invited'))) {
+          seen.notInvited.push(`${tr.dataset.guestId} (${loaded ? 'after' : 'before'} the list was read)`);
+        }
+      }
+      if (document.querySelector('#live:not([hidden]) .live-job') && seen.liveAt === null) seen.liveAt = performance.now() - start;
+      if (loaded) {
+        seen.loadedAt ??= performance.now() - start;
+        return;
+      }
+      if (rows.length) seen.rowsBeforeLoaded++;
+      const usable = ['send', 'select-all', 'select-new', 'select-failed', 'retry-all']
+        .filter((id) => document.getElementById(id) && !document.getElementById(id).disabled);
+      const boxes = document.querySelectorAll('#guest-rows input.pick:not(:disabled), #guest-rows button.retry:not(:disabled)').length;
+      if (usable.length || boxes) seen.usableEarly.push(`${usable.join(', ')}${boxes ? ` and ${boxes} row controls` : ''}`);
+    };
+    new MutationObserver(check).observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
+  }, guests.map((g) => g.guest_id));
+
+  await page.goto(`${API}/#event=${eventId}`);
+  await page.locator('#guests-card[data-loaded="true"]').waitFor();
+  await page.getByRole('button', { name: 'Select all' }).click();
+  await page.locator('#guest-count', { hasText: '300 guests · 300 selected' }).waitFor();
+  await page.getByRole('button', { name: /Send WhatsApp invitations/ }).click();
+  const dialog = page.getByRole('dialog');
+  await page.locator('#dry-run[data-state="ready"]').waitFor();
+  await dialog.getByRole('button', { name: 'Send 300', exact: true }).click();
+  const job = page.locator('#progress .job[data-total="300"]');
+  await job.waitFor();
+  const jobId = await job.getAttribute('data-job-id');
+  assert.equal(await job.getAttribute('data-done'), 'false', 'still sending');
+  assert.equal(await page.evaluate((id) => localStorage.getItem(`rsvp:lastJob:${id}`), eventId), jobId);
+  assert.equal(await page.evaluate((id) => localStorage.getItem(`rsvp:guests:${id}`), eventId), null, 'no guest list in this browser');
+
+  // Reloaded mid-send: this browser's last send shows its progress, pinned to
+  // the top, even scrolled to the bottom of the page.
+  await page.reload();
+  const live = page.locator(`#live .live-job[data-job-id="${jobId}"]`);
+  await live.waitFor({ timeout: 10_000 });
+  await page.evaluate(() => window.scrollTo(0, document.documentElement.scrollHeight));
+  assert.equal(Math.round(await page.locator('#live').evaluate((el) => el.getBoundingClientRect().top)), 0, 'pinned to the top');
+  assert.ok(await live.isVisible());
+  assert.match(await live.innerText(), /^Sending: \d+ of 300 finished \(\d+%\)/);
+  await shot('reloaded-pinned');
+  await page.locator('#guests-card[data-loaded="true"]').waitFor({ timeout: 30_000 });
+  // The rate, from successive status answers, while it still runs.
+  await assertEventually(async () => assert.match(await live.innerText(), /· [\d.,]+ messages\/s/), 15_000);
+  const seen = await page.evaluate(() => window.seenDuringLoad);
+  t.diagnostic(`pinned progress after ${Math.round(seen.liveAt)} ms, list read after ${Math.round(seen.loadedAt)} ms, ${seen.samples} samples`);
+  assert.ok(seen.samples > 0);
+  assert.deepEqual(seen.usableEarly, [], 'nothing that sends was usable before the list was read');
+  assert.ok(seen.liveAt !== null, 'the pinned progress showed');
+
+  // Every guest reaches read; the pinned bar goes once the send is done.
+  await page.locator(`#progress .job[data-job-id="${jobId}"][data-done="true"]`).waitFor({ timeout: 90_000 });
+  await assertEventually(async () => assert.equal(await page.locator('#status-filter option[value="read"]').textContent(), 'Read (300)'), 60_000);
+  await assertEventually(async () => assert.ok(await page.locator('#live').isHidden()));
+  const after = await page.evaluate(() => window.seenDuringLoad);
+  assert.deepEqual(after.notInvited, [], 'no invited guest ever read "Not invited"');
+  const sent = (await sim('GET', '/_sim/messages')).map((m) => m.params.To).filter((to) => to.startsWith('whatsapp:+5511960'));
+  assert.equal(sent.length, total);
+  assert.equal(new Set(sent).size, total, 'each guest messaged once');
+  assert.equal(await page.locator('#errors .error').count(), 0, await page.locator('#errors').innerText());
+  assert.deepEqual(problems, []);
+});
+
+test('a second browser opens the same event: the same guests and statuses; it sends to one not yet invited, and the first sees it', { skip, timeout: 120_000 }, async (t) => {
+  const first = await openBrowser({ width: 1024, height: 800 });
+  t.after(first.close);
+  const second = await openBrowser({ width: 1024, height: 800 });
+  t.after(second.close);
+  const eventId = `shared-${Date.now().toString(36)}`;
+  await createEvent(eventId, 'Shared Supper');
+  const n = (i) => `+5511970000${String(i).padStart(3, '0')}`;
+  const ids = ['m1', 'm2', 'm3', 'm4', 'm5'];
+  const names = ['Mara', 'Nico', 'Otto', 'Pia', 'Quin'];
+  const row = (page, id) => page.locator(`#guest-rows tr[data-guest-id="${id}"]`);
+  const statuses = (page) => page.locator('#guest-rows tr').evaluateAll((rows) => rows.map((r) => `${r.dataset.guestId}:${r.dataset.status}`));
+
+  // The first browser adds five guests and sends to three.
+  const a = first.page;
+  await a.goto(`${API}/#event=${eventId}`);
+  await a.locator('#guests-card[data-loaded="true"]').waitFor();
+  await a.getByLabel('Paste CSV').fill(`id,name,phone\n${ids.map((id, i) => `${id},${names[i]},${n(i + 1)}`).join('\n')}`);
+  await a.getByRole('button', { name: 'Check and add guests' }).click();
+  await a.locator('#import-summary', { hasText: '5 guests added.' }).waitFor();
+  for (const name of names.slice(0, 3)) await a.getByRole('checkbox', { name: `Select ${name}`, exact: true }).check();
+  await a.locator('#guest-count', { hasText: '5 guests · 3 selected' }).waitFor();
+  await a.getByRole('button', { name: /Send WhatsApp invitations/ }).click();
+  await a.locator('#dry-run[data-state="ready"]').waitFor();
+  await a.getByRole('dialog').getByRole('button', { name: 'Send 3', exact: true }).click();
+  await a.locator('#progress .job[data-total="3"][data-done="true"]').waitFor({ timeout: 30_000 });
+  await waitForCount(a.locator('#guest-rows tr[data-status="read"]'), 3);
+
+  // The second browser (nothing in its storage) sees the same list.
+  const b = second.page;
+  await b.goto(`${API}/#event=${eventId}`);
+  await b.locator('#guests-card[data-loaded="true"]').waitFor();
+  assert.deepEqual(await statuses(b), await statuses(a));
+  assert.deepEqual(await statuses(b), ['m1:read', 'm2:read', 'm3:read', 'm4:none', 'm5:none']);
+  assert.equal(await b.locator('#guest-count').innerText(), '5 guests · 0 selected');
+  // The event's latest send shows there too.
+  await b.locator('#progress .job[data-total="3"][data-done="true"]').waitFor();
+
+  // It picks a guest not yet invited and sends.
+  await b.getByRole('button', { name: 'Select not yet invited' }).click();
+  await b.locator('#guest-count', { hasText: '5 guests · 2 selected' }).waitFor();
+  await row(b, 'm5').getByRole('checkbox').uncheck();
+  await b.locator('#guest-count', { hasText: '5 guests · 1 selected' }).waitFor();
+  await b.getByRole('button', { name: /Send WhatsApp invitations/ }).click();
+  const check = b.locator('#dry-run[data-state="ready"]');
+  await check.waitFor();
+  assert.equal(await check.locator('.dry-queued').getAttribute('data-count'), '1');
+  assert.equal(await check.locator('.dry-left-out').count(), 0);
+  await b.getByRole('dialog').getByRole('button', { name: 'Send 1', exact: true }).click();
+  await b.locator('#progress .job[data-total="1"][data-done="true"]').waitFor({ timeout: 30_000 });
+  await row(b, 'm4').and(b.locator('[data-status="read"]')).waitFor({ timeout: 30_000 });
+
+  // The first browser, back in front, reads the change at once.
+  await a.evaluate(() => document.dispatchEvent(new Event('visibilitychange')));
+  await row(a, 'm4').and(a.locator('[data-status="read"]')).waitFor({ timeout: 20_000 });
+  await assertEventually(async () => assert.deepEqual(await statuses(a), await statuses(b)), 20_000);
+  const sent = (await sim('GET', '/_sim/messages')).map((m) => m.params.To).filter((to) => to.startsWith('whatsapp:+5511970000'));
+  assert.deepEqual(sent.sort(), [1, 2, 3, 4].map((i) => `whatsapp:${n(i)}`), 'each sent guest messaged once; m5 never');
+  for (const { page, problems } of [first, second]) {
+    assert.equal(await page.locator('#errors .error').count(), 0, await page.locator('#errors').innerText());
+    assert.deepEqual(problems, []);
+  }
+});
+
+test('the confirmation leaves out guests already invited, says so after sending, and "Send again" sends them once more', { skip, timeout: 120_000 }, async (t) => {
+  const { page, problems, close } = await openBrowser({ width: 1024, height: 900 });
+  t.after(close);
+  const shot = shooter(page, 'left-out');
+  const eventId = `again-${Date.now().toString(36)}`;
+  await createEvent(eventId, 'Second Call');
+  const n = (i) => `+5511980000${String(i).padStart(3, '0')}`;
+  const guests = [{ guest_id: 'k1', name: 'Kira', phone: n(1) }, { guest_id: 'k2', name: 'Lev', phone: n(2) }, { guest_id: 'k3', name: 'Mei', phone: n(3) }];
+  assert.equal((await apiCall('POST', `/api/whatsapp/guests/${eventId}`, { guests })).status, 200);
+  // Kira and Lev are invited from elsewhere, and read it.
+  for (const guest of guests.slice(0, 2)) {
+    const res = await apiCall('POST', '/api/whatsapp/send-invitation', { event_id: eventId, guest });
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+  }
+  await assertEventually(async () => {
+    const { body } = await apiCall('GET', `/api/whatsapp/invitations/${eventId}`);
+    assert.deepEqual(body.items.map((i) => i.status), ['read', 'read']);
+  }, 20_000);
+  const ours = async () => (await sim('GET', '/_sim/messages')).map((m) => m.params.To).filter((to) => to.startsWith('whatsapp:+5511980000')).sort();
+  assert.deepEqual(await ours(), [`whatsapp:${n(1)}`, `whatsapp:${n(2)}`]);
+  // Every send-bulk request, as sent; the job of each real send.
+  const bulk = [];
+  page.on('request', (r) => {
+    if (new URL(r.url()).pathname === '/api/whatsapp/send-bulk') bulk.push(JSON.parse(r.postData() ?? '{}'));
+  });
+  const sentJob = () => page.waitForResponse((r) => new URL(r.url()).pathname === '/api/whatsapp/send-bulk'
+    && !JSON.parse(r.request().postData() ?? '{}').dry_run).then((r) => r.json());
+  const dialog = page.getByRole('dialog');
+  const check = page.locator('#dry-run[data-state="ready"]');
+  const resend = page.getByRole('checkbox', { name: /^Send again to/ });
+
+  await page.goto(`${API}/#event=${eventId}`);
+  await page.locator('#guests-card[data-loaded="true"]').waitFor();
+  await page.getByRole('button', { name: 'Select all' }).click();
+  await page.locator('#guest-count', { hasText: '3 guests · 3 selected' }).waitFor();
+
+  // The check says two are left out, by name, and offers to send again.
+  await page.getByRole('button', { name: /Send WhatsApp invitations/ }).click();
+  await check.waitFor();
+  assert.equal(await check.locator('.dry-queued').getAttribute('data-count'), '1');
+  assert.equal(await check.locator('.dry-left-out').getAttribute('data-count'), '2');
+  assert.equal(await check.locator('.dry-left').innerText(), '2 guests already have an invitation on its way or delivered, so are left out (Kira: Read, Lev: Read).');
+  assert.equal(await page.locator('#resend-text').innerText(), 'Send again to these 2 guests');
+  assert.ok(await resend.isVisible());
+  assert.ok(!(await resend.isChecked()));
+  assert.equal(bulk.at(-1).resend, undefined);
+  await shot('left-out');
+
+  // Sent as checked: Mei only; the page then says who was left out.
+  let answer = sentJob();
+  await dialog.getByRole('button', { name: 'Send 3', exact: true }).click();
+  const firstJob = await answer;
+  assert.equal(firstJob.left_out.length, 2, JSON.stringify(firstJob));
+  await page.locator(`#progress .job[data-job-id="${firstJob.job_id}"][data-total="1"][data-done="true"]`).waitFor({ timeout: 30_000 });
+  const report = page.locator('#send-report');
+  assert.equal(await report.getAttribute('data-left-out'), '2');
+  assert.match(await report.innerText(), /^Left out 2 guests already invited: Kira \(Read\), Lev \(Read\)\./);
+  await page.locator('#guest-rows tr[data-guest-id="k3"][data-status="read"]').waitFor({ timeout: 30_000 });
+  assert.deepEqual(await ours(), [1, 2, 3].map((i) => `whatsapp:${n(i)}`));
+
+  // Kira again, on purpose: ticked, the check runs again and counts a second invitation.
+  await page.getByRole('checkbox', { name: 'Select Kira', exact: true }).check();
+  await page.locator('#guest-count', { hasText: '3 guests · 1 selected' }).waitFor();
+  await page.getByRole('button', { name: /Send WhatsApp invitations/ }).click();
+  await check.waitFor();
+  assert.equal(await check.locator('.dry-left-out').getAttribute('data-count'), '1');
+  assert.equal(await page.locator('#resend-text').innerText(), 'Send again to this guest');
+  const checks = bulk.length;
+  await resend.check();
+  await assertEventually(async () => assert.equal(bulk.length, checks + 1, 'checked again'));
+  assert.equal(bulk.at(-1).resend, true);
+  assert.equal(bulk.at(-1).dry_run, true);
+  await page.locator('#dry-run[data-state="ready"] .dry-resends[data-count="1"]').waitFor();
+  assert.equal(await check.locator('.dry-queued').getAttribute('data-count'), '1');
+  assert.equal(await check.locator('.dry-left-out').count(), 0);
+  await shot('send-again');
+  answer = sentJob();
+  await dialog.getByRole('button', { name: 'Send 1', exact: true }).click();
+  const secondJob = await answer;
+  assert.equal(bulk.at(-1).resend, true);
+  assert.equal(bulk.at(-1).dry_run, undefined);
+  assert.deepEqual(secondJob.left_out ?? [], []);
+  await page.locator(`#progress .job[data-job-id="${secondJob.job_id}"][data-done="true"]`).waitFor({ timeout: 30_000 });
+  assert.ok(await report.isHidden(), 'nobody left out this time');
+  await assertEventually(async () => assert.deepEqual(await ours(), [1, 1, 2, 3].map((i) => `whatsapp:${n(i)}`)), 20_000);
+  assert.equal(await page.locator('#errors .error').count(), 0, await page.locator('#errors').innerText());
+  assert.deepEqual(problems, []);
+});
+
+test('guests an older version kept in this browser are offered to the server once, then forgotten here', { skip, timeout: 60_000 }, async (t) => {
+  const { page, problems, close } = await openBrowser({ width: 1024, height: 800 });
+  t.after(close);
+  const eventId = `legacy-${Date.now().toString(36)}`;
+  await createEvent(eventId, 'Old Friends');
+  const key = `rsvp:guests:${eventId}`;
+  const kept = [{ guest_id: 'o1', name: 'Olga', phone: '+5511990000001' }, { guest_id: 'o2', name: 'Pavel', phone: '+5511990000002', rsvp_token: 'tok-2' }];
+  // Put there before the page's first load only.
+  await page.addInitScript(([k, list]) => {
+    if (sessionStorage.getItem('seeded')) return;
+    localStorage.setItem(k, JSON.stringify(list));
+    sessionStorage.setItem('seeded', '1');
+  }, [key, kept]);
+  await page.goto(`${API}/#event=${eventId}`);
+  await page.locator('#guests-card[data-loaded="true"]').waitFor();
+  const legacy = page.locator('#legacy');
+  await legacy.waitFor();
+  assert.match(await legacy.innerText(), /This browser still holds 2 guests for this event/);
+  await page.getByRole('button', { name: 'Save 2 guests to the server' }).click();
+  await page.locator('#import-summary', { hasText: 'From this browser: 2 guests added.' }).waitFor();
+  await waitForCount(page.locator('#guest-rows tr[data-status="none"]'), 2);
+  assert.ok(await legacy.isHidden());
+  assert.equal(await page.evaluate((k) => localStorage.getItem(k), key), null);
+  const listed = await apiCall('GET', `/api/whatsapp/guests/${eventId}?limit=1000`);
+  assert.deepEqual(listed.body.items.map((g) => [g.guest_id, g.name, g.phone]).sort(), kept.map((g) => [g.guest_id, g.name, g.phone]));
+  assert.equal(listed.body.items.find((g) => g.guest_id === 'o2').rsvp_token, 'tok-2');
+  await page.reload();
+  await page.locator('#guests-card[data-loaded="true"]').waitFor();
+  assert.ok(await legacy.isHidden(), 'offered once');
+
+  // A guest edited and another removed, through the dialog, by keyboard.
+  await page.getByRole('button', { name: 'Edit Olga' }).focus();
+  await page.keyboard.press('Enter');
+  const edit = page.getByRole('dialog', { name: 'Edit Olga' });
+  await edit.waitFor();
+  await page.getByLabel('Guest name').fill('Olga Lima');
+  await page.getByLabel(/^Guest phone/).fill('+55 11 99000-0009');
+  await page.keyboard.press('Enter');
+  await page.locator('#guest-rows tr[data-guest-id="o1"] .phone', { hasText: '+5511990000009' }).waitFor();
+  assert.equal(await page.locator('#guest-rows tr[data-guest-id="o1"] .name').innerText(), 'Olga Lima');
+  assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Edit Olga Lima');
+  await page.getByRole('button', { name: 'Remove Pavel' }).click();
+  await page.getByRole('dialog', { name: 'Remove Pavel?' }).getByRole('button', { name: 'Remove guest' }).click();
+  await waitForCount(page.locator('#guest-rows tr'), 1);
+  const after = await apiCall('GET', `/api/whatsapp/guests/${eventId}?limit=1000`);
+  assert.deepEqual(after.body.items.map((g) => [g.guest_id, g.name, g.phone]), [['o1', 'Olga Lima', '+5511990000009']]);
+  assert.deepEqual(await unlabelledControls(page), []);
+  assert.equal(await page.locator('#errors .error').count(), 0, await page.locator('#errors').innerText());
+  assert.deepEqual(problems, []);
 });

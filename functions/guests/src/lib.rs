@@ -412,6 +412,12 @@ async fn list(
                 "answers every changed guest: leave out status, opted_out and q",
             ));
         }
+        if http::query_param(req, "cursor").is_some() {
+            return Err(ApiError::invalid(
+                "cursor",
+                "pages a listing; to go on with changes, pass their next_cursor as since",
+            ));
+        }
         let changes = guests::changes(store, owner, event_id, since, limit.min(MAX_CHANGES))
             .await
             .map_err(|e| match e {

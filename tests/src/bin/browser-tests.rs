@@ -11,8 +11,11 @@
 //! sender may reach 3 guests in a 30-second "day" (the daily limit's tests).
 //!
 //! Options: `--serve` starts the stack, prints its URLs and waits for Ctrl-C
-//! (to try the dashboard by hand against the same setup); any other
-//! arguments are passed to `node --test` (e.g. `--test-name-pattern=phone`).
+//! (to try the dashboard by hand against the same setup); `--bench` runs
+//! the dashboard's benchmark (`tests/browser/bench-dashboard.mjs`, `make
+//! bench ARGS=--dashboard`) instead of the tests, passing it the arguments
+//! after it; any other arguments are passed to `node --test` (e.g.
+//! `--test-name-pattern=phone`).
 
 use e2e::TestStack;
 use shared::domain::budget::DailyLimit;
@@ -23,6 +26,7 @@ use std::time::Duration;
 const LIMITED_TO: u32 = 3;
 /// The whole run takes about a minute and a half; this is a fence.
 const NODE_TIMEOUT: Duration = Duration::from_secs(600);
+const BENCH_SCRIPT: &str = "tests/browser/bench-dashboard.mjs";
 const SCRIPTS: &[&str] = &[
     "tests/browser/guests.test.mjs",
     "tests/browser/dashboard.test.mjs",
@@ -32,8 +36,15 @@ const SCRIPTS: &[&str] = &[
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let serve = args.iter().any(|a| a == "--serve");
-    let node_args: Vec<&String> = args.iter().filter(|a| *a != "--serve").collect();
+    let bench = args.iter().any(|a| a == "--bench");
+    let node_args: Vec<&String> = args
+        .iter()
+        .filter(|a| *a != "--serve" && *a != "--bench")
+        .collect();
     let root = local_stack::emulators::repo_root();
+    if bench {
+        return run_bench(&root, &node_args).await;
+    }
 
     let t = TestStack::start_with(|_, _| {}).await;
     let api_url = t.stack.api_url.clone();
@@ -108,5 +119,31 @@ async fn main() -> ExitCode {
             local_stack::emulators::log_dir().display()
         );
         ExitCode::FAILURE
+    }
+}
+
+/// The dashboard's benchmark: one stack, the script, its exit status.
+async fn run_bench(root: &std::path::Path, args: &[&String]) -> ExitCode {
+    let t = TestStack::start_with(|_, _| {}).await;
+    println!("local stack: {}/", t.stack.api_url);
+    let status = tokio::process::Command::new("node")
+        .arg(BENCH_SCRIPT)
+        .args(args)
+        .current_dir(root)
+        .env("RSVP_API_URL", &t.stack.api_url)
+        .env("RSVP_SIM_URL", t.sim.base_url())
+        .kill_on_drop(true)
+        .status()
+        .await;
+    match status {
+        Ok(s) if s.success() => ExitCode::SUCCESS,
+        Ok(s) => {
+            eprintln!("bench-dashboard failed ({s})");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("browser-tests: cannot start node: {e} (need Node.js >= 20 on PATH)");
+            ExitCode::FAILURE
+        }
     }
 }

@@ -1309,6 +1309,7 @@ async fn guests_and_second_sends_answer_as_documented() {
         ("limit=0", "limit"),
         ("cursor=%25%25", "cursor"),
         ("since=garbage", "since"),
+        ("since=x&cursor=y", "cursor"),
     ] {
         s.exchange(&t, Call::new("GET", format!("{path}?{query}")))
             .await
