@@ -2,15 +2,16 @@
 //! as a new attempt (callbacks for the old attempt are then ignored).
 
 use lambda_http::{Body, Request, Response};
-use shared::app::{lifecycle, send};
+use shared::app::{guests, lifecycle, send};
 use shared::domain::{EventId, Invitation, InvitationId, JobId, Status, now};
 use shared::edge::http::{self, ApiError, ApiResult};
-use shared::ports::{EventStore, InvitationStore, JobStore, ListQuery, SendQueue};
+use shared::ports::{EventStore, GuestStore, InvitationStore, JobStore, ListQuery, SendQueue};
 use std::sync::Arc;
 
-/// What retry reads and moves: invitations, and the job or event named.
-pub trait RetryStore: InvitationStore + JobStore + EventStore {}
-impl<T: InvitationStore + JobStore + EventStore + ?Sized> RetryStore for T {}
+/// What retry reads and moves: invitations, the job or event named, and
+/// the guests' latest invitations (only those are sent again).
+pub trait RetryStore: InvitationStore + JobStore + EventStore + GuestStore {}
+impl<T: InvitationStore + JobStore + EventStore + GuestStore + ?Sized> RetryStore for T {}
 
 pub struct Deps {
     pub store: Arc<dyn RetryStore>,
@@ -42,6 +43,19 @@ async fn retry(deps: &Deps, req: Request) -> ApiResult {
         return Err(ApiError::Conflict(format!(
             "invitation is {}; only failed, undelivered or skipped invitations can be retried",
             inv.status
+        )));
+    }
+    let replaced = guests::superseded(
+        deps.store.as_ref(),
+        &owner,
+        &inv.event_id,
+        std::slice::from_ref(&inv),
+    )
+    .await?;
+    if let Some(newer) = replaced.get(&inv.invitation_id) {
+        return Err(ApiError::Conflict(format!(
+            "guest {} has a newer invitation ({newer}); retry that one, so they get one message",
+            inv.guest.guest_id
         )));
     }
     let attempt = inv.attempt + 1;
@@ -136,6 +150,9 @@ async fn retry_failed(deps: &Deps, req: Request) -> ApiResult {
             }
         }
     }
+    // A failure a newer invitation of the same guest replaced stays as it is.
+    let replaced = guests::superseded(deps.store.as_ref(), &owner, &event_id, &candidates).await?;
+    candidates.retain(|i| !replaced.contains_key(&i.invitation_id));
     let at = now();
     let store = deps.store.as_ref();
     let moved = futures::stream::iter(candidates.into_iter().map(|inv| {

@@ -270,6 +270,15 @@ impl InvitationStore for MemoryStore {
         if let Some(at) = &note.touched_at {
             inv.updated_at = at.clone();
         }
+        if note.flag.is_some() {
+            // A flag changes what the guest's row shows (a Retry button).
+            let (owner, event, guest) = (
+                inv.owner.clone(),
+                inv.event_id.clone(),
+                inv.guest.guest_id.clone(),
+            );
+            tables.note_change(&owner, &event, &guest, false);
+        }
         Ok(true)
     }
 

@@ -4,7 +4,9 @@
 
 use super::AppError;
 use crate::domain::guest::{GuestEntry, ListedGuest, Search, StatusFilter};
-use crate::domain::{Event, EventId, FieldError, Guest, GuestId, Invitation, SeenOptOuts, now};
+use crate::domain::{
+    Event, EventId, FieldError, Guest, GuestId, Invitation, InvitationId, SeenOptOuts, now,
+};
 use crate::ports::{EventStore, GuestStore, InvitationStore, OptOutStore};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -87,6 +89,36 @@ pub struct Changes {
     pub removed: Vec<GuestId>,
     pub cursor: String,
     pub more: bool,
+}
+
+/// Of these invitations (one event's), those a newer invitation has
+/// replaced as their guest's latest: sending one of them again would give
+/// the guest a second message beside the newer one. An invitation whose
+/// guest is not on the list (written before the list was kept) replaces
+/// nothing and is replaced by nothing.
+pub async fn superseded(
+    store: &dyn GuestStore,
+    owner: &str,
+    event_id: &EventId,
+    invitations: &[Invitation],
+) -> Result<HashMap<InvitationId, InvitationId>, AppError> {
+    let ids: Vec<GuestId> = invitations
+        .iter()
+        .map(|i| i.guest.guest_id.clone())
+        .collect();
+    let latest: HashMap<GuestId, InvitationId> = store
+        .get_guests(owner, event_id, &ids)
+        .await?
+        .into_iter()
+        .filter_map(|g| Some((g.guest.guest_id, g.invitation_id?)))
+        .collect();
+    Ok(invitations
+        .iter()
+        .filter_map(|i| {
+            let newer = latest.get(&i.guest.guest_id)?;
+            (*newer != i.invitation_id).then(|| (i.invitation_id.clone(), newer.clone()))
+        })
+        .collect())
 }
 
 /// The organizer's event, or NotFound.
@@ -385,8 +417,11 @@ pub async fn changes(
     let present = store.get_guests(owner, event_id, &ids).await?;
     let kept: std::collections::HashSet<GuestId> =
         present.iter().map(|g| g.guest.guest_id.clone()).collect();
-    let mut removed: Vec<GuestId> = ids.into_iter().filter(|id| !kept.contains(id)).collect();
-    removed.dedup();
+    let mut seen = std::collections::HashSet::new();
+    let removed: Vec<GuestId> = ids
+        .into_iter()
+        .filter(|id| !kept.contains(id) && seen.insert(id.clone()))
+        .collect();
     let mut rows = rows_of(store, owner, present).await?;
     rows.sort_by(|a, b| a.listed.guest.guest_id.cmp(&b.listed.guest.guest_id));
     Ok(Changes {

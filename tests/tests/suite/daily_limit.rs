@@ -13,9 +13,9 @@ use serde_json::{Value, json};
 use shared::domain::budget::DailyLimit;
 use std::time::Duration;
 
-const LIMIT: u32 = 250;
+const LIMIT: u32 = 100;
 const WINDOW: i64 = 30;
-const GUESTS: usize = 600;
+const GUESTS: usize = 240;
 
 /// A stack whose sender profile allows `stack_limit` unique recipients per
 /// 30 s, in front of a simulator allowing `sim_limit`.
@@ -73,7 +73,7 @@ async fn a_send_over_the_daily_limit_goes_out_window_by_window_and_none_fails() 
     let job_id = body["job_id"].as_str().unwrap();
 
     // The job says it waits, for what, how many, and when it will finish
-    // (as soon as the sender passes 250 in the window: it sends faster).
+    // (as soon as the sender passes 100 in the window: it sends faster).
     let waiting = t
         .wait_for_job(job_id, Duration::from_secs(120), |j| {
             j["waiting"]["count"].as_u64() >= Some(10) || j["done"] == true
@@ -95,7 +95,7 @@ async fn a_send_over_the_daily_limit_goes_out_window_by_window_and_none_fails() 
         waiting["counts"]["waiting"], waiting["waiting"]["count"],
         "{waiting}"
     );
-    // 600 under 250 a window take three windows: two full ones and part of a third.
+    // 240 under 100 a window take three windows: two full ones and part of a third.
     let finish = seconds_between(&waiting["created_at"], &waiting["expected_finish"]);
     assert!(
         (2 * WINDOW..4 * WINDOW).contains(&finish),
@@ -136,7 +136,7 @@ async fn a_send_over_the_daily_limit_goes_out_window_by_window_and_none_fails() 
 async fn when_twilio_counts_more_than_the_budget_its_63018_pauses_sending_and_nothing_fails() {
     // The portfolio reached fewer users than the operator configured (or
     // another system sends from it): Twilio refuses past 100.
-    let t = stack(Faults::harsh(), LIMIT, 100).await;
+    let t = stack(Faults::harsh(), 250, 100).await;
     t.create_event("gala").await;
     let body = t.send_bulk("gala", guests(150)).await;
     let job_id = body["job_id"].as_str().unwrap();
@@ -230,7 +230,7 @@ async fn a_dry_run_answers_what_the_send_would_do_and_writes_nothing() {
             ("us2", "marketing_to_us")
         ]
     );
-    // 597 to send under 250 a window: 347 would wait; three windows.
+    // 237 to send under 100 a window: 137 would wait; three windows.
     assert_eq!(dry["would_wait"], GUESTS - 3 - LIMIT as usize, "{dry}");
     assert_eq!(dry["daily_unique_recipients"], LIMIT);
     let now = shared::domain::now();
@@ -239,14 +239,17 @@ async fn a_dry_run_answers_what_the_send_would_do_and_writes_nothing() {
         (2 * WINDOW..4 * WINDOW).contains(&finish),
         "{finish} s: {dry}"
     );
-    // Twilio's fee and WhatsApp's Marketing rate for Brazil, 597 times.
+    // Twilio's fee and WhatsApp's Marketing rate for Brazil, 237 times.
     let cost = &dry["cost"];
     assert_eq!(cost["currency"], "USD");
     assert_eq!(cost["messages"], GUESTS - 3);
     assert_eq!(cost["by_country"][0]["calling_code"], 55);
     assert_eq!(cost["by_country"][0]["whatsapp_per_message"], 0.0625);
     let total = cost["total"].as_f64().unwrap();
-    assert!((total - 597.0 * (0.005 + 0.0625)).abs() < 0.01, "{cost}");
+    assert!(
+        (total - (GUESTS - 3) as f64 * (0.005 + 0.0625)).abs() < 0.01,
+        "{cost}"
+    );
 
     // Nothing written, nothing queued, nothing sent.
     assert_eq!(items_in_table(&t).await, items_before);

@@ -113,6 +113,23 @@ async fn the_guest_list_imports_lists_follows_edits_and_removes() {
         .unwrap()
         .to_owned();
 
+    // Followed one change at a time, from before the imports: every guest,
+    // and the walk ends (a cut-off answer's cursor is where the next starts).
+    let mut cursor = answer["changes"].as_str().unwrap().to_owned();
+    let mut walked = HashSet::new();
+    for _ in 0..50 {
+        let part = list(&t, "gala", &format!("since={cursor}&limit=1")).await;
+        walked.extend(ids(&part));
+        cursor = part["changes"].as_str().unwrap().to_owned();
+        if part["next_cursor"].is_null() {
+            break;
+        }
+        assert_eq!(part["next_cursor"], part["changes"]);
+    }
+    for id in ["ana", "bruno", "carla"] {
+        assert!(walked.contains(id), "{walked:?}");
+    }
+
     let page = list(&t, "gala", "limit=2").await;
     assert_eq!(ids(&page), ["ana", "bruno"]);
     let next = page["next_cursor"].as_str().unwrap();
@@ -453,4 +470,61 @@ fn rand_suffix() -> String {
             .unwrap()
             .as_nanos()
     )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_a_newer_invitation_replaced_is_not_retried() {
+    let t = TestStack::start().await;
+    let phone = "+5511999990077";
+    t.sim
+        .state()
+        .patch_knobs(json!({"fail_numbers": {phone: 21211}}))
+        .unwrap();
+    t.create_event("gala").await;
+    let ana = guest("ana", "Ana", phone);
+    let first = t.send_bulk("gala", vec![ana.clone()]).await;
+    let first_job = first["job_id"].as_str().unwrap().to_owned();
+    t.wait_for_job(&first_job, WAIT, |j| j["counts"]["failed"] == 1)
+        .await;
+    let old = t.invitations("gala").await[0]["invitation_id"].clone();
+
+    // The number fixed, a new send invites her (a failure holds no one), and it arrives.
+    t.sim
+        .state()
+        .patch_knobs(json!({"fail_numbers": {}}))
+        .unwrap();
+    let second = t.send_bulk("gala", vec![ana]).await;
+    assert_eq!(second["accepted"], 1, "{second}");
+    t.wait_for_job(second["job_id"].as_str().unwrap(), WAIT, |j| {
+        j["counts"]["read"] == 1
+    })
+    .await;
+
+    // The old failure is not sent again, one by one or with the rest.
+    let (status, body) = t.retry(&old).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("newer invitation"),
+        "{body}"
+    );
+    let (status, body) = t.retry_failed(&first_job).await;
+    assert_eq!((status, &body["retried"]), (202, &json!(0)), "{body}");
+    let (status, body) = t
+        .request(
+            "POST",
+            "/api/whatsapp/retry-failed",
+            Some(json!({"event_id": "gala"})),
+        )
+        .await;
+    assert_eq!((status, &body["retried"]), (202, &json!(0)), "{body}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let to_her = t
+        .sim_messages()
+        .into_iter()
+        .filter(|m| m.params["To"].ends_with(phone) && m.error_code.is_none())
+        .count();
+    assert_eq!(to_her, 1, "one message reached her");
 }

@@ -1790,16 +1790,25 @@ async fn opt_outs_and_incoming_messages_answer_as_documented() {
         .await
         .expect(200);
     assert_eq!(page["items"].as_array().unwrap().len(), 2, "{page}");
+    // The bulk's invitation replaced the first as Ana's latest: only it is retried.
+    let first = sent["invitation_id"].as_str().unwrap();
+    s.exchange(
+        &t,
+        Call::new("POST", format!("/api/whatsapp/retry/{first}")),
+    )
+    .await
+    .error(409, "conflict");
+    let latest = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["invitation_id"].as_str().unwrap())
+        .find(|id| *id != first)
+        .unwrap();
     let retried = s
         .exchange(
             &t,
-            Call::new(
-                "POST",
-                format!(
-                    "/api/whatsapp/retry/{}",
-                    sent["invitation_id"].as_str().unwrap()
-                ),
-            ),
+            Call::new("POST", format!("/api/whatsapp/retry/{latest}")),
         )
         .await
         .expect(202);

@@ -532,7 +532,12 @@ fn each_function_may_do_only_what_it_does() {
         (
             "retry",
             [
-                table(&["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"]),
+                table(&[
+                    "dynamodb:GetItem",
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:Query",
+                    "dynamodb:UpdateItem",
+                ]),
                 vec![("dynamodb:Query", "index"), ("sqs:SendMessage", "queue")],
             ]
             .concat(),

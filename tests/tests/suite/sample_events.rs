@@ -158,9 +158,11 @@ async fn seed(store: &DynamoStore) {
             Status::Queued,
             &now,
         ),
+        // Dario's: no later send replaces it (his entry in send-bulk.json is
+        // rejected), so it may be retried.
         invitation(
             FAILED,
-            ("g-bruno", "Bruno", "+5511999990001"),
+            ("g-dario", "Dario", "+5511999990003"),
             Status::Failed,
             &now,
         ),

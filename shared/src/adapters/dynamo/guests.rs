@@ -4,7 +4,7 @@
 //! one transaction, on the condition that the pointer is still the one read.
 
 use super::items::{self, Item, s};
-use super::keys::{self, BY_CHANGE_INDEX, Changed};
+use super::keys::{self, BY_CHANGE_INDEX, Changed, GSI3PK, GSI3SK};
 use super::{BATCH_PARALLELISM, DynamoStore, backend};
 use crate::domain::guest::{ListedGuest, holds_the_guest};
 use crate::domain::{EventId, Guest, GuestId, Invitation, InvitationId};
@@ -297,52 +297,83 @@ impl GuestStore for DynamoStore {
         // Read before the query: whatever is written from here on is
         // after the next cursor.
         let lagging = format!("{:013}", (now_ms() - CHANGES_LAG_MS).max(0));
-        let mut start = None;
-        let mut last_place = None;
+        let pk = keys::changes_of(owner, event);
         let (mut changed, mut removed) = (Vec::new(), Vec::new());
         let (mut seen_changed, mut seen_removed) = (HashSet::new(), HashSet::new());
         let mut read = 0;
-        loop {
-            let mut query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(BY_CHANGE_INDEX)
-                .expression_attribute_values(":pk", s(keys::changes_of(owner, event)))
-                .limit((limit - read).max(1) as i32)
-                .set_exclusive_start_key(start.take());
-            query = match &after {
-                Some(place) => query
-                    .key_condition_expression(format!(
-                        "{} = :pk AND {} > :after",
-                        keys::GSI3PK,
-                        keys::GSI3SK
-                    ))
-                    .expression_attribute_values(":after", s(place)),
-                None => query.key_condition_expression(format!("{} = :pk", keys::GSI3PK)),
+        let mut last_place = None;
+        let mut more = false;
+        // First what settled (before `lagging`): the cursor moves through it
+        // only, so a cut-off answer never passes a change still on its way
+        // to the index. Then, while the answer has room, what came since,
+        // for a prompt answer; it comes again with the next cursor.
+        for settled in [true, false] {
+            let (condition, mut values) = match (&after, settled) {
+                (Some(a), true) if *a >= lagging => continue,
+                // BETWEEN includes `after` itself, which is skipped below.
+                (Some(a), true) => (
+                    format!("{GSI3PK} = :pk AND {GSI3SK} BETWEEN :after AND :lagging"),
+                    vec![(":after", a.clone())],
+                ),
+                (None, true) => (format!("{GSI3PK} = :pk AND {GSI3SK} < :lagging"), vec![]),
+                (Some(a), false) if *a > lagging => (
+                    format!("{GSI3PK} = :pk AND {GSI3SK} > :after"),
+                    vec![(":after", a.clone())],
+                ),
+                (_, false) => (format!("{GSI3PK} = :pk AND {GSI3SK} > :lagging"), vec![]),
             };
-            let out = query.send().await.map_err(backend)?;
-            for item in out.items() {
-                read += 1;
-                let r = items::Reader(item);
-                last_place = Some(r.s(keys::GSI3SK)?);
-                let guest = r.parsed("guest_id", GuestId::parse)?;
-                if r.opt_s("type").as_deref() == Some("removed") {
-                    if seen_removed.insert(guest.clone()) {
-                        removed.push(guest);
+            values.push((":pk", pk.clone()));
+            if condition.contains(":lagging") {
+                values.push((":lagging", lagging.clone()));
+            }
+            let mut start = None;
+            loop {
+                let mut query = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(BY_CHANGE_INDEX)
+                    .key_condition_expression(&condition)
+                    .limit((limit - read).max(1) as i32)
+                    .set_exclusive_start_key(start.take());
+                for (name, value) in &values {
+                    query = query.expression_attribute_values(*name, s(value));
+                }
+                let out = query.send().await.map_err(backend)?;
+                for item in out.items() {
+                    let r = items::Reader(item);
+                    let place = r.s(keys::GSI3SK)?;
+                    if after.as_ref() == Some(&place) {
+                        continue; // given by the answer that ended there
                     }
-                } else if seen_changed.insert(guest.clone()) {
-                    changed.push(guest);
+                    read += 1;
+                    if settled {
+                        last_place = Some(place);
+                    }
+                    let guest = r.parsed("guest_id", GuestId::parse)?;
+                    if r.opt_s("type").as_deref() == Some("removed") {
+                        if seen_removed.insert(guest.clone()) {
+                            removed.push(guest);
+                        }
+                    } else if seen_changed.insert(guest.clone()) {
+                        changed.push(guest);
+                    }
+                }
+                start = out.last_evaluated_key;
+                if start.is_none() || read >= limit {
+                    break;
                 }
             }
-            start = out.last_evaluated_key;
-            if start.is_none() || read >= limit {
+            if settled && start.is_some() {
+                more = true;
+                break;
+            }
+            if read >= limit {
                 break;
             }
         }
-        let more = start.is_some();
         let cursor = match (more, last_place, after) {
-            // Truncated: the next read starts right after the last change given.
+            // Cut off: the next read starts at the last change given.
             (true, Some(place), _) => place,
             (_, _, Some(after)) if after > lagging => after,
             _ => lagging,

@@ -191,7 +191,19 @@ impl InvitationStore for DynamoStore {
                 .value(":late", s(at));
         }
         if let Some(flag) = &note.flag {
-            update.set("flag = :flag").value(":flag", s(flag));
+            // A flag changes what the guest's row shows: a change of the event.
+            update
+                .set("flag = :flag")
+                .value(":flag", s(flag))
+                .set(format!("{} = :flag_place", keys::GSI3SK))
+                .value(
+                    ":flag_place",
+                    s(keys::change_place(
+                        &crate::domain::now(),
+                        keys::Changed::Invitation,
+                        id.as_str(),
+                    )),
+                );
         }
         if let Some(at) = &note.touched_at {
             update
