@@ -2000,7 +2000,10 @@ function costHtml(r) {
 }
 
 async function sendSelected(send = currentSend()) {
-  const { guests, event, templateId, resend } = send;
+  // Guests removed while the confirmation was open (another tab, a poll) are not sent.
+  const guests = send.guests.filter((g) => state.guests.has(g.guest_id));
+  send = { ...send, guests };
+  const { event, templateId, resend } = send;
   if (!guests.length || !event || state.sending) return;
   state.sending = true;
   renderCounts();
