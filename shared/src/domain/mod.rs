@@ -11,6 +11,7 @@ mod opt_out;
 mod phone;
 pub mod reason;
 pub mod render;
+pub mod rsvp;
 mod status;
 mod template;
 
