@@ -22,14 +22,22 @@ fn one_message_per_guest(t: &TestStack) -> usize {
     per_guest.len()
 }
 
-/// The job's counters against the invitations themselves.
-async fn counters_match_invitations(t: &TestStack, event_id: &str, job: &Value) {
-    let counted = e2e::status_counts(&t.all_invitations(event_id).await);
-    assert_eq!(
-        e2e::job_counts(job),
-        counted,
-        "job counters against the invitations"
-    );
+/// The job's counters against the invitations themselves, once a last
+/// callback on its way has landed: the job read before and after the
+/// invitations must agree, so a change between the reads is not taken for
+/// a miscount.
+async fn counters_match_invitations(t: &TestStack, event_id: &str, job_id: &str) {
+    let start = std::time::Instant::now();
+    loop {
+        let before = e2e::job_counts(&t.job(job_id).await);
+        let counted = e2e::status_counts(&t.all_invitations(event_id).await);
+        let after = e2e::job_counts(&t.job(job_id).await);
+        if before == after || start.elapsed() > Duration::from_secs(60) {
+            assert_eq!(after, counted, "job counters against the invitations");
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -59,7 +67,7 @@ async fn a_thousand_guest_bulk_under_aws_faults_sends_each_once_and_counts_exact
     );
     assert_counts_exact(&job);
     assert_eq!(one_message_per_guest(&t), 1000);
-    counters_match_invitations(&t, "gala", &job).await;
+    counters_match_invitations(&t, "gala", job_id).await;
 
     let aws = t.aws.summary();
     for fault in [
