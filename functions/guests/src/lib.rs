@@ -18,8 +18,8 @@ use std::sync::Arc;
 /// Lambda's synchronous payload limit.
 pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
 const MAX_ONE_BYTES: usize = 16 * 1024;
-pub const DEFAULT_PAGE: usize = 100;
-pub const MAX_PAGE: usize = 1_000;
+pub const DEFAULT_PAGE: u32 = 100;
+pub const MAX_PAGE: u32 = 1_000;
 /// A changes answer holds about this many guests at most; `next_cursor` goes on.
 const MAX_CHANGES: usize = 1_000;
 /// The CSV columns, by header name.
@@ -361,22 +361,6 @@ async fn import(
     ))
 }
 
-fn page_limit(req: &Request) -> Result<usize, ApiError> {
-    match http::query_param(req, "limit") {
-        None => Ok(DEFAULT_PAGE),
-        Some(raw) => raw
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| {
-                ApiError::invalid(
-                    "limit",
-                    format!("must be a whole number from 1 to {MAX_PAGE}"),
-                )
-            }),
-    }
-}
-
 fn filter(req: &Request) -> Result<Filter, ApiError> {
     let status = http::query_param(req, "status")
         .map(str::parse::<StatusFilter>)
@@ -403,7 +387,7 @@ async fn list(
     event_id: &EventId,
     req: &Request,
 ) -> ApiResult {
-    let limit = page_limit(req)?;
+    let limit = http::page_limit(req, DEFAULT_PAGE, MAX_PAGE)? as usize;
     let filter = filter(req)?;
     if let Some(since) = http::query_param(req, "since") {
         if filter.status.is_some() || filter.opted_out.is_some() || filter.search.is_some() {

@@ -204,19 +204,7 @@ async fn list_invitations(deps: &Deps, req: &Request) -> ApiResult {
         .map(str::parse::<Status>)
         .transpose()
         .map_err(|e| ApiError::invalid("status", e))?;
-    let limit = match http::query_param(req, "limit") {
-        None => DEFAULT_PAGE,
-        Some(raw) => raw
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| {
-                ApiError::invalid(
-                    "limit",
-                    format!("must be a whole number from 1 to {MAX_PAGE}"),
-                )
-            })?,
-    };
+    let limit = http::page_limit(req, DEFAULT_PAGE, MAX_PAGE)?;
     if deps.store.get_event(&owner, &event_id).await?.is_none() {
         return Err(ApiError::NotFound(format!("event {event_id}")));
     }

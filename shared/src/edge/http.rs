@@ -268,6 +268,21 @@ pub fn query_param<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
+/// The `limit` query parameter of a paginated listing: `default` when
+/// absent, else a whole number from 1 to `max` (400 on `limit` otherwise).
+pub fn page_limit(req: &Request, default: u32, max: u32) -> Result<u32, ApiError> {
+    match query_param(req, "limit") {
+        None => Ok(default),
+        Some(raw) => raw
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| {
+                ApiError::invalid("limit", format!("must be a whole number from 1 to {max}"))
+            }),
+    }
+}
+
 /// The organizer making the request: the JWT's `sub`, as API Gateway's
 /// authorizer verified it. Every event, job and invitation is scoped to it.
 pub fn organizer(req: &Request) -> Result<String, ApiError> {
