@@ -6,6 +6,7 @@
 use crate::domain::budget::BudgetState;
 use crate::domain::guest::ListedGuest;
 use crate::domain::reason::Reason;
+use crate::domain::rsvp::{Reply, Rsvp, RsvpHistory};
 use crate::domain::{
     Event, EventId, Guest, GuestId, Invitation, InvitationId, Job, JobId, MessageContent,
     MessageTemplate, OptOut, OptOuts, PhoneNumber, SeenOptOuts, Status, TemplateId,
@@ -318,6 +319,58 @@ pub trait GuestStore: Send + Sync {
         invitations: &[Invitation],
         resend: bool,
     ) -> Result<Vec<Admission>, StoreError>;
+}
+
+/// What recording an answer did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// It is now the guest's latest answer, and in their history.
+    Recorded,
+    /// The guest's latest answer already says the same (a double tap, a
+    /// retried request): nothing was written.
+    Repeated,
+    /// The event has no such guest (removed, or never on the list).
+    NoSuchGuest,
+}
+
+/// Guests' RSVP answers, and what else they wrote back.
+#[async_trait]
+pub trait RsvpStore: Send + Sync {
+    /// Records `rsvp` as the guest's latest answer and adds it to their
+    /// history, unless their latest says the same already; under
+    /// concurrency, one of two equal answers is recorded.
+    async fn record_rsvp(
+        &self,
+        owner: &str,
+        event: &EventId,
+        guest: &GuestId,
+        rsvp: &Rsvp,
+    ) -> Result<Recorded, StoreError>;
+    /// Every answer the guest gave, oldest first.
+    async fn rsvp_history(
+        &self,
+        owner: &str,
+        event: &EventId,
+        guest: &GuestId,
+    ) -> Result<RsvpHistory, StoreError>;
+    /// Keeps a guest's message that was not an answer, for the organizer
+    /// to read; the same message (by its id) is kept once.
+    async fn keep_reply(&self, owner: &str, event: &EventId, reply: &Reply)
+    -> Result<(), StoreError>;
+    /// The event's kept messages, newest first, at most `limit`.
+    async fn replies(
+        &self,
+        owner: &str,
+        event: &EventId,
+        limit: usize,
+    ) -> Result<Vec<Reply>, StoreError>;
+    /// The invitations sent to the WhatsApp user `phone` reaches (in any
+    /// form), newest first, at most `limit`: whom a typed reply answers.
+    async fn invitations_to(
+        &self,
+        phone: &PhoneNumber,
+        limit: usize,
+    ) -> Result<Vec<Invitation>, StoreError>;
 }
 
 /// What counting a recipient against a sender's daily limit found.

@@ -541,7 +541,7 @@ async fn render(
     if !message_template.deliverable_to(&inv.guest.phone) {
         return Ok(Err(MARKETING_TO_US.into()));
     }
-    let context = TemplateContext::new(&event, &inv.guest);
+    let context = TemplateContext::new(&event, &inv.guest).answering(inv.answer_token().as_ref());
     Ok(
         render::render_message(&message_template, &context).map_err(|e| ErrorInfo {
             code: e.error.code().into(),

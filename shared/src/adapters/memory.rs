@@ -11,9 +11,10 @@ use crate::domain::{
 use crate::ports::{
     Admission, Annotation, BudgetStore, BudgetTake, DeliveryStore, EventStore, GuestChanges,
     GuestPage, GuestStore, IdempotencyClaim, IdempotencyStore, InvitationStore, JobStore, KeyClaim,
-    ListQuery, OptOutStore, Page, QueueError, SendMessage, SendQueue, StoreError, TemplateStore,
-    Transition,
+    ListQuery, OptOutStore, Page, QueueError, Recorded, RsvpStore, SendMessage, SendQueue,
+    StoreError, TemplateStore, Transition,
 };
+use crate::domain::rsvp::{Reply, Rsvp, RsvpHistory};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,6 +54,10 @@ struct Tables {
     /// Every change to a guest list, in order: (owner, event, guest,
     /// removed). A changes cursor is a position in it.
     changes: Vec<(String, EventId, GuestId, bool)>,
+    /// Every answer, by (owner, event, guest), oldest first.
+    answers: HashMap<(String, EventId, GuestId), Vec<Rsvp>>,
+    /// Kept messages, by (owner, event, message id).
+    replies: BTreeMap<(String, EventId, String), Reply>,
 }
 
 impl Tables {
@@ -87,6 +92,7 @@ impl Tables {
             created_at: at.to_owned(),
             updated_at: at.to_owned(),
             invitation_id: None,
+            rsvp: None,
         });
         listed.guest.name = guest.name.clone();
         listed.guest.phone = guest.phone.clone();
@@ -552,6 +558,88 @@ impl BudgetStore for MemoryStore {
                 .map(|((_, place), until)| (*place as u32, *until))
                 .collect(),
         })
+    }
+}
+
+#[async_trait]
+impl RsvpStore for MemoryStore {
+    async fn record_rsvp(
+        &self,
+        owner: &str,
+        event: &EventId,
+        guest: &GuestId,
+        rsvp: &Rsvp,
+    ) -> Result<Recorded, StoreError> {
+        let mut tables = self.tables();
+        let key = (owner.to_owned(), event.clone(), guest.clone());
+        let Some(listed) = tables.guests.get_mut(&key) else {
+            return Ok(Recorded::NoSuchGuest);
+        };
+        let same = |r: &Rsvp| r.answer == rsvp.answer && r.companions == rsvp.companions;
+        if listed.rsvp.as_ref().is_some_and(same) {
+            return Ok(Recorded::Repeated);
+        }
+        listed.rsvp = Some(rsvp.clone());
+        tables.note_change(owner, event, guest, false);
+        tables.answers.entry(key).or_default().push(rsvp.clone());
+        Ok(Recorded::Recorded)
+    }
+
+    async fn rsvp_history(
+        &self,
+        owner: &str,
+        event: &EventId,
+        guest: &GuestId,
+    ) -> Result<RsvpHistory, StoreError> {
+        let key = (owner.to_owned(), event.clone(), guest.clone());
+        let answers = self.tables().answers.get(&key).cloned().unwrap_or_default();
+        Ok(RsvpHistory::new(answers))
+    }
+
+    async fn keep_reply(
+        &self,
+        owner: &str,
+        event: &EventId,
+        reply: &Reply,
+    ) -> Result<(), StoreError> {
+        let key = (owner.to_owned(), event.clone(), reply.message_sid.clone());
+        self.tables().replies.insert(key, reply.clone());
+        Ok(())
+    }
+
+    async fn replies(
+        &self,
+        owner: &str,
+        event: &EventId,
+        limit: usize,
+    ) -> Result<Vec<Reply>, StoreError> {
+        let mut found: Vec<Reply> = self
+            .tables()
+            .replies
+            .iter()
+            .filter(|((o, e, _), _)| o == owner && e == event)
+            .map(|(_, r)| r.clone())
+            .collect();
+        found.sort_by(|a, b| b.at.cmp(&a.at));
+        found.truncate(limit);
+        Ok(found)
+    }
+
+    async fn invitations_to(
+        &self,
+        phone: &PhoneNumber,
+        limit: usize,
+    ) -> Result<Vec<Invitation>, StoreError> {
+        let user = phone.whatsapp_identity();
+        let mut found: Vec<(String, Invitation)> = self
+            .tables()
+            .invitations
+            .values()
+            .filter(|(_, i)| i.guest.phone.whatsapp_identity() == user)
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| b.0.cmp(&a.0));
+        Ok(found.into_iter().take(limit).map(|(_, i)| i).collect())
     }
 }
 

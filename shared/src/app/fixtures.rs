@@ -14,6 +14,7 @@ pub fn event() -> Event {
         host: Some("Marina".into()),
         rsvp_base_url: Some("https://rsvp.example.com/r/".into()),
         default_template_id: None,
+        confirmations: None,
     }
     .parse(EventId::parse("gala").unwrap(), OWNER, &now())
     .unwrap()

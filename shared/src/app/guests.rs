@@ -134,8 +134,8 @@ pub async fn event(
 }
 
 /// Every guest of the event.
-async fn everyone(
-    store: &dyn GuestListStore,
+pub(crate) async fn everyone(
+    store: &dyn GuestStore,
     owner: &str,
     event: &EventId,
 ) -> Result<Vec<ListedGuest>, AppError> {
@@ -337,11 +337,11 @@ async fn rows_of(
 }
 
 /// The listing's cursor: the last guest given, opaque to clients.
-fn cursor_after(id: &GuestId) -> String {
+pub(crate) fn cursor_after(id: &GuestId) -> String {
     URL_SAFE_NO_PAD.encode(id.as_str())
 }
 
-fn guest_after(cursor: &str) -> Result<GuestId, AppError> {
+pub(crate) fn guest_after(cursor: &str) -> Result<GuestId, AppError> {
     let bad = || AppError::invalid("cursor", "is not a cursor this listing gave");
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     let text = String::from_utf8(bytes).map_err(|_| bad())?;

@@ -1,3 +1,4 @@
+use super::rsvp::{Confirmations, ConfirmationsInput};
 use super::{EventId, FieldError, TemplateId};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -15,6 +16,8 @@ pub struct Event {
     pub rsvp_base_url: String,
     /// The template sends for this event use unless they name one.
     pub default_template_id: Option<TemplateId>,
+    /// What a guest reads back after answering in WhatsApp.
+    pub confirmations: Confirmations,
     /// The organizer (caller identity) that owns the event; never shown.
     #[serde(skip)]
     pub owner: String,
@@ -31,6 +34,7 @@ pub struct EventInput {
     pub host: Option<String>,
     pub rsvp_base_url: Option<String>,
     pub default_template_id: Option<String>,
+    pub confirmations: Option<ConfirmationsInput>,
 }
 
 pub(crate) fn required_text(
@@ -80,7 +84,13 @@ impl EventInput {
             .map(|t| TemplateId::parse(&t))
             .transpose()
             .map_err(|e| FieldError::new("default_template_id", e))?;
+        let confirmations = self
+            .confirmations
+            .map(ConfirmationsInput::parse)
+            .transpose()?
+            .unwrap_or_default();
         Ok(Event {
+            confirmations,
             event_id,
             name,
             starts_at,
@@ -130,6 +140,7 @@ mod tests {
             host: Some("Ana".into()),
             rsvp_base_url: Some("https://rsvp.example.com/r/".into()),
             default_template_id: None,
+            confirmations: None,
         }
     }
 

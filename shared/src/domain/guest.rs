@@ -3,6 +3,7 @@
 //! invitation it wrote, so the list always knows each guest's latest one.
 
 use super::event::required_text;
+use super::rsvp::Rsvp;
 use super::{FieldError, Guest, GuestId, InvitationId, PhoneNumber, RsvpToken, Status};
 
 /// A guest of an event, as the list keeps them.
@@ -13,6 +14,8 @@ pub struct ListedGuest {
     pub updated_at: String,
     /// The guest's latest invitation for the event, if any was sent.
     pub invitation_id: Option<InvitationId>,
+    /// The guest's answer that counts (their latest), if they answered.
+    pub rsvp: Option<Rsvp>,
 }
 
 /// A guest to add or change, before the list is consulted: the id may be

@@ -1,4 +1,5 @@
 use super::event::required_text;
+use super::rsvp::AnswerToken;
 use super::{
     EventId, FieldError, GuestId, InvitationId, JobId, PhoneNumber, RsvpToken, Status, TemplateRef,
 };
@@ -84,9 +85,20 @@ pub struct Invitation {
     pub flag: Option<String>,
     pub updated_at: String,
     pub timestamps: Timestamps,
+    /// The secret of the guest's answer token ([`AnswerToken`]); empty on
+    /// invitations written before tokens, which no token opens.
+    pub answer_secret: String,
 }
 
 impl Invitation {
+    /// The token that answers this invitation (its RSVP page, its buttons).
+    pub fn answer_token(&self) -> Option<AnswerToken> {
+        (!self.answer_secret.is_empty()).then(|| AnswerToken {
+            invitation_id: self.invitation_id.clone(),
+            secret: self.answer_secret.clone(),
+        })
+    }
+
     pub fn new_queued(
         event_id: EventId,
         job_id: JobId,
@@ -110,6 +122,7 @@ impl Invitation {
             flag: None,
             updated_at: now.to_owned(),
             timestamps: BTreeMap::from([(Status::Queued, now.to_owned())]),
+            answer_secret: AnswerToken::new_secret(),
         }
     }
 

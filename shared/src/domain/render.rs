@@ -2,6 +2,7 @@
 //! HTML), validated when saved so that rendering one at send time cannot
 //! fail; and the built-in default.
 
+use super::rsvp::{Answer, AnswerToken};
 use super::{Event, Guest, MessageContent, MessageTemplate, TemplateId};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -59,6 +60,21 @@ pub const VARIABLES: &[Variable] = &[
         "The guest's own RSVP link (the event's base URL and the guest's token)",
         "https://rsvp.example.com/r/3f9c2a",
     ),
+    var(
+        "rsvp_yes",
+        "The id of the guest's Yes quick-reply button: a tap on it records yes",
+        "rsvp.yes.inv_5d41402abc4b2a76b9719d911017c592.9e107d9d372bb6826bd81d3542a419d6",
+    ),
+    var(
+        "rsvp_no",
+        "The id of the guest's No quick-reply button",
+        "rsvp.no.inv_5d41402abc4b2a76b9719d911017c592.9e107d9d372bb6826bd81d3542a419d6",
+    ),
+    var(
+        "rsvp_maybe",
+        "The id of the guest's Maybe quick-reply button",
+        "rsvp.maybe.inv_5d41402abc4b2a76b9719d911017c592.9e107d9d372bb6826bd81d3542a419d6",
+    ),
 ];
 
 fn variable_names() -> String {
@@ -80,6 +96,9 @@ pub struct TemplateContext {
     pub event_venue: String,
     pub event_host: String,
     pub rsvp_link: String,
+    pub rsvp_yes: String,
+    pub rsvp_no: String,
+    pub rsvp_maybe: String,
 }
 
 impl TemplateContext {
@@ -97,7 +116,18 @@ impl TemplateContext {
             event_venue: event.venue.clone(),
             event_host: event.host.clone(),
             rsvp_link: event.rsvp_link(guest.rsvp_token.as_str()),
+            ..Self::default()
         }
+    }
+
+    /// With the invitation's answer token: its buttons' payloads.
+    pub fn answering(mut self, token: Option<&AnswerToken>) -> Self {
+        if let Some(token) = token {
+            self.rsvp_yes = token.payload(Answer::Yes);
+            self.rsvp_no = token.payload(Answer::No);
+            self.rsvp_maybe = token.payload(Answer::Maybe);
+        }
+        self
     }
 }
 
@@ -325,6 +355,7 @@ mod tests {
             event_venue: "Hall".into(),
             event_host: "Carla".into(),
             rsvp_link: "https://rsvp.example.com/r/tok".into(),
+            ..Default::default()
         }
     }
 

@@ -126,6 +126,7 @@ async fn pacing_only(o: &Options) -> Result<Value, Box<dyn std::error::Error>> {
         host: Some("Host".into()),
         rsvp_base_url: Some("https://rsvp.example.com/r/".into()),
         default_template_id: None,
+        confirmations: None,
     }
     .parse(EventId::parse("bench")?, owner, &now())?;
     store.put_event(&event).await?;

@@ -57,7 +57,9 @@ impl Expect<'_> {
 }
 
 impl DynamoStore {
-    /// Puts a guest's whole item, on the condition `expect`.
+    /// Puts a guest's whole item, on the condition `expect`, and that the
+    /// guest's answer is still the one read (`listed.rsvp`, which the item
+    /// keeps): an answer recorded meanwhile is never overwritten.
     fn guest_put(
         &self,
         owner: &str,
@@ -68,12 +70,19 @@ impl DynamoStore {
         let mut put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(items::guest_item(owner, event, listed)));
+        let answer = match &listed.rsvp {
+            None => format!("attribute_not_exists({})", items::RSVP_AT),
+            Some(rsvp) => {
+                put = put.expression_attribute_values(":answered", s(&rsvp.at));
+                format!("{} = :answered", items::RSVP_AT)
+            }
+        };
         put = match expect {
             Expect::Absent => {
                 put.condition_expression(format!("attribute_not_exists({})", keys::PK))
             }
             Expect::NoInvitation => put.condition_expression(format!(
-                "attribute_exists({}) AND attribute_not_exists(invitation_id)",
+                "attribute_exists({}) AND attribute_not_exists(invitation_id) AND {answer}",
                 keys::PK
             )),
             Expect::PointingAt(ids) => {
@@ -83,7 +92,7 @@ impl DynamoStore {
                     either.push(format!("invitation_id = {placeholder}"));
                     put = put.expression_attribute_values(placeholder, s(id.as_str()));
                 }
-                put.condition_expression(either.join(" OR "))
+                put.condition_expression(format!("({}) AND {answer}", either.join(" OR ")))
             }
         };
         Ok(TransactWriteItem::builder()
@@ -228,6 +237,7 @@ impl GuestStore for DynamoStore {
                         created_at: before.map_or_else(|| at.to_owned(), |b| b.created_at.clone()),
                         updated_at: at.to_owned(),
                         invitation_id: before.and_then(|b| b.invitation_id.clone()),
+                        rsvp: before.and_then(|b| b.rsvp.clone()),
                     };
                     items.push(self.guest_put(owner, event, &listed, &Expect::of(before))?);
                 }
@@ -457,6 +467,7 @@ impl GuestStore for DynamoStore {
                             .map_or_else(|| inv.updated_at.clone(), |b| b.created_at.clone()),
                         updated_at: inv.updated_at.clone(),
                         invitation_id: Some(inv.invitation_id.clone()),
+                        rsvp: before.and_then(|b| b.rsvp.clone()),
                     };
                     let expect = match (before, seen) {
                         (None, _) => Expect::Absent,

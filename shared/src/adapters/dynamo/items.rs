@@ -2,6 +2,7 @@
 
 use super::keys;
 use crate::domain::guest::ListedGuest;
+use crate::domain::rsvp::{Answer, AnswerVia, Confirmations, Reply, Rsvp};
 use crate::domain::{
     Event, EventId, Guest, GuestId, Invitation, InvitationId, Job, JobId, MessageTemplate, OptOut,
     OptOutSource, PhoneNumber, RsvpToken, Status, TemplateCategory, TemplateId, TemplateRef,
@@ -78,6 +79,11 @@ impl From<&Event> for Item {
         if let Some(template) = &e.default_template_id {
             item.insert("default_template_id".into(), s(template.as_str()));
         }
+        let confirmations = Answer::ALL
+            .into_iter()
+            .map(|a| (a.as_str().to_owned(), s(e.confirmations.for_answer(a))))
+            .collect();
+        item.insert("confirmations".into(), AttributeValue::M(confirmations));
         item
     }
 }
@@ -94,6 +100,22 @@ impl TryFrom<&Item> for Event {
             host: r.s("host")?,
             rsvp_base_url: r.s("rsvp_base_url")?,
             default_template_id: r.opt_parsed("default_template_id", TemplateId::parse)?,
+            // Events written before confirmations have the defaults.
+            confirmations: {
+                let text = |a: Answer| {
+                    item.get("confirmations")
+                        .and_then(|m| m.as_m().ok())
+                        .and_then(|m| m.get(a.as_str()))
+                        .and_then(|v| v.as_s().ok())
+                        .cloned()
+                };
+                let default = Confirmations::default();
+                Confirmations {
+                    yes: text(Answer::Yes).unwrap_or(default.yes),
+                    no: text(Answer::No).unwrap_or(default.no),
+                    maybe: text(Answer::Maybe).unwrap_or(default.maybe),
+                }
+            },
             owner: r.s("owner")?,
             updated_at: r.s("updated_at")?,
         })
@@ -200,6 +222,9 @@ impl From<&Invitation> for Item {
             ("error_message", &i.error_message),
             ("flag", &i.flag),
         ];
+        if !i.answer_secret.is_empty() {
+            item.insert("answer_secret".into(), s(&i.answer_secret));
+        }
         item.extend(
             optional
                 .into_iter()
@@ -210,6 +235,7 @@ impl From<&Invitation> for Item {
                 .iter()
                 .map(|(st, at)| (keys::timestamp_attribute(*st), s(at))),
         );
+        item.extend(keys::recipient(&i.guest.phone, &created, &i.invitation_id));
         if i.status.is_in_flight() {
             item.extend(keys::in_flight(&i.invitation_id, i.status, &i.updated_at));
         }
@@ -259,6 +285,7 @@ impl TryFrom<&Item> for Invitation {
             flag: r.opt_s("flag"),
             updated_at: r.s("updated_at")?,
             timestamps,
+            answer_secret: r.opt_s("answer_secret").unwrap_or_default(),
         })
     }
 }
@@ -289,7 +316,37 @@ pub fn guest_item(owner: &str, event: &EventId, listed: &ListedGuest) -> Item {
     if let Some(id) = &listed.invitation_id {
         item.insert("invitation_id".into(), s(id.as_str()));
     }
+    if let Some(rsvp) = &listed.rsvp {
+        item.extend(rsvp_attributes(rsvp));
+    }
     item
+}
+
+/// An answer's attributes, on its guest (the latest) and in its history item.
+pub fn rsvp_attributes(rsvp: &Rsvp) -> [(String, AttributeValue); 4] {
+    [
+        (RSVP_ANSWER.into(), s(rsvp.answer.as_str())),
+        ("rsvp_companions".into(), n(rsvp.companions)),
+        ("rsvp_via".into(), s(rsvp.via.as_str())),
+        (RSVP_AT.into(), s(&rsvp.at)),
+    ]
+}
+
+/// The attribute a guest's answer is known by, and the one its time is.
+pub const RSVP_ANSWER: &str = "rsvp_answer";
+pub const RSVP_AT: &str = "rsvp_at";
+
+/// The answer an item carries, if it has one.
+pub fn read_rsvp(r: &Reader<'_>) -> Result<Option<Rsvp>, StoreError> {
+    if r.opt_s(RSVP_ANSWER).is_none() {
+        return Ok(None);
+    }
+    Ok(Some(Rsvp {
+        answer: r.parsed(RSVP_ANSWER, str::parse::<Answer>)?,
+        companions: r.opt_n("rsvp_companions")?.unwrap_or(0),
+        via: r.parsed("rsvp_via", str::parse::<AnswerVia>)?,
+        at: r.s(RSVP_AT)?,
+    }))
 }
 
 impl TryFrom<&Item> for ListedGuest {
@@ -306,6 +363,7 @@ impl TryFrom<&Item> for ListedGuest {
             created_at: r.s("created_at")?,
             updated_at: r.s("updated_at")?,
             invitation_id: r.opt_parsed("invitation_id", InvitationId::parse)?,
+            rsvp: read_rsvp(&r)?,
         })
     }
 }
@@ -415,6 +473,51 @@ impl TryFrom<&Item> for OptOut {
             keyword: r.opt_s("keyword"),
             by: r.opt_s("by"),
             updated_at: r.s("updated_at")?,
+        })
+    }
+}
+
+/// One answer in its guest's history.
+pub fn answer_item(owner: &str, event: &EventId, guest: &GuestId, rsvp: &Rsvp) -> Item {
+    let mut item = keys::answer(owner, event, guest, &rsvp.at).item();
+    item.extend([
+        ("type".into(), s("answer")),
+        ("guest_id".into(), s(guest.as_str())),
+    ]);
+    item.extend(rsvp_attributes(rsvp));
+    item
+}
+
+impl TryFrom<&Item> for Rsvp {
+    type Error = StoreError;
+    fn try_from(item: &Item) -> Result<Self, StoreError> {
+        read_rsvp(&Reader(item))?
+            .ok_or_else(|| StoreError::Corrupt(format!("missing string attribute {RSVP_ANSWER}")))
+    }
+}
+
+/// A guest's message kept for the organizer.
+pub fn reply_item(owner: &str, event: &EventId, reply: &Reply) -> Item {
+    let mut item = keys::reply(owner, event, &reply.message_sid).item();
+    item.extend([
+        ("type".into(), s("reply")),
+        ("guest_id".into(), s(reply.guest_id.as_str())),
+        ("text".into(), s(&reply.text)),
+        ("at".into(), s(&reply.at)),
+        ("message_sid".into(), s(&reply.message_sid)),
+    ]);
+    item
+}
+
+impl TryFrom<&Item> for Reply {
+    type Error = StoreError;
+    fn try_from(item: &Item) -> Result<Self, StoreError> {
+        let r = Reader(item);
+        Ok(Reply {
+            guest_id: r.parsed("guest_id", GuestId::parse)?,
+            text: r.s("text")?,
+            at: r.s("at")?,
+            message_sid: r.s("message_sid")?,
         })
     }
 }

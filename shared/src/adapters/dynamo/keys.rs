@@ -12,6 +12,9 @@
 //! | (every change)    |                           |           | by-change index (gsi3pk / gsi3sk): `CHANGES#{owner}#{event}` / `{changed ms:013}#I#{id}` |
 //! | guest of an event  | `EVENT#{owner}#{id}`      | `GUEST#{guest}` | by-change index: `CHANGES#{owner}#{event}` / `{changed ms:013}#G#{guest}` |
 //! | guest removed      | `EVENT#{owner}#{id}`      | `REMOVED#{guest}` | by-change index, as a guest's (expires through [`TTL_ATTRIBUTE`]) |
+//! | a guest's answer (history) | `EVENT#{owner}#{id}` | `ANSWER#{guest}#{at}` |                       |
+//! | a guest's other message | `EVENT#{owner}#{id}` | `REPLY#{message sid}` |                          |
+//! | (every invitation) |                           |           | by-recipient index (gsi4pk / gsi4sk): `TO#{whatsapp user}` / `{created}#{id}` |
 //! | template (current) | `TEMPLATE#{owner}#{id}`   | `CURRENT` | `TEMPLATES#{owner}` / `{id}`          |
 //! | template version   | `TEMPLATE#{owner}#{id}`   | `V#{version:06}` |                                |
 //! | guest's opt-out    | `OPTOUT#{whatsapp user}`  | `OPTOUT`  |                                       |
@@ -41,6 +44,8 @@ pub const GSI2PK: &str = "gsi2pk";
 pub const GSI2SK: &str = "gsi2sk";
 pub const GSI3PK: &str = "gsi3pk";
 pub const GSI3SK: &str = "gsi3sk";
+pub const GSI4PK: &str = "gsi4pk";
+pub const GSI4SK: &str = "gsi4sk";
 
 /// Lists an event's invitations, an organizer's events and templates.
 pub const BY_EVENT_INDEX: &str = "by-event";
@@ -56,6 +61,10 @@ pub const IN_FLIGHT_SHARDS: u32 = 8;
 /// An event's guests and invitations by the time they last changed: what
 /// a page following the event reads, a few rows at a time.
 pub const BY_CHANGE_INDEX: &str = "by-change";
+
+/// The invitations sent to one WhatsApp user, newest last: the one a
+/// typed reply answers.
+pub const BY_RECIPIENT_INDEX: &str = "by-recipient";
 
 /// Items with this attribute (epoch seconds) expire: idempotency keys.
 pub const TTL_ATTRIBUTE: &str = "expires_at";
@@ -97,6 +106,13 @@ pub const TABLE: TableSchema = TableSchema {
             sort_key: GSI3SK,
             // Enough to tell whose row changed; the rows are read by key.
             projected: &["type", "guest_id"],
+        },
+        IndexSchema {
+            name: BY_RECIPIENT_INDEX,
+            partition_key: GSI4PK,
+            sort_key: GSI4SK,
+            // The invitations are read by key.
+            projected: &["invitation_id"],
         },
     ],
 };
@@ -229,6 +245,40 @@ pub fn invitations_of(owner: &str, event: &EventId) -> String {
 pub fn invitation_in_index(owner: &str, event: &EventId, created: &str, id: &InvitationId) -> Key {
     key(invitations_of(owner, event), format!("{created}#{id}"))
 }
+
+/// An invitation's place among those sent to its recipient, as attributes.
+pub fn recipient(
+    phone: &PhoneNumber,
+    created: &str,
+    id: &InvitationId,
+) -> [(String, aws_sdk_dynamodb::types::AttributeValue); 2] {
+    [
+        (GSI4PK.to_owned(), s(recipient_of(phone))),
+        (GSI4SK.to_owned(), s(format!("{created}#{id}"))),
+    ]
+}
+
+/// The invitations to the WhatsApp user `phone` reaches, in the by-recipient index.
+pub fn recipient_of(phone: &PhoneNumber) -> String {
+    format!("TO#{}", phone.whatsapp_identity())
+}
+
+/// One answer in a guest's history.
+pub fn answer(owner: &str, event: &EventId, guest: &GuestId, at: &str) -> Key {
+    key(event_partition(owner, event), format!("{}{at}", answers_prefix(guest)))
+}
+
+/// The sort key prefix of a guest's answers.
+pub fn answers_prefix(guest: &GuestId) -> String {
+    format!("ANSWER#{guest}#")
+}
+
+/// A guest's message that was not an answer.
+pub fn reply(owner: &str, event: &EventId, message_sid: &str) -> Key {
+    key(event_partition(owner, event), format!("{REPLY_PREFIX}{message_sid}"))
+}
+
+pub const REPLY_PREFIX: &str = "REPLY#";
 
 /// An event's guest.
 pub fn guest(owner: &str, event: &EventId, id: &GuestId) -> Key {

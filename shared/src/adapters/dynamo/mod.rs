@@ -3,6 +3,7 @@
 //! here the client and the small helpers they share.
 
 mod guests;
+mod rsvp;
 pub mod items;
 pub mod keys;
 mod store;

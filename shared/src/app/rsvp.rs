@@ -1,0 +1,349 @@
+//! Guests' answers: recorded from a quick-reply tap, a typed reply, the
+//! RSVP page or the organizer; the headcount and the per-guest list.
+//!
+//! A guest has no login. What lets them answer is the invitation's answer
+//! token ([`AnswerToken`]): it opens only its own invitation, only while
+//! the event has not started, and a token that opens nothing is answered
+//! the same whatever the reason (altered, unknown, expired).
+
+use super::AppError;
+use super::guests::{cursor_after, everyone, guest_after};
+use crate::domain::guest::ListedGuest;
+use crate::domain::rsvp::{Answer, AnswerToken, AnswerVia, Headcount, Reply, Rsvp, RsvpHistory};
+use crate::domain::{Event, EventId, GuestId, Invitation, PhoneNumber, now};
+use crate::ports::{EventStore, GuestStore, InvitationStore, Recorded, RsvpStore};
+
+/// What answering reads and writes.
+pub trait AnswerStore: EventStore + GuestStore + InvitationStore + RsvpStore {}
+impl<T: EventStore + GuestStore + InvitationStore + RsvpStore + ?Sized> AnswerStore for T {}
+
+/// How many of a number's latest invitations a typed reply is matched against.
+const RECENT_INVITATIONS: usize = 10;
+
+/// The invitation a token opens, with its event: None when the token is
+/// altered or unknown, or its event has started.
+pub async fn open(
+    store: &dyn AnswerStore,
+    token: &AnswerToken,
+) -> Result<Option<(Invitation, Event)>, AppError> {
+    let Some(invitation) = store.get_invitation(&token.invitation_id).await? else {
+        return Ok(None);
+    };
+    if !token.opens(&invitation.answer_secret) {
+        return Ok(None);
+    }
+    let Some(event) = store
+        .get_event(&invitation.owner, &invitation.event_id)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let started = event
+        .starts_at_instant()
+        .is_some_and(|at| at <= time::OffsetDateTime::now_utc());
+    Ok((!started).then_some((invitation, event)))
+}
+
+/// Records a guest's answer to their invitation.
+pub async fn answer(
+    store: &dyn AnswerStore,
+    invitation: &Invitation,
+    answer: Answer,
+    companions: u32,
+    via: AnswerVia,
+) -> Result<Recorded, AppError> {
+    let rsvp = Rsvp {
+        answer,
+        companions,
+        via,
+        at: now(),
+    };
+    Ok(store
+        .record_rsvp(
+            &invitation.owner,
+            &invitation.event_id,
+            &invitation.guest.guest_id,
+            &rsvp,
+        )
+        .await?)
+}
+
+/// The invitation a message from `from` answers: the one it replied to
+/// (`replied_to`, Twilio's `OriginalRepliedMessageSid`) among the latest
+/// sent to that WhatsApp user, else the latest of them the guest received.
+/// All organizers share the WhatsApp sender, so the latest message the
+/// guest got from it is the one a reply without context answers.
+pub async fn replied_invitation(
+    store: &dyn AnswerStore,
+    from: &PhoneNumber,
+    replied_to: Option<&str>,
+) -> Result<Option<Invitation>, AppError> {
+    let sent: Vec<Invitation> = store
+        .invitations_to(from, RECENT_INVITATIONS)
+        .await?
+        .into_iter()
+        .filter(|i| i.message_sid.is_some())
+        .collect();
+    if let Some(sid) = replied_to
+        && let Some(found) = sent.iter().find(|i| i.message_sid.as_deref() == Some(sid))
+    {
+        return Ok(Some(found.clone()));
+    }
+    Ok(sent.into_iter().next())
+}
+
+/// Keeps a guest's message that was not an answer.
+pub async fn keep(
+    store: &dyn AnswerStore,
+    invitation: &Invitation,
+    text: &str,
+    message_sid: &str,
+) -> Result<(), AppError> {
+    let reply = Reply {
+        guest_id: invitation.guest.guest_id.clone(),
+        text: text.to_owned(),
+        at: now(),
+        message_sid: message_sid.to_owned(),
+    };
+    store
+        .keep_reply(&invitation.owner, &invitation.event_id, &reply)
+        .await?;
+    Ok(())
+}
+
+/// The organizer's event, or NotFound.
+async fn event(store: &dyn AnswerStore, owner: &str, id: &EventId) -> Result<Event, AppError> {
+    store
+        .get_event(owner, id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("event {id}")))
+}
+
+/// The organizer records or corrects a guest's answer.
+pub async fn record_by_organizer(
+    store: &dyn AnswerStore,
+    owner: &str,
+    event_id: &EventId,
+    guest: &GuestId,
+    answer: Answer,
+    companions: u32,
+) -> Result<(Recorded, RsvpHistory), AppError> {
+    event(store, owner, event_id).await?;
+    let rsvp = Rsvp {
+        answer,
+        companions,
+        via: AnswerVia::Organizer,
+        at: now(),
+    };
+    let recorded = store.record_rsvp(owner, event_id, guest, &rsvp).await?;
+    if recorded == Recorded::NoSuchGuest {
+        return Err(AppError::NotFound(format!("guest {guest}")));
+    }
+    let history = store.rsvp_history(owner, event_id, guest).await?;
+    Ok((recorded, history))
+}
+
+/// A guest's answers, oldest first.
+pub async fn history(
+    store: &dyn AnswerStore,
+    owner: &str,
+    event_id: &EventId,
+    guest: &GuestId,
+) -> Result<(ListedGuest, RsvpHistory), AppError> {
+    event(store, owner, event_id).await?;
+    let listed = store
+        .get_guests(owner, event_id, std::slice::from_ref(guest))
+        .await?
+        .pop()
+        .ok_or_else(|| AppError::NotFound(format!("guest {guest}")))?;
+    let history = store.rsvp_history(owner, event_id, guest).await?;
+    Ok((listed, history))
+}
+
+/// Which guests an answers listing shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerFilter {
+    Answered(Answer),
+    NoAnswer,
+}
+
+impl std::str::FromStr for AnswerFilter {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == NO_ANSWER {
+            return Ok(AnswerFilter::NoAnswer);
+        }
+        s.parse::<Answer>()
+            .map(AnswerFilter::Answered)
+            .map_err(|_| format!("must be yes, no, maybe or {NO_ANSWER}"))
+    }
+}
+
+/// How the API names guests without an answer.
+pub const NO_ANSWER: &str = "no_answer";
+
+impl AnswerFilter {
+    fn matches(self, rsvp: Option<&Rsvp>) -> bool {
+        match self {
+            AnswerFilter::NoAnswer => rsvp.is_none(),
+            AnswerFilter::Answered(a) => rsvp.is_some_and(|r| r.answer == a),
+        }
+    }
+}
+
+/// The event's headcount and a page of its guests' answers.
+#[derive(Debug, Clone)]
+pub struct Answers {
+    pub headcount: Headcount,
+    /// Guests on the list.
+    pub guests: u64,
+    pub rows: Vec<ListedGuest>,
+    pub next_cursor: Option<String>,
+}
+
+/// The headcount over the whole list, and a page (in guest id order) of the
+/// guests the filter keeps.
+pub async fn answers(
+    store: &dyn AnswerStore,
+    owner: &str,
+    event_id: &EventId,
+    filter: Option<AnswerFilter>,
+    cursor: Option<&str>,
+    limit: usize,
+) -> Result<Answers, AppError> {
+    let after = cursor.map(guest_after).transpose()?;
+    event(store, owner, event_id).await?;
+    let all = everyone(store, owner, event_id).await?;
+    let headcount = Headcount::of(all.iter().map(|g| g.rsvp.as_ref()));
+    let guests = all.len() as u64;
+    let mut rows: Vec<ListedGuest> = all
+        .into_iter()
+        .filter(|g| after.as_ref().is_none_or(|a| g.guest.guest_id > *a))
+        .filter(|g| filter.is_none_or(|f| f.matches(g.rsvp.as_ref())))
+        .take(limit + 1)
+        .collect();
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next_cursor = more
+        .then(|| rows.last().map(|g| cursor_after(&g.guest.guest_id)))
+        .flatten();
+    Ok(Answers {
+        headcount,
+        guests,
+        rows,
+        next_cursor,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::fixtures::{OWNER, guest, with_event};
+    use crate::app::send::{self, NewJob, Plan};
+    use crate::domain::render::builtin_default;
+
+    async fn invited(n: u32) -> (crate::adapters::memory::MemoryStore, Vec<Invitation>) {
+        let (store, queue, event) = with_event().await;
+        let plan = Plan {
+            template: builtin_default(OWNER, &now()),
+            event,
+        };
+        let guests = (1..=n).map(guest).collect();
+        let sent = send::send(&store, &queue, plan, guests, NewJob::Fresh, false)
+            .await
+            .unwrap();
+        (store, sent.invitations)
+    }
+
+    #[tokio::test]
+    async fn a_token_opens_its_own_invitation_only() {
+        let (store, invitations) = invited(2).await;
+        let token = invitations[0].answer_token().unwrap();
+        let (opened, _) = open(&store, &token).await.unwrap().unwrap();
+        assert_eq!(opened.invitation_id, invitations[0].invitation_id);
+        // The other invitation's id with this secret opens nothing.
+        let swapped = AnswerToken {
+            invitation_id: invitations[1].invitation_id.clone(),
+            ..token.clone()
+        };
+        assert!(open(&store, &swapped).await.unwrap().is_none());
+        let altered = AnswerToken {
+            secret: AnswerToken::new_secret(),
+            ..token
+        };
+        assert!(open(&store, &altered).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn the_latest_answer_counts_and_a_repeat_records_nothing() {
+        let (store, invitations) = invited(3).await;
+        let inv = &invitations[0];
+        let yes = answer(&store, inv, Answer::Yes, 0, AnswerVia::Button);
+        assert_eq!(yes.await.unwrap(), Recorded::Recorded);
+        let again = answer(&store, inv, Answer::Yes, 0, AnswerVia::Button);
+        assert_eq!(again.await.unwrap(), Recorded::Repeated);
+        let no = answer(&store, inv, Answer::No, 0, AnswerVia::Typed);
+        assert_eq!(no.await.unwrap(), Recorded::Recorded);
+        let maybe = answer(&store, &invitations[1], Answer::Maybe, 0, AnswerVia::Link);
+        assert_eq!(maybe.await.unwrap(), Recorded::Recorded);
+        let (_, history) = history(&store, OWNER, &inv.event_id, &inv.guest.guest_id)
+            .await
+            .unwrap();
+        let said: Vec<Answer> = history.all().iter().map(|r| r.answer).collect();
+        assert_eq!(said, [Answer::Yes, Answer::No]);
+        let (_, corrected) = record_by_organizer(
+            &store,
+            OWNER,
+            &inv.event_id,
+            &inv.guest.guest_id,
+            Answer::Yes,
+            2,
+        )
+        .await
+        .unwrap();
+        assert_eq!(corrected.latest().unwrap().via, AnswerVia::Organizer);
+        let all = answers(&store, OWNER, &inv.event_id, None, None, 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            all.headcount,
+            Headcount {
+                yes: 1,
+                no: 0,
+                maybe: 1,
+                no_answer: 1,
+                companions: 2
+            }
+        );
+        let silent = answers(
+            &store,
+            OWNER,
+            &inv.event_id,
+            Some(AnswerFilter::NoAnswer),
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+        assert_eq!(silent.rows.len(), 1);
+        assert_eq!(silent.rows[0].guest.guest_id, invitations[2].guest.guest_id);
+        let first = answers(&store, OWNER, &inv.event_id, None, None, 2)
+            .await
+            .unwrap();
+        let rest = answers(
+            &store,
+            OWNER,
+            &inv.event_id,
+            None,
+            first.next_cursor.as_deref(),
+            2,
+        )
+        .await
+        .unwrap();
+        assert_eq!((first.rows.len(), rest.rows.len()), (2, 1));
+        assert!(rest.next_cursor.is_none());
+        let missing = GuestId::parse("nobody").unwrap();
+        let err = record_by_organizer(&store, OWNER, &inv.event_id, &missing, Answer::No, 0).await;
+        assert!(matches!(err, Err(AppError::NotFound(_))));
+    }
+}
