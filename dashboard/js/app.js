@@ -6,7 +6,7 @@ import { readGuests, guestProblems, normalizePhone } from './guests.js';
 import {
   STATUSES, STATUS_LABEL, STATUS_TITLE, ACTIVE, RETRYABLE, ALREADY_INVITED, FLAG_WORDS, reason, whatToDo,
   shortTime, longTime, clockTime, eventDate, escapeHtml as esc, plural, num, dailyLimitWords,
-  money, SKIP_WORDS, categoryWords, durationWords,
+  money, SKIP_WORDS, categoryWords, durationWords, ANSWERS, ANSWER_LABEL, ANSWER_FILTER_LABEL, VIA_LABEL,
 } from './format.js';
 
 const $ = (id) => document.getElementById(id);
@@ -1402,15 +1402,19 @@ function sortedRows() {
 }
 
 /** The filter menu: value, label. */
-const FILTERS = [['', 'All'], ['not_invited', 'Not invited'], ...STATUSES.map((s) => [s, STATUS_LABEL[s]]), ['opted_out', 'Opted out']];
+const FILTERS = [['', 'All'], ['not_invited', 'Not invited'], ...STATUSES.map((s) => [s, STATUS_LABEL[s]]), ['opted_out', 'Opted out'],
+  ...ANSWERS.map((a) => [`answer:${a}`, ANSWER_FILTER_LABEL[a]])];
 
 /** Whether a row passes the status filter and the search (name, or phone as typed or with spaces and dashes). */
 function matcher({ filter, q }) {
   const text = q.trim().toLowerCase();
   const phone = normalizePhone(q);
+  const answer = filter.startsWith('answer:') ? filter.slice('answer:'.length) : null;
   return (row) => {
     const status = row.invitation?.status;
-    if (filter === 'not_invited' ? status : filter === 'opted_out' ? !row.opted_out : filter && status !== filter) return false;
+    if (answer) {
+      if ((row.rsvp?.answer ?? 'none') !== answer) return false;
+    } else if (filter === 'not_invited' ? status : filter === 'opted_out' ? !row.opted_out : filter && status !== filter) return false;
     if (!text) return true;
     return (row.name ?? '').toLowerCase().includes(text) || (phone !== '' && (row.phone ?? '').includes(phone));
   };
@@ -1433,7 +1437,9 @@ let loadingRow = null;
 
 function rowSignature(row) {
   const i = row.invitation;
+  const a = row.rsvp;
   return JSON.stringify([row.name, row.phone, row.opted_out, state.loaded, state.selected.has(row.guest_id),
+    a?.answer, a?.companions, a?.via, a?.at,
     i?.invitation_id, i?.status, i?.attempt, i?.updated_at, i?.error_code, i?.error_message, i?.error_action, i?.what_to_do, i?.flag]);
 }
 
@@ -1446,6 +1452,14 @@ function badgeHtml(i) {
   return state.loaded
     ? '<span class="badge st-none" data-status="none">Not invited</span>'
     : '<span class="badge st-loading" data-status="loading">Loading…</span>';
+}
+
+/** A guest's answer: a badge, companions, and how and when it came. */
+function answerHtml(rsvp) {
+  if (!rsvp) return '<span class="answer-none muted" data-answer="none">No answer yet</span>';
+  const plus = rsvp.companions ? ` <span class="muted">+${num(rsvp.companions)}</span>` : '';
+  return `<span class="badge ans-${esc(rsvp.answer)}" data-answer="${esc(rsvp.answer)}">${esc(ANSWER_LABEL[rsvp.answer] ?? rsvp.answer)}</span>${plus}`
+    + `<br><span class="muted small">${esc(VIA_LABEL[rsvp.via] ?? rsvp.via)}, <time datetime="${esc(rsvp.at)}" title="${esc(longTime(rsvp.at))}">${esc(shortTime(rsvp.at))}</time></span>`;
 }
 
 function rowHtml(row) {
@@ -1470,6 +1484,7 @@ function rowHtml(row) {
   return `<td class="c-select"><input type="checkbox" class="pick" ${checked} ${disabled} aria-label="Select ${esc(row.name)}${esc(why)}"></td>
     <td class="c-guest"><span class="name">${esc(row.name)}</span>${tags}<br><span class="phone muted">${esc(row.phone)}</span></td>
     <td class="c-status">${badgeHtml(i)}</td>
+    <td class="c-answer">${answerHtml(row.rsvp)}</td>
     <td class="c-time">${i ? `<time datetime="${esc(i.updated_at)}" title="${esc(longTime(i.updated_at))}">${esc(shortTime(i.updated_at))}</time>` : ''}</td>
     <td class="c-details">${details.join('<br>')}</td>
     <td class="c-actions">${retry}<button type="button" class="secondary small edit" aria-label="Edit ${esc(row.name)}"${off}>Edit</button><button type="button" class="secondary small remove" aria-label="Remove ${esc(row.name)}"${off}>Remove</button></td>`;
@@ -1516,7 +1531,7 @@ function drawRows(rows) {
       loadingRow = document.createElement('tr');
       loadingRow.className = 'loading-row';
       loadingRow.dataset.status = 'loading';
-      loadingRow.innerHTML = '<td colspan="6"><span class="badge st-loading">Loading…</span> Reading the guest list</td>';
+      loadingRow.innerHTML = '<td colspan="7"><span class="badge st-loading">Loading…</span> Reading the guest list</td>';
     }
     if (loadingRow.parentNode !== tbody) tbody.append(loadingRow);
   } else {
@@ -1554,7 +1569,10 @@ function tally(all) {
   const byFilter = Object.fromEntries(FILTERS.map(([value]) => [value, 0]));
   byFilter[''] = all.length;
   let failed = 0;
+  let companions = 0;
   for (const r of all) {
+    byFilter[`answer:${r.rsvp?.answer ?? 'none'}`]++;
+    if (r.rsvp?.answer === 'yes') companions += r.rsvp.companions ?? 0;
     const status = r.invitation?.status;
     if (status) byFilter[status] = (byFilter[status] ?? 0) + 1;
     else byFilter.not_invited++;
@@ -1564,11 +1582,12 @@ function tally(all) {
     }
     if (RETRYABLE.has(status)) failed++;
   }
-  return { byFilter, optedOut: byFilter.opted_out, failed };
+  return { byFilter, optedOut: byFilter.opted_out, failed, companions };
 }
 
 function renderCounts(all = sortedRows()) {
-  const { byFilter, optedOut, failed } = tally(all);
+  const { byFilter, optedOut, failed, companions } = tally(all);
+  renderHeadcount(byFilter, companions, all.length);
   const selected = state.selected.size;
   let text = '';
   if (state.event && !state.loaded) {
@@ -1579,6 +1598,18 @@ function renderCounts(all = sortedRows()) {
   $('guest-count').textContent = text;
   renderFilterCounts(byFilter);
   renderControls(selected, failed);
+}
+
+/** Coming / not coming / maybe / no answer yet, and companions: once the whole list is read. */
+function renderHeadcount(byFilter, companions, total) {
+  const box = $('headcount');
+  box.hidden = !state.event || !state.loaded || total === 0;
+  for (const a of ANSWERS) {
+    const text = num(byFilter[`answer:${a}`] ?? 0);
+    if ($(`hc-${a}`).textContent !== text) $(`hc-${a}`).textContent = text;
+  }
+  const text = num(companions);
+  if ($('hc-companions').textContent !== text) $('hc-companions').textContent = text;
 }
 
 /** The filter menu's counts, e.g. "Read (1,234)". */

@@ -14,6 +14,14 @@ export const STATUS_LABEL = {
   skipped: 'Skipped',
 };
 
+/** A guest's answer ("none": no answer yet), as the API names them. */
+export const ANSWERS = ['yes', 'no', 'maybe', 'none'];
+export const ANSWER_LABEL = { yes: 'Coming', no: 'Not coming', maybe: 'Maybe', none: 'No answer yet' };
+/** The filter menu's words for each answer. */
+export const ANSWER_FILTER_LABEL = { yes: 'Answered: coming', no: 'Answered: not coming', maybe: 'Answered: maybe', none: 'No answer yet' };
+/** How an answer came. */
+export const VIA_LABEL = { button: 'WhatsApp button', typed: 'WhatsApp reply', link: 'RSVP page', organizer: 'entered by you' };
+
 /** What a status means, where the label alone does not say it. */
 export const STATUS_TITLE = {
   waiting: "Over WhatsApp's daily limit on new guests: not sent yet; it goes out by itself as the 24-hour window frees places, oldest first.",

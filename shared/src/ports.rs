@@ -355,8 +355,12 @@ pub trait RsvpStore: Send + Sync {
     ) -> Result<RsvpHistory, StoreError>;
     /// Keeps a guest's message that was not an answer, for the organizer
     /// to read; the same message (by its id) is kept once.
-    async fn keep_reply(&self, owner: &str, event: &EventId, reply: &Reply)
-    -> Result<(), StoreError>;
+    async fn keep_reply(
+        &self,
+        owner: &str,
+        event: &EventId,
+        reply: &Reply,
+    ) -> Result<(), StoreError>;
     /// The event's kept messages, newest first, at most `limit`.
     async fn replies(
         &self,

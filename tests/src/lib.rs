@@ -2,6 +2,7 @@
 //! and resource names), driven over real HTTP, stopped when dropped.
 
 pub mod faults;
+pub mod logs;
 pub mod template;
 
 use faults::{FaultProxy, Faults, Policy, Report};

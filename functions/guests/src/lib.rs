@@ -3,16 +3,22 @@
 //! else by phone; `GET` lists them a page at a time (filter by invitation
 //! status, opt-out, search) or only what changed since a cursor; `PUT` and
 //! `DELETE .../{guestId}` edit and remove one. Each row carries the guest's
-//! latest invitation for the event and whether they opted out.
+//! latest invitation for the event, whether they opted out, and their
+//! answer. The RSVP routes ([`rsvps`]) are served here too: answers hang
+//! on the guest list.
+
+pub mod rsvps;
 
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use shared::adapters::twilio::codes;
 use shared::app::guests::{self, Filter, GuestListStore, GuestRow, Imported};
+use shared::app::rsvp::AnswerStore;
 use shared::domain::guest::{GuestEntry, GuestEntryInput, Search, StatusFilter};
 use shared::domain::reason::Action;
 use shared::domain::{EventId, FieldError, GuestId, OptOutSource, Status};
 use shared::edge::http::{self, ApiError, ApiResult};
+use shared::edge::routes;
 use std::sync::Arc;
 
 /// Lambda's synchronous payload limit.
@@ -25,8 +31,12 @@ const MAX_CHANGES: usize = 1_000;
 /// The CSV columns, by header name.
 const CSV_COLUMNS: [&str; 4] = ["guest_id", "name", "phone", "rsvp_token"];
 
+/// The guest list and the answers on it.
+pub trait GuestsStore: GuestListStore + AnswerStore {}
+impl<T: GuestListStore + AnswerStore + ?Sized> GuestsStore for T {}
+
 pub struct Deps {
-    pub store: Arc<dyn GuestListStore>,
+    pub store: Arc<dyn GuestsStore>,
 }
 
 pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
@@ -38,6 +48,24 @@ async fn route(deps: &Deps, req: Request) -> ApiResult {
     let event_id = http::path_param(&req, "eventId", EventId::parse)?;
     let store = deps.store.as_ref();
     let one = http::has_path_param(&req, "guestId");
+    let path = req.uri().path();
+    if path.starts_with(routes::RSVPS_PATH) {
+        return match (req.method().as_str(), one) {
+            ("GET", false) => rsvps::list(store, &owner, &event_id, &req).await,
+            ("GET", true) => {
+                let id = http::path_param(&req, "guestId", GuestId::parse)?;
+                rsvps::one(store, &owner, &event_id, &id).await
+            }
+            ("PUT", true) => {
+                let id = http::path_param(&req, "guestId", GuestId::parse)?;
+                rsvps::record(store, &owner, &event_id, &id, &req).await
+            }
+            _ => Err(ApiError::NotFound("route".into())),
+        };
+    }
+    if path.starts_with(routes::REPLIES_PATH) {
+        return rsvps::replies(store, &owner, &event_id, &req).await;
+    }
     match (req.method().as_str(), one) {
         ("POST", false) => import(store, &owner, &event_id, &req).await,
         ("GET", false) => list(store, &owner, &event_id, &req).await,
@@ -65,6 +93,8 @@ pub struct GuestView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub opt_out: Option<OptOutSummary<'a>>,
     pub invitation: Option<InvitationSummary<'a>>,
+    /// The guest's answer that counts, if they answered.
+    pub rsvp: Option<rsvps::RsvpView<'a>>,
 }
 
 #[derive(Serialize)]
@@ -136,6 +166,7 @@ impl<'a> From<&'a GuestRow> for GuestView<'a> {
             opted_out: opt_out.is_some(),
             opt_out,
             invitation,
+            rsvp: g.rsvp.as_ref().map(rsvps::RsvpView::from),
         }
     }
 }

@@ -8,27 +8,37 @@
 //! Inbound messages (the WhatsApp sender's "a message comes in" webhook: no
 //! invitation in the URL, no `MessageStatus`): a guest's STOP (or another
 //! opt-out keyword) records an opt-out for the number, START an opt-in.
-//! They are answered with empty TwiML, so Twilio sends no reply.
+//! A tap on an invitation's quick-reply button (`ButtonPayload`) records
+//! the answer its payload carries, for the invitation its token opens; a
+//! typed yes / no / maybe (in English, Portuguese or Spanish) records an
+//! answer to the invitation it replied to, or the latest the number got;
+//! any other text is kept for the organizer. A newly recorded answer is
+//! confirmed in the conversation (TwiML `<Message>`, the event's
+//! confirmation text); everything else is answered with empty TwiML, so
+//! Twilio sends nothing.
 
 use lambda_http::{Body, Request, Response};
 use secrecy::{ExposeSecret, SecretString};
 use shared::adapters::twilio::inbound::Keyword;
 use shared::adapters::twilio::{callback, codes, signature};
 use shared::app::lifecycle::{self, Outcome, StatusReport};
+use shared::app::rsvp::{self, AnswerStore};
 use shared::app::waiting::{self, WaitingStore};
 use shared::domain::budget::SenderProfile;
 use shared::domain::reason::Action;
-use shared::domain::{OptOut, PhoneNumber, Status, now};
+use shared::domain::render::{self, TemplateContext};
+use shared::domain::rsvp::{Answer, AnswerToken, AnswerVia, Payload};
+use shared::domain::{Invitation, OptOut, PhoneNumber, Status, now};
 use shared::edge::http::{self, ApiError};
 use shared::edge::metrics;
-use shared::ports::{DeliveryStore, ErrorInfo, OptOutStore};
+use shared::ports::{DeliveryStore, ErrorInfo, OptOutStore, Recorded};
 use std::sync::Arc;
 
 /// What the webhook moves: invitations (status callbacks), opt-outs (a
 /// guest's STOP, Twilio's 21610), the deliveries it answered, and the
 /// daily budget's pause (Twilio's 63018).
-pub trait WebhookStore: WaitingStore + OptOutStore + DeliveryStore {}
-impl<T: WaitingStore + OptOutStore + DeliveryStore + ?Sized> WebhookStore for T {}
+pub trait WebhookStore: WaitingStore + OptOutStore + DeliveryStore + AnswerStore {}
+impl<T: WaitingStore + OptOutStore + DeliveryStore + AnswerStore + ?Sized> WebhookStore for T {}
 
 pub struct Deps {
     pub store: Arc<dyn WebhookStore>,
@@ -74,9 +84,9 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
         return forbidden(true);
     }
     let inbound_message = is_inbound_message(&req, &params);
-    let answered = || {
+    let answered = |reply: Option<String>| {
         if inbound_message {
-            empty_twiml()
+            twiml(reply.as_deref())
         } else {
             plain(200, "")
         }
@@ -91,7 +101,7 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
         match deps.store.delivery_seen(delivery).await {
             Ok(true) => {
                 tracing::info!("a retry of a request already answered; answered again");
-                return answered();
+                return answered(None);
             }
             Ok(false) => {}
             Err(err) => return ApiError::from(err).into_response(),
@@ -100,11 +110,12 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
     let done = if inbound_message {
         inbound(deps, &params).await
     } else {
-        apply(deps, &req, &params).await
+        apply(deps, &req, &params).await.map(|()| None)
     };
-    if let Err(err) = done {
-        return err.into_response();
-    }
+    let reply = match done {
+        Ok(reply) => reply,
+        Err(err) => return err.into_response(),
+    };
     if let Some(delivery) = &delivery {
         // The work is done and repeatable: a failure to remember it only
         // lets a retry do it again.
@@ -112,7 +123,7 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
             tracing::warn!(error = %err, "could not remember the delivery; a retry will be applied again");
         }
     }
-    answered()
+    answered(reply)
 }
 
 fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
@@ -136,12 +147,36 @@ fn query(req: &Request) -> impl Fn(&str) -> Option<String> + '_ {
 /// TwiML that does nothing: no automatic reply.
 pub const EMPTY_TWIML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>";
 
-fn empty_twiml() -> Response<Body> {
+/// TwiML answering an incoming message: Twilio sends `reply` back in the
+/// same conversation (the tap opened its 24-hour window), or nothing.
+fn twiml(reply: Option<&str>) -> Response<Body> {
+    let body = match reply {
+        None => EMPTY_TWIML.to_owned(),
+        Some(text) => format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Message>{}</Message></Response>",
+            xml_escape(text)
+        ),
+    };
     Response::builder()
         .status(200)
         .header("content-type", "text/xml")
-        .body(Body::Text(EMPTY_TWIML.to_owned()))
+        .body(Body::Text(body))
         .expect("valid response")
+}
+
+fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// A number in Twilio's `whatsapp:+E164` form (or a bare E.164 number).
@@ -152,8 +187,9 @@ fn sender_number(raw: &str) -> Option<PhoneNumber> {
 }
 
 /// A guest's message: an opt-out or opt-in keyword changes their record;
-/// anything else is only acknowledged.
-async fn inbound(deps: &Deps, params: &[(String, String)]) -> Result<(), ApiError> {
+/// a button tap or a typed answer records their RSVP; anything else is
+/// kept for the organizer. Some(text): the confirmation to send back.
+async fn inbound(deps: &Deps, params: &[(String, String)]) -> Result<Option<String>, ApiError> {
     let from = param(params, "From")
         .and_then(sender_number)
         .ok_or_else(|| {
@@ -163,23 +199,103 @@ async fn inbound(deps: &Deps, params: &[(String, String)]) -> Result<(), ApiErro
             )
         })?;
     let body = param(params, "Body").unwrap_or_default();
-    let Some((keyword, word)) = Keyword::of(body) else {
-        tracing::info!(from = %from, "inbound message without a keyword; acknowledged");
-        return Ok(());
-    };
-    if keyword == Keyword::OptIn {
-        // "YES" is also how guests answer invitations: only an opted-out
-        // number has anything to opt back into.
-        let current = deps.store.get_guests_opt_out(&from).await?;
-        if !current.is_some_and(|c| c.opted_out) {
-            tracing::info!(from = %from, "opt-in keyword from a number not opted out; nothing to change");
-            return Ok(());
+    if let Some(payload) = param(params, "ButtonPayload") {
+        match Payload::parse(payload) {
+            Payload::Answer(answer, token) => return tapped(deps, &from, answer, &token).await,
+            Payload::Altered => {
+                tracing::warn!(from = %from, "a button's payload is not one this stack wrote (altered); nothing recorded");
+                return Ok(None);
+            }
+            // A button of the organizer's own: its text is read as typed.
+            Payload::Foreign => {}
         }
     }
-    let record = OptOut::by_guest(from.clone(), keyword == Keyword::OptOut, word, &now());
-    deps.store.put_opt_out(&record, None).await?;
-    tracing::info!(from = %from, opted_out = record.opted_out, keyword = ?record.keyword, "guest's opt-out recorded");
-    Ok(())
+    let text = param(params, "ButtonText").unwrap_or(body);
+    if let Some((keyword, word)) = Keyword::of(text) {
+        // "YES" is also how guests answer invitations: only an opted-out
+        // number has anything to opt back into.
+        let opted_out = || async {
+            let current = deps.store.get_guests_opt_out(&from).await?;
+            Ok::<_, ApiError>(current.is_some_and(|c| c.opted_out))
+        };
+        if keyword == Keyword::OptOut || opted_out().await? {
+            let record = OptOut::by_guest(from.clone(), keyword == Keyword::OptOut, word, &now());
+            deps.store.put_opt_out(&record, None).await?;
+            tracing::info!(from = %from, opted_out = record.opted_out, keyword = ?record.keyword, "guest's opt-out recorded");
+            return Ok(None);
+        }
+    }
+    let replied_to = param(params, "OriginalRepliedMessageSid");
+    let store = deps.store.as_ref();
+    let Some(invitation) = rsvp::replied_invitation(store, &from, replied_to).await? else {
+        tracing::info!(from = %from, "a message from a number no invitation reached; acknowledged");
+        return Ok(None);
+    };
+    let Some(answer) = Answer::from_reply(text) else {
+        let sid = param(params, "MessageSid").unwrap_or_default();
+        rsvp::keep(store, &invitation, text, sid).await?;
+        tracing::info!(from = %from, invitation_id = %invitation.invitation_id, "a guest's message kept for the organizer");
+        return Ok(None);
+    };
+    record(deps, &invitation, answer, AnswerVia::Typed).await
+}
+
+/// A tap on an invitation's button: recorded when its token opens the
+/// invitation, and the invitation went to the number that tapped.
+async fn tapped(
+    deps: &Deps,
+    from: &PhoneNumber,
+    answer: Answer,
+    token: &AnswerToken,
+) -> Result<Option<String>, ApiError> {
+    let Some((invitation, _)) = rsvp::open(deps.store.as_ref(), token).await? else {
+        tracing::warn!(from = %from, invitation_id = %token.invitation_id, "a button's token opens no invitation (altered, another's, or the event has started); nothing recorded");
+        return Ok(None);
+    };
+    if invitation.guest.phone.whatsapp_identity() != from.whatsapp_identity() {
+        tracing::warn!(from = %from, invitation_id = %invitation.invitation_id, "a button tapped by another number than the invitation's; nothing recorded");
+        return Ok(None);
+    }
+    record(deps, &invitation, answer, AnswerVia::Button).await
+}
+
+/// Records an answer; a new one is confirmed with the event's text for it.
+async fn record(
+    deps: &Deps,
+    invitation: &Invitation,
+    answer: Answer,
+    via: AnswerVia,
+) -> Result<Option<String>, ApiError> {
+    let store = deps.store.as_ref();
+    let recorded = rsvp::answer(store, invitation, answer, 0, via).await?;
+    let ids = (&invitation.invitation_id, &invitation.guest.guest_id);
+    match recorded {
+        Recorded::Recorded => {
+            tracing::info!(invitation_id = %ids.0, guest_id = %ids.1, %answer, via = via.as_str(), "answer recorded");
+        }
+        Recorded::Repeated => {
+            tracing::info!(invitation_id = %ids.0, guest_id = %ids.1, %answer, "the guest's answer already says so; nothing recorded");
+            return Ok(None);
+        }
+        Recorded::NoSuchGuest => {
+            tracing::warn!(invitation_id = %ids.0, guest_id = %ids.1, "an answer from a guest no longer on the list; nothing recorded");
+            return Ok(None);
+        }
+    }
+    let Some(event) = store
+        .get_event(&invitation.owner, &invitation.event_id)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let context = TemplateContext::new(&event, &invitation.guest);
+    match render::render(event.confirmations.for_answer(answer), &context) {
+        Ok(text) => Ok(Some(text)),
+        Err(err) => {
+            tracing::warn!(error = %err, "the confirmation does not render; none sent");
+            Ok(None)
+        }
+    }
 }
 
 fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {

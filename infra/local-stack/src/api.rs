@@ -15,7 +15,7 @@ use shared::domain::cost::Rates;
 use shared::edge::routes::{self, Route};
 use shared::ports::{
     BudgetStore, DeliveryStore, EventStore, GuestStore, IdempotencyStore, InvitationStore,
-    JobStore, OptOutStore, SendQueue, TemplateStore,
+    JobStore, OptOutStore, RsvpStore, SendQueue, TemplateStore,
 };
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -59,6 +59,7 @@ impl Functions {
             + DeliveryStore
             + BudgetStore
             + GuestStore
+            + RsvpStore
             + 'static,
     {
         Self {

@@ -7,11 +7,23 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// Content template SIDs the simulator knows unless told otherwise.
-pub const DEFAULT_CONTENT_SIDS: [&str; 2] = [
+/// Content template SIDs the simulator knows unless told otherwise. The
+/// third is [`QUICK_REPLY_CONTENT_SID`].
+pub const DEFAULT_CONTENT_SIDS: [&str; 3] = [
     "HX00000000000000000000000000000001",
     "HX00000000000000000000000000000002",
+    QUICK_REPLY_CONTENT_SID,
 ];
+
+/// A `twilio/quick-reply` Content template the simulator knows: an RSVP
+/// invitation whose Yes / No / Maybe buttons take their ids from the
+/// variables 3, 4 and 5 (the stack's `{rsvp_yes}`, `{rsvp_no}`,
+/// `{rsvp_maybe}`), as an approved template's buttons would.
+pub const QUICK_REPLY_CONTENT_SID: &str = "HX00000000000000000000000000000003";
+
+/// The buttons of [`QUICK_REPLY_CONTENT_SID`]: title, and id with variables.
+pub const QUICK_REPLY_BUTTONS: [(&str, &str); 3] =
+    [("Yes", "{{3}}"), ("No", "{{4}}"), ("Maybe", "{{5}}")];
 
 /// Environment variables [`Knobs::from_env`] reads, one per knob.
 pub mod env {

@@ -13,9 +13,16 @@
 //!   those failed with 63018 past WhatsApp's daily limit, `daily_limit`).
 //! - `GET /_sim/config`, `POST /_sim/config`: read or replace some knobs.
 //! - `POST /_sim/reset` (`?knobs=1` also restores the starting knobs).
-//! - `POST /_sim/inbound` `{"from", "body", "url", "to"?}`: a guest's
-//!   WhatsApp message, posted to `url` signed like Twilio's incoming-message
-//!   webhook (and opening the guest's 24-hour session window).
+//! - `POST /_sim/inbound` `{"from", "body", "url", "to"?, "reply_to"?,
+//!   "button"?, "payload"?}`: a guest's WhatsApp message, posted to `url`
+//!   signed like Twilio's incoming-message webhook (and opening the guest's
+//!   24-hour session window). With `reply_to` (a message SID) it is a reply
+//!   to that message (`OriginalRepliedMessageSid`); with `button` ("Yes",
+//!   "No", "Maybe") a tap on that message's quick-reply button, whose
+//!   payload is the button's id with the message's `ContentVariables`
+//!   ([`QUICK_REPLY_CONTENT_SID`]); `payload` posts one as given. A TwiML
+//!   `<Message>` in the webhook's answer is sent back to the guest.
+//! - `GET /_sim/replies`: those messages sent back, in order.
 
 mod api;
 mod callbacks;
@@ -31,9 +38,11 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use knobs::{DEFAULT_CONTENT_SIDS, EnvError, Knobs, env};
+pub use knobs::{
+    DEFAULT_CONTENT_SIDS, EnvError, Knobs, QUICK_REPLY_BUTTONS, QUICK_REPLY_CONTENT_SID, env,
+};
 pub use routes::router;
-pub use state::{CallbackRecord, SimMessage, SimState, Stats};
+pub use state::{CallbackRecord, SimMessage, SimReply, SimState, Stats};
 
 /// Account SID used when `TWILIO_ACCOUNT_SID` is not set: a test value in
 /// Twilio's form (AC and 32 hexadecimal digits), so the stack's own checks

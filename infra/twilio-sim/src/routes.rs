@@ -1,5 +1,6 @@
 //! HTTP routes: Twilio's create-message endpoint and the `/_sim/*` controls.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,9 +18,9 @@ use shared::adapters::twilio::codes::WHATSAPP_LIMIT;
 
 use crate::api::{CreateMessage, TwilioError, new_message_sid, stored_resource, whatsapp_number};
 use crate::callbacks::{self, Fate};
-use crate::knobs::Knobs;
+use crate::knobs::{Knobs, QUICK_REPLY_BUTTONS, QUICK_REPLY_CONTENT_SID};
 use crate::openapi;
-use crate::state::{Admission, SimState};
+use crate::state::{Admission, SimReply, SimState};
 
 /// The simulator's routes over `state`.
 pub fn router(state: Arc<SimState>) -> Router {
@@ -37,6 +38,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/_sim/config", get(config).post(set_config))
         .route("/_sim/reset", post(reset))
         .route("/_sim/inbound", post(inbound))
+        .route("/_sim/replies", get(replies))
         .fallback(not_found)
         .with_state(state)
 }
@@ -232,6 +234,10 @@ async fn messages(State(state): State<Arc<SimState>>) -> Response {
     Json(state.messages()).into_response()
 }
 
+async fn replies(State(state): State<Arc<SimState>>) -> Response {
+    Json(state.replies()).into_response()
+}
+
 async fn stats(State(state): State<Arc<SimState>>) -> Response {
     Json(state.stats()).into_response()
 }
@@ -268,11 +274,84 @@ async fn reset(State(state): State<Arc<SimState>>, Query(query): Query<ResetQuer
 struct Inbound {
     /// The guest, E.164.
     from: String,
+    /// What they typed (a tap's body is the button's title).
+    #[serde(default)]
     body: String,
     /// The WhatsApp sender's incoming-message webhook.
     url: String,
     /// The WhatsApp sender, E.164 (default Twilio's sandbox number).
     to: Option<String>,
+    /// The message replied to (swiped, or whose button is tapped): its SID.
+    reply_to: Option<String>,
+    /// The title of the button tapped on `reply_to` (a quick-reply Content
+    /// template's); its id, with the message's variables, is the payload.
+    button: Option<String>,
+    /// A payload to post as given instead (what a tampered client would send).
+    payload: Option<String>,
+}
+
+/// The tapped button's title and payload, from the message it belongs to.
+fn tapped(state: &SimState, message: &Inbound) -> Result<Option<(String, String)>, String> {
+    let Some(title) = message.button.as_deref() else {
+        return Ok(message
+            .payload
+            .clone()
+            .map(|payload| (message.body.clone(), payload)));
+    };
+    let sid = message
+        .reply_to
+        .as_deref()
+        .ok_or("a tap needs reply_to: the SID of the message whose button it is")?;
+    let sent = state
+        .message(sid)
+        .ok_or_else(|| format!("no message {sid} was sent"))?;
+    if sent.params.get("ContentSid").map(String::as_str) != Some(QUICK_REPLY_CONTENT_SID) {
+        return Err(format!("message {sid} has no quick-reply buttons"));
+    }
+    let (title, id) = QUICK_REPLY_BUTTONS
+        .iter()
+        .find(|(t, _)| t.eq_ignore_ascii_case(title))
+        .ok_or_else(|| format!("message {sid} has no button {title:?}: Yes, No or Maybe"))?;
+    let variables: BTreeMap<String, String> = sent
+        .params
+        .get("ContentVariables")
+        .and_then(|v| serde_json::from_str(v).ok())
+        .unwrap_or_default();
+    let mut payload = id.to_string();
+    for (key, value) in &variables {
+        payload = payload.replace(&format!("{{{{{key}}}}}"), value);
+    }
+    Ok(Some((
+        title.to_string(),
+        message.payload.clone().unwrap_or(payload),
+    )))
+}
+
+/// The text of each `<Message>` in a TwiML answer.
+fn twiml_messages(twiml: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = twiml;
+    while let Some(start) = rest.find("<Message>") {
+        let after = &rest[start + "<Message>".len()..];
+        let Some(end) = after.find("</Message>") else {
+            break;
+        };
+        let inner = &after[..end];
+        let inner = inner
+            .strip_prefix("<Body>")
+            .and_then(|b| b.strip_suffix("</Body>"))
+            .unwrap_or(inner);
+        found.push(
+            inner
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&apos;", "'")
+                .replace("&amp;", "&"),
+        );
+        rest = &after[end..];
+    }
+    found
 }
 
 /// Twilio's sandbox WhatsApp number, the default `to` of an inbound message.
@@ -297,19 +376,29 @@ async fn inbound(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
     if whatsapp_number(&from).is_none() || whatsapp_number(&to).is_none() {
         return bad("from and to must be E.164 numbers such as +5511999990000".into());
     }
+    let button = match tapped(&state, &message) {
+        Ok(button) => button,
+        Err(error) => return bad(error),
+    };
     let sid = new_message_sid();
     let wa_id = message.from.trim_start_matches('+').to_string();
-    let params: Vec<(String, String)> = [
+    let body = button
+        .as_ref()
+        .map_or(message.body.as_str(), |(title, _)| title.as_str());
+    let mut params: Vec<(String, String)> = [
         ("MessageSid", sid.as_str()),
         ("SmsMessageSid", sid.as_str()),
         ("SmsSid", sid.as_str()),
         ("AccountSid", state.account_sid.as_str()),
         ("From", from.as_str()),
         ("To", to.as_str()),
-        ("Body", message.body.as_str()),
+        ("Body", body),
         ("NumMedia", "0"),
         ("NumSegments", "1"),
-        ("MessageType", "text"),
+        (
+            "MessageType",
+            if button.is_some() { "button" } else { "text" },
+        ),
         ("SmsStatus", "received"),
         ("WaId", wa_id.as_str()),
         ("ApiVersion", crate::api::API_VERSION),
@@ -317,6 +406,13 @@ async fn inbound(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
+    if let Some((title, payload)) = &button {
+        params.push(("ButtonText".into(), title.clone()));
+        params.push(("ButtonPayload".into(), payload.clone()));
+    }
+    if let Some(replied) = &message.reply_to {
+        params.push(("OriginalRepliedMessageSid".into(), replied.clone()));
+    }
     let opened = state.patch_knobs({
         let mut open = state.knobs().session_open_numbers;
         open.insert(message.from.clone());
@@ -326,12 +422,30 @@ async fn inbound(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
         return bad(error);
     }
     match callbacks::post_signed(&state, &message.url, &params).await {
-        Ok((status, response)) => Json(json!({
-            "sid": sid,
-            "http_status": status,
-            "response": response,
-        }))
-        .into_response(),
+        Ok((status, response)) => {
+            // Twilio sends what the TwiML answer says back to the guest.
+            let replies = if status == 200 {
+                twiml_messages(&response)
+            } else {
+                Vec::new()
+            };
+            for text in &replies {
+                state.record_reply(SimReply {
+                    sid: new_message_sid(),
+                    from: to.clone(),
+                    to: from.clone(),
+                    body: text.clone(),
+                    in_reply_to: sid.clone(),
+                });
+            }
+            Json(json!({
+                "sid": sid,
+                "http_status": status,
+                "response": response,
+                "replies": replies,
+            }))
+            .into_response()
+        }
         Err(error) => (
             StatusCode::BAD_GATEWAY,
             Json(json!({ "error": format!("the webhook did not answer: {error}") })),

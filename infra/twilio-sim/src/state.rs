@@ -110,9 +110,22 @@ impl Reach {
     }
 }
 
+/// A message Twilio sent back because the webhook answered an incoming
+/// message with TwiML `<Message>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SimReply {
+    pub sid: String,
+    pub from: String,
+    pub to: String,
+    pub body: String,
+    /// The incoming message the webhook answered.
+    pub in_reply_to: String,
+}
+
 #[derive(Default)]
 struct Log {
     messages: Vec<SimMessage>,
+    replies: Vec<SimReply>,
     by_sid: HashMap<String, usize>,
     stats: Stats,
     /// The wall-clock second being counted and how many creates it accepted.
@@ -273,6 +286,14 @@ impl SimState {
                 message.error_code = error_code;
             }
         }
+    }
+
+    pub fn replies(&self) -> Vec<SimReply> {
+        self.log().replies.clone()
+    }
+
+    pub(crate) fn record_reply(&self, reply: SimReply) {
+        self.log().replies.push(reply);
     }
 
     pub fn message(&self, sid: &str) -> Option<SimMessage> {

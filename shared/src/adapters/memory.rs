@@ -4,6 +4,7 @@
 
 use crate::domain::budget::BudgetState;
 use crate::domain::guest::{ListedGuest, holds_the_guest};
+use crate::domain::rsvp::{Reply, Rsvp, RsvpHistory};
 use crate::domain::{
     Event, EventId, Guest, GuestId, Invitation, InvitationId, Job, JobId, MessageTemplate, OptOut,
     OptOuts, PhoneNumber, SeenOptOuts, Status, TemplateId,
@@ -14,7 +15,6 @@ use crate::ports::{
     ListQuery, OptOutStore, Page, QueueError, Recorded, RsvpStore, SendMessage, SendQueue,
     StoreError, TemplateStore, Transition,
 };
-use crate::domain::rsvp::{Reply, Rsvp, RsvpHistory};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};

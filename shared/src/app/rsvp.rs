@@ -111,6 +111,17 @@ pub async fn keep(
     Ok(())
 }
 
+/// The event's kept messages, newest first.
+pub async fn replies(
+    store: &dyn AnswerStore,
+    owner: &str,
+    event_id: &EventId,
+    limit: usize,
+) -> Result<Vec<Reply>, AppError> {
+    event(store, owner, event_id).await?;
+    Ok(store.replies(owner, event_id, limit).await?)
+}
+
 /// The organizer's event, or NotFound.
 async fn event(store: &dyn AnswerStore, owner: &str, id: &EventId) -> Result<Event, AppError> {
     store

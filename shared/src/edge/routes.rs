@@ -11,6 +11,9 @@ pub struct Route {
 }
 
 pub const WEBHOOK_PATH: &str = "/api/whatsapp/webhook";
+/// Where the answers' routes start (served with the guest list).
+pub const RSVPS_PATH: &str = "/api/whatsapp/rsvps/";
+pub const REPLIES_PATH: &str = "/api/whatsapp/replies/";
 
 const fn route(method: &'static str, path: &'static str, function: &'static str) -> Route {
     Route {
@@ -48,6 +51,10 @@ pub const ROUTES: &[Route] = &[
         "/api/whatsapp/guests/{eventId}/{guestId}",
         "guests",
     ),
+    route("GET", "/api/whatsapp/rsvps/{eventId}", "guests"),
+    route("GET", "/api/whatsapp/rsvps/{eventId}/{guestId}", "guests"),
+    route("PUT", "/api/whatsapp/rsvps/{eventId}/{guestId}", "guests"),
+    route("GET", "/api/whatsapp/replies/{eventId}", "guests"),
     route("POST", "/api/whatsapp/opt-outs/lookup", "opt-outs"),
     route("GET", "/api/whatsapp/opt-outs/{phone}", "opt-outs"),
     route("PUT", "/api/whatsapp/opt-outs/{phone}", "opt-outs"),

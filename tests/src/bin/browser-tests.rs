@@ -30,6 +30,7 @@ const BENCH_SCRIPT: &str = "tests/browser/bench-dashboard.mjs";
 const SCRIPTS: &[&str] = &[
     "tests/browser/guests.test.mjs",
     "tests/browser/dashboard.test.mjs",
+    "tests/browser/rsvp.test.mjs",
 ];
 
 #[tokio::main]

@@ -119,9 +119,27 @@ async fn each_role_grants_exactly_what_its_function_does() {
         .request("PUT", &format!("/api/whatsapp/opt-outs/{BRUNO}"), None)
         .await;
     assert_eq!(status, 200, "{body}");
-    for word in ["STOP", "START"] {
+    // Ana's messages: opted out and in, an answer typed, a question kept.
+    for word in ["STOP", "START", "sim", "Can I bring a friend?"] {
         let (status, _, _) = t.inbound_message(ANA, word).await;
         assert_eq!(status, 200);
+    }
+    // Answers: the organizer's, the headcount, a guest's history, what guests wrote.
+    let (status, body) = t
+        .request(
+            "PUT",
+            "/api/whatsapp/rsvps/gala/z",
+            Some(json!({"answer": "no"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    for path in [
+        "/api/whatsapp/rsvps/gala",
+        "/api/whatsapp/rsvps/gala/a",
+        "/api/whatsapp/replies/gala",
+    ] {
+        let (status, body) = t.request("GET", path, None).await;
+        assert_eq!(status, 200, "{path}: {body}");
     }
     // A message no sender can read goes to the dead-letter queue.
     t.stack

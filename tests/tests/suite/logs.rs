@@ -3,14 +3,11 @@
 //! the functions' own JSON format, holds no Account SID, no auth token and
 //! no phone number in full.
 
+use e2e::logs::capture;
 use e2e::{FROM, TestStack, guest};
 use serde_json::json;
 use shared::app::reconcile::Thresholds;
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::MakeWriter;
 
 const WAIT: Duration = Duration::from_secs(90);
 const FINE: &str = "+5511999993001";
@@ -21,46 +18,6 @@ const UNDELIVERED: &str = "+5511999993005";
 const TIMES_OUT: &str = "+5511999993006";
 const STOPS: &str = "+5511999993007";
 const MEXICO: &str = "+525512349876";
-
-/// Every log line of the process, as the functions write them.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'w> MakeWriter<'w> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'w self) -> Captured {
-        self.clone()
-    }
-}
-
-/// Installs the capture once for the test binary: the functions' crates at
-/// debug (the most an on-call engineer would switch on), the harness and
-/// the simulator (which stand in for Lambda and Twilio) left out.
-fn capture() -> &'static Captured {
-    static CAPTURE: OnceLock<Captured> = OnceLock::new();
-    CAPTURE.get_or_init(|| {
-        let captured = Captured::default();
-        let filter = EnvFilter::new(
-            "info,shared=debug,events=debug,send_invitation=debug,send_bulk=debug,\
-             status=debug,retry=debug,sender=debug,webhook=debug,templates=debug,\
-             opt_outs=debug,reconcile=debug,twilio_sim=off,local_stack=off,e2e=off",
-        );
-        shared::edge::telemetry::json_logs(filter, captured.clone())
-            .try_init()
-            .expect("no other test installs a global subscriber");
-        captured
-    })
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_of_a_run_with_failures_hold_no_secret_and_no_full_number() {
@@ -157,7 +114,7 @@ async fn logs_of_a_run_with_failures_hold_no_secret_and_no_full_number() {
     assert_eq!(status, 400);
     t.wait_for_job(&job_id, WAIT, |j| j["done"] == true).await;
 
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     // The capture works: the run's events are in it, numbers masked.
     assert!(text.contains("status applied"), "{text}");
     assert!(text.contains("guest's opt-out recorded"), "{text}");

@@ -18,6 +18,7 @@ mod one_invitation;
 mod openapi;
 mod opt_out;
 mod readme;
+mod rsvp;
 mod sam_template;
 mod sample_events;
 mod store;

@@ -1881,3 +1881,178 @@ async fn opt_outs_and_incoming_messages_answer_as_documented() {
     .await
     .invalid("From");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rsvps_and_answers_answer_as_documented() {
+    let s = Spec::load();
+    let t = TestStack::start().await;
+    let mut event = sample_event();
+    event["confirmations"] = json!({"yes": "See you, {guest_first_name}!"});
+    let saved = s
+        .exchange(
+            &t,
+            Call::new("PUT", "/api/whatsapp/events/gala").json(event.clone()),
+        )
+        .await
+        .expect(201);
+    assert_eq!(
+        saved["confirmations"]["yes"],
+        "See you, {guest_first_name}!"
+    );
+    event["confirmations"] = json!({"no": "{ nope"});
+    s.exchange(
+        &t,
+        Call::new("PUT", "/api/whatsapp/events/gala").json(event),
+    )
+    .await
+    .invalid("confirmations.no");
+    s.exchange(
+        &t,
+        Call::new("POST", "/api/whatsapp/templates").json(json!({
+            "template_id": "buttons",
+            "content_sid": twilio_sim::QUICK_REPLY_CONTENT_SID,
+            "content_variables": {"1": "{guest_first_name}", "3": "{rsvp_yes}", "4": "{rsvp_no}", "5": "{rsvp_maybe}"},
+        })),
+    )
+    .await
+    .expect(201);
+    s.exchange(
+        &t,
+        Call::new("POST", "/api/whatsapp/guests/gala")
+            .json(json!({"guests": [guest("bo", "Bo", "+5511999990002")]})),
+    )
+    .await
+    .expect(200);
+    s.exchange(
+        &t,
+        Call::new("POST", "/api/whatsapp/send-invitation").json(json!({
+            "event_id": "gala",
+            "guest": guest("ana", "Ana Lima", "+5511999990001"),
+            "template_id": "buttons",
+        })),
+    )
+    .await
+    .expect(202);
+    let sent = loop {
+        if let Some(m) = t.sim_messages().pop() {
+            break m;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let variables: Value = serde_json::from_str(&sent.params["ContentVariables"]).unwrap();
+
+    // The guest taps Yes: a signed incoming message with the button's payload.
+    let tap = [
+        ("MessageSid", "SM00000000000000000000000000000003"),
+        ("AccountSid", twilio_sim::DEFAULT_ACCOUNT_SID),
+        ("From", "whatsapp:+5511999990001"),
+        ("To", "whatsapp:+14155238886"),
+        ("Body", "Yes"),
+        ("ButtonText", "Yes"),
+        ("ButtonPayload", variables["3"].as_str().unwrap()),
+        ("OriginalRepliedMessageSid", sent.sid.as_str()),
+        ("MessageType", "button"),
+    ];
+    let (webhook, signature) = form_signed(&t, "", &tap);
+    let twiml = s
+        .exchange(
+            &t,
+            Call::new("POST", &webhook)
+                .form(&tap)
+                .header("X-Twilio-Signature", &signature),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        twiml,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Message>See you, Ana!</Message></Response>"
+    );
+    let answered = s
+        .exchange(&t, Call::new("GET", "/api/whatsapp/rsvps/gala/ana"))
+        .await
+        .expect(200);
+    assert_eq!(answered["rsvp"]["via"], "button", "{answered}");
+
+    let recorded = s
+        .exchange(
+            &t,
+            Call::new("PUT", "/api/whatsapp/rsvps/gala/bo").json(json!({"answer": "maybe"})),
+        )
+        .await
+        .expect(200);
+    assert_eq!(recorded["recorded"], true);
+    let page = s
+        .exchange(&t, Call::new("GET", "/api/whatsapp/rsvps/gala?limit=1"))
+        .await
+        .expect(200);
+    assert_eq!(page["headcount"]["yes"], 1, "{page}");
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let rest = s
+        .exchange(
+            &t,
+            Call::new(
+                "GET",
+                format!("/api/whatsapp/rsvps/gala?limit=1&cursor={cursor}"),
+            ),
+        )
+        .await
+        .expect(200);
+    assert_eq!(rest["items"][0]["guest_id"], "bo");
+    let maybes = s
+        .exchange(
+            &t,
+            Call::new("GET", "/api/whatsapp/rsvps/gala?answer=maybe"),
+        )
+        .await
+        .expect(200);
+    assert_eq!(maybes["items"].as_array().unwrap().len(), 1);
+    let listed = s
+        .exchange(&t, Call::new("GET", "/api/whatsapp/guests/gala"))
+        .await
+        .expect(200);
+    assert_eq!(listed["items"][1]["rsvp"]["answer"], "maybe", "{listed}");
+
+    // A typed message that is no answer, kept.
+    let question = [
+        ("MessageSid", "SM00000000000000000000000000000004"),
+        ("From", "whatsapp:+5511999990001"),
+        ("To", "whatsapp:+14155238886"),
+        ("Body", "What should I wear?"),
+    ];
+    let (_, signature) = form_signed(&t, "", &question);
+    s.exchange(
+        &t,
+        Call::new("POST", &webhook)
+            .form(&question)
+            .header("X-Twilio-Signature", &signature),
+    )
+    .await
+    .expect(200);
+    let kept = s
+        .exchange(&t, Call::new("GET", "/api/whatsapp/replies/gala"))
+        .await
+        .expect(200);
+    assert_eq!(kept["items"][0]["text"], "What should I wear?");
+
+    s.exchange(
+        &t,
+        Call::new("PUT", "/api/whatsapp/rsvps/gala/bo").json(json!({"answer": "perhaps"})),
+    )
+    .await
+    .invalid("answer");
+    s.exchange(
+        &t,
+        Call::new("GET", "/api/whatsapp/rsvps/gala?answer=perhaps"),
+    )
+    .await
+    .invalid("answer");
+    s.exchange(&t, Call::new("GET", "/api/whatsapp/rsvps/gala/nobody"))
+        .await
+        .error(404, "not_found");
+    s.exchange(
+        &t,
+        Call::new("GET", "/api/whatsapp/replies/gala").organizer("someone-else"),
+    )
+    .await
+    .error(404, "not_found");
+}

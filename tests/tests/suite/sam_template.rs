@@ -547,10 +547,14 @@ fn each_function_may_do_only_what_it_does() {
             [
                 table(&[
                     "dynamodb:GetItem",
+                    "dynamodb:BatchGetItem",
                     "dynamodb:PutItem",
                     "dynamodb:UpdateItem",
                 ]),
-                vec![("secretsmanager:GetSecretValue", "twilio secret")],
+                vec![
+                    ("dynamodb:Query", "index"),
+                    ("secretsmanager:GetSecretValue", "twilio secret"),
+                ],
             ]
             .concat(),
         ),
@@ -574,6 +578,7 @@ fn each_function_may_do_only_what_it_does() {
                     "dynamodb:BatchGetItem",
                     "dynamodb:Query",
                     "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
                     "dynamodb:DeleteItem",
                 ]),
                 vec![("dynamodb:Query", "index")],

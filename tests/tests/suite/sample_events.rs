@@ -274,6 +274,17 @@ async fn every_sample_event_goes_through_its_handler() {
     );
     let edited = api("guests-put.json", 200).await;
     assert_eq!(edited["name"], "Dario Lima", "{edited}");
+    let answered = api("rsvps-put.json", 200).await;
+    assert_eq!(answered["rsvp"]["answer"], "yes", "{answered}");
+    assert_eq!(answered["rsvp"]["companions"], 1, "{answered}");
+    let ana = api("rsvps-get.json", 200).await;
+    assert_eq!(ana["history"].as_array().unwrap().len(), 1, "{ana}");
+    let silent = api("rsvps-list.json", 200).await;
+    assert_eq!(silent["headcount"]["yes"], 1, "{silent}");
+    assert_eq!(silent["headcount"]["no_answer"], 4, "{silent}");
+    assert!(!silent.to_string().contains("g-ana"), "{silent}");
+    let replies = api("replies-list.json", 200).await;
+    assert_eq!(replies["items"], json!([]), "{replies}");
     api("guests-delete.json", 204).await;
 
     let created = api("templates-create.json", 201).await;

@@ -20,6 +20,7 @@ fn event() -> Event {
         host: Some("Ana".into()),
         rsvp_base_url: Some("https://rsvp.example.com/r/".into()),
         default_template_id: None,
+        confirmations: None,
     }
     .parse(
         EventId::parse("gala").unwrap(),

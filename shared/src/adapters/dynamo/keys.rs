@@ -265,7 +265,10 @@ pub fn recipient_of(phone: &PhoneNumber) -> String {
 
 /// One answer in a guest's history.
 pub fn answer(owner: &str, event: &EventId, guest: &GuestId, at: &str) -> Key {
-    key(event_partition(owner, event), format!("{}{at}", answers_prefix(guest)))
+    key(
+        event_partition(owner, event),
+        format!("{}{at}", answers_prefix(guest)),
+    )
 }
 
 /// The sort key prefix of a guest's answers.
@@ -275,7 +278,10 @@ pub fn answers_prefix(guest: &GuestId) -> String {
 
 /// A guest's message that was not an answer.
 pub fn reply(owner: &str, event: &EventId, message_sid: &str) -> Key {
-    key(event_partition(owner, event), format!("{REPLY_PREFIX}{message_sid}"))
+    key(
+        event_partition(owner, event),
+        format!("{REPLY_PREFIX}{message_sid}"),
+    )
 }
 
 pub const REPLY_PREFIX: &str = "REPLY#";

@@ -3,9 +3,9 @@
 //! here the client and the small helpers they share.
 
 mod guests;
-mod rsvp;
 pub mod items;
 pub mod keys;
+mod rsvp;
 mod store;
 
 pub use keys::{BY_EVENT_INDEX, IndexSchema, TABLE, TTL_ATTRIBUTE, TableSchema};

@@ -155,7 +155,11 @@ impl RsvpStore for DynamoStore {
 
 impl DynamoStore {
     /// Every item of a partition whose sort key starts with `prefix`.
-    async fn query_prefix(&self, partition: String, prefix: String) -> Result<Vec<Item>, StoreError> {
+    async fn query_prefix(
+        &self,
+        partition: String,
+        prefix: String,
+    ) -> Result<Vec<Item>, StoreError> {
         let items: Vec<_> = self
             .client
             .query()

@@ -1,0 +1,89 @@
+// Guests answer, and the dashboard shows who is coming: taps and typed
+// replies through the Twilio simulator (posted to the webhook signed, as
+// Twilio does), the headcount and each guest's answer in the dashboard.
+// Run through `cargo run -p e2e --bin browser-tests` (see dashboard.test.mjs).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { API, skip, openBrowser, sim, apiCall, createEvent, shooter, assertEventually } from './helpers.mjs';
+
+/** The simulator's quick-reply Content template (Yes / No / Maybe), its buttons' ids the stack's payloads. */
+async function buttonsTemplate() {
+  const template_id = `buttons-${Date.now().toString(36)}`;
+  const res = await apiCall('POST', '/api/whatsapp/templates', {
+    template_id, name: 'Invitation with buttons', content_sid: 'HX00000000000000000000000000000003',
+    content_variables: { 1: '{guest_first_name}', 2: '{event_date}', 3: '{rsvp_yes}', 4: '{rsvp_no}', 5: '{rsvp_maybe}' },
+  });
+  assert.equal(res.status, 201, JSON.stringify(res.body));
+  return template_id;
+}
+
+/** Invites `n` guests with the buttons template and waits until each got it; answers phone -> message SID. */
+async function invite(eventId, n, prefix) {
+  const template_id = await buttonsTemplate();
+  const phone = (i) => `+55119${prefix}${String(i).padStart(5, '0')}`;
+  const guests = Array.from({ length: n }, (_, i) => ({ guest_id: `g${String(i).padStart(2, '0')}`, name: `Guest${i} Lima`, phone: phone(i) }));
+  const sent = await apiCall('POST', '/api/whatsapp/send-bulk', { event_id: eventId, guests, template_id });
+  assert.equal(sent.status, 202, JSON.stringify(sent.body));
+  await assertEventually(async () => {
+    const job = (await apiCall('GET', `/api/whatsapp/status/${sent.body.job_id}`)).body;
+    assert.equal((job.counts.delivered ?? 0) + (job.counts.read ?? 0), n, JSON.stringify(job));
+  }, 60_000);
+  const sids = new Map();
+  for (const m of await sim('GET', '/_sim/messages')) sids.set(m.params.To.replace('whatsapp:', ''), m.sid);
+  return { phone, sids };
+}
+
+async function fromGuest(message) {
+  const answer = await sim('POST', '/_sim/inbound', { ...message, url: `${API}/api/whatsapp/webhook` });
+  assert.equal(answer.http_status, 200, JSON.stringify(answer));
+  return answer;
+}
+
+test('20 guests answer in WhatsApp: the dashboard shows 10 coming, 5 not, 1 maybe, 4 without an answer; each answering guest got one confirmation', { skip, timeout: 150_000 }, async (t) => {
+  const eventId = `answers-${Date.now().toString(36)}`;
+  await createEvent(eventId, 'Answers party');
+  const { phone, sids } = await invite(eventId, 20, '71');
+  const tap = (i, button) => fromGuest({ from: phone(i), reply_to: sids.get(phone(i)), button });
+
+  const { page, problems, close } = await openBrowser({ width: 1280, height: 900 });
+  t.after(close);
+  const shot = shooter(page, 'answers');
+  await page.goto(`${API}/#event=${eventId}`);
+  await page.locator('#headcount').waitFor({ state: 'visible' });
+  assert.equal(await page.locator('#hc-none').textContent(), '20');
+
+  for (let i = 0; i < 10; i++) await tap(i, 'Yes');
+  await tap(9, 'Yes'); // a double tap
+  for (let i = 10; i < 15; i++) await tap(i, 'No');
+  await fromGuest({ from: phone(15), body: 'talvez' });
+
+  // The page follows the list's changes: the headcount comes without a reload.
+  await assertEventually(async () => {
+    const count = async (id) => page.locator(`#${id}`).textContent();
+    assert.deepEqual(
+      [await count('hc-yes'), await count('hc-no'), await count('hc-maybe'), await count('hc-none')],
+      ['10', '5', '1', '4'],
+    );
+  }, 30_000);
+  await shot('headcount');
+  const row = page.locator('tr[data-guest-id="g15"]');
+  assert.equal(await row.locator('.c-answer [data-answer]').getAttribute('data-answer'), 'maybe');
+  assert.match(await row.locator('.c-answer').textContent(), /WhatsApp reply/);
+
+  // "No answer yet": the four silent guests.
+  await page.selectOption('#status-filter', 'answer:none');
+  await assertEventually(async () => {
+    const ids = await page.locator('#guest-rows tr').evaluateAll((rows) => rows.map((r) => r.dataset.guestId));
+    assert.deepEqual(ids, ['g16', 'g17', 'g18', 'g19']);
+  });
+  await shot('no-answer-filter');
+
+  // One confirmation per answering guest, the double tap included.
+  const ours = new Set(Array.from({ length: 20 }, (_, i) => `whatsapp:${phone(i)}`));
+  const replies = (await sim('GET', '/_sim/replies')).filter((r) => ours.has(r.to));
+  const perGuest = new Map();
+  for (const r of replies) perGuest.set(r.to, (perGuest.get(r.to) ?? 0) + 1);
+  assert.equal(perGuest.size, 16, JSON.stringify(replies));
+  assert.ok([...perGuest.values()].every((n) => n === 1), JSON.stringify([...perGuest]));
+  assert.deepEqual(problems, []);
+});

@@ -1,0 +1,351 @@
+//! Guests answer: quick-reply taps and typed replies through the simulator
+//! (signed as Twilio signs them) into the webhook, recorded once and
+//! confirmed once; the organizer's own record and correction; what guests
+//! write that is not an answer, kept; taps that name no invitation of
+//! theirs, refused and logged.
+
+use e2e::{TestStack, guest};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// The quick-reply template: the simulator's Yes / No / Maybe Content
+/// template, its buttons' ids the stack's payloads.
+fn buttons_template() -> Value {
+    json!({
+        "template_id": "rsvp-buttons",
+        "name": "Invitation with buttons",
+        "content_sid": twilio_sim::QUICK_REPLY_CONTENT_SID,
+        "content_variables": {
+            "1": "{guest_first_name}", "2": "{event_date}",
+            "3": "{rsvp_yes}", "4": "{rsvp_no}", "5": "{rsvp_maybe}"
+        },
+        "category": "marketing"
+    })
+}
+
+fn phone(n: usize) -> String {
+    format!("+55119888{n:05}")
+}
+
+/// Creates the event and the template, sends `n` guests the invitation and
+/// waits until every one is delivered; answers each guest's message SID.
+async fn invited(t: &TestStack, n: usize) -> BTreeMap<String, String> {
+    t.create_event("gala").await;
+    let (status, body) = t
+        .request("POST", "/api/whatsapp/templates", Some(buttons_template()))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let guests: Vec<Value> = (0..n)
+        .map(|i| guest(&format!("g{i:02}"), &format!("Guest{i} Souza"), &phone(i)))
+        .collect();
+    let (status, bulk) = t
+        .request(
+            "POST",
+            "/api/whatsapp/send-bulk",
+            Some(json!({"event_id": "gala", "guests": guests, "template_id": "rsvp-buttons"})),
+        )
+        .await;
+    assert_eq!(status, 202, "{bulk}");
+    let job = bulk["job_id"].as_str().unwrap();
+    t.wait_for_job(job, WAIT, |j| {
+        j["counts"]["delivered"].as_i64().unwrap_or(0) + j["counts"]["read"].as_i64().unwrap_or(0)
+            == n as i64
+    })
+    .await;
+    t.sim_messages()
+        .into_iter()
+        .map(|m| {
+            let to = m.params["To"].trim_start_matches("whatsapp:").to_owned();
+            (to, m.sid)
+        })
+        .collect()
+}
+
+/// A guest's message through the simulator; answers the simulator's report
+/// (the webhook's status and answer, and what was sent back).
+async fn from_guest(t: &TestStack, message: Value) -> Value {
+    let mut message = message;
+    message["url"] = json!(t.stack.webhook_url);
+    let resp = t
+        .http
+        .post(format!("{}/_sim/inbound", t.sim.base_url()))
+        .json(&message)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap();
+    assert!(status.is_success(), "{body}");
+    assert_eq!(body["http_status"], 200, "{body}");
+    body
+}
+
+async fn tap(t: &TestStack, sids: &BTreeMap<String, String>, n: usize, button: &str) -> Value {
+    let from = phone(n);
+    from_guest(
+        t,
+        json!({"from": from, "reply_to": sids[&from], "button": button}),
+    )
+    .await
+}
+
+async fn rsvps(t: &TestStack, query: &str) -> Value {
+    let (status, body) = t
+        .request("GET", &format!("/api/whatsapp/rsvps/gala{query}"), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn taps_and_typed_replies_are_recorded_once_and_confirmed_once() {
+    let t = TestStack::start().await;
+    let sids = invited(&t, 20).await;
+    for n in 0..10 {
+        tap(&t, &sids, n, "Yes").await;
+    }
+    // A double tap (and the webhook's answer to the second is empty).
+    let second = tap(&t, &sids, 9, "Yes").await;
+    assert_eq!(second["replies"], json!([]), "{second}");
+    for n in 10..15 {
+        tap(&t, &sids, n, "No").await;
+    }
+    let typed = from_guest(&t, json!({"from": phone(15), "body": "Talvez!"})).await;
+    assert_eq!(typed["replies"].as_array().unwrap().len(), 1, "{typed}");
+
+    let all = rsvps(&t, "").await;
+    assert_eq!(
+        all["headcount"],
+        json!({"yes": 10, "no": 5, "maybe": 1, "no_answer": 4, "companions": 0}),
+        "{all}"
+    );
+    assert_eq!(all["guests"], 20);
+    let silent = rsvps(&t, "?answer=no_answer").await;
+    let ids: Vec<&str> = silent["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["guest_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["g16", "g17", "g18", "g19"]);
+    let maybe = rsvps(&t, "?answer=maybe").await;
+    assert_eq!(maybe["items"][0]["rsvp"]["via"], "typed", "{maybe}");
+
+    // Each answering guest was sent one confirmation, in their words.
+    let replies = t.sim.state().replies();
+    let mut per_guest: BTreeMap<String, usize> = BTreeMap::new();
+    for r in &replies {
+        *per_guest
+            .entry(r.to.trim_start_matches("whatsapp:").to_owned())
+            .or_default() += 1;
+    }
+    assert_eq!(per_guest.len(), 16, "{replies:?}");
+    assert!(per_guest.values().all(|n| *n == 1), "{per_guest:?}");
+    let to_first = replies.iter().find(|r| r.to.ends_with(&phone(0))).unwrap();
+    assert!(
+        to_first
+            .body
+            .starts_with("Thanks, Guest0! See you on Saturday, 1 May 2027"),
+        "{}",
+        to_first.body
+    );
+
+    // A change of mind counts; the history keeps both.
+    tap(&t, &sids, 0, "No").await;
+    let (status, one) = t.request("GET", "/api/whatsapp/rsvps/gala/g00", None).await;
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(one["rsvp"]["answer"], "no");
+    let said: Vec<&str> = one["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["answer"].as_str().unwrap())
+        .collect();
+    assert_eq!(said, ["yes", "no"]);
+    // The guest list carries the answer too (and so its changes feed).
+    let (_, listed) = t.request("GET", "/api/whatsapp/guests/gala", None).await;
+    assert_eq!(listed["items"][0]["rsvp"]["answer"], "no", "{listed}");
+
+    // Text that is no answer is kept for the organizer; STOP keeps its meaning.
+    let question = from_guest(
+        &t,
+        json!({"from": phone(16), "body": "Can I bring my dog?", "reply_to": sids[&phone(16)]}),
+    )
+    .await;
+    assert_eq!(question["replies"], json!([]));
+    from_guest(&t, json!({"from": phone(17), "body": "STOP"})).await;
+    let (_, kept) = t.request("GET", "/api/whatsapp/replies/gala", None).await;
+    assert_eq!(
+        kept["items"],
+        json!([{"guest_id": "g16", "text": "Can I bring my dog?", "at": kept["items"][0]["at"]}]),
+        "{kept}"
+    );
+    assert_eq!(t.opt_out(&phone(17)).await["opted_out"], true);
+    let after = rsvps(&t, "").await;
+    assert_eq!(after["headcount"]["no_answer"], 4, "{after}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tap_that_opens_no_invitation_of_the_guest_records_nothing_and_is_logged() {
+    let logs = e2e::logs::capture();
+    let t = TestStack::start().await;
+    let sids = invited(&t, 2).await;
+    let sent = t.sim_messages();
+    let payload_of = |n: usize| {
+        let m = sent
+            .iter()
+            .find(|m| m.params["To"].ends_with(&phone(n)))
+            .unwrap();
+        let vars: BTreeMap<String, String> =
+            serde_json::from_str(&m.params["ContentVariables"]).unwrap();
+        vars["3"].clone()
+    };
+    let yes = payload_of(0);
+    // One character of the secret changed.
+    let last = yes.chars().last().unwrap();
+    let altered = format!(
+        "{}{}",
+        &yes[..yes.len() - 1],
+        if last == '0' { '1' } else { '0' }
+    );
+    let answer = from_guest(
+        &t,
+        json!({"from": phone(0), "reply_to": sids[&phone(0)], "body": "Yes", "payload": altered}),
+    )
+    .await;
+    assert_eq!(answer["replies"], json!([]), "{answer}");
+    // Guest 1's button, tapped from guest 0's number.
+    from_guest(
+        &t,
+        json!({"from": phone(0), "body": "Yes", "payload": payload_of(1)}),
+    )
+    .await;
+    // Not in this stack's form at all, nor a token.
+    from_guest(
+        &t,
+        json!({"from": phone(0), "body": "Yes", "payload": "rsvp.yes.nothing"}),
+    )
+    .await;
+
+    // Another organizer's invitation id with a secret of this one's.
+    let (status, _) = t
+        .request_as(
+            "organizer-2",
+            "PUT",
+            "/api/whatsapp/events/gala",
+            Some(e2e::sample_event()),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, other) = t
+        .request_as(
+            "organizer-2",
+            "POST",
+            "/api/whatsapp/send-invitation",
+            Some(json!({"event_id": "gala", "guest": guest("x1", "Xavier", &phone(0))})),
+        )
+        .await;
+    assert_eq!(status, 202, "{other}");
+    let secret = yes.rsplit('.').next().unwrap();
+    let theirs = format!(
+        "rsvp.yes.{}.{secret}",
+        other["invitation_id"].as_str().unwrap()
+    );
+    from_guest(
+        &t,
+        json!({"from": phone(0), "body": "Yes", "payload": theirs}),
+    )
+    .await;
+
+    let all = rsvps(&t, "").await;
+    assert_eq!(all["headcount"]["no_answer"], 2, "{all}");
+    assert!(t.sim.state().replies().is_empty());
+    let (_, theirs) = t
+        .request_as("organizer-2", "GET", "/api/whatsapp/rsvps/gala", None)
+        .await;
+    assert_eq!(theirs["headcount"]["no_answer"], 1, "{theirs}");
+
+    let text = logs.text();
+    let said = |needle: &str| text.lines().filter(|l| l.contains(needle)).count();
+    assert!(
+        said("not one this stack wrote (altered)") >= 1,
+        "no log of the altered payload"
+    );
+    assert!(
+        said("a button's token opens no invitation") >= 2,
+        "no log of the tokens that open nothing"
+    );
+    assert!(said("tapped by another number than the invitation's") >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_organizer_records_and_corrects_answers_and_bad_input_names_the_field() {
+    let t = TestStack::start().await;
+    t.create_event("gala").await;
+    let (status, _) = t
+        .request(
+            "POST",
+            "/api/whatsapp/guests/gala",
+            Some(json!({"guests": [guest("ana", "Ana", &phone(1)), guest("bo", "Bo", &phone(2))]})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let put = |guest: &str, body: Value| {
+        let path = format!("/api/whatsapp/rsvps/gala/{guest}");
+        let t = &t;
+        async move { t.request("PUT", &path, Some(body)).await }
+    };
+    let (status, body) = put("ana", json!({"answer": "yes", "companions": 2})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["recorded"], true);
+    assert_eq!(body["rsvp"]["via"], "organizer");
+    let (_, again) = put("ana", json!({"answer": "yes", "companions": 2})).await;
+    assert_eq!(
+        again["recorded"], false,
+        "the same answer again records nothing"
+    );
+    let (_, corrected) = put("ana", json!({"answer": "yes", "companions": 1})).await;
+    assert_eq!(corrected["history"].as_array().unwrap().len(), 2);
+    let all = rsvps(&t, "").await;
+    assert_eq!(
+        all["headcount"],
+        json!({"yes": 1, "no": 0, "maybe": 0, "no_answer": 1, "companions": 1})
+    );
+
+    for (body, field) in [
+        (json!({}), "answer"),
+        (json!({"answer": "sure"}), "answer"),
+        (json!({"answer": "yes", "companions": 21}), "companions"),
+        (json!({"answer": "no", "companions": 1}), "companions"),
+    ] {
+        let (status, err) = put("bo", body.clone()).await;
+        assert_eq!(status, 400, "{body}: {err}");
+        assert_eq!(err["error"]["field"], field, "{body}: {err}");
+    }
+    let (status, _) = put("nobody", json!({"answer": "no"})).await;
+    assert_eq!(status, 404);
+    let (status, err) = t
+        .request("GET", "/api/whatsapp/rsvps/gala?answer=perhaps", None)
+        .await;
+    assert_eq!(
+        (status, err["error"]["field"].as_str()),
+        (400, Some("answer"))
+    );
+    // Another organizer sees no such event.
+    let (status, _) = t
+        .request_as("organizer-2", "GET", "/api/whatsapp/rsvps/gala", None)
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = t
+        .request_as(
+            "organizer-2",
+            "PUT",
+            "/api/whatsapp/rsvps/gala/ana",
+            Some(json!({"answer": "no"})),
+        )
+        .await;
+    assert_eq!(status, 404);
+}
