@@ -240,13 +240,14 @@ async function selectEvent(event) {
 function renderEventSummary() {
   const event = state.event;
   $('event-summary').textContent = event
-    ? `${event.name}: ${eventDate(event.starts_at)} at ${event.venue}, hosted by ${event.host}. RSVP links start with ${event.rsvp_base_url}`
+    ? `${event.name}: ${eventDate(event.starts_at)} at ${event.venue}, hosted by ${event.host}. ${event.rsvp_base_url ? `RSVP links start with ${event.rsvp_base_url}` : 'RSVP links open this stack\'s RSVP page'}.`
     : 'Pick an event, or create one, to add guests and send invitations.';
 }
 
 const EVENT_FIELDS = {
   name: 'ev-name', event_id: 'ev-id', starts_at: 'ev-starts', venue: 'ev-venue', host: 'ev-host', rsvp_base_url: 'ev-rsvp',
   eventId: 'ev-id', default_template_id: 'ev-template',
+  'confirmations.yes': 'ev-conf-yes', 'confirmations.no': 'ev-conf-no', 'confirmations.maybe': 'ev-conf-maybe',
 };
 let editingOffset = null;
 let idTouched = false;
@@ -263,6 +264,11 @@ function openEventForm(event) {
   $('ev-venue').value = event?.venue ?? '';
   $('ev-host').value = event?.host ?? '';
   $('ev-rsvp').value = event?.rsvp_base_url ?? '';
+  // Only texts changed from the defaults show (a default reads as the placeholder).
+  for (const a of ['yes', 'no', 'maybe']) {
+    const text = event?.confirmations?.[a] ?? '';
+    $(`ev-conf-${a}`).value = text === $(`ev-conf-${a}`).placeholder ? '' : text;
+  }
   const tpl = event?.default_template_id ?? '';
   if (tpl && ![...$('ev-template').options].some((o) => o.value === tpl)) {
     $('ev-template').add(new Option(tpl, tpl));
@@ -329,8 +335,7 @@ function validateEvent(id, ev) {
   if (!ev.starts_at) problems.push(['starts_at', 'The date and time are required']);
   need('venue', 'The venue', 300);
   need('host', 'The host', 200);
-  if (!ev.rsvp_base_url) problems.push(['rsvp_base_url', 'The RSVP base URL is required']);
-  else if (!/^https?:\/\/\S+$/.test(ev.rsvp_base_url)) problems.push(['rsvp_base_url', 'The RSVP base URL must be an http(s) URL such as https://rsvp.example.com/r/']);
+  if (ev.rsvp_base_url && !/^https?:\/\/\S+$/.test(ev.rsvp_base_url)) problems.push(['rsvp_base_url', 'The RSVP base URL must be an http(s) URL such as https://rsvp.example.com/r/']);
   return problems;
 }
 
@@ -344,7 +349,9 @@ async function saveEvent(e) {
     starts_at: startsAtValue(),
     venue: $('ev-venue').value.trim(),
     host: $('ev-host').value.trim(),
-    rsvp_base_url: $('ev-rsvp').value.trim(),
+    rsvp_base_url: $('ev-rsvp').value.trim() || null,
+    confirmations: Object.fromEntries(['yes', 'no', 'maybe']
+      .map((a) => [a, $(`ev-conf-${a}`).value.trim()]).filter(([, text]) => text)),
   };
   // Sent whenever this API has templates: a PUT replaces the whole event.
   if (state.templates !== null) ev.default_template_id = $('ev-template').value || null;

@@ -377,6 +377,21 @@ pub trait RsvpStore: Send + Sync {
     ) -> Result<Vec<Invitation>, StoreError>;
 }
 
+/// Tries of answer tokens that opened nothing, per client (an IP address)
+/// and time window: so that guessing tokens through the RSVP page is slow.
+#[async_trait]
+pub trait AttemptStore: Send + Sync {
+    /// The client's failed tries in the window (its start, epoch seconds).
+    async fn failed_attempts(&self, client: &str, window: i64) -> Result<u32, StoreError>;
+    /// Counts one more, remembered until `expires_at` (epoch seconds).
+    async fn add_failed_attempt(
+        &self,
+        client: &str,
+        window: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError>;
+}
+
 /// What counting a recipient against a sender's daily limit found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BudgetTake {

@@ -87,3 +87,51 @@ test('20 guests answer in WhatsApp: the dashboard shows 10 coming, 5 not, 1 mayb
   assert.ok([...perGuest.values()].every((n) => n === 1), JSON.stringify([...perGuest]));
   assert.deepEqual(problems, []);
 });
+
+test('the RSVP page records an answer from a phone-sized browser; a wrong link says it is not valid', { skip, timeout: 90_000 }, async (t) => {
+  const eventId = `page-${Date.now().toString(36)}`;
+  // No RSVP app of the organizer's: links open the stack's page.
+  const res = await apiCall('PUT', `/api/whatsapp/events/${eventId}`, {
+    name: 'Page party', starts_at: '2027-06-01T20:00:00+00:00', venue: 'Hall', host: 'Ana',
+  });
+  assert.equal(res.status, 201, JSON.stringify(res.body));
+  const phone = `+5511972${String(Date.now() % 100000).padStart(5, '0')}`;
+  const sent = await apiCall('POST', '/api/whatsapp/send-invitation', {
+    event_id: eventId, guest: { guest_id: 'lia', name: 'Lia Costa', phone },
+  });
+  assert.equal(sent.status, 202, JSON.stringify(sent.body));
+  const link = await assertEventually(async () => {
+    const message = (await sim('GET', '/_sim/messages')).find((m) => m.params.To === `whatsapp:${phone}`);
+    assert.ok(message, 'the invitation was sent');
+    const found = message.params.Body.split(/\s+/).find((w) => w.startsWith(`${API}/r/`));
+    assert.ok(found, message.params.Body);
+    return found;
+  }, 30_000);
+
+  const { page, problems, close } = await openBrowser({ width: 390, height: 800 });
+  t.after(close);
+  const shot = shooter(page, 'rsvp-page');
+  await page.goto(link);
+  assert.match(await page.locator('h1').innerText(), /Page party/);
+  assert.match(await page.locator('#current').innerText(), /not answered yet/);
+  await shot('opened');
+  await page.getByLabel('Yes, I will come').check();
+  await page.getByLabel('how many people come with you').fill('1');
+  await page.getByRole('button', { name: 'Send my answer' }).click();
+  await page.getByRole('status').waitFor();
+  assert.match(await page.getByRole('status').innerText(), /Your answer is saved/);
+  assert.match(await page.locator('#current').innerText(), /Yes, I will come.*with 1 companion/);
+  await shot('answered');
+  const recorded = (await apiCall('GET', `/api/whatsapp/rsvps/${eventId}/lia`)).body;
+  assert.equal(recorded.rsvp.answer, 'yes', JSON.stringify(recorded));
+  assert.equal(recorded.rsvp.via, 'link');
+  assert.equal(recorded.rsvp.companions, 1);
+
+  // An altered link: the same "not valid" page as an expired one.
+  const response = await page.goto(`${link.slice(0, -1)}${link.endsWith('0') ? '1' : '0'}`);
+  assert.equal(response.status(), 404);
+  assert.match(await page.locator('h1').innerText(), /not valid/);
+  await shot('not-valid');
+  // The page's 404 is the answer under test, not a problem of the page.
+  assert.deepEqual(problems.filter((p) => !p.startsWith('404 for ')), []);
+});

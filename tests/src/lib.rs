@@ -401,6 +401,7 @@ impl TestStack {
             messenger,
             queue: std::sync::Arc::new(queue),
             webhook_url: self.stack.webhook_url.clone(),
+            rsvp_page_url: self.stack.rsvp_page_url.clone(),
             pacer: sender::Pacer::new(1000, 1).expect("1 instance at 1000 per second"),
             profile: self.stack.profile,
             max_receive_count: shared::edge::deployment::QUEUE.max_receive_count,

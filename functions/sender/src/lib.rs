@@ -41,6 +41,9 @@ pub struct Deps {
     pub queue: Arc<dyn SendQueue>,
     /// The webhook's public URL, where Twilio posts status callbacks.
     pub webhook_url: String,
+    /// The stack's RSVP page, which invitations' links open when their
+    /// event has no RSVP app of its own.
+    pub rsvp_page_url: String,
     pub pacer: Pacer,
     /// The WhatsApp sender's limits (the pacer holds its rate).
     pub profile: SenderProfile,
@@ -541,7 +544,7 @@ async fn render(
     if !message_template.deliverable_to(&inv.guest.phone) {
         return Ok(Err(MARKETING_TO_US.into()));
     }
-    let context = TemplateContext::new(&event, &inv.guest).answering(inv.answer_token().as_ref());
+    let context = TemplateContext::for_invitation(&event, inv, &deps.rsvp_page_url);
     Ok(
         render::render_message(&message_template, &context).map_err(|e| ErrorInfo {
             code: e.error.code().into(),

@@ -23,6 +23,7 @@ async fn main() -> Result<(), Error> {
         ),
         messenger: Arc::new(config::twilio_client_from_env(&sdk).await?),
         webhook_url: config::required(env::WEBHOOK_URL)?,
+        rsvp_page_url: config::rsvp_page_url()?,
         pacer: sender::Pacer::new(profile.rate_per_second, max_concurrency)?,
         profile,
         max_receive_count: QUEUE.max_receive_count,

@@ -48,6 +48,8 @@ pub struct Deps {
     pub public_url: Option<String>,
     /// The WhatsApp sender's limits: how long a 63018 pauses sending.
     pub profile: SenderProfile,
+    /// The stack's RSVP page (a confirmation may give the guest's link).
+    pub rsvp_page_url: String,
 }
 
 fn plain(status: u16, text: &str) -> Response<Body> {
@@ -288,7 +290,7 @@ async fn record(
     else {
         return Ok(None);
     };
-    let context = TemplateContext::new(&event, &invitation.guest);
+    let context = TemplateContext::for_invitation(&event, invitation, &deps.rsvp_page_url);
     match render::render(event.confirmations.for_answer(answer), &context) {
         Ok(text) => Ok(Some(text)),
         Err(err) => {

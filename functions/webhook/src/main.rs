@@ -11,6 +11,7 @@ async fn main() -> Result<(), Error> {
         auth_token: twilio.auth_token,
         public_url: config::webhook_public_url()?,
         profile: config::sender_profile()?,
+        rsvp_page_url: config::rsvp_page_url()?,
     };
     run(service_fn(|req| async {
         Ok::<_, Error>(webhook::handle(&deps, req).await)

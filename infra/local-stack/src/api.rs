@@ -14,8 +14,8 @@ use shared::domain::budget::SenderProfile;
 use shared::domain::cost::Rates;
 use shared::edge::routes::{self, Route};
 use shared::ports::{
-    BudgetStore, DeliveryStore, EventStore, GuestStore, IdempotencyStore, InvitationStore,
-    JobStore, OptOutStore, RsvpStore, SendQueue, TemplateStore,
+    AttemptStore, BudgetStore, DeliveryStore, EventStore, GuestStore, IdempotencyStore,
+    InvitationStore, JobStore, OptOutStore, RsvpStore, SendQueue, TemplateStore,
 };
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -35,6 +35,7 @@ pub struct Functions {
     pub templates: templates::Deps,
     pub opt_outs: opt_outs::Deps,
     pub guests: guests::Deps,
+    pub rsvp_page: rsvp_page::Deps,
 }
 
 impl Functions {
@@ -48,6 +49,7 @@ impl Functions {
         webhook_public_url: Option<String>,
         profile: SenderProfile,
         rates: Rates,
+        rsvp_page_url: String,
     ) -> Self
     where
         S: EventStore
@@ -60,6 +62,7 @@ impl Functions {
             + BudgetStore
             + GuestStore
             + RsvpStore
+            + AttemptStore
             + 'static,
     {
         Self {
@@ -89,6 +92,7 @@ impl Functions {
                 auth_token,
                 public_url: webhook_public_url,
                 profile,
+                rsvp_page_url,
             },
             templates: templates::Deps {
                 store: store("templates"),
@@ -98,6 +102,9 @@ impl Functions {
             },
             guests: guests::Deps {
                 store: store("guests"),
+            },
+            rsvp_page: rsvp_page::Deps {
+                store: store("rsvp-page"),
             },
         }
     }
@@ -118,6 +125,7 @@ impl Functions {
             "templates" => templates::handle(&self.templates, request).await,
             "opt-outs" => opt_outs::handle(&self.opt_outs, request).await,
             "guests" => guests::handle(&self.guests, request).await,
+            "rsvp-page" => rsvp_page::handle(&self.rsvp_page, request).await,
             other => unreachable!("route table names unknown function {other}"),
         }
     }
@@ -159,10 +167,11 @@ async fn dispatch(State(functions): State<Arc<Functions>>, req: Request) -> Resp
         );
     };
     let path = parts.uri.path();
-    if !path.starts_with("/api/") {
+    let found = routes::find(parts.method.as_str(), path);
+    if found.is_none() && !path.starts_with("/api/") {
         return dashboard::serve(&parts.method, path).await;
     }
-    let Some((route, params)) = routes::find(parts.method.as_str(), path) else {
+    let Some((route, params)) = found else {
         return if routes::path_exists(path) {
             error(405, "method_not_allowed", "method not allowed on this path")
         } else {
@@ -216,10 +225,11 @@ fn api_gateway_event(
         .and_then(|h| h.as_str())
         .unwrap_or(DEV_ORGANIZER)
         .to_owned();
-    let authorizer = if route.path == routes::WEBHOOK_PATH {
-        serde_json::Value::Null
-    } else {
-        serde_json::json!({"jwt": {"claims": {"sub": organizer}, "scopes": null}})
+    let authorizer = match route.caller {
+        routes::Caller::Organizer => {
+            serde_json::json!({"jwt": {"claims": {"sub": organizer}, "scopes": null}})
+        }
+        routes::Caller::Twilio | routes::Caller::Guest => serde_json::Value::Null,
     };
     let path_parameters: serde_json::Map<String, serde_json::Value> = params
         .iter()

@@ -11,7 +11,7 @@ use shared::edge::config::load_twilio_credentials;
 use shared::edge::deployment::RECONCILE_EVERY_MINUTES;
 use shared::edge::deployment::{QUEUE, names};
 use shared::edge::metrics;
-use shared::edge::routes::WEBHOOK_PATH;
+use shared::edge::routes::{RSVP_PAGE_PATH, WEBHOOK_PATH};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -229,6 +229,8 @@ pub enum StackError {
 pub struct LocalStack {
     pub api_url: String,
     pub webhook_url: String,
+    /// The RSVP page, which guests' links open (`{api_url}/r/`).
+    pub rsvp_page_url: String,
     pub queue_url: String,
     pub dead_letter_queue_url: String,
     pub names: ResourceNames,
@@ -295,7 +297,7 @@ impl Clients {
 
 /// The functions the local stack runs, by binary name (template.yaml's
 /// `BuildProperties.Binary`).
-const FUNCTIONS: [&str; 11] = [
+const FUNCTIONS: [&str; 12] = [
     "events",
     "send-invitation",
     "send-bulk",
@@ -305,6 +307,7 @@ const FUNCTIONS: [&str; 11] = [
     "templates",
     "opt-outs",
     "guests",
+    "rsvp-page",
     "sender",
     "reconcile",
 ];
@@ -330,6 +333,7 @@ impl LocalStack {
         let addr = listener.local_addr().map_err(StackError::Bind)?;
         let api_url = format!("http://{addr}");
         let webhook_url = format!("{api_url}{WEBHOOK_PATH}");
+        let rsvp_page_url = format!("{api_url}{}", RSVP_PAGE_PATH.trim_end_matches("{token}"));
 
         let store = |function: &'static str| {
             Arc::new(DynamoStore::new(
@@ -350,6 +354,7 @@ impl LocalStack {
             options.webhook_public_url.clone(),
             options.profile,
             options.rates.clone(),
+            rsvp_page_url.clone(),
         );
         let sender = &clients["sender"];
         let credentials = load_twilio_credentials(&sender.secrets, &names.twilio_secret).await?;
@@ -376,6 +381,7 @@ impl LocalStack {
                 messenger: messenger.clone(),
                 queue: sender_queue.clone(),
                 webhook_url: webhook_url.clone(),
+                rsvp_page_url: rsvp_page_url.clone(),
                 pacer,
                 profile: options.profile,
                 max_receive_count: options.max_receive_count,
@@ -422,6 +428,7 @@ impl LocalStack {
         Ok(Self {
             api_url,
             webhook_url,
+            rsvp_page_url,
             queue_url,
             dead_letter_queue_url,
             names: options.names.clone(),

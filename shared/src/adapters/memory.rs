@@ -10,10 +10,10 @@ use crate::domain::{
     OptOuts, PhoneNumber, SeenOptOuts, Status, TemplateId,
 };
 use crate::ports::{
-    Admission, Annotation, BudgetStore, BudgetTake, DeliveryStore, EventStore, GuestChanges,
-    GuestPage, GuestStore, IdempotencyClaim, IdempotencyStore, InvitationStore, JobStore, KeyClaim,
-    ListQuery, OptOutStore, Page, QueueError, Recorded, RsvpStore, SendMessage, SendQueue,
-    StoreError, TemplateStore, Transition,
+    Admission, Annotation, AttemptStore, BudgetStore, BudgetTake, DeliveryStore, EventStore,
+    GuestChanges, GuestPage, GuestStore, IdempotencyClaim, IdempotencyStore, InvitationStore,
+    JobStore, KeyClaim, ListQuery, OptOutStore, Page, QueueError, Recorded, RsvpStore, SendMessage,
+    SendQueue, StoreError, TemplateStore, Transition,
 };
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -58,6 +58,8 @@ struct Tables {
     answers: HashMap<(String, EventId, GuestId), Vec<Rsvp>>,
     /// Kept messages, by (owner, event, message id).
     replies: BTreeMap<(String, EventId, String), Reply>,
+    /// Failed answer-token tries by (client, window).
+    attempts: HashMap<(String, i64), u32>,
 }
 
 impl Tables {
@@ -640,6 +642,28 @@ impl RsvpStore for MemoryStore {
             .collect();
         found.sort_by(|a, b| b.0.cmp(&a.0));
         Ok(found.into_iter().take(limit).map(|(_, i)| i).collect())
+    }
+}
+
+#[async_trait]
+impl AttemptStore for MemoryStore {
+    async fn failed_attempts(&self, client: &str, window: i64) -> Result<u32, StoreError> {
+        let key = (client.to_owned(), window);
+        Ok(self.tables().attempts.get(&key).copied().unwrap_or(0))
+    }
+
+    async fn add_failed_attempt(
+        &self,
+        client: &str,
+        window: i64,
+        _expires_at: i64,
+    ) -> Result<(), StoreError> {
+        *self
+            .tables()
+            .attempts
+            .entry((client.to_owned(), window))
+            .or_insert(0) += 1;
+        Ok(())
     }
 }
 

@@ -11,7 +11,7 @@ use super::guests::{cursor_after, everyone, guest_after};
 use crate::domain::guest::ListedGuest;
 use crate::domain::rsvp::{Answer, AnswerToken, AnswerVia, Headcount, Reply, Rsvp, RsvpHistory};
 use crate::domain::{Event, EventId, GuestId, Invitation, PhoneNumber, now};
-use crate::ports::{EventStore, GuestStore, InvitationStore, Recorded, RsvpStore};
+use crate::ports::{AttemptStore, EventStore, GuestStore, InvitationStore, Recorded, RsvpStore};
 
 /// What answering reads and writes.
 pub trait AnswerStore: EventStore + GuestStore + InvitationStore + RsvpStore {}
@@ -42,6 +42,54 @@ pub async fn open(
         .starts_at_instant()
         .is_some_and(|at| at <= time::OffsetDateTime::now_utc());
     Ok((!started).then_some((invitation, event)))
+}
+
+/// The RSVP page's limit on tries of tokens that open nothing: this many
+/// per client in each window. A guest's own link never counts against it.
+pub const MAX_FAILED_TRIES: u32 = 20;
+pub const TRY_WINDOW_SECONDS: i64 = 15 * 60;
+
+/// What the RSVP page reads and writes.
+pub trait PageStore: AnswerStore + AttemptStore {}
+impl<T: AnswerStore + AttemptStore + ?Sized> PageStore for T {}
+
+/// What a token brought to the RSVP page opens.
+#[derive(Debug, Clone)]
+pub enum PageAccess {
+    Open(Box<(Invitation, Event)>),
+    /// Altered, unknown or expired: all answered alike.
+    Closed,
+    /// The client tried too many tokens that opened nothing: wait.
+    TooManyTries,
+}
+
+/// Opens the RSVP page for a raw token from `client` (an IP address), at
+/// `now` (epoch seconds), counting a token that opens nothing against the
+/// client. Once over the limit every token is refused alike, so the page
+/// tells nothing about which are good.
+pub async fn open_page(
+    store: &dyn PageStore,
+    raw: &str,
+    client: &str,
+    now: i64,
+) -> Result<PageAccess, AppError> {
+    let window = now - now.rem_euclid(TRY_WINDOW_SECONDS);
+    if store.failed_attempts(client, window).await? >= MAX_FAILED_TRIES {
+        return Ok(PageAccess::TooManyTries);
+    }
+    let opened = match AnswerToken::parse(raw) {
+        Some(token) => open(store, &token).await?,
+        None => None,
+    };
+    match opened {
+        Some(found) => Ok(PageAccess::Open(Box::new(found))),
+        None => {
+            store
+                .add_failed_attempt(client, window, window + 2 * TRY_WINDOW_SECONDS)
+                .await?;
+            Ok(PageAccess::Closed)
+        }
+    }
 }
 
 /// Records a guest's answer to their invitation.
@@ -283,6 +331,37 @@ mod tests {
             ..token
         };
         assert!(open(&store, &altered).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn the_page_limits_tries_of_tokens_that_open_nothing() {
+        let (store, invitations) = invited(1).await;
+        let good = invitations[0].answer_token().unwrap().to_string();
+        let now = 1_800_000_000;
+        let page = |raw: String, client: &'static str| {
+            let store = &store;
+            async move { open_page(store, &raw, client, now).await.unwrap() }
+        };
+        assert!(matches!(page(good.clone(), "a").await, PageAccess::Open(_)));
+        for n in 0..MAX_FAILED_TRIES {
+            let wrong = format!(
+                "{}.{}",
+                invitations[0].invitation_id,
+                AnswerToken::new_secret()
+            );
+            let raw = if n % 2 == 0 { wrong } else { "junk".to_owned() };
+            assert!(matches!(page(raw, "a").await, PageAccess::Closed));
+        }
+        // Over the limit, even the good token is refused, alike; another client is not.
+        assert!(matches!(
+            page(good.clone(), "a").await,
+            PageAccess::TooManyTries
+        ));
+        assert!(matches!(page(good.clone(), "b").await, PageAccess::Open(_)));
+        let later = open_page(&store, &good, "a", now + TRY_WINDOW_SECONDS)
+            .await
+            .unwrap();
+        assert!(matches!(later, PageAccess::Open(_)));
     }
 
     #[tokio::test]

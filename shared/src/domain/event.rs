@@ -13,7 +13,10 @@ pub struct Event {
     pub starts_at: String,
     pub venue: String,
     pub host: String,
-    pub rsvp_base_url: String,
+    /// The organizer's own RSVP app: each guest's link is this URL and the
+    /// guest's `rsvp_token`. None: the stack's own RSVP page, whose links
+    /// carry each invitation's answer token.
+    pub rsvp_base_url: Option<String>,
     /// The template sends for this event use unless they name one.
     pub default_template_id: Option<TemplateId>,
     /// What a guest reads back after answering in WhatsApp.
@@ -67,15 +70,25 @@ impl EventInput {
         })?;
         let venue = required_text(self.venue, "venue", 300)?;
         let host = required_text(self.host, "host", 200)?;
-        let rsvp_base_url = required_text(self.rsvp_base_url, "rsvp_base_url", 500)?;
-        let valid_url = (rsvp_base_url.starts_with("https://")
-            || rsvp_base_url.starts_with("http://"))
-            && !rsvp_base_url.contains(char::is_whitespace);
-        if !valid_url {
-            return Err(FieldError::new(
-                "rsvp_base_url",
-                "must be an http(s) URL such as https://rsvp.example.com/r/",
-            ));
+        let rsvp_base_url = self
+            .rsvp_base_url
+            .map(|u| u.trim().to_owned())
+            .filter(|u| !u.is_empty());
+        if let Some(url) = &rsvp_base_url {
+            let valid_url = (url.starts_with("https://") || url.starts_with("http://"))
+                && !url.contains(char::is_whitespace);
+            if !valid_url {
+                return Err(FieldError::new(
+                    "rsvp_base_url",
+                    "must be an http(s) URL such as https://rsvp.example.com/r/, or left out for this stack's own RSVP page",
+                ));
+            }
+            if url.chars().count() > 500 {
+                return Err(FieldError::new(
+                    "rsvp_base_url",
+                    "must be at most 500 characters",
+                ));
+            }
         }
         let default_template_id = self
             .default_template_id
@@ -105,9 +118,13 @@ impl EventInput {
 }
 
 impl Event {
-    /// The guest's personal RSVP link: the base URL with the token appended.
-    pub fn rsvp_link(&self, token: &str) -> String {
-        format!("{}{}", self.rsvp_base_url, token)
+    /// The guest's link into the organizer's own RSVP app (the base URL
+    /// with the guest's token appended); None when the event uses the
+    /// stack's RSVP page.
+    pub fn rsvp_link(&self, token: &str) -> Option<String> {
+        self.rsvp_base_url
+            .as_ref()
+            .map(|base| format!("{base}{token}"))
     }
 
     /// The start as an instant, for ordering events with different offsets.
@@ -149,7 +166,17 @@ mod tests {
         let id = EventId::parse("e1").unwrap();
         let ev = input().parse(id.clone(), "org", "now").unwrap();
         assert_eq!(ev.display_date(), "Saturday, 1 May 2027, 17:00");
-        assert_eq!(ev.rsvp_link("tok"), "https://rsvp.example.com/r/tok");
+        assert_eq!(
+            ev.rsvp_link("tok").as_deref(),
+            Some("https://rsvp.example.com/r/tok")
+        );
+        let own = EventInput {
+            rsvp_base_url: Some(" ".into()),
+            ..input()
+        }
+        .parse(id.clone(), "o", "n")
+        .unwrap();
+        assert_eq!(own.rsvp_link("tok"), None);
         let err = EventInput {
             starts_at: Some("tomorrow".into()),
             ..input()

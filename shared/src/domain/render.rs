@@ -2,8 +2,8 @@
 //! HTML), validated when saved so that rendering one at send time cannot
 //! fail; and the built-in default.
 
-use super::rsvp::{Answer, AnswerToken};
-use super::{Event, Guest, MessageContent, MessageTemplate, TemplateId};
+use super::rsvp::Answer;
+use super::{Event, Guest, Invitation, MessageContent, MessageTemplate, TemplateId};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use tinytemplate::TinyTemplate;
@@ -57,7 +57,7 @@ pub const VARIABLES: &[Variable] = &[
     var("event_host", "Who invites", "Marina"),
     var(
         "rsvp_link",
-        "The guest's own RSVP link (the event's base URL and the guest's token)",
+        "The guest's own RSVP link: the stack's RSVP page with the invitation's answer token, or the event's base URL and the guest's token",
         "https://rsvp.example.com/r/3f9c2a",
     ),
     var(
@@ -84,6 +84,10 @@ fn variable_names() -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// What `rsvp_link` reads where no invitation is rendered (a preview) and
+/// the event uses the stack's RSVP page: each invitation has its own.
+pub const STACK_LINK_PLACEHOLDER: &str = "(the guest's own RSVP page link)";
 
 /// The values one guest's message is rendered with; names are [`VARIABLES`].
 /// A value that is missing renders as empty text.
@@ -115,19 +119,27 @@ impl TemplateContext {
             event_date: event.display_date(),
             event_venue: event.venue.clone(),
             event_host: event.host.clone(),
-            rsvp_link: event.rsvp_link(guest.rsvp_token.as_str()),
+            rsvp_link: event
+                .rsvp_link(guest.rsvp_token.as_str())
+                .unwrap_or_else(|| STACK_LINK_PLACEHOLDER.to_owned()),
             ..Self::default()
         }
     }
 
-    /// With the invitation's answer token: its buttons' payloads.
-    pub fn answering(mut self, token: Option<&AnswerToken>) -> Self {
-        if let Some(token) = token {
-            self.rsvp_yes = token.payload(Answer::Yes);
-            self.rsvp_no = token.payload(Answer::No);
-            self.rsvp_maybe = token.payload(Answer::Maybe);
+    /// What one invitation is rendered with: its buttons' payloads, and its
+    /// link into the stack's RSVP page at `rsvp_page_url` when the event
+    /// uses it.
+    pub fn for_invitation(event: &Event, invitation: &Invitation, rsvp_page_url: &str) -> Self {
+        let mut context = Self::new(event, &invitation.guest);
+        if let Some(token) = invitation.answer_token() {
+            context.rsvp_yes = token.payload(Answer::Yes);
+            context.rsvp_no = token.payload(Answer::No);
+            context.rsvp_maybe = token.payload(Answer::Maybe);
+            if event.rsvp_base_url.is_none() {
+                context.rsvp_link = format!("{rsvp_page_url}{token}");
+            }
         }
-        self
+        context
     }
 }
 

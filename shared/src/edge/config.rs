@@ -24,6 +24,9 @@ pub mod env {
     /// The webhook's URL as Twilio calls it through a custom domain or
     /// CloudFront (optional): the webhook also checks signatures against it.
     pub const WEBHOOK_PUBLIC_URL: &str = "WEBHOOK_PUBLIC_URL";
+    /// Where the stack's RSVP page is (`{api}/r/`): a guest's link is it
+    /// and their invitation's answer token.
+    pub const RSVP_PAGE_URL: &str = "RSVP_PAGE_URL";
     pub const SEND_RATE_PER_SECOND: &str = "SEND_RATE_PER_SECOND";
     pub const SENDER_MAX_CONCURRENCY: &str = "SENDER_MAX_CONCURRENCY";
     /// WhatsApp's limit on unique recipients a day: 250, 2000, 10000,
@@ -107,6 +110,22 @@ pub fn message_rates() -> Result<Rates, ConfigError> {
         }
         _ => Ok(Rates::default()),
     }
+}
+
+/// The stack's RSVP page ([`env::RSVP_PAGE_URL`]), ending in `/`.
+pub fn rsvp_page_url() -> Result<String, ConfigError> {
+    let raw = required(env::RSVP_PAGE_URL)?;
+    let url = parse_public_url(raw.trim()).map_err(|reason| ConfigError::Invalid {
+        name: env::RSVP_PAGE_URL,
+        reason,
+    })?;
+    if !url.ends_with('/') {
+        return Err(ConfigError::Invalid {
+            name: env::RSVP_PAGE_URL,
+            reason: format!("'{url}' must end with / (the token follows it)"),
+        });
+    }
+    Ok(url)
 }
 
 /// The webhook's public URL when Twilio calls it through a custom domain or

@@ -8,6 +8,18 @@ pub struct Route {
     pub path: &'static str,
     /// The function (crate and binary name) that serves it.
     pub function: &'static str,
+    pub caller: Caller,
+}
+
+/// Who calls a route, and so what lets them in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// An organizer: API Gateway's JWT authorizer.
+    Organizer,
+    /// Twilio: its signature, checked by the webhook (a function URL).
+    Twilio,
+    /// A guest without a login: the answer token in the path is the credential.
+    Guest,
 }
 
 pub const WEBHOOK_PATH: &str = "/api/whatsapp/webhook";
@@ -20,8 +32,19 @@ const fn route(method: &'static str, path: &'static str, function: &'static str)
         method,
         path,
         function,
+        caller: Caller::Organizer,
     }
 }
+
+const fn guests_route(method: &'static str, path: &'static str, function: &'static str) -> Route {
+    Route {
+        caller: Caller::Guest,
+        ..route(method, path, function)
+    }
+}
+
+/// The RSVP page a guest's link opens: the path's end is their answer token.
+pub const RSVP_PAGE_PATH: &str = "/r/{token}";
 
 pub const ROUTES: &[Route] = &[
     route("PUT", "/api/whatsapp/events/{eventId}", "events"),
@@ -59,8 +82,13 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/api/whatsapp/opt-outs/{phone}", "opt-outs"),
     route("PUT", "/api/whatsapp/opt-outs/{phone}", "opt-outs"),
     route("DELETE", "/api/whatsapp/opt-outs/{phone}", "opt-outs"),
+    guests_route("GET", RSVP_PAGE_PATH, "rsvp-page"),
+    guests_route("POST", RSVP_PAGE_PATH, "rsvp-page"),
     // Served by a function URL in AWS, not API Gateway: Twilio signs the call.
-    route("POST", WEBHOOK_PATH, "webhook"),
+    Route {
+        caller: Caller::Twilio,
+        ..route("POST", WEBHOOK_PATH, "webhook")
+    },
 ];
 
 /// Finds the route for a request and its path parameters.

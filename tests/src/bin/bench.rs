@@ -183,6 +183,7 @@ async fn pacing_only(o: &Options) -> Result<Value, Box<dyn std::error::Error>> {
             messenger: messenger.clone(),
             queue: Arc::new(MemoryQueue::new()),
             webhook_url: "http://127.0.0.1:9/".into(),
+            rsvp_page_url: "http://127.0.0.1:9/r/".into(),
             pacer: sender::Pacer::new(o.rate, o.concurrency)?,
             profile: SenderProfile {
                 rate_per_second: o.rate,

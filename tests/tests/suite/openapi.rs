@@ -1972,6 +1972,31 @@ async fn rsvps_and_answers_answer_as_documented() {
         .await
         .expect(200);
     assert_eq!(answered["rsvp"]["via"], "button", "{answered}");
+    // The same token opens Ana's RSVP page.
+    let token = variables["3"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("rsvp.yes.");
+    let html = s
+        .exchange(&t, Call::new("GET", format!("/r/{token}")))
+        .await
+        .expect(200);
+    assert!(html.to_string().contains("Spring Gala"), "{html}");
+    s.exchange(
+        &t,
+        Call::new("POST", format!("/r/{token}")).form(&[("answer", "no")]),
+    )
+    .await
+    .expect(200);
+    s.exchange(
+        &t,
+        Call::new("POST", format!("/r/{token}")).form(&[("answer", "never")]),
+    )
+    .await
+    .expect(400);
+    s.exchange(&t, Call::new("GET", "/r/nothing"))
+        .await
+        .expect(404);
 
     let recorded = s
         .exchange(
@@ -1985,7 +2010,7 @@ async fn rsvps_and_answers_answer_as_documented() {
         .exchange(&t, Call::new("GET", "/api/whatsapp/rsvps/gala?limit=1"))
         .await
         .expect(200);
-    assert_eq!(page["headcount"]["yes"], 1, "{page}");
+    assert_eq!(page["headcount"]["no"], 1, "{page}");
     let cursor = page["next_cursor"].as_str().unwrap();
     let rest = s
         .exchange(

@@ -349,3 +349,136 @@ async fn the_organizer_records_and_corrects_answers_and_bad_input_names_the_fiel
         .await;
     assert_eq!(status, 404);
 }
+
+/// The RSVP link in the message the simulator received for `phone`.
+fn link_sent_to(t: &TestStack, phone: &str) -> String {
+    let to = format!("whatsapp:{phone}");
+    let body = t
+        .sim_messages()
+        .into_iter()
+        .find(|m| m.params.get("To") == Some(&to))
+        .and_then(|m| m.params.get("Body").cloned())
+        .expect("a message with a body");
+    body.split_whitespace()
+        .find(|w| w.starts_with(&t.stack.rsvp_page_url))
+        .unwrap_or_else(|| panic!("no RSVP page link in {body:?}"))
+        .to_owned()
+}
+
+async fn page(t: &TestStack, method: &str, url: &str, form: Option<&str>) -> (u16, String) {
+    let mut req = t.http.request(method.parse().unwrap(), url);
+    if let Some(form) = form {
+        req = req
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.to_owned());
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    if status != 500 {
+        assert_eq!(resp.headers()["cache-control"], "no-store");
+        assert_eq!(resp.headers()["referrer-policy"], "no-referrer");
+        assert_eq!(
+            resp.headers()["content-security-policy"],
+            rsvp_page::CONTENT_SECURITY_POLICY
+        );
+    }
+    (status, resp.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rsvp_page_opens_only_from_a_guests_own_link_and_records_their_answer() {
+    let t = TestStack::start().await;
+    // No RSVP app of the organizer's: links open the stack's page.
+    let mut event = e2e::sample_event();
+    event.as_object_mut().unwrap().remove("rsvp_base_url");
+    let (status, saved) = t
+        .request("PUT", "/api/whatsapp/events/gala", Some(event.clone()))
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    assert_eq!(saved["rsvp_base_url"], Value::Null);
+    event["starts_at"] = json!("2020-05-01T17:00:00-03:00");
+    t.request("PUT", "/api/whatsapp/events/past", Some(event))
+        .await;
+    t.send_invitation("gala", guest("ana", "Ana Lima", &phone(1)))
+        .await;
+    t.send_invitation("past", guest("bo", "Bo", &phone(2)))
+        .await;
+    let start = std::time::Instant::now();
+    while t.sim_messages().len() < 2 {
+        assert!(start.elapsed() < WAIT, "both invitations were sent");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let link = link_sent_to(&t, &phone(1));
+
+    let (status, html) = page(&t, "GET", &link, None).await;
+    assert_eq!(status, 200, "{html}");
+    for shown in [
+        "Spring Gala",
+        "Hi Ana, will you come?",
+        "Casa Rosa",
+        "You have not answered yet",
+    ] {
+        assert!(html.contains(shown), "{shown:?} in {html}");
+    }
+    let (status, html) = page(&t, "POST", &link, Some("answer=yes&companions=2")).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Your answer is saved"), "{html}");
+    assert!(html.contains("(with 2 companions)"), "{html}");
+    let (_, ana) = t.request("GET", "/api/whatsapp/rsvps/gala/ana", None).await;
+    assert_eq!(ana["rsvp"]["via"], "link", "{ana}");
+    assert_eq!(ana["rsvp"]["companions"], 2, "{ana}");
+    for (form, field) in [
+        ("answer=sure", "answer"),
+        ("companions=1", "answer"),
+        ("answer=yes&companions=99", "companions"),
+    ] {
+        let (status, html) = page(&t, "POST", &link, Some(form)).await;
+        assert_eq!(status, 400, "{form}");
+        assert!(
+            html.contains(&format!("data-field=\"{field}\"")),
+            "{form}: {html}"
+        );
+    }
+
+    // Altered, unknown and expired tokens all get the same page.
+    let (status, expired) = page(&t, "GET", &link_sent_to(&t, &phone(2)), None).await;
+    assert_eq!(status, 404);
+    let last = link.chars().last().unwrap();
+    let altered = format!(
+        "{}{}",
+        &link[..link.len() - 1],
+        if last == '0' { '1' } else { '0' }
+    );
+    for wrong in [altered, format!("{}nothing", t.stack.rsvp_page_url)] {
+        let (status, html) = page(&t, "GET", &wrong, None).await;
+        assert_eq!((status, &html), (404, &expired), "{wrong}");
+        let (status, _) = page(&t, "POST", &wrong, Some("answer=no")).await;
+        assert_eq!(status, 404);
+    }
+    let (_, ana) = t.request("GET", "/api/whatsapp/rsvps/gala/ana", None).await;
+    assert_eq!(
+        ana["rsvp"]["answer"], "yes",
+        "nothing a wrong token did counts"
+    );
+
+    // Tries are limited: after enough wrong tokens, even a good one waits.
+    // (The wrong tokens above count too.)
+    let mut guesses = 0;
+    loop {
+        let guess = format!("{}guess{guesses}", t.stack.rsvp_page_url);
+        let (status, _) = page(&t, "GET", &guess, None).await;
+        if status == 429 {
+            break;
+        }
+        assert_eq!(status, 404);
+        guesses += 1;
+        assert!(
+            guesses <= shared::app::rsvp::MAX_FAILED_TRIES,
+            "guessing is limited"
+        );
+    }
+    assert!(guesses > 0);
+    let (status, html) = page(&t, "GET", &link, None).await;
+    assert_eq!(status, 429, "{html}");
+    assert!(html.contains("Too many tries"));
+}

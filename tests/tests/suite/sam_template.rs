@@ -10,7 +10,7 @@ use shared::domain::Status;
 use shared::domain::budget::{self, DailyLimit};
 use shared::edge::config::env;
 use shared::edge::deployment::QUEUE;
-use shared::edge::routes::{ROUTES, WEBHOOK_PATH};
+use shared::edge::routes::{Caller, ROUTES, WEBHOOK_PATH};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
@@ -88,13 +88,26 @@ fn every_route_is_an_http_api_event_of_its_function() {
                 "{}.{name} is on the HTTP API",
                 f.id
             );
-            assert!(
-                event.get("Auth").is_none(),
-                "{}.{name} keeps the default JWT authorizer",
-                f.id
-            );
             let method = event["Method"].as_str().unwrap().to_uppercase();
             let path = event["Path"].as_str().unwrap().to_owned();
+            let caller = ROUTES
+                .iter()
+                .find(|r| r.method == method && r.path == path)
+                .map(|r| r.caller);
+            if caller == Some(Caller::Guest) {
+                assert_eq!(
+                    event.get("Auth"),
+                    Some(&json!({"Authorizer": "NONE"})),
+                    "{}.{name} is a guest's: no organizer login",
+                    f.id
+                );
+            } else {
+                assert!(
+                    event.get("Auth").is_none(),
+                    "{}.{name} keeps the default JWT authorizer",
+                    f.id
+                );
+            }
             assert!(
                 in_template.insert((method, path, f.binary().to_owned())),
                 "{}.{name} is a duplicate route",
@@ -398,6 +411,7 @@ fn each_function_gets_the_environment_it_reads() {
         env::TWILIO_SECRET_ID,
         env::TWILIO_API_BASE,
         env::WEBHOOK_URL,
+        env::RSVP_PAGE_URL,
         env::SEND_RATE_PER_SECOND,
         env::DAILY_UNIQUE_RECIPIENTS,
         env::SENDER_MAX_CONCURRENCY,
@@ -430,12 +444,14 @@ fn each_function_gets_the_environment_it_reads() {
                 env::TABLE_NAME,
                 env::TWILIO_SECRET_ID,
                 env::WEBHOOK_PUBLIC_URL,
+                env::RSVP_PAGE_URL,
             ],
         ),
         ("sender", all.to_vec()),
         ("templates", vec![env::TABLE_NAME]),
         ("opt-outs", vec![env::TABLE_NAME]),
         ("guests", vec![env::TABLE_NAME]),
+        ("rsvp-page", vec![env::TABLE_NAME]),
         (
             "reconcile",
             vec![
@@ -584,6 +600,16 @@ fn each_function_may_do_only_what_it_does() {
                 vec![("dynamodb:Query", "index")],
             ]
             .concat(),
+        ),
+        (
+            "rsvp-page",
+            table(&[
+                "dynamodb:GetItem",
+                "dynamodb:BatchGetItem",
+                "dynamodb:Query",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+            ]),
         ),
         (
             "reconcile",

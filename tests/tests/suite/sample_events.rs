@@ -13,7 +13,7 @@ use shared::domain::{
     EventId, Guest, GuestId, Invitation, InvitationId, Job, JobId, PhoneNumber, RsvpToken, Status,
 };
 use shared::edge::routes::{self, ROUTES};
-use shared::ports::{InvitationStore, JobStore, OptOutStore, SendMessage};
+use shared::ports::{GuestStore, InvitationStore, JobStore, OptOutStore, SendMessage};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,6 +30,8 @@ const QUEUED_1: &str = "inv_sample0001";
 const FAILED: &str = "inv_sample0002";
 /// Queued; the SQS batch's second record.
 const QUEUED_2: &str = "inv_sample0003";
+/// The secret of the answer token events/rsvp-page-*.json carry.
+const SAMPLE_ANSWER_SECRET: &str = "5a3c0e1f2b4d6a8c9e0f1a2b3c4d5e6f";
 /// The Twilio auth token events/webhook-status-callback.json is signed with.
 const SAMPLE_AUTH_TOKEN: &str = "sample-auth-token-for-events-dir";
 
@@ -72,11 +74,18 @@ fn api_request(name: &str) -> (routes::Route, Request) {
         params.into_iter().collect::<BTreeMap<_, _>>(),
         "{name}: pathParameters"
     );
-    assert_eq!(
-        shared::edge::http::organizer(&req).expect("the sample carries a JWT sub"),
-        SAMPLE_ORGANIZER,
-        "{name}"
-    );
+    if route.caller == routes::Caller::Guest {
+        assert!(
+            raw["requestContext"].get("authorizer").is_none(),
+            "{name}: a guest's request carries no organizer"
+        );
+    } else {
+        assert_eq!(
+            shared::edge::http::organizer(&req).expect("the sample carries a JWT sub"),
+            SAMPLE_ORGANIZER,
+            "{name}"
+        );
+    }
     (route, req)
 }
 
@@ -108,6 +117,7 @@ impl Handlers {
             None,
             t.stack.profile,
             Default::default(),
+            t.stack.rsvp_page_url.clone(),
         );
         Self { store, functions }
     }
@@ -139,6 +149,8 @@ fn invitation(id: &str, guest: (&str, &str, &str), status: Status, now: &str) ->
         now,
     );
     inv.invitation_id = InvitationId::parse(id).unwrap();
+    // What events/rsvp-page-*.json's token opens.
+    inv.answer_secret = SAMPLE_ANSWER_SECRET.into();
     if status != Status::Queued {
         inv.status = status;
         inv.timestamps.insert(status, now.to_owned());
@@ -214,6 +226,7 @@ fn sender_deps(t: &TestStack, store: Arc<DynamoStore>) -> sender::Deps {
                 .with_dead_letter(&t.stack.dead_letter_queue_url),
         ),
         webhook_url: t.stack.webhook_url.clone(),
+        rsvp_page_url: t.stack.rsvp_page_url.clone(),
         pacer: sender::Pacer::new(50, 1).expect("1 instance at 50 per second"),
         profile: t.stack.profile,
         max_receive_count: shared::edge::deployment::QUEUE.max_receive_count,
@@ -330,6 +343,22 @@ async fn every_sample_event_goes_through_its_handler() {
 
     seed(&h.store).await;
 
+    // Ana's RSVP page, from her link, and her answer through it.
+    api("rsvp-page-get.json", 200).await;
+    api("rsvp-page-post.json", 200).await;
+    let ana = h
+        .store
+        .get_guests(
+            SAMPLE_ORGANIZER,
+            &EventId::parse(SAMPLE_EVENT).unwrap(),
+            &[GuestId::parse("g-ana").unwrap()],
+        )
+        .await
+        .unwrap();
+    let answer = ana[0].rsvp.as_ref().expect("Ana answered");
+    assert_eq!(answer.answer, shared::domain::rsvp::Answer::Maybe);
+    assert_eq!(answer.via, shared::domain::rsvp::AnswerVia::Link);
+
     let queued = api("send-invitation.json", 202).await;
     assert_eq!(queued["status"], "queued");
     let bulk = api("send-bulk.json", 202).await;
@@ -422,6 +451,7 @@ async fn every_sample_event_goes_through_its_handler() {
         auth_token: SecretString::from(token.to_owned()),
         public_url: None,
         profile: t.stack.profile,
+        rsvp_page_url: t.stack.rsvp_page_url.clone(),
     };
     let refused = webhook::handle(&webhook_deps("another-auth-token"), callback()).await;
     assert_eq!(refused.status(), 403, "the signature is checked");
@@ -476,7 +506,7 @@ async fn every_sample_event_goes_through_its_handler() {
     // Without the authorizer's claims no handler does anything (API Gateway
     // rejects such requests first; the handlers don't rely on it).
     for name in covered.iter().filter(|n| {
-        !["sender", "webhook", "reconcile"]
+        !["sender", "webhook", "reconcile", "rsvp-page"]
             .iter()
             .any(|f| n.starts_with(f))
     }) {

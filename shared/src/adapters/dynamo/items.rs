@@ -72,12 +72,14 @@ impl From<&Event> for Item {
             ("starts_at".into(), s(&e.starts_at)),
             ("venue".into(), s(&e.venue)),
             ("host".into(), s(&e.host)),
-            ("rsvp_base_url".into(), s(&e.rsvp_base_url)),
             ("owner".into(), s(&e.owner)),
             ("updated_at".into(), s(&e.updated_at)),
         ]);
         if let Some(template) = &e.default_template_id {
             item.insert("default_template_id".into(), s(template.as_str()));
+        }
+        if let Some(url) = &e.rsvp_base_url {
+            item.insert("rsvp_base_url".into(), s(url));
         }
         let confirmations = Answer::ALL
             .into_iter()
@@ -98,7 +100,7 @@ impl TryFrom<&Item> for Event {
             starts_at: r.s("starts_at")?,
             venue: r.s("venue")?,
             host: r.s("host")?,
-            rsvp_base_url: r.s("rsvp_base_url")?,
+            rsvp_base_url: r.opt_s("rsvp_base_url"),
             default_template_id: r.opt_parsed("default_template_id", TemplateId::parse)?,
             // Events written before confirmations have the defaults.
             confirmations: {

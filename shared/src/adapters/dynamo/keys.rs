@@ -26,6 +26,7 @@
 //! | its cursor, pause  | `BUDGET#{sender}`         | `CURSOR`  |                                       |
 //! | counted recipient  | `BUDGET#{sender}#{whatsapp user}` | `BUDGET` | (expires through [`TTL_ATTRIBUTE`]) |
 //! | its answer's parts | `IDEM#{owner}#{key}`      | `PART#{n:04}` | (when the answer passes 350 KB)   |
+//! | failed token tries | `TRIES#{client}`          | `W#{window start}` | (expires through [`TTL_ATTRIBUTE`]) |
 
 use super::items::{Item, s};
 use crate::domain::{
@@ -274,6 +275,11 @@ pub fn answer(owner: &str, event: &EventId, guest: &GuestId, at: &str) -> Key {
 /// The sort key prefix of a guest's answers.
 pub fn answers_prefix(guest: &GuestId) -> String {
     format!("ANSWER#{guest}#")
+}
+
+/// A client's failed answer-token tries in one window.
+pub fn attempts(client: &str, window: i64) -> Key {
+    key(format!("TRIES#{client}"), format!("W#{window}"))
 }
 
 /// A guest's message that was not an answer.

@@ -9,7 +9,7 @@ use super::keys::{self, BY_RECIPIENT_INDEX};
 use super::{DynamoStore, backend};
 use crate::domain::rsvp::{Reply, Rsvp, RsvpHistory};
 use crate::domain::{EventId, GuestId, Invitation, InvitationId, PhoneNumber};
-use crate::ports::{InvitationStore, Recorded, RsvpStore, StoreError};
+use crate::ports::{AttemptStore, InvitationStore, Recorded, RsvpStore, StoreError};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 
@@ -150,6 +150,38 @@ impl RsvpStore for DynamoStore {
         // Newest first, as the index answered.
         found.sort_by_key(|i| ids.iter().position(|id| *id == i.invitation_id));
         Ok(found)
+    }
+}
+
+#[async_trait]
+impl AttemptStore for DynamoStore {
+    async fn failed_attempts(&self, client: &str, window: i64) -> Result<u32, StoreError> {
+        match self.get(keys::attempts(client, window)).await? {
+            None => Ok(0),
+            Some(item) => items::Reader(&item).n("tries"),
+        }
+    }
+
+    async fn add_failed_attempt(
+        &self,
+        client: &str,
+        window: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::attempts(client, window).item()))
+            .update_expression(format!(
+                "ADD tries :one SET {} = :expires",
+                keys::TTL_ATTRIBUTE
+            ))
+            .expression_attribute_values(":one", items::n(1))
+            .expression_attribute_values(":expires", items::n(expires_at))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
     }
 }
 
