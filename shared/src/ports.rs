@@ -114,6 +114,7 @@ pub enum IdempotencyClaim {
 
 #[async_trait]
 pub trait EventStore: Send + Sync {
+    /// Writes the event and notes its reminder times for scheduled runs.
     async fn put_event(&self, event: &Event) -> Result<(), StoreError>;
     /// Events are namespaced by their owner: two organizers may use the same id.
     async fn get_event(&self, owner: &str, id: &EventId) -> Result<Option<Event>, StoreError>;
@@ -375,6 +376,26 @@ pub trait RsvpStore: Send + Sync {
         phone: &PhoneNumber,
         limit: usize,
     ) -> Result<Vec<Invitation>, StoreError>;
+}
+
+/// One event's reminder time that has come.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueReminder {
+    pub owner: String,
+    pub event_id: EventId,
+    /// The reminder time's key ([`crate::domain::reminder::scheduled_key`]).
+    pub at: String,
+}
+
+/// Where scheduled runs find reminder times: writing an event notes its
+/// reminder times ([`EventStore::put_event`]); a time stays due until done.
+#[async_trait]
+pub trait ReminderStore: Send + Sync {
+    /// Reminder times at or before `now` and after `since` (both RFC 3339,
+    /// UTC), oldest first.
+    async fn due_reminders(&self, since: &str, now: &str) -> Result<Vec<DueReminder>, StoreError>;
+    /// Forgets a reminder time once its run is done (or it no longer is one).
+    async fn reminder_done(&self, due: &DueReminder) -> Result<(), StoreError>;
 }
 
 /// Tries of answer tokens that opened nothing, per client (an IP address)

@@ -590,3 +590,32 @@ impl Drop for TestStack {
         }
     }
 }
+
+/// One SQS record carrying `body`, as Lambda hands it over on its
+/// `receive_count`th receipt.
+pub fn sqs_record(body: &str, receive_count: u32) -> aws_lambda_events::event::sqs::SqsMessage {
+    let mut record = aws_lambda_events::event::sqs::SqsMessage::default();
+    record.message_id = Some(uuid::Uuid::new_v4().to_string());
+    record.body = Some(body.to_owned());
+    record
+        .attributes
+        .insert("ApproximateReceiveCount".into(), receive_count.to_string());
+    record
+}
+
+/// The sender's event: a batch of SQS records.
+pub fn sqs_batch(
+    records: Vec<aws_lambda_events::event::sqs::SqsMessage>,
+) -> aws_lambda_events::event::sqs::SqsEvent {
+    let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
+    event.records = records;
+    event
+}
+
+/// The queue's message for an invitation's first attempt, first received.
+pub fn send_record(invitation_id: &str) -> aws_lambda_events::event::sqs::SqsMessage {
+    sqs_record(
+        &format!(r#"{{"invitation_id":"{invitation_id}","attempt":1}}"#),
+        1,
+    )
+}

@@ -1,18 +1,25 @@
 //! `reconcile`: run on a schedule (EventBridge), queues again the
 //! invitations the daily limit's window frees ([`shared::app::waiting`]),
 //! settles the invitations no callback settled and re-queues those no
-//! message carries ([`shared::app::reconcile`]), then logs and counts what
-//! it did.
+//! message carries ([`shared::app::reconcile`]), sends the reminders whose
+//! time has come ([`shared::app::remind`]), then logs and counts what it did.
 
 use shared::app::reconcile::{self, ReconcileStore, Report, Thresholds};
+use shared::app::remind::{self, RemindStore};
 use shared::app::waiting;
 use shared::domain::budget::SenderProfile;
 use shared::edge::metrics;
+use shared::ports::ReminderStore;
 use shared::ports::{Messenger, SendQueue};
 use std::sync::Arc;
 
+/// What a scheduled run reads and writes: reconciliation's store, and
+/// what reminders need.
+pub trait ScheduledStore: ReconcileStore + RemindStore + ReminderStore {}
+impl<T: ReconcileStore + RemindStore + ReminderStore + ?Sized> ScheduledStore for T {}
+
 pub struct Deps {
-    pub store: Arc<dyn ReconcileStore>,
+    pub store: Arc<dyn ScheduledStore>,
     pub queue: Arc<dyn SendQueue>,
     pub messenger: Arc<dyn Messenger>,
     pub thresholds: Thresholds,
@@ -39,6 +46,12 @@ pub async fn handle(deps: &Deps) -> Result<Report, shared::ports::StoreError> {
     .await
     .inspect_err(|error| tracing::error!(%error, "reconciliation stopped"))?;
     report.unwaited = unwaited;
+    // Reminders after reconciliation: a failure leaves them for the next run.
+    let store = deps.store.as_ref();
+    match remind::run_due(store, store, deps.queue.as_ref(), now).await {
+        Ok(reminders) => report.reminded = reminders.reminded,
+        Err(error) => tracing::error!(%error, "reminders stopped; the next run tries again"),
+    }
     let moved = report.requeued + report.settled + report.released;
     if moved + report.unchanged + report.errors + report.orphaned > 0 {
         tracing::warn!(

@@ -2,16 +2,23 @@
 //! Bad guests come back in the 202 answer (index, field, reason); the good
 //! ones are written with BatchWriteItem and queued with SendMessageBatch.
 //! An `Idempotency-Key` makes a repeated request return the first answer.
+//!
+//! `POST /api/whatsapp/remind/{eventId}` ("remind now") sends the event's
+//! reminder to guests reached by an invitation who have not answered,
+//! through the same pipeline; once a day per event, so a second press (or
+//! a retried request) sends nothing more.
 
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
-use shared::app::send::{self, NewJob, SendStore};
+use shared::app::remind::{self, RemindStore};
+use shared::app::send::{self, NewJob};
 use shared::app::{idempotency, templates};
 use shared::domain::budget::{self, DailyLimit, SenderProfile};
 use shared::domain::cost::Rates;
 use shared::domain::guest::{ALREADY_INVITED, already_invited_words};
 use shared::domain::{EventId, FieldError, Guest, GuestInput, Invitation, Status, timestamp};
 use shared::edge::http::{self, ApiError, ApiResult};
+use shared::edge::routes;
 use shared::ports::{BudgetStore, IdempotencyStore, SendQueue};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,8 +31,9 @@ pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
 /// What send-bulk reads and writes: the send pipeline's store,
 /// idempotency keys, and (for a dry run's estimate) the daily budget.
-pub trait BulkStore: SendStore + IdempotencyStore + BudgetStore {}
-impl<T: SendStore + IdempotencyStore + BudgetStore + ?Sized> BulkStore for T {}
+/// And, for "remind now", the guests' answers.
+pub trait BulkStore: RemindStore + IdempotencyStore + BudgetStore {}
+impl<T: RemindStore + IdempotencyStore + BudgetStore + ?Sized> BulkStore for T {}
 
 pub struct Deps {
     pub store: Arc<dyn BulkStore>,
@@ -162,7 +170,32 @@ pub fn triage(raw: Vec<serde_json::Value>) -> Triage {
 }
 
 pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
+    if req.uri().path().starts_with(routes::REMIND_PATH) {
+        return http::respond(remind_now(deps, req).await);
+    }
     http::respond(send_bulk(deps, req).await)
+}
+
+async fn remind_now(deps: &Deps, req: Request) -> ApiResult {
+    let owner = http::organizer(&req)?;
+    let event_id = http::path_param(&req, "eventId", EventId::parse)?;
+    let event = send::event_named(deps.store.as_ref(), &owner, &event_id).await?;
+    let done = remind::remind_now(
+        deps.store.as_ref(),
+        deps.queue.as_ref(),
+        &event,
+        OffsetDateTime::now_utc(),
+    )
+    .await?;
+    tracing::info!(%event_id, job_id = %done.job_id, reminded = done.reminded, already = done.already, "remind now");
+    Ok(http::json(
+        202,
+        &serde_json::json!({
+            "job_id": done.job_id,
+            "reminded": done.reminded,
+            "already": done.already,
+        }),
+    ))
 }
 
 async fn send_bulk(deps: &Deps, req: Request) -> ApiResult {

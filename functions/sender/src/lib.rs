@@ -15,14 +15,15 @@ use shared::app::lifecycle;
 use shared::app::waiting::{self, WaitingStore};
 use shared::domain::budget::{self, DailyLimit, SenderProfile};
 use shared::domain::reason::{
-    EVENT_MISSING, MARKETING_TO_US, SEND_FAILED, SEND_UNCONFIRMED, TEMPLATE_MISSING,
+    ANSWERED, EVENT_MISSING, MARKETING_TO_US, SEND_FAILED, SEND_UNCONFIRMED, TEMPLATE_MISSING,
 };
+use shared::domain::reminder::is_reminder;
 use shared::domain::render::{self, TemplateContext};
 use shared::domain::{Invitation, InvitationId, MessageContent, OptOut, OptOuts, Status, now};
 use shared::edge::deployment::QUEUE;
 use shared::edge::metrics;
 use shared::ports::{
-    Annotation, BudgetTake, ErrorInfo, EventStore, FailureKind, Messenger, OptOutStore,
+    Annotation, BudgetTake, ErrorInfo, EventStore, FailureKind, GuestStore, Messenger, OptOutStore,
     OutboundMessage, SendMessage, SendQueue, StoreError, TemplateStore,
 };
 use std::collections::HashMap;
@@ -32,8 +33,14 @@ use tokio::time::Instant;
 
 /// What the sender reads and moves: the invitation, its event and template
 /// version, the guest's opt-out, and the daily budget.
-pub trait SenderStore: WaitingStore + EventStore + TemplateStore + OptOutStore {}
-impl<T: WaitingStore + EventStore + TemplateStore + OptOutStore + ?Sized> SenderStore for T {}
+pub trait SenderStore:
+    WaitingStore + EventStore + TemplateStore + OptOutStore + GuestStore
+{
+}
+impl<T: WaitingStore + EventStore + TemplateStore + OptOutStore + GuestStore + ?Sized> SenderStore
+    for T
+{
+}
 
 pub struct Deps {
     pub store: Arc<dyn SenderStore>,
@@ -297,6 +304,18 @@ async fn check(
             tracing::info!(invitation_id = %inv.invitation_id, to = %inv.guest.phone, "guest opted out; skipped");
         }
         return Ok(None);
+    }
+    // A reminder whose guest answered meanwhile is not sent.
+    if is_reminder(&inv.job_id) {
+        let guest = std::slice::from_ref(&inv.guest.guest_id);
+        let listed = store.get_guests(&inv.owner, &inv.event_id, guest).await?;
+        if listed.first().is_some_and(|g| g.rsvp.is_some()) {
+            let error = Some(ANSWERED.into());
+            if lifecycle::force(store, &inv, Status::Skipped, &now(), None, error).await? {
+                tracing::info!(invitation_id = %inv.invitation_id, "the guest answered; reminder skipped");
+            }
+            return Ok(None);
+        }
     }
     Ok(Some(inv))
 }

@@ -10,10 +10,10 @@ use crate::domain::{
     OptOuts, PhoneNumber, SeenOptOuts, Status, TemplateId,
 };
 use crate::ports::{
-    Admission, Annotation, AttemptStore, BudgetStore, BudgetTake, DeliveryStore, EventStore,
-    GuestChanges, GuestPage, GuestStore, IdempotencyClaim, IdempotencyStore, InvitationStore,
-    JobStore, KeyClaim, ListQuery, OptOutStore, Page, QueueError, Recorded, RsvpStore, SendMessage,
-    SendQueue, StoreError, TemplateStore, Transition,
+    Admission, Annotation, AttemptStore, BudgetStore, BudgetTake, DeliveryStore, DueReminder,
+    EventStore, GuestChanges, GuestPage, GuestStore, IdempotencyClaim, IdempotencyStore,
+    InvitationStore, JobStore, KeyClaim, ListQuery, OptOutStore, Page, QueueError, Recorded,
+    ReminderStore, RsvpStore, SendMessage, SendQueue, StoreError, TemplateStore, Transition,
 };
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -60,6 +60,8 @@ struct Tables {
     replies: BTreeMap<(String, EventId, String), Reply>,
     /// Failed answer-token tries by (client, window).
     attempts: HashMap<(String, i64), u32>,
+    /// Reminder times run: (owner, event, at).
+    reminders_done: HashSet<(String, EventId, String)>,
 }
 
 impl Tables {
@@ -642,6 +644,43 @@ impl RsvpStore for MemoryStore {
             .collect();
         found.sort_by(|a, b| b.0.cmp(&a.0));
         Ok(found.into_iter().take(limit).map(|(_, i)| i).collect())
+    }
+}
+
+#[async_trait]
+impl ReminderStore for MemoryStore {
+    async fn due_reminders(&self, since: &str, now: &str) -> Result<Vec<DueReminder>, StoreError> {
+        let tables = self.tables();
+        let mut due: Vec<DueReminder> = tables
+            .events
+            .values()
+            .flat_map(|e| {
+                e.reminder_instants().into_iter().map(|at| DueReminder {
+                    owner: e.owner.clone(),
+                    event_id: e.event_id.clone(),
+                    at: crate::domain::reminder::scheduled_key(at),
+                })
+            })
+            .filter(|d| d.at.as_str() > since && d.at.as_str() <= now)
+            .filter(|d| {
+                !tables.reminders_done.contains(&(
+                    d.owner.clone(),
+                    d.event_id.clone(),
+                    d.at.clone(),
+                ))
+            })
+            .collect();
+        due.sort_by(|a, b| a.at.cmp(&b.at));
+        Ok(due)
+    }
+
+    async fn reminder_done(&self, due: &DueReminder) -> Result<(), StoreError> {
+        self.tables().reminders_done.insert((
+            due.owner.clone(),
+            due.event_id.clone(),
+            due.at.clone(),
+        ));
+        Ok(())
     }
 }
 

@@ -13,8 +13,7 @@ pub fn event() -> Event {
         venue: Some("Casa Rosa".into()),
         host: Some("Marina".into()),
         rsvp_base_url: Some("https://rsvp.example.com/r/".into()),
-        default_template_id: None,
-        confirmations: None,
+        ..Default::default()
     }
     .parse(EventId::parse("gala").unwrap(), OWNER, &now())
     .unwrap()

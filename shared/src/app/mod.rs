@@ -7,6 +7,7 @@ pub mod guests;
 pub mod idempotency;
 pub mod lifecycle;
 pub mod reconcile;
+pub mod remind;
 pub mod rsvp;
 pub mod send;
 pub mod templates;

@@ -86,6 +86,8 @@ pub struct Report {
     /// Waiting invitations the daily limit's window let go again
     /// ([`super::waiting`]).
     pub unwaited: usize,
+    /// Guests reminded by reminder times that came ([`super::remind`]).
+    pub reminded: usize,
 }
 
 enum Found {

@@ -1,8 +1,8 @@
-//! Which template (version) a send uses. `default` exists for every
-//! organizer: it is seeded the first time it is asked for.
+//! Which template (version) a send uses. `default` (and `reminder`) exist
+//! for every organizer: each is seeded the first time it is asked for.
 
 use crate::app::AppError;
-use crate::domain::render::{DEFAULT_TEMPLATE_ID, builtin_default, is_default};
+use crate::domain::render::{DEFAULT_TEMPLATE_ID, builtin};
 use crate::domain::{Event, MessageTemplate, TemplateId, TemplateRef, now};
 use crate::ports::{StoreError, TemplateStore};
 
@@ -16,10 +16,9 @@ pub async fn current(
     if let Some(found) = store.get_template(owner, id, None).await? {
         return Ok(Some(found));
     }
-    if !is_default(id) {
+    let Some(seed) = builtin(id, owner, &now()) else {
         return Ok(None);
-    }
-    let seed = builtin_default(owner, &now());
+    };
     if !store.put_template(&seed, None).await? {
         // Seeded by another request meanwhile.
         return store.get_template(owner, id, None).await;
@@ -37,8 +36,8 @@ pub async fn version(
     let found = store
         .get_template(owner, &reference.template_id, Some(reference.version))
         .await?;
-    if found.is_none() && is_default(&reference.template_id) && reference.version == 1 {
-        return Ok(Some(builtin_default(owner, &now())));
+    if found.is_none() && reference.version == 1 {
+        return Ok(builtin(&reference.template_id, owner, &now()));
     }
     Ok(found)
 }

@@ -1,3 +1,4 @@
+use super::reminder::{ReminderInput, ReminderTime, parse_plan};
 use super::rsvp::{Confirmations, ConfirmationsInput};
 use super::{EventId, FieldError, TemplateId};
 use time::OffsetDateTime;
@@ -21,6 +22,14 @@ pub struct Event {
     pub default_template_id: Option<TemplateId>,
     /// What a guest reads back after answering in WhatsApp.
     pub confirmations: Confirmations,
+    /// When answers are wanted by (RFC 3339, the organizer's offset).
+    pub rsvp_deadline: Option<String>,
+    /// When guests without an answer are reminded, counting down to the
+    /// deadline (else the start).
+    pub reminders: Vec<ReminderTime>,
+    /// The template reminders are sent with (usually a Utility one); None:
+    /// the built-in reminder.
+    pub reminder_template_id: Option<TemplateId>,
     /// The organizer (caller identity) that owns the event; never shown.
     #[serde(skip)]
     pub owner: String,
@@ -38,6 +47,9 @@ pub struct EventInput {
     pub rsvp_base_url: Option<String>,
     pub default_template_id: Option<String>,
     pub confirmations: Option<ConfirmationsInput>,
+    pub rsvp_deadline: Option<String>,
+    pub reminders: Option<Vec<ReminderInput>>,
+    pub reminder_template_id: Option<String>,
 }
 
 pub(crate) fn required_text(
@@ -62,12 +74,20 @@ impl EventInput {
     pub fn parse(self, event_id: EventId, owner: &str, now: &str) -> Result<Event, FieldError> {
         let name = required_text(self.name, "name", 200)?;
         let starts_at = required_text(self.starts_at, "starts_at", 64)?;
-        OffsetDateTime::parse(&starts_at, &Rfc3339).map_err(|_| {
+        let start = OffsetDateTime::parse(&starts_at, &Rfc3339).map_err(|_| {
             FieldError::new(
                 "starts_at",
                 "must be an RFC 3339 date-time such as 2027-05-01T17:00:00-03:00",
             )
         })?;
+        let (rsvp_deadline, reminders) = parse_plan(self.rsvp_deadline, self.reminders, &start)?;
+        let reminder_template_id = self
+            .reminder_template_id
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+            .map(|t| TemplateId::parse(&t))
+            .transpose()
+            .map_err(|e| FieldError::new("reminder_template_id", e))?;
         let venue = required_text(self.venue, "venue", 300)?;
         let host = required_text(self.host, "host", 200)?;
         let rsvp_base_url = self
@@ -104,6 +124,9 @@ impl EventInput {
             .unwrap_or_default();
         Ok(Event {
             confirmations,
+            rsvp_deadline,
+            reminders,
+            reminder_template_id,
             event_id,
             name,
             starts_at,
@@ -156,8 +179,7 @@ mod tests {
             venue: Some("Hall".into()),
             host: Some("Ana".into()),
             rsvp_base_url: Some("https://rsvp.example.com/r/".into()),
-            default_template_id: None,
-            confirmations: None,
+            ..Default::default()
         }
     }
 

@@ -10,6 +10,7 @@ mod invitation;
 mod opt_out;
 mod phone;
 pub mod reason;
+pub mod reminder;
 pub mod render;
 pub mod rsvp;
 mod status;

@@ -30,6 +30,8 @@ pub enum Action {
     FixTemplate,
     /// Anything else: retry, or check the guest's details.
     RetryByHand,
+    /// A reminder the guest's answer made needless.
+    Answered,
 }
 
 impl Action {
@@ -60,6 +62,7 @@ impl Action {
             }
             Action::FixTemplate => "Fix the template (or the event's details it uses), then retry.",
             Action::RetryByHand => "Retry it; if it fails again, check the guest's number.",
+            Action::Answered => "Nothing to do: the guest answered, so the reminder was not sent.",
         }
     }
 }
@@ -72,12 +75,13 @@ pub struct Reason {
 }
 
 /// Every reason the product records.
-const ALL: [Reason; 5] = [
+const ALL: [Reason; 6] = [
     OPTED_OUT,
     OPTED_OUT_BY_YOU,
     MARKETING_TO_US,
     EVENT_MISSING,
     TEMPLATE_MISSING,
+    ANSWERED,
 ];
 
 /// What one of the product's own reason codes means for the organizer
@@ -90,6 +94,13 @@ pub fn action(code: &str) -> Action {
         .find(|r| r.code == code)
         .map_or(Action::RetryByHand, |r| r.action)
 }
+
+/// A reminder not sent: the guest answered before it went out.
+pub const ANSWERED: Reason = Reason {
+    code: "answered",
+    message: "The guest answered before this reminder went out",
+    action: Action::Answered,
+};
 
 /// Not sent because the guest opted out.
 pub const OPTED_OUT: Reason = Reason {

@@ -354,6 +354,25 @@ pub fn is_default(id: &TemplateId) -> bool {
     id.as_str() == DEFAULT_TEMPLATE_ID
 }
 
+/// The template reminders use when the event names none; every organizer has it.
+pub const REMINDER_TEMPLATE_ID: &str = "reminder";
+pub const REMINDER_TEMPLATE_NAME: &str = "Default reminder";
+pub const REMINDER_TEMPLATE: &str = "Hi {guest_first_name}! A reminder from {event_host}: {event_name} is on {event_date} at {event_venue}.\nPlease let us know if you can come: {rsvp_link}";
+
+/// A built-in template by id (`default`, `reminder`), as version 1.
+pub fn builtin(id: &TemplateId, owner: &str, at: &str) -> Option<MessageTemplate> {
+    match id.as_str() {
+        DEFAULT_TEMPLATE_ID => Some(builtin_default(owner, at)),
+        REMINDER_TEMPLATE_ID => Some(MessageTemplate {
+            template_id: id.clone(),
+            name: REMINDER_TEMPLATE_NAME.to_owned(),
+            text: Some(REMINDER_TEMPLATE.to_owned()),
+            ..builtin_default(owner, at)
+        }),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,6 +26,8 @@ pub const WEBHOOK_PATH: &str = "/api/whatsapp/webhook";
 /// Where the answers' routes start (served with the guest list).
 pub const RSVPS_PATH: &str = "/api/whatsapp/rsvps/";
 pub const REPLIES_PATH: &str = "/api/whatsapp/replies/";
+/// "Remind now" (served with send-bulk: it sends).
+pub const REMIND_PATH: &str = "/api/whatsapp/remind/";
 
 const fn route(method: &'static str, path: &'static str, function: &'static str) -> Route {
     Route {
@@ -52,6 +54,7 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/api/whatsapp/events", "events"),
     route("POST", "/api/whatsapp/send-invitation", "send-invitation"),
     route("POST", "/api/whatsapp/send-bulk", "send-bulk"),
+    route("POST", "/api/whatsapp/remind/{eventId}", "send-bulk"),
     route("GET", "/api/whatsapp/status/{jobId}", "status"),
     route("GET", "/api/whatsapp/invitations/{eventId}", "status"),
     route("GET", "/api/whatsapp/sender", "status"),

@@ -125,8 +125,7 @@ async fn pacing_only(o: &Options) -> Result<Value, Box<dyn std::error::Error>> {
         venue: Some("Hall".into()),
         host: Some("Host".into()),
         rsvp_base_url: Some("https://rsvp.example.com/r/".into()),
-        default_template_id: None,
-        confirmations: None,
+        ..Default::default()
     }
     .parse(EventId::parse("bench")?, owner, &now())?;
     store.put_event(&event).await?;

@@ -1,8 +1,8 @@
 //! Bulk sending, idempotency, retry, and each failure mode, end to end.
 
 use async_trait::async_trait;
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use e2e::{TestStack, assert_counts_exact, guest, guests};
+use aws_lambda_events::event::sqs::SqsMessage;
+use e2e::{TestStack, assert_counts_exact, guest, guests, sqs_batch, sqs_record};
 use serde_json::json;
 use shared::ports::{Messenger, OutboundMessage, ProviderError};
 use std::collections::HashSet;
@@ -81,14 +81,14 @@ async fn a_redelivered_message_is_not_sent_twice() {
         .send_invitation("gala", guest("g1", "Ana", "+5511999990000"))
         .await;
     let deps = t.sender_deps(Arc::new(t.twilio_client()));
-    let record = record(&format!(r#"{{"invitation_id":"{id}","attempt":1}}"#), 1);
-    let first = sender::handle(&deps, event(vec![record.clone()])).await;
+    let record = sqs_record(&format!(r#"{{"invitation_id":"{id}","attempt":1}}"#), 1);
+    let first = sender::handle(&deps, sqs_batch(vec![record.clone()])).await;
     assert!(first.batch_item_failures.is_empty());
     let mut again = record;
     again
         .attributes
         .insert("ApproximateReceiveCount".into(), "2".into());
-    let second = sender::handle(&deps, event(vec![again])).await;
+    let second = sender::handle(&deps, sqs_batch(vec![again])).await;
     assert!(
         second.batch_item_failures.is_empty(),
         "a redelivery is acknowledged, not retried"
@@ -138,15 +138,15 @@ async fn a_crash_after_twilio_accepted_never_sends_again() {
         .await;
     let body = format!(r#"{{"invitation_id":"{id}","attempt":1}}"#);
     let crashing = Arc::new(t.sender_deps(Arc::new(CrashAfterSend(t.twilio_client()))));
-    let rec = record(&body, 1);
+    let rec = sqs_record(&body, 1);
     let crashed =
-        tokio::spawn(async move { sender::handle(&crashing, event(vec![rec])).await }).await;
+        tokio::spawn(async move { sender::handle(&crashing, sqs_batch(vec![rec])).await }).await;
     assert!(crashed.is_err(), "the first sender died");
     assert_eq!(t.sim_messages().len(), 1);
 
     // SQS redelivers after the visibility timeout; a healthy sender finds it mid-send.
     let healthy = t.sender_deps(Arc::new(t.twilio_client()));
-    let response = sender::handle(&healthy, event(vec![record(&body, 2)])).await;
+    let response = sender::handle(&healthy, sqs_batch(vec![sqs_record(&body, 2)])).await;
     assert!(response.batch_item_failures.is_empty());
     let flagged = t.invitation("gala", &id).await;
     assert_eq!(
@@ -359,11 +359,11 @@ async fn a_poison_message_reaches_the_dead_letter_queue_and_the_batch_goes_on() 
         .await;
     let deps = t.sender_deps(Arc::new(t.twilio_client()));
     let batch = vec![
-        record("not json at all", 1),
-        record(&format!(r#"{{"invitation_id":"{id}","attempt":1}}"#), 1),
-        record(r#"{"invitation_id":"inv_doesnotexist","attempt":1}"#, 1),
+        sqs_record("not json at all", 1),
+        sqs_record(&format!(r#"{{"invitation_id":"{id}","attempt":1}}"#), 1),
+        sqs_record(r#"{"invitation_id":"inv_doesnotexist","attempt":1}"#, 1),
     ];
-    let response = sender::handle(&deps, event(batch)).await;
+    let response = sender::handle(&deps, sqs_batch(batch)).await;
     assert!(
         response.batch_item_failures.is_empty(),
         "poison is moved, not retried: {:?}",
@@ -372,22 +372,6 @@ async fn a_poison_message_reaches_the_dead_letter_queue_and_the_batch_goes_on() 
     assert_eq!(t.queue_depth(&t.stack.dead_letter_queue_url).await, 2);
     t.wait_for_invitation("gala", &id, WAIT, |i| i["status"] == "read")
         .await;
-}
-
-fn record(body: &str, receive_count: u32) -> SqsMessage {
-    let mut record = SqsMessage::default();
-    record.message_id = Some(format!("m-{}", body.len()));
-    record.body = Some(body.to_owned());
-    record
-        .attributes
-        .insert("ApproximateReceiveCount".into(), receive_count.to_string());
-    record
-}
-
-fn event(records: Vec<SqsMessage>) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    event.records = records;
-    event
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -408,14 +392,14 @@ async fn the_sender_claims_only_what_it_can_send_before_its_deadline() {
         .iter()
         .enumerate()
         .map(|(i, id)| {
-            let mut r = record(&format!(r#"{{"invitation_id":"{id}","attempt":1}}"#), 1);
+            let mut r = sqs_record(&format!(r#"{{"invitation_id":"{id}","attempt":1}}"#), 1);
             r.message_id = Some(format!("m{i}"));
             r
         })
         .collect();
     // Time for the first send only.
     let deadline = tokio::time::Instant::now() + sender::SEND_BUDGET + Duration::from_millis(500);
-    let response = sender::handle_until(&deps, event(records), deadline).await;
+    let response = sender::handle_until(&deps, sqs_batch(records), deadline).await;
     let returned: HashSet<String> = response
         .batch_item_failures
         .iter()

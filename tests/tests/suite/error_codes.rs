@@ -37,6 +37,7 @@ fn action_name(action: Action) -> Value {
         Action::CheckAccount => "check_account",
         Action::FixTemplate => "fix_template",
         Action::RetryByHand => "retry_by_hand",
+        Action::Answered => "answered",
     };
     Value::from(name)
 }

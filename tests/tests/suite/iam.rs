@@ -3,6 +3,7 @@
 //! denies anything else, and the test fails); here one run exercises every
 //! function and compares what each did with what its role grants.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use e2e::faults::{Faults, Policy};
 use e2e::{TestStack, guest};
 use serde_json::json;
@@ -141,6 +142,62 @@ async fn each_role_grants_exactly_what_its_function_does() {
         let (status, body) = t.request("GET", path, None).await;
         assert_eq!(status, 200, "{path}: {body}");
     }
+    // Ana's RSVP page: a link that opens nothing, then her own.
+    let item = t
+        .stack
+        .dynamodb
+        .get_item()
+        .table_name(&t.stack.names.table)
+        .key("pk", AttributeValue::S(format!("INV#{one}")))
+        .key("sk", AttributeValue::S("INV".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let secret = item["answer_secret"].as_s().unwrap();
+    let page = format!("{}{one}.{secret}", t.stack.rsvp_page_url);
+    for (url, form) in [
+        (format!("{}nothing", t.stack.rsvp_page_url), None),
+        (page.clone(), None),
+        (page, Some("answer=maybe")),
+    ] {
+        let mut req = t.http.request(
+            if form.is_some() {
+                reqwest::Method::POST
+            } else {
+                reqwest::Method::GET
+            },
+            &url,
+        );
+        if let Some(form) = form {
+            req = req
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form);
+        }
+        assert!(req.send().await.unwrap().status().as_u16() < 500);
+    }
+    // Reminders: "remind now", and a reminder time come (as the schedule runs it).
+    let (status, body) = t.request("POST", "/api/whatsapp/remind/gala", None).await;
+    assert_eq!(status, 202, "{body}");
+    let soon = time::OffsetDateTime::now_utc() + time::Duration::minutes(2);
+    let mut event = e2e::sample_event();
+    event["rsvp_deadline"] = json!(shared::domain::timestamp(soon + time::Duration::days(1)));
+    event["reminders"] =
+        json!([{"days_before": 1, "at": format!("{:02}:{:02}", soon.hour(), soon.minute())}]);
+    let (status, body) = t
+        .request("PUT", "/api/whatsapp/events/gala", Some(event))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let as_scheduled = shared::adapters::dynamo::DynamoStore::new(
+        t.dynamodb_as("reconcile").await,
+        &t.stack.names.table,
+    );
+    let queue = shared::adapters::sqs::SqsQueue::new(t.stack.sqs.clone(), &t.stack.queue_url);
+    let later = soon + time::Duration::days(1);
+    shared::app::remind::run_due(&as_scheduled, &as_scheduled, &queue, later)
+        .await
+        .unwrap();
     // A message no sender can read goes to the dead-letter queue.
     t.stack
         .sqs

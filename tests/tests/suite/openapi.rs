@@ -1997,6 +1997,32 @@ async fn rsvps_and_answers_answer_as_documented() {
     s.exchange(&t, Call::new("GET", "/r/nothing"))
         .await
         .expect(404);
+    let reminded = s
+        .exchange(&t, Call::new("POST", "/api/whatsapp/remind/gala"))
+        .await
+        .expect(202);
+    assert_eq!(reminded["already"], false);
+    let mut planned = sample_event();
+    planned["rsvp_deadline"] = json!("2027-04-25T23:59:00-03:00");
+    planned["reminders"] = json!([{"days_before": 3, "at": "10:00"}]);
+    let saved = s
+        .exchange(
+            &t,
+            Call::new("PUT", "/api/whatsapp/events/gala").json(planned.clone()),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        saved["reminders"],
+        json!([{"days_before": 3, "at": "10:00"}])
+    );
+    planned["reminders"] = json!([{"days_before": 3, "at": "10h"}]);
+    s.exchange(
+        &t,
+        Call::new("PUT", "/api/whatsapp/events/gala").json(planned),
+    )
+    .await
+    .invalid("reminders[0].at");
 
     let recorded = s
         .exchange(

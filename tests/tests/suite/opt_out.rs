@@ -3,7 +3,6 @@
 //! until they send START; such invitations are recorded as skipped, counted
 //! and listed; Twilio's 21610 and the API record opt-outs too.
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use e2e::{TestStack, assert_counts_exact, guest, twilio_signature};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -127,16 +126,6 @@ async fn after_stop_a_bulk_send_skips_the_guest_and_after_start_they_are_invited
     assert_eq!(messages_to(&t, BO), 1);
 }
 
-fn record(body: &str) -> SqsMessage {
-    let mut message = SqsMessage::default();
-    message.message_id = Some(uuid::Uuid::new_v4().to_string());
-    message.body = Some(body.to_owned());
-    message
-        .attributes
-        .insert("ApproximateReceiveCount".into(), "1".into());
-    message
-}
-
 /// An opt-out that arrives while the invitation waits in the queue is
 /// honoured by the sender, right before it would send.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,11 +146,7 @@ async fn the_sender_skips_a_guest_who_opted_out_after_the_send_was_queued() {
     stop(&t, ANA, "UNSUBSCRIBE").await;
 
     let deps = t.sender_deps(Arc::new(t.twilio_client()));
-    let mut event = SqsEvent::default();
-    event.records = vec![record(&format!(
-        r#"{{"invitation_id":"{id}","attempt":1}}"#
-    ))];
-    let response = sender::handle(&deps, event).await;
+    let response = sender::handle(&deps, e2e::sqs_batch(vec![e2e::send_record(id)])).await;
     assert!(response.batch_item_failures.is_empty());
     let inv = t.invitation("gala", id).await;
     assert_eq!(inv["status"], "skipped", "{inv}");

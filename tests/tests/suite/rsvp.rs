@@ -482,3 +482,131 @@ async fn the_rsvp_page_opens_only_from_a_guests_own_link_and_records_their_answe
     assert_eq!(status, 429, "{html}");
     assert!(html.contains("Too many tries"));
 }
+
+fn messages_to(t: &TestStack, phone: &str) -> usize {
+    let to = format!("whatsapp:{phone}");
+    t.sim_messages()
+        .iter()
+        .filter(|m| m.params.get("To") == Some(&to))
+        .count()
+}
+
+async fn wait_for_messages(t: &TestStack, count: usize) {
+    let start = std::time::Instant::now();
+    while t.sim_messages().len() < count {
+        assert!(start.elapsed() < WAIT, "{count} messages were sent");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reminders_go_to_the_silent_guests_once_and_an_answer_leaves_a_guest_out_of_the_next() {
+    let t = TestStack::start().await;
+    let sids = invited(&t, 8).await;
+    for n in 0..4 {
+        tap(&t, &sids, n, if n % 2 == 0 { "Yes" } else { "No" }).await;
+    }
+    // A reminder time two minutes from now, a day before the deadline.
+    let now = time::OffsetDateTime::now_utc();
+    let at = now + time::Duration::minutes(2);
+    let deadline = at + time::Duration::days(1);
+    let mut event = e2e::sample_event();
+    event["rsvp_deadline"] = json!(shared::domain::timestamp(deadline));
+    event["reminders"] =
+        json!([{"days_before": 1, "at": format!("{:02}:{:02}", at.hour(), at.minute())}]);
+    let (status, saved) = t
+        .request("PUT", "/api/whatsapp/events/gala", Some(event))
+        .await;
+    assert_eq!(status, 200, "{saved}");
+    assert_eq!(saved["reminders"][0]["days_before"], 1, "{saved}");
+
+    // Remind now: the four silent guests, once.
+    let (status, first) = t.request("POST", "/api/whatsapp/remind/gala", None).await;
+    assert_eq!(status, 202, "{first}");
+    assert_eq!(
+        (&first["reminded"], &first["already"]),
+        (&json!(4), &json!(false))
+    );
+    wait_for_messages(&t, 12).await;
+    for n in 0..8 {
+        assert_eq!(
+            messages_to(&t, &phone(n)),
+            if n < 4 { 1 } else { 2 },
+            "guest {n}"
+        );
+    }
+    let (status, again) = t.request("POST", "/api/whatsapp/remind/gala", None).await;
+    assert_eq!(status, 202, "{again}");
+    assert_eq!(
+        (&again["reminded"], &again["already"]),
+        (&json!(0), &json!(true))
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(t.sim_messages().len(), 12, "running it again sent nothing");
+
+    // One of them taps Maybe; the scheduled reminder time (run as the
+    // scheduled function runs it, a day later) leaves them out.
+    tap(&t, &sids, 4, "Maybe").await;
+    let store =
+        shared::adapters::dynamo::DynamoStore::new(t.stack.dynamodb.clone(), &t.stack.names.table);
+    let queue = shared::adapters::sqs::SqsQueue::new(t.stack.sqs.clone(), &t.stack.queue_url);
+    let later = at + time::Duration::hours(21);
+    let report = shared::app::remind::run_due(&store, &store, &queue, later)
+        .await
+        .unwrap();
+    assert_eq!((report.runs, report.reminded), (1, 3), "{report:?}");
+    wait_for_messages(&t, 15).await;
+    assert_eq!(messages_to(&t, &phone(4)), 2, "the guest who answered");
+    for n in 5..8 {
+        assert_eq!(messages_to(&t, &phone(n)), 3, "guest {n}");
+    }
+    let again = shared::app::remind::run_due(&store, &store, &queue, later)
+        .await
+        .unwrap();
+    assert_eq!(again.runs, 0, "a reminder time runs once");
+}
+
+/// A reminder already queued when its guest answers is not sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_cancels_a_reminder_still_queued() {
+    // No poller: the test hands the sender its batches.
+    let t = TestStack::start_with(|_, options| options.max_concurrency = 0).await;
+    t.create_event("gala").await;
+    let id = t
+        .send_invitation("gala", guest("ana", "Ana", &phone(1)))
+        .await;
+    let deps = t.sender_deps(std::sync::Arc::new(t.twilio_client()));
+    let sent = sender::handle(&deps, e2e::sqs_batch(vec![e2e::send_record(&id)])).await;
+    assert!(sent.batch_item_failures.is_empty());
+    t.wait_for_invitation("gala", &id, WAIT, |i| i["status"] == "read")
+        .await;
+    let (status, reminded) = t.request("POST", "/api/whatsapp/remind/gala", None).await;
+    assert_eq!(
+        (status, &reminded["reminded"]),
+        (202, &json!(1)),
+        "{reminded}"
+    );
+    let job = shared::domain::JobId::parse(reminded["job_id"].as_str().unwrap()).unwrap();
+    let guest_id = shared::domain::GuestId::parse("ana").unwrap();
+    let reminder = shared::domain::InvitationId::for_guest(&job, &guest_id);
+    // The guest answers on the RSVP page's sibling: the organizer records it.
+    let (status, _) = t
+        .request(
+            "PUT",
+            "/api/whatsapp/rsvps/gala/ana",
+            Some(json!({"answer": "yes"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let batch = e2e::sqs_batch(vec![e2e::send_record(reminder.as_str())]);
+    let response = sender::handle(&deps, batch).await;
+    assert!(response.batch_item_failures.is_empty());
+    let skipped = t.invitation("gala", reminder.as_str()).await;
+    assert_eq!(skipped["status"], "skipped", "{skipped}");
+    assert_eq!(skipped["error_code"], "answered", "{skipped}");
+    assert_eq!(
+        messages_to(&t, &phone(1)),
+        1,
+        "only the invitation was sent"
+    );
+}

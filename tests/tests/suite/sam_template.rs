@@ -614,7 +614,15 @@ fn each_function_may_do_only_what_it_does() {
         (
             "reconcile",
             [
-                table(&["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"]),
+                table(&[
+                    "dynamodb:GetItem",
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:Query",
+                    "dynamodb:PutItem",
+                    "dynamodb:BatchWriteItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:DeleteItem",
+                ]),
                 vec![
                     ("dynamodb:Query", "index"),
                     ("sqs:SendMessage", "queue"),

@@ -371,6 +371,11 @@ async fn every_sample_event_goes_through_its_handler() {
         "{bulk}"
     );
 
+    let reminded = api("remind-now.json", 202).await;
+    assert_eq!(
+        reminded["reminded"], 0,
+        "nobody was reached yet: {reminded}"
+    );
     let job = api("status-job.json", 200).await;
     assert_eq!(job["job_id"], SAMPLE_JOB);
     assert_eq!(job["total"], 3);

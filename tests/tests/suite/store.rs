@@ -19,8 +19,7 @@ fn event() -> Event {
         venue: Some("Hall".into()),
         host: Some("Ana".into()),
         rsvp_base_url: Some("https://rsvp.example.com/r/".into()),
-        default_template_id: None,
-        confirmations: None,
+        ..Default::default()
     }
     .parse(
         EventId::parse("gala").unwrap(),

@@ -2,12 +2,13 @@
 
 use super::keys;
 use crate::domain::guest::ListedGuest;
+use crate::domain::reminder::ReminderTime;
 use crate::domain::rsvp::{Answer, AnswerVia, Confirmations, Reply, Rsvp};
 use crate::domain::{
     Event, EventId, Guest, GuestId, Invitation, InvitationId, Job, JobId, MessageTemplate, OptOut,
     OptOutSource, PhoneNumber, RsvpToken, Status, TemplateCategory, TemplateId, TemplateRef,
 };
-use crate::ports::StoreError;
+use crate::ports::{DueReminder, StoreError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::{BTreeMap, HashMap};
 
@@ -81,6 +82,28 @@ impl From<&Event> for Item {
         if let Some(url) = &e.rsvp_base_url {
             item.insert("rsvp_base_url".into(), s(url));
         }
+        if let Some(deadline) = &e.rsvp_deadline {
+            item.insert("rsvp_deadline".into(), s(deadline));
+        }
+        if let Some(template) = &e.reminder_template_id {
+            item.insert("reminder_template_id".into(), s(template.as_str()));
+        }
+        if !e.reminders.is_empty() {
+            // "days:HH:MM" each, in order.
+            let times = e
+                .reminders
+                .iter()
+                .map(|r| {
+                    s(format!(
+                        "{}:{:02}:{:02}",
+                        r.days_before,
+                        r.at.hour(),
+                        r.at.minute()
+                    ))
+                })
+                .collect();
+            item.insert("reminders".into(), AttributeValue::L(times));
+        }
         let confirmations = Answer::ALL
             .into_iter()
             .map(|a| (a.as_str().to_owned(), s(e.confirmations.for_answer(a))))
@@ -101,6 +124,35 @@ impl TryFrom<&Item> for Event {
             venue: r.s("venue")?,
             host: r.s("host")?,
             rsvp_base_url: r.opt_s("rsvp_base_url"),
+            rsvp_deadline: r.opt_s("rsvp_deadline"),
+            reminder_template_id: r.opt_parsed("reminder_template_id", TemplateId::parse)?,
+            reminders: match item.get("reminders") {
+                None => Vec::new(),
+                Some(list) => list
+                    .as_l()
+                    .map_err(|_| StoreError::Corrupt("reminders is not a list".into()))?
+                    .iter()
+                    .map(|v| {
+                        let text = v
+                            .as_s()
+                            .map_err(|_| StoreError::Corrupt("a reminder is not text".into()))?;
+                        let parts: Vec<&str> = text.split(':').collect();
+                        let bad = || StoreError::Corrupt(format!("reminder {text}"));
+                        let [days, h, m] = parts.as_slice() else {
+                            return Err(bad());
+                        };
+                        Ok(ReminderTime {
+                            days_before: days.parse().map_err(|_| bad())?,
+                            at: time::Time::from_hms(
+                                h.parse().map_err(|_| bad())?,
+                                m.parse().map_err(|_| bad())?,
+                                0,
+                            )
+                            .map_err(|_| bad())?,
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
+            },
             default_template_id: r.opt_parsed("default_template_id", TemplateId::parse)?,
             // Events written before confirmations have the defaults.
             confirmations: {
@@ -520,6 +572,31 @@ impl TryFrom<&Item> for Reply {
             text: r.s("text")?,
             at: r.s("at")?,
             message_sid: r.s("message_sid")?,
+        })
+    }
+}
+
+/// A reminder time where scheduled runs find it ([`keys::scheduled_reminder`]).
+pub fn scheduled_reminder(owner: &str, event: &EventId, at: time::OffsetDateTime) -> Item {
+    let at = crate::domain::reminder::scheduled_key(at);
+    let mut item = keys::scheduled_reminder(owner, event, &at).item();
+    item.extend([
+        ("type".into(), s("reminder")),
+        ("owner".into(), s(owner)),
+        ("event_id".into(), s(event.as_str())),
+        ("at".into(), s(&at)),
+    ]);
+    item
+}
+
+impl TryFrom<&Item> for DueReminder {
+    type Error = StoreError;
+    fn try_from(item: &Item) -> Result<Self, StoreError> {
+        let r = Reader(item);
+        Ok(DueReminder {
+            owner: r.s("owner")?,
+            event_id: r.parsed("event_id", EventId::parse)?,
+            at: r.s("at")?,
         })
     }
 }

@@ -26,6 +26,7 @@
 //! | its cursor, pause  | `BUDGET#{sender}`         | `CURSOR`  |                                       |
 //! | counted recipient  | `BUDGET#{sender}#{whatsapp user}` | `BUDGET` | (expires through [`TTL_ATTRIBUTE`]) |
 //! | its answer's parts | `IDEM#{owner}#{key}`      | `PART#{n:04}` | (when the answer passes 350 KB)   |
+//! | a reminder time    | `REMINDERS#{UTC day}`     | `{at}#{owner}#{event}` | (deleted once run)          |
 //! | failed token tries | `TRIES#{client}`          | `W#{window start}` | (expires through [`TTL_ATTRIBUTE`]) |
 
 use super::items::{Item, s};
@@ -275,6 +276,17 @@ pub fn answer(owner: &str, event: &EventId, guest: &GuestId, at: &str) -> Key {
 /// The sort key prefix of a guest's answers.
 pub fn answers_prefix(guest: &GuestId) -> String {
     format!("ANSWER#{guest}#")
+}
+
+/// An event's reminder time, in the partition of its UTC day (`at` is
+/// RFC 3339 UTC, so its first ten characters are the day).
+pub fn scheduled_reminder(owner: &str, event: &EventId, at: &str) -> Key {
+    key(reminders_on(at), format!("{at}#{owner}#{event}"))
+}
+
+/// The partition of the reminder times on the day of `at`.
+pub fn reminders_on(at: &str) -> String {
+    format!("REMINDERS#{}", at.get(..10).unwrap_or(at))
 }
 
 /// A client's failed answer-token tries in one window.

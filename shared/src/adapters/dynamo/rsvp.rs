@@ -9,7 +9,9 @@ use super::keys::{self, BY_RECIPIENT_INDEX};
 use super::{DynamoStore, backend};
 use crate::domain::rsvp::{Reply, Rsvp, RsvpHistory};
 use crate::domain::{EventId, GuestId, Invitation, InvitationId, PhoneNumber};
-use crate::ports::{AttemptStore, InvitationStore, Recorded, RsvpStore, StoreError};
+use crate::ports::{
+    AttemptStore, DueReminder, InvitationStore, Recorded, ReminderStore, RsvpStore, StoreError,
+};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 
@@ -154,6 +156,48 @@ impl RsvpStore for DynamoStore {
 }
 
 #[async_trait]
+impl ReminderStore for DynamoStore {
+    async fn due_reminders(&self, since: &str, now: &str) -> Result<Vec<DueReminder>, StoreError> {
+        let (Some(from), Some(to)) = (
+            crate::domain::parse_timestamp(since),
+            crate::domain::parse_timestamp(now),
+        ) else {
+            return Err(StoreError::Corrupt(format!("not times: {since}, {now}")));
+        };
+        let mut due = Vec::new();
+        let mut day = from.date();
+        while day <= to.date() {
+            let partition = keys::reminders_on(&day.to_string());
+            // Sort keys start with the time: '~' sorts after its '#'.
+            for item in self
+                .query_between(partition, format!("{since}~"), format!("{now}~"))
+                .await?
+            {
+                due.push(DueReminder::try_from(&item)?);
+            }
+            day = day.next_day().unwrap_or(day);
+            if day == time::Date::MAX {
+                break;
+            }
+        }
+        Ok(due)
+    }
+
+    async fn reminder_done(&self, due: &DueReminder) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(
+                keys::scheduled_reminder(&due.owner, &due.event_id, &due.at).item(),
+            ))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
 impl AttemptStore for DynamoStore {
     async fn failed_attempts(&self, client: &str, window: i64) -> Result<u32, StoreError> {
         match self.get(keys::attempts(client, window)).await? {
@@ -186,6 +230,34 @@ impl AttemptStore for DynamoStore {
 }
 
 impl DynamoStore {
+    /// Every item of a partition whose sort key is between `from` and `to`.
+    async fn query_between(
+        &self,
+        partition: String,
+        from: String,
+        to: String,
+    ) -> Result<Vec<Item>, StoreError> {
+        let items: Vec<_> = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression(format!(
+                "{} = :pk AND {} BETWEEN :from AND :to",
+                keys::PK,
+                keys::SK
+            ))
+            .expression_attribute_values(":pk", s(partition))
+            .expression_attribute_values(":from", s(from))
+            .expression_attribute_values(":to", s(to))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .collect()
+            .await;
+        items.into_iter().map(|i| i.map_err(backend)).collect()
+    }
+
     /// Every item of a partition whose sort key starts with `prefix`.
     async fn query_prefix(
         &self,

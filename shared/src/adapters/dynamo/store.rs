@@ -23,13 +23,31 @@ const LISTING_READ: usize = 200;
 #[async_trait]
 impl EventStore for DynamoStore {
     async fn put_event(&self, event: &Event) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(event.into()))
-            .send()
-            .await
-            .map_err(backend)?;
+        // The event, and its reminder times still to come where scheduled
+        // runs look for them (one that has passed is not sent late).
+        let now = time::OffsetDateTime::now_utc();
+        let mut items = vec![Item::from(event)];
+        items.extend(
+            event
+                .reminder_instants()
+                .into_iter()
+                .filter(|at| *at > now)
+                .map(|at| items::scheduled_reminder(&event.owner, &event.event_id, at)),
+        );
+        let puts = items
+            .into_iter()
+            .map(|item| {
+                let put = aws_sdk_dynamodb::types::Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .build()
+                    .map_err(backend)?;
+                Ok(aws_sdk_dynamodb::types::TransactWriteItem::builder()
+                    .put(put)
+                    .build())
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.transact(puts).await?;
         Ok(())
     }
 
