@@ -121,6 +121,8 @@ export const api = {
   sender: () => request('GET', '/api/whatsapp/sender', { retries: 1 }),
   retry: (invitationId) => request('POST', `/api/whatsapp/retry/${enc(invitationId)}`),
   retryFailed: (body) => request('POST', '/api/whatsapp/retry-failed', { body }),
+  /** Reminds the event's guests reached and not answered; once a day, so safe to repeat. */
+  remindNow: (eventId) => request('POST', `/api/whatsapp/remind/${enc(eventId)}`, { retries: 1 }),
   listTemplates: () => request('GET', '/api/whatsapp/templates', { retries: 1 }),
   previewTemplate: (templateId, body) =>
     request('POST', `/api/whatsapp/templates/${enc(templateId)}/preview`, { body }),

@@ -6,7 +6,7 @@ import { readGuests, guestProblems, normalizePhone } from './guests.js';
 import {
   STATUSES, STATUS_LABEL, STATUS_TITLE, ACTIVE, RETRYABLE, ALREADY_INVITED, FLAG_WORDS, reason, whatToDo,
   shortTime, longTime, clockTime, eventDate, escapeHtml as esc, plural, num, dailyLimitWords,
-  money, SKIP_WORDS, categoryWords, durationWords, ANSWERS, ANSWER_LABEL, ANSWER_FILTER_LABEL, VIA_LABEL,
+  money, SKIP_WORDS, categoryWords, durationWords, ANSWERS, ANSWER_LABEL, ANSWER_FILTER_LABEL, VIA_LABEL, REACHED,
 } from './format.js';
 
 const $ = (id) => document.getElementById(id);
@@ -248,6 +248,9 @@ const EVENT_FIELDS = {
   name: 'ev-name', event_id: 'ev-id', starts_at: 'ev-starts', venue: 'ev-venue', host: 'ev-host', rsvp_base_url: 'ev-rsvp',
   eventId: 'ev-id', default_template_id: 'ev-template',
   'confirmations.yes': 'ev-conf-yes', 'confirmations.no': 'ev-conf-no', 'confirmations.maybe': 'ev-conf-maybe',
+  rsvp_deadline: 'ev-deadline', reminders: 'ev-rem-days-1',
+  'reminders[0].days_before': 'ev-rem-days-1', 'reminders[0].at': 'ev-rem-days-1',
+  'reminders[1].days_before': 'ev-rem-days-2', 'reminders[1].at': 'ev-rem-days-2',
 };
 let editingOffset = null;
 let idTouched = false;
@@ -264,6 +267,13 @@ function openEventForm(event) {
   $('ev-venue').value = event?.venue ?? '';
   $('ev-host').value = event?.host ?? '';
   $('ev-rsvp').value = event?.rsvp_base_url ?? '';
+  const deadline = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2})/.exec(event?.rsvp_deadline ?? '');
+  $('ev-deadline').value = deadline ? deadline[1] : '';
+  for (const n of [1, 2]) {
+    const r = event?.reminders?.[n - 1];
+    $(`ev-rem-days-${n}`).value = r ? String(r.days_before) : '';
+    $(`ev-rem-at-${n}`).value = r ? r.at : '';
+  }
   // Only texts changed from the defaults show (a default reads as the placeholder).
   for (const a of ['yes', 'no', 'maybe']) {
     const text = event?.confirmations?.[a] ?? '';
@@ -352,6 +362,11 @@ async function saveEvent(e) {
     rsvp_base_url: $('ev-rsvp').value.trim() || null,
     confirmations: Object.fromEntries(['yes', 'no', 'maybe']
       .map((a) => [a, $(`ev-conf-${a}`).value.trim()]).filter(([, text]) => text)),
+    // In the start's offset, as the organizer means it.
+    rsvp_deadline: $('ev-deadline').value ? `${$('ev-deadline').value}:00${startsAtValue().slice(-6)}` : null,
+    reminders: [1, 2]
+      .filter((n) => $(`ev-rem-days-${n}`).value !== '' || $(`ev-rem-at-${n}`).value !== '')
+      .map((n) => ({ days_before: Number($(`ev-rem-days-${n}`).value || 0), at: $(`ev-rem-at-${n}`).value })),
   };
   // Sent whenever this API has templates: a PUT replaces the whole event.
   if (state.templates !== null) ev.default_template_id = $('ev-template').value || null;
@@ -1577,7 +1592,9 @@ function tally(all) {
   byFilter[''] = all.length;
   let failed = 0;
   let companions = 0;
+  let remindable = 0;
   for (const r of all) {
+    if (!r.rsvp && !r.opted_out && REACHED.has(r.invitation?.status)) remindable++;
     byFilter[`answer:${r.rsvp?.answer ?? 'none'}`]++;
     if (r.rsvp?.answer === 'yes') companions += r.rsvp.companions ?? 0;
     const status = r.invitation?.status;
@@ -1589,11 +1606,11 @@ function tally(all) {
     }
     if (RETRYABLE.has(status)) failed++;
   }
-  return { byFilter, optedOut: byFilter.opted_out, failed, companions };
+  return { byFilter, optedOut: byFilter.opted_out, failed, companions, remindable };
 }
 
 function renderCounts(all = sortedRows()) {
-  const { byFilter, optedOut, failed, companions } = tally(all);
+  const { byFilter, optedOut, failed, companions, remindable } = tally(all);
   renderHeadcount(byFilter, companions, all.length);
   const selected = state.selected.size;
   let text = '';
@@ -1604,7 +1621,7 @@ function renderCounts(all = sortedRows()) {
   }
   $('guest-count').textContent = text;
   renderFilterCounts(byFilter);
-  renderControls(selected, failed);
+  renderControls(selected, failed, remindable);
 }
 
 /** Coming / not coming / maybe / no answer yet, and companions: once the whole list is read. */
@@ -1633,7 +1650,7 @@ function renderFilterCounts(byFilter) {
  * What may be used now. Nothing that sends (or selects to send) before the
  * whole list is read: a guest not read yet could be sent to twice.
  */
-function renderControls(selected = state.selected.size, failed = null) {
+function renderControls(selected = state.selected.size, failed = null, remindable = null) {
   const ready = Boolean(state.event) && state.loaded;
   $('guests-card').dataset.loaded = String(ready);
   $('guest-table').setAttribute('aria-busy', String(Boolean(state.event) && !state.loaded));
@@ -1642,6 +1659,10 @@ function renderControls(selected = state.selected.size, failed = null) {
   send.textContent = selected ? `Send WhatsApp invitations (${num(selected)})` : 'Send WhatsApp invitations';
   if (failed !== null) $('retry-all').disabled = !ready || failed === 0;
   else if (!ready) $('retry-all').disabled = true;
+  if (remindable !== null) {
+    $('remind-now').disabled = !ready || remindable === 0;
+    $('remind-now').textContent = remindable ? `Remind ${num(remindable)} who have not answered` : 'Remind who has not answered';
+  } else if (!ready) $('remind-now').disabled = true;
   for (const id of ['select-all', 'select-none', 'select-new', 'select-failed']) $(id).disabled = !ready;
   $('refresh').disabled = !state.event;
   $('csv-text').disabled = !state.event;
@@ -1725,6 +1746,7 @@ function initRows() {
     announce('Refreshed.');
   });
   $('retry-all').addEventListener('click', retryAllFailed);
+  $('remind-now').addEventListener('click', remindNow);
   document.addEventListener('visibilitychange', () => {
     if (document.visibilityState === 'visible' && state.event) pollNow();
   });
@@ -2125,6 +2147,25 @@ async function retryOne(invitationId, button) {
     showError(`Could not retry the invitation to ${name}`, e);
     button.disabled = false;
   } finally {
+    pollNow();
+  }
+}
+
+/** "Remind now": once a day per event; the API says if today's was already sent. */
+async function remindNow() {
+  if (!state.event || !state.loaded) return;
+  const button = $('remind-now');
+  if (!window.confirm(`${button.textContent}? They get the event's reminder on WhatsApp (once a day).`)) return;
+  button.disabled = true;
+  try {
+    const { body } = await api.remindNow(state.event.event_id);
+    if (body.already) announce("Today's reminder was already sent: nobody was reminded again.");
+    else announce(body.reminded ? `Reminding ${plural(body.reminded, 'guest')}.` : 'Nobody to remind: every guest reached has answered.');
+    if (body.reminded) watchJob(body.job_id, { announce: true });
+  } catch (e) {
+    showError('Could not send the reminders', e);
+  } finally {
+    renderCounts();
     pollNow();
   }
 }

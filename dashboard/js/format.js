@@ -32,6 +32,8 @@ export const ACTIVE = new Set(['queued', 'waiting', 'sending', 'sent']);
 /** An invitation in these is on its way or delivered: a send leaves its guest out unless asked to send again. */
 export const ALREADY_INVITED = new Set(['queued', 'waiting', 'sending', 'sent', 'delivered', 'read']);
 export const RETRYABLE = new Set(['failed', 'undelivered']);
+/** An invitation in these reached (or is reaching) the guest: a reminder may follow. */
+export const REACHED = new Set(['sent', 'delivered', 'read']);
 
 /** Why an invitation failed or was skipped, in words, with the code: the
  * API gives the words (one table, shared/src/adapters/twilio/codes.rs). */

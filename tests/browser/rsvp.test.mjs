@@ -39,7 +39,7 @@ async function fromGuest(message) {
   return answer;
 }
 
-test('20 guests answer in WhatsApp: the dashboard shows 10 coming, 5 not, 1 maybe, 4 without an answer; each answering guest got one confirmation', { skip, timeout: 150_000 }, async (t) => {
+test('20 guests answer in WhatsApp: the dashboard shows 10 coming, 5 not, 1 maybe, 4 without an answer; each answering guest got one confirmation; "remind now" reaches the 4 once', { skip, timeout: 150_000 }, async (t) => {
   const eventId = `answers-${Date.now().toString(36)}`;
   await createEvent(eventId, 'Answers party');
   const { phone, sids } = await invite(eventId, 20, '71');
@@ -85,6 +85,29 @@ test('20 guests answer in WhatsApp: the dashboard shows 10 coming, 5 not, 1 mayb
   for (const r of replies) perGuest.set(r.to, (perGuest.get(r.to) ?? 0) + 1);
   assert.equal(perGuest.size, 16, JSON.stringify(replies));
   assert.ok([...perGuest.values()].every((n) => n === 1), JSON.stringify([...perGuest]));
+
+  // Remind now: the four silent guests, once; pressing it again sends nothing.
+  await page.selectOption('#status-filter', '');
+  const sentTo = async (i) => (await sim('GET', '/_sim/messages')).filter((m) => m.params.To === `whatsapp:${phone(i)}`).length;
+  const remind = page.locator('#remind-now');
+  await assertEventually(async () => assert.equal(await remind.textContent(), 'Remind 4 who have not answered'));
+  page.once('dialog', (d) => d.accept());
+  await remind.click();
+  await assertEventually(async () => assert.match(await page.locator('#status').textContent(), /Reminding 4 guests/));
+  await assertEventually(async () => {
+    for (let i = 0; i < 20; i++) assert.equal(await sentTo(i), i >= 16 ? 2 : 1, `guest ${i}`);
+  }, 30_000);
+  page.once('dialog', (d) => d.accept());
+  await remind.click();
+  await assertEventually(async () => assert.match(await page.locator('#status').textContent(), /already sent/));
+  await new Promise((r) => setTimeout(r, 1000));
+  for (let i = 16; i < 20; i++) assert.equal(await sentTo(i), 2, `guest ${i} was reminded once`);
+  await shot('reminded');
+  // One of them then taps Maybe: the headcount follows.
+  await tap(16, 'Maybe');
+  await assertEventually(async () => {
+    assert.deepEqual([await page.locator('#hc-maybe').textContent(), await page.locator('#hc-none').textContent()], ['2', '3']);
+  }, 30_000);
   assert.deepEqual(problems, []);
 });
 
