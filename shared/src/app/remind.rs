@@ -8,17 +8,18 @@
 use super::AppError;
 use super::guests::everyone;
 use super::send::{self, NewJob, Plan, SendStore};
-use super::templates;
+use super::{idempotency, templates};
 use crate::domain::reminder::{self, is_reminder, reminder_job};
 use crate::domain::render::REMINDER_TEMPLATE_ID;
 use crate::domain::{Event, JobId, Status, TemplateId, parse_timestamp, timestamp};
-use crate::ports::{ReminderStore, RsvpStore, SendQueue};
+use crate::ports::{IdempotencyStore, ReminderStore, RsvpStore, SendQueue};
 use std::collections::HashSet;
 use time::{Duration, OffsetDateTime};
 
-/// What reminding reads and writes.
-pub trait RemindStore: SendStore + RsvpStore {}
-impl<T: SendStore + RsvpStore + ?Sized> RemindStore for T {}
+/// What reminding reads and writes (a reminder time's run holds its
+/// idempotency key, so two runs at once cannot both write it).
+pub trait RemindStore: SendStore + RsvpStore + IdempotencyStore {}
+impl<T: SendStore + RsvpStore + IdempotencyStore + ?Sized> RemindStore for T {}
 
 /// A guest reminded this recently is not reminded again by another
 /// reminder time ("remind now" in the morning, a scheduled one at 10:00).
@@ -47,13 +48,52 @@ pub async fn remind(
     now: OffsetDateTime,
 ) -> Result<Reminded, AppError> {
     let job_id = reminder_job(&event.owner, &event.event_id, key);
+    let already = Reminded {
+        job_id: job_id.clone(),
+        reminded: 0,
+        already: true,
+    };
     if store.get_job(&job_id).await?.is_some() {
-        return Ok(Reminded {
-            job_id,
-            reminded: 0,
-            already: true,
-        });
+        return Ok(already);
     }
+    // One run of a reminder time at a time: a second one finds it running
+    // (and does nothing) or done (and does nothing); one that failed let go.
+    let claim = idempotency::Key::parse(&format!("remind:{job_id}"))?;
+    let ran = std::sync::atomic::AtomicUsize::new(usize::MAX);
+    let outcome = idempotency::once(
+        store,
+        &event.owner,
+        &claim,
+        job_id.as_str().as_bytes(),
+        || async {
+            let reminded = send_reminders(store, queue, event, &job_id, now).await?;
+            ran.store(reminded, std::sync::atomic::Ordering::SeqCst);
+            Ok::<_, AppError>(serde_json::json!({ "reminded": reminded }))
+        },
+    )
+    .await;
+    match outcome {
+        Ok(_) => match ran.load(std::sync::atomic::Ordering::SeqCst) {
+            usize::MAX => Ok(already),
+            reminded => Ok(Reminded {
+                job_id,
+                reminded,
+                already: false,
+            }),
+        },
+        Err(AppError::InProgress(_)) => Ok(already),
+        Err(other) => Err(other),
+    }
+}
+
+/// Sends the reminder of `job_id` to the guests it is for; how many.
+async fn send_reminders(
+    store: &dyn RemindStore,
+    queue: &dyn SendQueue,
+    event: &Event,
+    job_id: &JobId,
+    now: OffsetDateTime,
+) -> Result<usize, AppError> {
     let (owner, event_id) = (event.owner.as_str(), &event.event_id);
     let silent: Vec<_> = everyone(store, owner, event_id)
         .await?
@@ -88,11 +128,7 @@ pub async fn remind(
         .map(|(g, _)| g.guest)
         .collect();
     if guests.is_empty() {
-        return Ok(Reminded {
-            job_id,
-            reminded: 0,
-            already: false,
-        });
+        return Ok(0);
     }
     let fallback = TemplateId::parse(REMINDER_TEMPLATE_ID).expect("a valid id");
     let id = event.reminder_template_id.as_ref().unwrap_or(&fallback);
@@ -112,11 +148,7 @@ pub async fn remind(
         true,
     )
     .await?;
-    Ok(Reminded {
-        job_id,
-        reminded: sent.invitations.len(),
-        already: false,
-    })
+    Ok(sent.invitations.len())
 }
 
 /// "Remind now": the event's guests without an answer, once a day.

@@ -1,4 +1,4 @@
-//! Which template (version) a send uses. `default` (and `reminder`) exist
+//! Which template (version) a send uses. `default` (and `default-reminder`) exist
 //! for every organizer: each is seeded the first time it is asked for.
 
 use crate::app::AppError;

@@ -355,7 +355,7 @@ pub fn is_default(id: &TemplateId) -> bool {
 }
 
 /// The template reminders use when the event names none; every organizer has it.
-pub const REMINDER_TEMPLATE_ID: &str = "reminder";
+pub const REMINDER_TEMPLATE_ID: &str = "default-reminder";
 pub const REMINDER_TEMPLATE_NAME: &str = "Default reminder";
 pub const REMINDER_TEMPLATE: &str = "Hi {guest_first_name}! A reminder from {event_host}: {event_name} is on {event_date} at {event_venue}.\nPlease let us know if you can come: {rsvp_link}";
 

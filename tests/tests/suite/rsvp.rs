@@ -610,3 +610,100 @@ async fn an_answer_cancels_a_reminder_still_queued() {
         "only the invitation was sent"
     );
 }
+
+/// Tries a request until it is answered `want` (a fault may fail a try;
+/// each of these requests is safe to repeat).
+async fn until(
+    t: &TestStack,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    want: &[u16],
+) -> Value {
+    for _ in 0..10 {
+        let (status, answer) = t.request(method, path, body.clone()).await;
+        if want.contains(&status) {
+            return answer;
+        }
+        assert!(status >= 500, "{method} {path}: {status} {answer}");
+    }
+    panic!("{method} {path} kept failing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reminder_runs_at_once_under_aws_faults_remind_each_silent_guest_once() {
+    let t = TestStack::start_under(
+        e2e::faults::Faults::harsh(),
+        e2e::faults::Policy::from_template(),
+        |_, options| {
+            e2e::quick_reconciliation(options, Duration::from_secs(2), Duration::from_secs(10));
+        },
+    )
+    .await;
+    let event = Some(e2e::sample_event());
+    until(&t, "PUT", "/api/whatsapp/events/gala", event, &[200, 201]).await;
+    let body = json!({"event_id": "gala", "guests": e2e::guests(30)});
+    let mut sent = Value::Null;
+    for _ in 0..10 {
+        let (status, answer) = t.send_bulk_with_key("reminders-race", &body).await;
+        if status == 202 {
+            sent = answer;
+            break;
+        }
+    }
+    let job = sent["job_id"].as_str().expect("the send was accepted");
+    t.wait_for_job(job, Duration::from_secs(120), |j| {
+        j["counts"]["delivered"].as_i64().unwrap_or(0) + j["counts"]["read"].as_i64().unwrap_or(0)
+            == 30
+    })
+    .await;
+    let ids: Vec<String> = t
+        .all_invitations("gala")
+        .await
+        .iter()
+        .map(|i| i["guest_id"].as_str().unwrap().to_owned())
+        .collect();
+    for id in &ids[..10] {
+        let path = format!("/api/whatsapp/rsvps/gala/{id}");
+        until(&t, "PUT", &path, Some(json!({"answer": "no"})), &[200]).await;
+    }
+    // "Remind now" three times at once, and the same again later.
+    let remind = || until(&t, "POST", "/api/whatsapp/remind/gala", None, &[202]);
+    let answers = tokio::join!(remind(), remind(), remind());
+    let reminded: u64 = [&answers.0, &answers.1, &answers.2]
+        .iter()
+        .map(|a| a["reminded"].as_u64().unwrap())
+        .sum();
+    assert!(reminded <= 20, "{answers:?}");
+    remind().await;
+    let start = std::time::Instant::now();
+    while t.sim_messages().len() < 50 {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the 20 reminders went out"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut per_guest: BTreeMap<String, usize> = BTreeMap::new();
+    for m in t.sim_messages() {
+        *per_guest.entry(m.params["To"].clone()).or_default() += 1;
+    }
+    let counts: Vec<usize> = per_guest.values().copied().collect();
+    assert_eq!(
+        counts.iter().filter(|n| **n == 2).count(),
+        20,
+        "{per_guest:?}"
+    );
+    assert_eq!(
+        counts.iter().filter(|n| **n == 1).count(),
+        10,
+        "{per_guest:?}"
+    );
+    let report = t.aws.summary();
+    assert!(
+        report.injected.values().sum::<u64>() > 0,
+        "{:?}",
+        report.injected
+    );
+}
