@@ -368,6 +368,12 @@ async function saveEvent(e) {
       .filter((n) => $(`ev-rem-days-${n}`).value !== '' || $(`ev-rem-at-${n}`).value !== '')
       .map((n) => ({ days_before: Number($(`ev-rem-days-${n}`).value || 0), at: $(`ev-rem-at-${n}`).value })),
   };
+  // A PUT replaces the whole event: what the form does not show is kept as it was.
+  const before = $('ev-id').readOnly && state.event?.event_id === id ? state.event : null;
+  if (before) {
+    ev.reminders.push(...(before.reminders ?? []).slice(2));
+    ev.reminder_template_id = before.reminder_template_id ?? null;
+  }
   // Sent whenever this API has templates: a PUT replaces the whole event.
   if (state.templates !== null) ev.default_template_id = $('ev-template').value || null;
   const problems = validateEvent(id, ev);

@@ -22,7 +22,7 @@ use secrecy::{ExposeSecret, SecretString};
 use shared::adapters::twilio::inbound::Keyword;
 use shared::adapters::twilio::{callback, codes, signature};
 use shared::app::lifecycle::{self, Outcome, StatusReport};
-use shared::app::rsvp::{self, AnswerStore};
+use shared::app::rsvp::{self, AnswerStore, Replied};
 use shared::app::waiting::{self, WaitingStore};
 use shared::domain::budget::SenderProfile;
 use shared::domain::reason::Action;
@@ -229,15 +229,24 @@ async fn inbound(deps: &Deps, params: &[(String, String)]) -> Result<Option<Stri
     }
     let replied_to = param(params, "OriginalRepliedMessageSid");
     let store = deps.store.as_ref();
-    let Some(invitation) = rsvp::replied_invitation(store, &from, replied_to).await? else {
-        tracing::info!(from = %from, "a message from a number no invitation reached; acknowledged");
-        return Ok(None);
+    let (invitation, sure) = match rsvp::replied_invitation(store, &from, replied_to).await? {
+        None => {
+            tracing::info!(from = %from, "a message from a number no invitation reached; acknowledged");
+            return Ok(None);
+        }
+        Some(Replied::To(invitation)) => (invitation, true),
+        Some(Replied::Unsure(invitation)) => (invitation, false),
     };
-    let Some(answer) = Answer::from_reply(text) else {
-        let sid = param(params, "MessageSid").unwrap_or_default();
-        rsvp::keep(store, &invitation, text, sid).await?;
-        tracing::info!(from = %from, invitation_id = %invitation.invitation_id, "a guest's message kept for the organizer");
-        return Ok(None);
+    // An answer counts for an invitation it surely answers, while its
+    // event has not started; anything else is kept for the organizer.
+    let answer = match Answer::from_reply(text) {
+        Some(answer) if sure && rsvp::answerable(store, &invitation).await?.is_some() => answer,
+        _ => {
+            let sid = param(params, "MessageSid").unwrap_or_default();
+            rsvp::keep(store, &invitation, text, sid).await?;
+            tracing::info!(from = %from, invitation_id = %invitation.invitation_id, "a guest's message kept for the organizer");
+            return Ok(None);
+        }
     };
     record(deps, &invitation, answer, AnswerVia::Typed).await
 }

@@ -81,7 +81,8 @@ pub async fn remind(
                 already: false,
             }),
         },
-        Err(AppError::InProgress(_)) => Ok(already),
+        // Another run holds it: this one did nothing, and says so (a
+        // scheduled run keeps the reminder time for its next run).
         Err(other) => Err(other),
     }
 }
@@ -109,10 +110,17 @@ async fn send_reminders(
         .get_invitations(&latest)
         .await?
         .into_iter()
-        .filter(|i| matches!(i.status, Status::Sent | Status::Delivered | Status::Read))
+        // This reminder's own invitation (an earlier try that failed part
+        // way wrote it) is taken back into the job, whatever its status.
         .filter(|i| {
-            let sent_at = i.timestamps.get(&Status::Queued).unwrap_or(&i.updated_at);
-            !(is_reminder(&i.job_id) && *sent_at > recent)
+            i.job_id == *job_id
+                || matches!(i.status, Status::Sent | Status::Delivered | Status::Read)
+        })
+        .filter(|i| {
+            i.job_id == *job_id || {
+                let sent_at = i.timestamps.get(&Status::Queued).unwrap_or(&i.updated_at);
+                !(is_reminder(&i.job_id) && *sent_at > recent)
+            }
         })
         .map(|i| i.guest.guest_id)
         .collect();

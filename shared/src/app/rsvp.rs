@@ -38,10 +38,7 @@ pub async fn open(
     else {
         return Ok(None);
     };
-    let started = event
-        .starts_at_instant()
-        .is_some_and(|at| at <= time::OffsetDateTime::now_utc());
-    Ok((!started).then_some((invitation, event)))
+    Ok((!has_started(&event)).then_some((invitation, event)))
 }
 
 /// The RSVP page's limit on tries of tokens that open nothing: this many
@@ -116,7 +113,18 @@ pub async fn answer(
         .await?)
 }
 
-/// The invitation a message from `from` answers: the one it replied to
+/// Which invitation a guest's message is about.
+#[derive(Debug, Clone)]
+pub enum Replied {
+    /// The one it replied to, or (without context) the latest the guest
+    /// received: an answer in it counts for this invitation.
+    To(Box<Invitation>),
+    /// It quoted a message that is none of the guest's recent invitations:
+    /// kept for the latest one's organizer to read, never counted.
+    Unsure(Box<Invitation>),
+}
+
+/// The invitation a message from `from` is about: the one it replied to
 /// (`replied_to`, Twilio's `OriginalRepliedMessageSid`) among the latest
 /// sent to that WhatsApp user, else the latest of them the guest received.
 /// All organizers share the WhatsApp sender, so the latest message the
@@ -125,19 +133,39 @@ pub async fn replied_invitation(
     store: &dyn AnswerStore,
     from: &PhoneNumber,
     replied_to: Option<&str>,
-) -> Result<Option<Invitation>, AppError> {
+) -> Result<Option<Replied>, AppError> {
     let sent: Vec<Invitation> = store
         .invitations_to(from, RECENT_INVITATIONS)
         .await?
         .into_iter()
         .filter(|i| i.message_sid.is_some())
         .collect();
-    if let Some(sid) = replied_to
-        && let Some(found) = sent.iter().find(|i| i.message_sid.as_deref() == Some(sid))
-    {
-        return Ok(Some(found.clone()));
-    }
-    Ok(sent.into_iter().next())
+    let quoted = replied_to.map(|sid| sent.iter().find(|i| i.message_sid.as_deref() == Some(sid)));
+    Ok(match quoted {
+        Some(Some(found)) => Some(Replied::To(Box::new(found.clone()))),
+        Some(None) => sent
+            .into_iter()
+            .next()
+            .map(|i| Replied::Unsure(Box::new(i))),
+        None => sent.into_iter().next().map(|i| Replied::To(Box::new(i))),
+    })
+}
+
+/// The invitation's event while it may still be answered (it has not started).
+pub async fn answerable(
+    store: &dyn AnswerStore,
+    invitation: &Invitation,
+) -> Result<Option<Event>, AppError> {
+    let event = store
+        .get_event(&invitation.owner, &invitation.event_id)
+        .await?;
+    Ok(event.filter(|e| !has_started(e)))
+}
+
+fn has_started(event: &Event) -> bool {
+    event
+        .starts_at_instant()
+        .is_some_and(|at| at <= time::OffsetDateTime::now_utc())
 }
 
 /// Keeps a guest's message that was not an answer.
@@ -215,7 +243,17 @@ pub async fn history(
         .await?
         .pop()
         .ok_or_else(|| AppError::NotFound(format!("guest {guest}")))?;
+    // A guest removed and added again starts afresh.
+    let since = listed.created_at.clone();
     let history = store.rsvp_history(owner, event_id, guest).await?;
+    let history = RsvpHistory::new(
+        history
+            .all()
+            .iter()
+            .filter(|r| r.at >= since)
+            .cloned()
+            .collect(),
+    );
     Ok((listed, history))
 }
 

@@ -533,7 +533,8 @@ impl TryFrom<&Item> for OptOut {
 
 /// One answer in its guest's history.
 pub fn answer_item(owner: &str, event: &EventId, guest: &GuestId, rsvp: &Rsvp) -> Item {
-    let mut item = keys::answer(owner, event, guest, &rsvp.at).item();
+    let unique = uuid::Uuid::new_v4().simple().to_string();
+    let mut item = keys::answer(owner, event, guest, &rsvp.at, &unique[..8]).item();
     item.extend([
         ("type".into(), s("answer")),
         ("guest_id".into(), s(guest.as_str())),

@@ -12,7 +12,7 @@
 //! | (every change)    |                           |           | by-change index (gsi3pk / gsi3sk): `CHANGES#{owner}#{event}` / `{changed ms:013}#I#{id}` |
 //! | guest of an event  | `EVENT#{owner}#{id}`      | `GUEST#{guest}` | by-change index: `CHANGES#{owner}#{event}` / `{changed ms:013}#G#{guest}` |
 //! | guest removed      | `EVENT#{owner}#{id}`      | `REMOVED#{guest}` | by-change index, as a guest's (expires through [`TTL_ATTRIBUTE`]) |
-//! | a guest's answer (history) | `EVENT#{owner}#{id}` | `ANSWER#{guest}#{at}` |                       |
+//! | a guest's answer (history) | `EVENT#{owner}#{id}` | `ANSWER#{guest}#{at}#{unique}` |              |
 //! | a guest's other message | `EVENT#{owner}#{id}` | `REPLY#{message sid}` |                          |
 //! | (every invitation) |                           |           | by-recipient index (gsi4pk / gsi4sk): `TO#{whatsapp user}` / `{created}#{id}` |
 //! | template (current) | `TEMPLATE#{owner}#{id}`   | `CURRENT` | `TEMPLATES#{owner}` / `{id}`          |
@@ -265,11 +265,12 @@ pub fn recipient_of(phone: &PhoneNumber) -> String {
     format!("TO#{}", phone.whatsapp_identity())
 }
 
-/// One answer in a guest's history.
-pub fn answer(owner: &str, event: &EventId, guest: &GuestId, at: &str) -> Key {
+/// One answer in a guest's history; `unique` tells apart two answers of
+/// the same millisecond.
+pub fn answer(owner: &str, event: &EventId, guest: &GuestId, at: &str, unique: &str) -> Key {
     key(
         event_partition(owner, event),
-        format!("{}{at}", answers_prefix(guest)),
+        format!("{}{at}#{unique}", answers_prefix(guest)),
     )
 }
 
