@@ -637,11 +637,13 @@ async fn until(
     body: Option<Value>,
     want: &[u16],
 ) -> Value {
-    for _ in 0..10 {
+    for _ in 0..40 {
         let (status, answer) = t.request(method, path, body.clone()).await;
         if want.contains(&status) {
             return answer;
         }
+        // A run under faults may hold the reminder for a while.
+        tokio::time::sleep(Duration::from_millis(500)).await;
         // 409 in_progress: another run holds the reminder; try again.
         assert!(
             status >= 500 || answer["error"]["code"] == "in_progress",
