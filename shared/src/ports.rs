@@ -5,11 +5,11 @@
 
 use crate::domain::budget::BudgetState;
 use crate::domain::guest::ListedGuest;
-use crate::domain::reason::Reason;
+use crate::domain::reason::{Action, Reason};
 use crate::domain::rsvp::{Reply, Rsvp, RsvpHistory};
 use crate::domain::{
-    Event, EventId, Guest, GuestId, Invitation, InvitationId, Job, JobId, MessageContent,
-    MessageTemplate, OptOut, OptOuts, PhoneNumber, SeenOptOuts, Status, TemplateId,
+    Event, EventId, FieldError, Guest, GuestId, Invitation, InvitationId, Job, JobId,
+    MessageContent, MessageTemplate, OptOut, OptOuts, PhoneNumber, SeenOptOuts, Status, TemplateId,
 };
 use async_trait::async_trait;
 
@@ -517,36 +517,66 @@ pub trait SendQueue: Send + Sync {
     async fn dead_letter(&self, body: &str, reason: &str) -> Result<(), QueueError>;
 }
 
+/// How long a provider's request may take before its outcome counts as
+/// unknown (the sender keeps this much of its deadline for each send).
+pub const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Which attempt of which invitation a message carries: the provider's
+/// reports about the message name it, so a report finds its invitation
+/// without an index on the provider's message id, and one for an earlier
+/// attempt is recognised and ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRef {
+    pub invitation_id: InvitationId,
+    /// Absent from references given out before it was added.
+    pub job_id: Option<JobId>,
+    pub attempt: u32,
+}
+
 /// What goes out to one guest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboundMessage {
     pub to: PhoneNumber,
     pub content: MessageContent,
-    pub status_callback: String,
+    pub reference: MessageRef,
 }
 
-/// A send that did not come back with a message id, classified by what is
-/// known about the message.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}: {message}", code.map(|c| c.to_string()).unwrap_or_else(|| "no code".into()))]
-pub struct ProviderError {
-    pub code: Option<u32>,
-    pub message: String,
-    pub kind: FailureKind,
-}
-
+/// What a provider's refusal or failure means, whatever the provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureKind {
+pub enum Refusal {
+    /// Over the channel's daily limit of new recipients: the message
+    /// waits for the window, it has not failed.
+    DailyLimit,
+    /// The guest unsubscribed or blocked the sender: recorded as their
+    /// opt-out, and never messaged again.
+    OptedOut,
+    /// The number is not a user of this channel (not on WhatsApp).
+    NotOnChannel,
+    /// The channel does not deliver marketing messages to this guest.
+    MarketingNotDelivered,
     /// Refused before anything was accepted (a rate limit, a refused
     /// connection): safe to try again later.
-    Retry,
-    /// Refused for good: a later try would be refused too.
-    Final,
+    RetryLater,
     /// The provider may have accepted the message (a timeout after the
     /// request went out, a reset connection, a 5xx, an unreadable answer):
-    /// never sent again automatically; its status callback or
-    /// reconciliation settles it.
+    /// never sent again automatically; its report or reconciliation
+    /// settles it.
     Unknown,
+    /// Refused for good for another reason: a later try would be refused too.
+    Failed,
+}
+
+/// A send that did not come back with a message id: what it means, and the
+/// code and words recorded on the invitation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {} ({detail})", error.code, error.message)]
+pub struct ProviderError {
+    pub refusal: Refusal,
+    /// The provider's code (or the product's own) and its words for an
+    /// organizer, as an invitation records them.
+    pub error: ErrorInfo,
+    /// What the provider said, numbers masked: for the logs.
+    pub detail: String,
 }
 
 /// A message as the provider has it now (what reconciliation reads).
@@ -556,8 +586,7 @@ pub struct ProviderMessage {
     /// None while the provider has not started sending it.
     pub status: Option<Status>,
     pub error: Option<ErrorInfo>,
-    /// Refused for WhatsApp's daily limit (63018): the invitation waits,
-    /// it is not failed.
+    /// Refused for the daily limit: the invitation waits, it is not failed.
     pub over_daily_limit: bool,
     /// When the provider created it, RFC 3339.
     pub created_at: String,
@@ -576,4 +605,77 @@ pub trait Messenger: Send + Sync {
     ) -> Result<Vec<ProviderMessage>, ProviderError>;
     /// One message by id; None when the provider has no such message.
     async fn fetch(&self, sid: &str) -> Result<Option<ProviderMessage>, ProviderError>;
+}
+
+/// What a provider reports about a message it was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryReport {
+    pub reference: MessageRef,
+    /// None: a status that carries no news (before our own `sending`).
+    pub status: Option<Status>,
+    pub message_id: Option<String>,
+    pub error: Option<ErrorInfo>,
+    /// What the error means, when there is one.
+    pub refusal: Option<Refusal>,
+    /// The recipient, when the report names it.
+    pub to: Option<PhoneNumber>,
+}
+
+/// A guest's message to the sender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundMessage {
+    pub from: PhoneNumber,
+    /// What the guest wrote, or the text of the button they tapped.
+    pub text: String,
+    /// The tapped button's id, when they tapped one.
+    pub button_payload: Option<String>,
+    /// The provider's id of the message the guest replied to (quoted).
+    pub replied_to: Option<String>,
+    pub message_id: String,
+}
+
+/// What a provider's webhook call carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookCall {
+    Report(DeliveryReport),
+    Message {
+        message: InboundMessage,
+        /// Names this delivery of the call: a retry carries the same, and is
+        /// answered without doing its work twice.
+        delivery: Option<String>,
+    },
+}
+
+/// Why a webhook call is not read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookRejection {
+    /// Not signed by the provider (403).
+    #[error("invalid signature")]
+    Forbidden { signature_present: bool },
+    /// Signed, but not a call the product understands (400).
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+}
+
+/// A provider's webhook: its signature checked before anything else is
+/// read, then its call read into a report or a guest's message.
+pub trait ProviderWebhook: Send + Sync {
+    /// `url` is the URL as the request arrived; `body` the raw body.
+    fn read(
+        &self,
+        url: &str,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Result<WebhookCall, WebhookRejection>;
+    /// The answer to a guest's message: `reply` sent back in the same
+    /// conversation, or nothing. (content type, body)
+    fn answer_message(&self, reply: Option<&str>) -> (&'static str, String);
+}
+
+/// What a provider's error codes mean for an organizer, read where an
+/// invitation's recorded code is shown.
+pub trait ErrorCodes: Send + Sync {
+    /// What an invitation's `error_code` (the provider's, or one of the
+    /// product's own reasons) means for the organizer, in `status`.
+    fn action(&self, error_code: &str, status: Status) -> Action;
 }

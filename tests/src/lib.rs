@@ -400,7 +400,6 @@ impl TestStack {
             store,
             messenger,
             queue: std::sync::Arc::new(queue),
-            webhook_url: self.stack.webhook_url.clone(),
             rsvp_page_url: self.stack.rsvp_page_url.clone(),
             pacer: sender::Pacer::new(1000, 1).expect("1 instance at 1000 per second"),
             profile: self.stack.profile,
@@ -412,7 +411,8 @@ impl TestStack {
         }
     }
 
-    /// The Twilio client the stack uses, pointed at this simulator.
+    /// The Twilio client the stack uses, pointed at this simulator (status
+    /// callbacks to this stack's webhook).
     pub fn twilio_client(&self) -> shared::adapters::twilio::TwilioClient {
         let credentials = shared::adapters::twilio::TwilioCredentials {
             account_sid: twilio_sim::DEFAULT_ACCOUNT_SID.into(),
@@ -424,6 +424,7 @@ impl TestStack {
             credentials,
             Duration::from_secs(5),
         )
+        .with_status_callback(self.stack.webhook_url.clone())
     }
 
     /// Sends one invitation (202 expected); returns its id.

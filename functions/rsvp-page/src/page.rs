@@ -24,20 +24,7 @@ pub fn respond(status: u16, html: String) -> Response<Body> {
     builder.body(Body::Text(html)).expect("valid response")
 }
 
-fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use shared::domain::escape_markup as esc;
 
 const STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;margin:0;background:#f6f7f9;color:#1f2328}\
 main{max-width:32rem;margin:0 auto;padding:1.25rem}\

@@ -1,9 +1,7 @@
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use shared::adapters::sqs::SqsQueue;
 use shared::edge::config::{self, env};
-use shared::edge::deployment::QUEUE;
+use shared::edge::deployment::{QUEUE, SEND_BACKOFF};
 use shared::edge::telemetry;
-use std::sync::Arc;
 use std::time::Duration;
 
 #[tokio::main]
@@ -14,20 +12,13 @@ async fn main() -> Result<(), Error> {
     let max_concurrency = config::number_or(env::SENDER_MAX_CONCURRENCY, QUEUE.max_concurrency)?;
     let deps = sender::Deps {
         store: config::store_from_env(&sdk)?,
-        queue: Arc::new(
-            SqsQueue::new(
-                aws_sdk_sqs::Client::new(&sdk),
-                config::required(env::QUEUE_URL)?,
-            )
-            .with_dead_letter(config::required(env::DEAD_LETTER_QUEUE_URL)?),
-        ),
-        messenger: Arc::new(config::twilio_client_from_env(&sdk).await?),
-        webhook_url: config::required(env::WEBHOOK_URL)?,
+        queue: config::queue_with_dead_letter_from_env(&sdk)?,
+        messenger: config::messenger_from_env(&sdk).await?,
         rsvp_page_url: config::rsvp_page_url()?,
-        pacer: sender::Pacer::new(profile.rate_per_second, max_concurrency)?,
+        pacer: config::pacer(profile.rate_per_second, max_concurrency)?,
         profile,
         max_receive_count: QUEUE.max_receive_count,
-        backoff: sender::Backoff::DEPLOYED,
+        backoff: SEND_BACKOFF,
     };
     let deps = &deps;
     run(service_fn(|event: LambdaEvent<_>| async move {

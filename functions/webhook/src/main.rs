@@ -5,11 +5,9 @@ use shared::edge::{config, telemetry};
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let sdk = config::aws_config().await;
-    let twilio = config::twilio_from_env(&sdk).await?;
     let deps = webhook::Deps {
         store: config::store_from_env(&sdk)?,
-        auth_token: twilio.auth_token,
-        public_url: config::webhook_public_url()?,
+        provider: config::provider_webhook_from_env(&sdk).await?,
         profile: config::sender_profile()?,
         rsvp_page_url: config::rsvp_page_url()?,
     };

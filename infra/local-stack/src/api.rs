@@ -10,6 +10,7 @@ use axum::response::Response;
 use base64::Engine as _;
 use lambda_http::Body;
 use secrecy::SecretString;
+use shared::adapters::twilio::TwilioWebhook;
 use shared::domain::budget::SenderProfile;
 use shared::domain::cost::Rates;
 use shared::edge::routes::{self, Route};
@@ -89,8 +90,7 @@ impl Functions {
             },
             webhook: webhook::Deps {
                 store: store("webhook"),
-                auth_token,
-                public_url: webhook_public_url,
+                provider: Arc::new(TwilioWebhook::new(auth_token, webhook_public_url)),
                 profile,
                 rsvp_page_url,
             },

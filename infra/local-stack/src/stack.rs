@@ -7,9 +7,9 @@ use shared::adapters::twilio::TwilioClient;
 use shared::app::reconcile::Thresholds;
 use shared::domain::budget::{DAY_SECONDS, SenderProfile};
 use shared::domain::cost::Rates;
-use shared::edge::config::load_twilio_credentials;
+use shared::edge::config::{self, load_twilio_credentials};
 use shared::edge::deployment::RECONCILE_EVERY_MINUTES;
-use shared::edge::deployment::{QUEUE, names};
+use shared::edge::deployment::{QUEUE, SEND_BACKOFF, names};
 use shared::edge::metrics;
 use shared::edge::routes::{RSVP_PAGE_PATH, WEBHOOK_PATH};
 use std::sync::Arc;
@@ -206,7 +206,7 @@ impl StackOptions {
             batch_size: QUEUE.batch_size,
             visibility_timeout_seconds: QUEUE.visibility_timeout_seconds,
             max_receive_count: QUEUE.max_receive_count,
-            retry_backoff: sender::Backoff::DEPLOYED,
+            retry_backoff: SEND_BACKOFF,
             poll_wait_seconds: 1,
             reconcile_every: Duration::from_secs(RECONCILE_EVERY_MINUTES * 60),
             reconcile_thresholds: Thresholds::DEPLOYED,
@@ -358,11 +358,10 @@ impl LocalStack {
         );
         let sender = &clients["sender"];
         let credentials = load_twilio_credentials(&sender.secrets, &names.twilio_secret).await?;
-        let messenger = Arc::new(TwilioClient::new(
-            &options.twilio.api_base,
-            credentials,
-            TwilioClient::TIMEOUT,
-        ));
+        let messenger = Arc::new(
+            TwilioClient::new(&options.twilio.api_base, credentials, TwilioClient::TIMEOUT)
+                .with_status_callback(webhook_url.clone()),
+        );
         let sender_store = store("sender");
         let sender_queue = Arc::new(
             SqsQueue::new(sender.sqs.clone(), &queue_url).with_dead_letter(&dead_letter_queue_url),
@@ -370,17 +369,15 @@ impl LocalStack {
         // One sender "instance" per concurrency slot, each with its own pacer, as on Lambda.
         let mut senders = Vec::new();
         for _ in 0..options.max_concurrency {
-            let pacer =
-                sender::Pacer::new(options.profile.rate_per_second, options.max_concurrency)
-                    .map_err(|e| StackError::Bootstrap {
-                        what: "sender",
-                        reason: e.to_string(),
-                    })?;
+            let pacer = config::pacer(options.profile.rate_per_second, options.max_concurrency)
+                .map_err(|e| StackError::Bootstrap {
+                    what: "sender",
+                    reason: e.to_string(),
+                })?;
             senders.push(Arc::new(sender::Deps {
                 store: sender_store.clone(),
                 messenger: messenger.clone(),
                 queue: sender_queue.clone(),
-                webhook_url: webhook_url.clone(),
                 rsvp_page_url: rsvp_page_url.clone(),
                 pacer,
                 profile: options.profile,

@@ -347,6 +347,7 @@ fn twiml_messages(twiml: &str) -> Vec<String> {
                 .replace("&gt;", ">")
                 .replace("&quot;", "\"")
                 .replace("&apos;", "'")
+                .replace("&#39;", "'")
                 .replace("&amp;", "&"),
         );
         rest = &after[end..];

@@ -12,8 +12,9 @@ use crate::domain::{
 use crate::ports::{
     Admission, Annotation, AttemptStore, BudgetStore, BudgetTake, DeliveryStore, DueReminder,
     EventStore, GuestChanges, GuestPage, GuestStore, IdempotencyClaim, IdempotencyStore,
-    InvitationStore, JobStore, KeyClaim, ListQuery, OptOutStore, Page, QueueError, Recorded,
-    ReminderStore, RsvpStore, SendMessage, SendQueue, StoreError, TemplateStore, Transition,
+    InvitationStore, JobStore, KeyClaim, ListQuery, Messenger, OptOutStore, OutboundMessage, Page,
+    ProviderError, ProviderMessage, QueueError, Recorded, ReminderStore, RsvpStore, SendMessage,
+    SendQueue, StoreError, TemplateStore, Transition,
 };
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -985,6 +986,79 @@ impl SendQueue for MemoryQueue {
             .expect("queue lock")
             .push((body.to_owned(), reason.to_owned()));
         Ok(())
+    }
+}
+
+/// A messenger in memory: keeps what it accepted, and answers each send
+/// as told (accepted, unless a refusal waits in its script).
+#[derive(Default)]
+pub struct MemoryMessenger {
+    sent: Mutex<Vec<OutboundMessage>>,
+    refusals: Mutex<std::collections::VecDeque<ProviderError>>,
+}
+
+impl MemoryMessenger {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The next send is answered with `refusal` (then accepted again).
+    pub fn refuse_next(&self, refusal: ProviderError) {
+        self.refusals
+            .lock()
+            .expect("messenger lock")
+            .push_back(refusal);
+    }
+
+    /// Every message accepted so far, in order.
+    pub fn sent(&self) -> Vec<OutboundMessage> {
+        self.sent.lock().expect("messenger lock").clone()
+    }
+}
+
+#[async_trait]
+impl Messenger for MemoryMessenger {
+    async fn send(&self, message: &OutboundMessage) -> Result<String, ProviderError> {
+        if let Some(refusal) = self.refusals.lock().expect("messenger lock").pop_front() {
+            return Err(refusal);
+        }
+        let mut sent = self.sent.lock().expect("messenger lock");
+        sent.push(message.clone());
+        Ok(format!("SM{:032}", sent.len()))
+    }
+
+    async fn sent_to(
+        &self,
+        to: &PhoneNumber,
+        since: &str,
+    ) -> Result<Vec<ProviderMessage>, ProviderError> {
+        let _ = since;
+        let sent = self.sent.lock().expect("messenger lock");
+        Ok(sent
+            .iter()
+            .enumerate()
+            .rev()
+            .filter(|(_, m)| m.to.whatsapp_identity() == to.whatsapp_identity())
+            .map(|(i, _)| ProviderMessage {
+                sid: format!("SM{:032}", i + 1),
+                status: Some(Status::Sent),
+                error: None,
+                over_daily_limit: false,
+                created_at: String::new(),
+            })
+            .collect())
+    }
+
+    async fn fetch(&self, sid: &str) -> Result<Option<ProviderMessage>, ProviderError> {
+        let sent = self.sent.lock().expect("messenger lock");
+        let found = (1..=sent.len()).any(|n| format!("SM{n:032}") == sid);
+        Ok(found.then(|| ProviderMessage {
+            sid: sid.to_owned(),
+            status: Some(Status::Sent),
+            error: None,
+            over_daily_limit: false,
+            created_at: String::new(),
+        }))
     }
 }
 

@@ -1,15 +1,18 @@
 //! Use cases: what the functions do, written once against the ports.
 //! Nothing here knows DynamoDB, SQS, Twilio or HTTP.
 
+pub mod deliver;
 #[cfg(test)]
 mod fixtures;
 pub mod guests;
 pub mod idempotency;
+pub mod inbound_message;
 pub mod lifecycle;
 pub mod reconcile;
 pub mod remind;
 pub mod rsvp;
 pub mod send;
+pub mod status_callback;
 pub mod templates;
 pub mod waiting;
 

@@ -19,7 +19,7 @@ mod template;
 pub use event::{Event, EventInput};
 pub use ids::{EventId, GuestId, IdError, InvitationId, JobId, RsvpToken, TemplateId};
 pub use invitation::{Guest, GuestInput, Invitation, Job, SendRequest};
-pub use opt_out::{OptOut, OptOutSource, OptOuts, SeenOptOuts};
+pub use opt_out::{Keyword, OptOut, OptOutSource, OptOuts, SeenOptOuts};
 pub use phone::{PhoneError, PhoneNumber, mask_digits};
 pub use status::{Status, StatusError};
 pub use template::{MessageContent, MessageTemplate, TemplateCategory, TemplateInput, TemplateRef};
@@ -39,6 +39,23 @@ impl FieldError {
             message: message.to_string(),
         }
     }
+}
+
+/// Text made safe inside HTML or XML markup (a page, TwiML): the five
+/// characters markup reads, as entities both understand.
+pub fn escape_markup(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The current time as stored: RFC 3339, UTC, millisecond precision.

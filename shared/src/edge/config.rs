@@ -3,11 +3,13 @@
 
 use crate::adapters::dynamo::DynamoStore;
 use crate::adapters::sqs::SqsQueue;
-use crate::adapters::twilio::TwilioCredentials;
+use crate::adapters::twilio::{TwilioCodes, TwilioCredentials, TwilioWebhook};
+use crate::app::deliver::Pacer;
 use crate::domain::PhoneNumber;
 use crate::domain::budget::{self, DailyLimit, SenderProfile};
 use crate::domain::cost::Rates;
 use crate::edge::deployment::QUEUE;
+use crate::ports::{ErrorCodes, Messenger, ProviderWebhook};
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 
@@ -263,6 +265,18 @@ pub fn queue_from_env(sdk: &aws_config::SdkConfig) -> Result<Arc<SqsQueue>, Conf
     Ok(Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), url)))
 }
 
+/// The send queue named by `QUEUE_URL`, moving poison messages to
+/// `DEAD_LETTER_QUEUE_URL` (the sender).
+pub fn queue_with_dead_letter_from_env(
+    sdk: &aws_config::SdkConfig,
+) -> Result<Arc<SqsQueue>, ConfigError> {
+    let url = required(env::QUEUE_URL)?;
+    let dead_letter = required(env::DEAD_LETTER_QUEUE_URL)?;
+    Ok(Arc::new(
+        SqsQueue::new(aws_sdk_sqs::Client::new(sdk), url).with_dead_letter(dead_letter),
+    ))
+}
+
 /// The Twilio client: credentials from the secret named by
 /// `TWILIO_SECRET_ID`, Twilio's API at `TWILIO_API_BASE` (default: Twilio's own).
 pub async fn twilio_client_from_env(
@@ -279,12 +293,69 @@ pub async fn twilio_client_from_env(
     ))
 }
 
+/// The messenger that sends: the Twilio client of
+/// [`twilio_client_from_env`], asking for status callbacks at `WEBHOOK_URL`.
+pub async fn messenger_from_env(
+    sdk: &aws_config::SdkConfig,
+) -> Result<Arc<dyn Messenger>, ConfigError> {
+    let client = twilio_client_from_env(sdk).await?;
+    Ok(Arc::new(
+        client.with_status_callback(required(env::WEBHOOK_URL)?),
+    ))
+}
+
+/// The provider's webhook: Twilio's signature checked with the auth token
+/// from the secret, at the URL a call arrived on or `WEBHOOK_PUBLIC_URL`.
+pub async fn provider_webhook_from_env(
+    sdk: &aws_config::SdkConfig,
+) -> Result<Arc<dyn ProviderWebhook>, ConfigError> {
+    let credentials = twilio_from_env(sdk).await?;
+    Ok(Arc::new(TwilioWebhook::new(
+        credentials.auth_token,
+        webhook_public_url()?,
+    )))
+}
+
+/// What the provider's error codes mean, for the views that show them.
+pub fn error_codes() -> &'static dyn ErrorCodes {
+    &TwilioCodes
+}
+
+/// One sender instance's pace: its share of `SEND_RATE_PER_SECOND` among
+/// `SENDER_MAX_CONCURRENCY` instances.
+pub fn pacer(rate_per_second: u32, max_concurrency: u32) -> Result<Pacer, ConfigError> {
+    Pacer::new(rate_per_second, max_concurrency).map_err(|e| ConfigError::Invalid {
+        name: env::SENDER_MAX_CONCURRENCY,
+        reason: format!(
+            "{}={} is more than {}={}: more sender instances than messages per second cannot hold the rate; lower it to at most {}",
+            env::SENDER_MAX_CONCURRENCY,
+            e.max_concurrency,
+            env::SEND_RATE_PER_SECOND,
+            e.rate,
+            e.rate
+        ),
+    })
+}
+
 /// Twilio's credentials from the secret named by `TWILIO_SECRET_ID`.
 pub async fn twilio_from_env(
     sdk: &aws_config::SdkConfig,
 ) -> Result<TwilioCredentials, ConfigError> {
     let secret_id = required(env::TWILIO_SECRET_ID)?;
     load_twilio_credentials(&aws_sdk_secretsmanager::Client::new(sdk), &secret_id).await
+}
+
+#[cfg(test)]
+mod pacer_tests {
+    use super::*;
+
+    #[test]
+    fn more_instances_than_the_rate_is_refused_naming_both_settings() {
+        let err = pacer(10, 20).err().unwrap();
+        let text = err.to_string();
+        assert!(text.contains("SENDER_MAX_CONCURRENCY=20"), "{text}");
+        assert!(text.contains("SEND_RATE_PER_SECOND=10"), "{text}");
+    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! queues from here, and tests hold `template.yaml` to the same values.
 //! (The table's shape is the DynamoDB adapter's: `adapters::dynamo::TABLE`.)
 
+use crate::app::deliver::Backoff;
 use crate::domain::budget::DailyLimit;
 
 /// The send queue and the sender's event source mapping.
@@ -44,6 +45,14 @@ pub const QUEUE: QueueSettings = QueueSettings {
     max_retry_backoff_seconds: 900,
 };
 
+/// How long a retryable send failure waits before its next try: 30 s
+/// doubling to 15 minutes, so a rate limit or an outage of an hour or so is
+/// waited out within the queue's maxReceiveCount tries.
+pub const SEND_BACKOFF: Backoff = Backoff {
+    first_seconds: QUEUE.first_retry_backoff_seconds,
+    cap_seconds: QUEUE.max_retry_backoff_seconds,
+};
+
 /// How often reconciliation runs: template.yaml's schedule, the local stack's timer.
 pub const RECONCILE_EVERY_MINUTES: u64 = 5;
 
@@ -53,4 +62,19 @@ pub mod names {
     pub const QUEUE: &str = "rsvp-send";
     pub const DEAD_LETTER_QUEUE: &str = "rsvp-send-dlq";
     pub const TWILIO_SECRET: &str = "rsvp/twilio";
+}
+
+#[cfg(test)]
+mod backoff_tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_over_minutes_capped() {
+        let waits: Vec<u32> = (1..QUEUE.max_receive_count)
+            .map(|n| SEND_BACKOFF.seconds(n))
+            .collect();
+        assert_eq!(waits, [30, 60, 120, 240, 480, 900, 900, 900, 900]);
+        // The tries before the last span over an hour, not seconds.
+        assert!(waits.iter().sum::<u32>() >= 3600);
+    }
 }

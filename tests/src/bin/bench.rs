@@ -165,15 +165,18 @@ async fn pacing_only(o: &Options) -> Result<Value, Box<dyn std::error::Error>> {
         })
         .collect();
     let batches = Arc::new(Mutex::new(batches));
-    let messenger = Arc::new(TwilioClient::new(
-        &sim.base_url(),
-        TwilioCredentials {
-            account_sid: sim_config.account_sid.clone(),
-            auth_token: sim_config.auth_token.clone().into(),
-            from: shared::domain::PhoneNumber::parse("+14155238886")?,
-        },
-        TwilioClient::TIMEOUT,
-    ));
+    let messenger = Arc::new(
+        TwilioClient::new(
+            &sim.base_url(),
+            TwilioCredentials {
+                account_sid: sim_config.account_sid.clone(),
+                auth_token: sim_config.auth_token.clone().into(),
+                from: shared::domain::PhoneNumber::parse("+14155238886")?,
+            },
+            TwilioClient::TIMEOUT,
+        )
+        .with_status_callback("http://127.0.0.1:9/"),
+    );
     let started = Instant::now();
     let mut fleet = Vec::new();
     for _ in 0..o.concurrency {
@@ -181,16 +184,15 @@ async fn pacing_only(o: &Options) -> Result<Value, Box<dyn std::error::Error>> {
             store: store.clone(),
             messenger: messenger.clone(),
             queue: Arc::new(MemoryQueue::new()),
-            webhook_url: "http://127.0.0.1:9/".into(),
             rsvp_page_url: "http://127.0.0.1:9/r/".into(),
-            pacer: sender::Pacer::new(o.rate, o.concurrency)?,
+            pacer: shared::edge::config::pacer(o.rate, o.concurrency)?,
             profile: SenderProfile {
                 rate_per_second: o.rate,
                 daily_limit: DailyLimit::Unlimited,
                 window_seconds: DAY_SECONDS,
             },
             max_receive_count: QUEUE.max_receive_count,
-            backoff: sender::Backoff::DEPLOYED,
+            backoff: shared::edge::deployment::SEND_BACKOFF,
         };
         let batches = batches.clone();
         // One instance: a batch at a time, as Lambda gives them.

@@ -1845,7 +1845,7 @@ async fn opt_outs_and_incoming_messages_answer_as_documented() {
         )
         .await
         .expect(200);
-    assert_eq!(twiml, webhook::EMPTY_TWIML);
+    assert_eq!(twiml, shared::adapters::twilio::EMPTY_TWIML);
     s.exchange(&t, Call::new("POST", &webhook).form(&stop))
         .await
         .expect(403);

@@ -216,16 +216,14 @@ fn sender_deps(t: &TestStack, store: Arc<DynamoStore>) -> sender::Deps {
     };
     sender::Deps {
         store,
-        messenger: Arc::new(TwilioClient::new(
-            &t.sim.base_url(),
-            credentials,
-            Duration::from_secs(10),
-        )),
+        messenger: Arc::new(
+            TwilioClient::new(&t.sim.base_url(), credentials, Duration::from_secs(10))
+                .with_status_callback(t.stack.webhook_url.clone()),
+        ),
         queue: Arc::new(
             SqsQueue::new(t.stack.sqs.clone(), &t.stack.queue_url)
                 .with_dead_letter(&t.stack.dead_letter_queue_url),
         ),
-        webhook_url: t.stack.webhook_url.clone(),
         rsvp_page_url: t.stack.rsvp_page_url.clone(),
         pacer: sender::Pacer::new(50, 1).expect("1 instance at 50 per second"),
         profile: t.stack.profile,
@@ -453,8 +451,10 @@ async fn every_sample_event_goes_through_its_handler() {
     );
     let webhook_deps = |token: &str| webhook::Deps {
         store: h.store.clone(),
-        auth_token: SecretString::from(token.to_owned()),
-        public_url: None,
+        provider: Arc::new(shared::adapters::twilio::TwilioWebhook::new(
+            SecretString::from(token.to_owned()),
+            None,
+        )),
         profile: t.stack.profile,
         rsvp_page_url: t.stack.rsvp_page_url.clone(),
     };

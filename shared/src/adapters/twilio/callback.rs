@@ -9,30 +9,27 @@
 //! be forged.
 
 use crate::domain::{FieldError, InvitationId, JobId, Status};
+use crate::ports::MessageRef;
 
 const INVITATION_PARAM: &str = "invitation_id";
 const JOB_PARAM: &str = "job_id";
 const ATTEMPT_PARAM: &str = "attempt";
 
 /// The `StatusCallback` for one attempt of one invitation.
-pub fn url(
-    webhook_url: &str,
-    invitation_id: &InvitationId,
-    job_id: &JobId,
-    attempt: u32,
-) -> String {
-    format!(
-        "{webhook_url}?{INVITATION_PARAM}={invitation_id}&{JOB_PARAM}={job_id}&{ATTEMPT_PARAM}={attempt}"
-    )
-}
-
-/// What a status callback's URL names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    pub invitation_id: InvitationId,
-    /// Absent from URLs given out before it was added.
-    pub job_id: Option<JobId>,
-    pub attempt: u32,
+pub fn url(webhook_url: &str, reference: &MessageRef) -> String {
+    let MessageRef {
+        invitation_id,
+        job_id,
+        attempt,
+    } = reference;
+    match job_id {
+        Some(job_id) => format!(
+            "{webhook_url}?{INVITATION_PARAM}={invitation_id}&{JOB_PARAM}={job_id}&{ATTEMPT_PARAM}={attempt}"
+        ),
+        None => {
+            format!("{webhook_url}?{INVITATION_PARAM}={invitation_id}&{ATTEMPT_PARAM}={attempt}")
+        }
+    }
 }
 
 /// Whether a webhook call's query names an invitation: a status callback
@@ -43,7 +40,7 @@ pub fn names_invitation(query: impl Fn(&str) -> Option<String>) -> bool {
 
 /// The invitation and attempt a status callback's URL names (`query` reads
 /// one query parameter). Errors name the parameter.
-pub fn target(query: impl Fn(&str) -> Option<String>) -> Result<Target, FieldError> {
+pub fn target(query: impl Fn(&str) -> Option<String>) -> Result<MessageRef, FieldError> {
     let invitation_id = query(INVITATION_PARAM)
         .ok_or_else(|| FieldError::new(INVITATION_PARAM, "is required in the callback URL"))?;
     let invitation_id =
@@ -54,7 +51,7 @@ pub fn target(query: impl Fn(&str) -> Option<String>) -> Result<Target, FieldErr
     let attempt = query(ATTEMPT_PARAM)
         .and_then(|a| a.parse().ok())
         .ok_or_else(|| FieldError::new(ATTEMPT_PARAM, "must be a number in the callback URL"))?;
-    Ok(Target {
+    Ok(MessageRef {
         invitation_id,
         job_id,
         attempt,
@@ -83,7 +80,12 @@ mod tests {
     fn url_round_trips() {
         let id = InvitationId::parse("inv_abc").unwrap();
         let job = JobId::parse("job_x").unwrap();
-        let url = url("https://hooks.example.com/", &id, &job, 3);
+        let reference = MessageRef {
+            invitation_id: id.clone(),
+            job_id: Some(job.clone()),
+            attempt: 3,
+        };
+        let url = url("https://hooks.example.com/", &reference);
         assert_eq!(
             url,
             "https://hooks.example.com/?invitation_id=inv_abc&job_id=job_x&attempt=3"
@@ -99,7 +101,7 @@ mod tests {
         assert!(names_invitation(read));
         assert_eq!(
             target(read),
-            Ok(Target {
+            Ok(MessageRef {
                 invitation_id: id,
                 job_id: Some(job),
                 attempt: 3

@@ -1,8 +1,8 @@
 use super::callback;
-use super::codes::{self, classify};
+use super::codes;
 use crate::domain::{MessageContent, PhoneNumber, mask_digits};
 use crate::ports::{
-    ErrorInfo, FailureKind, Messenger, OutboundMessage, ProviderError, ProviderMessage,
+    Messenger, OutboundMessage, ProviderError, ProviderMessage, Refusal, SEND_TIMEOUT,
 };
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
@@ -63,10 +63,9 @@ impl From<StoredMessage> for ProviderMessage {
         Self {
             sid: m.sid,
             status: callback::status(&m.status),
-            error: m.error_code.map(|code| ErrorInfo {
-                code: code.to_string(),
-                message: codes::describe(code).to_owned(),
-            }),
+            error: m
+                .error_code
+                .map(|code| codes::error_info(&code.to_string(), None)),
             over_daily_limit: m.error_code == Some(codes::WHATSAPP_LIMIT),
             created_at,
         }
@@ -78,13 +77,17 @@ pub struct TwilioClient {
     http: reqwest::Client,
     messages_url: String,
     credentials: TwilioCredentials,
+    /// The webhook's public URL: each message's `StatusCallback` is it,
+    /// naming the message's invitation and attempt. None: no callbacks
+    /// (a client that only reads).
+    status_callback: Option<String>,
 }
 
 impl TwilioClient {
     /// Twilio's REST base in production (the simulator's URL locally).
     pub const API_BASE: &str = "https://api.twilio.com";
     /// How long a request may take before its outcome counts as unknown.
-    pub const TIMEOUT: Duration = Duration::from_secs(10);
+    pub const TIMEOUT: Duration = SEND_TIMEOUT;
 
     /// `api_base` is [`Self::API_BASE`] in production, the simulator locally.
     pub fn new(api_base: &str, credentials: TwilioCredentials, timeout: Duration) -> Self {
@@ -102,17 +105,31 @@ impl TwilioClient {
             http,
             messages_url,
             credentials,
+            status_callback: None,
         }
+    }
+
+    /// Asks Twilio to post each message's statuses to `webhook_url`.
+    pub fn with_status_callback(mut self, webhook_url: impl Into<String>) -> Self {
+        self.status_callback = Some(webhook_url.into());
+        self
     }
 }
 
 /// The create-message form: `Body`, or `ContentSid` + `ContentVariables`.
-fn form_params(to: &str, from: &str, message: &OutboundMessage) -> Vec<(&'static str, String)> {
-    let mut form = vec![
-        ("To", to.to_owned()),
-        ("From", from.to_owned()),
-        ("StatusCallback", message.status_callback.clone()),
-    ];
+fn form_params(
+    to: &str,
+    from: &str,
+    status_callback: Option<&str>,
+    message: &OutboundMessage,
+) -> Vec<(&'static str, String)> {
+    let mut form = vec![("To", to.to_owned()), ("From", from.to_owned())];
+    if let Some(webhook_url) = status_callback {
+        form.push((
+            "StatusCallback",
+            callback::url(webhook_url, &message.reference),
+        ));
+    }
     match &message.content {
         MessageContent::Body(body) => form.push(("Body", body.clone())),
         MessageContent::Template {
@@ -134,7 +151,7 @@ impl Messenger for TwilioClient {
     async fn send(&self, message: &OutboundMessage) -> Result<String, ProviderError> {
         let to = message.to.to_whatsapp();
         let from = self.credentials.from.to_whatsapp();
-        let form = form_params(&to, &from, message);
+        let form = form_params(&to, &from, self.status_callback.as_deref(), message);
         let response = self
             .http
             .post(&self.messages_url)
@@ -160,14 +177,14 @@ impl Messenger for TwilioClient {
         }
         let body: Option<TwilioErrorBody> = serde_json::from_slice(&bytes).ok();
         let code = body.as_ref().and_then(|b| b.code);
-        let message = body
+        let detail = body
             .and_then(|b| b.message.as_deref().map(without_numbers))
             .unwrap_or_else(|| format!("Twilio answered HTTP {status}"));
-        Err(ProviderError {
+        Err(codes::provider_error(
+            codes::refusal(status, code),
             code,
-            message,
-            kind: classify(status, code),
-        })
+            detail,
+        ))
     }
 
     async fn sent_to(
@@ -223,13 +240,14 @@ impl TwilioClient {
         if !(200..300).contains(&status) {
             let body: Option<TwilioErrorBody> = serde_json::from_slice(&bytes).ok();
             let code = body.as_ref().and_then(|b| b.code);
-            return Err(ProviderError {
+            let detail = body
+                .and_then(|b| b.message.as_deref().map(without_numbers))
+                .unwrap_or_else(|| format!("Twilio answered HTTP {status}"));
+            return Err(codes::provider_error(
+                codes::refusal(status, code),
                 code,
-                message: body
-                    .and_then(|b| b.message.as_deref().map(without_numbers))
-                    .unwrap_or_else(|| format!("Twilio answered HTTP {status}")),
-                kind: classify(status, code),
-            });
+                detail,
+            ));
         }
         serde_json::from_slice(&bytes)
             .map(Some)
@@ -266,11 +284,11 @@ pub fn without_numbers(text: &str) -> String {
 fn transport_failure(e: &reqwest::Error) -> ProviderError {
     if e.is_connect() {
         // Nothing was sent: the connection never opened.
-        ProviderError {
-            code: None,
-            message: "could not connect to Twilio".into(),
-            kind: FailureKind::Retry,
-        }
+        codes::provider_error(
+            Refusal::RetryLater,
+            None,
+            "could not connect to Twilio".into(),
+        )
     } else if e.is_timeout() {
         unknown("Twilio did not answer in time")
     } else {
@@ -279,16 +297,22 @@ fn transport_failure(e: &reqwest::Error) -> ProviderError {
 }
 
 fn unknown(message: &str) -> ProviderError {
-    ProviderError {
-        code: None,
-        message: message.into(),
-        kind: FailureKind::Unknown,
-    }
+    codes::provider_error(Refusal::Unknown, None, message.into())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{InvitationId, JobId};
+    use crate::ports::MessageRef;
+
+    fn reference() -> MessageRef {
+        MessageRef {
+            invitation_id: InvitationId::parse("inv_1").unwrap(),
+            job_id: Some(JobId::parse("job_1").unwrap()),
+            attempt: 2,
+        }
+    }
 
     #[test]
     fn twilios_words_keep_no_full_number() {
@@ -321,12 +345,12 @@ mod tests {
         let message = OutboundMessage {
             to: PhoneNumber::parse("+5511999990000").unwrap(),
             content: MessageContent::Body("hi".into()),
-            status_callback: "https://x/cb".into(),
+            reference: reference(),
         };
         let err = client.send(&message).await.unwrap_err();
-        assert_eq!(err.kind, FailureKind::Retry, "{err:?}");
-        assert!(!err.message.contains("AC0123"), "{err:?}");
-        assert!(!err.message.contains("127.0.0.1"), "{err:?}");
+        assert_eq!(err.refusal, Refusal::RetryLater, "{err:?}");
+        assert!(!err.to_string().contains("AC0123"), "{err:?}");
+        assert!(!err.to_string().contains("127.0.0.1"), "{err:?}");
     }
 
     #[test]
@@ -335,14 +359,19 @@ mod tests {
         let message = |content| OutboundMessage {
             to: to.clone(),
             content,
-            status_callback: "https://x/cb".into(),
+            reference: reference(),
         };
         let form = form_params(
             "whatsapp:+1",
             "whatsapp:+2",
+            Some("https://x/cb"),
             &message(MessageContent::Body("hi".into())),
         );
         assert!(form.contains(&("Body", "hi".into())));
+        assert!(form.contains(&(
+            "StatusCallback",
+            "https://x/cb?invitation_id=inv_1&job_id=job_1&attempt=2".into()
+        )));
         assert!(!form.iter().any(|(k, _)| k.starts_with("Content")));
         let variables = [
             ("1".to_owned(), "Ana".to_owned()),
@@ -351,12 +380,17 @@ mod tests {
         let form = form_params(
             "whatsapp:+1",
             "whatsapp:+2",
+            None,
             &message(MessageContent::Template {
                 content_sid: "HX1".into(),
                 variables: variables.into_iter().collect(),
             }),
         );
-        assert!(!form.iter().any(|(k, _)| *k == "Body"));
+        assert!(
+            !form
+                .iter()
+                .any(|(k, _)| *k == "Body" || *k == "StatusCallback")
+        );
         assert!(form.contains(&("ContentSid", "HX1".into())));
         assert!(form.contains(&("ContentVariables", r#"{"1":"Ana","2":"\"x\""}"#.into())));
     }

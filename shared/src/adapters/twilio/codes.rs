@@ -3,7 +3,7 @@
 
 use crate::domain::Status;
 use crate::domain::reason::{self, Action};
-use crate::ports::FailureKind;
+use crate::ports::{ErrorCodes, ErrorInfo, ProviderError, Refusal};
 
 /// Too many requests: Twilio processed nothing; safe to try again.
 pub const RATE_LIMITED: u32 = 20429;
@@ -203,15 +203,72 @@ pub fn means_opted_out(code: u32) -> bool {
 /// What an error answer from the Messages API says about the message. A
 /// 429 (20429) was never processed and a 4xx names the request; a 5xx may
 /// have been processed, so its outcome is unknown.
-pub fn classify(http_status: u16, code: Option<u32>) -> FailureKind {
+pub fn refusal(http_status: u16, code: Option<u32>) -> Refusal {
     if http_status == 429 || code == Some(RATE_LIMITED) {
-        FailureKind::Retry
+        Refusal::RetryLater
     } else if http_status >= 500 {
-        FailureKind::Unknown
+        Refusal::Unknown
+    } else if code == Some(WHATSAPP_LIMIT) {
+        Refusal::DailyLimit
     } else if code.and_then(find).is_some_and(|c| c.class == Class::Retry) {
-        FailureKind::Retry
+        Refusal::RetryLater
     } else {
-        FailureKind::Final
+        code.map_or(Refusal::Failed, reported)
+    }
+}
+
+/// What an error code in a status callback (or Twilio's record of a
+/// message) means: the message was not delivered, for this reason.
+pub fn reported(code: u32) -> Refusal {
+    if code == WHATSAPP_LIMIT {
+        return Refusal::DailyLimit;
+    }
+    match find(code).map(|c| c.action) {
+        Some(OptedOut) => Refusal::OptedOut,
+        Some(NotOnWhatsApp) => Refusal::NotOnChannel,
+        Some(MarketingNotDelivered) => Refusal::MarketingNotDelivered,
+        _ => Refusal::Failed,
+    }
+}
+
+/// A failed request as the messenger port reports it: the code and words
+/// an invitation records (the product's own `send_failed` when Twilio gave
+/// no code), and Twilio's own text for the logs.
+pub fn provider_error(refusal: Refusal, code: Option<u32>, detail: String) -> ProviderError {
+    let error = match code {
+        Some(code) => ErrorInfo {
+            code: code.to_string(),
+            message: describe(code).to_owned(),
+        },
+        None => ErrorInfo {
+            code: reason::SEND_FAILED.to_owned(),
+            message: detail.clone(),
+        },
+    };
+    ProviderError {
+        refusal,
+        error,
+        detail,
+    }
+}
+
+/// An error code in Twilio's words, as a status callback reports it.
+pub fn error_info(code: &str, message: Option<&str>) -> ErrorInfo {
+    ErrorInfo {
+        code: code.to_owned(),
+        message: message
+            .map(str::to_owned)
+            .unwrap_or_else(|| describe(code.parse().unwrap_or(0)).to_owned()),
+    }
+}
+
+/// Twilio's codes (and the product's own reasons) for the views that show
+/// an invitation's error.
+pub struct TwilioCodes;
+
+impl ErrorCodes for TwilioCodes {
+    fn action(&self, error_code: &str, status: Status) -> Action {
+        action_in(error_code, status)
     }
 }
 
@@ -221,16 +278,19 @@ mod tests {
 
     #[test]
     fn classification() {
-        use FailureKind::*;
-        assert_eq!(classify(429, Some(20429)), Retry);
-        assert_eq!(classify(400, Some(63018)), Retry);
+        use Refusal::*;
+        assert_eq!(refusal(429, Some(20429)), RetryLater);
+        assert_eq!(refusal(400, Some(63018)), DailyLimit);
         // A 5xx may have been processed: never retried automatically.
-        assert_eq!(classify(503, None), Unknown);
-        assert_eq!(classify(500, Some(20500)), Unknown);
-        assert_eq!(classify(400, Some(21211)), Final);
-        assert_eq!(classify(400, Some(21610)), Final);
-        assert_eq!(classify(400, Some(63024)), Final);
-        assert_eq!(classify(401, Some(20003)), Final);
+        assert_eq!(refusal(503, None), Unknown);
+        assert_eq!(refusal(500, Some(20500)), Unknown);
+        assert_eq!(refusal(400, Some(30003)), RetryLater);
+        assert_eq!(refusal(400, Some(21211)), Failed);
+        assert_eq!(refusal(400, Some(21610)), OptedOut);
+        assert_eq!(refusal(400, Some(63024)), NotOnChannel);
+        assert_eq!(refusal(400, Some(63049)), MarketingNotDelivered);
+        assert_eq!(refusal(401, Some(20003)), Failed);
+        assert_eq!(refusal(400, None), Failed);
     }
 
     #[test]

@@ -2,9 +2,9 @@
 //! bulk send, so the event and template version are read once per batch,
 //! not once per record.
 
-use shared::app::templates;
-use shared::domain::{Event, EventId, MessageTemplate, TemplateRef};
-use shared::ports::{EventStore, StoreError, TemplateStore};
+use crate::app::templates;
+use crate::domain::{Event, EventId, MessageTemplate, TemplateRef};
+use crate::ports::{EventStore, StoreError, TemplateStore};
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};

@@ -1,0 +1,232 @@
+//! A provider's report about a message it was given: the status moves
+//! forward on the attempt the report names (a report for an earlier
+//! attempt changes nothing), a refusal for the daily limit makes the
+//! invitation wait instead of failing, and a guest's unsubscribe or block
+//! is recorded as their opt-out.
+
+use crate::app::AppError;
+use crate::app::lifecycle::{self, Outcome, StatusReport};
+use crate::app::waiting::{self, WaitingStore};
+use crate::domain::budget::SenderProfile;
+use crate::domain::{OptOut, Status, now};
+use crate::ports::{DeliveryReport, OptOutStore, Refusal};
+
+/// What a report moves: invitations, opt-outs, the daily budget's pause.
+pub trait ReportStore: WaitingStore + OptOutStore {}
+impl<T: WaitingStore + OptOutStore + ?Sized> ReportStore for T {}
+
+/// What a report did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// A status that carries no news (before our own `sending`).
+    NoNews,
+    /// Refused for the daily limit: the invitation waits (true), or had
+    /// moved on already (false).
+    Waiting(bool),
+    /// The status change's outcome under the forward-only rule.
+    Status(Outcome),
+}
+
+pub async fn apply(
+    store: &dyn ReportStore,
+    report: &DeliveryReport,
+    profile: &SenderProfile,
+) -> Result<Applied, AppError> {
+    let Some(status) = report.status else {
+        tracing::debug!("status carries no news");
+        return Ok(Applied::NoNews);
+    };
+    let reference = &report.reference;
+    let at = now();
+    // The provider says the guest unsubscribed or blocked us: never
+    // message them again.
+    if report.refusal == Some(Refusal::OptedOut)
+        && let Some(to) = &report.to
+    {
+        store
+            .put_opt_out(&OptOut::by_twilio(to.clone(), &at), None)
+            .await?;
+    }
+    // Over the daily limit: the invitation waits for the window, not failed.
+    if matches!(status, Status::Failed | Status::Undelivered)
+        && report.refusal == Some(Refusal::DailyLimit)
+    {
+        let now = time::OffsetDateTime::now_utc();
+        let waits = waiting::refused_for_limit(
+            store,
+            &reference.invitation_id,
+            reference.attempt,
+            profile,
+            now,
+        )
+        .await?;
+        return Ok(Applied::Waiting(waits));
+    }
+    let status_report = StatusReport {
+        invitation_id: reference.invitation_id.clone(),
+        job_id: reference.job_id.clone(),
+        attempt: reference.attempt,
+        status,
+        at,
+        message_sid: report.message_id.clone(),
+        error: report.error.clone(),
+    };
+    let outcome = lifecycle::apply_report(store, &status_report).await?;
+    let (id, attempt) = (&reference.invitation_id, reference.attempt);
+    match &outcome {
+        Outcome::Applied { from } => {
+            tracing::info!(invitation_id = %id, attempt, %from, to = %status, "status applied");
+        }
+        ignored => {
+            tracing::info!(invitation_id = %id, attempt, to = %status, outcome = ?ignored, "callback ignored");
+        }
+    }
+    Ok(Applied::Status(outcome))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory::MemoryStore;
+    use crate::app::fixtures::queued_job;
+    use crate::app::lifecycle;
+    use crate::domain::budget::{DailyLimit, STACK_SENDER};
+    use crate::domain::{Invitation, PhoneNumber};
+    use crate::ports::{BudgetStore, ErrorInfo, InvitationStore, MessageRef, OptOutStore};
+
+    fn profile() -> SenderProfile {
+        SenderProfile {
+            rate_per_second: 80,
+            daily_limit: DailyLimit::Limited(250),
+            window_seconds: 30,
+        }
+    }
+
+    /// A job of one invitation, claimed by the sender (attempt 1, sending).
+    async fn one_sending() -> (MemoryStore, Invitation) {
+        let (store, _queue, invitations) = queued_job(1, &now()).await;
+        let inv = invitations.into_iter().next().unwrap();
+        assert!(
+            lifecycle::force(&store, &inv, Status::Sending, &now(), None, None)
+                .await
+                .unwrap()
+        );
+        let inv = store
+            .get_invitation(&inv.invitation_id)
+            .await
+            .unwrap()
+            .unwrap();
+        (store, inv)
+    }
+
+    fn report(inv: &Invitation, attempt: u32, status: Option<Status>) -> DeliveryReport {
+        DeliveryReport {
+            reference: MessageRef {
+                invitation_id: inv.invitation_id.clone(),
+                job_id: Some(inv.job_id.clone()),
+                attempt,
+            },
+            status,
+            message_id: Some("SM1".into()),
+            error: None,
+            refusal: None,
+            to: Some(inv.guest.phone.clone()),
+        }
+    }
+
+    fn failed_with(mut r: DeliveryReport, code: &str, refusal: Refusal) -> DeliveryReport {
+        r.status = Some(Status::Failed);
+        r.error = Some(ErrorInfo {
+            code: code.into(),
+            message: "words".into(),
+        });
+        r.refusal = Some(refusal);
+        r
+    }
+
+    async fn status_of(store: &MemoryStore, inv: &Invitation) -> (Status, u32) {
+        let now = store
+            .get_invitation(&inv.invitation_id)
+            .await
+            .unwrap()
+            .unwrap();
+        (now.status, now.attempt)
+    }
+
+    #[tokio::test]
+    async fn given_a_sent_invitation_when_reports_arrive_out_of_order_then_it_only_moves_forward() {
+        let (store, inv) = one_sending().await;
+        let read = report(&inv, 1, Some(Status::Read));
+        let applied = apply(&store, &read, &profile()).await.unwrap();
+        assert!(matches!(applied, Applied::Status(Outcome::Applied { .. })));
+        let late = report(&inv, 1, Some(Status::Delivered));
+        apply(&store, &late, &profile()).await.unwrap();
+        assert_eq!(status_of(&store, &inv).await, (Status::Read, 1));
+    }
+
+    #[tokio::test]
+    async fn given_a_report_for_an_earlier_attempt_then_nothing_changes() {
+        let (store, inv) = one_sending().await;
+        let old = report(&inv, 0, Some(Status::Failed));
+        let applied = apply(&store, &old, &profile()).await.unwrap();
+        assert!(matches!(
+            applied,
+            Applied::Status(Outcome::OtherAttempt { .. })
+        ));
+        assert_eq!(status_of(&store, &inv).await, (Status::Sending, 1));
+    }
+
+    #[tokio::test]
+    async fn given_a_status_with_no_news_then_nothing_is_read_or_written() {
+        let (store, inv) = one_sending().await;
+        let applied = apply(&store, &report(&inv, 1, None), &profile())
+            .await
+            .unwrap();
+        assert_eq!(applied, Applied::NoNews);
+        assert_eq!(status_of(&store, &inv).await, (Status::Sending, 1));
+    }
+
+    #[tokio::test]
+    async fn given_a_refusal_for_the_daily_limit_then_the_invitation_waits_and_sending_pauses() {
+        let (store, inv) = one_sending().await;
+        let refused = failed_with(report(&inv, 1, None), "63018", Refusal::DailyLimit);
+        let applied = apply(&store, &refused, &profile()).await.unwrap();
+        assert_eq!(applied, Applied::Waiting(true));
+        // A new attempt: late reports of the refused message change nothing.
+        assert_eq!(status_of(&store, &inv).await, (Status::Waiting, 2));
+        let state = store.budget_state(STACK_SENDER).await.unwrap();
+        assert!(state.paused_until > 0);
+        // The same report again pauses nothing more and moves nothing.
+        assert_eq!(
+            apply(&store, &refused, &profile()).await.unwrap(),
+            Applied::Waiting(false)
+        );
+    }
+
+    #[tokio::test]
+    async fn given_the_guest_unsubscribed_then_the_invitation_fails_and_their_opt_out_is_recorded()
+    {
+        let (store, inv) = one_sending().await;
+        let refused = failed_with(report(&inv, 1, None), "21610", Refusal::OptedOut);
+        apply(&store, &refused, &profile()).await.unwrap();
+        assert_eq!(status_of(&store, &inv).await, (Status::Failed, 1));
+        let phone: &PhoneNumber = &inv.guest.phone;
+        let opt_out = store.get_guests_opt_out(phone).await.unwrap().unwrap();
+        assert!(opt_out.opted_out);
+    }
+
+    #[tokio::test]
+    async fn given_another_failure_then_no_opt_out_is_recorded() {
+        let (store, inv) = one_sending().await;
+        let refused = failed_with(report(&inv, 1, None), "63024", Refusal::NotOnChannel);
+        apply(&store, &refused, &profile()).await.unwrap();
+        assert_eq!(status_of(&store, &inv).await, (Status::Failed, 1));
+        assert!(
+            store
+                .get_guests_opt_out(&inv.guest.phone)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+}
