@@ -85,13 +85,11 @@ export function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Guests one listing request reads at most, and one import request takes at most. */
-export const GUEST_PAGE_MAX = 1000;
-export const GUEST_IMPORT_MAX = 10000;
-
 const enc = encodeURIComponent;
 
 export const api = {
+  /** The statuses, flags, reason codes and limits the page takes from the API (facts.js). */
+  facts: () => request('GET', '/api/whatsapp/facts', { retries: 2 }),
   listEvents: () => request('GET', '/api/whatsapp/events', { retries: 2 }),
   getEvent: (id) => request('GET', `/api/whatsapp/events/${enc(id)}`, { retries: 2 }),
   putEvent: (id, event) => request('PUT', `/api/whatsapp/events/${enc(id)}`, { body: event, retries: 2 }),
@@ -130,16 +128,18 @@ export const api = {
    * One page of an event's guests, each with its latest invitation and
    * whether the guest opted out: {items, next_cursor, changes, removed}.
    * With `since` (an earlier answer's `changes`), only the guests changed
-   * since then, and the ids of those removed. It only reads: safe to repeat.
+   * since then, and the ids of those removed. `limit`: at most the API's
+   * guest_page (facts.js). It only reads: safe to repeat.
    */
-  listGuests: (eventId, { limit = GUEST_PAGE_MAX, cursor, since } = {}) => {
+  listGuests: (eventId, { limit, cursor, since }) => {
     const q = new URLSearchParams({ limit: String(limit) });
     if (cursor) q.set('cursor', cursor);
     if (since) q.set('since', since);
     return request('GET', `/api/whatsapp/guests/${enc(eventId)}?${q}`, { retries: 1 });
   },
   /**
-   * Adds guests to an event's list, or updates them (by id, else by phone):
+   * Adds guests to an event's list, or updates them (by id, else by phone),
+   * at most the API's guest_import (facts.js) a request:
    * {created, updated, unchanged, rejected, changes}. Merging the same rows
    * twice changes nothing, so a request whose answer was lost is safe to repeat.
    */

@@ -1,18 +1,5 @@
-// Words and times for what the API returns.
-
-export const STATUSES = ['queued', 'waiting', 'sending', 'sent', 'delivered', 'read', 'failed', 'undelivered', 'skipped'];
-
-export const STATUS_LABEL = {
-  queued: 'Queued',
-  waiting: 'Waiting for daily limit',
-  sending: 'Sending',
-  sent: 'Sent',
-  delivered: 'Delivered',
-  read: 'Read',
-  failed: 'Failed',
-  undelivered: 'Undelivered',
-  skipped: 'Skipped',
-};
+// Words and times for what the API returns. The statuses' words and sets,
+// the flags' words and the limits are the API's own (facts.js), not here.
 
 /** A guest's answer ("none": no answer yet), as the API names them. */
 export const ANSWERS = ['yes', 'no', 'maybe', 'none'];
@@ -21,19 +8,6 @@ export const ANSWER_LABEL = { yes: 'Coming', no: 'Not coming', maybe: 'Maybe', n
 export const ANSWER_FILTER_LABEL = { yes: 'Answered: coming', no: 'Answered: not coming', maybe: 'Answered: maybe', none: 'No answer yet' };
 /** How an answer came. */
 export const VIA_LABEL = { button: 'WhatsApp button', typed: 'WhatsApp reply', link: 'RSVP page', organizer: 'entered by you' };
-
-/** What a status means, where the label alone does not say it. */
-export const STATUS_TITLE = {
-  waiting: "Over WhatsApp's daily limit on new guests: not sent yet; it goes out by itself as the 24-hour window frees places, oldest first.",
-};
-
-/** Still moving: a job is done once none of its invitations is in these. */
-export const ACTIVE = new Set(['queued', 'waiting', 'sending', 'sent']);
-/** An invitation in these is on its way or delivered: a send leaves its guest out unless asked to send again. */
-export const ALREADY_INVITED = new Set(['queued', 'waiting', 'sending', 'sent', 'delivered', 'read']);
-export const RETRYABLE = new Set(['failed', 'undelivered']);
-/** An invitation in these reached (or is reaching) the guest: a reminder may follow. */
-export const REACHED = new Set(['sent', 'delivered', 'read']);
 
 /** Why an invitation failed or was skipped, in words, with the code: the
  * API gives the words (one table, shared/src/adapters/twilio/codes.rs). */
@@ -46,18 +20,6 @@ export function reason(inv) {
 /** What the organizer can do about it, as the API says. */
 export function whatToDo(inv) {
   return inv?.what_to_do ?? '';
-}
-
-export const FLAG_WORDS = {
-  send_unconfirmed:
-    'Unconfirmed: sending was interrupted, so Twilio may or may not have taken the message. Retry only if the guest did not get it.',
-};
-
-/** Skipped for the guest's STOP, or for the organizer's own opt-out. */
-export const OPTED_OUT_CODES = new Set(['opted_out', 'opted_out_by_you']);
-
-export function isOptedOutInvitation(inv) {
-  return inv?.status === 'skipped' && OPTED_OUT_CODES.has(inv?.error_code);
 }
 
 /** A short local time for a timestamp: the time today, else date and time. */
@@ -126,7 +88,9 @@ export function money(amount, currency) {
 
 /**
  * Why a dry run would skip guests, by the API's code, for a group of `n`
- * (the API's own message for codes not named here).
+ * (the API's own message for codes not named here). The page's phrasing
+ * for a group ("3 guests you opted out"), which the API's words for one
+ * invitation do not give.
  */
 export const SKIP_WORDS = {
   opted_out_by_you: (n) => `${plural(n, 'guest')} you opted out`,

@@ -7,6 +7,7 @@ async fn main() -> Result<(), Error> {
     let sdk = config::aws_config().await;
     let deps = guests::Deps {
         store: config::store_from_env(&sdk)?,
+        codes: config::error_codes(),
     };
     run(service_fn(|req| async {
         Ok::<_, Error>(guests::handle(&deps, req).await)

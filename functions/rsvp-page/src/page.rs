@@ -2,8 +2,9 @@
 //! is escaped; the answer token stays out of referrers and caches.
 
 use lambda_http::{Body, Response};
+use shared::app::rsvp_page::Note;
 use shared::domain::rsvp::{Answer, MAX_COMPANIONS, Rsvp};
-use shared::domain::{Event, FieldError, Invitation};
+use shared::domain::{Event, Invitation};
 
 /// Only the page's own inline style and its own form: nothing else loads.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
@@ -51,13 +52,6 @@ fn document(title: &str, body: &str) -> String {
     )
 }
 
-/// What the page says above the form.
-pub enum Note<'a> {
-    None,
-    Saved,
-    Invalid(&'a FieldError),
-}
-
 fn answer_words(answer: Answer) -> &'static str {
     match answer {
         Answer::Yes => "Yes, I will come",
@@ -67,7 +61,7 @@ fn answer_words(answer: Answer) -> &'static str {
 }
 
 /// The event, the guest's answer, and the form to give or change it.
-pub fn form(event: &Event, inv: &Invitation, rsvp: Option<&Rsvp>, note: Note<'_>) -> String {
+pub fn form(event: &Event, inv: &Invitation, rsvp: Option<&Rsvp>, note: &Note) -> String {
     let first = inv.guest.name.split_whitespace().next().unwrap_or_default();
     let note = match note {
         Note::None => String::new(),

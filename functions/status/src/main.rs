@@ -8,6 +8,7 @@ async fn main() -> Result<(), Error> {
     let deps = status::Deps {
         store: config::store_from_env(&sdk)?,
         profile: config::sender_profile()?,
+        codes: config::error_codes(),
     };
     run(service_fn(|req| async {
         Ok::<_, Error>(status::handle(&deps, req).await)

@@ -13,6 +13,7 @@ use secrecy::SecretString;
 use shared::adapters::twilio::TwilioWebhook;
 use shared::domain::budget::SenderProfile;
 use shared::domain::cost::Rates;
+use shared::edge::config;
 use shared::edge::routes::{self, Route};
 use shared::ports::{
     AttemptStore, BudgetStore, DeliveryStore, EventStore, GuestStore, IdempotencyStore,
@@ -36,6 +37,9 @@ pub struct Functions {
     pub templates: templates::Deps,
     pub opt_outs: opt_outs::Deps,
     pub guests: guests::Deps,
+    pub answers: answers::Deps,
+    pub remind: remind::Deps,
+    pub profile: profile::Deps,
     pub rsvp_page: rsvp_page::Deps,
 }
 
@@ -83,6 +87,7 @@ impl Functions {
             status: status::Deps {
                 store: store("status"),
                 profile,
+                codes: config::error_codes(),
             },
             retry: retry::Deps {
                 store: store("retry"),
@@ -102,6 +107,18 @@ impl Functions {
             },
             guests: guests::Deps {
                 store: store("guests"),
+                codes: config::error_codes(),
+            },
+            answers: answers::Deps {
+                store: store("answers"),
+            },
+            remind: remind::Deps {
+                store: store("remind"),
+                queue: queue("remind"),
+            },
+            profile: profile::Deps {
+                store: store("profile"),
+                profile,
             },
             rsvp_page: rsvp_page::Deps {
                 store: store("rsvp-page"),
@@ -125,6 +142,9 @@ impl Functions {
             "templates" => templates::handle(&self.templates, request).await,
             "opt-outs" => opt_outs::handle(&self.opt_outs, request).await,
             "guests" => guests::handle(&self.guests, request).await,
+            "answers" => answers::handle(&self.answers, request).await,
+            "remind" => remind::handle(&self.remind, request).await,
+            "profile" => profile::handle(&self.profile, request).await,
             "rsvp-page" => rsvp_page::handle(&self.rsvp_page, request).await,
             other => unreachable!("route table names unknown function {other}"),
         }

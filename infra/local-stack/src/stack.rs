@@ -297,27 +297,25 @@ impl Clients {
 
 /// The functions the local stack runs, by binary name (template.yaml's
 /// `BuildProperties.Binary`).
-const FUNCTIONS: [&str; 12] = [
-    "events",
-    "send-invitation",
-    "send-bulk",
-    "status",
-    "retry",
-    "webhook",
-    "templates",
-    "opt-outs",
-    "guests",
-    "rsvp-page",
-    "sender",
-    "reconcile",
-];
+/// Every function: those the route table names, and the two no route
+/// calls (the queue's sender, the scheduled reconcile).
+fn functions() -> Vec<&'static str> {
+    let mut all: Vec<&'static str> = shared::edge::routes::ROUTES
+        .iter()
+        .map(|r| r.function)
+        .chain(["sender", "reconcile"])
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    all
+}
 
 impl LocalStack {
     pub async fn start(options: StackOptions) -> Result<Self, StackError> {
         metrics::disable();
         let admin = Clients::new(BOOTSTRAP_PRINCIPAL, &options.aws).await;
         let mut clients = std::collections::HashMap::new();
-        for function in FUNCTIONS {
+        for function in functions() {
             clients.insert(function, Clients::new(function, &options.aws).await);
         }
         let names = &options.names;

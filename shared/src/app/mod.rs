@@ -1,17 +1,26 @@
 //! Use cases: what the functions do, written once against the ports.
 //! Nothing here knows DynamoDB, SQS, Twilio or HTTP.
 
+pub mod answers;
 pub mod deliver;
+pub mod events;
+pub mod facts;
 #[cfg(test)]
 mod fixtures;
-pub mod guests;
+pub mod guest_list;
 pub mod idempotency;
 pub mod inbound_message;
 pub mod lifecycle;
+pub mod opt_outs;
+pub mod progress;
 pub mod reconcile;
 pub mod remind;
+pub mod retry;
 pub mod rsvp;
+pub mod rsvp_page;
+pub mod scheduled;
 pub mod send;
+pub mod send_bulk;
 pub mod status_callback;
 pub mod templates;
 pub mod waiting;
@@ -39,6 +48,10 @@ pub enum AppError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Queue(#[from] QueueError),
+    /// Something the product wrote is not as it should be; the detail is
+    /// logged, never answered.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl AppError {

@@ -6,12 +6,12 @@
 //! before a reminder goes out cancels it (the sender skips it).
 
 use super::AppError;
-use super::guests::everyone;
+use super::guest_list::everyone;
 use super::send::{self, NewJob, Plan, SendStore};
 use super::{idempotency, templates};
 use crate::domain::reminder::{self, is_reminder, reminder_job};
 use crate::domain::render::REMINDER_TEMPLATE_ID;
-use crate::domain::{Event, JobId, Status, TemplateId, parse_timestamp, timestamp};
+use crate::domain::{Event, EventId, JobId, Status, TemplateId, parse_timestamp, timestamp};
 use crate::ports::{IdempotencyStore, ReminderStore, RsvpStore, SendQueue};
 use std::collections::HashSet;
 use time::{Duration, OffsetDateTime};
@@ -112,10 +112,7 @@ async fn send_reminders(
         .into_iter()
         // This reminder's own invitation (an earlier try that failed part
         // way wrote it) is taken back into the job, whatever its status.
-        .filter(|i| {
-            i.job_id == *job_id
-                || matches!(i.status, Status::Sent | Status::Delivered | Status::Read)
-        })
+        .filter(|i| i.job_id == *job_id || i.status.has_reached())
         .filter(|i| {
             i.job_id == *job_id || {
                 let sent_at = i.timestamps.get(&Status::Queued).unwrap_or(&i.updated_at);
@@ -159,21 +156,19 @@ async fn send_reminders(
     Ok(sent.invitations.len())
 }
 
-/// "Remind now": the event's guests without an answer, once a day.
+/// "Remind now": the organizer's event's guests without an answer, once a day.
 pub async fn remind_now(
     store: &dyn RemindStore,
     queue: &dyn SendQueue,
-    event: &Event,
+    owner: &str,
+    event_id: &EventId,
     now: OffsetDateTime,
 ) -> Result<Reminded, AppError> {
-    remind(
-        store,
-        queue,
-        event,
-        &reminder::remind_now_key(event, now),
-        now,
-    )
-    .await
+    let event = send::event_named(store, owner, event_id).await?;
+    let key = reminder::remind_now_key(&event, now);
+    let done = remind(store, queue, &event, &key, now).await?;
+    tracing::info!(%event_id, job_id = %done.job_id, reminded = done.reminded, already = done.already, "remind now");
+    Ok(done)
 }
 
 /// What a scheduled run did.

@@ -7,10 +7,8 @@
 //! the same whatever the reason (altered, unknown, expired).
 
 use super::AppError;
-use super::guests::{cursor_after, everyone, guest_after};
-use crate::domain::guest::ListedGuest;
-use crate::domain::rsvp::{Answer, AnswerToken, AnswerVia, Headcount, Reply, Rsvp, RsvpHistory};
-use crate::domain::{Event, EventId, GuestId, Invitation, PhoneNumber, now};
+use crate::domain::rsvp::{Answer, AnswerToken, AnswerVia, Reply, Rsvp};
+use crate::domain::{Event, EventId, Invitation, PhoneNumber, now};
 use crate::ports::{AttemptStore, EventStore, GuestStore, InvitationStore, Recorded, RsvpStore};
 
 /// What answering reads and writes.
@@ -187,157 +185,27 @@ pub async fn keep(
     Ok(())
 }
 
-/// The event's kept messages, newest first.
-pub async fn replies(
+/// The organizer's event, or NotFound.
+pub(crate) async fn event(
     store: &dyn AnswerStore,
     owner: &str,
-    event_id: &EventId,
-    limit: usize,
-) -> Result<Vec<Reply>, AppError> {
-    event(store, owner, event_id).await?;
-    Ok(store.replies(owner, event_id, limit).await?)
-}
-
-/// The organizer's event, or NotFound.
-async fn event(store: &dyn AnswerStore, owner: &str, id: &EventId) -> Result<Event, AppError> {
+    id: &EventId,
+) -> Result<Event, AppError> {
     store
         .get_event(owner, id)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("event {id}")))
 }
 
-/// The organizer records or corrects a guest's answer.
-pub async fn record_by_organizer(
-    store: &dyn AnswerStore,
-    owner: &str,
-    event_id: &EventId,
-    guest: &GuestId,
-    answer: Answer,
-    companions: u32,
-) -> Result<(Recorded, RsvpHistory), AppError> {
-    event(store, owner, event_id).await?;
-    let rsvp = Rsvp {
-        answer,
-        companions,
-        via: AnswerVia::Organizer,
-        at: now(),
-    };
-    let recorded = store.record_rsvp(owner, event_id, guest, &rsvp).await?;
-    if recorded == Recorded::NoSuchGuest {
-        return Err(AppError::NotFound(format!("guest {guest}")));
-    }
-    let history = store.rsvp_history(owner, event_id, guest).await?;
-    Ok((recorded, history))
-}
-
-/// A guest's answers, oldest first.
-pub async fn history(
-    store: &dyn AnswerStore,
-    owner: &str,
-    event_id: &EventId,
-    guest: &GuestId,
-) -> Result<(ListedGuest, RsvpHistory), AppError> {
-    event(store, owner, event_id).await?;
-    let listed = store
-        .get_guests(owner, event_id, std::slice::from_ref(guest))
-        .await?
-        .pop()
-        .ok_or_else(|| AppError::NotFound(format!("guest {guest}")))?;
-    // A guest removed and added again starts afresh.
-    let since = listed.created_at.clone();
-    let history = store.rsvp_history(owner, event_id, guest).await?;
-    let history = RsvpHistory::new(
-        history
-            .all()
-            .iter()
-            .filter(|r| r.at >= since)
-            .cloned()
-            .collect(),
-    );
-    Ok((listed, history))
-}
-
-/// Which guests an answers listing shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AnswerFilter {
-    Answered(Answer),
-    NoAnswer,
-}
-
-impl std::str::FromStr for AnswerFilter {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        if s == NO_ANSWER {
-            return Ok(AnswerFilter::NoAnswer);
-        }
-        s.parse::<Answer>()
-            .map(AnswerFilter::Answered)
-            .map_err(|_| format!("must be yes, no, maybe or {NO_ANSWER}"))
-    }
-}
-
-/// How the API names guests without an answer.
-pub const NO_ANSWER: &str = "no_answer";
-
-impl AnswerFilter {
-    fn matches(self, rsvp: Option<&Rsvp>) -> bool {
-        match self {
-            AnswerFilter::NoAnswer => rsvp.is_none(),
-            AnswerFilter::Answered(a) => rsvp.is_some_and(|r| r.answer == a),
-        }
-    }
-}
-
-/// The event's headcount and a page of its guests' answers.
-#[derive(Debug, Clone)]
-pub struct Answers {
-    pub headcount: Headcount,
-    /// Guests on the list.
-    pub guests: u64,
-    pub rows: Vec<ListedGuest>,
-    pub next_cursor: Option<String>,
-}
-
-/// The headcount over the whole list, and a page (in guest id order) of the
-/// guests the filter keeps.
-pub async fn answers(
-    store: &dyn AnswerStore,
-    owner: &str,
-    event_id: &EventId,
-    filter: Option<AnswerFilter>,
-    cursor: Option<&str>,
-    limit: usize,
-) -> Result<Answers, AppError> {
-    let after = cursor.map(guest_after).transpose()?;
-    event(store, owner, event_id).await?;
-    let all = everyone(store, owner, event_id).await?;
-    let headcount = Headcount::of(all.iter().map(|g| g.rsvp.as_ref()));
-    let guests = all.len() as u64;
-    let mut rows: Vec<ListedGuest> = all
-        .into_iter()
-        .filter(|g| after.as_ref().is_none_or(|a| g.guest.guest_id > *a))
-        .filter(|g| filter.is_none_or(|f| f.matches(g.rsvp.as_ref())))
-        .take(limit + 1)
-        .collect();
-    let more = rows.len() > limit;
-    rows.truncate(limit);
-    let next_cursor = more
-        .then(|| rows.last().map(|g| cursor_after(&g.guest.guest_id)))
-        .flatten();
-    Ok(Answers {
-        headcount,
-        guests,
-        rows,
-        next_cursor,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::answers::{AnswerFilter, answers, history, record_by_organizer};
     use crate::app::fixtures::{OWNER, guest, with_event};
     use crate::app::send::{self, NewJob, Plan};
+    use crate::domain::GuestId;
     use crate::domain::render::builtin_default;
+    use crate::domain::rsvp::Headcount;
 
     async fn invited(n: u32) -> (crate::adapters::memory::MemoryStore, Vec<Invitation>) {
         let (store, queue, event) = with_event().await;

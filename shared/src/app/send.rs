@@ -400,6 +400,39 @@ pub async fn enqueue(queue: &dyn SendQueue, invitations: &[Invitation]) -> usize
     }
 }
 
+/// One invitation, as `POST /send-invitation` asks: the guest queued now,
+/// or refused with a conflict when an earlier invitation holds them and
+/// the request does not resend.
+pub async fn send_one(
+    store: &dyn SendStore,
+    queue: &dyn SendQueue,
+    owner: &str,
+    input: crate::domain::SendRequest,
+) -> Result<(Sent, Invitation), AppError> {
+    let event_id = input
+        .event_id
+        .ok_or_else(|| AppError::invalid("event_id", "is required"))
+        .and_then(|id| EventId::parse(&id).map_err(|e| AppError::invalid("event_id", e)))?;
+    let guest = input
+        .guest
+        .ok_or_else(|| AppError::invalid("guest", "is required"))?
+        .parse("guest.")?;
+    let requested = templates::requested(input.template_id)?;
+    let plan = plan(store, owner, &event_id, requested.as_ref()).await?;
+    let sent = send(store, queue, plan, vec![guest], NewJob::Fresh, input.resend).await?;
+    if let Some(left) = sent.left_out.first() {
+        // The request is sound; the guest's state refuses it.
+        return Err(AppError::Conflict(format!(
+            "guest {} {}",
+            left.held_by.guest.guest_id,
+            crate::domain::guest::already_invited_words(left.held_by.status)
+        )));
+    }
+    let invitation = sent.invitations[0].clone();
+    tracing::info!(invitation_id = %invitation.invitation_id, job_id = %sent.job.job_id, to = %invitation.guest.phone, status = %invitation.status, "invitation accepted");
+    Ok((sent, invitation))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -90,6 +90,12 @@ impl GuestEntryInput {
 /// Whether a guest whose latest invitation is at `status` counts as invited:
 /// it is still on its way, or it arrived. A failed or skipped one does not,
 /// so such a guest may be invited again without saying so.
+/// The most guests one request may bring (a send, an import).
+pub const MAX_PER_REQUEST: usize = 10_000;
+
+/// The most guests one page of a listing holds.
+pub const MAX_PAGE: usize = 1_000;
+
 pub fn holds_the_guest(status: Status) -> bool {
     status.is_in_flight() || matches!(status, Status::Delivered | Status::Read)
 }

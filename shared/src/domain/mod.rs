@@ -7,7 +7,7 @@ mod event;
 pub mod guest;
 mod ids;
 mod invitation;
-mod opt_out;
+pub mod opt_out;
 mod phone;
 pub mod reason;
 pub mod reminder;

@@ -2,6 +2,9 @@ use super::PhoneNumber;
 use super::reason::{OPTED_OUT, OPTED_OUT_BY_YOU, Reason};
 use std::collections::HashMap;
 
+/// Numbers one opt-out lookup may ask about: a 2,000-guest event is two requests.
+pub const MAX_LOOKUP: usize = 1_000;
+
 /// Who last changed a number's opt-out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -75,7 +75,7 @@ pub struct Reason {
 }
 
 /// Every reason the product records.
-const ALL: [Reason; 6] = [
+pub const ALL: [Reason; 6] = [
     OPTED_OUT,
     OPTED_OUT_BY_YOU,
     MARKETING_TO_US,
@@ -144,3 +144,9 @@ pub const SEND_FAILED: &str = "send_failed";
 /// provider may have accepted the first try, so nothing is resent
 /// automatically.
 pub const SEND_UNCONFIRMED: &str = "send_unconfirmed";
+
+/// Every flag an invitation can carry, with the words an organizer reads.
+pub const FLAGS: [(&str, &str); 1] = [(
+    SEND_UNCONFIRMED,
+    "Unconfirmed: sending was interrupted, so Twilio may or may not have taken the message. Retry only if the guest did not get it.",
+)];

@@ -42,6 +42,50 @@ impl Status {
         Status::Skipped,
     ];
 
+    /// The order an organizer reads them in: the way forward, then the
+    /// ways out.
+    pub const DISPLAY_ORDER: [Status; 9] = [
+        Status::Queued,
+        Status::Waiting,
+        Status::Sending,
+        Status::Sent,
+        Status::Delivered,
+        Status::Read,
+        Status::Failed,
+        Status::Undelivered,
+        Status::Skipped,
+    ];
+
+    /// The organizer's word for it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Queued => "Queued",
+            Status::Waiting => "Waiting for daily limit",
+            Status::Sending => "Sending",
+            Status::Sent => "Sent",
+            Status::Failed => "Failed",
+            Status::Undelivered => "Undelivered",
+            Status::Delivered => "Delivered",
+            Status::Read => "Read",
+            Status::Skipped => "Skipped",
+        }
+    }
+
+    /// What it means, where the label alone does not say it.
+    pub fn description(self) -> Option<&'static str> {
+        match self {
+            Status::Waiting => Some(
+                "Over WhatsApp's daily limit on new guests: not sent yet; it goes out by itself as the 24-hour window frees places, oldest first.",
+            ),
+            _ => None,
+        }
+    }
+
+    /// The message reached (or is reaching) the guest: a reminder may follow.
+    pub fn has_reached(self) -> bool {
+        matches!(self, Status::Sent | Status::Delivered | Status::Read)
+    }
+
     /// queued = waiting < sending < sent < failed = undelivered < delivered < read.
     /// Failed sits below delivered because Twilio can report a failure and
     /// then a delivery receipt; the receipt is the truth.

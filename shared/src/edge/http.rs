@@ -92,6 +92,7 @@ impl From<AppError> for ApiError {
             AppError::InProgress(why) => ApiError::InProgress(why),
             AppError::Store(e) => e.into(),
             AppError::Queue(e) => e.into(),
+            AppError::Internal(detail) => ApiError::Internal(detail),
         }
     }
 }

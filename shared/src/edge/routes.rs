@@ -23,11 +23,8 @@ pub enum Caller {
 }
 
 pub const WEBHOOK_PATH: &str = "/api/whatsapp/webhook";
-/// Where the answers' routes start (served with the guest list).
-pub const RSVPS_PATH: &str = "/api/whatsapp/rsvps/";
-pub const REPLIES_PATH: &str = "/api/whatsapp/replies/";
-/// "Remind now" (served with send-bulk: it sends).
-pub const REMIND_PATH: &str = "/api/whatsapp/remind/";
+/// The statuses, reasons and limits the API speaks in.
+pub const FACTS_PATH: &str = "/api/whatsapp/facts";
 
 const fn route(method: &'static str, path: &'static str, function: &'static str) -> Route {
     Route {
@@ -54,10 +51,11 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/api/whatsapp/events", "events"),
     route("POST", "/api/whatsapp/send-invitation", "send-invitation"),
     route("POST", "/api/whatsapp/send-bulk", "send-bulk"),
-    route("POST", "/api/whatsapp/remind/{eventId}", "send-bulk"),
+    route("POST", "/api/whatsapp/remind/{eventId}", "remind"),
     route("GET", "/api/whatsapp/status/{jobId}", "status"),
     route("GET", "/api/whatsapp/invitations/{eventId}", "status"),
-    route("GET", "/api/whatsapp/sender", "status"),
+    route("GET", "/api/whatsapp/sender", "profile"),
+    route("GET", FACTS_PATH, "profile"),
     route("POST", "/api/whatsapp/retry/{invitationId}", "retry"),
     route("POST", "/api/whatsapp/retry-failed", "retry"),
     route("POST", "/api/whatsapp/templates", "templates"),
@@ -77,10 +75,10 @@ pub const ROUTES: &[Route] = &[
         "/api/whatsapp/guests/{eventId}/{guestId}",
         "guests",
     ),
-    route("GET", "/api/whatsapp/rsvps/{eventId}", "guests"),
-    route("GET", "/api/whatsapp/rsvps/{eventId}/{guestId}", "guests"),
-    route("PUT", "/api/whatsapp/rsvps/{eventId}/{guestId}", "guests"),
-    route("GET", "/api/whatsapp/replies/{eventId}", "guests"),
+    route("GET", "/api/whatsapp/rsvps/{eventId}", "answers"),
+    route("GET", "/api/whatsapp/rsvps/{eventId}/{guestId}", "answers"),
+    route("PUT", "/api/whatsapp/rsvps/{eventId}/{guestId}", "answers"),
+    route("GET", "/api/whatsapp/replies/{eventId}", "answers"),
     route("POST", "/api/whatsapp/opt-outs/lookup", "opt-outs"),
     route("GET", "/api/whatsapp/opt-outs/{phone}", "opt-outs"),
     route("PUT", "/api/whatsapp/opt-outs/{phone}", "opt-outs"),

@@ -142,6 +142,11 @@ async fn each_role_grants_exactly_what_its_function_does() {
         let (status, body) = t.request("GET", path, None).await;
         assert_eq!(status, 200, "{path}: {body}");
     }
+    // The sender's profile and the API's facts.
+    for path in ["/api/whatsapp/sender", "/api/whatsapp/facts"] {
+        let (status, body) = t.request("GET", path, None).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
     // Ana's RSVP page: a link that opens nothing, then her own.
     let item = t
         .stack
@@ -177,7 +182,16 @@ async fn each_role_grants_exactly_what_its_function_does() {
         }
         assert!(req.send().await.unwrap().status().as_u16() < 500);
     }
-    // Reminders: "remind now", and a reminder time come (as the schedule runs it).
+    // Reminders: "remind now" (a press whose job cannot be written lets its
+    // run go, so the next press does it), and a reminder time come (as the
+    // schedule runs it).
+    t.aws.set_outage(Some(e2e::faults::Outage {
+        action: "dynamodb:PutItem",
+        item_prefix: "JOB#".into(),
+    }));
+    let (status, body) = t.request("POST", "/api/whatsapp/remind/gala", None).await;
+    assert_eq!(status, 500, "{body}");
+    t.aws.set_outage(None);
     let (status, body) = t.request("POST", "/api/whatsapp/remind/gala", None).await;
     assert_eq!(status, 202, "{body}");
     let soon = time::OffsetDateTime::now_utc() + time::Duration::minutes(2);

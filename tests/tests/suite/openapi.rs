@@ -708,6 +708,11 @@ async fn events_sends_and_progress_answer_as_documented() {
     s.exchange(&t, Call::new("GET", "/api/whatsapp/events/nope"))
         .await
         .error(404, "not_found");
+    let facts = s
+        .exchange(&t, Call::new("GET", "/api/whatsapp/facts"))
+        .await
+        .expect(200);
+    assert_eq!(facts["statuses"][1]["status"], "waiting");
 
     let mut bad_cases = Vec::new();
     for (field, value) in [

@@ -451,6 +451,16 @@ fn each_function_gets_the_environment_it_reads() {
         ("templates", vec![env::TABLE_NAME]),
         ("opt-outs", vec![env::TABLE_NAME]),
         ("guests", vec![env::TABLE_NAME]),
+        ("answers", vec![env::TABLE_NAME]),
+        ("remind", vec![env::TABLE_NAME, env::QUEUE_URL]),
+        (
+            "profile",
+            vec![
+                env::TABLE_NAME,
+                env::SEND_RATE_PER_SECOND,
+                env::DAILY_UNIQUE_RECIPIENTS,
+            ],
+        ),
         ("rsvp-page", vec![env::TABLE_NAME]),
         (
             "reconcile",
@@ -594,13 +604,39 @@ fn each_function_may_do_only_what_it_does() {
                     "dynamodb:BatchGetItem",
                     "dynamodb:Query",
                     "dynamodb:PutItem",
-                    "dynamodb:UpdateItem",
                     "dynamodb:DeleteItem",
                 ]),
                 vec![("dynamodb:Query", "index")],
             ]
             .concat(),
         ),
+        (
+            "answers",
+            table(&[
+                "dynamodb:GetItem",
+                "dynamodb:BatchGetItem",
+                "dynamodb:Query",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+            ]),
+        ),
+        (
+            "remind",
+            [
+                table(&[
+                    "dynamodb:GetItem",
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:Query",
+                    "dynamodb:PutItem",
+                    "dynamodb:BatchWriteItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:DeleteItem",
+                ]),
+                vec![("sqs:SendMessage", "queue")],
+            ]
+            .concat(),
+        ),
+        ("profile", table(&["dynamodb:Query"])),
         (
             "rsvp-page",
             table(&[

@@ -378,9 +378,12 @@ async fn every_sample_event_goes_through_its_handler() {
     assert_eq!(job["job_id"], SAMPLE_JOB);
     assert_eq!(job["total"], 3);
     assert_eq!(job["counts"]["failed"], 1, "{job}");
-    let sender = api("status-sender.json", 200).await;
+    let sender = api("profile-sender.json", 200).await;
     assert_eq!(sender["daily_unique_recipients"], 100_000, "{sender}");
     assert!(sender["counted_in_window"].as_u64() >= Some(1), "{sender}");
+    let facts = api("profile-facts.json", 200).await;
+    assert_eq!(facts["statuses"][0]["status"], "queued", "{facts}");
+    assert_eq!(facts["limits"]["bulk_guests"], 10_000, "{facts}");
     let failed = api("status-invitations.json", 200).await;
     let items = failed["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{failed}");

@@ -1,5 +1,8 @@
 //! Which template (version) a send uses. `default` (and `default-reminder`) exist
-//! for every organizer: each is seeded the first time it is asked for.
+//! for every organizer: each is seeded the first time it is asked for. What
+//! an organizer does with their templates is [`library`]'s.
+
+pub mod library;
 
 use crate::app::AppError;
 use crate::domain::render::{DEFAULT_TEMPLATE_ID, builtin};

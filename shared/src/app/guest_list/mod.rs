@@ -1,6 +1,10 @@
-//! An event's guest list: import (merging by id, else by phone), the
-//! listing with each guest's latest invitation and opt-out, what changed
+//! An event's guest list: import (merging by id, else by phone; entries
+//! read from JSON or CSV in [`entries`]), the listing with each guest's
+//! latest invitation and opt-out (shown as [`views`] say), what changed
 //! since a cursor, edit and remove.
+
+pub mod entries;
+pub mod views;
 
 use super::AppError;
 use crate::domain::guest::{GuestEntry, ListedGuest, Search, StatusFilter};
@@ -15,9 +19,6 @@ use std::collections::HashMap;
 /// What the guest list reads and writes.
 pub trait GuestListStore: EventStore + GuestStore + InvitationStore + OptOutStore {}
 impl<T: EventStore + GuestStore + InvitationStore + OptOutStore + ?Sized> GuestListStore for T {}
-
-/// At most this many guests in one import.
-pub const MAX_IMPORT: usize = 10_000;
 
 /// A listing reads at most this many guests to fill one filtered page, then
 /// answers what it found with a cursor to go on from.
@@ -60,6 +61,30 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// The listing's filters as a client gives them (query parameters).
+    pub fn parse(
+        status: Option<&str>,
+        opted_out: Option<&str>,
+        search: Option<&str>,
+    ) -> Result<Self, AppError> {
+        let status = status
+            .map(str::parse::<StatusFilter>)
+            .transpose()
+            .map_err(|e| AppError::invalid("status", e))?;
+        let opted_out = opted_out
+            .map(|v| match v {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(AppError::invalid("opted_out", "must be true or false")),
+            })
+            .transpose()?;
+        Ok(Filter {
+            status,
+            opted_out,
+            search: search.and_then(Search::parse),
+        })
+    }
+
     fn is_empty(&self) -> bool {
         self.status.is_none() && self.opted_out.is_none() && self.search.is_none()
     }
@@ -259,6 +284,81 @@ pub async fn import(
         store.put_guests(owner, event_id, &writes, &now()).await?;
     }
     Ok(answers)
+}
+
+/// A listing read: a page of guests, or (given `since`) what changed.
+#[derive(Debug, Clone)]
+pub enum Read {
+    /// `changes`: a cursor taken before the read, from which following
+    /// misses nothing changed while the pages are read.
+    Page {
+        listing: Listing,
+        changes: String,
+    },
+    Changes(Changes),
+}
+
+/// A changes answer holds about this many guests at most; its cursor goes on.
+const MAX_CHANGES: usize = 1_000;
+
+/// Reads a page of the list (filtered, after `cursor`), or with `since`
+/// every guest changed after that changes cursor.
+pub async fn read(
+    store: &dyn GuestListStore,
+    owner: &str,
+    event_id: &EventId,
+    filter: Filter,
+    since: Option<&str>,
+    cursor: Option<&str>,
+    limit: usize,
+) -> Result<Read, AppError> {
+    let Some(since) = since else {
+        // Taken before the read: a change made while the pages are read is
+        // after it, so following from it misses nothing.
+        let changes = changes_from_now(store);
+        let listing = list(store, owner, event_id, &filter, cursor, limit).await?;
+        return Ok(Read::Page { listing, changes });
+    };
+    if !filter.is_empty() {
+        return Err(AppError::invalid(
+            "since",
+            "answers every changed guest: leave out status, opted_out and q",
+        ));
+    }
+    if cursor.is_some() {
+        return Err(AppError::invalid(
+            "cursor",
+            "pages a listing; to go on with changes, pass their next_cursor as since",
+        ));
+    }
+    changes(store, owner, event_id, since, limit.min(MAX_CHANGES))
+        .await
+        .map(Read::Changes)
+        .map_err(|e| match e {
+            AppError::Store(crate::ports::StoreError::BadCursor) => {
+                AppError::invalid("since", "is not a cursor this listing gave")
+            }
+            other => other,
+        })
+}
+
+/// Changes one guest as the organizer gave them (or adds them under `id`);
+/// the entry's own `guest_id`, if any, must be the same.
+pub async fn edit_entry(
+    store: &dyn GuestListStore,
+    owner: &str,
+    event_id: &EventId,
+    id: GuestId,
+    input: crate::domain::guest::GuestEntryInput,
+) -> Result<(Imported, GuestRow), AppError> {
+    if let Some(given) = input.guest_id.as_deref().filter(|g| *g != id.as_str()) {
+        return Err(AppError::invalid(
+            "guest_id",
+            format!("'{given}' differs from the path's '{id}'; leave it out"),
+        ));
+    }
+    let entry = input.parse("")?;
+    edit(store, owner, event_id, id, entry).await
 }
 
 /// Changes one guest (or adds them under `id`).

@@ -1,0 +1,66 @@
+//! The scheduled run (EventBridge, every few minutes): queues again the
+//! invitations the daily limit's window frees ([`super::waiting`]), settles
+//! the invitations no callback settled and re-queues those no message
+//! carries ([`super::reconcile`]), then sends the reminders whose time has
+//! come ([`super::remind`]). A failure of one part is logged and leaves its
+//! work for the next run; the others go on.
+
+use super::reconcile::{self, ReconcileStore, Report, Thresholds};
+use super::remind::{self, RemindStore};
+use super::waiting;
+use crate::domain::budget::SenderProfile;
+use crate::ports::{Messenger, ReminderStore, SendQueue, StoreError};
+use std::sync::Arc;
+
+/// What a scheduled run reads and writes: reconciliation's store, and
+/// what reminders need.
+pub trait ScheduledStore: ReconcileStore + RemindStore + ReminderStore {}
+impl<T: ReconcileStore + RemindStore + ReminderStore + ?Sized> ScheduledStore for T {}
+
+pub struct Deps {
+    pub store: Arc<dyn ScheduledStore>,
+    pub queue: Arc<dyn SendQueue>,
+    pub messenger: Arc<dyn Messenger>,
+    pub thresholds: Thresholds,
+    pub profile: SenderProfile,
+}
+
+/// One run at `now`. A store failure of reconciliation ends the run early
+/// (the next run starts over); a failure on one invitation is counted and
+/// the others go on.
+pub async fn run(deps: &Deps, now: time::OffsetDateTime) -> Result<Report, StoreError> {
+    // A failure here leaves the waiting for the next run; the rest goes on.
+    let unwaited = waiting::release(deps.store.as_ref(), deps.queue.as_ref(), &deps.profile, now)
+        .await
+        .inspect_err(|error| tracing::error!(%error, "queuing waiting invitations failed; the next run tries again"))
+        .unwrap_or(0);
+    let mut report = reconcile::run(
+        deps.store.as_ref(),
+        deps.queue.as_ref(),
+        deps.messenger.as_ref(),
+        deps.thresholds,
+        &deps.profile,
+        now,
+    )
+    .await
+    .inspect_err(|error| tracing::error!(%error, "reconciliation stopped"))?;
+    report.unwaited = unwaited;
+    // Reminders after reconciliation: a failure leaves them for the next run.
+    let store = deps.store.as_ref();
+    match remind::run_due(store, store, deps.queue.as_ref(), now).await {
+        Ok(reminders) => report.reminded = reminders.reminded,
+        Err(error) => tracing::error!(%error, "reminders stopped; the next run tries again"),
+    }
+    let moved = report.requeued + report.settled + report.released;
+    if moved + report.unchanged + report.errors + report.orphaned > 0 {
+        tracing::warn!(
+            orphaned = report.orphaned,
+            requeued = report.requeued,
+            settled = report.settled,
+            released = report.released,
+            still_stuck = report.unchanged + report.errors,
+            "reconciliation found invitations no callback or message had moved on"
+        );
+    }
+    Ok(report)
+}
