@@ -191,7 +191,10 @@ pub async fn run_due(
 ) -> Result<Report, AppError> {
     let mut report = Report::default();
     let due = reminders
-        .due_reminders(&timestamp(now - CATCH_UP), &timestamp(now))
+        .due_reminders(
+            &reminder::scheduled_key(now - CATCH_UP),
+            &reminder::scheduled_key(now),
+        )
         .await?;
     for item in due {
         let event = store.get_event(&item.owner, &item.event_id).await?;

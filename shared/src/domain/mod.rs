@@ -63,17 +63,39 @@ pub fn now() -> String {
     timestamp(time::OffsetDateTime::now_utc())
 }
 
-/// A time as the product writes times: RFC 3339 UTC, to the millisecond.
+/// A time as the product writes times: RFC 3339 UTC, always with three
+/// digits of milliseconds, so that times sort as text (sort keys, cursors,
+/// newest-first lists): `...:28.800Z`, never `...:28.8Z`.
 pub fn timestamp(at: time::OffsetDateTime) -> String {
-    let at = at.to_offset(time::UtcOffset::UTC);
-    let at = at
-        .replace_nanosecond(at.millisecond() as u32 * 1_000_000)
-        .unwrap_or(at);
-    at.format(&time::format_description::well_known::Rfc3339)
-        .expect("UTC time formats as RFC 3339")
+    const FORMAT: &[time::format_description::FormatItem<'_>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    at.to_offset(time::UtcOffset::UTC)
+        .format(FORMAT)
+        .expect("a UTC time formats")
 }
 
 /// Parses a time the product wrote (or any RFC 3339 time).
 pub fn parse_timestamp(at: &str) -> Option<time::OffsetDateTime> {
     time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).ok()
+}
+
+#[cfg(test)]
+mod timestamp_tests {
+    use super::*;
+
+    fn at(ms: i64) -> String {
+        let nanos = (1_795_000_000_000_i128 + i128::from(ms)) * 1_000_000;
+        timestamp(time::OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap())
+    }
+
+    #[test]
+    fn times_have_fixed_width_and_sort_as_text() {
+        assert_eq!(at(800), "2026-11-18T11:06:40.800Z");
+        assert_eq!(at(0), "2026-11-18T11:06:40.000Z");
+        let mut times = vec![at(853), at(800), at(99), at(1_000)];
+        times.sort();
+        assert_eq!(times, [at(99), at(800), at(853), at(1_000)]);
+        assert!(parse_timestamp(&at(800)).is_some());
+    }
 }

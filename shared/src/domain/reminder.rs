@@ -148,9 +148,14 @@ pub fn is_reminder(job: &JobId) -> bool {
     job.as_str().starts_with(REMINDER_JOB_PREFIX)
 }
 
-/// The key of a scheduled reminder time: its instant, as times are stored.
+/// The key of a scheduled reminder time: its instant in UTC, to the second
+/// (reminder times fall on whole minutes), as keys and job ids have it.
 pub fn scheduled_key(at: OffsetDateTime) -> String {
-    super::timestamp(at)
+    const FORMAT: &[time::format_description::FormatItem<'_>] =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    at.to_offset(time::UtcOffset::UTC)
+        .format(FORMAT)
+        .expect("a UTC time formats")
 }
 
 /// The key of "remind now": one a day (in the event's offset), so pressing
