@@ -123,8 +123,14 @@ pub trait EventStore: Send + Sync {
 
 #[async_trait]
 pub trait JobStore: Send + Sync {
-    /// Writes a job and its invitations (queued or skipped).
+    /// Writes a job and its invitations (queued or skipped), the job last:
+    /// a job that exists has all its invitations.
     async fn create_job(&self, job: &Job, invitations: &[Invitation]) -> Result<(), StoreError>;
+    /// Writes the job alone: its invitations are written already (a send
+    /// admits them with their guests).
+    async fn put_job(&self, job: &Job) -> Result<(), StoreError> {
+        self.create_job(job, &[]).await
+    }
     async fn get_job(&self, id: &JobId) -> Result<Option<Job>, StoreError>;
 }
 

@@ -357,6 +357,59 @@ impl TestStack {
         (status, content_type, resp.text().await.unwrap())
     }
 
+    /// `params` posted as a form to `url` (the webhook's, with any query), as
+    /// Twilio posts a status callback, with `signature` as its
+    /// `X-Twilio-Signature` when given. Answers the status.
+    pub async fn post_callback(
+        &self,
+        url: &str,
+        params: &[(&str, &str)],
+        signature: Option<&str>,
+    ) -> u16 {
+        let mut req = self
+            .http
+            .post(url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(serde_urlencoded::to_string(params).unwrap().into_bytes());
+        if let Some(sig) = signature {
+            req = req.header("X-Twilio-Signature", sig);
+        }
+        req.send().await.unwrap().status().as_u16()
+    }
+
+    /// [`TestStack::post_callback`], signed as Twilio signs it for `url` with
+    /// the stack's auth token (signed here). Answers the status.
+    pub async fn post_signed_callback(&self, url: &str, params: &[(&str, &str)]) -> u16 {
+        let signature = twilio_signature(&self.auth_token, url, params);
+        self.post_callback(url, params, Some(&signature)).await
+    }
+
+    /// A guest's message through the simulator's inbound route, which signs
+    /// it and posts it to this stack's webhook as Twilio would: `message` as
+    /// the route takes it (`from`, `body`, `reply_to`, `button`...), its `url`
+    /// set here. Answers the simulator's status and answer.
+    pub async fn sim_inbound(&self, mut message: Value) -> (reqwest::StatusCode, String) {
+        message["url"] = json!(self.stack.webhook_url);
+        let resp = self
+            .http
+            .post(format!("{}/_sim/inbound", self.sim.base_url()))
+            .json(&message)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        (status, resp.text().await.unwrap())
+    }
+
+    /// How many create requests the simulator received for `phone` (E.164).
+    pub fn messages_to(&self, phone: &str) -> usize {
+        let to = format!("whatsapp:{phone}");
+        self.sim_messages()
+            .iter()
+            .filter(|m| m.params.get("To") == Some(&to))
+            .count()
+    }
+
     /// `GET /api/whatsapp/opt-outs/{phone}`.
     pub async fn opt_out(&self, phone: &str) -> Value {
         let path = format!("/api/whatsapp/opt-outs/{}", phone.replace('+', "%2B"));

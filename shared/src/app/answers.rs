@@ -3,10 +3,10 @@
 //! history, an answer recorded or corrected by the organizer, and what
 //! guests wrote back that was not an answer.
 
-use super::AppError;
 use super::guest_list::views::RsvpView;
 use super::guest_list::{cursor_after, everyone, guest_after};
-use super::rsvp::{self, AnswerStore};
+use super::rsvp::AnswerStore;
+use super::{AppError, event};
 use crate::domain::guest::ListedGuest;
 use crate::domain::rsvp::{Answer, AnswerVia, Headcount, Reply, Rsvp, RsvpHistory, companions};
 use crate::domain::{EventId, GuestId, now};
@@ -23,7 +23,7 @@ pub async fn replies(
     event_id: &EventId,
     limit: usize,
 ) -> Result<Vec<Reply>, AppError> {
-    rsvp::event(store, owner, event_id).await?;
+    event(store, owner, event_id).await?;
     Ok(store.replies(owner, event_id, limit).await?)
 }
 
@@ -36,7 +36,7 @@ pub async fn record_by_organizer(
     answer: Answer,
     companions: u32,
 ) -> Result<(Recorded, RsvpHistory), AppError> {
-    rsvp::event(store, owner, event_id).await?;
+    event(store, owner, event_id).await?;
     let rsvp = Rsvp {
         answer,
         companions,
@@ -58,7 +58,7 @@ pub async fn history(
     event_id: &EventId,
     guest: &GuestId,
 ) -> Result<(ListedGuest, RsvpHistory), AppError> {
-    rsvp::event(store, owner, event_id).await?;
+    event(store, owner, event_id).await?;
     let listed = store
         .get_guests(owner, event_id, std::slice::from_ref(guest))
         .await?
@@ -130,7 +130,7 @@ pub async fn answers(
     limit: usize,
 ) -> Result<Answers, AppError> {
     let after = cursor.map(guest_after).transpose()?;
-    rsvp::event(store, owner, event_id).await?;
+    event(store, owner, event_id).await?;
     let all = everyone(store, owner, event_id).await?;
     let headcount = Headcount::of(all.iter().map(|g| g.rsvp.as_ref()));
     let guests = all.len() as u64;

@@ -40,10 +40,7 @@ pub async fn put(
 }
 
 pub async fn get(store: &dyn EventsStore, owner: &str, id: &EventId) -> Result<Event, AppError> {
-    store
-        .get_event(owner, id)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("event {id}")))
+    crate::app::event(store, owner, id).await
 }
 
 /// The organizer's events, by when they start.

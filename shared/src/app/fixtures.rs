@@ -1,6 +1,8 @@
 //! Shared fixtures for the use cases' unit tests, on the in-memory store.
 
 use crate::adapters::memory::{MemoryQueue, MemoryStore};
+use crate::app::send::{self, NewJob, Plan};
+use crate::domain::render::builtin_default;
 use crate::domain::{Event, EventId, EventInput, Guest, GuestInput, Invitation, Job, JobId, now};
 use crate::ports::{EventStore, JobStore};
 
@@ -58,4 +60,20 @@ pub async fn queued_job(n: u32, at: &str) -> (MemoryStore, MemoryQueue, Vec<Invi
     let job = Job::of(job_id, event.event_id, OWNER, &invitations, at);
     store.create_job(&job, &invitations).await.unwrap();
     (store, queue, invitations)
+}
+
+/// A store holding [`event`] and guests 1 to `n` invited to it through
+/// the send pipeline (on the list, their invitations queued), and the
+/// queue the invitations went to.
+pub async fn invited(n: u32) -> (MemoryStore, MemoryQueue, Vec<Invitation>) {
+    let (store, queue, event) = with_event().await;
+    let plan = Plan {
+        template: builtin_default(OWNER, &now()),
+        event,
+    };
+    let guests = (1..=n).map(guest).collect();
+    let sent = send::send(&store, &queue, plan, guests, NewJob::Fresh, false)
+        .await
+        .unwrap();
+    (store, queue, sent.invitations)
 }

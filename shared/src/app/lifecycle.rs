@@ -135,7 +135,7 @@ async fn record_late_facts(
 
 /// Moves an invitation between two given statuses on its current attempt,
 /// ignoring the forward-only rule (the sender releasing its claim, a retry).
-/// Ok(None) when the invitation was not in `from` on `attempt`.
+/// Ok(false) when the invitation was no longer at its status on its attempt.
 pub async fn force(
     store: &dyn InvitationStore,
     inv: &Invitation,

@@ -25,8 +25,8 @@ pub mod status_callback;
 pub mod templates;
 pub mod waiting;
 
-use crate::domain::FieldError;
-use crate::ports::{QueueError, StoreError};
+use crate::domain::{Event, EventId, FieldError};
+use crate::ports::{EventStore, QueueError, StoreError};
 
 /// Why a use case could not do its work. The HTTP edge maps it to a
 /// status code, in one place (`edge::http`).
@@ -58,4 +58,22 @@ impl AppError {
     pub fn invalid(field: impl Into<String>, message: impl ToString) -> Self {
         AppError::Invalid(FieldError::new(field, message))
     }
+}
+
+/// A required input, parsed; errors name the field.
+pub fn required<T, E: std::fmt::Display>(
+    field: &str,
+    value: Option<String>,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<T, AppError> {
+    let value = value.ok_or_else(|| AppError::invalid(field, "is required"))?;
+    parse(&value).map_err(|e| AppError::invalid(field, e))
+}
+
+/// The organizer's event; another organizer's answers like a missing one.
+pub async fn event(store: &dyn EventStore, owner: &str, id: &EventId) -> Result<Event, AppError> {
+    store
+        .get_event(owner, id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("event {id}")))
 }

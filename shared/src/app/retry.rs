@@ -170,27 +170,17 @@ pub async fn retry_failed(
 mod tests {
     use super::*;
     use crate::adapters::memory::{MemoryQueue, MemoryStore};
-    use crate::app::fixtures::{OWNER, guest, with_event};
-    use crate::app::send::{NewJob, Plan};
-    use crate::domain::render::builtin_default;
+    use crate::app::fixtures::{OWNER, invited};
     use crate::ports::ErrorInfo;
 
     /// `n` guests invited; the first `failed` of them failed.
     async fn given(n: u32, failed: usize) -> (MemoryStore, MemoryQueue, Vec<Invitation>) {
-        let (store, queue, event) = with_event().await;
-        let plan = Plan {
-            template: builtin_default(OWNER, &now()),
-            event,
-        };
-        let guests = (1..=n).map(guest).collect();
-        let sent = send::send(&store, &queue, plan, guests, NewJob::Fresh, false)
-            .await
-            .unwrap();
+        let (store, queue, invitations) = invited(n).await;
         let error = ErrorInfo {
             code: "30008".into(),
             message: "Delivery failed".into(),
         };
-        for inv in &sent.invitations[..failed] {
+        for inv in &invitations[..failed] {
             lifecycle::force(
                 &store,
                 inv,
@@ -202,7 +192,7 @@ mod tests {
             .await
             .unwrap();
         }
-        (store, queue, sent.invitations)
+        (store, queue, invitations)
     }
 
     #[tokio::test]

@@ -8,7 +8,7 @@
 
 use super::AppError;
 use crate::domain::rsvp::{Answer, AnswerToken, AnswerVia, Reply, Rsvp};
-use crate::domain::{Event, EventId, Invitation, PhoneNumber, now};
+use crate::domain::{Event, Invitation, PhoneNumber, now};
 use crate::ports::{AttemptStore, EventStore, GuestStore, InvitationStore, Recorded, RsvpStore};
 
 /// What answering reads and writes.
@@ -185,39 +185,17 @@ pub async fn keep(
     Ok(())
 }
 
-/// The organizer's event, or NotFound.
-pub(crate) async fn event(
-    store: &dyn AnswerStore,
-    owner: &str,
-    id: &EventId,
-) -> Result<Event, AppError> {
-    store
-        .get_event(owner, id)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("event {id}")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::app::answers::{AnswerFilter, answers, history, record_by_organizer};
-    use crate::app::fixtures::{OWNER, guest, with_event};
-    use crate::app::send::{self, NewJob, Plan};
+    use crate::app::fixtures::{self, OWNER};
     use crate::domain::GuestId;
-    use crate::domain::render::builtin_default;
     use crate::domain::rsvp::Headcount;
 
     async fn invited(n: u32) -> (crate::adapters::memory::MemoryStore, Vec<Invitation>) {
-        let (store, queue, event) = with_event().await;
-        let plan = Plan {
-            template: builtin_default(OWNER, &now()),
-            event,
-        };
-        let guests = (1..=n).map(guest).collect();
-        let sent = send::send(&store, &queue, plan, guests, NewJob::Fresh, false)
-            .await
-            .unwrap();
-        (store, sent.invitations)
+        let (store, _queue, invitations) = fixtures::invited(n).await;
+        (store, invitations)
     }
 
     #[tokio::test]

@@ -132,21 +132,11 @@ fn read_form(body: &[u8]) -> Result<(Answer, u32), FieldError> {
 mod tests {
     use super::*;
     use crate::adapters::memory::MemoryStore;
-    use crate::app::fixtures::{OWNER, guest, with_event};
-    use crate::app::send::{self, NewJob, Plan};
-    use crate::domain::now;
-    use crate::domain::render::builtin_default;
+    use crate::app::fixtures;
 
     async fn invited() -> (MemoryStore, Invitation) {
-        let (store, queue, event) = with_event().await;
-        let plan = Plan {
-            template: builtin_default(OWNER, &now()),
-            event,
-        };
-        let sent = send::send(&store, &queue, plan, vec![guest(1)], NewJob::Fresh, false)
-            .await
-            .unwrap();
-        (store, sent.invitations.into_iter().next().unwrap())
+        let (store, _queue, invitations) = fixtures::invited(1).await;
+        (store, invitations.into_iter().next().unwrap())
     }
 
     fn open(page: Page) -> OpenPage {

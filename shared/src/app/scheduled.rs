@@ -64,3 +64,59 @@ pub async fn run(deps: &Deps, now: time::OffsetDateTime) -> Result<Report, Store
     }
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory::{MemoryMessenger, MemoryQueue, MemoryStore};
+    use crate::app::fixtures::queued_job;
+    use crate::domain::budget::{DAY_SECONDS, DailyLimit};
+    use std::time::Duration;
+
+    fn deps(store: MemoryStore, queue: Arc<MemoryQueue>) -> Deps {
+        Deps {
+            store: Arc::new(store),
+            queue,
+            messenger: Arc::new(MemoryMessenger::new()),
+            thresholds: Thresholds {
+                queued: Duration::from_secs(60),
+                sending: Duration::from_secs(60),
+                sent: Duration::from_secs(60),
+            },
+            profile: SenderProfile {
+                rate_per_second: 10,
+                daily_limit: DailyLimit::Limited(250),
+                window_seconds: DAY_SECONDS,
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn given_invitations_no_message_moved_when_the_run_comes_then_they_are_queued_again() {
+        let (store, queue, invitations) = queued_job(2, "2026-01-01T00:00:00.000Z").await;
+        let queue = Arc::new(queue);
+        let deps = deps(store, queue.clone());
+        let report = run(&deps, time::OffsetDateTime::now_utc()).await.unwrap();
+        assert_eq!(report.requeued, 2);
+        assert_eq!((report.errors, report.reminded, report.unwaited), (0, 0, 0));
+        let queued: Vec<_> = queue
+            .messages()
+            .into_iter()
+            .map(|m| m.invitation_id)
+            .collect();
+        assert!(
+            invitations
+                .iter()
+                .all(|i| queued.contains(&i.invitation_id))
+        );
+    }
+
+    #[tokio::test]
+    async fn given_nothing_in_flight_then_the_run_does_nothing() {
+        let queue = Arc::new(MemoryQueue::new());
+        let deps = deps(MemoryStore::new(), queue.clone());
+        let report = run(&deps, time::OffsetDateTime::now_utc()).await.unwrap();
+        assert_eq!(report, Report::default());
+        assert!(queue.messages().is_empty());
+    }
+}

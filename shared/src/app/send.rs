@@ -256,7 +256,7 @@ async fn create_and_enqueue(
 ) -> Result<(), AppError> {
     // The invitations are written already (admitted): the job goes last,
     // so a job that exists has all its invitations.
-    store.create_job(job, &[]).await?;
+    store.put_job(job).await?;
     let queued: Vec<Invitation> = invitations
         .iter()
         .filter(|i| i.status == Status::Queued)
@@ -377,12 +377,12 @@ pub async fn dry_run(
     })
 }
 
-/// Enqueues the current attempt of each (queued) invitation; answers how
-/// many SQS did not take. Those stay `queued`: reconciliation enqueues
+/// Enqueues the current attempt of each (queued) invitation. Those the
+/// queue does not take stay `queued`: reconciliation enqueues
 /// queued invitations that no message moved on, so a failure here loses
 /// nothing and fails no guest (a message SQS took after all only makes a
 /// second one, which the sender's claim turns away).
-pub async fn enqueue(queue: &dyn SendQueue, invitations: &[Invitation]) -> usize {
+pub async fn enqueue(queue: &dyn SendQueue, invitations: &[Invitation]) {
     let messages: Vec<SendMessage> = invitations
         .iter()
         .map(|i| SendMessage {
@@ -390,13 +390,9 @@ pub async fn enqueue(queue: &dyn SendQueue, invitations: &[Invitation]) -> usize
             attempt: i.attempt,
         })
         .collect();
-    match queue.enqueue(&messages).await {
-        Ok(()) => 0,
-        Err(err) => {
-            let left = err.not_enqueued(messages.len());
-            tracing::warn!(error = %err, not_enqueued = left, "enqueue failed; reconciliation will enqueue them");
-            left
-        }
+    if let Err(err) = queue.enqueue(&messages).await {
+        let left = err.not_enqueued(messages.len());
+        tracing::warn!(error = %err, not_enqueued = left, "enqueue failed; reconciliation will enqueue them");
     }
 }
 
@@ -409,10 +405,7 @@ pub async fn send_one(
     owner: &str,
     input: crate::domain::SendRequest,
 ) -> Result<(Sent, Invitation), AppError> {
-    let event_id = input
-        .event_id
-        .ok_or_else(|| AppError::invalid("event_id", "is required"))
-        .and_then(|id| EventId::parse(&id).map_err(|e| AppError::invalid("event_id", e)))?;
+    let event_id = super::required("event_id", input.event_id, EventId::parse)?;
     let guest = input
         .guest
         .ok_or_else(|| AppError::invalid("guest", "is required"))?

@@ -8,11 +8,11 @@
 //! repeated request return the first answer.
 
 use crate::app::send::{self, NewJob, SendStore};
-use crate::app::{AppError, idempotency, templates};
+use crate::app::{AppError, idempotency, required, templates};
 use crate::domain::budget::{self, DailyLimit, SenderProfile};
 use crate::domain::cost::Rates;
-use crate::domain::guest::{ALREADY_INVITED, MAX_PER_REQUEST, already_invited_words};
-use crate::domain::{EventId, FieldError, Guest, GuestInput, Invitation, Status, timestamp};
+use crate::domain::guest::{ALREADY_INVITED, MAX_PER_REQUEST, already_invited_words, parse_nth};
+use crate::domain::{EventId, Guest, GuestInput, Invitation, Status, timestamp};
 use crate::ports::{BudgetStore, IdempotencyStore, SendQueue};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -99,25 +99,13 @@ pub struct Triage {
     pub duplicates: Vec<Duplicate>,
 }
 
-/// The id a raw entry gives, to name it in a rejection.
-pub fn raw_guest_id(value: &serde_json::Value) -> Option<String> {
-    value
-        .get("guest_id")
-        .and_then(|v| v.as_str())
-        .map(str::to_owned)
-}
-
 /// Parses each guest on its own; one guest (by id or by phone) is sent once.
 pub fn triage(raw: Vec<serde_json::Value>) -> Triage {
     let mut triage = Triage::default();
     let mut seen_ids: HashMap<String, usize> = HashMap::new();
     let mut seen_phones: HashMap<String, usize> = HashMap::new();
     for (index, value) in raw.into_iter().enumerate() {
-        let raw_id = raw_guest_id(&value);
-        let prefix = format!("guests[{index}].");
-        let parsed = serde_json::from_value::<GuestInput>(value)
-            .map_err(|e| FieldError::new(format!("guests[{index}]"), e))
-            .and_then(|g| g.parse(&prefix));
+        let (raw_id, parsed) = parse_nth(index, value, |g: GuestInput, prefix| g.parse(prefix));
         let guest = match parsed {
             Ok(guest) => guest,
             Err(e) => {
@@ -187,10 +175,7 @@ struct Checked {
 }
 
 async fn check(deps: &Deps, owner: &str, input: BulkRequest) -> Result<Checked, AppError> {
-    let event_id = input
-        .event_id
-        .ok_or_else(|| AppError::invalid("event_id", "is required"))
-        .and_then(|id| EventId::parse(&id).map_err(|e| AppError::invalid("event_id", e)))?;
+    let event_id = required("event_id", input.event_id, EventId::parse)?;
     let guests = input
         .guests
         .ok_or_else(|| AppError::invalid("guests", "is required"))?;

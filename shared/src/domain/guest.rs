@@ -90,6 +90,24 @@ impl GuestEntryInput {
 /// Whether a guest whose latest invitation is at `status` counts as invited:
 /// it is still on its way, or it arrived. A failed or skipped one does not,
 /// so such a guest may be invited again without saying so.
+/// The `index`th entry of a request's `guests`, parsed on its own as `I`
+/// then by `parse` (given the field prefix `guests[index].`): the id it
+/// gives, to name it in a rejection, and the guest or the field at fault.
+pub fn parse_nth<I: serde::de::DeserializeOwned, T>(
+    index: usize,
+    value: serde_json::Value,
+    parse: impl FnOnce(I, &str) -> Result<T, FieldError>,
+) -> (Option<String>, Result<T, FieldError>) {
+    let raw_id = value
+        .get("guest_id")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned);
+    let parsed = serde_json::from_value::<I>(value)
+        .map_err(|e| FieldError::new(format!("guests[{index}]"), e))
+        .and_then(|input| parse(input, &format!("guests[{index}].")));
+    (raw_id, parsed)
+}
+
 /// The most guests one request may bring (a send, an import).
 pub const MAX_PER_REQUEST: usize = 10_000;
 

@@ -1,7 +1,7 @@
 //! `make bench`: one bulk send through the local stack, measured.
 //!
 //! Options (all optional): --guests N (10000), --rate R messages/second for
-//! the sender fleet and the simulator's cap (the deployed default, 10), --latency-ms L of the
+//! the sender fleet and the simulator's cap (the deployed default, 80), --latency-ms L of the
 //! simulator (50), --concurrency C sender instances (the deployed default),
 //! --faults on (off: the run goes through the fault layer with
 //! `Faults::harsh()`, Twilio losing some answers and callbacks, and
@@ -12,7 +12,7 @@
 //! one batch of 10 at a time as the SQS event source gives them) drains the
 //! invitations from the in-memory store and sends them over HTTP to the
 //! simulator; nothing else runs. The local emulators cannot sustain the
-//! requests 80 messages a second make (see the README), so this is how the
+//! requests 80 messages a second make (see docs/benchmark.md), so this is how the
 //! pacing at 80 and 400 is measured.
 
 use e2e::faults::{Faults, Policy};

@@ -10,10 +10,6 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(60);
 
-async fn send_with_key(t: &TestStack, key: &str, body: &Value) -> (u16, Value) {
-    t.send_bulk_with_key(key, body).await
-}
-
 fn recipients(t: &TestStack) -> (usize, usize) {
     let messages = t.sim_messages();
     let distinct: HashSet<String> = messages.iter().map(|m| m.params["To"].clone()).collect();
@@ -30,7 +26,7 @@ async fn a_request_that_failed_part_way_is_finished_by_its_retry_with_the_same_k
         action: "dynamodb:PutItem",
         item_prefix: "JOB#".into(),
     }));
-    let (status, first) = send_with_key(&t, "order-1", &body).await;
+    let (status, first) = t.send_bulk_with_key("order-1", &body).await;
     assert_eq!(status, 500, "{first}");
     t.aws.set_outage(None);
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -40,7 +36,7 @@ async fn a_request_that_failed_part_way_is_finished_by_its_retry_with_the_same_k
         "nothing went out for the failed try"
     );
 
-    let (status, answer) = send_with_key(&t, "order-1", &body).await;
+    let (status, answer) = t.send_bulk_with_key("order-1", &body).await;
     assert_eq!(status, 202, "the key was released: {answer}");
     let job_id = answer["job_id"].as_str().unwrap();
     t.wait_for_job(job_id, WAIT, |j| j["counts"]["read"] == 30)
@@ -51,7 +47,7 @@ async fn a_request_that_failed_part_way_is_finished_by_its_retry_with_the_same_k
         "rewritten, not added"
     );
     assert_eq!(recipients(&t), (30, 30), "each guest messaged once");
-    let (status, again) = send_with_key(&t, "order-1", &body).await;
+    let (status, again) = t.send_bulk_with_key("order-1", &body).await;
     assert_eq!((status, &again), (202, &answer), "a repeat gets the answer");
 }
 
@@ -61,8 +57,8 @@ async fn two_identical_requests_at_once_make_one_job() {
     t.create_event("gala").await;
     let body = json!({"event_id": "gala", "guests": guests(40)});
     let (a, b) = tokio::join!(
-        send_with_key(&t, "order-2", &body),
-        send_with_key(&t, "order-2", &body)
+        t.send_bulk_with_key("order-2", &body),
+        t.send_bulk_with_key("order-2", &body)
     );
     let mut statuses = [a.0, b.0];
     statuses.sort_unstable();
@@ -95,11 +91,11 @@ async fn an_answer_larger_than_an_item_is_kept_and_given_again() {
         .collect();
     list.push(guest("ok", "Ana", "+5511999990001"));
     let body = json!({"event_id": "gala", "guests": list});
-    let (status, answer) = send_with_key(&t, "order-3", &body).await;
+    let (status, answer) = t.send_bulk_with_key("order-3", &body).await;
     assert_eq!(status, 202, "{answer}");
     assert_eq!(answer["rejected"].as_array().unwrap().len(), 4000);
     assert!(answer.to_string().len() > 400_000, "the answer is large");
-    let (status, again) = send_with_key(&t, "order-3", &body).await;
+    let (status, again) = t.send_bulk_with_key("order-3", &body).await;
     assert_eq!(status, 202);
     assert_eq!(again, answer);
     t.wait_for_job(answer["job_id"].as_str().unwrap(), WAIT, |j| {

@@ -425,10 +425,25 @@ impl Reply {
     }
 }
 
-fn form_signed(t: &TestStack, query: &str, params: &[(&str, &str)]) -> (String, String) {
-    let path = format!("{}{query}", shared::edge::routes::WEBHOOK_PATH);
-    let signature = twilio_signature(&t.auth_token, &t.url(&path), params);
-    (path, signature)
+/// The webhook's path with `query` appended.
+fn webhook_path(query: &str) -> String {
+    format!("{}{query}", shared::edge::routes::WEBHOOK_PATH)
+}
+
+impl Spec {
+    /// Posts `params` as a form to the webhook (`query` appended), signed as
+    /// Twilio signs them for that URL, through [`Spec::exchange`].
+    async fn post_signed(&self, t: &TestStack, query: &str, params: &[(&str, &str)]) -> Reply {
+        let path = webhook_path(query);
+        let signature = twilio_signature(&t.auth_token, &t.url(&path), params);
+        self.exchange(
+            t,
+            Call::new("POST", &path)
+                .form(params)
+                .header("X-Twilio-Signature", &signature),
+        )
+        .await
+    }
 }
 
 async fn no_sender() -> TestStack {
@@ -971,7 +986,7 @@ async fn events_sends_and_progress_answer_as_documented() {
         ("MessageStatus", "sent"),
         ("AccountSid", twilio_sim::DEFAULT_ACCOUNT_SID),
     ];
-    let (path, signature) = form_signed(&t, &query, &sent);
+    let path = webhook_path(&query);
     let denied = s
         .exchange(&t, Call::new("POST", &path).form(&sent))
         .await
@@ -985,45 +1000,15 @@ async fn events_sends_and_progress_answer_as_documented() {
     )
     .await
     .expect(403);
-    let (no_query_path, no_query_sig) = form_signed(&t, "", &sent);
-    s.exchange(
-        &t,
-        Call::new("POST", &no_query_path)
-            .form(&sent)
-            .header("X-Twilio-Signature", &no_query_sig),
-    )
-    .await
-    .invalid("invitation_id");
+    s.post_signed(&t, "", &sent).await.invalid("invitation_id");
     let no_status = [("MessageSid", "SM00000000000000000000000000000001")];
-    let (_, no_status_sig) = form_signed(&t, &query, &no_status);
-    s.exchange(
-        &t,
-        Call::new("POST", &path)
-            .form(&no_status)
-            .header("X-Twilio-Signature", &no_status_sig),
-    )
-    .await
-    .invalid("MessageStatus");
-    let ok = s
-        .exchange(
-            &t,
-            Call::new("POST", &path)
-                .form(&sent)
-                .header("X-Twilio-Signature", &signature),
-        )
+    s.post_signed(&t, &query, &no_status)
         .await
-        .expect(200);
+        .invalid("MessageStatus");
+    let ok = s.post_signed(&t, &query, &sent).await.expect(200);
     assert_eq!(ok, "");
     let unknown_query = "?invitation_id=inv_nope&attempt=1";
-    let (unknown_path, unknown_sig) = form_signed(&t, unknown_query, &sent);
-    s.exchange(
-        &t,
-        Call::new("POST", &unknown_path)
-            .form(&sent)
-            .header("X-Twilio-Signature", &unknown_sig),
-    )
-    .await
-    .expect(200);
+    s.post_signed(&t, unknown_query, &sent).await.expect(200);
     // The applied callback shows in the documented shapes.
     let page = s
         .exchange(&t, Call::new("GET", format!("{list_path}?status=sent")))
@@ -1840,17 +1825,9 @@ async fn opt_outs_and_incoming_messages_answer_as_documented() {
         ("Body", "STOP"),
         ("SmsStatus", "received"),
     ];
-    let (webhook, signature) = form_signed(&t, "", &stop);
-    let twiml = s
-        .exchange(
-            &t,
-            Call::new("POST", &webhook)
-                .form(&stop)
-                .header("X-Twilio-Signature", &signature),
-        )
-        .await
-        .expect(200);
+    let twiml = s.post_signed(&t, "", &stop).await.expect(200);
     assert_eq!(twiml, shared::adapters::twilio::EMPTY_TWIML);
+    let webhook = webhook_path("");
     s.exchange(&t, Call::new("POST", &webhook).form(&stop))
         .await
         .expect(403);
@@ -1876,15 +1853,7 @@ async fn opt_outs_and_incoming_messages_answer_as_documented() {
     .await
     .error(409, "conflict");
     let bad_from = [("From", "someone"), ("Body", "STOP")];
-    let (_, bad_signature) = form_signed(&t, "", &bad_from);
-    s.exchange(
-        &t,
-        Call::new("POST", &webhook)
-            .form(&bad_from)
-            .header("X-Twilio-Signature", &bad_signature),
-    )
-    .await
-    .invalid("From");
+    s.post_signed(&t, "", &bad_from).await.invalid("From");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1958,16 +1927,7 @@ async fn rsvps_and_answers_answer_as_documented() {
         ("OriginalRepliedMessageSid", sent.sid.as_str()),
         ("MessageType", "button"),
     ];
-    let (webhook, signature) = form_signed(&t, "", &tap);
-    let twiml = s
-        .exchange(
-            &t,
-            Call::new("POST", &webhook)
-                .form(&tap)
-                .header("X-Twilio-Signature", &signature),
-        )
-        .await
-        .expect(200);
+    let twiml = s.post_signed(&t, "", &tap).await.expect(200);
     assert_eq!(
         twiml,
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Message>See you, Ana!</Message></Response>"
@@ -2075,15 +2035,7 @@ async fn rsvps_and_answers_answer_as_documented() {
         ("To", "whatsapp:+14155238886"),
         ("Body", "What should I wear?"),
     ];
-    let (_, signature) = form_signed(&t, "", &question);
-    s.exchange(
-        &t,
-        Call::new("POST", &webhook)
-            .form(&question)
-            .header("X-Twilio-Signature", &signature),
-    )
-    .await
-    .expect(200);
+    s.post_signed(&t, "", &question).await.expect(200);
     let kept = s
         .exchange(&t, Call::new("GET", "/api/whatsapp/replies/gala"))
         .await

@@ -13,14 +13,6 @@ const ANA: &str = "+5511999990001";
 const BO: &str = "+5511999990002";
 const CY: &str = "+5511999990003";
 
-fn messages_to(t: &TestStack, phone: &str) -> usize {
-    let to = format!("whatsapp:{phone}");
-    t.sim_messages()
-        .iter()
-        .filter(|m| m.params.get("To") == Some(&to))
-        .count()
-}
-
 fn opt_out_path(phone: &str) -> String {
     format!("/api/whatsapp/opt-outs/{}", phone.replace('+', "%2B"))
 }
@@ -78,7 +70,7 @@ async fn after_stop_a_bulk_send_skips_the_guest_and_after_start_they_are_invited
     assert_eq!(job["counts"]["skipped"], 1, "{job}");
     assert_eq!(job["done"], true);
     assert_counts_exact(&job);
-    assert_eq!(messages_to(&t, BO), 0, "nothing was sent to Bo");
+    assert_eq!(t.messages_to(BO), 0, "nothing was sent to Bo");
     assert_eq!(t.sim_messages().len(), 2);
 
     let (status, page) = t
@@ -123,7 +115,7 @@ async fn after_stop_a_bulk_send_skips_the_guest_and_after_start_they_are_invited
     let again = t.send_bulk("gala", vec![guest("b", "Bo", BO)]).await;
     assert_eq!(again["accepted"], 0, "{again}");
     assert_eq!(again["left_out"][0]["guest_id"], "b", "{again}");
-    assert_eq!(messages_to(&t, BO), 1);
+    assert_eq!(t.messages_to(BO), 1);
 }
 
 /// An opt-out that arrives while the invitation waits in the queue is
@@ -381,14 +373,8 @@ async fn an_organizers_opt_out_binds_only_itself_and_no_organizer_learns_of_numb
 /// A guest's WhatsApp message, through the simulator's inbound route (it
 /// signs and posts it to the webhook as Twilio would).
 async fn sim_inbound(t: &TestStack, from: &str, body: &str) {
-    let resp = t
-        .http
-        .post(format!("{}/_sim/inbound", t.sim.base_url()))
-        .json(&json!({"from": from, "body": body, "url": t.stack.webhook_url}))
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+    let (status, answer) = t.sim_inbound(json!({"from": from, "body": body})).await;
+    assert!(status.is_success(), "{answer}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -426,7 +412,7 @@ async fn a_stop_in_the_form_whatsapp_reports_holds_for_the_number_as_dialled() {
     })
     .await;
     for (_, d) in forms {
-        assert_eq!(messages_to(&t, d), 1, "{d}");
+        assert_eq!(t.messages_to(d), 1, "{d}");
     }
 }
 

@@ -67,17 +67,8 @@ async fn invited(t: &TestStack, n: usize) -> BTreeMap<String, String> {
 /// A guest's message through the simulator; answers the simulator's report
 /// (the webhook's status and answer, and what was sent back).
 async fn from_guest(t: &TestStack, message: Value) -> Value {
-    let mut message = message;
-    message["url"] = json!(t.stack.webhook_url);
-    let resp = t
-        .http
-        .post(format!("{}/_sim/inbound", t.sim.base_url()))
-        .json(&message)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status();
-    let body: Value = resp.json().await.unwrap();
+    let (status, answer) = t.sim_inbound(message).await;
+    let body: Value = serde_json::from_str(&answer).unwrap();
     assert!(status.is_success(), "{body}");
     assert_eq!(body["http_status"], 200, "{body}");
     body
@@ -500,14 +491,6 @@ async fn the_rsvp_page_opens_only_from_a_guests_own_link_and_records_their_answe
     assert!(html.contains("Too many tries"));
 }
 
-fn messages_to(t: &TestStack, phone: &str) -> usize {
-    let to = format!("whatsapp:{phone}");
-    t.sim_messages()
-        .iter()
-        .filter(|m| m.params.get("To") == Some(&to))
-        .count()
-}
-
 async fn wait_for_messages(t: &TestStack, count: usize) {
     let start = std::time::Instant::now();
     while t.sim_messages().len() < count {
@@ -547,7 +530,7 @@ async fn reminders_go_to_the_silent_guests_once_and_an_answer_leaves_a_guest_out
     wait_for_messages(&t, 12).await;
     for n in 0..8 {
         assert_eq!(
-            messages_to(&t, &phone(n)),
+            t.messages_to(&phone(n)),
             if n < 4 { 1 } else { 2 },
             "guest {n}"
         );
@@ -573,9 +556,9 @@ async fn reminders_go_to_the_silent_guests_once_and_an_answer_leaves_a_guest_out
         .unwrap();
     assert_eq!((report.runs, report.reminded), (1, 3), "{report:?}");
     wait_for_messages(&t, 15).await;
-    assert_eq!(messages_to(&t, &phone(4)), 2, "the guest who answered");
+    assert_eq!(t.messages_to(&phone(4)), 2, "the guest who answered");
     for n in 5..8 {
-        assert_eq!(messages_to(&t, &phone(n)), 3, "guest {n}");
+        assert_eq!(t.messages_to(&phone(n)), 3, "guest {n}");
     }
     let again = shared::app::remind::run_due(&store, &store, &queue, later)
         .await
@@ -621,11 +604,7 @@ async fn an_answer_cancels_a_reminder_still_queued() {
     let skipped = t.invitation("gala", reminder.as_str()).await;
     assert_eq!(skipped["status"], "skipped", "{skipped}");
     assert_eq!(skipped["error_code"], "answered", "{skipped}");
-    assert_eq!(
-        messages_to(&t, &phone(1)),
-        1,
-        "only the invitation was sent"
-    );
+    assert_eq!(t.messages_to(&phone(1)), 1, "only the invitation was sent");
 }
 
 /// Tries a request until it is answered `want` (a fault may fail a try;

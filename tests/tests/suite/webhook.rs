@@ -2,7 +2,7 @@
 //! Signatures here are computed by the test itself, not the project's signer.
 
 use e2e::{TestStack, guest, twilio_signature};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::time::Duration;
 
 /// An invitation that reached `sending` with a SID; the simulator's own
@@ -13,15 +13,9 @@ async fn sending_invitation(t: &TestStack) -> (String, String) {
         .patch_knobs(json!({"undelivered_numbers": {}, "callback_delay_ms": 3_600_000}))
         .unwrap();
     t.create_event("party").await;
-    let (status, body) = t
-        .request(
-            "POST",
-            "/api/whatsapp/send-invitation",
-            Some(json!({"event_id": "party", "guest": guest("g1", "Bo", "+5511988887777")})),
-        )
+    let id = t
+        .send_invitation("party", guest("g1", "Bo", "+5511988887777"))
         .await;
-    assert_eq!(status, 202, "{body}");
-    let id = body["invitation_id"].as_str().unwrap().to_owned();
     let inv = t
         .wait_for_invitation("party", &id, Duration::from_secs(20), |i| {
             i["message_sid"].is_string()
@@ -32,27 +26,6 @@ async fn sending_invitation(t: &TestStack) -> (String, String) {
 
 fn form(params: &[(&str, &str)]) -> Vec<u8> {
     serde_urlencoded::to_string(params).unwrap().into_bytes()
-}
-
-async fn post_callback(
-    t: &TestStack,
-    url: &str,
-    params: &[(&str, &str)],
-    signature: Option<&str>,
-) -> u16 {
-    let mut req = t
-        .http
-        .post(url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form(params));
-    if let Some(sig) = signature {
-        req = req.header("X-Twilio-Signature", sig);
-    }
-    req.send().await.unwrap().status().as_u16()
-}
-
-async fn status_of(t: &TestStack, id: &str) -> Value {
-    t.invitation("party", id).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -72,18 +45,18 @@ async fn signed_callbacks_apply_and_unsigned_ones_change_nothing() {
     let good = twilio_signature(&t.auth_token, &url, &delivered);
 
     assert_eq!(
-        post_callback(&t, &url, &delivered, None).await,
+        t.post_callback(&url, &delivered, None).await,
         403,
         "missing signature"
     );
     assert_eq!(
-        post_callback(&t, &url, &delivered, Some("bm90IGl0")).await,
+        t.post_callback(&url, &delivered, Some("bm90IGl0")).await,
         403,
         "wrong signature"
     );
     let wrong_key = twilio_signature("another-token", &url, &delivered);
     assert_eq!(
-        post_callback(&t, &url, &delivered, Some(&wrong_key)).await,
+        t.post_callback(&url, &delivered, Some(&wrong_key)).await,
         403,
         "signed with another token"
     );
@@ -91,23 +64,23 @@ async fn signed_callbacks_apply_and_unsigned_ones_change_nothing() {
     let mut altered = delivered;
     altered[0] = ("MessageStatus", "read");
     assert_eq!(
-        post_callback(&t, &url, &altered, Some(&good)).await,
+        t.post_callback(&url, &altered, Some(&good)).await,
         403,
         "altered params"
     );
     // Replay to another attempt's URL.
     let other_url = format!("{}?invitation_id={id}&attempt=2", t.stack.webhook_url);
     assert_eq!(
-        post_callback(&t, &other_url, &delivered, Some(&good)).await,
+        t.post_callback(&other_url, &delivered, Some(&good)).await,
         403,
         "altered URL"
     );
-    let inv = status_of(&t, &id).await;
+    let inv = t.invitation("party", &id).await;
     assert_eq!(inv["status"], "sending", "nothing changed: {inv}");
     assert!(inv["timestamps"]["delivered"].is_null());
 
-    assert_eq!(post_callback(&t, &url, &delivered, Some(&good)).await, 200);
-    let inv = status_of(&t, &id).await;
+    assert_eq!(t.post_signed_callback(&url, &delivered).await, 200);
+    let inv = t.invitation("party", &id).await;
     assert_eq!(inv["status"], "delivered", "{inv}");
     assert!(inv["timestamps"]["delivered"].is_string());
 }
@@ -123,8 +96,7 @@ async fn callbacks_follow_the_forward_only_rule() {
         let t = &t;
         async move {
             let params = [("MessageSid", sid.as_str()), ("MessageStatus", status)];
-            let sig = twilio_signature(&t.auth_token, &url, &params);
-            assert_eq!(post_callback(t, &url, &params, Some(&sig)).await, 200);
+            assert_eq!(t.post_signed_callback(&url, &params).await, 200);
         }
     };
     send("read").await;
@@ -132,7 +104,7 @@ async fn callbacks_follow_the_forward_only_rule() {
     send("sent").await;
     send("read").await; // duplicate
     send("failed").await; // late failure after read
-    let inv = status_of(&t, &id).await;
+    let inv = t.invitation("party", &id).await;
     assert_eq!(inv["status"], "read", "{inv}");
     assert!(
         inv["timestamps"]["delivered"].is_string(),
@@ -160,9 +132,8 @@ async fn callbacks_follow_the_forward_only_rule() {
         ("MessageStatus", "undelivered"),
         ("ErrorCode", "30006"),
     ];
-    let sig = twilio_signature(&t.auth_token, &old, &params);
-    assert_eq!(post_callback(&t, &old, &params, Some(&sig)).await, 200);
-    assert_eq!(status_of(&t, &id).await["status"], "read");
+    assert_eq!(t.post_signed_callback(&old, &params).await, 200);
+    assert_eq!(t.invitation("party", &id).await["status"], "read");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -175,9 +146,8 @@ async fn a_failure_callback_records_code_and_reason() {
         ("MessageSid", sid.as_str()),
         ("ErrorCode", "63024"),
     ];
-    let sig = twilio_signature(&t.auth_token, &url, &params);
-    assert_eq!(post_callback(&t, &url, &params, Some(&sig)).await, 200);
-    let inv = status_of(&t, &id).await;
+    assert_eq!(t.post_signed_callback(&url, &params).await, 200);
+    let inv = t.invitation("party", &id).await;
     assert_eq!(inv["status"], "undelivered");
     assert_eq!(inv["error_code"], "63024");
     assert!(

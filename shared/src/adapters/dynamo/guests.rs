@@ -171,17 +171,7 @@ impl GuestStore for DynamoStore {
         let mut items = Vec::with_capacity(limit);
         loop {
             let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression(format!(
-                    "{} = :pk AND begins_with({}, :prefix)",
-                    keys::PK,
-                    keys::SK
-                ))
-                .expression_attribute_values(":pk", s(keys::guests_of(owner, event)))
-                .expression_attribute_values(":prefix", s(keys::GUEST_PREFIX))
-                .consistent_read(true)
+                .prefix_query(keys::guests_of(owner, event), keys::GUEST_PREFIX)
                 .limit((limit - items.len()) as i32)
                 .set_exclusive_start_key(start.take())
                 .send()

@@ -265,17 +265,7 @@ impl DynamoStore {
         prefix: String,
     ) -> Result<Vec<Item>, StoreError> {
         let items: Vec<_> = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression(format!(
-                "{} = :pk AND begins_with({}, :prefix)",
-                keys::PK,
-                keys::SK
-            ))
-            .expression_attribute_values(":pk", s(partition))
-            .expression_attribute_values(":prefix", s(prefix))
-            .consistent_read(true)
+            .prefix_query(partition, &prefix)
             .into_paginator()
             .items()
             .send()

@@ -717,6 +717,26 @@ impl DynamoStore {
         };
     }
 
+    /// A strongly consistent query of the items of a partition whose sort
+    /// key starts with `prefix`.
+    pub(super) fn prefix_query(
+        &self,
+        partition: String,
+        prefix: &str,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression(format!(
+                "{} = :pk AND begins_with({}, :prefix)",
+                keys::PK,
+                keys::SK
+            ))
+            .expression_attribute_values(":pk", s(partition))
+            .expression_attribute_values(":prefix", s(prefix))
+            .consistent_read(true)
+    }
+
     /// Every item of a partition, strongly consistent.
     async fn partition(&self, pk: String) -> Result<Vec<Item>, StoreError> {
         self.client

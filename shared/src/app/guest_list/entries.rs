@@ -5,8 +5,7 @@
 
 use super::{GuestListStore, Imported, changes_from_now, event, import};
 use crate::app::AppError;
-use crate::app::send_bulk::raw_guest_id;
-use crate::domain::guest::{GuestEntry, GuestEntryInput, MAX_PER_REQUEST};
+use crate::domain::guest::{GuestEntry, GuestEntryInput, MAX_PER_REQUEST, parse_nth};
 use crate::domain::{EventId, FieldError};
 use serde::Serialize;
 
@@ -53,15 +52,12 @@ pub fn from_json(guests: Vec<serde_json::Value>) -> Vec<Entry> {
         .into_iter()
         .enumerate()
         .map(|(index, value)| {
-            let raw_id = raw_guest_id(&value);
-            let prefix = format!("guests[{index}].");
-            let parsed = serde_json::from_value::<GuestEntryInput>(value)
-                .map_err(|e| FieldError::new(format!("guests[{index}]"), e))
-                .and_then(|g| g.parse(&prefix));
+            let (raw_id, parsed) =
+                parse_nth(index, value, |g: GuestEntryInput, prefix| g.parse(prefix));
             Entry {
                 line: None,
                 raw_id,
-                prefix,
+                prefix: format!("guests[{index}]."),
                 parsed,
             }
         })

@@ -6,10 +6,10 @@
 pub mod entries;
 pub mod views;
 
-use super::AppError;
+use super::{AppError, event};
 use crate::domain::guest::{GuestEntry, ListedGuest, Search, StatusFilter};
 use crate::domain::{
-    Event, EventId, FieldError, Guest, GuestId, Invitation, InvitationId, SeenOptOuts, now,
+    EventId, FieldError, Guest, GuestId, Invitation, InvitationId, SeenOptOuts, now,
 };
 use crate::ports::{EventStore, GuestStore, InvitationStore, OptOutStore};
 use base64::Engine as _;
@@ -144,18 +144,6 @@ pub async fn superseded(
             (*newer != i.invitation_id).then(|| (i.invitation_id.clone(), newer.clone()))
         })
         .collect())
-}
-
-/// The organizer's event, or NotFound.
-pub async fn event(
-    store: &dyn GuestListStore,
-    owner: &str,
-    id: &EventId,
-) -> Result<Event, AppError> {
-    store
-        .get_event(owner, id)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("event {id}")))
 }
 
 /// Every guest of the event.

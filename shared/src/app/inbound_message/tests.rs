@@ -3,9 +3,7 @@
 
 use super::*;
 use crate::adapters::memory::MemoryStore;
-use crate::app::fixtures::{OWNER, guest, with_event};
-use crate::app::send::{self, NewJob, Plan};
-use crate::domain::render::builtin_default;
+use crate::app::fixtures::{OWNER, guest, invited};
 use crate::domain::rsvp::Answer;
 use crate::ports::{Annotation, InvitationStore, RsvpStore};
 
@@ -13,17 +11,9 @@ const PAGE: &str = "https://api.example.com/r/";
 
 /// `n` guests invited, each invitation sent (message id `SM<n>`).
 async fn sent(n: u32) -> (MemoryStore, Vec<Invitation>) {
-    let (store, queue, event) = with_event().await;
-    let plan = Plan {
-        template: builtin_default(OWNER, &now()),
-        event,
-    };
-    let guests = (1..=n).map(guest).collect();
-    let sent = send::send(&store, &queue, plan, guests, NewJob::Fresh, false)
-        .await
-        .unwrap();
+    let (store, _queue, queued) = invited(n).await;
     let mut invitations = Vec::new();
-    for (i, inv) in sent.invitations.into_iter().enumerate() {
+    for (i, inv) in queued.into_iter().enumerate() {
         let note = Annotation {
             message_sid: Some(format!("SM{}", i + 1)),
             ..Default::default()

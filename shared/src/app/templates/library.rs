@@ -175,10 +175,7 @@ pub async fn preview(
     id: TemplateId,
     input: PreviewRequest,
 ) -> Result<Preview, AppError> {
-    let event_id = input
-        .event_id
-        .ok_or_else(|| AppError::invalid("event_id", "is required"))
-        .and_then(|id| EventId::parse(&id).map_err(|e| AppError::invalid("event_id", e)))?;
+    let event_id = crate::app::required("event_id", input.event_id, EventId::parse)?;
     let guest = input
         .guest
         .ok_or_else(|| AppError::invalid("guest", "is required"))?
