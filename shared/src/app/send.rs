@@ -434,6 +434,34 @@ mod tests {
     use crate::domain::reason::OPTED_OUT;
     use crate::ports::OptOutStore;
 
+    fn one(resend: bool) -> crate::domain::SendRequest {
+        serde_json::from_value(serde_json::json!({
+            "event_id": "gala",
+            "guest": {"guest_id": "g1", "name": "Ana", "phone": "+5511999990001"},
+            "resend": resend,
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn given_one_guest_then_send_one_queues_them_once_and_a_second_send_conflicts() {
+        let (store, queue, _event) = with_event().await;
+        let (_, first) = send_one(&store, &queue, OWNER, one(false)).await.unwrap();
+        assert_eq!(first.status, Status::Queued);
+        assert_eq!(queue.messages().len(), 1);
+        let again = send_one(&store, &queue, OWNER, one(false)).await;
+        assert!(matches!(again, Err(AppError::Conflict(m)) if m.contains("g1")));
+        let (_, resent) = send_one(&store, &queue, OWNER, one(true)).await.unwrap();
+        assert_ne!(resent.invitation_id, first.invitation_id);
+        assert_eq!(queue.messages().len(), 2);
+        let mut no_guest = one(false);
+        no_guest.guest = None;
+        let Err(AppError::Invalid(e)) = send_one(&store, &queue, OWNER, no_guest).await else {
+            panic!("refused")
+        };
+        assert_eq!(e.field, "guest");
+    }
+
     #[tokio::test]
     async fn a_dry_run_shows_a_guests_stop_only_once_the_organizer_invited_them() {
         let (store, queue, event) = with_event().await;

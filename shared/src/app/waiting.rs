@@ -97,9 +97,8 @@ async fn queue_again(
 /// Tries of a move that another writer keeps beating.
 const MAX_RACES: usize = 8;
 
-/// Twilio refused `attempt` for WhatsApp's daily limit (63018, in the
-/// send's answer or a failed callback): Twilio's count is ahead of the
-/// budget's. Every send pauses (see [`SenderProfile::pause_after_refusal`])
+/// The provider refused `attempt` for the daily limit (in the send's
+/// answer or a failed report): its count is ahead of the budget's. Every send pauses (see [`SenderProfile::pause_after_refusal`])
 /// and the invitation waits again, not failed, under a new attempt so that
 /// late callbacks of the refused message change nothing. Ok(false) when
 /// the invitation had moved on.
@@ -124,7 +123,7 @@ pub async fn refused_for_limit(
         }
         if lifecycle::force(store, &inv, Status::Waiting, &at, Some(attempt + 1), None).await? {
             store.pause_budget(STACK_SENDER, until).await?;
-            tracing::warn!(%invitation_id, attempt, paused_until = until, "Twilio refused the send for WhatsApp's daily limit (63018); sending paused, the invitation waits");
+            tracing::warn!(%invitation_id, attempt, paused_until = until, "the provider refused the send for the daily limit; sending paused, the invitation waits");
             return Ok(true);
         }
     }

@@ -392,7 +392,7 @@ async fn send_claimed(
     tokio::time::sleep_until(slot).await;
     match deps.messenger.send(&outbound).await {
         Ok(sid) => {
-            tracing::info!(invitation_id = %inv.invitation_id, attempt = inv.attempt, message_sid = %sid, to = %inv.guest.phone, "sent to Twilio");
+            tracing::info!(invitation_id = %inv.invitation_id, attempt = inv.attempt, message_sid = %sid, to = %inv.guest.phone, "sent to the provider");
             let note = Annotation {
                 message_sid: Some(sid),
                 ..Default::default()
