@@ -592,6 +592,9 @@ pub struct ProviderMessage {
     /// None while the provider has not started sending it.
     pub status: Option<Status>,
     pub error: Option<ErrorInfo>,
+    /// The text the guest got, as the provider has it (a free-form
+    /// message's body; for a template, the provider's rendering of it).
+    pub body: Option<String>,
     /// Refused for the daily limit: the invitation waits, it is not failed.
     pub over_daily_limit: bool,
     /// When the provider created it, RFC 3339.

@@ -23,7 +23,11 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
 
 async fn answer(deps: &Deps, req: &Request) -> ApiResult {
     http::organizer(req)?;
-    if req.uri().path() == FACTS_PATH {
+    if req
+        .uri()
+        .path()
+        .ends_with(FACTS_PATH.trim_start_matches("/api/whatsapp"))
+    {
         return Ok(http::json(200, &facts::facts()));
     }
     let view = progress::sender(deps.store.as_ref(), &deps.profile).await?;

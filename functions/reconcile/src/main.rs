@@ -14,6 +14,7 @@ async fn main() -> Result<(), Error> {
         messenger: Arc::new(config::twilio_client_from_env(&sdk).await?),
         thresholds: Thresholds::DEPLOYED,
         profile: config::sender_profile()?,
+        rsvp_page_url: config::rsvp_page_url()?,
     };
     // The scheduled event carries nothing the run needs.
     run(service_fn(|_: LambdaEvent<serde_json::Value>| async {

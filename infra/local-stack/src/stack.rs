@@ -406,6 +406,7 @@ impl LocalStack {
             )),
             thresholds: options.reconcile_thresholds,
             profile: options.profile,
+            rsvp_page_url: rsvp_page_url.clone(),
         };
         tasks.push(tokio::spawn(reconcile_on_a_timer(
             reconcile,

@@ -1039,10 +1039,11 @@ impl Messenger for MemoryMessenger {
             .enumerate()
             .rev()
             .filter(|(_, m)| m.to.whatsapp_identity() == to.whatsapp_identity())
-            .map(|(i, _)| ProviderMessage {
+            .map(|(i, m)| ProviderMessage {
                 sid: format!("SM{:032}", i + 1),
                 status: Some(Status::Sent),
                 error: None,
+                body: body_of(m),
                 over_daily_limit: false,
                 created_at: String::new(),
             })
@@ -1051,14 +1052,23 @@ impl Messenger for MemoryMessenger {
 
     async fn fetch(&self, sid: &str) -> Result<Option<ProviderMessage>, ProviderError> {
         let sent = self.sent.lock().expect("messenger lock");
-        let found = (1..=sent.len()).any(|n| format!("SM{n:032}") == sid);
-        Ok(found.then(|| ProviderMessage {
+        let found = (1..=sent.len()).find(|n| format!("SM{n:032}") == sid);
+        Ok(found.map(|n| ProviderMessage {
             sid: sid.to_owned(),
             status: Some(Status::Sent),
             error: None,
+            body: body_of(&sent[n - 1]),
             over_daily_limit: false,
             created_at: String::new(),
         }))
+    }
+}
+
+/// A free-form message's text, as a provider keeps it.
+fn body_of(message: &OutboundMessage) -> Option<String> {
+    match &message.content {
+        crate::domain::MessageContent::Body(body) => Some(body.clone()),
+        crate::domain::MessageContent::Template { .. } => None,
     }
 }
 

@@ -151,16 +151,20 @@ pub async fn force(
 }
 
 /// Gives back a claim no send came of (reconciliation found no message at
-/// the provider): `sending` to `queued` on the same attempt, flag cleared.
+/// the provider): `sending` to `queued` as a new attempt, flag cleared. A
+/// new attempt, so that a stale release (one that read the claim before
+/// another freed it and the sender claimed it again) finds the attempt
+/// moved on and frees nothing. Ok(Some(attempt)) when released.
 pub async fn release(
     store: &dyn InvitationStore,
     inv: &Invitation,
     at: &str,
-) -> Result<bool, StoreError> {
+) -> Result<Option<u32>, StoreError> {
     let mut t = forced(inv, Status::Queued, at);
     t.from = Status::Sending;
     t.clear_flag = true;
-    store.transition(&t).await
+    t.new_attempt = Some(inv.attempt + 1);
+    Ok(store.transition(&t).await?.then_some(inv.attempt + 1))
 }
 
 /// A move of `inv`'s current attempt from the status it has to `to`.

@@ -23,6 +23,9 @@ pub struct Deps {
     pub messenger: Arc<dyn Messenger>,
     pub thresholds: Thresholds,
     pub profile: SenderProfile,
+    /// The stack's RSVP page: an invitation's message links to it, so
+    /// reconciliation renders it to know the invitation's own message.
+    pub rsvp_page_url: String,
 }
 
 /// One run at `now`. A store failure of reconciliation ends the run early
@@ -40,6 +43,7 @@ pub async fn run(deps: &Deps, now: time::OffsetDateTime) -> Result<Report, Store
         deps.messenger.as_ref(),
         deps.thresholds,
         &deps.profile,
+        &deps.rsvp_page_url,
         now,
     )
     .await
@@ -88,6 +92,7 @@ mod tests {
                 daily_limit: DailyLimit::Limited(250),
                 window_seconds: DAY_SECONDS,
             },
+            rsvp_page_url: "https://api.example.com/r/".into(),
         }
     }
 

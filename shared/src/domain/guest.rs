@@ -87,9 +87,6 @@ impl GuestEntryInput {
     }
 }
 
-/// Whether a guest whose latest invitation is at `status` counts as invited:
-/// it is still on its way, or it arrived. A failed or skipped one does not,
-/// so such a guest may be invited again without saying so.
 /// The `index`th entry of a request's `guests`, parsed on its own as `I`
 /// then by `parse` (given the field prefix `guests[index].`): the id it
 /// gives, to name it in a rejection, and the guest or the field at fault.
@@ -114,6 +111,9 @@ pub const MAX_PER_REQUEST: usize = 10_000;
 /// The most guests one page of a listing holds.
 pub const MAX_PAGE: usize = 1_000;
 
+/// Whether a guest whose latest invitation is at `status` counts as invited:
+/// it is still on its way, or it arrived. A failed or skipped one does not,
+/// so such a guest may be invited again without saying so.
 pub fn holds_the_guest(status: Status) -> bool {
     status.is_in_flight() || matches!(status, Status::Delivered | Status::Read)
 }

@@ -470,6 +470,7 @@ fn each_function_gets_the_environment_it_reads() {
                 env::TWILIO_SECRET_ID,
                 env::TWILIO_API_BASE,
                 env::DAILY_UNIQUE_RECIPIENTS,
+                env::RSVP_PAGE_URL,
             ],
         ),
     ]);

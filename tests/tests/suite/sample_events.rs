@@ -416,6 +416,7 @@ async fn every_sample_event_goes_through_its_handler() {
         messenger: Arc::new(t.twilio_client()),
         thresholds: shared::app::reconcile::Thresholds::DEPLOYED,
         profile: t.stack.profile,
+        rsvp_page_url: t.stack.rsvp_page_url.clone(),
     };
     let report = reconcile::handle(&reconcile).await.expect("a run");
     assert_eq!(report, shared::app::reconcile::Report::default());

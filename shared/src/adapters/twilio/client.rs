@@ -43,6 +43,7 @@ struct StoredMessage {
     sid: String,
     status: String,
     error_code: Option<u32>,
+    body: Option<String>,
     /// RFC 2822, as Twilio writes dates.
     date_created: Option<String>,
 }
@@ -66,6 +67,7 @@ impl From<StoredMessage> for ProviderMessage {
             error: m
                 .error_code
                 .map(|code| codes::error_info(&code.to_string(), None)),
+            body: m.body,
             over_daily_limit: m.error_code == Some(codes::WHATSAPP_LIMIT),
             created_at,
         }

@@ -204,13 +204,13 @@ pub fn means_opted_out(code: u32) -> bool {
 /// 429 (20429) was never processed and a 4xx names the request; a 5xx may
 /// have been processed, so its outcome is unknown.
 pub fn refusal(http_status: u16, code: Option<u32>) -> Refusal {
-    if http_status == 429 || code == Some(RATE_LIMITED) {
-        Refusal::RetryLater
-    } else if http_status >= 500 {
+    let rate_limited = http_status == 429 || code == Some(RATE_LIMITED);
+    if !rate_limited && http_status >= 500 {
         Refusal::Unknown
     } else if code == Some(WHATSAPP_LIMIT) {
+        // Also when answered 429: the limit, not the rate, refused it.
         Refusal::DailyLimit
-    } else if code.and_then(find).is_some_and(|c| c.class == Class::Retry) {
+    } else if rate_limited || code.and_then(find).is_some_and(|c| c.class == Class::Retry) {
         Refusal::RetryLater
     } else {
         code.map_or(Refusal::Failed, reported)
@@ -281,6 +281,10 @@ mod tests {
         use Refusal::*;
         assert_eq!(refusal(429, Some(20429)), RetryLater);
         assert_eq!(refusal(400, Some(63018)), DailyLimit);
+        assert_eq!(refusal(429, Some(63018)), DailyLimit);
+        assert_eq!(refusal(429, None), RetryLater);
+        assert_eq!(refusal(503, Some(20429)), RetryLater);
+        assert_eq!(refusal(503, Some(63018)), Unknown);
         // A 5xx may have been processed: never retried automatically.
         assert_eq!(refusal(503, None), Unknown);
         assert_eq!(refusal(500, Some(20500)), Unknown);

@@ -34,14 +34,12 @@ use tokio::time::Instant;
 
 /// What the sender reads and moves: the invitation, its event and template
 /// version, the guest's opt-out, and the daily budget.
-pub trait SenderStore:
-    WaitingStore + EventStore + TemplateStore + OptOutStore + GuestStore
-{
-}
-impl<T: WaitingStore + EventStore + TemplateStore + OptOutStore + GuestStore + ?Sized> SenderStore
-    for T
-{
-}
+pub trait SenderStore: WaitingStore + ContentStore + OptOutStore + GuestStore {}
+impl<T: WaitingStore + ContentStore + OptOutStore + GuestStore + ?Sized> SenderStore for T {}
+
+/// What an invitation's message is made of: its event and template version.
+pub trait ContentStore: EventStore + TemplateStore {}
+impl<T: EventStore + TemplateStore + ?Sized> ContentStore for T {}
 
 pub struct Deps {
     pub store: Arc<dyn SenderStore>,
@@ -83,8 +81,11 @@ pub enum Delivered {
     Waiting,
     /// The send's outcome is unknown: flagged, never resent automatically.
     Flagged,
-    /// Failed for good, with the code recorded on the invitation.
+    /// The provider failed it for good, with the code recorded on the invitation.
     Failed { code: String },
+    /// Not sent: its message could not be made (the event or template
+    /// gone, a rule of the template's category); failed with that reason.
+    Unsendable { code: String },
     /// Not a send request: moved to the dead-letter queue.
     DeadLettered,
 }
@@ -371,13 +372,14 @@ async fn send_claimed(
     slot: Instant,
 ) -> RecordResult {
     let store = deps.store.as_ref();
-    let content = match render(deps, lookups, &inv).await? {
+    let rendered = render(store, lookups, &inv, &deps.rsvp_page_url).await?;
+    let content = match rendered {
         Ok(content) => content,
         Err(error) => {
             tracing::warn!(invitation_id = %inv.invitation_id, code = %error.code, reason = %error.message, "message not rendered; failed");
             let code = error.code.clone();
             lifecycle::force(store, &inv, Status::Failed, &now(), None, Some(error)).await?;
-            return Ok(Delivered::Failed { code });
+            return Ok(Delivered::Unsendable { code });
         }
     };
     let outbound = OutboundMessage {
@@ -545,11 +547,11 @@ async fn record_provider_opt_out(
 /// Renders the invitation's message with the template version it recorded;
 /// Ok(Err) is a permanent failure to record.
 async fn render(
-    deps: &Deps,
+    store: &dyn ContentStore,
     lookups: &BatchLookups,
     inv: &Invitation,
+    rsvp_page_url: &str,
 ) -> Result<Result<MessageContent, ErrorInfo>, StoreError> {
-    let store = deps.store.as_ref();
     let Some(event) = lookups.event(store, &inv.owner, &inv.event_id).await? else {
         return Ok(Err(EVENT_MISSING.into()));
     };
@@ -565,13 +567,25 @@ async fn render(
     if !message_template.deliverable_to(&inv.guest.phone) {
         return Ok(Err(MARKETING_TO_US.into()));
     }
-    let context = TemplateContext::for_invitation(&event, inv, &deps.rsvp_page_url);
+    let context = TemplateContext::for_invitation(&event, inv, rsvp_page_url);
     Ok(
         render::render_message(&message_template, &context).map_err(|e| ErrorInfo {
             code: e.error.code().into(),
             message: e.to_string(),
         }),
     )
+}
+
+/// The message the sender sends for the invitation's current attempt,
+/// exactly (None when it cannot be rendered, so none was sent): what
+/// reconciliation compares the provider's messages with.
+pub async fn content_of(
+    store: &dyn ContentStore,
+    inv: &Invitation,
+    rsvp_page_url: &str,
+) -> Result<Option<MessageContent>, StoreError> {
+    let rendered = render(store, &BatchLookups::new(), inv, rsvp_page_url).await?;
+    Ok(rendered.ok())
 }
 
 #[cfg(test)]
