@@ -899,4 +899,54 @@ mod tests {
             .unwrap();
         assert_eq!(report.released, 1);
     }
+
+    #[tokio::test]
+    async fn given_a_template_the_provider_renders_then_a_message_there_flags_instead_of_settling()
+    {
+        let (store, queue, invs) = job_of_four().await;
+        let input: crate::domain::TemplateInput = serde_json::from_value(serde_json::json!({
+            "template_id": "ct",
+            "name": "Content",
+            "content_sid": "HX0123456789abcdef0123456789abcdef",
+            "content_variables": {"1": "{guest_name}"},
+            "category": "utility",
+        }))
+        .unwrap();
+        let template = crate::app::templates::library::create(&store, OWNER, input)
+            .await
+            .unwrap();
+        // Written with the Content template (as a send that chose it would).
+        let mut inv = invs[0].clone();
+        inv.invitation_id = crate::domain::InvitationId::generate();
+        inv.template = Some(crate::domain::TemplateRef {
+            template_id: template.template_id.clone(),
+            version: template.version,
+        });
+        let job = Job::of(
+            inv.job_id.clone(),
+            inv.event_id.clone(),
+            OWNER,
+            std::slice::from_ref(&inv),
+            &now(),
+        );
+        store
+            .create_job(&job, std::slice::from_ref(&inv))
+            .await
+            .unwrap();
+        let claimed = claim(&store, &inv).await;
+        let provider = Provider::default();
+        provider.has(
+            &claimed.guest.phone,
+            "SM1",
+            Status::Read,
+            Some("Hi Guest 1".into()),
+        );
+        run(&store, &queue, &provider, NONE, &PROFILE, PAGE, later())
+            .await
+            .unwrap();
+        let now = now_of(&store, &claimed).await;
+        assert_eq!((now.status, now.attempt), (Status::Sending, 1));
+        assert_eq!(now.flag.as_deref(), Some(SEND_UNCONFIRMED));
+        assert_eq!(now.message_sid, None);
+    }
 }

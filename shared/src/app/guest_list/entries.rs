@@ -207,3 +207,71 @@ pub async fn import_entries(
         changes,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory::MemoryStore;
+    use crate::app::fixtures::{OWNER, with_event};
+
+    fn ok_names(entries: &[Entry]) -> Vec<String> {
+        entries
+            .iter()
+            .filter_map(|e| e.parsed.as_ref().ok().map(|g| g.name.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn csv_columns_by_name_with_commas_semicolons_or_tabs_and_a_bom() {
+        for text in [
+            "\u{feff}name,phone\nAna,+55 11 99999-0001\n\nBia,+55 (11) 99999.0002\n",
+            "phone;Name\n+5511999990001;Ana\n+5511999990002;Bia\n",
+            "Guest ID\tname\tphone\nana\tAna\t+5511999990001\nbia\tBia\t+5511999990002\n",
+        ] {
+            let entries = from_csv(text.as_bytes()).unwrap();
+            assert_eq!(ok_names(&entries), ["Ana", "Bia"], "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_csv_without_a_needed_column_or_not_utf8_names_the_body() {
+        let Err(AppError::Invalid(e)) = from_csv(b"name,email\nAna,a@example.com\n") else {
+            panic!("refused")
+        };
+        assert_eq!(e.field, "body");
+        assert!(e.message.contains("no phone column"), "{e}");
+        let Err(AppError::Invalid(e)) = from_csv(&[0xff, 0xfe, 0x00]) else {
+            panic!("refused")
+        };
+        assert_eq!(e.field, "body");
+    }
+
+    #[tokio::test]
+    async fn given_good_and_bad_entries_then_the_good_are_written_and_the_bad_named_by_index_and_line()
+     {
+        let (store, _queue, event) = with_event().await;
+        let csv = "name,phone\nAna,+5511999990001\nBo,123\nAna again,+5511999990001\n";
+        let entries = from_csv(csv.as_bytes()).unwrap();
+        let answer = import_entries(&store, OWNER, &event.event_id, entries)
+            .await
+            .unwrap();
+        assert_eq!(
+            (answer.created, answer.updated, answer.unchanged),
+            (1, 0, 0)
+        );
+        let bad: Vec<(usize, Option<u64>, &str)> = answer
+            .rejected
+            .iter()
+            .map(|r| (r.index, r.line, r.field.as_str()))
+            .collect();
+        assert_eq!(bad, [(1, Some(3), "phone"), (2, Some(4), "phone")]);
+        // JSON entries name their field under guests[i].
+        let json = from_json(vec![serde_json::json!({"name": "Cy"})]);
+        let answer = import_entries(&store, OWNER, &event.event_id, json)
+            .await
+            .unwrap();
+        assert_eq!(answer.rejected[0].field, "guests[0].phone");
+        let none = import_entries(&MemoryStore::new(), OWNER, &event.event_id, Vec::new()).await;
+        assert!(matches!(none, Err(AppError::Invalid(e)) if e.field == "guests"));
+    }
+}
