@@ -142,32 +142,6 @@ pub async fn run(
         tracing::info!("another reconciliation run is at work; this one does nothing");
         return Ok(Report::default());
     }
-    let ran = reconcile(
-        store,
-        queue,
-        messenger,
-        thresholds,
-        profile,
-        rsvp_page_url,
-        now,
-    )
-    .await;
-    if let Err(error) = store.release_idempotency_key(LEASE_OWNER, LEASE_KEY).await {
-        tracing::warn!(%error, "could not end the run's lease; the next run waits for it to end");
-    }
-    ran
-}
-
-async fn reconcile(
-    store: &dyn ReconcileStore,
-    queue: &dyn SendQueue,
-    messenger: &dyn Messenger,
-    thresholds: Thresholds,
-    profile: &SenderProfile,
-    rsvp_page_url: &str,
-    now: OffsetDateTime,
-) -> Result<Report, StoreError> {
-    let mut report = Report::default();
     // The messages this run has settled invitations with: one message
     // settles one invitation.
     let taken = Mutex::new(HashSet::new());
@@ -180,6 +154,16 @@ async fn reconcile(
         taken: &taken,
         now,
     };
+    let ran = reconcile(&run, thresholds).await;
+    if let Err(error) = store.release_idempotency_key(LEASE_OWNER, LEASE_KEY).await {
+        tracing::warn!(%error, "could not end the run's lease; the next run waits for it to end");
+    }
+    ran
+}
+
+async fn reconcile(run: &Run<'_>, thresholds: Thresholds) -> Result<Report, StoreError> {
+    let Run { store, now, .. } = *run;
+    let mut report = Report::default();
     for (status, threshold) in [
         (Status::Queued, thresholds.queued),
         (Status::Sending, thresholds.sending),
@@ -196,7 +180,7 @@ async fn reconcile(
         // Boxed: a lazy map here trips the spawned task's lifetime inference.
         let settles: Vec<std::pin::Pin<Box<dyn Future<Output = _> + Send + '_>>> = stale
             .iter()
-            .map(|inv| Box::pin(settle(&run, inv)) as _)
+            .map(|inv| Box::pin(settle(run, inv)) as _)
             .collect();
         let results: Vec<Result<Found, String>> = futures::stream::iter(settles)
             .buffer_unordered(PARALLELISM)
