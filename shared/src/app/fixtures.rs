@@ -77,3 +77,18 @@ pub async fn invited(n: u32) -> (MemoryStore, MemoryQueue, Vec<Invitation>) {
         .unwrap();
     (store, queue, sent.invitations)
 }
+
+/// Writes `inv` with a job of its own (as the send pipeline would have).
+pub async fn written(store: &MemoryStore, inv: &Invitation) {
+    let job = Job::of(
+        inv.job_id.clone(),
+        inv.event_id.clone(),
+        OWNER,
+        std::slice::from_ref(inv),
+        &now(),
+    );
+    store
+        .create_job(&job, std::slice::from_ref(inv))
+        .await
+        .unwrap();
+}

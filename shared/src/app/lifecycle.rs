@@ -188,32 +188,15 @@ mod tests {
     use super::*;
     use crate::adapters::memory::MemoryStore;
     use crate::app::fixtures::{OWNER, guest, with_event};
-    use crate::domain::{Job, JobId, now};
+    use crate::domain::{JobId, now};
     use crate::ports::JobStore;
 
     /// One queued invitation in its own job.
     async fn queued() -> (MemoryStore, Invitation) {
         let (store, _, event) = with_event().await;
         let job_id = JobId::generate();
-        let inv = Invitation::new_queued(
-            event.event_id.clone(),
-            job_id.clone(),
-            OWNER,
-            guest(1),
-            None,
-            &now(),
-        );
-        let job = Job::of(
-            job_id,
-            event.event_id,
-            OWNER,
-            std::slice::from_ref(&inv),
-            &now(),
-        );
-        store
-            .create_job(&job, std::slice::from_ref(&inv))
-            .await
-            .unwrap();
+        let inv = Invitation::new_queued(event.event_id, job_id, OWNER, guest(1), None, &now());
+        crate::app::fixtures::written(&store, &inv).await;
         (store, inv)
     }
 

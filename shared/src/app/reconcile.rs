@@ -13,11 +13,12 @@
 //!   guest since the claim). Only the invitation's own message settles it:
 //!   to its guest, since its claim, with exactly the content the sender
 //!   sends for it, and no other invitation's (its id recorded on another,
-//!   or taken by another in this run). None of its content there means
-//!   nothing was sent: the claim is released, as a new attempt, and
-//!   enqueued. When it cannot tell (two such messages, or a template whose
-//!   text the provider renders), it settles nothing and flags the
-//!   invitation for the organizer.
+//!   or taken by another in this run); an earlier attempt's message with
+//!   the same text went out before the claim, so the newest is its own.
+//!   None of its content there means nothing was sent: the claim is
+//!   released, as a new attempt, and enqueued. When it cannot tell (a
+//!   template whose text the provider renders), it settles nothing and
+//!   flags the invitation for the organizer.
 //! - `sent` for longer than [`Thresholds::sent`]: the delivery callbacks
 //!   never came; the message is fetched by id and its status applied.
 //!
@@ -25,7 +26,7 @@
 //! again only after its threshold. One run at a time: a run that finds
 //! another at work does nothing.
 
-use super::deliver::{self, ContentStore};
+use super::deliver::{self, BatchLookups, ContentStore};
 use super::lifecycle::{self, StatusReport};
 use super::send;
 use super::waiting::{self, WaitingStore};
@@ -145,6 +146,7 @@ pub async fn run(
     // The messages this run has settled invitations with: one message
     // settles one invitation.
     let taken = Mutex::new(HashSet::new());
+    let lookups = BatchLookups::new();
     let run = Run {
         store,
         queue,
@@ -152,6 +154,7 @@ pub async fn run(
         profile,
         rsvp_page_url,
         taken: &taken,
+        lookups: &lookups,
         now,
     };
     let ran = reconcile(&run, thresholds).await;
@@ -225,6 +228,8 @@ struct Run<'a> {
     profile: &'a SenderProfile,
     rsvp_page_url: &'a str,
     taken: &'a Mutex<HashSet<String>>,
+    /// Events and template versions read, once per run.
+    lookups: &'a BatchLookups,
     now: OffsetDateTime,
 }
 
@@ -379,7 +384,7 @@ async fn own_message(
     if free.is_empty() {
         return Ok(Own::None);
     }
-    let content = deliver::content_of(run.store, inv, run.rsvp_page_url)
+    let content = deliver::content_of(run.store, run.lookups, inv, run.rsvp_page_url)
         .await
         .map_err(|e| e.to_string())?;
     let text = match content {
@@ -391,26 +396,24 @@ async fn own_message(
         }
         None => return Ok(Own::Unsure("the invitation's message no longer renders")),
     };
-    let mut same: Vec<ProviderMessage> = free
+    // One message per attempt, and an earlier attempt's went out before this
+    // claim: the newest with its text is the attempt's own (the provider
+    // lists newest first).
+    let Some(newest) = free
         .into_iter()
-        .filter(|m| m.body.as_deref() == Some(text.as_str()))
-        .collect();
-    match same.len() {
-        0 => Ok(Own::None),
-        1 => {
-            let message = same.remove(0);
-            let first = run
-                .taken
-                .lock()
-                .expect("taken lock")
-                .insert(message.sid.clone());
-            if first {
-                Ok(Own::Found(message))
-            } else {
-                Ok(Own::Unsure("its message settled another invitation"))
-            }
-        }
-        _ => Ok(Own::Unsure("more than one message with its content")),
+        .find(|m| m.body.as_deref() == Some(text.as_str()))
+    else {
+        return Ok(Own::None);
+    };
+    let first = run
+        .taken
+        .lock()
+        .expect("taken lock")
+        .insert(newest.sid.clone());
+    if first {
+        Ok(Own::Found(newest))
+    } else {
+        Ok(Own::Unsure("its message settled another invitation"))
     }
 }
 

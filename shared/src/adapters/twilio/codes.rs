@@ -195,11 +195,6 @@ pub fn table() -> impl Iterator<Item = (u32, Class, Action, &'static str)> {
     CODES.iter().map(|c| (c.code, c.class, c.action, c.words))
 }
 
-/// The guest said, through Twilio, not to be messaged: recorded as their opt-out.
-pub fn means_opted_out(code: u32) -> bool {
-    find(code).is_some_and(|c| c.action == OptedOut)
-}
-
 /// What an error answer from the Messages API says about the message. A
 /// 429 (20429) was never processed and a 4xx names the request; a 5xx may
 /// have been processed, so its outcome is unknown.
@@ -317,8 +312,8 @@ mod tests {
         assert_eq!(action("130472"), MarketingNotDelivered);
         assert_eq!(action("99999"), RetryByHand);
         assert_eq!(action("opted_out"), OptedOut);
-        assert!(means_opted_out(21610) && means_opted_out(63014));
-        assert!(!means_opted_out(63024));
+        assert!(reported(21610) == Refusal::OptedOut && reported(63014) == Refusal::OptedOut);
+        assert_ne!(reported(63024), Refusal::OptedOut);
         // Failed for good after its automatic tries: the organizer's to retry.
         assert_eq!(action_in("20429", Status::Queued), RetryLater);
         assert_eq!(action_in("20429", Status::Failed), RetryByHand);

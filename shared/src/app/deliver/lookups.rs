@@ -1,6 +1,6 @@
 //! Reads a batch's records share. Records in one batch mostly belong to one
 //! bulk send, so the event and template version are read once per batch,
-//! not once per record.
+//! not once per record (and once per reconciliation run).
 
 use crate::app::templates;
 use crate::domain::{Event, EventId, MessageTemplate, TemplateRef};
@@ -41,6 +41,12 @@ impl<K: Eq + Hash, V: Clone> Memo<K, V> {
 pub struct BatchLookups {
     events: Memo<(String, EventId), Option<Event>>,
     templates: Memo<(String, String, u32), Option<MessageTemplate>>,
+}
+
+impl Default for BatchLookups {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl BatchLookups {

@@ -11,7 +11,7 @@ mod pacer;
 
 pub use pacer::{JITTER_MARGIN, Pacer, PacingError};
 
-use lookups::BatchLookups;
+pub use lookups::BatchLookups;
 
 use crate::app::lifecycle;
 use crate::app::waiting::{self, WaitingStore};
@@ -578,13 +578,15 @@ async fn render(
 
 /// The message the sender sends for the invitation's current attempt,
 /// exactly (None when it cannot be rendered, so none was sent): what
-/// reconciliation compares the provider's messages with.
+/// reconciliation compares the provider's messages with. `lookups` keeps
+/// the events and template versions read, for the caller's other invitations.
 pub async fn content_of(
     store: &dyn ContentStore,
+    lookups: &BatchLookups,
     inv: &Invitation,
     rsvp_page_url: &str,
 ) -> Result<Option<MessageContent>, StoreError> {
-    let rendered = render(store, &BatchLookups::new(), inv, rsvp_page_url).await?;
+    let rendered = render(store, lookups, inv, rsvp_page_url).await?;
     Ok(rendered.ok())
 }
 

@@ -3,7 +3,7 @@
 use super::*;
 use crate::app::fixtures::{OWNER, guest, with_event};
 use crate::app::lifecycle::force;
-use crate::domain::{Job, PhoneNumber, now};
+use crate::domain::{PhoneNumber, now};
 use crate::ports::{ErrorInfo, OutboundMessage, ProviderError};
 use async_trait::async_trait;
 use std::sync::Mutex;
@@ -32,7 +32,10 @@ impl Provider {
 
 /// The text the sender sends for the invitation.
 async fn body(store: &dyn ReconcileStore, inv: &Invitation) -> Option<String> {
-    match deliver::content_of(store, inv, PAGE).await.unwrap() {
+    match deliver::content_of(store, &BatchLookups::new(), inv, PAGE)
+        .await
+        .unwrap()
+    {
         Some(MessageContent::Body(text)) => Some(text),
         _ => None,
     }
@@ -49,8 +52,10 @@ impl Messenger for Provider {
         _since: &str,
     ) -> Result<Vec<ProviderMessage>, ProviderError> {
         let all = self.messages.lock().unwrap();
+        // Newest first, as the port says.
         Ok(all
             .iter()
+            .rev()
             .filter(|(t, _)| t == to)
             .map(|(_, m)| m.clone())
             .collect())
@@ -241,17 +246,7 @@ async fn invitations_whose_job_was_never_written_are_left_alone() {
         &now(),
     );
     // Written as a failed request leaves them: invitations, no job item.
-    let job = Job::of(
-        orphan.job_id.clone(),
-        event.event_id.clone(),
-        OWNER,
-        std::slice::from_ref(&orphan),
-        &now(),
-    );
-    store
-        .create_job(&job, std::slice::from_ref(&orphan))
-        .await
-        .unwrap();
+    crate::app::fixtures::written(&store, &orphan).await;
     store.forget_job(&orphan.job_id);
     let later = OffsetDateTime::now_utc() + time::Duration::seconds(1);
     let report = run(
@@ -322,17 +317,7 @@ async fn given_a_message_another_invitation_recorded_then_it_is_not_adopted() {
     let mut holder = earlier[0].clone();
     holder.guest = claimed.guest.clone();
     holder.invitation_id = crate::domain::InvitationId::generate();
-    let job = Job::of(
-        holder.job_id.clone(),
-        holder.event_id.clone(),
-        OWNER,
-        std::slice::from_ref(&holder),
-        &now(),
-    );
-    store
-        .create_job(&job, std::slice::from_ref(&holder))
-        .await
-        .unwrap();
+    crate::app::fixtures::written(&store, &holder).await;
     let note = Annotation {
         message_sid: Some("SM1".into()),
         ..Default::default()
@@ -352,22 +337,20 @@ async fn given_a_message_another_invitation_recorded_then_it_is_not_adopted() {
 }
 
 #[tokio::test]
-async fn given_two_messages_with_its_content_then_it_is_flagged_not_settled() {
+async fn given_an_earlier_attempts_message_with_its_text_then_the_newest_is_its_own() {
     let (store, queue, claimed) = claimed_one().await;
     let own = body(&store, &claimed).await;
     let provider = Provider::default();
-    provider.has(&claimed.guest.phone, "SM1", Status::Delivered, own.clone());
+    // An earlier attempt's message (refused), then this attempt's.
+    provider.has(&claimed.guest.phone, "SM1", Status::Failed, own.clone());
     provider.has(&claimed.guest.phone, "SM2", Status::Read, own);
     let report = run(&store, &queue, &provider, NONE, &PROFILE, PAGE, later())
         .await
         .unwrap();
-    assert_eq!(
-        (report.settled, report.released, report.unchanged),
-        (0, 0, 1)
-    );
+    assert_eq!((report.settled, report.released), (1, 0));
     let inv = now_of(&store, &claimed).await;
-    assert_eq!((inv.status, inv.attempt), (Status::Sending, 1));
-    assert_eq!(inv.flag.as_deref(), Some(SEND_UNCONFIRMED));
+    assert_eq!(inv.status, Status::Read);
+    assert_eq!(inv.message_sid.as_deref(), Some("SM2"));
 }
 
 #[tokio::test]
@@ -463,17 +446,7 @@ async fn given_a_template_the_provider_renders_then_a_message_there_flags_instea
         template_id: template.template_id.clone(),
         version: template.version,
     });
-    let job = Job::of(
-        inv.job_id.clone(),
-        inv.event_id.clone(),
-        OWNER,
-        std::slice::from_ref(&inv),
-        &now(),
-    );
-    store
-        .create_job(&job, std::slice::from_ref(&inv))
-        .await
-        .unwrap();
+    crate::app::fixtures::written(&store, &inv).await;
     let claimed = claim(&store, &inv).await;
     let provider = Provider::default();
     provider.has(
