@@ -77,9 +77,10 @@ function renderSender() {
   const limit = dailyLimitWords(s.daily_unique_recipients, s.window_seconds);
   let text = `WhatsApp sender: ${num(s.rate_per_second)} messages/s, `
     + (limit ? `${limit}${s.counted_in_window != null ? ` (${num(s.counted_in_window)} used now)` : ''}` : 'no daily limit on new guests');
-  if (s.paused_until) {
-    text += `; paused until ${clockTime(s.paused_until)} (WhatsApp refused a message for its daily limit)`;
-  } else if (s.free_now === 0 && s.next_free_at) {
+  if (s.learned_limit != null) {
+    text += `; WhatsApp allows ${num(s.learned_limit)} now (it refused a message for its daily limit)`;
+  }
+  if (s.free_now === 0 && s.next_free_at) {
     text += `; the limit is reached, the next place frees at ${clockTime(s.next_free_at)}`;
   }
   el.textContent = `${text}.`;

@@ -3,7 +3,7 @@
 //! SQS ([`SendQueue`]), Twilio ([`Messenger`]), and an in-memory one of
 //! each store for fast tests ([`crate::adapters::memory`]).
 
-use crate::domain::budget::BudgetState;
+use crate::domain::budget::{BudgetRules, BudgetState};
 use crate::domain::guest::ListedGuest;
 use crate::domain::reason::{Action, Reason};
 use crate::domain::rsvp::{Reply, Rsvp, RsvpHistory};
@@ -422,56 +422,73 @@ pub trait AttemptStore: Send + Sync {
 /// What counting a recipient against a sender's daily limit found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BudgetTake {
-    /// Counted now: one of the window's places is theirs until it ends.
+    /// Counted now: a place is theirs until the take's `until`.
     Counted,
-    /// Already counted in the current window: messaging them again is free.
+    /// Holds a place already: the same attempt's earlier delivery took it,
+    /// or the same WhatsApp user is earlier in the batch.
     AlreadyCounted,
     /// Every place is held: the first frees at `until` (epoch seconds).
     Exhausted { until: i64 },
 }
 
+/// A recipient to count, and who would hold the place
+/// ([`crate::domain::budget::holder`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BudgetClaim {
+    pub recipient: PhoneNumber,
+    pub holder: String,
+}
+
 /// WhatsApp's limit on unique recipients a sender reaches in a moving
 /// window (24 hours), kept exactly under concurrency: no two senders can
-/// both take the last place. `sender` names the budget
-/// ([`crate::domain::budget::STACK_SENDER`]).
+/// both take the last place. A place is held only for a recipient
+/// messaged: one not sent after all is given back. `sender` names the
+/// budget ([`crate::domain::budget::STACK_SENDER`]).
 #[async_trait]
 pub trait BudgetStore: Send + Sync {
-    /// Counts each of `recipients` (as the WhatsApp user it reaches), in
-    /// order, against `sender`'s `limit` recipients, holding a place
-    /// `hold_seconds` from `now`; one answer per recipient. While the
-    /// budget is paused every place counts as held.
+    /// Counts each claim's recipient (as the WhatsApp user it reaches), in
+    /// order, against the rules' limit, holding a place until the rules'
+    /// `until`; one answer per claim. A claim whose holder holds a place
+    /// already takes no second.
     async fn take_budgets(
         &self,
         sender: &str,
-        recipients: &[PhoneNumber],
-        limit: u32,
-        hold_seconds: i64,
+        claims: &[BudgetClaim],
+        rules: &BudgetRules,
         now: i64,
     ) -> Result<Vec<BudgetTake>, StoreError>;
-    /// [`Self::take_budgets`] for one recipient.
+    /// [`Self::take_budgets`] for one claim.
     async fn take_budget(
         &self,
         sender: &str,
-        recipient: &PhoneNumber,
-        limit: u32,
-        hold_seconds: i64,
+        claim: &BudgetClaim,
+        rules: &BudgetRules,
         now: i64,
     ) -> Result<BudgetTake, StoreError> {
         let takes = self
-            .take_budgets(
-                sender,
-                std::slice::from_ref(recipient),
-                limit,
-                hold_seconds,
-                now,
-            )
+            .take_budgets(sender, std::slice::from_ref(claim), rules, now)
             .await?;
         Ok(takes[0])
     }
-    /// Holds every place until `until` (Twilio refused a send for the
-    /// limit); a later pause already set stands.
-    async fn pause_budget(&self, sender: &str, until: i64) -> Result<(), StoreError>;
-    /// The ring as stored: its cursor, pause and places.
+    /// Gives back the place `claim`'s holder holds for its recipient (the
+    /// message was not sent after all); false when it holds none.
+    async fn release_budget(
+        &self,
+        sender: &str,
+        claim: &BudgetClaim,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// The provider refused a send for its limit: from now, the places
+    /// held are all it allows ([`crate::domain::budget::Ledger::learn`]).
+    /// Returns the limit the budget keeps to now.
+    async fn learn_budget(
+        &self,
+        sender: &str,
+        limit: u32,
+        window_seconds: i64,
+        now: i64,
+    ) -> Result<u32, StoreError>;
+    /// The budget as stored: its parts' holds and what they learned.
     async fn budget_state(&self, sender: &str) -> Result<BudgetState, StoreError>;
 }
 

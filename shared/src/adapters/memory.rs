@@ -2,7 +2,7 @@
 //! semantics as the DynamoDB and SQS adapters: fast tests of the use cases,
 //! no emulator. Not for production: nothing is persisted.
 
-use crate::domain::budget::BudgetState;
+use crate::domain::budget::{BudgetRules, BudgetState, Ledger};
 use crate::domain::guest::{ListedGuest, holds_the_guest};
 use crate::domain::rsvp::{Reply, Rsvp, RsvpHistory};
 use crate::domain::{
@@ -10,11 +10,11 @@ use crate::domain::{
     OptOuts, PhoneNumber, SeenOptOuts, Status, TemplateId,
 };
 use crate::ports::{
-    Admission, Annotation, AttemptStore, BudgetStore, BudgetTake, DeliveryStore, DueReminder,
-    EventStore, GuestChanges, GuestPage, GuestStore, IdempotencyClaim, IdempotencyStore,
-    InvitationStore, JobStore, KeyClaim, ListQuery, Messenger, OptOutStore, OutboundMessage, Page,
-    ProviderError, ProviderMessage, QueueError, Recorded, ReminderStore, RsvpStore, SendMessage,
-    SendQueue, StoreError, TemplateStore, Transition,
+    Admission, Annotation, AttemptStore, BudgetClaim, BudgetStore, BudgetTake, DeliveryStore,
+    DueReminder, EventStore, GuestChanges, GuestPage, GuestStore, IdempotencyClaim,
+    IdempotencyStore, InvitationStore, JobStore, KeyClaim, ListQuery, Messenger, OptOutStore,
+    OutboundMessage, Page, ProviderError, ProviderMessage, QueueError, Recorded, ReminderStore,
+    RsvpStore, SendMessage, SendQueue, StoreError, TemplateStore, Transition,
 };
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -43,12 +43,10 @@ struct Tables {
     opt_outs: HashMap<(String, Option<String>), OptOut>,
     /// Twilio deliveries answered.
     deliveries: HashSet<String>,
-    /// Per sender: places taken so far and each place's end; per (sender,
-    /// WhatsApp user) the end of their counted window.
-    budget_taken: HashMap<String, u64>,
-    budget_paused: HashMap<String, i64>,
-    budget_places: HashMap<(String, u64), i64>,
-    budget_recipients: HashMap<(String, String), i64>,
+    /// Per sender: its budget, in one part; per (sender, WhatsApp user)
+    /// the end of their place and who holds it.
+    budgets: HashMap<String, Ledger>,
+    budget_recipients: HashMap<(String, String), (i64, String)>,
     /// (WhatsApp user, organizer) pairs: the organizer invited the number.
     invited: HashSet<(String, String)>,
     guests: BTreeMap<(String, EventId, GuestId), ListedGuest>,
@@ -354,32 +352,31 @@ impl MemoryStore {
     fn take_one(
         &self,
         sender: &str,
-        recipient: &PhoneNumber,
-        limit: u32,
-        hold_seconds: i64,
+        claim: &BudgetClaim,
+        rules: &BudgetRules,
         now: i64,
     ) -> BudgetTake {
         let mut tables = self.tables();
-        if let Some(&until) = tables.budget_paused.get(sender).filter(|&&u| u > now) {
-            return BudgetTake::Exhausted { until };
-        }
-        let until = now + hold_seconds;
-        let who = (sender.to_owned(), recipient.whatsapp_identity());
+        let who = (sender.to_owned(), claim.recipient.whatsapp_identity());
         if tables
             .budget_recipients
             .get(&who)
-            .is_some_and(|&counted| counted >= until)
+            .is_some_and(|(until, holder)| *until > now && *holder == claim.holder)
         {
             return BudgetTake::AlreadyCounted;
         }
-        let taken = tables.budget_taken.get(sender).copied().unwrap_or(0);
-        let place = (sender.to_owned(), taken % u64::from(limit.max(1)));
-        if let Some(&until) = tables.budget_places.get(&place).filter(|&&u| u > now) {
+        let ledger = tables.budgets.entry(sender.to_owned()).or_default();
+        ledger.prune(rules.limit, rules.window_seconds, now);
+        if ledger.free(rules.limit, rules.window_seconds, now) == 0 {
+            let until = ledger
+                .next_free_at(rules.limit, rules.window_seconds, now)
+                .unwrap_or(now);
             return BudgetTake::Exhausted { until };
         }
-        tables.budget_places.insert(place, until);
-        tables.budget_taken.insert(sender.to_owned(), taken + 1);
-        tables.budget_recipients.insert(who, until);
+        ledger.hold(rules.until, 1);
+        tables
+            .budget_recipients
+            .insert(who, (rules.until, claim.holder.clone()));
         BudgetTake::Counted
     }
 }
@@ -532,36 +529,59 @@ impl BudgetStore for MemoryStore {
     async fn take_budgets(
         &self,
         sender: &str,
-        recipients: &[PhoneNumber],
-        limit: u32,
-        hold_seconds: i64,
+        claims: &[BudgetClaim],
+        rules: &BudgetRules,
         now: i64,
     ) -> Result<Vec<BudgetTake>, StoreError> {
         let mut takes = Vec::new();
-        for recipient in recipients {
-            takes.push(self.take_one(sender, recipient, limit, hold_seconds, now));
+        let mut seen: HashSet<String> = HashSet::new();
+        for claim in claims {
+            // The same WhatsApp user twice in one batch is counted once.
+            if !seen.insert(claim.recipient.whatsapp_identity()) {
+                takes.push(BudgetTake::AlreadyCounted);
+                continue;
+            }
+            takes.push(self.take_one(sender, claim, rules, now));
         }
         Ok(takes)
     }
 
-    async fn pause_budget(&self, sender: &str, until: i64) -> Result<(), StoreError> {
+    async fn release_budget(
+        &self,
+        sender: &str,
+        claim: &BudgetClaim,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         let mut tables = self.tables();
-        let paused = tables.budget_paused.entry(sender.to_owned()).or_default();
-        *paused = (*paused).max(until);
-        Ok(())
+        let who = (sender.to_owned(), claim.recipient.whatsapp_identity());
+        let until = match tables.budget_recipients.get(&who) {
+            Some((until, holder)) if *until > now && *holder == claim.holder => *until,
+            _ => return Ok(false),
+        };
+        tables.budget_recipients.remove(&who);
+        Ok(tables
+            .budgets
+            .get_mut(sender)
+            .is_some_and(|ledger| ledger.release(until)))
+    }
+
+    async fn learn_budget(
+        &self,
+        sender: &str,
+        limit: u32,
+        window_seconds: i64,
+        now: i64,
+    ) -> Result<u32, StoreError> {
+        let mut tables = self.tables();
+        let ledger = tables.budgets.entry(sender.to_owned()).or_default();
+        ledger.learn(limit, window_seconds, now);
+        Ok(ledger.limit(limit, window_seconds, now))
     }
 
     async fn budget_state(&self, sender: &str) -> Result<BudgetState, StoreError> {
         let tables = self.tables();
         Ok(BudgetState {
-            taken: tables.budget_taken.get(sender).copied().unwrap_or(0),
-            paused_until: tables.budget_paused.get(sender).copied().unwrap_or(0),
-            places: tables
-                .budget_places
-                .iter()
-                .filter(|((s, _), _)| s == sender)
-                .map(|((_, place), until)| (*place as u32, *until))
-                .collect(),
+            parts: vec![tables.budgets.get(sender).cloned().unwrap_or_default()],
         })
     }
 }
@@ -1082,51 +1102,69 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_budget_counts_each_recipient_once_per_window_and_frees_places_in_order() {
+    async fn the_budget_holds_a_place_per_message_gives_back_what_was_not_sent_and_frees_as_holds_end()
+     {
         let store = MemoryStore::default();
         let sender = STACK_SENDER;
-        let take = |to: &'static str, now: i64| {
+        let take = |to: &'static str, holder: &'static str, now: i64| {
             let store = &store;
             async move {
+                let claim = BudgetClaim {
+                    recipient: phone(to),
+                    holder: holder.into(),
+                };
+                let rules = BudgetRules {
+                    limit: 2,
+                    window_seconds: 30,
+                    until: now + 30,
+                };
                 store
-                    .take_budget(sender, &phone(to), 2, 30, now)
+                    .take_budget(sender, &claim, &rules, now)
                     .await
                     .unwrap()
             }
         };
-        assert_eq!(take("+5511999990001", 0).await, BudgetTake::Counted);
-        assert_eq!(take("+5511999990002", 5).await, BudgetTake::Counted);
-        // The same WhatsApp user in the form WhatsApp reports it.
+        assert_eq!(take("+5511999990001", "a#1", 0).await, BudgetTake::Counted);
+        assert_eq!(take("+5511999990002", "b#1", 5).await, BudgetTake::Counted);
         assert_eq!(
-            take("+5521987001234", 6).await,
+            take("+5521987001234", "c#1", 6).await,
             BudgetTake::Exhausted { until: 30 }
         );
-        // Messaged again later in the window, a guest counts on beyond
-        // their first place: they need a place of their own again.
+        // The same attempt's redelivery holds its place already.
         assert_eq!(
-            take("+5511999990001", 7).await,
+            take("+5511999990001", "a#1", 7).await,
+            BudgetTake::AlreadyCounted
+        );
+        // Another message to the same guest later in the window counts on
+        // beyond the first place: it needs a place of its own.
+        assert_eq!(
+            take("+5511999990001", "d#1", 7).await,
             BudgetTake::Exhausted { until: 30 }
         );
-        // The first place frees at 30, the second at 35. At the same instant
-        // (a duplicate in two batches) the guest is counted once.
-        assert_eq!(take("+5521987001234", 30).await, BudgetTake::Counted);
-        assert_eq!(take("+552187001234", 30).await, BudgetTake::AlreadyCounted);
+        // Given back (not sent after all), the place is free at once; only
+        // its holder can give it back, once.
+        let a = BudgetClaim {
+            recipient: phone("+5511999990001"),
+            holder: "a#1".into(),
+        };
+        let not_a = BudgetClaim {
+            holder: "a#2".into(),
+            ..a.clone()
+        };
+        assert!(!store.release_budget(sender, &not_a, 8).await.unwrap());
+        assert!(store.release_budget(sender, &a, 8).await.unwrap());
+        assert!(!store.release_budget(sender, &a, 8).await.unwrap());
+        assert_eq!(take("+5521987001234", "c#1", 9).await, BudgetTake::Counted);
+        // Places free as their holds end: b's at 35.
         assert_eq!(
-            take("+5511999990009", 31).await,
+            take("+5511999990009", "e#1", 10).await,
             BudgetTake::Exhausted { until: 35 }
         );
-        // A pause holds every place, even a free one, until it ends.
-        store.pause_budget(sender, 50).await.unwrap();
-        store.pause_budget(sender, 40).await.unwrap();
-        assert_eq!(
-            take("+5511999990009", 36).await,
-            BudgetTake::Exhausted { until: 50 }
-        );
-        assert_eq!(take("+5511999990009", 50).await, BudgetTake::Counted);
+        assert_eq!(take("+5511999990009", "e#1", 35).await, BudgetTake::Counted);
+        // A refusal teaches the places held now: two.
+        store.learn_budget(sender, 2, 30, 36).await.unwrap();
         let state = store.budget_state(sender).await.unwrap();
-        assert_eq!(
-            (state.taken, state.paused_until, state.places.len()),
-            (4, 50, 2)
-        );
+        assert_eq!(state.held(36), 2);
+        assert_eq!(state.parts[0].learned.map(|l| l.limit), Some(2));
     }
 }

@@ -47,7 +47,9 @@ pub struct SenderView {
     pub counted_in_window: Option<u32>,
     pub free_now: Option<u32>,
     pub next_free_at: Option<String>,
-    pub paused_until: Option<String>,
+    /// The unique recipients the provider allows in the window, as its
+    /// refusal for the limit (63018) showed, while lower than configured.
+    pub learned_limit: Option<u32>,
 }
 
 pub async fn sender(
@@ -55,13 +57,14 @@ pub async fn sender(
     profile: &SenderProfile,
 ) -> Result<SenderView, AppError> {
     let now = budget::epoch_seconds();
-    let (counted, free, next_free_at, paused_until) = match budget(store, profile).await? {
+    let window = profile.window_seconds;
+    let (counted, free, next_free_at, learned_limit) = match budget(store, profile).await? {
         None => (None, None, None, None),
         Some((limit, state)) => (
-            Some(state.held(limit, now)),
-            Some(state.free_now(limit, now)),
-            state.next_free_at(limit, now).map(at),
-            (state.paused_until > now).then(|| at(state.paused_until)),
+            Some(state.held(now)),
+            Some(state.free_now(limit, window, now)),
+            state.next_free_at(limit, window, now).map(at),
+            state.learned_limit(limit, window, now),
         ),
     };
     Ok(SenderView {
@@ -71,7 +74,7 @@ pub async fn sender(
         counted_in_window: counted,
         free_now: free,
         next_free_at,
-        paused_until,
+        learned_limit,
     })
 }
 
@@ -123,7 +126,7 @@ pub async fn job(
     let waiting = (waiting > 0).then(|| {
         let next_at = state
             .as_ref()
-            .and_then(|(limit, s)| s.next_free_at(*limit, now))
+            .and_then(|(limit, s)| s.next_free_at(*limit, profile.window_seconds, now))
             .map(at);
         serde_json::json!({
             "count": waiting,

@@ -274,7 +274,7 @@ async fn dry_run(
         DailyLimit::Unlimited => (None, queued.len()),
         DailyLimit::Limited(limit) => {
             let state = store.budget_state(budget::STACK_SENDER).await?;
-            let free = state.free_now(limit, now) as usize;
+            let free = state.free_now(limit, deps.profile.window_seconds, now) as usize;
             (Some(state), free)
         }
     };

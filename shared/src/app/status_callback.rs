@@ -187,7 +187,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn given_a_refusal_for_the_daily_limit_then_the_invitation_waits_and_sending_pauses() {
+    async fn given_a_refusal_for_the_daily_limit_then_the_invitation_waits_and_the_budget_learns() {
         let (store, inv) = one_sending().await;
         let refused = failed_with(report(&inv, 1, None), "63018", Refusal::DailyLimit);
         let applied = apply(&store, &refused, &profile()).await.unwrap();
@@ -195,7 +195,8 @@ mod tests {
         // A new attempt: late reports of the refused message change nothing.
         assert_eq!(status_of(&store, &inv).await, (Status::Waiting, 2));
         let state = store.budget_state(STACK_SENDER).await.unwrap();
-        assert!(state.paused_until > 0);
+        let now = crate::domain::budget::epoch_seconds();
+        assert_eq!(state.learned_limit(250, 30, now), Some(0));
         // The same report again pauses nothing more and moves nothing.
         assert_eq!(
             apply(&store, &refused, &profile()).await.unwrap(),

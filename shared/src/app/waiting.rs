@@ -3,9 +3,9 @@
 //! organizer doing anything. Run with reconciliation (on its schedule).
 
 use super::{lifecycle, send};
-use crate::domain::budget::{DailyLimit, STACK_SENDER, SenderProfile};
+use crate::domain::budget::{DailyLimit, STACK_SENDER, SenderProfile, holder};
 use crate::domain::{Invitation, InvitationId, Status, timestamp};
-use crate::ports::{BudgetStore, InvitationStore, SendQueue, StoreError};
+use crate::ports::{BudgetClaim, BudgetStore, InvitationStore, SendQueue, StoreError};
 use futures::StreamExt;
 use time::OffsetDateTime;
 
@@ -40,10 +40,11 @@ pub async fn release(
     }
     let free = match profile.daily_limit {
         DailyLimit::Unlimited => MAX_RELEASE,
-        DailyLimit::Limited(limit) => store
-            .budget_state(STACK_SENDER)
-            .await?
-            .free_now(limit, now.unix_timestamp()) as usize,
+        DailyLimit::Limited(limit) => store.budget_state(STACK_SENDER).await?.free_now(
+            limit,
+            profile.window_seconds,
+            now.unix_timestamp(),
+        ) as usize,
     }
     .min(MAX_RELEASE);
     if free == 0 {
@@ -98,10 +99,12 @@ async fn queue_again(
 const MAX_RACES: usize = 8;
 
 /// The provider refused `attempt` for the daily limit (in the send's
-/// answer or a failed report): its count is ahead of the budget's. Every send pauses (see [`SenderProfile::pause_after_refusal`])
-/// and the invitation waits again, not failed, under a new attempt so that
-/// late callbacks of the refused message change nothing. Ok(false) when
-/// the invitation had moved on.
+/// answer or a failed report): its count is ahead of the budget's. The
+/// refused message's place is given back (the provider did not count it),
+/// the places held now become the limit the budget keeps
+/// ([`crate::domain::budget::Ledger::learn`]), and the invitation waits
+/// again, not failed, under a new attempt so that late callbacks of the
+/// refused message change nothing. Ok(false) when the invitation had moved on.
 pub async fn refused_for_limit(
     store: &dyn WaitingStore,
     invitation_id: &InvitationId,
@@ -109,21 +112,35 @@ pub async fn refused_for_limit(
     profile: &SenderProfile,
     now: OffsetDateTime,
 ) -> Result<bool, StoreError> {
-    let until = profile.pause_after_refusal(now.unix_timestamp());
     let at = timestamp(now);
+    let epoch = now.unix_timestamp();
     for _ in 0..MAX_RACES {
         let Some(inv) = store.get_invitation(invitation_id).await? else {
             return Ok(false);
         };
         // A late or repeated report of a refusal already handled changes
-        // nothing, and pauses nothing.
+        // nothing, and teaches nothing.
         let refusable = matches!(inv.status, Status::Sending | Status::Sent);
         if inv.attempt != attempt || !refusable {
             return Ok(false);
         }
+        // Before the move: a failure here leaves the report to be applied again.
+        let mut learned = None;
+        if let DailyLimit::Limited(limit) = profile.daily_limit {
+            let claim = BudgetClaim {
+                recipient: inv.guest.phone.clone(),
+                holder: holder(inv.invitation_id.as_str(), attempt),
+            };
+            store.release_budget(STACK_SENDER, &claim, epoch).await?;
+            let window = profile.window_seconds;
+            learned = Some(
+                store
+                    .learn_budget(STACK_SENDER, limit, window, epoch)
+                    .await?,
+            );
+        }
         if lifecycle::force(store, &inv, Status::Waiting, &at, Some(attempt + 1), None).await? {
-            store.pause_budget(STACK_SENDER, until).await?;
-            tracing::warn!(%invitation_id, attempt, paused_until = until, "the provider refused the send for the daily limit; sending paused, the invitation waits");
+            tracing::warn!(%invitation_id, attempt, ?learned, "the provider refused the send for the daily limit; the budget keeps to the places it holds, and the invitation waits");
             return Ok(true);
         }
     }
@@ -138,6 +155,7 @@ mod tests {
     use crate::adapters::memory::MemoryStore;
     use crate::app::fixtures::queued_job;
     use crate::domain::PhoneNumber;
+    use crate::domain::budget::BudgetRules;
     use crate::ports::JobStore;
 
     fn profile(limit: DailyLimit) -> SenderProfile {
@@ -170,6 +188,21 @@ mod tests {
         PhoneNumber::parse(&format!("+55119888{n:05}")).unwrap()
     }
 
+    /// Guest `n` takes a place of a 3-place, 30-second budget, held 31 s.
+    async fn take(store: &MemoryStore, n: u32, now: i64) {
+        let claim = BudgetClaim {
+            recipient: phone(n),
+            holder: format!("other#{n}"),
+        };
+        let rules = BudgetRules {
+            limit: 3,
+            window_seconds: 30,
+            until: now + 31,
+        };
+        let taken = store.take_budget(STACK_SENDER, &claim, &rules, now).await;
+        assert_eq!(taken.unwrap(), crate::ports::BudgetTake::Counted);
+    }
+
     #[tokio::test]
     async fn as_many_as_the_window_frees_go_out_again_oldest_first() {
         let (store, queue, invitations) = five_waiting().await;
@@ -177,10 +210,7 @@ mod tests {
         let epoch = now.unix_timestamp();
         // Limit 3: two places held for the window, one free.
         for n in 0..2 {
-            store
-                .take_budget(STACK_SENDER, &phone(n), 3, 31, epoch)
-                .await
-                .unwrap();
+            take(&store, n, epoch).await;
         }
         let limited = profile(DailyLimit::Limited(3));
         assert_eq!(release(&store, &queue, &limited, now).await.unwrap(), 1);
@@ -196,20 +226,11 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(first.status, Status::Queued);
-        // Nothing more frees until the window ends; a pause holds it all.
-        store
-            .take_budget(STACK_SENDER, &phone(2), 3, 31, epoch)
-            .await
-            .unwrap();
+        // Nothing more frees until the window ends.
+        take(&store, 2, epoch).await;
         assert_eq!(release(&store, &queue, &limited, now).await.unwrap(), 0);
-        let later = now + time::Duration::seconds(31);
-        store
-            .pause_budget(STACK_SENDER, later.unix_timestamp() + 1)
-            .await
-            .unwrap();
-        assert_eq!(release(&store, &queue, &limited, later).await.unwrap(), 0);
-        // After the pause, three places: the next three oldest.
-        let after = later + time::Duration::seconds(1);
+        // Then three places: the next three oldest.
+        let after = now + time::Duration::seconds(31);
         assert_eq!(release(&store, &queue, &limited, after).await.unwrap(), 3);
         let queued: Vec<_> = queue
             .messages()
@@ -233,10 +254,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_refusal_pauses_sending_and_the_invitation_waits_under_a_new_attempt() {
+    async fn a_refusal_gives_back_its_place_keeps_to_what_is_held_and_the_invitation_waits_under_a_new_attempt()
+     {
         let (store, queue, invitations) = five_waiting().await;
         let limited = profile(DailyLimit::Limited(100));
         let now = OffsetDateTime::now_utc();
+        let epoch = now.unix_timestamp();
         release(&store, &queue, &limited, now).await.unwrap();
         let inv = store
             .get_invitation(&invitations[0].invitation_id)
@@ -255,15 +278,31 @@ mod tests {
             .await
             .unwrap()
         );
+        // It held a place, as did two other guests messaged.
+        let rules = BudgetRules {
+            limit: 100,
+            window_seconds: 30,
+            until: epoch + 31,
+        };
+        let its = BudgetClaim {
+            recipient: inv.guest.phone.clone(),
+            holder: holder(inv.invitation_id.as_str(), 1),
+        };
+        store
+            .take_budget(STACK_SENDER, &its, &rules, epoch)
+            .await
+            .unwrap();
+        take(&store, 7, epoch).await;
+        take(&store, 8, epoch).await;
         let id = &inv.invitation_id;
-        // A refusal of another attempt changes nothing and pauses nothing.
+        // A refusal of another attempt changes nothing and teaches nothing.
         assert!(
             !refused_for_limit(&store, id, 2, &limited, now)
                 .await
                 .unwrap()
         );
         let state = store.budget_state(STACK_SENDER).await.unwrap();
-        assert_eq!(state.paused_until, 0);
+        assert_eq!(state.learned_limit(100, 30, epoch), None);
         assert!(
             refused_for_limit(&store, id, 1, &limited, now)
                 .await
@@ -277,10 +316,15 @@ mod tests {
                 .await
                 .unwrap()
         );
-        // A 30-second window pauses for a second: nothing goes out meanwhile.
+        // The provider did not count the refused one: two places held,
+        // and two is all it allows until the holds end.
         let state = store.budget_state(STACK_SENDER).await.unwrap();
-        assert_eq!(state.paused_until, now.unix_timestamp() + 1);
+        assert_eq!(state.held(epoch), 2);
+        assert_eq!(state.learned_limit(100, 30, epoch), Some(2));
+        assert_eq!(state.free_now(100, 30, epoch), 0);
         assert_eq!(release(&store, &queue, &limited, now).await.unwrap(), 0);
+        let after = now + time::Duration::seconds(31);
+        assert_eq!(release(&store, &queue, &limited, after).await.unwrap(), 1);
     }
 
     #[tokio::test]

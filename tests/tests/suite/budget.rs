@@ -1,14 +1,16 @@
 //! The daily budget (WhatsApp's limit on unique recipients in a moving
 //! window) over the real SDK against moto, under the fault layer's
 //! conflicts, throttling and lost answers: concurrent senders never count
-//! more recipients than the limit, and the window frees places in order.
+//! more recipients than the limit, a redelivery takes no second place, a
+//! place given back is free again, and the window frees the rest.
 
 use e2e::TestStack;
 use e2e::faults::{Faults, Policy};
 use futures::future::join_all;
 use shared::adapters::dynamo::DynamoStore;
 use shared::domain::PhoneNumber;
-use shared::ports::{BudgetStore, BudgetTake};
+use shared::domain::budget::BudgetRules;
+use shared::ports::{BudgetClaim, BudgetStore, BudgetTake};
 use std::sync::Arc;
 
 const LIMIT: u32 = 10;
@@ -22,12 +24,34 @@ fn recipient(i: usize) -> PhoneNumber {
     PhoneNumber::parse(&format!("+55119999960{i:02}")).unwrap()
 }
 
-async fn take_all(store: &Arc<DynamoStore>, who: &[usize], now: i64) -> Vec<BudgetTake> {
+/// Recipient `i` as invitation `i`'s attempt `attempt` would claim them.
+fn claim(i: usize, attempt: u32) -> BudgetClaim {
+    BudgetClaim {
+        recipient: recipient(i),
+        holder: format!("inv{i}#{attempt}"),
+    }
+}
+
+/// Places taken at `now` are held a window.
+fn rules(now: i64) -> BudgetRules {
+    BudgetRules {
+        limit: LIMIT,
+        window_seconds: WINDOW,
+        until: now + WINDOW,
+    }
+}
+
+async fn take_all(
+    store: &Arc<DynamoStore>,
+    who: &[usize],
+    attempt: u32,
+    now: i64,
+) -> Vec<BudgetTake> {
     join_all(who.iter().map(|&i| {
         let store = store.clone();
         async move {
             store
-                .take_budget(sender(), &recipient(i), LIMIT, WINDOW, now)
+                .take_budget(sender(), &claim(i, attempt), &rules(now), now)
                 .await
                 .expect("a take answers under faults")
         }
@@ -45,28 +69,22 @@ async fn concurrent_takes_never_count_more_than_the_limit_under_faults() {
     ));
     let now = 1_000_000;
     let everyone: Vec<usize> = (0..40).collect();
-    let first = take_all(&store, &everyone, now).await;
+    let first = take_all(&store, &everyone, 1, now).await;
     // A lost answer can make a sender's own take read back as "already
     // counted": either way the recipient holds a place.
+    let spent = BudgetTake::Exhausted {
+        until: now + WINDOW,
+    };
     let holding: Vec<usize> = everyone
         .iter()
         .copied()
-        .filter(|&i| {
-            first[i]
-                != BudgetTake::Exhausted {
-                    until: now + WINDOW,
-                }
-        })
+        .filter(|&i| first[i] != spent)
         .collect();
     assert_eq!(holding.len(), LIMIT as usize, "{first:?}");
     assert!(
-        first.iter().all(
-            |r| matches!(r, BudgetTake::Counted | BudgetTake::AlreadyCounted)
-                || *r
-                    == BudgetTake::Exhausted {
-                        until: now + WINDOW
-                    }
-        ),
+        first
+            .iter()
+            .all(|r| matches!(r, BudgetTake::Counted | BudgetTake::AlreadyCounted) || *r == spent),
         "{first:?}"
     );
     let report = t.aws.summary();
@@ -80,35 +98,53 @@ async fn concurrent_takes_never_count_more_than_the_limit_under_faults() {
         "the fault layer cancelled some takes: {report:?}"
     );
 
-    // At the same instant (another batch naming them) they count once.
-    let again = take_all(&store, &holding, now).await;
+    // Their records delivered again: each holds its place already.
+    let again = take_all(&store, &holding, 1, now).await;
     assert!(
         again.iter().all(|r| *r == BudgetTake::AlreadyCounted),
         "{again:?}"
     );
-    // Later in the window a second message counts a guest on past their
-    // first place: it needs a place of its own, and none is free.
-    let later = take_all(&store, &holding[..2], now + WINDOW - 1).await;
-    assert!(
-        later.iter().all(|r| *r
-            == BudgetTake::Exhausted {
-                until: now + WINDOW
-            }),
-        "{later:?}"
-    );
+    // A later attempt (a retry) messages them again: it needs a place of
+    // its own, and none is free.
+    let later = take_all(&store, &holding[..2], 2, now + WINDOW - 1).await;
+    assert!(later.iter().all(|r| *r == spent), "{later:?}");
 
-    // Once the window has passed, the next ten are counted, and only ten.
+    // Two not sent after all give their places back (once): two others
+    // take them, and only two.
+    for &i in &holding[..2] {
+        assert!(
+            store
+                .release_budget(sender(), &claim(i, 1), now)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .release_budget(sender(), &claim(i, 1), now)
+                .await
+                .unwrap()
+        );
+    }
     let waiting: Vec<usize> = everyone
         .iter()
         .copied()
         .filter(|i| !holding.contains(i))
         .collect();
-    let second = take_all(&store, &waiting, now + WINDOW).await;
+    let refill = take_all(&store, &waiting[..5], 1, now + 1).await;
+    let counted = refill.iter().filter(|r| **r != spent).count();
+    assert_eq!(counted, 2, "{refill:?}");
+
+    // Once the window has passed, ten more are counted, and only ten.
+    let second = take_all(&store, &waiting[5..], 1, now + WINDOW + 1).await;
     let counted = second
         .iter()
         .filter(|r| !matches!(r, BudgetTake::Exhausted { .. }))
         .count();
     assert_eq!(counted, LIMIT as usize, "{second:?}");
+    // As the profile function reads it for organizers.
+    let profile = DynamoStore::new(t.dynamodb_as("profile").await, &t.stack.names.table);
+    let state = profile.budget_state(sender()).await.unwrap();
+    assert_eq!(state.held(now + WINDOW + 1), LIMIT);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -128,35 +164,47 @@ async fn concurrent_batches_take_places_together_and_never_more_than_the_limit_u
     let now = 2_000_000;
     // Eight batches of six, overlapping; the first also names one guest
     // twice, once in the form WhatsApp reports for Brazil.
-    let batches: Vec<Vec<PhoneNumber>> = (0..8)
-        .map(|b| (0..6).map(|i| recipient((b * 4 + i) % 30)).collect())
+    let batches: Vec<Vec<BudgetClaim>> = (0..8)
+        .map(|b| {
+            (0..6)
+                .map(|i| claim((b * 4 + i) % 30, b as u32 + 1))
+                .collect()
+        })
         .collect();
     let mut first = batches[0].clone();
-    first.push(PhoneNumber::parse("+5511999996000").unwrap());
-    first.push(PhoneNumber::parse("+551199996000").unwrap());
+    for (phone, holder) in [("+5511999996000", "x#1"), ("+551199996000", "y#1")] {
+        first.push(BudgetClaim {
+            recipient: PhoneNumber::parse(phone).unwrap(),
+            holder: holder.into(),
+        });
+    }
     let mut all = vec![first];
     all.extend(batches[1..].iter().cloned());
     let answers = join_all(all.iter().enumerate().map(|(b, batch)| {
         let store = instances[b % 2].clone();
         async move {
             store
-                .take_budgets(sender(), batch, LIMIT, WINDOW, now)
+                .take_budgets(sender(), batch, &rules(now), now)
                 .await
                 .expect("a batch take answers under faults")
         }
     }))
     .await;
-    // Everyone who may be messaged holds one of the ten places.
-    let mut holding = std::collections::BTreeSet::new();
+    // Every message that may be sent holds one of the ten places (a guest
+    // in two batches is two messages, each counted; twice in one batch,
+    // one message).
+    let mut holding = 0;
     for (batch, takes) in all.iter().zip(&answers) {
         assert_eq!(takes.len(), batch.len());
-        for (phone, take) in batch.iter().zip(takes) {
-            if !matches!(take, BudgetTake::Exhausted { .. }) {
-                holding.insert(phone.whatsapp_identity());
-            }
-        }
+        let sent: std::collections::BTreeSet<String> = batch
+            .iter()
+            .zip(takes)
+            .filter(|(_, take)| !matches!(take, BudgetTake::Exhausted { .. }))
+            .map(|(claim, _)| claim.recipient.whatsapp_identity())
+            .collect();
+        holding += sent.len();
     }
-    assert_eq!(holding.len(), LIMIT as usize, "{answers:?}");
+    assert_eq!(holding, LIMIT as usize, "{answers:?}");
     // The same guest twice in a batch is counted once, with the same answer.
     let twice = &answers[0][6..];
     assert_eq!(
@@ -167,5 +215,6 @@ async fn concurrent_batches_take_places_together_and_never_more_than_the_limit_u
     // As the status function reads it for organizers.
     let status = DynamoStore::new(t.dynamodb_as("status").await, &t.stack.names.table);
     let state = status.budget_state(sender()).await.unwrap();
-    assert_eq!(state.held(LIMIT, now), LIMIT);
+    assert_eq!(state.held(now), LIMIT);
+    assert_eq!(state.free_now(LIMIT, WINDOW, now), 0);
 }

@@ -1,6 +1,7 @@
 //! Explicit conversions between domain types and DynamoDB items.
 
 use super::keys;
+use crate::domain::budget::{Learned, Ledger};
 use crate::domain::guest::ListedGuest;
 use crate::domain::reminder::ReminderTime;
 use crate::domain::rsvp::{Answer, AnswerVia, Confirmations, Reply, Rsvp};
@@ -598,6 +599,64 @@ impl TryFrom<&Item> for DueReminder {
             owner: r.s("owner")?,
             event_id: r.parsed("event_id", EventId::parse)?,
             at: r.s("at")?,
+        })
+    }
+}
+
+/// A part of a sender's daily budget as stored, with the version its next
+/// write is conditioned on (None: never written).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredLedger {
+    pub ledger: Ledger,
+    pub version: Option<u64>,
+}
+
+/// A budget part's item ([`keys::budget_part`]): its holds as a map from
+/// the epoch second they end to how many, what it learned, its version.
+pub fn ledger_item(key: keys::Key, ledger: &Ledger, version: u64) -> Item {
+    let holds = ledger
+        .holds
+        .iter()
+        .map(|(until, count)| (until.to_string(), n(count)))
+        .collect();
+    let mut item = key.item();
+    item.extend([
+        ("type".into(), s("budget")),
+        ("holds".into(), AttributeValue::M(holds)),
+        ("version".into(), n(version)),
+    ]);
+    if let Some(learned) = ledger.learned {
+        item.insert("learned_limit".into(), n(learned.limit));
+        item.insert("learned_at".into(), n(learned.at));
+    }
+    item
+}
+
+impl TryFrom<&Item> for StoredLedger {
+    type Error = StoreError;
+    fn try_from(item: &Item) -> Result<Self, StoreError> {
+        let r = Reader(item);
+        let mut holds = BTreeMap::new();
+        if let Some(map) = item.get("holds").and_then(|v| v.as_m().ok()) {
+            for (until, count) in map {
+                let until: i64 = until
+                    .parse()
+                    .map_err(|_| StoreError::Corrupt(format!("budget hold end {until}")))?;
+                let count: u32 = count
+                    .as_n()
+                    .ok()
+                    .and_then(|c| c.parse().ok())
+                    .ok_or_else(|| StoreError::Corrupt(format!("budget hold count at {until}")))?;
+                holds.insert(until, count);
+            }
+        }
+        let learned = match (r.opt_n("learned_limit")?, r.opt_n("learned_at")?) {
+            (Some(limit), Some(at)) => Some(Learned { limit, at }),
+            _ => None,
+        };
+        Ok(StoredLedger {
+            ledger: Ledger { holds, learned },
+            version: Some(r.n("version")?),
         })
     }
 }

@@ -22,8 +22,7 @@
 //! | organizer invited it | `OPTOUT#{whatsapp user}` | `INVITED#{owner}` |                             |
 //! | idempotency key    | `IDEM#{owner}#{key}`      | `IDEM`    | (expires through [`TTL_ATTRIBUTE`])   |
 //! | Twilio delivery    | `DELIVERY#{hash}`         | `DELIVERY` | (expires through [`TTL_ATTRIBUTE`])  |
-//! | daily budget place | `BUDGET#{sender}`         | `PLACE#{n:06}` |                                  |
-//! | its cursor, pause  | `BUDGET#{sender}`         | `CURSOR`  |                                       |
+//! | daily budget part  | `BUDGET#{sender}`         | `PART#{n:02}` | (its holds by end, what it learned) |
 //! | counted recipient  | `BUDGET#{sender}#{whatsapp user}` | `BUDGET` | (expires through [`TTL_ATTRIBUTE`]) |
 //! | its answer's parts | `IDEM#{owner}#{key}`      | `PART#{n:04}` | (when the answer passes 350 KB)   |
 //! | a reminder time    | `REMINDERS#{UTC day}`     | `{at}#{owner}#{event}` | (deleted once run)          |
@@ -457,29 +456,27 @@ pub fn idempotency_answer_part(owner: &str, idempotency_key: &str, part: u32) ->
 /// this size (DynamoDB's item limit is 400 KB, names and keys included).
 pub const INLINE_ANSWER_BYTES: usize = 350_000;
 
-/// Every item of a sender's budget ring: its cursor and places.
+/// Every part of a sender's budget.
 pub fn budget_partition(sender: &str) -> String {
     format!("BUDGET#{sender}")
 }
 
-/// A sender's daily budget is a ring of `limit` places, taken in turn: the
-/// next place to take is always the one taken longest ago.
-pub fn budget_place(sender: &str, place: u32) -> Key {
-    key(budget_partition(sender), format!("PLACE#{place:06}"))
+/// The parts a sender's budget is split into: each batch takes places from
+/// one (in turn), so no one item is in a transaction for every batch.
+pub const BUDGET_PARTS: usize = 8;
+
+/// Part `part` of a sender's budget ([`crate::domain::budget::Ledger`]).
+pub fn budget_part(sender: &str, part: usize) -> Key {
+    key(budget_partition(sender), format!("PART#{part:02}"))
 }
 
-/// The place number a budget item's sort key names (None: not a place).
-pub fn budget_place_number(sort_key: &str) -> Option<u32> {
-    sort_key.strip_prefix("PLACE#")?.parse().ok()
+/// The part number a budget item's sort key names (None: not a part).
+pub fn budget_part_number(sort_key: &str) -> Option<usize> {
+    sort_key.strip_prefix("PART#")?.parse().ok()
 }
 
-/// How many places of the ring were ever taken (the next is that modulo
-/// the limit), and until when a refusal paused it.
-pub fn budget_cursor(sender: &str) -> Key {
-    key(budget_partition(sender), "CURSOR")
-}
-
-/// A recipient counted in the sender's current window, until it ends.
+/// A recipient counted in the sender's current window: until when, who
+/// holds the place, and in which part.
 pub fn budget_recipient(sender: &str, recipient: &PhoneNumber) -> Key {
     key(
         format!(

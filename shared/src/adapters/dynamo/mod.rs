@@ -37,9 +37,8 @@ const MAX_UNPROCESSED_RETRIES: u32 = 8;
 pub struct DynamoStore {
     client: Client,
     table: String,
-    /// Each daily budget's cursor as this instance last moved it (a guess
-    /// the take's condition checks).
-    budget_hints: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, u64>>>,
+    /// The part the next batch takes its places from: each in turn.
+    next_budget_part: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl DynamoStore {
@@ -47,7 +46,7 @@ impl DynamoStore {
         Self {
             client,
             table: table.into(),
-            budget_hints: Default::default(),
+            next_budget_part: std::sync::Arc::new(rand::random_range(0..keys::BUDGET_PARTS).into()),
         }
     }
 }

@@ -1,21 +1,24 @@
 //! The store ports on [`DynamoStore`].
 
-use super::items::{self, Item, Reader, current_template_item, job_from_partition, n, s};
+use super::items::{
+    self, Item, Reader, StoredLedger, current_template_item, job_from_partition, ledger_item, n, s,
+};
 use super::keys::{self, Key, TTL_ATTRIBUTE};
 use super::{BY_EVENT_INDEX, DynamoStore, UpdateExpression, applied, backend};
-use crate::domain::budget::BudgetState;
+use crate::domain::budget::{self, BudgetRules, BudgetState};
 use crate::domain::{
     Event, EventId, Invitation, InvitationId, Job, JobId, MessageTemplate, OptOut, OptOuts,
     PhoneNumber, SeenOptOuts, Status, TemplateId,
 };
 use crate::ports::{
-    Annotation, BudgetStore, BudgetTake, DeliveryStore, EventStore, IdempotencyClaim,
+    Annotation, BudgetClaim, BudgetStore, BudgetTake, DeliveryStore, EventStore, IdempotencyClaim,
     IdempotencyStore, InvitationStore, JobStore, KeyClaim, ListQuery, OptOutStore, Page,
     StoreError, TemplateStore, Transition,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 
 /// Items a status-filtered listing reads per request.
 const LISTING_READ: usize = 200;
@@ -700,23 +703,6 @@ impl DeliveryStore for DynamoStore {
 }
 
 impl DynamoStore {
-    /// How many places of `sender`'s ring were ever taken.
-    fn budget_hint(&self, sender: &str) -> Option<u64> {
-        self.budget_hints
-            .lock()
-            .expect("budget hints")
-            .get(sender)
-            .copied()
-    }
-
-    fn set_budget_hint(&self, sender: &str, taken: Option<u64>) {
-        let mut hints = self.budget_hints.lock().expect("budget hints");
-        match taken {
-            Some(taken) => hints.insert(sender.to_owned(), taken),
-            None => hints.remove(sender),
-        };
-    }
-
     /// A strongly consistent query of the items of a partition whose sort
     /// key starts with `prefix`.
     pub(super) fn prefix_query(
@@ -754,154 +740,63 @@ impl DynamoStore {
             .collect::<Result<_, _>>()
             .map_err(backend)
     }
-
-    /// Moves the ring's cursor on by `count` places, if no one took a place
-    /// and no refusal paused the ring since it read `taken`.
-    fn move_budget_cursor(
-        &self,
-        sender: &str,
-        taken: u64,
-        count: u64,
-        now: i64,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(keys::budget_cursor(sender).item()))
-            .update_expression("SET taken = :next")
-            .condition_expression(
-                "(attribute_not_exists(taken) OR taken = :taken) AND (attribute_not_exists(#paused) OR #paused <= :now)",
-            )
-            .expression_attribute_names("#paused", PAUSED_UNTIL)
-            .expression_attribute_values(":next", n(taken + count))
-            .expression_attribute_values(":taken", n(taken))
-            .expression_attribute_values(":now", n(now))
-            .build()
-            .map_err(backend)?;
-        Ok(TransactWriteItem::builder().update(update).build())
-    }
-
-    /// Holds a budget place (or counts a recipient, which then expires)
-    /// until `until`, if it is held until `free_after` at the latest.
-    fn hold_until(
-        &self,
-        key: Key,
-        until: i64,
-        free_after: i64,
-        expires: bool,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let mut update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key.item()))
-            .condition_expression(format!(
-                "attribute_not_exists({pk}) OR #until <= :free",
-                pk = keys::PK
-            ))
-            .expression_attribute_names("#until", "until")
-            .expression_attribute_values(":until", n(until))
-            .expression_attribute_values(":free", n(free_after));
-        update = if expires {
-            update
-                .update_expression("SET #until = :until, #ttl = :until")
-                .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-        } else {
-            update.update_expression("SET #until = :until")
-        };
-        Ok(TransactWriteItem::builder()
-            .update(update.build().map_err(backend)?)
-            .build())
-    }
-
-    /// The ring's cursor: places ever taken, and until when it is paused.
-    async fn budget_cursor(&self, sender: &str) -> Result<(u64, i64), StoreError> {
-        match self.get(keys::budget_cursor(sender)).await? {
-            Some(item) => {
-                let r = Reader(&item);
-                Ok((
-                    r.opt_n("taken")?.unwrap_or(0),
-                    r.opt_n(PAUSED_UNTIL)?.unwrap_or(0),
-                ))
-            }
-            None => Ok((0, 0)),
-        }
-    }
 }
 
-/// A batch take's bookkeeping: each recipient's answer, in order. A
-/// WhatsApp user twice in one batch is counted once.
+/// A batch take's bookkeeping: each claim's answer, in order. A WhatsApp
+/// user twice in one batch is counted once.
 struct Takes<'a> {
-    recipients: &'a [PhoneNumber],
+    claims: &'a [BudgetClaim],
     answers: Vec<Option<BudgetTake>>,
-    /// For each recipient, the earlier one that is the same WhatsApp user.
+    /// For each claim, the earlier one that is the same WhatsApp user.
     same_as: Vec<Option<usize>>,
-    /// Places in the ring: one transaction takes each at most once.
-    limit: usize,
 }
+
+/// Claims one transaction counts at most (DynamoDB's limit is 100 items,
+/// the budget's parts among them).
+const CLAIMS_PER_TAKE: usize = 50;
 
 impl<'a> Takes<'a> {
-    fn new(recipients: &'a [PhoneNumber], limit: u32) -> Self {
-        let identities: Vec<String> = recipients.iter().map(|r| r.whatsapp_identity()).collect();
+    fn new(claims: &'a [BudgetClaim]) -> Self {
+        let identities: Vec<String> = claims
+            .iter()
+            .map(|c| c.recipient.whatsapp_identity())
+            .collect();
         let same_as = identities
             .iter()
             .enumerate()
             .map(|(i, id)| identities[..i].iter().position(|earlier| earlier == id))
             .collect();
         Self {
-            recipients,
-            answers: vec![None; recipients.len()],
+            claims,
+            answers: vec![None; claims.len()],
             same_as,
-            limit: limit.max(1) as usize,
         }
     }
 
-    /// Who is still to be counted, in order, at most a ring's worth.
+    /// Who is still to be counted, in order, at most a transaction's worth.
     fn pending(&self) -> Vec<usize> {
-        (0..self.recipients.len())
+        (0..self.claims.len())
             .filter(|&i| self.answers[i].is_none() && self.same_as[i].is_none())
-            .take(self.limit)
+            .take(CLAIMS_PER_TAKE)
             .collect()
     }
 
-    fn wanted(&self) -> Vec<PhoneNumber> {
-        self.pending()
-            .into_iter()
-            .map(|i| self.recipients[i].clone())
-            .collect()
+    fn answer(&mut self, i: usize, take: BudgetTake) {
+        self.answers[i] = Some(take);
     }
 
-    fn answer(&mut self, positions: impl IntoIterator<Item = usize>, take: BudgetTake) {
-        let pending = self.pending();
-        for position in positions {
-            self.answers[pending[position]] = Some(take);
-        }
-    }
-
-    /// The first `n` still to be counted took places.
-    fn counted(&mut self, n: usize) {
-        self.answer(0..n, BudgetTake::Counted);
-    }
-
-    /// These of [`Self::wanted`] were counted already.
-    fn already_counted(&mut self, positions: &[usize]) {
-        self.answer(positions.iter().copied(), BudgetTake::AlreadyCounted);
-    }
-
-    /// Only the first `free` still to be counted can have a place; the
-    /// others wait until `until`.
-    fn exhaust_beyond(&mut self, free: usize, until: i64) {
-        let n = self.pending().len();
-        self.answer(free..n, BudgetTake::Exhausted { until });
-    }
-
-    /// Everyone not counted yet waits until `until` (the ring is paused).
+    /// Everyone not counted yet waits until `until`.
     fn exhaust_rest(mut self, until: i64) -> Vec<BudgetTake> {
-        for answer in &mut self.answers {
-            answer.get_or_insert(BudgetTake::Exhausted { until });
+        for (answer, same) in self.answers.iter_mut().zip(&self.same_as) {
+            if same.is_none() {
+                answer.get_or_insert(BudgetTake::Exhausted { until });
+            }
         }
         self.answers()
     }
 
     fn answers(&self) -> Vec<BudgetTake> {
-        (0..self.recipients.len())
+        (0..self.claims.len())
             .map(|i| match (self.answers[i], self.same_as[i]) {
                 (Some(take), _) => take,
                 // The same user as an earlier one: counted once, with it.
@@ -915,153 +810,322 @@ impl<'a> Takes<'a> {
     }
 }
 
-/// The budget cursor's attribute: until when a refusal paused the ring.
-const PAUSED_UNTIL: &str = "paused_until";
-
-/// Tries of a budget take whose cursor another sender moved meanwhile.
+/// Tries of a budget write another sender's write beat.
 const BUDGET_ATTEMPTS: u32 = 20;
+
+impl DynamoStore {
+    /// Every part of a sender's budget, strongly consistent (one BatchGetItem).
+    async fn read_budget(&self, sender: &str) -> Result<Vec<StoredLedger>, StoreError> {
+        let wanted = (0..keys::BUDGET_PARTS)
+            .map(|part| keys::budget_part(sender, part))
+            .collect();
+        let mut parts = vec![StoredLedger::default(); keys::BUDGET_PARTS];
+        for item in &self.get_all(wanted).await? {
+            let sort_key: String = Reader(item).s(keys::SK)?;
+            if let Some(part) = keys::budget_part_number(&sort_key).filter(|p| *p < parts.len()) {
+                parts[part] = StoredLedger::try_from(item)?;
+            }
+        }
+        Ok(parts)
+    }
+
+    /// Writes a budget part if no one wrote it since it was read;
+    /// `stored` takes the version written. (Updates, not puts: the
+    /// functions that write the budget are granted UpdateItem.)
+    fn write_part(
+        &self,
+        sender: &str,
+        part: usize,
+        stored: &mut StoredLedger,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let version = stored.version.map_or(1, |v| v + 1);
+        let item = ledger_item(keys::budget_part(sender, part), &stored.ledger, version);
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(keys::budget_part(sender, part).item()));
+        let mut sets = Vec::new();
+        for (i, (name, value)) in item
+            .into_iter()
+            .filter(|(name, _)| name != keys::PK && name != keys::SK)
+            .enumerate()
+        {
+            sets.push(format!("#a{i} = :a{i}"));
+            update = update
+                .expression_attribute_names(format!("#a{i}"), name)
+                .expression_attribute_values(format!(":a{i}"), value);
+        }
+        let mut expression = format!("SET {}", sets.join(", "));
+        if stored.ledger.learned.is_none() {
+            expression.push_str(" REMOVE learned_limit, learned_at");
+        }
+        update = update.update_expression(expression);
+        update = match stored.version {
+            Some(read) => update
+                .condition_expression("#version = :read")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":read", n(read)),
+            None => update.condition_expression(format!("attribute_not_exists({})", keys::PK)),
+        };
+        stored.version = Some(version);
+        Ok(TransactWriteItem::builder()
+            .update(update.build().map_err(backend)?)
+            .build())
+    }
+
+    /// Gives the claim's recipient a place in `part` until `until`, unless
+    /// the same holder holds one now (a redelivery).
+    fn hold_recipient(
+        &self,
+        sender: &str,
+        claim: &BudgetClaim,
+        part: usize,
+        until: i64,
+        now: i64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(
+                keys::budget_recipient(sender, &claim.recipient).item(),
+            ))
+            .update_expression("SET #until = :until, holder = :holder, part = :part, #ttl = :until")
+            .condition_expression(format!(
+                "attribute_not_exists({pk}) OR #until <= :now OR holder <> :holder",
+                pk = keys::PK
+            ))
+            .expression_attribute_names("#until", "until")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":until", n(until))
+            .expression_attribute_values(":holder", s(&claim.holder))
+            .expression_attribute_values(":part", n(part))
+            .expression_attribute_values(":now", n(now))
+            .build()
+            .map_err(backend)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Of `claims`, those whose holder holds its recipient's place at `now`.
+    async fn holding(
+        &self,
+        sender: &str,
+        claims: &[&BudgetClaim],
+        now: i64,
+    ) -> Result<Vec<bool>, StoreError> {
+        let wanted: Vec<Key> = claims
+            .iter()
+            .map(|c| keys::budget_recipient(sender, &c.recipient))
+            .collect();
+        let found = self.get_all(wanted.clone()).await?;
+        wanted
+            .iter()
+            .zip(claims)
+            .map(|(key, claim)| {
+                let Some(item) = found
+                    .iter()
+                    .find(|item| Key::of(item).is_ok_and(|k| &k == key))
+                else {
+                    return Ok(false);
+                };
+                let r = Reader(item);
+                Ok(r.n::<i64>("until")? > now && r.opt_s("holder").as_ref() == Some(&claim.holder))
+            })
+            .collect()
+    }
+}
 
 #[async_trait]
 impl BudgetStore for DynamoStore {
     async fn take_budgets(
         &self,
         sender: &str,
-        recipients: &[PhoneNumber],
-        limit: u32,
-        hold_seconds: i64,
+        claims: &[BudgetClaim],
+        rules: &BudgetRules,
         now: i64,
     ) -> Result<Vec<BudgetTake>, StoreError> {
-        let until = now + hold_seconds;
-        let mut takes = Takes::new(recipients, limit);
-        // The cursor as this instance last moved it: usually still right,
-        // so the usual batch is one transaction and no read.
-        let mut known = self.budget_hint(sender);
+        let mut takes = Takes::new(claims);
+        let parts_count = keys::BUDGET_PARTS;
         for retry in 0..BUDGET_ATTEMPTS {
             if retry > 1 {
                 tokio::time::sleep(super::backoff(retry.min(6))).await;
             }
-            let taken = match known {
-                Some(taken) => taken,
-                None => {
-                    let (taken, paused_until) = self.budget_cursor(sender).await?;
-                    if paused_until > now {
-                        return Ok(takes.exhaust_rest(paused_until));
-                    }
-                    taken
-                }
-            };
-            let wanted = takes.wanted();
-            if wanted.is_empty() {
+            let pending = takes.pending();
+            if pending.is_empty() {
                 return Ok(takes.answers());
             }
-            let places: Vec<Key> = (0..wanted.len() as u64)
-                .map(|i| keys::budget_place(sender, ((taken + i) % u64::from(limit.max(1))) as u32))
-                .collect();
-            let mut writes =
-                vec![self.move_budget_cursor(sender, taken, wanted.len() as u64, now)?];
-            for (place, recipient) in places.iter().zip(&wanted) {
-                // The places taken longest ago, in turn: if one is still
-                // held, so are those after it.
-                writes.push(self.hold_until(place.clone(), until, now, false)?);
-                // A recipient is counted anew unless a take as late as this
-                // one counted them (a duplicate): messaged again later in the
-                // window, WhatsApp counts them on past their first place.
-                writes.push(self.hold_until(
-                    keys::budget_recipient(sender, recipient),
-                    until,
-                    until - 1,
-                    true,
-                )?);
-            }
-            if self.transact(writes).await? {
-                let moved = taken + wanted.len() as u64;
-                self.set_budget_hint(sender, Some(moved));
-                takes.counted(wanted.len());
-                // More recipients than places in the ring: the rest try the
-                // places after these (held now, so they wait).
-                known = Some(moved);
-                continue;
-            }
-            self.set_budget_hint(sender, None);
-            // Which condition failed decides: the cursor moved (another
-            // instance took places) or a refusal paused the ring; else some
-            // recipients were counted already, or places are still held.
-            let (taken_now, paused_now) = self.budget_cursor(sender).await?;
-            if paused_now > now {
-                return Ok(takes.exhaust_rest(paused_now));
-            }
-            known = Some(taken_now);
-            if taken_now != taken {
-                continue;
-            }
-            let recipient_keys: Vec<Key> = wanted
-                .iter()
-                .map(|r| keys::budget_recipient(sender, r))
-                .collect();
-            let found = self
-                .get_all(recipient_keys.iter().chain(&places).cloned().collect())
-                .await?;
-            let held = |key: &Key| -> Result<i64, StoreError> {
-                let item = found
-                    .iter()
-                    .find(|item| Key::of(item).is_ok_and(|k| &k == key));
-                Ok(item
-                    .map(|i| Reader(i).opt_n::<i64>("until"))
-                    .transpose()?
-                    .flatten()
-                    .unwrap_or(0))
-            };
-            let mut already = Vec::new();
-            for (i, key) in recipient_keys.iter().enumerate() {
-                if held(key)? >= until {
-                    already.push(i);
+            let mut parts = self.read_budget(sender).await?;
+            // Places from one part, the next batch's from the next: each
+            // part's item is written by one batch in eight.
+            let first = self.next_budget_part.fetch_add(1, Ordering::Relaxed) % parts_count;
+            let mut assigned: Vec<(usize, usize)> = Vec::new();
+            let mut touched = Vec::new();
+            for step in 0..parts_count {
+                let part = (first + step) % parts_count;
+                let share = budget::share(rules.limit, part, parts_count);
+                let ledger = &mut parts[part].ledger;
+                ledger.prune(share, rules.window_seconds, now);
+                let free = ledger.free(share, rules.window_seconds, now) as usize;
+                let count = free.min(pending.len() - assigned.len());
+                if count == 0 {
+                    continue;
+                }
+                ledger.hold(rules.until, count as u32);
+                touched.push(part);
+                let start = assigned.len();
+                assigned.extend(pending[start..start + count].iter().map(|&i| (i, part)));
+                if assigned.len() == pending.len() {
+                    break;
                 }
             }
-            takes.already_counted(&already);
-            // The places the others may take: the free ones from the cursor on.
-            for (free, place) in places.iter().enumerate() {
-                let held_until = held(place)?;
-                if held_until > now {
-                    takes.exhaust_beyond(free, held_until);
-                    break;
+            if assigned.is_empty() {
+                // Spent: but a redelivery whose holder holds a place goes on.
+                let tried: Vec<&BudgetClaim> = pending.iter().map(|&i| &claims[i]).collect();
+                let holding = self.holding(sender, &tried, now).await?;
+                if holding.iter().any(|h| *h) {
+                    for (&i, _) in pending.iter().zip(holding).filter(|(_, h)| *h) {
+                        takes.answer(i, BudgetTake::AlreadyCounted);
+                    }
+                    continue;
+                }
+                let state = BudgetState {
+                    parts: parts.into_iter().map(|p| p.ledger).collect(),
+                };
+                let until = state
+                    .next_free_at(rules.limit, rules.window_seconds, now)
+                    .unwrap_or(now + 1);
+                return Ok(takes.exhaust_rest(until));
+            }
+            let mut writes = Vec::new();
+            for &part in &touched {
+                writes.push(self.write_part(sender, part, &mut parts[part])?);
+            }
+            for &(i, part) in &assigned {
+                writes.push(self.hold_recipient(sender, &claims[i], part, rules.until, now)?);
+            }
+            if self.transact(writes).await? {
+                for &(i, _) in &assigned {
+                    takes.answer(i, BudgetTake::Counted);
+                }
+                continue;
+            }
+            // Another batch wrote a part meanwhile, or a claim's holder
+            // holds its place already (a redelivery): those are counted.
+            let tried: Vec<&BudgetClaim> = assigned.iter().map(|&(i, _)| &claims[i]).collect();
+            let holding = self.holding(sender, &tried, now).await?;
+            for (&(i, _), holds) in assigned.iter().zip(holding) {
+                if holds {
+                    takes.answer(i, BudgetTake::AlreadyCounted);
                 }
             }
         }
         Err(StoreError::Backend(
-            "the daily budget's cursor kept moving; try again".into(),
+            "the daily budget kept changing; try again".into(),
         ))
     }
 
-    async fn pause_budget(&self, sender: &str, until: i64) -> Result<(), StoreError> {
-        // Not applied: a pause as long or longer is already set.
-        applied(
-            self.client
-                .update_item()
+    async fn release_budget(
+        &self,
+        sender: &str,
+        claim: &BudgetClaim,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let recipient = keys::budget_recipient(sender, &claim.recipient);
+        for retry in 0..BUDGET_ATTEMPTS {
+            if retry > 0 {
+                tokio::time::sleep(super::backoff(retry.min(6))).await;
+            }
+            let Some(item) = self.get(recipient.clone()).await? else {
+                return Ok(false);
+            };
+            let r = Reader(&item);
+            let until: i64 = r.n("until")?;
+            let part: usize = r.opt_n("part")?.unwrap_or(0);
+            if until <= now || r.opt_s("holder").as_ref() != Some(&claim.holder) {
+                return Ok(false);
+            }
+            let mut stored = self
+                .get_as::<StoredLedger>(keys::budget_part(sender, part))
+                .await?
+                .unwrap_or_default();
+            let released = stored.ledger.release(until);
+            // Ended, not deleted: the recipient's item expires through its TTL.
+            let end = Update::builder()
                 .table_name(&self.table)
-                .set_key(Some(keys::budget_cursor(sender).item()))
-                .update_expression("SET #paused = :until")
-                .condition_expression("attribute_not_exists(#paused) OR #paused < :until")
-                .expression_attribute_names("#paused", PAUSED_UNTIL)
+                .set_key(Some(recipient.clone().item()))
+                .update_expression("SET #until = :ended REMOVE holder")
+                .condition_expression("holder = :holder AND #until = :until")
+                .expression_attribute_names("#until", "until")
+                .expression_attribute_values(":holder", s(&claim.holder))
                 .expression_attribute_values(":until", n(until))
-                .send()
-                .await,
-        )
-        .map(|_| ())
+                .expression_attribute_values(":ended", n(0))
+                .build()
+                .map_err(backend)?;
+            let mut writes = vec![TransactWriteItem::builder().update(end).build()];
+            if released {
+                writes.push(self.write_part(sender, part, &mut stored)?);
+            }
+            if self.transact(writes).await? {
+                return Ok(released);
+            }
+        }
+        Err(StoreError::Backend(
+            "the daily budget kept changing; try again".into(),
+        ))
+    }
+
+    async fn learn_budget(
+        &self,
+        sender: &str,
+        limit: u32,
+        window_seconds: i64,
+        now: i64,
+    ) -> Result<u32, StoreError> {
+        for retry in 0..BUDGET_ATTEMPTS {
+            if retry > 0 {
+                tokio::time::sleep(super::backoff(retry.min(6))).await;
+            }
+            // Every part at once: what each holds now is its part of the
+            // provider's limit.
+            let mut parts = self.read_budget(sender).await?;
+            let count = parts.len();
+            let mut writes = Vec::new();
+            for (part, stored) in parts.iter_mut().enumerate() {
+                let share = budget::share(limit, part, count);
+                stored.ledger.prune(share, window_seconds, now);
+                stored.ledger.learn(share, window_seconds, now);
+                writes.push(self.write_part(sender, part, stored)?);
+            }
+            if self.transact(writes).await? {
+                return Ok(parts
+                    .iter()
+                    .enumerate()
+                    .map(|(part, p)| {
+                        p.ledger
+                            .limit(budget::share(limit, part, count), window_seconds, now)
+                    })
+                    .sum());
+            }
+        }
+        Err(StoreError::Backend(
+            "the daily budget kept changing; try again".into(),
+        ))
     }
 
     async fn budget_state(&self, sender: &str) -> Result<BudgetState, StoreError> {
-        let items = self.partition(keys::budget_partition(sender)).await?;
-        let mut state = BudgetState::default();
-        for item in &items {
-            let r = Reader(item);
-            let sk: String = r.s(keys::SK)?;
-            if let Some(place) = keys::budget_place_number(&sk) {
-                state.places.insert(place, r.n("until")?);
-            } else {
-                state.taken = r.opt_n("taken")?.unwrap_or(0);
-                state.paused_until = r.opt_n(PAUSED_UNTIL)?.unwrap_or(0);
-            }
-        }
-        Ok(state)
+        // A query of the partition: the functions that only show the budget
+        // are granted Query, not BatchGetItem as its writers are.
+        let items: Vec<Item> = self
+            .prefix_query(keys::budget_partition(sender), "PART#")
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .map_err(backend)?;
+        let parts = items
+            .iter()
+            .map(|item| StoredLedger::try_from(item).map(|p| p.ledger))
+            .collect::<Result<_, _>>()?;
+        Ok(BudgetState { parts })
     }
 }

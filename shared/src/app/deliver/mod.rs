@@ -15,7 +15,7 @@ pub use lookups::BatchLookups;
 
 use crate::app::lifecycle;
 use crate::app::waiting::{self, WaitingStore};
-use crate::domain::budget::{self, DailyLimit, SenderProfile};
+use crate::domain::budget::{self, BudgetRules, DailyLimit, SenderProfile};
 use crate::domain::reason::{
     ANSWERED, EVENT_MISSING, MARKETING_TO_US, SEND_UNCONFIRMED, TEMPLATE_MISSING,
 };
@@ -23,9 +23,9 @@ use crate::domain::reminder::is_reminder;
 use crate::domain::render::{self, TemplateContext};
 use crate::domain::{Invitation, InvitationId, MessageContent, OptOut, OptOuts, Status, now};
 use crate::ports::{
-    Annotation, BudgetTake, ErrorInfo, EventStore, GuestStore, MessageRef, Messenger, OptOutStore,
-    OutboundMessage, ProviderError, Refusal, SEND_TIMEOUT, SendMessage, SendQueue, StoreError,
-    TemplateStore,
+    Annotation, BudgetClaim, BudgetTake, ErrorInfo, EventStore, GuestStore, MessageRef, Messenger,
+    OptOutStore, OutboundMessage, ProviderError, Refusal, SEND_TIMEOUT, SendMessage, SendQueue,
+    StoreError, TemplateStore,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -243,7 +243,12 @@ async fn send_ready(
                     wait_for_budget(deps.store.as_ref(), &inv, until).await
                 }
                 (Checked::Ready(inv), None) => {
-                    send_paced(deps, lookups, record, *inv, deadline).await
+                    let (result, reached) =
+                        send_paced(deps, lookups, record, (*inv).clone(), deadline).await;
+                    if !reached {
+                        give_back(deps, &inv).await;
+                    }
+                    result
                 }
             }
         }
@@ -336,26 +341,31 @@ async fn check(
     Ok(Ok(inv))
 }
 
-/// Sends a ready invitation on this instance's next slot.
+/// Sends a ready invitation on this instance's next slot: its result, and
+/// whether the provider may have the message (false: it surely has not).
 async fn send_paced(
     deps: &Deps,
     lookups: &BatchLookups,
     record: &QueuedRecord,
     inv: Invitation,
     deadline: Instant,
-) -> RecordResult {
+) -> (RecordResult, bool) {
     let store = deps.store.as_ref();
     // The slot first, then the claim: nothing is claimed that cannot be sent
     // before the deadline, and no claim waits on the pace. The claim is made
     // just ahead of the slot, so its write's latency does not move the send.
     let slot = deps.pacer.reserve().await;
     if slot + SEND_BUDGET > deadline {
-        return Err(RecordError::OutOfTime);
+        return (Err(RecordError::OutOfTime), false);
     }
     tokio::time::sleep_until(slot.checked_sub(CLAIM_LEAD).unwrap_or(slot)).await;
-    if !lifecycle::force(store, &inv, Status::Sending, &now(), None, None).await? {
-        tracing::info!(invitation_id = %inv.invitation_id, "claimed by another delivery");
-        return Ok(Delivered::Dropped);
+    match lifecycle::force(store, &inv, Status::Sending, &now(), None, None).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!(invitation_id = %inv.invitation_id, "claimed by another delivery");
+            return (Ok(Delivered::Dropped), false);
+        }
+        Err(error) => return (Err(error.into()), false),
     }
     let claimed = Invitation {
         status: Status::Sending,
@@ -370,17 +380,21 @@ async fn send_claimed(
     record: &QueuedRecord,
     inv: Invitation,
     slot: Instant,
-) -> RecordResult {
+) -> (RecordResult, bool) {
     let store = deps.store.as_ref();
-    let rendered = render(store, lookups, &inv, &deps.rsvp_page_url).await?;
-    let content = match rendered {
-        Ok(content) => content,
-        Err(error) => {
+    let content = match render(store, lookups, &inv, &deps.rsvp_page_url).await {
+        Ok(Ok(content)) => content,
+        Ok(Err(error)) => {
             tracing::warn!(invitation_id = %inv.invitation_id, code = %error.code, reason = %error.message, "message not rendered; failed");
             let code = error.code.clone();
-            lifecycle::force(store, &inv, Status::Failed, &now(), None, Some(error)).await?;
-            return Ok(Delivered::Unsendable { code });
+            let failed = lifecycle::force(store, &inv, Status::Failed, &now(), None, Some(error))
+                .await
+                .map(|_| Delivered::Unsendable { code })
+                .map_err(RecordError::from);
+            return (failed, false);
         }
+        // Claimed and not sent: redelivered, it is flagged, never resent.
+        Err(error) => return (Err(error.into()), false),
     };
     let outbound = OutboundMessage {
         to: inv.guest.phone.clone(),
@@ -399,12 +413,18 @@ async fn send_claimed(
                 message_sid: Some(sid),
                 ..Default::default()
             };
-            store
+            let result = store
                 .annotate(&inv.invitation_id, inv.attempt, &note)
-                .await?;
-            Ok(Delivered::Sent)
+                .await
+                .map(|_| Delivered::Sent)
+                .map_err(RecordError::from);
+            (result, true)
         }
-        Err(err) => refused(deps, record, &inv, err).await,
+        Err(err) => {
+            // Only an unknown outcome may have reached the guest.
+            let reached = err.refusal == Refusal::Unknown;
+            (refused(deps, record, &inv, err).await, reached)
+        }
     }
 }
 
@@ -472,18 +492,17 @@ async fn take_budgets(deps: &Deps, ready: &[&Invitation]) -> Result<Vec<Option<i
     if ready.is_empty() {
         return Ok(Vec::new());
     }
-    let phones: Vec<_> = ready.iter().map(|inv| inv.guest.phone.clone()).collect();
-    let spread = deps.pacer.interval().as_secs_f64() * phones.len() as f64;
-    let hold = deps.profile.hold_seconds() + spread.ceil() as i64;
+    let claims: Vec<BudgetClaim> = ready.iter().map(|inv| claim(inv)).collect();
+    let spread = deps.pacer.interval().as_secs_f64() * claims.len() as f64;
+    let now = budget::epoch_seconds();
+    let rules = BudgetRules {
+        limit,
+        window_seconds: deps.profile.window_seconds,
+        until: deps.profile.hold_until(now, spread.ceil() as i64),
+    };
     let takes = deps
         .store
-        .take_budgets(
-            budget::STACK_SENDER,
-            &phones,
-            limit,
-            hold,
-            budget::epoch_seconds(),
-        )
+        .take_budgets(budget::STACK_SENDER, &claims, &rules, now)
         .await?;
     Ok(takes
         .into_iter()
@@ -492,6 +511,37 @@ async fn take_budgets(deps: &Deps, ready: &[&Invitation]) -> Result<Vec<Option<i
             BudgetTake::Exhausted { until } => Some(until),
         })
         .collect())
+}
+
+/// The place an invitation's attempt holds in the daily budget.
+fn claim(inv: &Invitation) -> BudgetClaim {
+    BudgetClaim {
+        recipient: inv.guest.phone.clone(),
+        holder: budget::holder(inv.invitation_id.as_str(), inv.attempt),
+    }
+}
+
+/// A record that took a place and was not sent after all gives it back:
+/// a place is held only for a guest messaged. A failure to give it back
+/// only holds the place until the window ends.
+async fn give_back(deps: &Deps, inv: &Invitation) {
+    if deps.profile.daily_limit == DailyLimit::Unlimited {
+        return;
+    }
+    let claim = claim(inv);
+    match deps
+        .store
+        .release_budget(budget::STACK_SENDER, &claim, budget::epoch_seconds())
+        .await
+    {
+        Ok(true) => {
+            tracing::info!(invitation_id = %inv.invitation_id, "not sent; its place in the daily limit given back")
+        }
+        Ok(false) => {}
+        Err(error) => {
+            tracing::warn!(invitation_id = %inv.invitation_id, %error, "could not give back the place of a message not sent; it frees when the window ends")
+        }
+    }
 }
 
 /// Not attempted: waits for the window to free a place; reconciliation

@@ -182,7 +182,8 @@ async fn given_a_final_refusal_then_it_fails_with_the_words_and_no_opt_out() {
 }
 
 #[tokio::test]
-async fn given_a_refusal_for_the_daily_limit_then_it_waits_and_sending_pauses() {
+async fn given_a_refusal_for_the_daily_limit_then_it_waits_gives_back_its_place_and_the_budget_keeps_to_what_it_holds()
+ {
     let w = given(1).await;
     w.messenger
         .refuse_next(refusal(Refusal::DailyLimit, "63018"));
@@ -193,7 +194,9 @@ async fn given_a_refusal_for_the_daily_limit_then_it_waits_and_sending_pauses() 
     let inv = w.now(0).await;
     assert_eq!((inv.status, inv.attempt), (Status::Waiting, 2));
     let state = w.store.budget_state(STACK_SENDER).await.unwrap();
-    assert!(state.paused_until > 0);
+    let now = budget::epoch_seconds();
+    assert_eq!(state.held(now), 0);
+    assert_eq!(state.learned_limit(250, 30, now), Some(0));
 }
 
 #[tokio::test]
@@ -213,7 +216,7 @@ async fn given_a_spent_budget_then_records_wait_unsent_and_hold_no_place() {
     assert_eq!((sent, waiting), (2, 1));
     assert_eq!(w.messenger.sent().len(), 2);
     let state = w.store.budget_state(STACK_SENDER).await.unwrap();
-    assert_eq!(state.taken, 2);
+    assert_eq!(state.held(budget::epoch_seconds()), 2);
 }
 
 #[tokio::test]
@@ -255,4 +258,63 @@ async fn given_too_little_time_before_the_deadline_then_nothing_is_claimed() {
     assert!(matches!(results[0], Err(RecordError::OutOfTime)));
     assert_eq!(w.now(0).await.status, Status::Queued);
     assert!(w.messenger.sent().is_empty());
+}
+
+/// Places the daily budget holds now.
+async fn held(w: &World) -> u32 {
+    let state = w.store.budget_state(STACK_SENDER).await.unwrap();
+    state.held(budget::epoch_seconds())
+}
+
+#[tokio::test]
+async fn given_records_not_sent_after_taking_a_place_then_each_place_is_given_back() {
+    let w = given(4).await;
+    let deps = w.deps(DailyLimit::Limited(250));
+    // Out of time: returned unclaimed.
+    let late = deliver(&deps, &[w.record(0, 1)], Instant::now()).await;
+    assert!(matches!(late[0], Err(RecordError::OutOfTime)));
+    assert_eq!(held(&w).await, 0);
+    // A 429: the claim and the place given back, the record backs off.
+    w.messenger
+        .refuse_next(refusal(Refusal::RetryLater, "20429"));
+    let retry = w.deliver(&deps, &[w.record(1, 1)]).await;
+    assert!(matches!(retry[0], Err(RecordError::Retry(_))));
+    assert_eq!(held(&w).await, 0);
+    // A final refusal: the provider sent nothing.
+    w.messenger
+        .refuse_next(refusal(Refusal::NotOnChannel, "63003"));
+    let failed = w.deliver(&deps, &[w.record(2, 1)]).await;
+    assert!(matches!(failed[0], Ok(Delivered::Failed { .. })));
+    assert_eq!(held(&w).await, 0);
+    // An unknown outcome may have reached the guest: its place stays.
+    w.messenger
+        .refuse_next(refusal(Refusal::Unknown, "send_failed"));
+    let unknown = w.deliver(&deps, &[w.record(3, 1)]).await;
+    assert!(matches!(unknown[0], Ok(Delivered::Flagged)));
+    assert_eq!(held(&w).await, 1);
+    // The redelivered 429 and the late one are sent, holding a place each.
+    let sent = w.deliver(&deps, &[w.record(0, 2), w.record(1, 2)]).await;
+    assert!(sent.iter().all(|r| matches!(r, Ok(Delivered::Sent))));
+    assert_eq!(held(&w).await, 3);
+}
+
+#[tokio::test]
+async fn given_a_redelivery_of_a_record_that_holds_a_place_then_it_takes_no_second() {
+    let w = given(1).await;
+    let deps = w.deps(DailyLimit::Limited(1));
+    // The first delivery took its place and stopped (an instance lost
+    // before its claim): the limit of one is spent, by this record.
+    let inv = &w.invitations[0];
+    let now = budget::epoch_seconds();
+    let rules = BudgetRules {
+        limit: 1,
+        window_seconds: 30,
+        until: deps.profile.hold_until(now, 0),
+    };
+    let its = claim(inv);
+    let taken = w.store.take_budget(STACK_SENDER, &its, &rules, now);
+    assert_eq!(taken.await.unwrap(), BudgetTake::Counted);
+    let again = w.deliver(&deps, &[w.record(0, 2)]).await;
+    assert!(matches!(again[0], Ok(Delivered::Sent)), "{again:?}");
+    assert_eq!(held(&w).await, 1);
 }
