@@ -40,6 +40,9 @@ pub struct Transition {
     /// Clears the attempt's flag: the provider's own report answers
     /// whether it accepted the message.
     pub clear_flag: bool,
+    /// A waiting invitation not to be sent before then (WhatsApp held its
+    /// marketing message back): it sorts there among those waiting.
+    pub due_at: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

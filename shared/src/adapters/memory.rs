@@ -216,6 +216,7 @@ impl InvitationStore for MemoryStore {
             .expect("checked above");
         inv.status = t.to;
         inv.updated_at = t.at.clone();
+        inv.due_at = t.due_at.clone();
         if t.clear_flag {
             inv.flag = None;
         }
@@ -337,10 +338,10 @@ impl InvitationStore for MemoryStore {
             .invitations
             .values()
             .map(|(_, inv)| inv)
-            .filter(|inv| inv.status == status && inv.updated_at.as_str() < before)
+            .filter(|inv| inv.status == status && inv.in_flight_since() < before)
             .cloned()
             .collect();
-        found.sort_by(|a, b| a.updated_at.cmp(&b.updated_at));
+        found.sort_by(|a, b| a.in_flight_since().cmp(b.in_flight_since()));
         found.truncate(limit);
         Ok(found)
     }

@@ -60,6 +60,7 @@ pub async fn apply_report(
             message_sid: report.message_sid.clone(),
             error: report.error.clone(),
             clear_flag: true,
+            due_at: None,
         };
         if store.transition(&predicted).await? {
             return Ok(Outcome::Applied { from });
@@ -94,6 +95,7 @@ pub async fn apply_report(
                 .filter(|_| inv.message_sid.is_none()),
             error: report.error.clone(),
             clear_flag: inv.flag.is_some(),
+            due_at: None,
         };
         if store.transition(&transition).await? {
             return Ok(Outcome::Applied { from: inv.status });
@@ -168,7 +170,7 @@ pub async fn release(
 }
 
 /// A move of `inv`'s current attempt from the status it has to `to`.
-fn forced(inv: &Invitation, to: Status, at: &str) -> Transition {
+pub(crate) fn forced(inv: &Invitation, to: Status, at: &str) -> Transition {
     Transition {
         invitation_id: inv.invitation_id.clone(),
         job_id: inv.job_id.clone(),
@@ -180,6 +182,7 @@ fn forced(inv: &Invitation, to: Status, at: &str) -> Transition {
         message_sid: None,
         error: None,
         clear_flag: false,
+        due_at: None,
     }
 }
 

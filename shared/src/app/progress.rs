@@ -179,6 +179,9 @@ pub struct InvitationView {
     pub template_id: Option<String>,
     pub template_version: Option<u32>,
     pub updated_at: String,
+    /// While waiting: not sent before then (WhatsApp held its marketing
+    /// message back; the next try's time).
+    pub due_at: Option<String>,
     pub timestamps: BTreeMap<&'static str, String>,
 }
 
@@ -201,6 +204,7 @@ impl InvitationView {
             template_id: i.template.as_ref().map(|t| t.template_id.to_string()),
             template_version: i.template.as_ref().map(|t| t.version),
             updated_at: i.updated_at,
+            due_at: i.due_at,
             timestamps: i
                 .timestamps
                 .into_iter()

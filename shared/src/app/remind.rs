@@ -253,6 +253,7 @@ mod tests {
                     message_sid: Some("SM1".into()),
                     error: None,
                     clear_flag: false,
+                    due_at: None,
                 })
                 .await
                 .unwrap();

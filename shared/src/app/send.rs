@@ -635,6 +635,7 @@ mod tests {
                 message_sid: None,
                 error: None,
                 clear_flag: false,
+                due_at: None,
             })
             .await
             .unwrap();

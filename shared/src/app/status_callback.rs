@@ -6,7 +6,7 @@
 
 use crate::app::AppError;
 use crate::app::lifecycle::{self, Outcome, StatusReport};
-use crate::app::waiting::{self, WaitingStore};
+use crate::app::waiting::{self, HeldBack, WaitingStore};
 use crate::domain::budget::SenderProfile;
 use crate::domain::{OptOut, Status, now};
 use crate::ports::{DeliveryReport, OptOutStore, Refusal};
@@ -61,6 +61,18 @@ pub async fn apply(
         )
         .await?;
         return Ok(Applied::Waiting(waits));
+    }
+    // WhatsApp held a marketing message back: outside the US it is tried
+    // again later (growing delays); in the US, or too often, it fails.
+    if matches!(status, Status::Failed | Status::Undelivered)
+        && report.refusal == Some(Refusal::MarketingNotDelivered)
+    {
+        let now = time::OffsetDateTime::now_utc();
+        match waiting::held_back(store, &reference.invitation_id, reference.attempt, now).await? {
+            HeldBack::Waits { .. } => return Ok(Applied::Waiting(true)),
+            HeldBack::Moved => return Ok(Applied::Waiting(false)),
+            HeldBack::Final => {}
+        }
     }
     let status_report = StatusReport {
         invitation_id: reference.invitation_id.clone(),
@@ -202,6 +214,108 @@ mod tests {
             apply(&store, &refused, &profile()).await.unwrap(),
             Applied::Waiting(false)
         );
+    }
+
+    /// An invitation to `phone` claimed by the sender on `attempt`.
+    async fn sending_to(phone: &str, attempt: u32) -> (MemoryStore, Invitation) {
+        let (store, _queue, event) = crate::app::fixtures::with_event().await;
+        let mut guest = crate::app::fixtures::guest(1);
+        guest.phone = PhoneNumber::parse(phone).unwrap();
+        let mut inv = Invitation::new_queued(
+            event.event_id,
+            crate::domain::JobId::generate(),
+            crate::app::fixtures::OWNER,
+            guest,
+            None,
+            &now(),
+        );
+        inv.attempt = attempt;
+        inv.status = Status::Sending;
+        crate::app::fixtures::written(&store, &inv).await;
+        (store, inv)
+    }
+
+    #[tokio::test]
+    async fn given_whatsapp_held_back_a_marketing_message_outside_the_us_then_it_waits_longer_each_time_and_goes_out_when_due()
+     {
+        let (store, inv) = sending_to("+5511999990001", 1).await;
+        let held = failed_with(
+            report(&inv, 1, None),
+            "63049",
+            Refusal::MarketingNotDelivered,
+        );
+        let applied = apply(&store, &held, &profile()).await.unwrap();
+        assert_eq!(applied, Applied::Waiting(true));
+        let waiting = store
+            .get_invitation(&inv.invitation_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((waiting.status, waiting.attempt), (Status::Waiting, 2));
+        assert_eq!(waiting.error_code.as_deref(), Some("marketing_held_back"));
+        let due = crate::domain::parse_timestamp(waiting.due_at.as_deref().unwrap()).unwrap();
+        let wait = due - time::OffsetDateTime::now_utc();
+        assert!(
+            wait > time::Duration::minutes(59) && wait <= time::Duration::hours(1),
+            "{wait}"
+        );
+        // The same report again moves nothing.
+        assert_eq!(
+            apply(&store, &held, &profile()).await.unwrap(),
+            Applied::Waiting(false)
+        );
+        // Not released before it is due, whatever the daily limit frees.
+        let queue = crate::adapters::memory::MemoryQueue::new();
+        let now = time::OffsetDateTime::now_utc();
+        assert_eq!(
+            waiting::release(&store, &queue, &profile(), now)
+                .await
+                .unwrap(),
+            0
+        );
+        let after = due + time::Duration::seconds(1);
+        assert_eq!(
+            waiting::release(&store, &queue, &profile(), after)
+                .await
+                .unwrap(),
+            1
+        );
+        // Held back again on its second attempt: six hours this time.
+        let (store, inv) = sending_to("+5511999990001", 2).await;
+        let held = failed_with(
+            report(&inv, 2, None),
+            "63049",
+            Refusal::MarketingNotDelivered,
+        );
+        apply(&store, &held, &profile()).await.unwrap();
+        let waiting = store
+            .get_invitation(&inv.invitation_id)
+            .await
+            .unwrap()
+            .unwrap();
+        let due = crate::domain::parse_timestamp(waiting.due_at.as_deref().unwrap()).unwrap();
+        assert!(due - time::OffsetDateTime::now_utc() > time::Duration::hours(5));
+        // After the last delay, it fails.
+        let (store, inv) = sending_to("+5511999990001", 4).await;
+        let held = failed_with(
+            report(&inv, 4, None),
+            "63049",
+            Refusal::MarketingNotDelivered,
+        );
+        apply(&store, &held, &profile()).await.unwrap();
+        assert_eq!(status_of(&store, &inv).await, (Status::Failed, 4));
+    }
+
+    #[tokio::test]
+    async fn given_whatsapp_held_back_a_marketing_message_in_the_us_then_it_fails_at_once() {
+        let (store, inv) = sending_to("+14155550101", 1).await;
+        let held = failed_with(
+            report(&inv, 1, None),
+            "63049",
+            Refusal::MarketingNotDelivered,
+        );
+        apply(&store, &held, &profile()).await.unwrap();
+        assert_eq!(status_of(&store, &inv).await, (Status::Failed, 1));
     }
 
     #[tokio::test]

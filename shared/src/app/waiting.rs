@@ -4,6 +4,7 @@
 
 use super::{lifecycle, send};
 use crate::domain::budget::{DailyLimit, STACK_SENDER, SenderProfile, holder};
+use crate::domain::reason::MARKETING_HELD_BACK;
 use crate::domain::{Invitation, InvitationId, Status, timestamp};
 use crate::ports::{BudgetClaim, BudgetStore, InvitationStore, SendQueue, StoreError};
 use futures::StreamExt;
@@ -142,6 +143,69 @@ pub async fn refused_for_limit(
         if lifecycle::force(store, &inv, Status::Waiting, &at, Some(attempt + 1), None).await? {
             tracing::warn!(%invitation_id, attempt, ?learned, "the provider refused the send for the daily limit; the budget keeps to the places it holds, and the invitation waits");
             return Ok(true);
+        }
+    }
+    Err(StoreError::Backend(format!(
+        "invitation {invitation_id} kept changing; gave up after {MAX_RACES} tries"
+    )))
+}
+
+/// How long a marketing message WhatsApp held back (63049) for a guest
+/// outside the US waits before its next try, by the attempt it held back:
+/// Twilio's advice is to retry later with progressively larger delays.
+/// Past the last, the invitation fails; in the US it fails at once (Meta
+/// delivers no marketing there at all).
+pub const HELD_BACK_DELAYS: [time::Duration; 3] = [
+    time::Duration::hours(1),
+    time::Duration::hours(6),
+    time::Duration::hours(24),
+];
+
+/// What became of a held-back marketing message's invitation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeldBack {
+    /// Waits for its next try, under a new attempt, until `due`.
+    Waits { due: String },
+    /// Not tried again: a US guest, or tried as often as
+    /// [`HELD_BACK_DELAYS`] allows. The caller fails it.
+    Final,
+    /// The invitation had moved on (another attempt, a repeated report).
+    Moved,
+}
+
+/// WhatsApp held back `attempt`'s marketing message (63049): outside the
+/// US, the invitation waits (not failed) under a new attempt until the
+/// delay for that attempt has passed; reconciliation then sends it as the
+/// daily limit allows, saying so on the invitation meanwhile.
+pub async fn held_back(
+    store: &dyn WaitingStore,
+    invitation_id: &InvitationId,
+    attempt: u32,
+    now: OffsetDateTime,
+) -> Result<HeldBack, StoreError> {
+    let at = timestamp(now);
+    for _ in 0..MAX_RACES {
+        let Some(inv) = store.get_invitation(invitation_id).await? else {
+            return Ok(HeldBack::Moved);
+        };
+        if inv.attempt != attempt || !matches!(inv.status, Status::Sending | Status::Sent) {
+            return Ok(HeldBack::Moved);
+        }
+        let delay = HELD_BACK_DELAYS.get(attempt.saturating_sub(1) as usize);
+        let Some(delay) = delay.filter(|_| inv.guest.phone.country_code() != 1) else {
+            return Ok(HeldBack::Final);
+        };
+        let due = timestamp(now + *delay);
+        let mut t = lifecycle::forced(&inv, Status::Waiting, &at);
+        t.new_attempt = Some(attempt + 1);
+        t.due_at = Some(due.clone());
+        t.error = Some(crate::ports::ErrorInfo {
+            code: MARKETING_HELD_BACK.code.into(),
+            message: format!("{}; tried again at {due}", MARKETING_HELD_BACK.message),
+        });
+        if store.transition(&t).await? {
+            tracing::warn!(%invitation_id, attempt, %due, "WhatsApp held back the marketing message; tried again later");
+            return Ok(HeldBack::Waits { due });
         }
     }
     Err(StoreError::Backend(format!(

@@ -84,6 +84,9 @@ pub struct Invitation {
     /// (a redelivery found it mid-send): the organizer decides, nothing resends.
     pub flag: Option<String>,
     pub updated_at: String,
+    /// While waiting: not to be sent before then (WhatsApp held its
+    /// marketing message back); None waits only for the daily limit.
+    pub due_at: Option<String>,
     pub timestamps: Timestamps,
     /// The secret of the guest's answer token ([`AnswerToken`]); empty on
     /// invitations written before tokens, which no token opens.
@@ -91,6 +94,12 @@ pub struct Invitation {
 }
 
 impl Invitation {
+    /// Where it sorts among invitations in flight: when it is due, else
+    /// when it last changed (the oldest first).
+    pub fn in_flight_since(&self) -> &str {
+        self.due_at.as_deref().unwrap_or(&self.updated_at)
+    }
+
     /// The token that answers this invitation (its RSVP page, its buttons).
     pub fn answer_token(&self) -> Option<AnswerToken> {
         (!self.answer_secret.is_empty()).then(|| AnswerToken {
@@ -121,6 +130,7 @@ impl Invitation {
             error_message: None,
             flag: None,
             updated_at: now.to_owned(),
+            due_at: None,
             timestamps: BTreeMap::from([(Status::Queued, now.to_owned())]),
             answer_secret: AnswerToken::new_secret(),
         }

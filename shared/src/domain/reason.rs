@@ -75,10 +75,11 @@ pub struct Reason {
 }
 
 /// Every reason the product records.
-pub const ALL: [Reason; 6] = [
+pub const ALL: [Reason; 7] = [
     OPTED_OUT,
     OPTED_OUT_BY_YOU,
     MARKETING_TO_US,
+    MARKETING_HELD_BACK,
     EVENT_MISSING,
     TEMPLATE_MISSING,
     ANSWERED,
@@ -121,6 +122,14 @@ pub const MARKETING_TO_US: Reason = Reason {
     code: "marketing_to_us",
     message: "WhatsApp does not deliver Marketing templates to US (+1) numbers; not sent",
     action: Action::MarketingNotDelivered,
+};
+
+/// WhatsApp held back a marketing message for a guest outside the US
+/// (Twilio's 63049): it waits and is tried again later, by itself.
+pub const MARKETING_HELD_BACK: Reason = Reason {
+    code: "marketing_held_back",
+    message: "WhatsApp held back this marketing message for now (63049)",
+    action: Action::RetryLater,
 };
 
 /// The event was deleted before the message was rendered.

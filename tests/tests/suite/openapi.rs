@@ -629,7 +629,7 @@ fn the_checker_catches_what_the_document_does_not_say() {
         "invitation_id": "inv_1", "job_id": "job_1", "guest_id": "g1", "name": "Ana",
         "status": "queued", "attempt": 1, "error_code": null, "error_message": null,
         "error_action": null, "what_to_do": null, "flag": null, "message_sid": null, "template_id": "default", "template_version": 1,
-        "updated_at": "2026-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:00Z", "due_at": null,
         "timestamps": {"queued": "2026-01-01T00:00:00Z"},
     });
     let page = json!({"items": [invitation], "next_cursor": null});

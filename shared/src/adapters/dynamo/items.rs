@@ -276,6 +276,7 @@ impl From<&Invitation> for Item {
             ("error_code", &i.error_code),
             ("error_message", &i.error_message),
             ("flag", &i.flag),
+            ("due_at", &i.due_at),
         ];
         if !i.answer_secret.is_empty() {
             item.insert("answer_secret".into(), s(&i.answer_secret));
@@ -292,7 +293,11 @@ impl From<&Invitation> for Item {
         );
         item.extend(keys::recipient(&i.guest.phone, &created, &i.invitation_id));
         if i.status.is_in_flight() {
-            item.extend(keys::in_flight(&i.invitation_id, i.status, &i.updated_at));
+            item.extend(keys::in_flight(
+                &i.invitation_id,
+                i.status,
+                i.in_flight_since(),
+            ));
         }
         item.extend(keys::change(
             &i.owner,
@@ -339,6 +344,7 @@ impl TryFrom<&Item> for Invitation {
             error_message: r.opt_s("error_message"),
             flag: r.opt_s("flag"),
             updated_at: r.s("updated_at")?,
+            due_at: r.opt_s("due_at"),
             timestamps,
             answer_secret: r.opt_s("answer_secret").unwrap_or_default(),
         })

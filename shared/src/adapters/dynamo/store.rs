@@ -132,8 +132,13 @@ impl InvitationStore for DynamoStore {
                 t.invitation_id.as_str(),
             )),
         );
+        match &t.due_at {
+            Some(due) => update.set("due_at = :due").value(":due", s(due)),
+            None => update.remove("due_at"),
+        };
         if t.to.is_in_flight() {
-            for (i, (name, value)) in keys::in_flight(&t.invitation_id, t.to, &t.at)
+            let since = t.due_at.as_deref().unwrap_or(&t.at);
+            for (i, (name, value)) in keys::in_flight(&t.invitation_id, t.to, since)
                 .into_iter()
                 .enumerate()
             {
@@ -333,7 +338,7 @@ impl InvitationStore for DynamoStore {
                 found.push(Invitation::try_from(item)?);
             }
         }
-        found.sort_by(|a, b| a.updated_at.cmp(&b.updated_at));
+        found.sort_by(|a, b| a.in_flight_since().cmp(b.in_flight_since()));
         found.truncate(limit);
         Ok(found)
     }

@@ -14,7 +14,7 @@ pub use pacer::{JITTER_MARGIN, Pacer, PacingError};
 pub use lookups::BatchLookups;
 
 use crate::app::lifecycle;
-use crate::app::waiting::{self, WaitingStore};
+use crate::app::waiting::{self, HeldBack, WaitingStore};
 use crate::domain::budget::{self, BudgetRules, DailyLimit, SenderProfile};
 use crate::domain::reason::{
     ANSWERED, EVENT_MISSING, MARKETING_TO_US, SEND_UNCONFIRMED, TEMPLATE_MISSING,
@@ -457,6 +457,14 @@ async fn refused(
             .await?;
             Ok(Delivered::Waiting)
         }
+        Refusal::MarketingNotDelivered => {
+            let now = time::OffsetDateTime::now_utc();
+            match waiting::held_back(store, &inv.invitation_id, inv.attempt, now).await? {
+                HeldBack::Waits { .. } => Ok(Delivered::Waiting),
+                HeldBack::Moved => Ok(Delivered::Dropped),
+                HeldBack::Final => fail(store, inv, err).await,
+            }
+        }
         Refusal::RetryLater if record.receive_count < deps.max_receive_count => {
             // Give the claim back so the redelivery can take it, and back off.
             lifecycle::force(store, inv, Status::Queued, &now(), None, None).await?;
@@ -468,17 +476,20 @@ async fn refused(
             }
             Err(RecordError::Retry(err.to_string()))
         }
-        _ => {
-            let error = err.error.clone();
-            tracing::warn!(invitation_id = %inv.invitation_id, code = %error.code, error = %err, "send failed permanently");
-            if err.refusal == Refusal::OptedOut {
-                record_provider_opt_out(store, inv).await?;
-            }
-            let code = error.code.clone();
-            lifecycle::force(store, inv, Status::Failed, &now(), None, Some(error)).await?;
-            Ok(Delivered::Failed { code })
-        }
+        _ => fail(store, inv, err).await,
     }
+}
+
+/// The provider refused the send for good: the invitation fails with its words.
+async fn fail(store: &dyn SenderStore, inv: &Invitation, err: ProviderError) -> RecordResult {
+    let error = err.error.clone();
+    tracing::warn!(invitation_id = %inv.invitation_id, code = %error.code, error = %err, "send failed permanently");
+    if err.refusal == Refusal::OptedOut {
+        record_provider_opt_out(store, inv).await?;
+    }
+    let code = error.code.clone();
+    lifecycle::force(store, inv, Status::Failed, &now(), None, Some(error)).await?;
+    Ok(Delivered::Failed { code })
 }
 
 /// Counts the batch's guests against the daily budget, in one take: for
