@@ -14,7 +14,8 @@ export const VIA_LABEL = { button: 'WhatsApp button', typed: 'WhatsApp reply', l
 export function reason(inv) {
   if (!inv || (!inv.error_code && !inv.error_message)) return '';
   const words = inv.error_message || 'Twilio could not send the message';
-  return inv.error_code ? `${words} (error ${inv.error_code})` : words;
+  const when = inv.due_at ? `; tried again at ${shortTime(inv.due_at)}` : '';
+  return inv.error_code ? `${words}${when} (error ${inv.error_code})` : `${words}${when}`;
 }
 
 /** What the organizer can do about it, as the API says. */

@@ -80,7 +80,7 @@ function rowSignature(row) {
   const a = row.rsvp;
   return JSON.stringify([row.name, row.phone, row.opted_out, state.loaded, state.selected.has(row.guest_id),
     a?.answer, a?.companions, a?.via, a?.at,
-    i?.invitation_id, i?.status, i?.attempt, i?.updated_at, i?.error_code, i?.error_message, i?.error_action, i?.what_to_do, i?.flag]);
+    i?.invitation_id, i?.status, i?.attempt, i?.updated_at, i?.error_code, i?.error_message, i?.error_action, i?.what_to_do, i?.flag, i?.due_at]);
 }
 
 function badgeHtml(i) {

@@ -199,10 +199,7 @@ pub async fn held_back(
         let mut t = lifecycle::forced(&inv, Status::Waiting, &at);
         t.new_attempt = Some(attempt + 1);
         t.due_at = Some(due.clone());
-        t.error = Some(crate::ports::ErrorInfo {
-            code: MARKETING_HELD_BACK.code.into(),
-            message: format!("{}; tried again at {due}", MARKETING_HELD_BACK.message),
-        });
+        t.error = Some(MARKETING_HELD_BACK.into());
         if store.transition(&t).await? {
             tracing::warn!(%invitation_id, attempt, %due, "WhatsApp held back the marketing message; tried again later");
             return Ok(HeldBack::Waits { due });
