@@ -45,7 +45,7 @@ pub struct Transition {
     pub due_at: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ErrorInfo {
     pub code: String,
     pub message: String,
@@ -543,6 +543,14 @@ pub trait SendQueue: Send + Sync {
     async fn dead_letter(&self, body: &str, reason: &str) -> Result<(), QueueError>;
 }
 
+/// Where a delivery report goes when the store cannot apply it while the
+/// provider waits for its answer: applied behind it, durably, by the
+/// reports queue's consumer.
+#[async_trait]
+pub trait ReportQueue: Send + Sync {
+    async fn defer(&self, report: &DeliveryReport) -> Result<(), QueueError>;
+}
+
 /// How long a provider's request may take before its outcome counts as
 /// unknown (the sender keeps this much of its deadline for each send).
 pub const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -551,7 +559,7 @@ pub const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10)
 /// reports about the message name it, so a report finds its invitation
 /// without an index on the provider's message id, and one for an earlier
 /// attempt is recognised and ignored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MessageRef {
     pub invitation_id: InvitationId,
     /// Absent from references given out before it was added.
@@ -568,7 +576,8 @@ pub struct OutboundMessage {
 }
 
 /// What a provider's refusal or failure means, whatever the provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Refusal {
     /// Over the channel's daily limit of new recipients: the message
     /// waits for the window, it has not failed.
@@ -636,8 +645,9 @@ pub trait Messenger: Send + Sync {
     async fn fetch(&self, sid: &str) -> Result<Option<ProviderMessage>, ProviderError>;
 }
 
-/// What a provider reports about a message it was given.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a provider reports about a message it was given. As JSON, it is
+/// what the reports queue carries ([`ReportQueue`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DeliveryReport {
     pub reference: MessageRef,
     /// None: a status that carries no news (before our own `sending`).

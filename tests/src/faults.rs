@@ -84,6 +84,9 @@ pub struct Outage {
 #[derive(Debug, Default)]
 struct ReportState {
     outage: Option<Outage>,
+    /// While set, every DynamoDB request of a function waits its turn and
+    /// then this long (a table throttled, its requests retried).
+    slow_dynamodb: Option<std::time::Duration>,
     requests: BTreeMap<String, u64>,
     injected: BTreeMap<&'static str, u64>,
     performed: BTreeMap<String, BTreeSet<(String, String)>>,
@@ -134,6 +137,16 @@ impl Report {
     /// Starts (Some) or ends (None) an outage.
     pub fn set_outage(&self, outage: Option<Outage>) {
         self.0.lock().unwrap().outage = outage;
+    }
+
+    /// Makes DynamoDB slow (Some: each function's request queued behind
+    /// the others, then taking this long) or well again (None).
+    pub fn set_slow_dynamodb(&self, each: Option<std::time::Duration>) {
+        self.0.lock().unwrap().slow_dynamodb = each;
+    }
+
+    fn slow_dynamodb(&self) -> Option<std::time::Duration> {
+        self.0.lock().unwrap().slow_dynamodb
     }
 
     /// Whether a request is in the outage; its items are read only then.
@@ -233,6 +246,8 @@ impl Policy {
 }
 
 struct Proxy {
+    /// The one request a slow DynamoDB serves at a time.
+    slow_turn: tokio::sync::Mutex<()>,
     /// Tokens of transactions that ran (DynamoDB's idempotent transactions).
     transaction_tokens: Mutex<std::collections::HashSet<String>>,
     upstream: String,
@@ -265,6 +280,7 @@ impl FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let proxy = Arc::new(Proxy {
+            slow_turn: tokio::sync::Mutex::new(()),
             transaction_tokens: Mutex::default(),
             upstream: upstream.trim_end_matches('/').to_owned(),
             faults,
@@ -313,6 +329,10 @@ fn queue_kind(url_or_name: &str) -> &'static str {
     let name = url_or_name.rsplit('/').next().unwrap_or_default();
     if name.starts_with(names::DEAD_LETTER_QUEUE) {
         "dead-letter queue"
+    } else if name.starts_with(names::REPORTS_DEAD_LETTER_QUEUE) {
+        "reports dead-letter queue"
+    } else if name.starts_with(names::REPORTS_QUEUE) {
+        "reports queue"
     } else {
         "queue"
     }
@@ -480,6 +500,13 @@ async fn handle(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
     }
 
     let faults = proxy.faults;
+    if service == "dynamodb"
+        && let Some(each) = proxy.report.slow_dynamodb()
+    {
+        let _turn = proxy.slow_turn.lock().await;
+        tokio::time::sleep(each).await;
+        proxy.report.injected("slow_dynamodb", 1);
+    }
     if service == "dynamodb"
         && proxy
             .report

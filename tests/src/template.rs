@@ -195,7 +195,8 @@ impl Template {
 }
 
 /// What a policy statement's `Resource` names, in words: "table", "index",
-/// "queue", "dead-letter queue", "own log group" or "twilio secret".
+/// "queue", "dead-letter queue", "reports queue", "own log group" or
+/// "twilio secret".
 pub fn resource_kind(t: &Template, f: &Function, resource: &Value) -> String {
     let table = t.table_id();
     let log_group = t.target(&f.prop("LoggingConfig").expect("LoggingConfig")["LogGroup"]);
@@ -203,6 +204,9 @@ pub fn resource_kind(t: &Template, f: &Function, resource: &Value) -> String {
     let (_, source) = sender.events("SQS")[0];
     let queue = t.target(&source["Queue"]);
     let dlq = t.target(&t.resource(queue)["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]);
+    let consumer = t.function("delivery-reports");
+    let (_, source) = consumer.events("SQS")[0];
+    let reports = t.target(&source["Queue"]);
     let candidates = [
         ("table", get_att(table, "Arn")),
         (
@@ -211,6 +215,7 @@ pub fn resource_kind(t: &Template, f: &Function, resource: &Value) -> String {
         ),
         ("queue", get_att(queue, "Arn")),
         ("dead-letter queue", get_att(dlq, "Arn")),
+        ("reports queue", get_att(reports, "Arn")),
         ("own log group", get_att(log_group, "Arn")),
         (
             "twilio secret",

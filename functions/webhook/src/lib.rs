@@ -1,22 +1,23 @@
 //! `POST /api/whatsapp/webhook`: what the provider posts, signed. The
 //! provider's webhook port checks the signature before anything else is
 //! read and reads the call: a status report goes to
-//! [`shared::app::status_callback`], a guest's message to
+//! [`shared::app::status_callback`] (applied at once, or deferred to the
+//! reports queue when the store is slow), a guest's message to
 //! [`shared::app::inbound_message`], whose confirmation (if any) is sent
 //! back in the provider's answer format.
 
 use lambda_http::{Body, Request, Response};
 use shared::app::inbound_message::{self, InboundStore};
 use shared::app::lifecycle::Outcome;
-use shared::app::status_callback::{self, Applied, ReportStore};
+use shared::app::status_callback::{self, Applied, Received, ReportStore};
 use shared::domain::budget::SenderProfile;
 use shared::edge::http::{self, ApiError};
 use shared::edge::metrics;
-use shared::ports::{ProviderWebhook, WebhookCall, WebhookRejection};
+use shared::ports::{ProviderWebhook, ReportQueue, WebhookCall, WebhookRejection};
 use std::sync::Arc;
 
 /// What the webhook moves: invitations (status reports), opt-outs, the
-/// deliveries it answered, answers, and the daily budget's pause.
+/// deliveries it answered, answers, and the daily budget.
 pub trait WebhookStore: ReportStore + InboundStore {}
 impl<T: ReportStore + InboundStore + ?Sized> WebhookStore for T {}
 
@@ -24,7 +25,9 @@ pub struct Deps {
     pub store: Arc<dyn WebhookStore>,
     /// Checks the provider's signature and reads its calls.
     pub provider: Arc<dyn ProviderWebhook>,
-    /// The WhatsApp sender's limits: how long a daily-limit refusal pauses sending.
+    /// Where a status report goes when the store cannot apply it in time.
+    pub reports: Arc<dyn ReportQueue>,
+    /// The WhatsApp sender's limits (a refusal for the daily limit teaches the budget).
     pub profile: SenderProfile,
     /// The stack's RSVP page (a confirmation may give the guest's link).
     pub rsvp_page_url: String,
@@ -58,15 +61,26 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
     };
     match call {
         WebhookCall::Report(report) => {
-            match status_callback::apply(deps.store.as_ref(), &report, &deps.profile).await {
-                Ok(Applied::Status(Outcome::Applied { .. })) => {
+            let received = status_callback::receive(
+                deps.store.as_ref(),
+                deps.reports.as_ref(),
+                &report,
+                &deps.profile,
+                status_callback::APPLY_WITHIN,
+            )
+            .await;
+            match received {
+                Ok(Received::Applied(Applied::Status(Outcome::Applied { .. }))) => {
                     let code = report.error.as_ref().map(|e| e.code.as_str());
                     if let Some(status) = report.status {
                         metrics::count(status, code);
                     }
                 }
                 Ok(_) => {}
-                Err(err) => return ApiError::from(err).into_response(),
+                Err(error) => {
+                    tracing::error!(%error, "report neither applied nor deferred; reconciliation settles it");
+                    return text(503, "text/plain", "try again later".into());
+                }
             }
             text(200, "text/plain", String::new())
         }

@@ -8,6 +8,7 @@ async fn main() -> Result<(), Error> {
     let deps = webhook::Deps {
         store: config::store_from_env(&sdk)?,
         provider: config::provider_webhook_from_env(&sdk).await?,
+        reports: config::reports_queue_from_env(&sdk)?,
         profile: config::sender_profile()?,
         rsvp_page_url: config::rsvp_page_url()?,
     };

@@ -43,6 +43,16 @@ pub struct Functions {
     pub rsvp_page: rsvp_page::Deps,
 }
 
+/// What the webhook is built with besides its store.
+pub struct WebhookSetup {
+    /// Twilio's auth token, which signs its calls.
+    pub auth_token: SecretString,
+    /// The webhook's URL through a custom domain, if any.
+    pub public_url: Option<String>,
+    /// Where reports the store cannot take in time go.
+    pub reports: Arc<dyn shared::ports::ReportQueue>,
+}
+
 impl Functions {
     /// Every API function, as each Lambda's cold start builds them; `store`
     /// and `queue` give each function its own clients (its own identity, as
@@ -50,8 +60,7 @@ impl Functions {
     pub fn new<S>(
         store: impl Fn(&'static str) -> Arc<S>,
         queue: impl Fn(&'static str) -> Arc<dyn SendQueue>,
-        auth_token: SecretString,
-        webhook_public_url: Option<String>,
+        webhook: WebhookSetup,
         profile: SenderProfile,
         rates: Rates,
         rsvp_page_url: String,
@@ -95,7 +104,8 @@ impl Functions {
             },
             webhook: webhook::Deps {
                 store: store("webhook"),
-                provider: Arc::new(TwilioWebhook::new(auth_token, webhook_public_url)),
+                provider: Arc::new(TwilioWebhook::new(webhook.auth_token, webhook.public_url)),
+                reports: webhook.reports,
                 profile,
                 rsvp_page_url,
             },

@@ -1,13 +1,16 @@
-//! Feeds the sender the way Lambda's SQS event source mapping does: at most
+//! Feeds an SQS consumer (the sender, the delivery reports' consumer) the
+//! way Lambda's SQS event source mapping does: at most
 //! `max_concurrency` batches in flight (one worker each), batches of up to
 //! `batch_size` records as an `SqsEvent`, and on return deletes every
 //! record not listed in the `SqsBatchResponse`'s failures. Failed records
 //! stay hidden until their visibility timeout, then come back.
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
 use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -32,23 +35,50 @@ pub async fn check_queue(sqs: &Client, queue_url: &str) -> Result<(), String> {
         .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
 }
 
-/// Starts one worker per sender instance.
+/// One function instance's handler of a batch.
+pub type Handler =
+    Arc<dyn Fn(SqsEvent) -> Pin<Box<dyn Future<Output = SqsBatchResponse> + Send>> + Send + Sync>;
+
+/// A handler for each sender instance.
+pub fn sender(deps: Arc<sender::Deps>) -> Handler {
+    Arc::new(move |event| {
+        let deps = deps.clone();
+        Box::pin(async move { sender::handle(&deps, event).await })
+    })
+}
+
+/// A handler for each instance of the delivery reports' consumer.
+pub fn delivery_reports(deps: Arc<delivery_reports::Deps>) -> Handler {
+    Arc::new(move |event| {
+        let deps = deps.clone();
+        Box::pin(async move { delivery_reports::handle(&deps, event).await })
+    })
+}
+
+/// Starts one worker per function instance.
 pub fn spawn(
     sqs: Client,
     config: PollerConfig,
-    senders: Vec<Arc<sender::Deps>>,
+    instances: Vec<Handler>,
     stopped: watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
-    senders
+    instances
         .into_iter()
-        .map(|deps| tokio::spawn(worker(sqs.clone(), config.clone(), deps, stopped.clone())))
+        .map(|handler| {
+            tokio::spawn(worker(
+                sqs.clone(),
+                config.clone(),
+                handler,
+                stopped.clone(),
+            ))
+        })
         .collect()
 }
 
 async fn worker(
     sqs: Client,
     config: PollerConfig,
-    deps: Arc<sender::Deps>,
+    handler: Handler,
     stopped: watch::Receiver<bool>,
 ) {
     while !*stopped.borrow() {
@@ -74,7 +104,7 @@ async fn worker(
             continue;
         }
         let event = to_event(&messages, &config.queue_url);
-        let response = sender::handle(&deps, event).await;
+        let response = handler(event).await;
         let failed: HashSet<&str> = response
             .batch_item_failures
             .iter()

@@ -1,7 +1,8 @@
 //! The local stack's AWS resources, created when missing from the same
 //! definitions `template.yaml` is held to: the table (the DynamoDB
 //! adapter's [`TABLE`]), the send queue and its dead-letter queue
-//! ([`QUEUE`](shared::edge::deployment::QUEUE) settings), and the Twilio secret.
+//! ([`QUEUE`](shared::edge::deployment::QUEUE) settings), the reports queue
+//! and its dead-letter queue ([`REPORTS_QUEUE`]), and the Twilio secret.
 
 use crate::stack::{StackError, StackOptions, TwilioSetup};
 use aws_sdk_dynamodb::types::{
@@ -11,6 +12,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_sqs::types::QueueAttributeName;
 use shared::adapters::dynamo::{TABLE, TTL_ATTRIBUTE};
 use shared::edge::config::twilio_secret_json;
+use shared::edge::deployment::REPORTS_QUEUE;
 
 fn describe<E: std::error::Error + 'static>(e: E) -> String {
     aws_sdk_sqs::error::DisplayErrorContext(e).to_string()
@@ -130,14 +132,49 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Resu
     Ok(())
 }
 
+/// The send queue and its dead-letter queue: their URLs.
 pub async fn create_queues(
     sqs: &aws_sdk_sqs::Client,
     options: &StackOptions,
 ) -> Result<(String, String), StackError> {
+    let names = &options.names;
+    create_queue_pair(
+        sqs,
+        &names.queue,
+        &names.dead_letter_queue,
+        options.visibility_timeout_seconds,
+        options.max_receive_count,
+    )
+    .await
+}
+
+/// The reports queue and its dead-letter queue ([`REPORTS_QUEUE`]): their URLs.
+pub async fn create_reports_queues(
+    sqs: &aws_sdk_sqs::Client,
+    options: &StackOptions,
+) -> Result<(String, String), StackError> {
+    let names = &options.names;
+    create_queue_pair(
+        sqs,
+        &names.reports_queue,
+        &names.reports_dead_letter_queue,
+        REPORTS_QUEUE.visibility_timeout_seconds,
+        REPORTS_QUEUE.max_receive_count,
+    )
+    .await
+}
+
+async fn create_queue_pair(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    dead_letter_name: &str,
+    visibility_timeout_seconds: u32,
+    max_receive_count: u32,
+) -> Result<(String, String), StackError> {
     let err = bootstrap("queues");
     let dlq = sqs
         .create_queue()
-        .queue_name(&options.names.dead_letter_queue)
+        .queue_name(dead_letter_name)
         .send()
         .await
         .map_err(|e| err(describe(e)))?;
@@ -157,14 +194,14 @@ pub async fn create_queues(
         .ok_or_else(|| err("no dead-letter queue ARN".into()))?;
     let redrive = serde_json::json!({
         "deadLetterTargetArn": dlq_arn,
-        "maxReceiveCount": options.max_receive_count.to_string(),
+        "maxReceiveCount": max_receive_count.to_string(),
     });
     let queue = sqs
         .create_queue()
-        .queue_name(&options.names.queue)
+        .queue_name(name)
         .attributes(
             QueueAttributeName::VisibilityTimeout,
-            options.visibility_timeout_seconds.to_string(),
+            visibility_timeout_seconds.to_string(),
         )
         .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
         .send()

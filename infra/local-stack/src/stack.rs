@@ -9,7 +9,7 @@ use shared::domain::budget::{DAY_SECONDS, SenderProfile};
 use shared::domain::cost::Rates;
 use shared::edge::config::{self, load_twilio_credentials};
 use shared::edge::deployment::RECONCILE_EVERY_MINUTES;
-use shared::edge::deployment::{QUEUE, SEND_BACKOFF, names};
+use shared::edge::deployment::{QUEUE, REPORTS_QUEUE, SEND_BACKOFF, names};
 use shared::edge::metrics;
 use shared::edge::routes::{RSVP_PAGE_PATH, WEBHOOK_PATH};
 use std::sync::Arc;
@@ -129,6 +129,8 @@ pub struct ResourceNames {
     pub table: String,
     pub queue: String,
     pub dead_letter_queue: String,
+    pub reports_queue: String,
+    pub reports_dead_letter_queue: String,
     pub twilio_secret: String,
 }
 
@@ -146,6 +148,8 @@ impl ResourceNames {
             table: name(names::TABLE),
             queue: name(names::QUEUE),
             dead_letter_queue: name(names::DEAD_LETTER_QUEUE),
+            reports_queue: name(names::REPORTS_QUEUE),
+            reports_dead_letter_queue: name(names::REPORTS_DEAD_LETTER_QUEUE),
             twilio_secret: name(names::TWILIO_SECRET),
         }
     }
@@ -233,6 +237,9 @@ pub struct LocalStack {
     pub rsvp_page_url: String,
     pub queue_url: String,
     pub dead_letter_queue_url: String,
+    /// Status reports the webhook deferred, and their dead-letter queue.
+    pub reports_queue_url: String,
+    pub reports_dead_letter_queue_url: String,
     pub names: ResourceNames,
     /// The WhatsApp sender's limits the stack runs with.
     pub profile: SenderProfile,
@@ -297,13 +304,14 @@ impl Clients {
 
 /// The functions the local stack runs, by binary name (template.yaml's
 /// `BuildProperties.Binary`).
-/// Every function: those the route table names, and the two no route
-/// calls (the queue's sender, the scheduled reconcile).
+/// Every function: those the route table names, and the three no route
+/// calls (the queue's sender, the scheduled reconcile, the reports queue's
+/// consumer).
 fn functions() -> Vec<&'static str> {
     let mut all: Vec<&'static str> = shared::edge::routes::ROUTES
         .iter()
         .map(|r| r.function)
-        .chain(["sender", "reconcile"])
+        .chain(["sender", "reconcile", "delivery-reports"])
         .collect();
     all.sort_unstable();
     all.dedup();
@@ -323,6 +331,8 @@ impl LocalStack {
         resources::create_table(&admin.dynamodb, &names.table).await?;
         let (queue_url, dead_letter_queue_url) =
             resources::create_queues(&admin.sqs, &options).await?;
+        let (reports_queue_url, reports_dead_letter_queue_url) =
+            resources::create_reports_queues(&admin.sqs, &options).await?;
         resources::seed_secret(&admin.secrets, &names.twilio_secret, &options.twilio).await?;
 
         let listener = TcpListener::bind(("127.0.0.1", options.port))
@@ -345,11 +355,18 @@ impl LocalStack {
         // Read back through the same code the Lambdas use, as each cold start does.
         let webhook_secret =
             load_twilio_credentials(&clients["webhook"].secrets, &names.twilio_secret).await?;
+        let reports = Arc::new(SqsQueue::new(
+            clients["webhook"].sqs.clone(),
+            &reports_queue_url,
+        ));
         let functions = api::Functions::new(
             store,
             queue,
-            webhook_secret.auth_token,
-            options.webhook_public_url.clone(),
+            api::WebhookSetup {
+                auth_token: webhook_secret.auth_token,
+                public_url: options.webhook_public_url.clone(),
+                reports,
+            },
             options.profile,
             options.rates.clone(),
             rsvp_page_url.clone(),
@@ -372,7 +389,7 @@ impl LocalStack {
                     what: "sender",
                     reason: e.to_string(),
                 })?;
-            senders.push(Arc::new(sender::Deps {
+            senders.push(poller::sender(Arc::new(sender::Deps {
                 store: sender_store.clone(),
                 messenger: messenger.clone(),
                 queue: sender_queue.clone(),
@@ -381,7 +398,7 @@ impl LocalStack {
                 profile: options.profile,
                 max_receive_count: options.max_receive_count,
                 backoff: options.retry_backoff,
-            }));
+            })));
         }
 
         let (shutdown, stopped) = watch::channel(false);
@@ -420,13 +437,47 @@ impl LocalStack {
                 what: "event source mapping",
                 reason,
             })?;
-        tasks.extend(poller::spawn(sender.sqs.clone(), poll, senders, stopped));
+        tasks.extend(poller::spawn(
+            sender.sqs.clone(),
+            poll,
+            senders,
+            stopped.clone(),
+        ));
+        // The reports queue's consumer, with its own role and mapping.
+        let consumer = &clients["delivery-reports"];
+        poller::check_queue(&consumer.sqs, &reports_queue_url)
+            .await
+            .map_err(|reason| StackError::Bootstrap {
+                what: "event source mapping",
+                reason,
+            })?;
+        let consumers = (0..REPORTS_QUEUE.max_concurrency)
+            .map(|_| {
+                poller::delivery_reports(Arc::new(delivery_reports::Deps {
+                    store: store("delivery-reports"),
+                    profile: options.profile,
+                }))
+            })
+            .collect();
+        let reports_poll = poller::PollerConfig {
+            queue_url: reports_queue_url.clone(),
+            batch_size: REPORTS_QUEUE.batch_size,
+            wait_seconds: options.poll_wait_seconds,
+        };
+        tasks.extend(poller::spawn(
+            consumer.sqs.clone(),
+            reports_poll,
+            consumers,
+            stopped,
+        ));
         Ok(Self {
             api_url,
             webhook_url,
             rsvp_page_url,
             queue_url,
             dead_letter_queue_url,
+            reports_queue_url,
+            reports_dead_letter_queue_url,
             names: options.names.clone(),
             profile: options.profile,
             dynamodb: admin.dynamodb,

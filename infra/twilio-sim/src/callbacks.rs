@@ -128,6 +128,7 @@ pub(crate) fn spawn(
             if let Some(code) = step.error_code {
                 params.push(("ErrorCode".to_string(), code.to_string()));
             }
+            let started = std::time::Instant::now();
             let http_status = post(&state, &url, &params).await;
             let status = step.status.to_string();
             state.record_callback(
@@ -135,6 +136,7 @@ pub(crate) fn spawn(
                 CallbackRecord {
                     status,
                     http_status,
+                    answered_in_ms: started.elapsed().as_millis() as u64,
                 },
             );
         }

@@ -34,6 +34,9 @@ pub struct CallbackRecord {
     pub status: String,
     /// What the target answered; 0 when it could not be reached.
     pub http_status: u16,
+    /// How long the target took to answer (Twilio gives up after 15 s,
+    /// and does not retry a status callback).
+    pub answered_in_ms: u64,
 }
 
 /// Counters of create requests, as answered by `GET /_sim/stats`.

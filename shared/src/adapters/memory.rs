@@ -10,11 +10,11 @@ use crate::domain::{
     OptOuts, PhoneNumber, SeenOptOuts, Status, TemplateId,
 };
 use crate::ports::{
-    Admission, Annotation, AttemptStore, BudgetClaim, BudgetStore, BudgetTake, DeliveryStore,
-    DueReminder, EventStore, GuestChanges, GuestPage, GuestStore, IdempotencyClaim,
+    Admission, Annotation, AttemptStore, BudgetClaim, BudgetStore, BudgetTake, DeliveryReport,
+    DeliveryStore, DueReminder, EventStore, GuestChanges, GuestPage, GuestStore, IdempotencyClaim,
     IdempotencyStore, InvitationStore, JobStore, KeyClaim, ListQuery, Messenger, OptOutStore,
     OutboundMessage, Page, ProviderError, ProviderMessage, QueueError, Recorded, ReminderStore,
-    RsvpStore, SendMessage, SendQueue, StoreError, TemplateStore, Transition,
+    ReportQueue, RsvpStore, SendMessage, SendQueue, StoreError, TemplateStore, Transition,
 };
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -960,6 +960,7 @@ impl OptOutStore for MemoryStore {
 pub struct MemoryQueue {
     messages: Mutex<Vec<SendMessage>>,
     dead_letters: Mutex<Vec<(String, String)>>,
+    reports: Mutex<Vec<DeliveryReport>>,
     failing: AtomicBool,
 }
 
@@ -976,6 +977,11 @@ impl MemoryQueue {
     /// Bodies and reasons moved to the dead-letter queue.
     pub fn dead_letters(&self) -> Vec<(String, String)> {
         self.dead_letters.lock().expect("queue lock").clone()
+    }
+
+    /// Delivery reports deferred so far, in order (as the reports queue).
+    pub fn reports(&self) -> Vec<DeliveryReport> {
+        self.reports.lock().expect("queue lock").clone()
     }
 
     /// From now on, enqueueing fails (`true`) or works again.
@@ -1006,6 +1012,20 @@ impl SendQueue for MemoryQueue {
             .lock()
             .expect("queue lock")
             .push((body.to_owned(), reason.to_owned()));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ReportQueue for MemoryQueue {
+    async fn defer(&self, report: &DeliveryReport) -> Result<(), QueueError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(QueueError::Backend("the queue is failing (test)".into()));
+        }
+        self.reports
+            .lock()
+            .expect("queue lock")
+            .push(report.clone());
         Ok(())
     }
 }

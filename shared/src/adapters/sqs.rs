@@ -1,6 +1,6 @@
 //! The [`SendQueue`] on SQS.
 
-use crate::ports::{QueueError, SendMessage, SendQueue};
+use crate::ports::{DeliveryReport, QueueError, ReportQueue, SendMessage, SendQueue};
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::DisplayErrorContext;
@@ -155,5 +155,20 @@ impl SendQueue for SqsQueue {
             .await
             .map_err(|e| QueueError::Backend(DisplayErrorContext(e).to_string()))?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl ReportQueue for SqsQueue {
+    async fn defer(&self, report: &DeliveryReport) -> Result<(), QueueError> {
+        let body = serde_json::to_string(report).expect("a report serializes");
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| QueueError::Backend(DisplayErrorContext(e).to_string()))
     }
 }

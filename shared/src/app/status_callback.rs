@@ -3,13 +3,25 @@
 //! attempt changes nothing), a refusal for the daily limit makes the
 //! invitation wait instead of failing, and a guest's unsubscribe or block
 //! is recorded as their opt-out.
+//!
+//! The provider waits for its answer and does not retry a status report
+//! (Twilio gives up after 15 s): [`receive`] applies the report while it
+//! can answer quickly, and otherwise defers it to the reports queue, whose
+//! consumer applies it ([`apply`] again) behind the answer. Applying is
+//! idempotent and forward-only, so a report applied twice, or late, or
+//! out of order, changes nothing more.
 
 use crate::app::AppError;
 use crate::app::lifecycle::{self, Outcome, StatusReport};
 use crate::app::waiting::{self, HeldBack, WaitingStore};
 use crate::domain::budget::SenderProfile;
 use crate::domain::{OptOut, Status, now};
-use crate::ports::{DeliveryReport, OptOutStore, Refusal};
+use crate::ports::{DeliveryReport, OptOutStore, QueueError, Refusal, ReportQueue};
+use std::time::Duration;
+
+/// How long the store may take to apply a report while the provider
+/// waits; past it the report is deferred, and answered at once.
+pub const APPLY_WITHIN: Duration = Duration::from_millis(1_500);
 
 /// What a report moves: invitations, opt-outs, the daily budget's pause.
 pub trait ReportStore: WaitingStore + OptOutStore {}
@@ -25,6 +37,36 @@ pub enum Applied {
     Waiting(bool),
     /// The status change's outcome under the forward-only rule.
     Status(Outcome),
+}
+
+/// What answering a report did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    Applied(Applied),
+    /// The store was slow or failing: the report waits in the reports
+    /// queue, applied behind the answer.
+    Deferred,
+}
+
+/// Applies a report within `within`, else defers it; Err only when it
+/// could neither be applied nor deferred (the provider's call then fails).
+pub async fn receive(
+    store: &dyn ReportStore,
+    queue: &dyn ReportQueue,
+    report: &DeliveryReport,
+    profile: &SenderProfile,
+    within: Duration,
+) -> Result<Received, QueueError> {
+    let outcome = tokio::time::timeout(within, apply(store, report, profile)).await;
+    let why = match outcome {
+        Ok(Ok(applied)) => return Ok(Received::Applied(applied)),
+        Ok(Err(error)) => error.to_string(),
+        Err(_) => format!("the store took longer than {} ms", within.as_millis()),
+    };
+    let reference = &report.reference;
+    queue.defer(report).await?;
+    tracing::warn!(invitation_id = %reference.invitation_id, attempt = reference.attempt, status = ?report.status, reason = %why, "report deferred to the reports queue; applied behind the answer");
+    Ok(Received::Deferred)
 }
 
 pub async fn apply(

@@ -18,6 +18,8 @@ pub mod env {
     pub const QUEUE_URL: &str = "QUEUE_URL";
     /// The send queue's dead-letter queue (the sender moves poison messages there).
     pub const DEAD_LETTER_QUEUE_URL: &str = "DEAD_LETTER_QUEUE_URL";
+    /// Where the webhook defers status reports it cannot apply in time.
+    pub const REPORTS_QUEUE_URL: &str = "REPORTS_QUEUE_URL";
     /// Name or ARN of the Secrets Manager secret holding Twilio's credentials.
     pub const TWILIO_SECRET_ID: &str = "TWILIO_SECRET_ID";
     pub const TWILIO_API_BASE: &str = "TWILIO_API_BASE";
@@ -262,6 +264,12 @@ pub fn store_from_env(sdk: &aws_config::SdkConfig) -> Result<Arc<DynamoStore>, C
 /// The send queue named by `QUEUE_URL`.
 pub fn queue_from_env(sdk: &aws_config::SdkConfig) -> Result<Arc<SqsQueue>, ConfigError> {
     let url = required(env::QUEUE_URL)?;
+    Ok(Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), url)))
+}
+
+/// The reports queue named by `REPORTS_QUEUE_URL` (the webhook).
+pub fn reports_queue_from_env(sdk: &aws_config::SdkConfig) -> Result<Arc<SqsQueue>, ConfigError> {
+    let url = required(env::REPORTS_QUEUE_URL)?;
     Ok(Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), url)))
 }
 

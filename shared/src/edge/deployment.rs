@@ -53,6 +53,28 @@ pub const SEND_BACKOFF: Backoff = Backoff {
     cap_seconds: QUEUE.max_retry_backoff_seconds,
 };
 
+/// The reports queue (status reports the webhook could not apply while
+/// the provider waited) and its consumer's event source mapping.
+pub struct ReportsQueueSettings {
+    pub batch_size: u32,
+    /// Consumer instances at once: a few, so a slow store is not
+    /// hammered by the backlog it caused.
+    pub max_concurrency: u32,
+    pub consumer_timeout_seconds: u32,
+    /// Six times the consumer's timeout, as AWS advises.
+    pub visibility_timeout_seconds: u32,
+    /// Receives before a report moves to the dead-letter queue.
+    pub max_receive_count: u32,
+}
+
+pub const REPORTS_QUEUE: ReportsQueueSettings = ReportsQueueSettings {
+    batch_size: 10,
+    max_concurrency: 2,
+    consumer_timeout_seconds: 30,
+    visibility_timeout_seconds: 180,
+    max_receive_count: 10,
+};
+
 /// How often reconciliation runs: template.yaml's schedule, the local stack's timer.
 pub const RECONCILE_EVERY_MINUTES: u64 = 5;
 
@@ -61,6 +83,8 @@ pub mod names {
     pub const TABLE: &str = "rsvp-invitations";
     pub const QUEUE: &str = "rsvp-send";
     pub const DEAD_LETTER_QUEUE: &str = "rsvp-send-dlq";
+    pub const REPORTS_QUEUE: &str = "rsvp-reports";
+    pub const REPORTS_DEAD_LETTER_QUEUE: &str = "rsvp-reports-dlq";
     pub const TWILIO_SECRET: &str = "rsvp/twilio";
 }
 

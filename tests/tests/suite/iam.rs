@@ -235,6 +235,40 @@ async fn each_role_grants_exactly_what_its_function_does() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // A report the table cannot take in time waits in the reports queue,
+    // and its consumer applies it: Twilio's 63018 for Ana's message, made
+    // refusable again here (out of reconciliation's sight, which reads the
+    // in-flight index).
+    let attempt = item["attempt"].as_n().unwrap().to_owned();
+    t.stack
+        .dynamodb
+        .update_item()
+        .table_name(&t.stack.names.table)
+        .key("pk", AttributeValue::S(format!("INV#{one}")))
+        .key("sk", AttributeValue::S("INV".into()))
+        .update_expression("SET #status = :sent")
+        .expression_attribute_names("#status", "status")
+        .expression_attribute_values(":sent", AttributeValue::S("sent".into()))
+        .send()
+        .await
+        .unwrap();
+    t.aws.set_slow_dynamodb(Some(Duration::from_secs(2)));
+    let url = format!(
+        "{}?invitation_id={one}&attempt={attempt}",
+        t.stack.webhook_url
+    );
+    let to = format!("whatsapp:{ANA}");
+    let refused = [
+        ("MessageStatus", "failed"),
+        ("ErrorCode", "63018"),
+        ("To", to.as_str()),
+        ("MessageSid", "SM00000000000000000000000000000063"),
+        ("AccountSid", twilio_sim::DEFAULT_ACCOUNT_SID),
+    ];
+    assert_eq!(t.post_signed_callback(&url, &refused).await, 200);
+    t.aws.set_slow_dynamodb(None);
+    t.wait_for_invitation("gala", &one, WAIT, |i| i["status"] == "waiting")
+        .await;
     // Reconciliation has had its runs.
     tokio::time::sleep(Duration::from_secs(3)).await;
 

@@ -9,7 +9,7 @@ use shared::adapters::dynamo::{TABLE, TTL_ATTRIBUTE};
 use shared::domain::Status;
 use shared::domain::budget::{self, DailyLimit};
 use shared::edge::config::env;
-use shared::edge::deployment::QUEUE;
+use shared::edge::deployment::{QUEUE, REPORTS_QUEUE};
 use shared::edge::routes::{Caller, ROUTES, WEBHOOK_PATH};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -368,6 +368,54 @@ fn the_sender_is_fed_by_the_queue_as_the_queue_settings_say() {
 }
 
 #[test]
+fn reports_the_webhook_defers_are_applied_from_their_queue_as_its_settings_say() {
+    let t = Template::load();
+    let consumer = t.function("delivery-reports");
+    let sqs = consumer.events("SQS");
+    assert_eq!(sqs.len(), 1, "the consumer has one SQS event source");
+    let (_, source) = sqs[0];
+    let queue_id = t.target(&source["Queue"]);
+    assert_eq!(
+        number(&source["BatchSize"]),
+        u64::from(REPORTS_QUEUE.batch_size)
+    );
+    assert!(
+        source["FunctionResponseTypes"]
+            .as_array()
+            .is_some_and(|types| types.contains(&json!("ReportBatchItemFailures")))
+    );
+    assert_eq!(
+        number(&source["ScalingConfig"]["MaximumConcurrency"]),
+        u64::from(REPORTS_QUEUE.max_concurrency)
+    );
+    let timeout = number(consumer.prop("Timeout").unwrap());
+    assert_eq!(timeout, u64::from(REPORTS_QUEUE.consumer_timeout_seconds));
+    let queue = &t.resource(queue_id)["Properties"];
+    let visibility = number(&queue["VisibilityTimeout"]);
+    assert_eq!(
+        visibility,
+        u64::from(REPORTS_QUEUE.visibility_timeout_seconds)
+    );
+    assert!(visibility >= 6 * timeout);
+    let redrive = &queue["RedrivePolicy"];
+    let dlq_id = t.target(&redrive["deadLetterTargetArn"]);
+    assert_eq!(
+        number(&redrive["maxReceiveCount"]),
+        u64::from(REPORTS_QUEUE.max_receive_count)
+    );
+    // The webhook defers to this queue, and an alarm watches its dead letters.
+    assert_eq!(
+        t.function("webhook").env()[env::REPORTS_QUEUE_URL],
+        reference(queue_id)
+    );
+    let watched = t
+        .of_type("AWS::CloudWatch::Alarm")
+        .iter()
+        .any(|(_, a)| a["Properties"]["Dimensions"][0]["Value"] == get_att(dlq_id, "QueueName"));
+    assert!(watched, "an alarm watches the reports dead-letter queue");
+}
+
+#[test]
 fn the_webhook_is_a_public_function_url_the_sender_calls_back() {
     let t = Template::load();
     let function = ROUTES
@@ -445,7 +493,13 @@ fn each_function_gets_the_environment_it_reads() {
                 env::TWILIO_SECRET_ID,
                 env::WEBHOOK_PUBLIC_URL,
                 env::RSVP_PAGE_URL,
+                env::REPORTS_QUEUE_URL,
+                env::DAILY_UNIQUE_RECIPIENTS,
             ],
+        ),
+        (
+            "delivery-reports",
+            vec![env::TABLE_NAME, env::DAILY_UNIQUE_RECIPIENTS],
         ),
         ("sender", all.to_vec()),
         ("templates", vec![env::TABLE_NAME]),
@@ -580,7 +634,24 @@ fn each_function_may_do_only_what_it_does() {
                 ]),
                 vec![
                     ("dynamodb:Query", "index"),
+                    ("sqs:SendMessage", "reports queue"),
                     ("secretsmanager:GetSecretValue", "twilio secret"),
+                ],
+            ]
+            .concat(),
+        ),
+        (
+            "delivery-reports",
+            [
+                table(&[
+                    "dynamodb:GetItem",
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:UpdateItem",
+                ]),
+                vec![
+                    ("sqs:ReceiveMessage", "reports queue"),
+                    ("sqs:DeleteMessage", "reports queue"),
+                    ("sqs:GetQueueAttributes", "reports queue"),
                 ],
             ]
             .concat(),

@@ -110,11 +110,18 @@ impl Handlers {
             &t.stack.names.table,
         ));
         let queue = Arc::new(SqsQueue::new(t.stack.sqs.clone(), &t.stack.queue_url));
+        let reports = Arc::new(SqsQueue::new(
+            t.stack.sqs.clone(),
+            &t.stack.reports_queue_url,
+        ));
         let functions = local_stack::api::Functions::new(
             |_| store.clone(),
             |_| queue.clone(),
-            SAMPLE_AUTH_TOKEN.to_owned().into(),
-            None,
+            local_stack::api::WebhookSetup {
+                auth_token: SAMPLE_AUTH_TOKEN.to_owned().into(),
+                public_url: None,
+                reports,
+            },
             t.stack.profile,
             Default::default(),
             t.stack.rsvp_page_url.clone(),
@@ -459,6 +466,10 @@ async fn every_sample_event_goes_through_its_handler() {
             SecretString::from(token.to_owned()),
             None,
         )),
+        reports: Arc::new(SqsQueue::new(
+            t.stack.sqs.clone(),
+            &t.stack.reports_queue_url,
+        )),
         profile: t.stack.profile,
         rsvp_page_url: t.stack.rsvp_page_url.clone(),
     };
@@ -469,6 +480,19 @@ async fn every_sample_event_goes_through_its_handler() {
     assert_eq!(accepted.status(), 200, "{:?}", accepted.body());
     assert_eq!(stored(&h.store, QUEUED_1).await.status, Status::Delivered);
     covered.push("webhook-status-callback.json".into());
+
+    // A report the webhook deferred (the store was slow): its consumer
+    // applies it behind the answer.
+    let batch: aws_lambda_events::event::sqs::SqsEvent =
+        serde_json::from_str(&read("delivery-reports-sqs-batch.json")).expect("an SQS event");
+    let consumer = delivery_reports::Deps {
+        store: h.store.clone(),
+        profile: t.stack.profile,
+    };
+    let response = delivery_reports::handle(&consumer, batch).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(stored(&h.store, QUEUED_1).await.status, Status::Read);
+    covered.push("delivery-reports-sqs-batch.json".into());
 
     // A guest's STOP to the sender, signed with the same sample token.
     let text = read("webhook-inbound-stop.json");
@@ -515,9 +539,15 @@ async fn every_sample_event_goes_through_its_handler() {
     // Without the authorizer's claims no handler does anything (API Gateway
     // rejects such requests first; the handlers don't rely on it).
     for name in covered.iter().filter(|n| {
-        !["sender", "webhook", "reconcile", "rsvp-page"]
-            .iter()
-            .any(|f| n.starts_with(f))
+        ![
+            "sender",
+            "webhook",
+            "reconcile",
+            "rsvp-page",
+            "delivery-reports",
+        ]
+        .iter()
+        .any(|f| n.starts_with(f))
     }) {
         let (route, _) = api_request(name);
         let mut raw: Value = serde_json::from_str(&read(name)).unwrap();

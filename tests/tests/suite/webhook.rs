@@ -337,3 +337,44 @@ async fn a_retry_of_a_delivery_is_answered_once() {
     );
     assert!(opted_out(&t, phone).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_dynamodb_slow_every_status_callback_is_answered_at_once_and_applied_behind() {
+    use e2e::faults::{Faults, Policy};
+    let t = TestStack::start_under(Faults::none(), Policy::from_template(), |_, _| {}).await;
+    t.create_event("gala").await;
+    // Every DynamoDB request queued behind the others, as under throttling
+    // and the SDK's retries: callbacks wait behind the sender's writes.
+    t.aws.set_slow_dynamodb(Some(Duration::from_millis(100)));
+    let body = t.send_bulk("gala", e2e::guests(30)).await;
+    let job_id = body["job_id"].as_str().unwrap().to_owned();
+    // Each of the 30 messages gets sent, delivered and read callbacks.
+    let messages = t
+        .sim_messages_after_callbacks(90, Duration::from_secs(240))
+        .await;
+    t.aws.set_slow_dynamodb(None);
+    let callbacks: Vec<_> = messages.iter().flat_map(|m| &m.callbacks).collect();
+    assert_eq!(callbacks.len(), 90, "{messages:?}");
+    let slowest = callbacks.iter().map(|c| c.answered_in_ms).max().unwrap();
+    assert!(
+        callbacks.iter().all(|c| c.http_status == 200),
+        "{callbacks:?}"
+    );
+    assert!(
+        slowest < 2_000,
+        "a callback took {slowest} ms: {callbacks:?}"
+    );
+    // Some waited in the reports queue, and every one was applied: the
+    // job's counts are exact and every guest read their invitation.
+    let report = t.aws.summary();
+    assert!(
+        report.performed["webhook"].contains(&("sqs:SendMessage".into(), "reports queue".into())),
+        "the webhook deferred reports: {report:?}"
+    );
+    let done = t
+        .wait_for_job(&job_id, Duration::from_secs(120), |j| {
+            j["counts"]["read"] == 30
+        })
+        .await;
+    e2e::assert_counts_exact(&done);
+}
