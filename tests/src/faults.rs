@@ -18,11 +18,13 @@
 //!
 //! It records what passed through ([`Report`]): requests by action, the
 //! faults it injected, the actions each function performed, denials, and
-//! the most writes any one DynamoDB item took in one second.
+//! the most writes any one DynamoDB item took in one second, and, when
+//! asked, write units by partition ([`crate::partitions`]).
 //!
 //! Faults hit only the functions' requests; the stack's own setup and the
 //! tests' direct reads go through untouched.
 
+use crate::partitions;
 use crate::template::Template;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -93,6 +95,9 @@ struct ReportState {
     denied: Vec<String>,
     writes: HashMap<(String, u64), u32>,
     hottest: Option<(String, u32)>,
+    /// Set while write units are counted by partition (each write then
+    /// reads its items back from the emulator).
+    ledger: Option<partitions::Ledger>,
 }
 
 /// A snapshot of a [`Report`].
@@ -143,6 +148,29 @@ impl Report {
     /// the others, then taking this long) or well again (None).
     pub fn set_slow_dynamodb(&self, each: Option<std::time::Duration>) {
         self.0.lock().unwrap().slow_dynamodb = each;
+    }
+
+    /// Counts write units by partition from now on, forgetting what was
+    /// counted (the ledger knows the items it saw written since).
+    pub fn measure_partitions(&self) {
+        self.0.lock().unwrap().ledger = Some(partitions::Ledger::default());
+    }
+
+    /// The `n` hottest partitions and items in transactions, per message
+    /// sent, since [`Report::measure_partitions`].
+    pub fn hottest_partitions(&self, n: usize, messages: usize) -> Option<partitions::Hottest> {
+        let state = self.0.lock().unwrap();
+        state.ledger.as_ref().map(|l| l.hottest(n, messages))
+    }
+
+    fn measuring_partitions(&self) -> bool {
+        self.0.lock().unwrap().ledger.is_some()
+    }
+
+    fn ledger(&self, touched: &[partitions::Touched], after: &HashMap<String, partitions::Image>) {
+        if let Some(ledger) = self.0.lock().unwrap().ledger.as_mut() {
+            ledger.record(touched, after);
+        }
     }
 
     fn slow_dynamodb(&self) -> Option<std::time::Duration> {
@@ -381,41 +409,53 @@ fn needs(service: &str, operation: &str, body: &Value) -> Vec<(String, String)> 
 
 /// The items a DynamoDB write request writes, as `pk|sk`.
 fn written_items(operation: &str, body: &Value) -> Vec<String> {
-    let key = |item: &Value| {
-        format!(
-            "{}|{}",
-            item["pk"]["S"].as_str().unwrap_or_default(),
-            item["sk"]["S"].as_str().unwrap_or_default()
-        )
-    };
-    match operation {
-        "PutItem" => vec![key(&body["Item"])],
-        "UpdateItem" | "DeleteItem" => vec![key(&body["Key"])],
-        "TransactWriteItems" => body["TransactItems"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|part| {
-                let (kind, op) = part.as_object()?.iter().next()?;
-                match kind.as_str() {
-                    "Put" => Some(key(&op["Item"])),
-                    "Update" | "Delete" => Some(key(&op["Key"])),
-                    _ => None,
-                }
-            })
-            .collect(),
-        "BatchWriteItem" => body["RequestItems"]
-            .as_object()
-            .into_iter()
-            .flat_map(|tables| tables.values())
-            .flat_map(|requests| requests.as_array().into_iter().flatten())
-            .map(|r| match r.get("PutRequest") {
-                Some(put) => key(&put["Item"]),
-                None => key(&r["DeleteRequest"]["Key"]),
-            })
-            .collect(),
-        _ => Vec::new(),
+    partitions::touched(operation, body)
+        .into_iter()
+        .filter(|t| !t.checked_only)
+        .map(|t| t.item)
+        .collect()
+}
+
+/// The written items' images once written, read from the emulator itself
+/// (absent: deleted), for the partition ledger.
+async fn images_after(
+    proxy: &Proxy,
+    parts: &http::request::Parts,
+    table: &str,
+    touched: &[partitions::Touched],
+) -> HashMap<String, partitions::Image> {
+    let mut images = HashMap::new();
+    let mut keys: Vec<&serde_json::Map<String, Value>> = Vec::new();
+    for t in touched.iter().filter(|t| !t.checked_only) {
+        if !keys.contains(&&t.key) {
+            keys.push(&t.key);
+        }
     }
+    for chunk in keys.chunks(100) {
+        let body = json!({"RequestItems": {table: {"Keys": chunk, "ConsistentRead": true}}});
+        let mut request = proxy
+            .http
+            .post(format!("{}/", proxy.upstream))
+            .body(body.to_string())
+            .header("x-amz-target", "DynamoDB_20120810.BatchGetItem")
+            .header("content-type", "application/x-amz-json-1.0");
+        if let Some(auth) = parts.headers.get("authorization") {
+            request = request.header("authorization", auth);
+        }
+        let Ok(answer) = request.send().await else {
+            continue;
+        };
+        let Ok(out) = answer.json::<Value>().await else {
+            continue;
+        };
+        for item in out["Responses"][table].as_array().into_iter().flatten() {
+            if let Some(image) = item.as_object() {
+                let t = partitions::touched("PutItem", &json!({"Item": image}));
+                images.insert(t[0].item.clone(), image.clone());
+            }
+        }
+    }
+    images
 }
 
 fn answer(status: u16, body: Value) -> Response {
@@ -603,6 +643,14 @@ async fn handle(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
         return response;
     }
     proxy.report.wrote(written);
+    if service == "dynamodb"
+        && proxy.report.measuring_partitions()
+        && let Some(table) = partitions::table_of(&operation, &body)
+    {
+        let touched = partitions::touched(&operation, &body);
+        let after = images_after(&proxy, &parts, &table, &touched).await;
+        proxy.report.ledger(&touched, &after);
+    }
     if let Some(token) = token {
         proxy.transaction_tokens.lock().unwrap().insert(token);
     }

@@ -3,6 +3,7 @@
 
 pub mod faults;
 pub mod logs;
+pub mod partitions;
 pub mod template;
 
 use faults::{FaultProxy, Faults, Policy, Report};

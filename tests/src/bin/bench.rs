@@ -5,7 +5,10 @@
 //! simulator (50), --concurrency C sender instances (the deployed default),
 //! --faults on (off: the run goes through the fault layer with
 //! `Faults::harsh()`, Twilio losing some answers and callbacks, and
-//! reconciliation every 10 s), --out FILE (bench-results.json).
+//! reconciliation every 10 s), --partitions off (on: write units by
+//! partition key are counted, each write read back from the emulator, and
+//! the five hottest partitions and items in transactions printed per
+//! message sent), --out FILE (bench-results.json).
 //!
 //! `--store memory` measures the sender's pacing alone: the sender fleet
 //! (`--concurrency` instances of the real handler, each with its own pacer,
@@ -31,6 +34,7 @@ struct Options {
     latency_ms: u64,
     concurrency: u32,
     faults: bool,
+    partitions: bool,
     /// "stack" (the local stack) or "memory" (the sender alone).
     store: String,
     out: String,
@@ -43,6 +47,7 @@ fn options() -> Result<Options, String> {
         latency_ms: 50,
         concurrency: QUEUE.max_concurrency,
         faults: false,
+        partitions: true,
         store: "stack".into(),
         out: "bench-results.json".into(),
     };
@@ -69,6 +74,13 @@ fn options() -> Result<Options, String> {
                     "on" => true,
                     "off" => false,
                     _ => return Err(format!("--faults {value}: on or off")),
+                }
+            }
+            "--partitions" => {
+                o.partitions = match value.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err(format!("--partitions {value}: on or off")),
                 }
             }
             other => return Err(format!("unknown option {other}")),
@@ -295,6 +307,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     t.create_event("bench").await;
     let requests = |service| t.aws.summary().requests_to(service);
     let before = [requests("dynamodb"), requests("sqs")];
+    if o.partitions {
+        t.aws.measure_partitions();
+    }
 
     let started = Instant::now();
     let body = t.send_bulk("bench", guests(o.guests)).await;
@@ -380,6 +395,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The job's counters against the invitations themselves.
     let counters_match = e2e::job_counts(&job) == e2e::status_counts(&invitations);
     let aws = t.aws.summary();
+    let hottest = t.aws.hottest_partitions(5, messages.len());
+    if let Some(hottest) = &hottest {
+        println!("hottest partitions, write units per message sent:");
+        for (partition, units) in &hottest.partitions {
+            println!("  {units:6.2}  {partition}");
+        }
+        println!("items in the most transactions, per message sent:");
+        for (item, n) in &hottest.items_in_transactions {
+            println!("  {n:6.3}  {item}");
+        }
+    }
     let per_invitation = |n: u64| n as f64 / o.guests.max(1) as f64;
     let mut memory = serde_json::Map::new();
     for (name, pid) in t.emulator_pids() {
@@ -406,6 +432,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "faults": if o.faults { json!(faults) } else { Value::Null },
         "faults_injected": aws.injected,
         "highest_writes_per_second_to_one_item": aws.hottest_item,
+        "hottest_partitions_per_message": hottest,
         "messages_sent": messages.len(),
         "duplicates_sent": duplicates,
         "invitations_stranded": stranded,

@@ -1,0 +1,204 @@
+//! Write units by partition key, for the table and every index, as
+//! DynamoDB would spend them: what [`crate::faults`] records when a test or
+//! the benchmark asks it to (`Report::measure_partitions`).
+//!
+//! A write to an item costs its table partition 1 unit, 2 in a transaction.
+//! Each index the item is in, or enters or leaves, is written when the
+//! item's index key or a projected attribute changes: 1 unit (2 in a
+//! transaction) on the partition it leaves and 1 on the one it enters, so
+//! a move within one partition costs 2. Item size is not counted (every
+//! item here is under 1 KB but an idempotent answer's parts).
+//!
+//! It also counts the transactions each item takes part in (condition
+//! checks included): an item in many transactions a second conflicts.
+
+use serde_json::{Map, Value};
+use shared::adapters::dynamo::keys::TABLE;
+use std::collections::HashMap;
+
+/// One item a write request touched.
+#[derive(Debug, Clone)]
+pub struct Touched {
+    /// `pk|sk`.
+    pub item: String,
+    pub key: Map<String, Value>,
+    pub transactional: bool,
+    /// A condition check: in the transaction, not written.
+    pub checked_only: bool,
+}
+
+/// An item as DynamoDB JSON (`{"pk": {"S": "..."}, ...}`).
+pub type Image = Map<String, Value>;
+
+#[derive(Debug, Default)]
+pub struct Ledger {
+    images: HashMap<String, Image>,
+    units: HashMap<String, f64>,
+    transactions: HashMap<String, u32>,
+}
+
+/// The hottest partitions and items, per message sent.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Hottest {
+    /// (`table PK` or `index-name PK`, write units per message), hottest first.
+    pub partitions: Vec<(String, f64)>,
+    /// (`pk|sk`, transactions per message), busiest first.
+    pub items_in_transactions: Vec<(String, f64)>,
+}
+
+fn string(image: &Image, attribute: &str) -> Option<String> {
+    image.get(attribute)?.get("S")?.as_str().map(str::to_owned)
+}
+
+impl Ledger {
+    /// Records writes that landed; `after` holds each written item's image
+    /// once written (absent: deleted).
+    pub fn record(&mut self, touched: &[Touched], after: &HashMap<String, Image>) {
+        for t in touched {
+            if t.transactional {
+                *self.transactions.entry(t.item.clone()).or_default() += 1;
+            }
+            if t.checked_only {
+                continue;
+            }
+            let cost = if t.transactional { 2.0 } else { 1.0 };
+            let pk = string(&t.key, TABLE.partition_key).unwrap_or_default();
+            *self.units.entry(format!("table {pk}")).or_default() += cost;
+            let old = self.images.remove(&t.item);
+            let new = after.get(&t.item).cloned();
+            for index in TABLE.indexes {
+                let place = |image: &Option<Image>| {
+                    let image = image.as_ref()?;
+                    Some((
+                        string(image, index.partition_key)?,
+                        string(image, index.sort_key)?,
+                    ))
+                };
+                let (before, now) = (place(&old), place(&new));
+                let projected_changed = || {
+                    let (Some(old), Some(new)) = (&old, &new) else {
+                        return true;
+                    };
+                    if index.projected.is_empty() {
+                        return old != new;
+                    }
+                    index.projected.iter().any(|a| old.get(*a) != new.get(*a))
+                };
+                match (&before, &now) {
+                    (Some(b), Some(n)) if b == n => {
+                        if projected_changed() {
+                            *self
+                                .units
+                                .entry(format!("{} {}", index.name, n.0))
+                                .or_default() += cost;
+                        }
+                    }
+                    _ => {
+                        for (partition, _) in before.iter().chain(now.iter()) {
+                            *self
+                                .units
+                                .entry(format!("{} {partition}", index.name))
+                                .or_default() += cost;
+                        }
+                    }
+                }
+            }
+            if let Some(new) = new {
+                self.images.insert(t.item.clone(), new);
+            }
+        }
+    }
+
+    /// The `n` hottest partitions and items, per `messages` sent.
+    pub fn hottest(&self, n: usize, messages: usize) -> Hottest {
+        let per = |v: f64| v / messages.max(1) as f64;
+        let mut partitions: Vec<(String, f64)> = self
+            .units
+            .iter()
+            .map(|(k, v)| (k.clone(), per(*v)))
+            .collect();
+        partitions.sort_by(|a, b| b.1.total_cmp(&a.1));
+        partitions.truncate(n);
+        let mut items: Vec<(String, f64)> = self
+            .transactions
+            .iter()
+            .map(|(k, v)| (k.clone(), per(*v as f64)))
+            .collect();
+        items.sort_by(|a, b| b.1.total_cmp(&a.1));
+        items.truncate(n);
+        Hottest {
+            partitions,
+            items_in_transactions: items,
+        }
+    }
+}
+
+/// The items a DynamoDB write request touches, with their keys.
+pub fn touched(operation: &str, body: &Value) -> Vec<Touched> {
+    let key_of = |item: &Value| -> Map<String, Value> {
+        let mut key = Map::new();
+        for a in [TABLE.partition_key, TABLE.sort_key] {
+            if let Some(v) = item.get(a) {
+                key.insert(a.to_owned(), v.clone());
+            }
+        }
+        key
+    };
+    let one = |item: &Value, transactional: bool, checked_only: bool| {
+        let key = key_of(item);
+        Touched {
+            item: format!(
+                "{}|{}",
+                string(&key, TABLE.partition_key).unwrap_or_default(),
+                string(&key, TABLE.sort_key).unwrap_or_default()
+            ),
+            key,
+            transactional,
+            checked_only,
+        }
+    };
+    match operation {
+        "PutItem" => vec![one(&body["Item"], false, false)],
+        "UpdateItem" | "DeleteItem" => vec![one(&body["Key"], false, false)],
+        "TransactWriteItems" => body["TransactItems"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|part| {
+                let (kind, op) = part.as_object()?.iter().next()?;
+                Some(match kind.as_str() {
+                    "Put" => one(&op["Item"], true, false),
+                    "ConditionCheck" => one(&op["Key"], true, true),
+                    _ => one(&op["Key"], true, false),
+                })
+            })
+            .collect(),
+        "BatchWriteItem" => body["RequestItems"]
+            .as_object()
+            .into_iter()
+            .flat_map(|tables| tables.values())
+            .flat_map(|requests| requests.as_array().into_iter().flatten())
+            .map(|r| match r.get("PutRequest") {
+                Some(put) => one(&put["Item"], false, false),
+                None => one(&r["DeleteRequest"]["Key"], false, false),
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The table a write request names.
+pub fn table_of(operation: &str, body: &Value) -> Option<String> {
+    let name = match operation {
+        "TransactWriteItems" => body["TransactItems"]
+            .as_array()?
+            .first()?
+            .as_object()?
+            .values()
+            .next()?["TableName"]
+            .as_str(),
+        "BatchWriteItem" => return body["RequestItems"].as_object()?.keys().next().cloned(),
+        _ => body["TableName"].as_str(),
+    };
+    name.map(str::to_owned)
+}
