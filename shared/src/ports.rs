@@ -309,7 +309,6 @@ pub trait GuestStore: Send + Sync {
         owner: &str,
         event: &EventId,
         id: &GuestId,
-        at: &str,
     ) -> Result<bool, StoreError>;
     /// What changed after `since` (None: from the start), at most about `limit`.
     async fn guest_changes(

@@ -16,6 +16,9 @@
 //!   an action its role in template.yaml does not grant is denied with
 //!   `AccessDeniedException`, as AWS would.
 //!
+//! - Indexes can lag (`Report::set_index_lag`): an index query leaves out
+//!   items written less than a random delay ago.
+//!
 //! It records what passed through ([`Report`]): requests by action, the
 //! faults it injected, the actions each function performed, denials, and
 //! the most writes any one DynamoDB item took in one second, and, when
@@ -98,6 +101,11 @@ struct ReportState {
     /// Set while write units are counted by partition (each write then
     /// reads its items back from the emulator).
     ledger: Option<partitions::Ledger>,
+    /// While set, an index read sees an item only this long (at random,
+    /// up to it) after its last write, as a global secondary index lags.
+    index_lag: Option<std::time::Duration>,
+    /// When each item written becomes visible to index reads (`pk|sk`).
+    visible_in_indexes: HashMap<String, std::time::Instant>,
 }
 
 /// A snapshot of a [`Report`].
@@ -161,6 +169,36 @@ impl Report {
     pub fn hottest_partitions(&self, n: usize, messages: usize) -> Option<partitions::Hottest> {
         let state = self.0.lock().unwrap();
         state.ledger.as_ref().map(|l| l.hottest(n, messages))
+    }
+
+    /// Makes every index lag behind the table (Some: each write reaches
+    /// the indexes after a random delay up to this) or keep up (None).
+    pub fn set_index_lag(&self, most: Option<std::time::Duration>) {
+        self.0.lock().unwrap().index_lag = most;
+    }
+
+    fn lag_indexes(&self, written: &[String]) {
+        let mut state = self.0.lock().unwrap();
+        let Some(most) = state.index_lag else {
+            return;
+        };
+        for item in written {
+            let at = std::time::Instant::now() + most.mul_f64(rand::random::<f64>());
+            state.visible_in_indexes.insert(item.clone(), at);
+        }
+    }
+
+    /// Whether an index read may see `item` yet.
+    fn visible_in_indexes(&self, item: &str) -> bool {
+        let state = self.0.lock().unwrap();
+        state
+            .visible_in_indexes
+            .get(item)
+            .is_none_or(|at| *at <= std::time::Instant::now())
+    }
+
+    fn lagging_indexes(&self) -> bool {
+        self.0.lock().unwrap().index_lag.is_some()
     }
 
     fn measuring_partitions(&self) -> bool {
@@ -622,6 +660,15 @@ async fn handle(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
             .collect();
     }
 
+    if service == "dynamodb"
+        && operation == "Query"
+        && body.get("IndexName").is_some()
+        && proxy.report.lagging_indexes()
+    {
+        let response = forward(&proxy, &parts, body.to_string().into_bytes()).await;
+        return hide_lagging(&proxy.report, response).await;
+    }
+
     let token = body["ClientRequestToken"]
         .as_str()
         .filter(|_| operation == "TransactWriteItems")
@@ -642,6 +689,7 @@ async fn handle(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
     if response.status() != 200 {
         return response;
     }
+    proxy.report.lag_indexes(&written);
     proxy.report.wrote(written);
     if service == "dynamodb"
         && proxy.report.measuring_partitions()
@@ -684,6 +732,31 @@ async fn handle(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
         let mut failed = out["Failed"].as_array().cloned().unwrap_or_default();
         failed.extend(failed_entries);
         out["Failed"] = Value::Array(failed);
+    }
+    answer(200, out)
+}
+
+/// An index query's answer without the items the index has not caught up
+/// with yet (their last write is still on its way to it).
+async fn hide_lagging(report: &Report, response: Response) -> Response {
+    if response.status() != 200 {
+        return response;
+    }
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap_or_default();
+    let mut out: Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({}));
+    if let Some(items) = out["Items"].as_array_mut() {
+        let before = items.len();
+        items.retain(|item| {
+            let t = partitions::touched("PutItem", &json!({ "Item": item }));
+            report.visible_in_indexes(&t[0].item)
+        });
+        let hidden = before - items.len();
+        if hidden > 0 {
+            report.injected("index_lag", hidden as u64);
+            out["Count"] = json!(items.len());
+        }
     }
     answer(200, out)
 }

@@ -268,6 +268,14 @@ impl InvitationStore for MemoryStore {
         if inv.attempt != attempt {
             return Ok(false);
         }
+        // Looked at by a run that started before the invitation last moved.
+        if note
+            .touched_at
+            .as_ref()
+            .is_some_and(|at| inv.updated_at > *at)
+        {
+            return Ok(false);
+        }
         if inv.message_sid.is_none() {
             inv.message_sid = note.message_sid.clone();
         }
@@ -280,8 +288,8 @@ impl InvitationStore for MemoryStore {
         if let Some(at) = &note.touched_at {
             inv.updated_at = at.clone();
         }
-        if note.flag.is_some() {
-            // A flag changes what the guest's row shows (a Retry button).
+        if note.flag.is_some() || note.touched_at.is_some() {
+            // What the guest's row shows changes (a Retry button, its time).
             let (owner, event, guest) = (
                 inv.owner.clone(),
                 inv.event_id.clone(),
@@ -442,7 +450,6 @@ impl GuestStore for MemoryStore {
         owner: &str,
         event: &EventId,
         id: &GuestId,
-        _at: &str,
     ) -> Result<bool, StoreError> {
         let mut tables = self.tables();
         let removed = tables

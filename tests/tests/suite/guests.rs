@@ -12,6 +12,10 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(90);
 
+/// How far a changes cursor lags now, and a little more.
+const SETTLE: Duration =
+    Duration::from_millis(shared::adapters::dynamo::keys::CHANGES_SETTLE_MS as u64 + 200);
+
 async fn list(t: &TestStack, event: &str, query: &str) -> Value {
     let (status, body) = t
         .request(
@@ -105,9 +109,9 @@ async fn the_guest_list_imports_lists_follows_edits_and_removes() {
     for id in ["ana", "bruno", "carla"] {
         assert!(ids(&imported).contains(&id.to_owned()), "{imported}");
     }
-    // A listing's cursor is taken before it reads (less a second, for
-    // changes still on their way to the index).
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // A listing's cursor is taken before it reads (less the time a change
+    // may take to land and reach the index).
+    tokio::time::sleep(SETTLE).await;
     let since = list(&t, "gala", "limit=1").await["changes"]
         .as_str()
         .unwrap()
@@ -199,8 +203,8 @@ async fn the_guest_list_imports_lists_follows_edits_and_removes() {
         !changed_ids.contains(&"p5511999990004".to_owned()),
         "{changed}"
     );
-    // Nothing changes: nothing comes (after the second the cursor lags).
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // Nothing changes: nothing comes (once past what the cursor lags by).
+    tokio::time::sleep(SETTLE).await;
     let quiet = list(
         &t,
         "gala",
@@ -527,4 +531,118 @@ async fn a_failure_a_newer_invitation_replaced_is_not_retried() {
         .filter(|m| m.params["To"].ends_with(phone) && m.error_code.is_none())
         .count();
     assert_eq!(to_her, 1, "one message reached her");
+}
+
+/// Follows an event's changes from `cursor` until told to stop, keeping
+/// each guest's latest row: what a page following the event shows.
+async fn follow(
+    t: &TestStack,
+    event: &str,
+    mut cursor: String,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> BTreeMap<String, Value> {
+    let mut rows = BTreeMap::new();
+    loop {
+        // Asked to stop: one last walk to the end, then done.
+        let last = *stop.borrow();
+        loop {
+            let part = list(t, event, &format!("since={cursor}&limit=100")).await;
+            for row in part["items"].as_array().unwrap() {
+                rows.insert(row["guest_id"].as_str().unwrap().to_owned(), row.clone());
+            }
+            for gone in part["removed"].as_array().into_iter().flatten() {
+                rows.remove(gone.as_str().unwrap());
+            }
+            cursor = part["changes"].as_str().unwrap().to_owned();
+            if part["next_cursor"].is_null() {
+                break;
+            }
+        }
+        if last {
+            return rows;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_following_the_changes_misses_none_while_indexes_lag_under_faults() {
+    const N: usize = 300;
+    // Reconciliation settles what the faults strand (a record never queued,
+    // a claim whose answer was lost).
+    let t = TestStack::start_under(Faults::harsh(), Policy::from_template(), |_, options| {
+        e2e::quick_reconciliation(options, Duration::from_secs(10), Duration::from_secs(15));
+    })
+    .await;
+    t.create_event("gala").await;
+    // Each write reaches the indexes up to 2 s after it lands.
+    t.aws.set_index_lag(Some(Duration::from_secs(2)));
+    let from = list(&t, "gala", "limit=1").await["changes"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let following = follow(&t, "gala", from, &stopped);
+
+    let work = async {
+        // An import and a send of the same guests at once, then every
+        // invitation followed to where it settles.
+        let import = t.request(
+            "POST",
+            "/api/whatsapp/guests/gala",
+            Some(json!({ "guests": guests(N) })),
+        );
+        let send = t.send_bulk("gala", guests(N));
+        let ((status, imported), sent) = tokio::join!(import, send);
+        assert_eq!(status, 200, "{imported}");
+        let job_id = sent["job_id"].as_str().unwrap().to_owned();
+        t.wait_for_job(&job_id, Duration::from_secs(240), |j| {
+            let settled = ["delivered", "read", "failed", "undelivered", "skipped"];
+            let n: i64 = settled
+                .iter()
+                .map(|s| j["counts"][s].as_i64().unwrap_or(0))
+                .sum();
+            n == N as i64
+        })
+        .await;
+        // Past what the cursor lags by: every change has reached the index.
+        tokio::time::sleep(SETTLE + Duration::from_secs(2)).await;
+        stop.send(true).unwrap();
+    };
+    let (followed, ()) = tokio::join!(following, work);
+
+    let mut listed = BTreeMap::new();
+    let mut query = "limit=200".to_owned();
+    loop {
+        let page = list(&t, "gala", &query).await;
+        for row in page["items"].as_array().unwrap() {
+            listed.insert(row["guest_id"].as_str().unwrap().to_owned(), row.clone());
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => query = format!("limit=200&cursor={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(listed.len(), N);
+    let missing: Vec<&String> = listed
+        .keys()
+        .filter(|id| !followed.contains_key(*id))
+        .collect();
+    assert!(missing.is_empty(), "the page never saw {missing:?}");
+    let stale: Vec<(&Value, &Value)> = listed
+        .iter()
+        .filter(|&(id, row)| followed[id] != *row)
+        .map(|(id, row)| (&followed[id], row))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "{} rows stale on the page, e.g. shown {} but now {}",
+        stale.len(),
+        stale[0].0,
+        stale[0].1
+    );
+    println!(
+        "index lag hid {:?} items from reads",
+        t.aws.summary().injected.get("index_lag")
+    );
 }

@@ -85,6 +85,15 @@ async fn each_role_grants_exactly_what_its_function_does() {
         .state()
         .patch_knobs(json!({"lost_callback_ratio": 0.0}))
         .unwrap();
+    // A dry run reads the event's guest list.
+    let (status, dry) = t
+        .request(
+            "POST",
+            "/api/whatsapp/send-bulk",
+            Some(json!({"event_id": "gala", "guests": [guest("z", "Zoe", "+5511999990027")], "dry_run": true})),
+        )
+        .await;
+    assert_eq!(status, 200, "{dry}");
     // Refused (no guests): the key is released for the real request.
     let (status, _) = t
         .send_bulk_with_key("iam-run", &json!({"event_id": "gala", "guests": []}))
@@ -269,6 +278,20 @@ async fn each_role_grants_exactly_what_its_function_does() {
     t.aws.set_slow_dynamodb(None);
     t.wait_for_invitation("gala", &one, WAIT, |i| i["status"] == "waiting")
         .await;
+    // Its job's status says when the daily limit frees a place.
+    let waiting_job = t.invitation("gala", &one).await["job_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    t.job(&waiting_job).await;
+    // A one-off whose write lands late (DynamoDB slow) stamps its change
+    // again, so a page following the event still sees it.
+    t.aws.set_slow_dynamodb(Some(Duration::from_millis(
+        shared::adapters::dynamo::keys::CHANGE_LANDS_WITHIN_MS as u64 + 200,
+    )));
+    t.send_invitation("gala", guest("l", "Lia", "+5511999990077"))
+        .await;
+    t.aws.set_slow_dynamodb(None);
     // Reconciliation has had its runs.
     tokio::time::sleep(Duration::from_secs(3)).await;
 

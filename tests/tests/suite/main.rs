@@ -17,6 +17,7 @@ mod message_templates;
 mod one_invitation;
 mod openapi;
 mod opt_out;
+mod partitions;
 mod readme;
 mod rsvp;
 mod sam_template;

@@ -596,6 +596,7 @@ fn each_function_may_do_only_what_it_does() {
                     "dynamodb:BatchGetItem",
                     "dynamodb:PutItem",
                     "dynamodb:BatchWriteItem",
+                    "dynamodb:UpdateItem",
                 ]),
                 vec![("sqs:SendMessage", "queue")],
             ]
@@ -605,7 +606,11 @@ fn each_function_may_do_only_what_it_does() {
         (
             "status",
             [
-                table(&["dynamodb:GetItem", "dynamodb:Query"]),
+                table(&[
+                    "dynamodb:GetItem",
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:Query",
+                ]),
                 vec![("dynamodb:Query", "index")],
             ]
             .concat(),
@@ -616,7 +621,6 @@ fn each_function_may_do_only_what_it_does() {
                 table(&[
                     "dynamodb:GetItem",
                     "dynamodb:BatchGetItem",
-                    "dynamodb:Query",
                     "dynamodb:UpdateItem",
                 ]),
                 vec![("dynamodb:Query", "index"), ("sqs:SendMessage", "queue")],

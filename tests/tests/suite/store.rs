@@ -366,3 +366,51 @@ async fn concurrent_callbacks_count_each_invitation_once() {
     assert!(results.iter().all(Result::is_ok), "{results:?}");
     assert_eq!(counts(&store, &job).await, vec![(Status::Read, 20)]);
 }
+
+/// Reconciliation looks at an invitation with the time its run started; a
+/// callback that moved the invitation since wins, and a look that does
+/// land moves the row among the event's changes (a page shows its time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_look_from_a_run_older_than_the_last_move_changes_nothing() {
+    use shared::ports::{Annotation, GuestStore};
+    let (_t, store, _job, invitations) = setup(1).await;
+    let inv = &invitations[0];
+    let run_started = shared::domain::now();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let moved_at = shared::domain::now();
+    assert!(
+        lifecycle::force(&store, inv, Status::Sending, &moved_at, None, None)
+            .await
+            .unwrap()
+    );
+    let look = |at: &str| Annotation {
+        touched_at: Some(at.to_owned()),
+        ..Default::default()
+    };
+    assert!(
+        !store
+            .annotate(&inv.invitation_id, 1, &look(&run_started))
+            .await
+            .unwrap()
+    );
+    let now = store
+        .get_invitation(&inv.invitation_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((now.status, now.updated_at), (Status::Sending, moved_at));
+
+    let since = store.changes_from_now();
+    let later = shared::domain::now();
+    assert!(
+        store
+            .annotate(&inv.invitation_id, 1, &look(&later))
+            .await
+            .unwrap()
+    );
+    let changes = store
+        .guest_changes(OWNER, &inv.event_id, Some(&since), 10)
+        .await
+        .unwrap();
+    assert_eq!(changes.changed, [inv.guest.guest_id.clone()]);
+}

@@ -17,10 +17,7 @@ use std::collections::{HashMap, HashSet};
 /// DynamoDB's limit of items in one transaction.
 const TRANSACTION_ITEMS: usize = 100;
 
-/// How far behind now a changes cursor starts: a change written by another
-/// process a moment ago may reach the index after a later one. Changes
-/// within it may be answered twice; none is missed unless the index lags more.
-const CHANGES_LAG_MS: i128 = 1000;
+use keys::CHANGES_SETTLE_MS as CHANGES_LAG_MS;
 
 /// Rounds of reading and writing while other sends change the same guests.
 const ADMIT_ROUNDS: usize = 10;
@@ -28,9 +25,7 @@ const ADMIT_ROUNDS: usize = 10;
 /// How long a removed guest is remembered for pages following the event.
 const REMOVED_KEPT_SECONDS: i64 = 24 * 3600;
 
-fn now_ms() -> i128 {
-    time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000
-}
+use keys::now_ms;
 
 /// What a guest's write expects of the item it replaces: that no send moved
 /// the guest's invitation pointer since it was read.
@@ -258,7 +253,6 @@ impl GuestStore for DynamoStore {
         owner: &str,
         event: &EventId,
         id: &GuestId,
-        at: &str,
     ) -> Result<bool, StoreError> {
         let delete = Delete::builder()
             .table_name(&self.table)
@@ -267,7 +261,7 @@ impl GuestStore for DynamoStore {
             .build()
             .map_err(backend)?;
         let mut tombstone: Item = keys::removed_guest(owner, event, id).item();
-        tombstone.extend(keys::change(owner, event, at, Changed::Guest, id.as_str()));
+        tombstone.extend(keys::change(owner, event, Changed::Guest, id.as_str()));
         let expires = time::OffsetDateTime::now_utc().unix_timestamp() + REMOVED_KEPT_SECONDS;
         tombstone.extend([
             ("type".to_owned(), s("removed")),
@@ -294,90 +288,86 @@ impl GuestStore for DynamoStore {
         limit: usize,
     ) -> Result<GuestChanges, StoreError> {
         let after = since.map(keys::place_from_changes_cursor).transpose()?;
+        let limit = limit.max(1);
         // Read before the query: whatever is written from here on is
         // after the next cursor.
         let lagging = format!("{:013}", (now_ms() - CHANGES_LAG_MS).max(0));
-        let pk = keys::changes_of(owner, event);
-        let (mut changed, mut removed) = (Vec::new(), Vec::new());
-        let (mut seen_changed, mut seen_removed) = (HashSet::new(), HashSet::new());
-        let mut read = 0;
-        let mut last_place = None;
-        let mut more = false;
-        // First what settled (before `lagging`): the cursor moves through it
-        // only, so a cut-off answer never passes a change still on its way
-        // to the index. Then, while the answer has room, what came since,
-        // for a prompt answer; it comes again with the next cursor.
-        for settled in [true, false] {
-            let (condition, mut values) = match (&after, settled) {
-                (Some(a), true) if *a >= lagging => continue,
-                // BETWEEN includes `after` itself, which is skipped below.
-                (Some(a), true) => (
-                    format!("{GSI3PK} = :pk AND {GSI3SK} BETWEEN :after AND :lagging"),
-                    vec![(":after", a.clone())],
-                ),
-                (None, true) => (format!("{GSI3PK} = :pk AND {GSI3SK} < :lagging"), vec![]),
-                (Some(a), false) if *a > lagging => (
-                    format!("{GSI3PK} = :pk AND {GSI3SK} > :after"),
-                    vec![(":after", a.clone())],
-                ),
-                (_, false) => (format!("{GSI3PK} = :pk AND {GSI3SK} > :lagging"), vec![]),
-            };
-            values.push((":pk", pk.clone()));
-            if condition.contains(":lagging") {
-                values.push((":lagging", lagging.clone()));
-            }
-            let mut start = None;
-            loop {
+        // Each partition's first `limit` changes after the cursor, at once.
+        let reads = keys::changes_of(owner, event).into_iter().map(|pk| {
+            let after = after.clone();
+            async move {
                 let mut query = self
                     .client
                     .query()
                     .table_name(&self.table)
                     .index_name(BY_CHANGE_INDEX)
-                    .key_condition_expression(&condition)
-                    .limit((limit - read).max(1) as i32)
-                    .set_exclusive_start_key(start.take());
-                for (name, value) in &values {
-                    query = query.expression_attribute_values(*name, s(value));
-                }
-                let out = query.send().await.map_err(backend)?;
-                for item in out.items() {
-                    let r = items::Reader(item);
-                    let place = r.s(keys::GSI3SK)?;
-                    if after.as_ref() == Some(&place) {
-                        continue; // given by the answer that ended there
-                    }
-                    read += 1;
-                    if settled {
-                        last_place = Some(place);
-                    }
-                    let guest = r.parsed("guest_id", GuestId::parse)?;
-                    if r.opt_s("type").as_deref() == Some("removed") {
-                        if seen_removed.insert(guest.clone()) {
-                            removed.push(guest);
-                        }
-                    } else if seen_changed.insert(guest.clone()) {
-                        changed.push(guest);
-                    }
-                }
-                start = out.last_evaluated_key;
-                if start.is_none() || read >= limit {
-                    break;
-                }
+                    .limit(limit as i32)
+                    .expression_attribute_values(":pk", s(pk));
+                query = match after {
+                    Some(a) => query
+                        .key_condition_expression(format!("{GSI3PK} = :pk AND {GSI3SK} > :after"))
+                        .expression_attribute_values(":after", s(a)),
+                    None => query.key_condition_expression(format!("{GSI3PK} = :pk")),
+                };
+                query.send().await.map_err(backend)
             }
-            if settled && start.is_some() {
-                more = true;
-                break;
+        });
+        let mut found: Vec<(String, GuestId, bool)> = Vec::new();
+        // A partition cut off at its limit may hold more past its last
+        // change read; nothing past the earliest such cut is certain.
+        let mut cut: Option<String> = None;
+        for out in futures::future::join_all(reads).await {
+            let out = out?;
+            for item in out.items() {
+                let r = items::Reader(item);
+                let removed = r.opt_s("type").as_deref() == Some("removed");
+                found.push((r.s(GSI3SK)?, r.parsed("guest_id", GuestId::parse)?, removed));
             }
-            if read >= limit {
-                break;
+            if let Some(last) = out
+                .last_evaluated_key
+                .as_ref()
+                .and_then(|k| k.get(GSI3SK)?.as_s().ok().cloned())
+                && cut.as_ref().is_none_or(|c| last < *c)
+            {
+                cut = Some(last);
             }
         }
-        let cursor = match (more, last_place, after) {
-            // Cut off: the next read starts at the last change given.
-            (true, Some(place), _) => place,
+        found.retain(|(place, _, _)| cut.as_ref().is_none_or(|c| place <= c));
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+
+        let (mut changed, mut removed) = (Vec::new(), Vec::new());
+        let (mut seen_changed, mut seen_removed) = (HashSet::new(), HashSet::new());
+        let mut give = |guest: &GuestId, is_removed: bool| {
+            if is_removed {
+                if seen_removed.insert(guest.clone()) {
+                    removed.push(guest.clone());
+                }
+            } else if seen_changed.insert(guest.clone()) {
+                changed.push(guest.clone());
+            }
+        };
+        // First what settled (before `lagging`): the cursor moves through it
+        // only, so a cut-off answer never passes a change still on its way
+        // to the index. Then, while the answer has room, what came since,
+        // for a prompt answer; it comes again with the next cursor.
+        let settled = found.partition_point(|(place, _, _)| *place < lagging);
+        let given = settled.min(limit);
+        for (_, guest, is_removed) in &found[..given] {
+            give(guest, *is_removed);
+        }
+        let more = given < settled || cut.as_ref().is_some_and(|c| *c < lagging);
+        let cursor = match (more, given.checked_sub(1), after) {
+            // Cut off: the next read starts after the last change given.
+            (true, Some(last), _) => found[last].0.clone(),
+            (true, None, Some(after)) => after,
             (_, _, Some(after)) if after > lagging => after,
             _ => lagging,
         };
+        if !more {
+            for (_, guest, is_removed) in found[settled..].iter().take(limit - given) {
+                give(guest, *is_removed);
+            }
+        }
         Ok(GuestChanges {
             changed,
             removed,

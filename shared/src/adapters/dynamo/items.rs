@@ -217,20 +217,12 @@ impl TryFrom<&Item> for Job {
     }
 }
 
-/// A job from its partition: the job item holds the counts it was created
+/// A job from its item and counter shards: the job item holds the counts it was created
 /// with, each counter shard the changes since (a shard holds only the
 /// statuses its changes touched, and may be negative).
-pub fn job_from_partition(items: &[Item]) -> Result<Option<Job>, StoreError> {
-    let is_counter = |item: &&Item| {
-        Reader(item)
-            .opt_s(keys::SK)
-            .is_some_and(|sk| sk.starts_with(keys::COUNTER_PREFIX))
-    };
-    let Some(job_item) = items.iter().find(|item| !is_counter(item)) else {
-        return Ok(None);
-    };
-    let mut job = Job::try_from(job_item)?;
-    for shard in items.iter().filter(is_counter) {
+pub fn job_with_counters(job: &Item, counters: &[Item]) -> Result<Job, StoreError> {
+    let mut job = Job::try_from(job)?;
+    for shard in counters {
         let r = Reader(shard);
         for status in Status::ALL {
             if let Some(delta) = r.opt_n::<i64>(&keys::count_attribute(status))? {
@@ -238,7 +230,7 @@ pub fn job_from_partition(items: &[Item]) -> Result<Option<Job>, StoreError> {
             }
         }
     }
-    Ok(Some(job))
+    Ok(job)
 }
 
 impl From<&Invitation> for Item {
@@ -249,10 +241,12 @@ impl From<&Invitation> for Item {
             .get(&Status::Queued)
             .cloned()
             .unwrap_or_else(|| i.updated_at.clone());
-        item.extend(
-            keys::invitation_in_index(&i.owner, &i.event_id, &created, &i.invitation_id)
-                .index_attributes(),
-        );
+        item.extend(keys::invitation_in_event(
+            &i.owner,
+            &i.event_id,
+            &created,
+            &i.invitation_id,
+        ));
         item.extend([
             ("type".into(), s("invitation")),
             ("invitation_id".into(), s(i.invitation_id.as_str())),
@@ -302,7 +296,6 @@ impl From<&Invitation> for Item {
         item.extend(keys::change(
             &i.owner,
             &i.event_id,
-            &i.updated_at,
             keys::Changed::Invitation,
             i.invitation_id.as_str(),
         ));
@@ -354,14 +347,13 @@ impl TryFrom<&Item> for Invitation {
 /// A template version as its own item; the current version is the same
 /// item under the current key ([`current_template_item`]).
 /// A guest's item in their event's partition, with their place among the
-/// event's changes (at their last change).
+/// event's changes (stamped as the item is made).
 pub fn guest_item(owner: &str, event: &EventId, listed: &ListedGuest) -> Item {
     let guest = &listed.guest;
     let mut item = keys::guest(owner, event, &guest.guest_id).item();
     item.extend(keys::change(
         owner,
         event,
-        &listed.updated_at,
         keys::Changed::Guest,
         guest.guest_id.as_str(),
     ));

@@ -6,11 +6,12 @@
 //! |--------------------|---------------------------|-----------|---------------------------------------|
 //! | event              | `EVENT#{owner}#{id}`      | `EVENT`   | `OWNER#{owner}` / `EVENT#{id}`        |
 //! | job                | `JOB#{id}`                | `JOB`     |                                       |
-//! | job counter shard  | `JOB#{id}`                | `COUNT#{shard:02}` |                              |
-//! | invitation         | `INV#{id}`                | `INV`     | `EVENT#{owner}#{event}` / `{created}#{id}` |
+//! | job counter shard  | `JOB#{id}#COUNT#{shard:03}` | `COUNT` |                                      |
+//! | invitation         | `INV#{id}`                | `INV`     |                                       |
+//! | (every invitation) |                           |           | event-invitations index (gsi5pk / gsi5sk): `EVENT#{owner}#{event}` / `{created}#{id}` |
 //! | (while in flight)  |                           |           | in-flight index (gsi2pk / gsi2sk): `INFLIGHT#{status}#{shard}` / `{changed}#{id}` |
-//! | (every change)    |                           |           | by-change index (gsi3pk / gsi3sk): `CHANGES#{owner}#{event}` / `{changed ms:013}#I#{id}` |
-//! | guest of an event  | `EVENT#{owner}#{id}`      | `GUEST#{guest}` | by-change index: `CHANGES#{owner}#{event}` / `{changed ms:013}#G#{guest}` |
+//! | (every change)    |                           |           | by-change index (gsi3pk / gsi3sk): `CHANGES#{owner}#{event}#{shard:02}` / `{changed ms:013}#I#{id}` |
+//! | guest of an event  | `EVENT#{owner}#{id}`      | `GUEST#{guest}` | by-change index: `CHANGES#{owner}#{event}#{shard:02}` / `{changed ms:013}#G#{guest}` |
 //! | guest removed      | `EVENT#{owner}#{id}`      | `REMOVED#{guest}` | by-change index, as a guest's (expires through [`TTL_ATTRIBUTE`]) |
 //! | a guest's answer (history) | `EVENT#{owner}#{id}` | `ANSWER#{guest}#{at}#{unique}` |              |
 //! | a guest's other message | `EVENT#{owner}#{id}` | `REPLY#{message sid}` |                          |
@@ -47,9 +48,17 @@ pub const GSI3PK: &str = "gsi3pk";
 pub const GSI3SK: &str = "gsi3sk";
 pub const GSI4PK: &str = "gsi4pk";
 pub const GSI4SK: &str = "gsi4sk";
+pub const GSI5PK: &str = "gsi5pk";
+pub const GSI5SK: &str = "gsi5sk";
 
-/// Lists an event's invitations, an organizer's events and templates.
+/// Lists an organizer's events and templates.
 pub const BY_EVENT_INDEX: &str = "by-event";
+
+/// Lists an event's invitations, in the order they were made. It holds
+/// their keys only, so a status change does not write it (copying whole
+/// invitations, every change wrote its one partition: about 10 write units
+/// a message); a listing reads the page's invitations by key.
+pub const EVENT_INVITATIONS_INDEX: &str = "event-invitations";
 
 /// Invitations still queued, sending or sent, by status and last change:
 /// reconciliation's worklist. Sparse: a settled invitation leaves it.
@@ -115,6 +124,13 @@ pub const TABLE: TableSchema = TableSchema {
             // The invitations are read by key.
             projected: &["invitation_id"],
         },
+        IndexSchema {
+            name: EVENT_INVITATIONS_INDEX,
+            partition_key: GSI5PK,
+            sort_key: GSI5SK,
+            // Read by key too; nothing here changes after the invitation is made.
+            projected: &["invitation_id"],
+        },
     ],
 };
 
@@ -178,24 +194,20 @@ pub fn event_in_index(owner: &str, id: &EventId) -> Key {
     key(events_of(owner), format!("EVENT#{id}"))
 }
 
-/// A job's item and its counter shards share one partition (one Query reads them all).
-pub fn job_partition(id: &JobId) -> String {
-    format!("JOB#{id}")
-}
-
 pub fn job(id: &JobId) -> Key {
-    key(job_partition(id), "JOB")
+    key(format!("JOB#{id}"), "JOB")
 }
 
-/// How many items a job's counters are spread over. Every status change adds
-/// to one shard ([`job_counter`]), so at 80 messages per second (about 320
-/// changes) each shard takes about 5 writes per second: DynamoDB cancels
-/// concurrent transactions on one item, and a single counter item would be
-/// the hot spot every change queues behind.
-pub const COUNTER_SHARDS: u32 = 64;
+/// How many items a job's counters are spread over, each in a partition of
+/// its own. Every status change adds to one shard in the transaction that
+/// makes it ([`job_counter`]): about four a message. DynamoDB cancels
+/// concurrent transactions on one item, so each shard must stay under ten
+/// a second at 400 messages a second (1,600 changes): 256 shards take about
+/// six each. A job's status reads them all (three BatchGetItem requests).
+pub const COUNTER_SHARDS: u32 = 256;
 
-/// The sort key prefix of a job's counter shards.
-pub const COUNTER_PREFIX: &str = "COUNT#";
+/// The sort key of a job's counter shards.
+pub const COUNTER_SORT: &str = "COUNT";
 
 /// A stable shard of `n` for `text` (FNV-1a: the same in every process and
 /// release, unlike std's hasher).
@@ -206,13 +218,33 @@ fn shard_of(text: &str, n: u32) -> u64 {
     hash % u64::from(n)
 }
 
-/// The counter shard one status change adds to. Chosen by the invitation
-/// and the status it moves to, so an invitation's changes (which come
-/// within a second of each other) land on different shards. Any shard
-/// will do: the job's counts are the sum of them all.
-pub fn job_counter(job: &JobId, invitation: &InvitationId, to: Status) -> Key {
-    let shard = shard_of(&format!("{invitation}#{to}"), COUNTER_SHARDS);
-    key(job_partition(job), format!("{COUNTER_PREFIX}{shard:02}"))
+/// One of a job's counter shards.
+pub fn job_counter_shard(job: &JobId, shard: u32) -> Key {
+    key(format!("JOB#{job}#COUNT#{shard:03}"), COUNTER_SORT)
+}
+
+/// Every counter shard of a job.
+pub fn job_counters(job: &JobId) -> Vec<Key> {
+    (0..COUNTER_SHARDS)
+        .map(|shard| job_counter_shard(job, shard))
+        .collect()
+}
+
+/// The counter shard the next status change adds to: the next in turn in
+/// this process, from a start of its own, so changes spread evenly over
+/// the shards (a hash of the invitation left some shards twice as busy as
+/// the mean). Any shard will do: the job's counts are the sum of them all,
+/// and the invitation's own condition keeps a change from counting twice.
+pub fn job_counter(job: &JobId) -> Key {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: std::sync::OnceLock<AtomicU32> = std::sync::OnceLock::new();
+    let next = NEXT.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        AtomicU32::new(nanos)
+    });
+    job_counter_shard(job, next.fetch_add(1, Ordering::Relaxed) % COUNTER_SHARDS)
 }
 
 pub fn invitation(id: &InvitationId) -> Key {
@@ -242,9 +274,18 @@ pub fn invitations_of(owner: &str, event: &EventId) -> String {
     event_partition(owner, event)
 }
 
-/// Invitations sort by creation time, then id.
-pub fn invitation_in_index(owner: &str, event: &EventId, created: &str, id: &InvitationId) -> Key {
-    key(invitations_of(owner, event), format!("{created}#{id}"))
+/// An invitation's place among its event's, as attributes: by creation
+/// time, then id.
+pub fn invitation_in_event(
+    owner: &str,
+    event: &EventId,
+    created: &str,
+    id: &InvitationId,
+) -> [(String, aws_sdk_dynamodb::types::AttributeValue); 2] {
+    [
+        (GSI5PK.to_owned(), s(invitations_of(owner, event))),
+        (GSI5SK.to_owned(), s(format!("{created}#{id}"))),
+    ]
 }
 
 /// An invitation's place among those sent to its recipient, as attributes.
@@ -322,9 +363,23 @@ pub fn guests_of(owner: &str, event: &EventId) -> String {
     event_partition(owner, event)
 }
 
-/// What changes in an event's list is kept under, in the by-change index.
-pub fn changes_of(owner: &str, event: &EventId) -> String {
-    format!("CHANGES#{owner}#{event}")
+/// Partitions an event's changes are spread over in the by-change index.
+/// Every status change of an invitation moves it in the index (2 write
+/// units, 4 in a transaction): one partition would take about 20 a message
+/// sent, past DynamoDB's 1,000 a second near 50 messages a second; sixteen
+/// take about 1.2 each. A page following the event reads all of them.
+pub const CHANGE_SHARDS: u32 = 16;
+
+/// One partition of an event's changes, in the by-change index.
+pub fn changes_shard(owner: &str, event: &EventId, shard: u32) -> String {
+    format!("CHANGES#{owner}#{event}#{shard:02}")
+}
+
+/// Every partition of an event's changes.
+pub fn changes_of(owner: &str, event: &EventId) -> Vec<String> {
+    (0..CHANGE_SHARDS)
+        .map(|shard| changes_shard(owner, event, shard))
+        .collect()
 }
 
 /// What changed, in a change's place: an invitation, or a guest (kept or removed).
@@ -343,31 +398,71 @@ impl Changed {
     }
 }
 
-/// A change's place in the by-change index: its time in epoch milliseconds
-/// (fixed width, so the order of text is the order of time), then what changed.
-pub fn change_place(at: &str, what: Changed, id: &str) -> String {
-    format!("{}#{}#{id}", change_time(at), what.tag())
+/// A write that moves rows among their event's changes lands within this
+/// long of its stamp, or the store stamps them again once it has landed
+/// (slow, retried, or resubmitted after throttling).
+pub const CHANGE_LANDS_WITHIN_MS: i128 = 1000;
+
+/// How far a global secondary index may lag its table: DynamoDB's usually
+/// a fraction of a second; the fault layer's up to 2 s.
+pub const INDEX_LAG_MS: i128 = 2000;
+
+/// How far behind now a page following the changes keeps its cursor: a
+/// change stamped earlier has landed and reached the index by then, so the
+/// cursor never passes one still on its way. Changes since are answered
+/// too, for a prompt page, and again with the next cursor.
+pub const CHANGES_SETTLE_MS: i128 = CHANGE_LANDS_WITHIN_MS + INDEX_LAG_MS + 500;
+
+/// The expression value an update that moves a row among its event's
+/// changes names its new place with (so the store finds it again, to
+/// stamp a late write anew).
+pub const CHANGE_PLACE: &str = ":change_place";
+
+/// A change's place in the by-change index: the time it is written, in
+/// epoch milliseconds (fixed width, so the order of text is the order of
+/// time), then what changed. The time is the store's clock as it builds the
+/// write, never a time the caller took earlier (a run's start, an import's
+/// first round): a page following the changes reads up to a little before
+/// now, and a change stamped long before it lands would fall behind it.
+pub fn change_place(what: Changed, id: &str) -> String {
+    format!("{:013}#{}#{id}", now_ms(), what.tag())
 }
 
-/// A time as the by-change index orders it (an unreadable one sorts first).
-pub fn change_time(at: &str) -> String {
-    let ms = time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
-        .map(|t| t.unix_timestamp_nanos() / 1_000_000)
+/// The same change, stamped now (a write that landed late is announced again).
+pub fn restamped(place: &str) -> String {
+    match place.split_once('#') {
+        Some((_, rest)) => format!("{:013}#{rest}", now_ms()),
+        None => place.to_owned(),
+    }
+}
+
+/// How long ago a place was stamped, in milliseconds.
+pub fn place_age_ms(place: &str) -> i128 {
+    let stamped: i128 = place
+        .split('#')
+        .next()
+        .and_then(|t| t.parse().ok())
         .unwrap_or(0);
-    format!("{ms:013}")
+    now_ms() - stamped
 }
 
-/// A change's attributes in the by-change index.
+pub fn now_ms() -> i128 {
+    time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000
+}
+
+/// A change's attributes in the by-change index, stamped now.
 pub fn change(
     owner: &str,
     event: &EventId,
-    at: &str,
     what: Changed,
     id: &str,
 ) -> [(String, aws_sdk_dynamodb::types::AttributeValue); 2] {
+    // By the row's id: its changes stay in one partition, where the next
+    // one finds and moves it.
+    let shard = shard_of(id, CHANGE_SHARDS) as u32;
     [
-        (GSI3PK.to_owned(), s(changes_of(owner, event))),
-        (GSI3SK.to_owned(), s(change_place(at, what, id))),
+        (GSI3PK.to_owned(), s(changes_shard(owner, event, shard))),
+        (GSI3SK.to_owned(), s(change_place(what, id))),
     ]
 }
 
@@ -516,9 +611,9 @@ pub fn encode_cursor(key: &Item) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(&plain).expect("strings serialize"))
 }
 
-/// The cursor after `item`, an invitation in the by-event index.
+/// The cursor after `item`, an invitation in its event's listing.
 pub fn cursor_after(item: &Item) -> String {
-    let key: Item = [PK, SK, GSI1PK, GSI1SK]
+    let key: Item = [PK, SK, GSI5PK, GSI5SK]
         .into_iter()
         .filter_map(|k| item.get(k).map(|v| (k.to_owned(), v.clone())))
         .collect();
@@ -532,11 +627,11 @@ pub fn decode_cursor(cursor: &str, partition: &str) -> Result<Item, StoreError> 
     let bad = || StoreError::BadCursor;
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     let plain: HashMap<String, String> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-    let expected = [PK, SK, GSI1PK, GSI1SK];
+    let expected = [PK, SK, GSI5PK, GSI5SK];
     if plain.len() != expected.len() || !expected.iter().all(|k| plain.contains_key(*k)) {
         return Err(bad());
     }
-    if plain[GSI1PK] != partition {
+    if plain[GSI5PK] != partition {
         return Err(bad());
     }
     Ok(plain.into_iter().map(|(k, v)| (k, s(v))).collect())

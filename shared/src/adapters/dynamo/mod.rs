@@ -32,6 +32,43 @@ const BATCH_GET_SIZE: usize = 100;
 /// Batch requests in flight at once per call.
 const BATCH_PARALLELISM: usize = 8;
 const MAX_UNPROCESSED_RETRIES: u32 = 8;
+/// Times a late change is stamped again while each stamp lands late too.
+const RESTAMP_TRIES: usize = 3;
+
+/// The key and change place of each item that has one.
+fn stamped_items(items: &[Item]) -> Vec<(Item, String)> {
+    items.iter().filter_map(stamped_item).collect()
+}
+
+fn stamped_item(item: &Item) -> Option<(Item, String)> {
+    let place = item.get(keys::GSI3SK)?.as_s().ok()?.clone();
+    let key = [keys::PK, keys::SK]
+        .into_iter()
+        .map(|k| Some((k.to_owned(), item.get(k)?.clone())))
+        .collect::<Option<Item>>()?;
+    Some((key, place))
+}
+
+/// The rows a transaction moves among their event's changes: puts with a
+/// place, updates naming [`keys::CHANGE_PLACE`].
+fn stamped_in_transaction(items: &[TransactWriteItem]) -> Vec<(Item, String)> {
+    items
+        .iter()
+        .filter_map(|part| {
+            if let Some(put) = part.put() {
+                return stamped_item(put.item());
+            }
+            let update = part.update()?;
+            let place = update
+                .expression_attribute_values()?
+                .get(keys::CHANGE_PLACE)?
+                .as_s()
+                .ok()?
+                .clone();
+            Some((update.key().clone(), place))
+        })
+        .collect()
+}
 
 #[derive(Clone)]
 pub struct DynamoStore {
@@ -213,7 +250,68 @@ impl DynamoStore {
                     retry += 1;
                     tokio::time::sleep(backoff(retry)).await;
                 }
-                _ => return applied(result),
+                _ => {
+                    let applied = applied(result)?;
+                    if applied {
+                        self.announce_late(stamped_in_transaction(&items)).await;
+                    }
+                    return Ok(applied);
+                }
+            }
+        }
+    }
+
+    /// Stamps again the rows a write moved among their event's changes
+    /// whose stamp is older than [`keys::CHANGE_LANDS_WITHIN_MS`] now that
+    /// the write has landed: a page following the changes may have read
+    /// past that stamp already. Each move is on the condition that the row
+    /// is still where this write put it (a later change has its own place).
+    async fn announce_late(&self, stamped: Vec<(Item, String)>) {
+        let late: Vec<_> = stamped
+            .into_iter()
+            .filter(|(_, place)| keys::place_age_ms(place) > keys::CHANGE_LANDS_WITHIN_MS)
+            .collect();
+        if late.is_empty() {
+            return;
+        }
+        tracing::info!(
+            rows = late.len(),
+            "a write landed late; its changes are stamped again"
+        );
+        let moves: Vec<_> = late
+            .into_iter()
+            .map(|(key, place)| self.restamp(key, place))
+            .collect();
+        futures::stream::iter(moves)
+            .buffer_unordered(BATCH_PARALLELISM)
+            .collect::<Vec<()>>()
+            .await;
+    }
+
+    async fn restamp(&self, key: Item, mut place: String) {
+        for _ in 0..RESTAMP_TRIES {
+            let new = keys::restamped(&place);
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key.clone()))
+                .update_expression(format!("SET {} = :new", keys::GSI3SK))
+                .condition_expression(format!("{} = :old", keys::GSI3SK))
+                .expression_attribute_values(":new", items::s(&new))
+                .expression_attribute_values(":old", items::s(&place))
+                .send()
+                .await;
+            match applied(result) {
+                Ok(true) if keys::place_age_ms(&new) <= keys::CHANGE_LANDS_WITHIN_MS => return,
+                Ok(true) => place = new,
+                Ok(false) => return,
+                Err(err) => {
+                    // The write itself stands; a page following the event
+                    // may show this row's old state until it reloads.
+                    tracing::warn!(error = %err, place = %place, "a late change could not be stamped again");
+                    return;
+                }
             }
         }
     }
@@ -284,6 +382,7 @@ impl DynamoStore {
     /// One BatchWriteItem of at most 25, resubmitting unprocessed items with
     /// exponential backoff (DynamoDB returns them under throttling).
     async fn write_batch(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        let stamped = stamped_items(&items);
         let mut pending: Vec<WriteRequest> = items
             .into_iter()
             .map(|item| {
@@ -310,6 +409,7 @@ impl DynamoStore {
                 .and_then(|mut m| m.remove(&self.table))
                 .unwrap_or_default();
             if pending.is_empty() {
+                self.announce_late(stamped).await;
                 return Ok(());
             }
         }

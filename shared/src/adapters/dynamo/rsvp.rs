@@ -28,10 +28,11 @@ impl RsvpStore for DynamoStore {
             .table_name(&self.table)
             .set_key(Some(keys::guest(owner, event, guest).item()))
             .update_expression(format!(
-                "SET {answer} = :a, rsvp_companions = :c, rsvp_via = :v, {at} = :t, {place} = :place",
+                "SET {answer} = :a, rsvp_companions = :c, rsvp_via = :v, {at} = :t, {place} = {value}",
                 answer = items::RSVP_ANSWER,
                 at = items::RSVP_AT,
                 place = keys::GSI3SK,
+                value = keys::CHANGE_PLACE,
             ))
             // A guest on the list whose latest answer says something else.
             .condition_expression(format!(
@@ -40,8 +41,8 @@ impl RsvpStore for DynamoStore {
                 answer = items::RSVP_ANSWER,
             ))
             .expression_attribute_values(
-                ":place",
-                s(keys::change_place(&rsvp.at, keys::Changed::Guest, guest.as_str())),
+                keys::CHANGE_PLACE,
+                s(keys::change_place(keys::Changed::Guest, guest.as_str())),
             );
         for (name, value) in items::rsvp_attributes(rsvp) {
             let placeholder = match name.as_str() {

@@ -1,10 +1,10 @@
 //! The store ports on [`DynamoStore`].
 
 use super::items::{
-    self, Item, Reader, StoredLedger, current_template_item, job_from_partition, ledger_item, n, s,
+    self, Item, Reader, StoredLedger, current_template_item, job_with_counters, ledger_item, n, s,
 };
 use super::keys::{self, Key, TTL_ATTRIBUTE};
-use super::{BY_EVENT_INDEX, DynamoStore, UpdateExpression, applied, backend};
+use super::{DynamoStore, UpdateExpression, applied, backend};
 use crate::domain::budget::{self, BudgetRules, BudgetState};
 use crate::domain::{
     Event, EventId, Invitation, InvitationId, Job, JobId, MessageTemplate, OptOut, OptOuts,
@@ -80,7 +80,14 @@ impl JobStore for DynamoStore {
     }
 
     async fn get_job(&self, id: &JobId) -> Result<Option<Job>, StoreError> {
-        job_from_partition(&self.partition(keys::job_partition(id)).await?)
+        let (job, counters) = tokio::join!(
+            self.get(keys::job(id)),
+            self.get_all(keys::job_counters(id))
+        );
+        let Some(job) = job? else {
+            return Ok(None);
+        };
+        job_with_counters(&job, &counters?).map(Some)
     }
 }
 
@@ -124,14 +131,15 @@ impl InvitationStore for DynamoStore {
         }
         // Its place among the event's changes (an invitation written before
         // the index has no partition there, and stays out of it).
-        update.set(format!("{} = :changed", keys::GSI3SK)).value(
-            ":changed",
-            s(keys::change_place(
-                &t.at,
-                keys::Changed::Invitation,
-                t.invitation_id.as_str(),
-            )),
-        );
+        update
+            .set(format!("{} = {}", keys::GSI3SK, keys::CHANGE_PLACE))
+            .value(
+                keys::CHANGE_PLACE,
+                s(keys::change_place(
+                    keys::Changed::Invitation,
+                    t.invitation_id.as_str(),
+                )),
+            );
         match &t.due_at {
             Some(due) => update.set("due_at = :due").value(":due", s(due)),
             None => update.remove("due_at"),
@@ -179,9 +187,7 @@ impl InvitationStore for DynamoStore {
             Some(
                 Update::builder()
                     .table_name(&self.table)
-                    .set_key(Some(
-                        keys::job_counter(&t.job_id, &t.invitation_id, t.to).item(),
-                    ))
+                    .set_key(Some(keys::job_counter(&t.job_id).item()))
                     .update_expression("ADD #from :minus, #to :plus")
                     .expression_attribute_names("#from", keys::count_attribute(t.from))
                     .expression_attribute_names("#to", keys::count_attribute(t.to))
@@ -217,19 +223,7 @@ impl InvitationStore for DynamoStore {
                 .value(":late", s(at));
         }
         if let Some(flag) = &note.flag {
-            // A flag changes what the guest's row shows: a change of the event.
-            update
-                .set("flag = :flag")
-                .value(":flag", s(flag))
-                .set(format!("{} = :flag_place", keys::GSI3SK))
-                .value(
-                    ":flag_place",
-                    s(keys::change_place(
-                        &crate::domain::now(),
-                        keys::Changed::Invitation,
-                        id.as_str(),
-                    )),
-                );
+            update.set("flag = :flag").value(":flag", s(flag));
         }
         if let Some(at) = &note.touched_at {
             update
@@ -238,22 +232,47 @@ impl InvitationStore for DynamoStore {
                 .value(":touched", s(at))
                 .value(":touched_place", s(format!("{at}#{id}")));
         }
+        if note.flag.is_some() || note.touched_at.is_some() {
+            // What the guest's row shows changes: a change of the event.
+            update
+                .set(format!("{} = {}", keys::GSI3SK, keys::CHANGE_PLACE))
+                .value(
+                    keys::CHANGE_PLACE,
+                    s(keys::change_place(keys::Changed::Invitation, id.as_str())),
+                );
+        }
         if update.is_empty() {
             return Ok(true);
         }
         update.value(":attempt", n(attempt));
+        // Looked at by a run that started before the invitation last moved:
+        // what it saw is out of date, and its time would put the row back.
+        let condition = if note.touched_at.is_some() {
+            "attempt = :attempt AND updated_at <= :touched"
+        } else {
+            "attempt = :attempt"
+        };
         let update = update.into_parts();
-        applied(
+        let place = update
+            .values
+            .as_ref()
+            .and_then(|v| v.get(keys::CHANGE_PLACE)?.as_s().ok().cloned());
+        let done = applied(
             self.client
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(keys::invitation(id).item()))
                 .update_expression(update.expression)
-                .condition_expression("attempt = :attempt")
+                .condition_expression(condition)
                 .set_expression_attribute_values(update.values)
                 .send()
                 .await,
-        )
+        )?;
+        if let (true, Some(place)) = (done, place) {
+            self.announce_late(vec![(keys::invitation(id).item(), place)])
+                .await;
+        }
+        Ok(done)
     }
 
     async fn list_invitations(&self, q: &ListQuery) -> Result<Page, StoreError> {
@@ -264,8 +283,8 @@ impl InvitationStore for DynamoStore {
             .map(|c| keys::decode_cursor(c, &partition))
             .transpose()?;
         let limit = q.limit as usize;
-        // A status filter applies after DynamoDB's limit: read whole pages
-        // and stop at the page's last wanted item, its key the cursor.
+        // A status filter applies to the invitations read: read whole
+        // pages and stop at the page's last wanted one, its key the cursor.
         let read = if q.status.is_some() {
             limit.max(LISTING_READ)
         } else {
@@ -273,30 +292,53 @@ impl InvitationStore for DynamoStore {
         };
         let mut items = Vec::new();
         loop {
-            let mut req = self
+            let out = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .index_name(BY_EVENT_INDEX)
-                .key_condition_expression(format!("{} = :pk", keys::GSI1PK))
+                .index_name(keys::EVENT_INVITATIONS_INDEX)
+                .key_condition_expression(format!("{} = :pk", keys::GSI5PK))
                 .expression_attribute_values(":pk", s(&partition))
                 .limit(read as i32)
-                .set_exclusive_start_key(start.take());
-            if let Some(status) = q.status {
-                req = req
-                    .filter_expression("#status = :status")
-                    .expression_attribute_names("#status", "status")
-                    .expression_attribute_values(":status", s(status.as_str()));
-            }
-            let out = req.send().await.map_err(backend)?;
-            let found = out.items();
-            for (i, item) in found.iter().enumerate() {
-                items.push(Invitation::try_from(item)?);
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(backend)?;
+            // The index holds keys: the page's invitations, read by key, in its order.
+            let placed: Vec<Item> = out.items().to_vec();
+            let keys_read: Vec<Key> = placed
+                .iter()
+                .filter_map(|i| {
+                    Some(Key {
+                        partition: i.get(keys::PK)?.as_s().ok()?.clone(),
+                        sort: i.get(keys::SK)?.as_s().ok()?.clone(),
+                    })
+                })
+                .collect();
+            let mut by_key: HashMap<String, Item> = self
+                .get_all(keys_read)
+                .await?
+                .into_iter()
+                .filter_map(|item| Some((item.get(keys::PK)?.as_s().ok()?.clone(), item)))
+                .collect();
+            for (i, place) in placed.iter().enumerate() {
+                let Some(item) = place
+                    .get(keys::PK)
+                    .and_then(|pk| pk.as_s().ok())
+                    .and_then(|pk| by_key.remove(pk))
+                else {
+                    continue; // gone since the index was read
+                };
+                let invitation = Invitation::try_from(&item)?;
+                if q.status.is_some_and(|st| st != invitation.status) {
+                    continue;
+                }
+                items.push(invitation);
                 if items.len() == limit {
-                    let more = i + 1 < found.len() || out.last_evaluated_key.is_some();
+                    let more = i + 1 < placed.len() || out.last_evaluated_key.is_some();
                     return Ok(Page {
                         items,
-                        next_cursor: more.then(|| keys::cursor_after(item)),
+                        next_cursor: more.then(|| keys::cursor_after(place)),
                     });
                 }
             }
@@ -726,24 +768,6 @@ impl DynamoStore {
             .expression_attribute_values(":pk", s(partition))
             .expression_attribute_values(":prefix", s(prefix))
             .consistent_read(true)
-    }
-
-    /// Every item of a partition, strongly consistent.
-    async fn partition(&self, pk: String) -> Result<Vec<Item>, StoreError> {
-        self.client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression(format!("{} = :pk", keys::PK))
-            .expression_attribute_values(":pk", s(pk))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect::<Result<_, _>>()
-            .map_err(backend)
     }
 }
 

@@ -384,7 +384,7 @@ pub async fn remove(
     id: &GuestId,
 ) -> Result<(), AppError> {
     event(store, owner, event_id).await?;
-    if store.remove_guest(owner, event_id, id, &now()).await? {
+    if store.remove_guest(owner, event_id, id).await? {
         Ok(())
     } else {
         Err(AppError::NotFound(format!("guest {id}")))
