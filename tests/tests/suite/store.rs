@@ -412,5 +412,5 @@ async fn a_look_from_a_run_older_than_the_last_move_changes_nothing() {
         .guest_changes(OWNER, &inv.event_id, Some(&since), 10)
         .await
         .unwrap();
-    assert_eq!(changes.changed, [inv.guest.guest_id.clone()]);
+    assert_eq!(changes.changed, std::slice::from_ref(&inv.guest.guest_id));
 }
