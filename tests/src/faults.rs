@@ -93,6 +93,7 @@ struct ReportState {
     /// then this long (a table throttled, its requests retried).
     slow_dynamodb: Option<std::time::Duration>,
     requests: BTreeMap<String, u64>,
+    requests_by_function: BTreeMap<String, u64>,
     injected: BTreeMap<&'static str, u64>,
     performed: BTreeMap<String, BTreeSet<(String, String)>>,
     denied: Vec<String>,
@@ -114,6 +115,8 @@ pub struct ReportSummary {
     /// The functions' requests by `service:Action`, every HTTP attempt
     /// (retries and faulted ones included).
     pub requests: BTreeMap<String, u64>,
+    /// The same by function: `binary service:Action`.
+    pub requests_by_function: BTreeMap<String, u64>,
     /// Faults injected, by kind.
     pub injected: BTreeMap<&'static str, u64>,
     /// (action, resource kind) each function performed, by binary name.
@@ -125,6 +128,15 @@ pub struct ReportSummary {
 }
 
 impl ReportSummary {
+    /// One function's requests to one service.
+    pub fn requests_of(&self, function: &str, service: &str) -> u64 {
+        self.requests_by_function
+            .iter()
+            .filter(|(key, _)| key.starts_with(&format!("{function} {service}:")))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
     /// The functions' requests to one service (`dynamodb`, `sqs`, `secretsmanager`).
     pub fn requests_to(&self, service: &str) -> u64 {
         self.requests
@@ -140,6 +152,7 @@ impl Report {
         let state = self.0.lock().unwrap();
         ReportSummary {
             requests: state.requests.clone(),
+            requests_by_function: state.requests_by_function.clone(),
             injected: state.injected.clone(),
             performed: state.performed.clone(),
             denied: state.denied.clone(),
@@ -231,13 +244,12 @@ impl Report {
         std::mem::take(&mut self.0.lock().unwrap().denied)
     }
 
-    fn count_request(&self, action: &str) {
-        *self
-            .0
-            .lock()
-            .unwrap()
-            .requests
-            .entry(action.to_owned())
+    fn count_request(&self, principal: &str, action: &str) {
+        let mut state = self.0.lock().unwrap();
+        *state.requests.entry(action.to_owned()).or_default() += 1;
+        *state
+            .requests_by_function
+            .entry(format!("{principal} {action}"))
             .or_default() += 1;
     }
 
@@ -464,8 +476,11 @@ async fn images_after(
 ) -> HashMap<String, partitions::Image> {
     let mut images = HashMap::new();
     let mut keys: Vec<&serde_json::Map<String, Value>> = Vec::new();
-    for t in touched.iter().filter(|t| !t.checked_only) {
-        if !keys.contains(&&t.key) {
+    // A put gives its image, a delete leaves none: only updates are read back.
+    for t in touched.iter().filter(|t| !t.checked_only && !t.deleted) {
+        if let Some(image) = &t.put {
+            images.insert(t.item.clone(), image.clone());
+        } else if !keys.contains(&&t.key) {
             keys.push(&t.key);
         }
     }
@@ -559,7 +574,7 @@ async fn handle(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
     if proxy.policy.governs(&who) {
         proxy
             .report
-            .count_request(&format!("{service}:{operation}"));
+            .count_request(&who, &format!("{service}:{operation}"));
     }
     let mut body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
 

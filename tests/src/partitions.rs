@@ -25,6 +25,10 @@ pub struct Touched {
     pub transactional: bool,
     /// A condition check: in the transaction, not written.
     pub checked_only: bool,
+    /// The whole item, when the request puts it (no need to read it back).
+    pub put: Option<Image>,
+    /// Deleted by the request.
+    pub deleted: bool,
 }
 
 /// An item as DynamoDB JSON (`{"pk": {"S": "..."}, ...}`).
@@ -147,6 +151,8 @@ pub fn touched(operation: &str, body: &Value) -> Vec<Touched> {
     let one = |item: &Value, transactional: bool, checked_only: bool| {
         let key = key_of(item);
         Touched {
+            put: None,
+            deleted: false,
             item: format!(
                 "{}|{}",
                 string(&key, TABLE.partition_key).unwrap_or_default(),
@@ -157,9 +163,18 @@ pub fn touched(operation: &str, body: &Value) -> Vec<Touched> {
             checked_only,
         }
     };
+    let put = |item: &Value, transactional: bool| Touched {
+        put: item.as_object().cloned(),
+        ..one(item, transactional, false)
+    };
+    let delete = |key: &Value, transactional: bool| Touched {
+        deleted: true,
+        ..one(key, transactional, false)
+    };
     match operation {
-        "PutItem" => vec![one(&body["Item"], false, false)],
-        "UpdateItem" | "DeleteItem" => vec![one(&body["Key"], false, false)],
+        "PutItem" => vec![put(&body["Item"], false)],
+        "UpdateItem" => vec![one(&body["Key"], false, false)],
+        "DeleteItem" => vec![delete(&body["Key"], false)],
         "TransactWriteItems" => body["TransactItems"]
             .as_array()
             .into_iter()
@@ -167,8 +182,9 @@ pub fn touched(operation: &str, body: &Value) -> Vec<Touched> {
             .filter_map(|part| {
                 let (kind, op) = part.as_object()?.iter().next()?;
                 Some(match kind.as_str() {
-                    "Put" => one(&op["Item"], true, false),
+                    "Put" => put(&op["Item"], true),
                     "ConditionCheck" => one(&op["Key"], true, true),
+                    "Delete" => delete(&op["Key"], true),
                     _ => one(&op["Key"], true, false),
                 })
             })
@@ -179,8 +195,8 @@ pub fn touched(operation: &str, body: &Value) -> Vec<Touched> {
             .flat_map(|tables| tables.values())
             .flat_map(|requests| requests.as_array().into_iter().flatten())
             .map(|r| match r.get("PutRequest") {
-                Some(put) => one(&put["Item"], false, false),
-                None => one(&r["DeleteRequest"]["Key"], false, false),
+                Some(item) => put(&item["Item"], false),
+                None => delete(&r["DeleteRequest"]["Key"], false),
             })
             .collect(),
         _ => Vec::new(),
