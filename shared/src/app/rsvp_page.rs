@@ -192,6 +192,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn given_a_guest_removed_from_the_list_then_their_link_shows_the_closed_page() {
+        use crate::ports::GuestStore;
+        let (store, inv) = invited().await;
+        let token = inv.answer_token().unwrap().to_string();
+        let removed = store
+            .remove_guest(&inv.owner, &inv.event_id, &inv.guest.guest_id)
+            .await
+            .unwrap();
+        assert!(removed);
+        for form in [None, Some(&b"answer=yes"[..])] {
+            let shown = page(&store, &token, "ip", 0, form).await.unwrap();
+            assert!(matches!(shown, Page::Closed), "{shown:?}");
+        }
+    }
+
+    #[tokio::test]
     async fn given_a_token_that_opens_nothing_then_the_page_is_closed() {
         let (store, _inv) = invited().await;
         let closed = page(&store, "inv_x.nothing", "ip", 0, None).await.unwrap();

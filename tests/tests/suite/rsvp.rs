@@ -405,9 +405,11 @@ async fn the_rsvp_page_opens_only_from_a_guests_own_link_and_records_their_answe
         .await;
     t.send_invitation("past", guest("bo", "Bo", &phone(2)))
         .await;
+    t.send_invitation("gala", guest("cai", "Cai", &phone(3)))
+        .await;
     let start = std::time::Instant::now();
-    while t.sim_messages().len() < 2 {
-        assert!(start.elapsed() < WAIT, "both invitations were sent");
+    while t.sim_messages().len() < 3 {
+        assert!(start.elapsed() < WAIT, "the invitations were sent");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let link = link_sent_to(&t, &phone(1));
@@ -469,8 +471,21 @@ async fn the_rsvp_page_opens_only_from_a_guests_own_link_and_records_their_answe
     let (_, kept) = t.request("GET", "/api/whatsapp/replies/past", None).await;
     assert_eq!(kept["items"][0]["text"], "yes", "{kept}");
 
-    // Tries are limited: after enough wrong tokens, even a good one waits.
-    // (The wrong tokens above count too.)
+    // A guest removed from the list: their link is closed like any other.
+    let removed = link_sent_to(&t, &phone(3));
+    assert_eq!(page(&t, "GET", &removed, None).await.0, 200);
+    let (status, _) = t
+        .request("DELETE", "/api/whatsapp/guests/gala/cai", None)
+        .await;
+    assert_eq!(status, 204);
+    let (status, html) = page(&t, "GET", &removed, None).await;
+    assert_eq!((status, &html), (404, &expired), "a removed guest's link");
+    let (status, _) = page(&t, "POST", &removed, Some("answer=yes")).await;
+    assert_eq!(status, 404);
+
+    // Tries are limited: after enough wrong tokens, wrong ones wait, and a
+    // guest's good link from the same address still opens (guests share
+    // a carrier's or a venue's address). The wrong tokens above count too.
     let mut guesses = 0;
     loop {
         let guess = format!("{}guess{guesses}", t.stack.rsvp_page_url);
@@ -486,9 +501,12 @@ async fn the_rsvp_page_opens_only_from_a_guests_own_link_and_records_their_answe
         );
     }
     assert!(guesses > 0);
-    let (status, html) = page(&t, "GET", &link, None).await;
+    let guess = format!("{}guess-again", t.stack.rsvp_page_url);
+    let (status, html) = page(&t, "GET", &guess, None).await;
     assert_eq!(status, 429, "{html}");
     assert!(html.contains("Too many tries"));
+    let (status, html) = page(&t, "GET", &link, None).await;
+    assert_eq!(status, 200, "{html}");
 }
 
 async fn wait_for_messages(t: &TestStack, count: usize) {
