@@ -38,13 +38,15 @@ impl OptOutView {
     }
 }
 
-/// A number as a client writes it: E.164, its `+` given or left out.
+/// A number as a client writes it: as people write it
+/// ([`PhoneNumber::parse_written`]), its `+` given or left out (a path
+/// segment may lose it).
 pub fn parse_phone(raw: &str) -> Result<PhoneNumber, PhoneError> {
     let raw = raw.trim();
     if raw.starts_with('+') {
-        PhoneNumber::parse(raw)
+        PhoneNumber::parse_written(raw)
     } else {
-        PhoneNumber::parse(&format!("+{raw}"))
+        PhoneNumber::parse_written(&format!("+{raw}"))
     }
 }
 

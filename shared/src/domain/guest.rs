@@ -74,7 +74,8 @@ impl GuestEntryInput {
             .transpose()?;
         let name = required_text(self.name, &field("name"), 100)?;
         let phone = required_text(self.phone, &field("phone"), 32)?;
-        let phone = PhoneNumber::parse(&phone).map_err(|e| FieldError::new(field("phone"), e))?;
+        let phone =
+            PhoneNumber::parse_written(&phone).map_err(|e| FieldError::new(field("phone"), e))?;
         let rsvp_token = present(self.rsvp_token)
             .map(|t| RsvpToken::parse(&t).map_err(|e| FieldError::new(field("rsvp_token"), e)))
             .transpose()?;

@@ -33,7 +33,8 @@ impl GuestInput {
             GuestId::parse(&guest_id).map_err(|e| FieldError::new(field("guest_id"), e))?;
         let name = required_text(self.name, &field("name"), 100)?;
         let phone = required_text(self.phone, &field("phone"), 32)?;
-        let phone = PhoneNumber::parse(&phone).map_err(|e| FieldError::new(field("phone"), e))?;
+        let phone =
+            PhoneNumber::parse_written(&phone).map_err(|e| FieldError::new(field("phone"), e))?;
         let rsvp_token = match self.rsvp_token.filter(|t| !t.trim().is_empty()) {
             Some(t) => {
                 RsvpToken::parse(t.trim()).map_err(|e| FieldError::new(field("rsvp_token"), e))?

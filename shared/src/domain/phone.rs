@@ -20,7 +20,7 @@ pub struct PhoneNumber {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PhoneError {
     #[error(
-        "must be an E.164 number such as +5511999990000 (a '+' then 8 to 15 digits, no spaces)"
+        "must be an E.164 number such as +5511999990000 (a '+' then 8 to 15 digits; spaces, dashes, dots and brackets between them are fine)"
     )]
     NotE164,
     #[error(
@@ -96,6 +96,20 @@ impl PhoneNumber {
             e164: raw.to_owned(),
             country_code: parsed.code().value(),
         })
+    }
+
+    /// A number as people write it, in every input the API takes (JSON,
+    /// CSV, send-bulk, a guest's edit): E.164 once the spaces, dashes,
+    /// dots and brackets around its digits are dropped ("+55 (11)
+    /// 98765-4321"). Stored as E.164; anything else is refused as
+    /// [`PhoneNumber::parse`] refuses it.
+    pub fn parse_written(raw: &str) -> Result<Self, PhoneError> {
+        let plain: String = raw
+            .trim()
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')' | '\u{a0}'))
+            .collect();
+        Self::parse(&plain)
     }
 
     /// Parses Twilio's `whatsapp:+E164` address form.
@@ -217,6 +231,30 @@ mod tests {
             "whatsapp:+5511999990000",
         ] {
             assert_eq!(PhoneNumber::parse(bad), Err(PhoneError::NotE164), "{bad}");
+        }
+    }
+
+    #[test]
+    fn numbers_as_people_write_them_are_read_as_e164() {
+        for written in [
+            "+55 (11) 98765-4321",
+            "+55 11 98765 4321",
+            "+55.11.98765.4321",
+            " +5511987654321 ",
+            "+55\u{a0}11\u{a0}98765-4321",
+        ] {
+            assert_eq!(
+                PhoneNumber::parse_written(written).unwrap().as_str(),
+                "+5511987654321",
+                "{written:?}"
+            );
+        }
+        for bad in [
+            "55 11 98765-4321",
+            "+55 (11) 98765-432x",
+            "tel:+5511987654321",
+        ] {
+            assert!(PhoneNumber::parse_written(bad).is_err(), "{bad}");
         }
     }
 

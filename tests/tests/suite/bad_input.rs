@@ -24,7 +24,7 @@ async fn send_invitation_names_the_bad_field() {
             "guest.phone",
         ),
         (
-            json!({"event_id": "gala", "guest": guest("g1", "Ana", "+55 11 99999 0000")}),
+            json!({"event_id": "gala", "guest": guest("g1", "Ana", "+55 11 99999 000x")}),
             "guest.phone",
         ),
         (

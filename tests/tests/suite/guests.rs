@@ -646,3 +646,55 @@ async fn a_page_following_the_changes_misses_none_while_indexes_lag_under_faults
         t.aws.summary().injected.get("index_lag")
     );
 }
+
+/// One rule for numbers everywhere: as people write them (spaces, dashes,
+/// dots, brackets) in a JSON import, a CSV import, send-bulk and an edit,
+/// stored as E.164, so each names the same guest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn numbers_as_people_write_them_are_taken_alike_everywhere() {
+    let t = TestStack::start().await;
+    t.create_event("gala").await;
+    let path = "/api/whatsapp/guests/gala";
+    let (status, answer) = t
+        .request(
+            "POST",
+            path,
+            Some(json!({"guests": [guest("ana", "Ana", "+55 (11) 98765-4321")]})),
+        )
+        .await;
+    assert_eq!((status, &answer["created"]), (200, &json!(1)), "{answer}");
+    let csv = "guest_id,name,phone\nbo,Bo,+55 11 98765.4322\n";
+    let (status, answer) = t.post_raw(path, "text/csv", csv.into()).await;
+    assert_eq!((status, &answer["created"]), (200, &json!(1)), "{answer}");
+    let (status, edited) = t
+        .request(
+            "PUT",
+            &format!("{path}/bo"),
+            Some(json!({"name": "Bo", "phone": "+55 (11) 98765-4323"})),
+        )
+        .await;
+    assert_eq!(
+        (status, &edited["phone"]),
+        (200, &json!("+5511987654323")),
+        "{edited}"
+    );
+    // The send names the same guests by their numbers as written there.
+    let sent = t
+        .send_bulk(
+            "gala",
+            vec![
+                guest("ana", "Ana", "+55 11 98765-4321"),
+                guest("bo", "Bo", "+55-11-98765-4323"),
+            ],
+        )
+        .await;
+    assert_eq!(sent["accepted"], 2, "{sent}");
+    let rows = list(&t, "gala", "").await;
+    let phones: Vec<&str> = rows["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["phone"].as_str().unwrap())
+        .collect();
+    assert_eq!(phones, ["+5511987654321", "+5511987654323"], "{rows}");
+}

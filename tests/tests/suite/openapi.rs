@@ -802,7 +802,7 @@ async fn events_sends_and_progress_answer_as_documented() {
             "guest.phone",
         ),
         (
-            json!({"event_id": "gala", "guest": g("+55 11 99999 0000")}),
+            json!({"event_id": "gala", "guest": g("+55 11 99999 000x")}),
             "guest.phone",
         ),
         (

@@ -126,12 +126,7 @@ pub fn from_csv(bytes: &[u8]) -> Result<Vec<Entry>, AppError> {
         let input = GuestEntryInput {
             guest_id: raw_id.clone(),
             name: cell(name_at),
-            phone: cell(phone_at).map(|p| {
-                // Numbers as people write them: spaces, dashes, dots and brackets dropped.
-                p.chars()
-                    .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')' | '\u{a0}'))
-                    .collect()
-            }),
+            phone: cell(phone_at),
             rsvp_token: cell(token_at),
         };
         entries.push(Entry {
