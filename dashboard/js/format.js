@@ -96,7 +96,7 @@ export function money(amount, currency) {
 export const SKIP_WORDS = {
   opted_out_by_you: (n) => `${plural(n, 'guest')} you opted out`,
   opted_out: (n) => `${plural(n, 'guest')} who opted out themselves (they sent STOP)`,
-  marketing_to_us: (n) => `${plural(n, 'guest')} with a US (+1) number: WhatsApp does not deliver Marketing templates to US numbers`,
+  marketing_to_us: (n) => `${plural(n, 'guest')} with a US number: WhatsApp does not deliver Marketing templates to US numbers`,
 };
 
 /** "Marketing" for a template category; '' for free-form text. */

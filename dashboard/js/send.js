@@ -103,7 +103,7 @@ function askToSend() {
   $('resend').checked = false;
   const us = marketingTemplate() ? guests.filter((g) => g.phone?.startsWith('+1')).length : 0;
   send.usNote = us
-    ? `${plural(us, 'guest')} with a US (+1) number will be skipped: WhatsApp does not deliver Marketing templates to US numbers.`
+    ? `${plural(us, 'guest')} with a +1 number: those in the US will be skipped (WhatsApp does not deliver Marketing templates to US numbers).`
     : '';
   pendingSend = send;
   const dialog = $('confirm');

@@ -554,11 +554,11 @@ test('a Marketing template: the confirmation says US guests will be skipped, and
   await page.getByRole('button', { name: /Send WhatsApp invitations/ }).click();
   const dialog = page.getByRole('dialog');
   // The page's guess shows at once; the check (a dry run) then counts it.
-  assert.match(await dialog.innerText(), /1 guest with a US \(\+1\) number( will be skipped|: WhatsApp does not deliver Marketing)/);
+  assert.match(await dialog.innerText(), /1 guest with a (\+1 number: those in the US will be skipped|US number: WhatsApp does not deliver Marketing)/);
   const us = page.locator('#dry-run[data-state="ready"] .dry-reasons li[data-code="marketing_to_us"]');
   await us.waitFor();
   assert.equal(await us.getAttribute('data-count'), '1');
-  assert.match(await us.innerText(), /^1 guest with a US \(\+1\) number: WhatsApp does not deliver Marketing templates to US numbers \(Uma\)$/);
+  assert.match(await us.innerText(), /^1 guest with a US number: WhatsApp does not deliver Marketing templates to US numbers \(Uma\)$/);
   assert.doesNotMatch(await dialog.innerText(), /will be skipped/, 'the guess gave way to the count');
   await dialog.getByRole('button', { name: 'Send 2' }).click();
   await row('us1').and(page.locator('[data-status="skipped"]')).waitFor({ timeout: 30_000 });
@@ -781,7 +781,7 @@ test('the confirmation checks the send first (a dry run): sent, skipped by reaso
   assert.deepEqual(await reasons.evaluateAll((li) => li.map((x) => [x.dataset.code, x.dataset.count])),
     [['opted_out_by_you', '1'], ['marketing_to_us', '1']]);
   assert.equal(await reasons.nth(0).innerText(), '1 guest you opted out (Elis)');
-  assert.equal(await reasons.nth(1).innerText(), '1 guest with a US (+1) number: WhatsApp does not deliver Marketing templates to US numbers (Uma)');
+  assert.equal(await reasons.nth(1).innerText(), '1 guest with a US number: WhatsApp does not deliver Marketing templates to US numbers (Uma)');
   assert.equal(await check.locator('.dry-rejections').count(), 0);
   // The API's count replaced the page's own guess about US numbers.
   assert.equal(await page.locator('#confirm-extra').innerText(), '');

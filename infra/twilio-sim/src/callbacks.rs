@@ -32,7 +32,8 @@ impl Fate {
             .content_sid
             .as_ref()
             .is_some_and(|sid| knobs.marketing_content_sids.contains(sid));
-        if marketing && to.starts_with("+1") {
+        let in_us = shared::domain::PhoneNumber::parse(to).is_ok_and(|p| p.is_us());
+        if marketing && in_us {
             return Self::Failed(MARKETING_NOT_DELIVERED);
         }
         match knobs.undelivered_numbers.get(to) {

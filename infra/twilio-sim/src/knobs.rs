@@ -89,7 +89,7 @@ pub struct Knobs {
     /// Content template SIDs accepted as `ContentSid`.
     pub content_sids: BTreeSet<String>,
     /// Of those, the ones approved as Marketing: WhatsApp does not deliver
-    /// them to US (+1) numbers (failed with 63049).
+    /// them to US numbers (failed with 63049; +1 is also Canada and the Caribbean).
     pub marketing_content_sids: BTreeSet<String>,
     /// WhatsApp's messaging limit: unique recipients one sender (`From`, or
     /// its `MessagingServiceSid`) may reach with business-initiated messages

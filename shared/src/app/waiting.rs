@@ -192,7 +192,7 @@ pub async fn held_back(
             return Ok(HeldBack::Moved);
         }
         let delay = HELD_BACK_DELAYS.get(attempt.saturating_sub(1) as usize);
-        let Some(delay) = delay.filter(|_| inv.guest.phone.country_code() != 1) else {
+        let Some(delay) = delay.filter(|_| !inv.guest.phone.is_us()) else {
             return Ok(HeldBack::Final);
         };
         let due = timestamp(now + *delay);

@@ -129,6 +129,21 @@ impl PhoneNumber {
         self.country_code
     }
 
+    /// Whether the number is in the United States, by the library's
+    /// reading of its area code (`+1` is also Canada and the Caribbean). A
+    /// `+1` number whose region it cannot tell (a fictional 555 range) is
+    /// taken as the US: Meta's pause on Marketing applies there, so a
+    /// wrong guess skips a guest rather than sends what will not arrive.
+    pub fn is_us(&self) -> bool {
+        if self.country_code != 1 {
+            return false;
+        }
+        match phonenumber::parse(None, &self.e164).map(|p| p.country().id()) {
+            Ok(Some(region)) => region == phonenumber::country::Id::US,
+            _ => true,
+        }
+    }
+
     /// The digits after the country code, leading zeros included.
     pub fn national_number(&self) -> &str {
         let code_len = self.country_code.to_string().len();
@@ -256,6 +271,18 @@ mod tests {
         ] {
             assert!(PhoneNumber::parse_written(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn only_united_states_numbers_are_in_the_us() {
+        let us = |n: &str| PhoneNumber::parse(n).unwrap().is_us();
+        assert!(us("+14155238886"), "San Francisco");
+        assert!(us("+12125550123"), "New York");
+        assert!(!us("+14165550123"), "Toronto");
+        assert!(!us("+16045550123"), "Vancouver");
+        assert!(!us("+12425550123"), "the Bahamas");
+        assert!(!us("+18765550123"), "Jamaica");
+        assert!(!us("+5511999990000"), "Brazil");
     }
 
     #[test]

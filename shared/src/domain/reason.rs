@@ -120,7 +120,7 @@ pub const OPTED_OUT_BY_YOU: Reason = Reason {
 /// Not sent: WhatsApp does not deliver Marketing templates to US numbers.
 pub const MARKETING_TO_US: Reason = Reason {
     code: "marketing_to_us",
-    message: "WhatsApp does not deliver Marketing templates to US (+1) numbers; not sent",
+    message: "WhatsApp does not deliver Marketing templates to US numbers; not sent",
     action: Action::MarketingNotDelivered,
 };
 

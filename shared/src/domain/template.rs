@@ -45,7 +45,7 @@ impl MessageTemplate {
 #[serde(rename_all = "lowercase")]
 pub enum TemplateCategory {
     /// An unsolicited invitation is one; WhatsApp does not deliver them to
-    /// US (+1) numbers.
+    /// US numbers.
     Marketing,
     Utility,
     Authentication,
@@ -70,10 +70,10 @@ impl TemplateCategory {
 
 impl MessageTemplate {
     /// Whether WhatsApp would deliver this template to `phone`: not a
-    /// Marketing template to a US (+1) number (WhatsApp stopped delivering
+    /// Marketing template to a US number (WhatsApp stopped delivering
     /// those in April 2025; Twilio answers 63049).
     pub fn deliverable_to(&self, phone: &super::PhoneNumber) -> bool {
-        !(self.category == Some(TemplateCategory::Marketing) && phone.country_code() == 1)
+        !(self.category == Some(TemplateCategory::Marketing) && phone.is_us())
     }
 }
 
