@@ -67,7 +67,25 @@ pub(crate) fn required_text(
             format!("must be at most {max} characters"),
         ));
     }
+    if let Some(c) = value.chars().find(|c| not_in_one_line(*c)) {
+        return Err(FieldError::new(
+            field,
+            format!(
+                "must be one line of text: no line breaks, tabs, control characters or direction overrides (found U+{:04X})",
+                u32::from(c)
+            ),
+        ));
+    }
     Ok(value)
+}
+
+/// What a one-line text (a name, a venue) never holds: it goes into
+/// messages, where WhatsApp refuses line breaks and tabs in a template's
+/// variables, and a direction override (U+202E) would turn the rest of
+/// the message around.
+fn not_in_one_line(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}')
 }
 
 impl EventInput {
@@ -181,6 +199,34 @@ mod tests {
             rsvp_base_url: Some("https://rsvp.example.com/r/".into()),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn one_line_texts_refuse_line_breaks_controls_and_direction_overrides() {
+        let id = EventId::parse("e1").unwrap();
+        for (venue, found) in [
+            ("Casa\nRosa", "U+000A"),
+            ("Casa\tRosa", "U+0009"),
+            ("Casa \u{202E}asoR", "U+202E"),
+            ("Casa \u{2067}Rosa", "U+2067"),
+            ("Casa\u{2028}Rosa", "U+2028"),
+            ("Casa\u{7}Rosa", "U+0007"),
+        ] {
+            let err = EventInput {
+                venue: Some(venue.into()),
+                ..input()
+            }
+            .parse(id.clone(), "org", "now")
+            .unwrap_err();
+            assert_eq!(err.field, "venue", "{venue:?}");
+            assert!(err.message.contains(found), "{venue:?}: {}", err.message);
+        }
+        // Right-to-left names and their marks are text like any other.
+        let hebrew = EventInput {
+            host: Some("\u{5D3}\u{5E0}\u{5D4} \u{200F}(+972)".into()),
+            ..input()
+        };
+        assert!(hebrew.parse(id, "org", "now").is_ok());
     }
 
     #[test]

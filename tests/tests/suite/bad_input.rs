@@ -36,6 +36,14 @@ async fn send_invitation_names_the_bad_field() {
             "guest.name",
         ),
         (
+            json!({"event_id": "gala", "guest": guest("g1", "Ana\u{202E}", "+5511999990000")}),
+            "guest.name",
+        ),
+        (
+            json!({"event_id": "gala", "guest": guest("g1", "Ana\nLima", "+5511999990000")}),
+            "guest.name",
+        ),
+        (
             json!({"event_id": "gala", "guest": guest("", "Ana", "+5511999990000")}),
             "guest.guest_id",
         ),

@@ -810,6 +810,10 @@ async fn events_sends_and_progress_answer_as_documented() {
             "guest.phone",
         ),
         (
+            json!({"event_id": "gala", "guest": guest("g9", "Cy\u{202E}", "+5511999990009")}),
+            "guest.name",
+        ),
+        (
             json!({"event_id": "gala", "guest": {"guest_id": "g9", "phone": "+5511999990000"}}),
             "guest.name",
         ),
