@@ -178,19 +178,42 @@ pub async fn import_entries(
         import(store, owner, event_id, good).await?
     };
     let (mut created, mut updated, mut unchanged) = (0, 0, 0);
+    // Where an entry is, in the request's own terms: a CSV's line, a JSON
+    // entry's place in `guests`.
+    let named: Vec<String> = places
+        .iter()
+        .map(|(index, line, _, _)| match line {
+            Some(line) => format!("on line {line}"),
+            None => format!("in guests[{index}]"),
+        })
+        .collect();
     for (answer, (index, line, raw_id, prefix)) in answers.into_iter().zip(places) {
-        match answer {
-            Imported::Created(_) => created += 1,
-            Imported::Updated(_) => updated += 1,
-            Imported::Unchanged(_) => unchanged += 1,
-            Imported::Rejected(e) => rejected.push(Rejected {
-                index,
-                line,
-                guest_id: raw_id,
-                field: format!("{prefix}{}", e.field),
-                message: e.message,
-            }),
-        }
+        let (field, message) = match answer {
+            Imported::Created(_) => {
+                created += 1;
+                continue;
+            }
+            Imported::Updated(_) => {
+                updated += 1;
+                continue;
+            }
+            Imported::Unchanged(_) => {
+                unchanged += 1;
+                continue;
+            }
+            Imported::Rejected(e) => (e.field, e.message),
+            Imported::Repeats { field, first } => (
+                field.to_owned(),
+                format!("this {field} is already {}", named[first]),
+            ),
+        };
+        rejected.push(Rejected {
+            index,
+            line,
+            guest_id: raw_id,
+            field: format!("{prefix}{field}"),
+            message,
+        });
     }
     rejected.sort_by_key(|r| r.index);
     tracing::info!(%event_id, created, updated, unchanged, rejected = rejected.len(), "guests imported");
@@ -260,12 +283,33 @@ mod tests {
             .map(|r| (r.index, r.line, r.field.as_str()))
             .collect();
         assert_eq!(bad, [(1, Some(3), "phone"), (2, Some(4), "phone")]);
-        // JSON entries name their field under guests[i].
-        let json = from_json(vec![serde_json::json!({"name": "Cy"})]);
+        // A repeat is named in the file's terms: its line, not an id the
+        // file never had.
+        assert_eq!(
+            answer.rejected[1].message,
+            "this phone is already on line 2"
+        );
+        // JSON entries name their field under guests[i], and a repeat the
+        // entry it repeats.
+        let json = from_json(vec![
+            serde_json::json!({"name": "Cy"}),
+            serde_json::json!({"guest_id": "di", "name": "Di", "phone": "+5511999990009"}),
+            serde_json::json!({"guest_id": "di", "name": "Di", "phone": "+5511999990009"}),
+        ]);
         let answer = import_entries(&store, OWNER, &event.event_id, json)
             .await
             .unwrap();
         assert_eq!(answer.rejected[0].field, "guests[0].phone");
+        assert_eq!(
+            (
+                answer.rejected[1].field.as_str(),
+                answer.rejected[1].message.as_str()
+            ),
+            (
+                "guests[2].guest_id",
+                "this guest_id is already in guests[1]"
+            )
+        );
         let none = import_entries(&MemoryStore::new(), OWNER, &event.event_id, Vec::new()).await;
         assert!(matches!(none, Err(AppError::Invalid(e)) if e.field == "guests"));
     }

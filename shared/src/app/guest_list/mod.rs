@@ -50,6 +50,13 @@ pub enum Imported {
     Unchanged(GuestId),
     /// Not written; the field is the entry's own (`phone`, `guest_id`).
     Rejected(FieldError),
+    /// Not written: the same guest (by `guest_id`) or number (`phone`) as
+    /// the entry at position `first` of this import, which the caller
+    /// names in its own terms (a CSV's line, a JSON entry's index).
+    Repeats {
+        field: &'static str,
+        first: usize,
+    },
 }
 
 /// Filters of a listing; none: every guest.
@@ -240,20 +247,10 @@ pub async fn import(
                 continue;
             }
         };
-        if let Some(first) = first_at.get(&guest.guest_id) {
+        if let Some(&first) = first_at.get(&guest.guest_id) {
             // Found by its number (no id given): the number is the repeat.
-            let (field, what) = if by_id {
-                ("guest_id", format!("guest {}", guest.guest_id))
-            } else {
-                (
-                    "phone",
-                    format!("{} (guest {})", guest.phone.as_str(), guest.guest_id),
-                )
-            };
-            answers.push(Imported::Rejected(FieldError::new(
-                field,
-                format!("{what} is already entry {first} of this import"),
-            )));
+            let field = if by_id { "guest_id" } else { "phone" };
+            answers.push(Imported::Repeats { field, first });
             continue;
         }
         first_at.insert(guest.guest_id.clone(), position);
@@ -584,7 +581,13 @@ mod tests {
         assert!(
             matches!(&again[2], Imported::Rejected(e) if e.field == "phone" && e.message.contains("guest ana"))
         );
-        assert!(matches!(&again[3], Imported::Rejected(e) if e.field == "guest_id"));
+        assert_eq!(
+            again[3],
+            Imported::Repeats {
+                field: "guest_id",
+                first: 1
+            }
+        );
         let all = list(&store, OWNER, id, &Filter::default(), None, 10)
             .await
             .unwrap();
