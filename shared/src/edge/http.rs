@@ -201,7 +201,12 @@ pub fn parse_json<T: DeserializeOwned>(req: &Request, max_bytes: usize) -> Resul
         if inner.is_syntax() || inner.is_eof() {
             ApiError::invalid("body", format!("malformed JSON: {inner}"))
         } else {
-            let field = if path == "." { "body".to_owned() } else { path };
+            // A field named "" (an unknown one) has no name to give: the body's.
+            let field = if path == "." || path.is_empty() {
+                "body".to_owned()
+            } else {
+                path
+            };
             // serde's message carries its own position; the field says where.
             let message = inner.to_string();
             let message = message

@@ -151,6 +151,19 @@ async fn events_and_queries_name_the_bad_field() {
     assert_eq!(status, 400, "unknown fields are refused: {answer}");
     let (status, _) = t.request("GET", "/api/whatsapp/events/gala", None).await;
     assert_eq!(status, 404, "nothing was saved");
+    // An unknown field with no name is the body's fault.
+    let (status, answer) = t
+        .request(
+            "POST",
+            "/api/whatsapp/retry-failed",
+            Some(json!({"job_id": "Y", "": ""})),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["error"]["field"].as_str()),
+        (400, Some("body")),
+        "{answer}"
+    );
 
     t.create_event("gala").await;
     let (status, answer) = t
