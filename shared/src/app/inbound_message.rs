@@ -2,8 +2,9 @@
 //! their record; a tap on an invitation's quick-reply button records the
 //! answer its payload carries, for the invitation its token opens; a typed
 //! yes / no / maybe (in English, Portuguese or Spanish) records an answer
-//! to the invitation it replied to, or the latest the number got; anything
-//! else is kept for the organizer. A newly recorded answer is confirmed in
+//! to the invitation it replied to, or, quoting nothing, the latest that
+//! reached the number when one organizer's did (several: the guest is
+//! asked which they mean); anything else is kept for the organizer. A newly recorded answer is confirmed in
 //! the conversation (the event's confirmation text); a delivery the
 //! provider repeats is answered without doing its work twice.
 
@@ -85,6 +86,10 @@ async fn act(
         }
         Some(Replied::To(invitation)) => (invitation, true),
         Some(Replied::Unsure(invitation)) => (invitation, false),
+        Some(Replied::Ambiguous) => {
+            tracing::info!(from = %from, "a message quoting nothing from a number several organizers invited; the guest is asked which invitation they mean");
+            return Ok(Some(rsvp::WHICH_INVITATION.to_owned()));
+        }
     };
     // An answer counts for an invitation it surely answers, while its
     // event has not started; anything else is kept for the organizer.

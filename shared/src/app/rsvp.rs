@@ -8,7 +8,7 @@
 
 use super::AppError;
 use crate::domain::rsvp::{Answer, AnswerToken, AnswerVia, Reply, Rsvp};
-use crate::domain::{Event, Invitation, PhoneNumber, now};
+use crate::domain::{Event, Invitation, PhoneNumber, Status, now};
 use crate::ports::{AttemptStore, EventStore, GuestStore, InvitationStore, Recorded, RsvpStore};
 
 /// What answering reads and writes.
@@ -129,19 +129,36 @@ pub async fn answer(
 /// Which invitation a guest's message is about.
 #[derive(Debug, Clone)]
 pub enum Replied {
-    /// The one it replied to, or (without context) the latest the guest
-    /// received: an answer in it counts for this invitation.
+    /// The invitation it quoted, or (quoting nothing) the latest of the
+    /// one organizer whose invitations reached the number lately: an
+    /// answer in it counts for this invitation.
     To(Box<Invitation>),
-    /// It quoted a message that is none of the guest's recent invitations:
-    /// kept for the latest one's organizer to read, never counted.
+    /// It quoted a message that is none of the guest's recent invitations,
+    /// and one organizer's reached the number lately: kept for that
+    /// organizer to read, never counted.
     Unsure(Box<Invitation>),
+    /// More than one organizer's invitation reached the number lately and
+    /// it quoted none: the guest is asked which one they mean, and no
+    /// organizer sees the text (it may be for another).
+    Ambiguous,
 }
 
-/// The invitation a message from `from` is about: the one it replied to
+/// How long after an invitation reached a guest a reply that quotes
+/// nothing may be taken as being about it.
+const REPLY_WINDOW: time::Duration = time::Duration::days(30);
+
+/// What a guest who wrote without quoting gets back when several
+/// organizers' invitations reached them, in the three languages answers
+/// are read in.
+pub const WHICH_INVITATION: &str = "You have invitations from more than one host: to answer one, reply to its message (swipe right on it, or touch and hold, then Reply). / Você tem convites de mais de um anfitrião: para responder a um, responda à mensagem dele. / Tienes invitaciones de más de un anfitrión: para responder a una, responde a su mensaje.";
+
+/// The invitation a message from `from` is about. One it quotes
 /// (`replied_to`, Twilio's `OriginalRepliedMessageSid`) among the latest
-/// sent to that WhatsApp user, else the latest of them the guest received.
-/// All organizers share the WhatsApp sender, so the latest message the
-/// guest got from it is the one a reply without context answers.
+/// sent to that WhatsApp user counts for it. Otherwise only the
+/// invitations that reached the number (sent and not failed) in the last
+/// 30 days are looked at, and only if they are one organizer's: every
+/// organizer of the stack shares its WhatsApp sender, so the latest
+/// message the guest got may be another organizer's.
 pub async fn replied_invitation(
     store: &dyn AnswerStore,
     from: &PhoneNumber,
@@ -153,14 +170,33 @@ pub async fn replied_invitation(
         .into_iter()
         .filter(|i| i.message_sid.is_some())
         .collect();
-    let quoted = replied_to.map(|sid| sent.iter().find(|i| i.message_sid.as_deref() == Some(sid)));
-    Ok(match quoted {
-        Some(Some(found)) => Some(Replied::To(Box::new(found.clone()))),
-        Some(None) => sent
-            .into_iter()
-            .next()
-            .map(|i| Replied::Unsure(Box::new(i))),
-        None => sent.into_iter().next().map(|i| Replied::To(Box::new(i))),
+    let quoted = replied_to.map(|sid| {
+        sent.iter()
+            .find(|i| i.message_sid.as_deref() == Some(sid))
+            .cloned()
+    });
+    let quoted_other = match quoted {
+        Some(Some(found)) => return Ok(Some(Replied::To(Box::new(found)))),
+        Some(None) => true,
+        None => false,
+    };
+    let since = crate::domain::timestamp(time::OffsetDateTime::now_utc() - REPLY_WINDOW);
+    // Newest first, as the store gives them.
+    let reached: Vec<Invitation> = sent
+        .into_iter()
+        .filter(|i| !matches!(i.status, Status::Failed | Status::Undelivered))
+        .filter(|i| i.updated_at >= since)
+        .collect();
+    let organizers: std::collections::HashSet<&str> =
+        reached.iter().map(|i| i.owner.as_str()).collect();
+    if organizers.len() > 1 {
+        return Ok(Some(Replied::Ambiguous));
+    }
+    let latest = reached.into_iter().next().map(Box::new);
+    Ok(if quoted_other {
+        latest.map(Replied::Unsure)
+    } else {
+        latest.map(Replied::To)
     })
 }
 

@@ -727,3 +727,92 @@ async fn reminder_runs_at_once_under_aws_faults_remind_each_silent_guest_once() 
         report.injected
     );
 }
+
+/// Two organizers of one stack invite the same guest; the guest writes
+/// without quoting either: neither organizer sees it, the guest is asked
+/// which invitation they mean; quoting one answers that one only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_quoting_nothing_to_a_guest_two_organizers_invited_reaches_neither_and_asks() {
+    const OTHER: &str = "organizer-2";
+    let t = TestStack::start().await;
+    t.create_event("gala").await;
+    let (status, _) = t
+        .request_as(
+            OTHER,
+            "PUT",
+            "/api/whatsapp/events/party",
+            Some(e2e::sample_event()),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let ana = phone(1);
+    let ours = t.send_invitation("gala", guest("ana", "Ana", &ana)).await;
+    let (status, theirs) = t
+        .request_as(
+            OTHER,
+            "POST",
+            "/api/whatsapp/send-invitation",
+            Some(json!({"event_id": "party", "guest": guest("a2", "Ana", &ana)})),
+        )
+        .await;
+    assert_eq!(status, 202, "{theirs}");
+    t.wait_for_invitation("gala", &ours, WAIT, |i| i["status"] == "read")
+        .await;
+    let theirs_id = theirs["invitation_id"].as_str().unwrap();
+    let start = std::time::Instant::now();
+    let their_sid = loop {
+        let (_, listed) = t
+            .request_as(OTHER, "GET", "/api/whatsapp/invitations/party", None)
+            .await;
+        let inv = listed["items"]
+            .as_array()
+            .and_then(|items| items.iter().find(|i| i["invitation_id"] == theirs_id))
+            .cloned()
+            .unwrap_or_default();
+        if inv["status"] == "read" {
+            break inv["message_sid"].as_str().unwrap().to_owned();
+        }
+        assert!(start.elapsed() < WAIT, "{inv}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+
+    for text in ["Can I bring my son?", "yes"] {
+        from_guest(&t, json!({"from": ana, "body": text})).await;
+    }
+    let asked: Vec<_> = t
+        .sim
+        .state()
+        .replies()
+        .into_iter()
+        .filter(|r| r.to.ends_with(&ana))
+        .collect();
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    assert!(
+        asked.iter().all(|r| r.body.contains("more than one host")),
+        "{asked:?}"
+    );
+    let (_, mine) = t.request("GET", "/api/whatsapp/replies/gala", None).await;
+    let (_, other) = t
+        .request_as(OTHER, "GET", "/api/whatsapp/replies/party", None)
+        .await;
+    assert_eq!(
+        (
+            mine["items"].as_array().map(Vec::len),
+            other["items"].as_array().map(Vec::len)
+        ),
+        (Some(0), Some(0)),
+        "{mine} {other}"
+    );
+
+    from_guest(
+        &t,
+        json!({"from": ana, "body": "yes", "reply_to": their_sid}),
+    )
+    .await;
+    let (_, other) = t
+        .request_as(OTHER, "GET", "/api/whatsapp/rsvps/party", None)
+        .await;
+    assert_eq!(other["headcount"]["yes"], 1, "{other}");
+    let mine = rsvps(&t, "").await;
+    assert_eq!(mine["headcount"]["no_answer"], 1, "{mine}");
+}

@@ -179,3 +179,124 @@ async fn given_a_number_no_invitation_reached_then_nothing_is_kept() {
         .unwrap();
     assert!(kept.is_empty());
 }
+
+/// A second organizer's invitation to the same guest, sent (message `sid`).
+async fn invited_by_another(store: &MemoryStore, of: &Invitation, sid: &str) -> Invitation {
+    use crate::app::send::{self, NewJob, Plan};
+    use crate::domain::render::builtin_default;
+    use crate::domain::{EventId, EventInput, now};
+    use crate::ports::EventStore;
+    const OTHER: &str = "organizer-2";
+    let event = EventInput {
+        name: Some("Another party".into()),
+        starts_at: Some("2027-06-01T20:00:00-03:00".into()),
+        venue: Some("Bar".into()),
+        host: Some("Rui".into()),
+        ..Default::default()
+    }
+    .parse(EventId::parse("party").unwrap(), OTHER, &now())
+    .unwrap();
+    store.put_event(&event).await.unwrap();
+    let plan = Plan {
+        template: builtin_default(OTHER, &now()),
+        event,
+    };
+    let queue = crate::adapters::memory::MemoryQueue::new();
+    let sent = send::send(
+        store,
+        &queue,
+        plan,
+        vec![of.guest.clone()],
+        NewJob::Fresh,
+        false,
+    )
+    .await
+    .unwrap();
+    let inv = &sent.invitations[0];
+    let note = Annotation {
+        message_sid: Some(sid.into()),
+        ..Default::default()
+    };
+    store
+        .annotate(&inv.invitation_id, inv.attempt, &note)
+        .await
+        .unwrap();
+    store
+        .get_invitation(&inv.invitation_id)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn given_two_organizers_invitations_then_a_reply_quoting_neither_is_asked_about_and_seen_by_neither()
+ {
+    let (store, invitations) = sent(1).await;
+    let first = &invitations[0];
+    let second = invited_by_another(&store, first, "SMother").await;
+    let phone = &first.guest.phone;
+    for text in ["yes", "can I bring my son?"] {
+        let reply = receive(&store, &message(phone, text), None, PAGE)
+            .await
+            .unwrap();
+        assert_eq!(reply.as_deref(), Some(crate::app::rsvp::WHICH_INVITATION));
+    }
+    assert_eq!(latest(&store, first).await, None);
+    assert_eq!(
+        store
+            .replies(OWNER, &first.event_id, 10)
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(
+        store
+            .replies("organizer-2", &second.event_id, 10)
+            .await
+            .unwrap()
+            .len(),
+        0,
+        "the later organizer sees nothing either"
+    );
+    // Quoting one of them answers that one only.
+    let quoting = InboundMessage {
+        replied_to: Some("SMother".into()),
+        ..message(phone, "no")
+    };
+    assert!(
+        receive(&store, &quoting, None, PAGE)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let answered = store
+        .rsvp_history("organizer-2", &second.event_id, &second.guest.guest_id)
+        .await
+        .unwrap();
+    assert_eq!(answered.latest().map(|r| r.answer), Some(Answer::No));
+    assert_eq!(latest(&store, first).await, None);
+}
+
+#[tokio::test]
+async fn given_another_organizers_invitation_that_failed_then_a_reply_is_the_one_that_reached() {
+    let (store, invitations) = sent(1).await;
+    let first = &invitations[0];
+    let second = invited_by_another(&store, first, "SMother").await;
+    // The other organizer's message never reached the guest.
+    crate::app::lifecycle::force(
+        &store,
+        &second,
+        crate::domain::Status::Failed,
+        &crate::domain::now(),
+        None,
+        None,
+    )
+    .await
+    .unwrap();
+    let reply = receive(&store, &message(&first.guest.phone, "yes"), None, PAGE)
+        .await
+        .unwrap();
+    assert!(reply.is_some());
+    assert_eq!(latest(&store, first).await, Some(Answer::Yes));
+}
