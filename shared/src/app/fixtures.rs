@@ -4,7 +4,7 @@ use crate::adapters::memory::{MemoryQueue, MemoryStore};
 use crate::app::send::{self, NewJob, Plan};
 use crate::domain::render::builtin_default;
 use crate::domain::{Event, EventId, EventInput, Guest, GuestInput, Invitation, Job, JobId, now};
-use crate::ports::{EventStore, JobStore};
+use crate::ports::{EventStore, GuestStore, JobStore};
 
 pub const OWNER: &str = "organizer-1";
 
@@ -57,6 +57,12 @@ pub async fn queued_job(n: u32, at: &str) -> (MemoryStore, MemoryQueue, Vec<Invi
             )
         })
         .collect();
+    // On the list, as a send leaves them (the sender checks the list).
+    let guests: Vec<Guest> = invitations.iter().map(|i| i.guest.clone()).collect();
+    store
+        .put_guests(OWNER, &event.event_id, &guests, at)
+        .await
+        .unwrap();
     let job = Job::of(job_id, event.event_id, OWNER, &invitations, at);
     store.create_job(&job, &invitations).await.unwrap();
     (store, queue, invitations)
@@ -78,8 +84,18 @@ pub async fn invited(n: u32) -> (MemoryStore, MemoryQueue, Vec<Invitation>) {
     (store, queue, sent.invitations)
 }
 
-/// Writes `inv` with a job of its own (as the send pipeline would have).
+/// Writes `inv` with a job of its own and its guest on the list (as the
+/// send pipeline would have).
 pub async fn written(store: &MemoryStore, inv: &Invitation) {
+    store
+        .put_guests(
+            &inv.owner,
+            &inv.event_id,
+            std::slice::from_ref(&inv.guest),
+            &now(),
+        )
+        .await
+        .unwrap();
     let job = Job::of(
         inv.job_id.clone(),
         inv.event_id.clone(),

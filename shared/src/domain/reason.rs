@@ -32,6 +32,9 @@ pub enum Action {
     RetryByHand,
     /// A reminder the guest's answer made needless.
     Answered,
+    /// The guest was removed from the list, or their number changed,
+    /// after the invitation was queued.
+    GuestListChanged,
 }
 
 impl Action {
@@ -63,6 +66,9 @@ impl Action {
             Action::FixTemplate => "Fix the template (or the event's details it uses), then retry.",
             Action::RetryByHand => "Retry it; if it fails again, check the guest's number.",
             Action::Answered => "Nothing to do: the guest answered, so the reminder was not sent.",
+            Action::GuestListChanged => {
+                "Nothing to do if you meant it: the guest list changed after this was queued. To invite the guest at their number now, send to them again."
+            }
         }
     }
 }
@@ -75,7 +81,7 @@ pub struct Reason {
 }
 
 /// Every reason the product records.
-pub const ALL: [Reason; 7] = [
+pub const ALL: [Reason; 9] = [
     OPTED_OUT,
     OPTED_OUT_BY_YOU,
     MARKETING_TO_US,
@@ -83,6 +89,8 @@ pub const ALL: [Reason; 7] = [
     EVENT_MISSING,
     TEMPLATE_MISSING,
     ANSWERED,
+    GUEST_REMOVED,
+    NUMBER_CHANGED,
 ];
 
 /// What one of the product's own reason codes means for the organizer
@@ -101,6 +109,21 @@ pub const ANSWERED: Reason = Reason {
     code: "answered",
     message: "The guest answered before this reminder went out",
     action: Action::Answered,
+};
+
+/// Not sent: the guest was removed from the list before it went out.
+pub const GUEST_REMOVED: Reason = Reason {
+    code: "guest_removed",
+    message: "Removed from the guest list before it went out; not sent",
+    action: Action::GuestListChanged,
+};
+
+/// Not sent: the guest's number changed on the list before it went out
+/// (the message would have gone to the old number).
+pub const NUMBER_CHANGED: Reason = Reason {
+    code: "number_changed",
+    message: "The guest's number changed before it went out; not sent to the old number",
+    action: Action::GuestListChanged,
 };
 
 /// Not sent because the guest opted out.

@@ -38,6 +38,7 @@ fn action_name(action: Action) -> Value {
         Action::FixTemplate => "fix_template",
         Action::RetryByHand => "retry_by_hand",
         Action::Answered => "answered",
+        Action::GuestListChanged => "guest_list_changed",
     };
     Value::from(name)
 }

@@ -16,12 +16,16 @@ pub use lookups::BatchLookups;
 use crate::app::lifecycle;
 use crate::app::waiting::{self, HeldBack, WaitingStore};
 use crate::domain::budget::{self, BudgetRules, DailyLimit, SenderProfile};
+use crate::domain::guest::ListedGuest;
 use crate::domain::reason::{
-    ANSWERED, EVENT_MISSING, MARKETING_TO_US, SEND_UNCONFIRMED, TEMPLATE_MISSING,
+    ANSWERED, EVENT_MISSING, GUEST_REMOVED, MARKETING_TO_US, NUMBER_CHANGED, SEND_UNCONFIRMED,
+    TEMPLATE_MISSING,
 };
 use crate::domain::reminder::is_reminder;
 use crate::domain::render::{self, TemplateContext};
-use crate::domain::{Invitation, InvitationId, MessageContent, OptOut, OptOuts, Status, now};
+use crate::domain::{
+    EventId, GuestId, Invitation, InvitationId, MessageContent, OptOut, OptOuts, Status, now,
+};
 use crate::ports::{
     Annotation, BudgetClaim, BudgetTake, ErrorInfo, EventStore, GuestStore, MessageRef, Messenger,
     OptOutStore, OutboundMessage, ProviderError, Refusal, SEND_TIMEOUT, SendMessage, SendQueue,
@@ -114,11 +118,13 @@ pub const SEND_BUDGET: Duration = Duration::from_secs(SEND_TIMEOUT.as_secs() + 2
 /// write and the rendering, so the send itself leaves on the slot.
 const CLAIM_LEAD: Duration = Duration::from_millis(250);
 
-/// What a batch reads once for all its records: their invitations and
-/// which of their guests opted out.
+/// What a batch reads once for all its records: their invitations, which
+/// of their guests opted out, and their guests as the list has them now.
 struct Prefetched {
     invitations: HashMap<InvitationId, Invitation>,
     opt_outs: OptOuts,
+    /// By (owner, event, guest); a guest missing here was removed.
+    guests: HashMap<(String, EventId, GuestId), ListedGuest>,
 }
 
 /// One batch that must be done by `deadline`: one result per record, in
@@ -188,9 +194,25 @@ async fn prefetch(
         .map(|i| (i.owner.clone(), i.guest.phone.clone()))
         .collect();
     let opt_outs = store.opt_outs_for(&wanted).await?;
+    // The guests, one read per event (a batch is usually one event's).
+    let mut by_event: HashMap<(String, EventId), Vec<GuestId>> = HashMap::new();
+    for inv in invitations.values() {
+        by_event
+            .entry((inv.owner.clone(), inv.event_id.clone()))
+            .or_default()
+            .push(inv.guest.guest_id.clone());
+    }
+    let mut guests = HashMap::new();
+    for ((owner, event), ids) in by_event {
+        for listed in store.get_guests(&owner, &event, &ids).await? {
+            let key = (owner.clone(), event.clone(), listed.guest.guest_id.clone());
+            guests.insert(key, listed);
+        }
+    }
     Ok(Prefetched {
         invitations,
         opt_outs,
+        guests,
     })
 }
 
@@ -326,17 +348,36 @@ async fn check(
         }
         return Ok(Err(Delivered::Skipped));
     }
-    // A reminder whose guest answered meanwhile is not sent.
-    if is_reminder(&inv.job_id) {
-        let guest = std::slice::from_ref(&inv.guest.guest_id);
-        let listed = store.get_guests(&inv.owner, &inv.event_id, guest).await?;
-        if listed.first().is_some_and(|g| g.rsvp.is_some()) {
-            let error = Some(ANSWERED.into());
-            if lifecycle::force(store, &inv, Status::Skipped, &now(), None, error).await? {
-                tracing::info!(invitation_id = %inv.invitation_id, "the guest answered; reminder skipped");
-            }
-            return Ok(Err(Delivered::Skipped));
+    // The list wins: a guest removed, or whose number changed, since the
+    // invitation was queued is not sent to.
+    let key = (
+        inv.owner.clone(),
+        inv.event_id.clone(),
+        inv.guest.guest_id.clone(),
+    );
+    let listed = prefetched.guests.get(&key);
+    let off_the_list = match listed {
+        None => Some((GUEST_REMOVED, "guest removed from the list; skipped")),
+        Some(g) if g.guest.phone != inv.guest.phone => Some((
+            NUMBER_CHANGED,
+            "guest's number changed on the list; skipped",
+        )),
+        Some(_) => None,
+    };
+    if let Some((reason, words)) = off_the_list {
+        let error = Some(reason.into());
+        if lifecycle::force(store, &inv, Status::Skipped, &now(), None, error).await? {
+            tracing::info!(invitation_id = %inv.invitation_id, "{words}");
         }
+        return Ok(Err(Delivered::Skipped));
+    }
+    // A reminder whose guest answered meanwhile is not sent.
+    if is_reminder(&inv.job_id) && listed.is_some_and(|g| g.rsvp.is_some()) {
+        let error = Some(ANSWERED.into());
+        if lifecycle::force(store, &inv, Status::Skipped, &now(), None, error).await? {
+            tracing::info!(invitation_id = %inv.invitation_id, "the guest answered; reminder skipped");
+        }
+        return Ok(Err(Delivered::Skipped));
     }
     Ok(Ok(inv))
 }

@@ -318,3 +318,44 @@ async fn given_a_redelivery_of_a_record_that_holds_a_place_then_it_takes_no_seco
     assert!(matches!(again[0], Ok(Delivered::Sent)), "{again:?}");
     assert_eq!(held(&w).await, 1);
 }
+
+#[tokio::test]
+async fn given_guests_removed_or_renumbered_since_queued_then_they_are_skipped_in_words_not_sent() {
+    use crate::ports::GuestStore;
+    let w = given(3).await;
+    let (removed, renumbered) = (&w.invitations[0], &w.invitations[1]);
+    // Straight on the list (as a removal racing the send would leave it).
+    w.store
+        .remove_guest(&removed.owner, &removed.event_id, &removed.guest.guest_id)
+        .await
+        .unwrap();
+    let new_number = crate::domain::Guest {
+        phone: crate::domain::PhoneNumber::parse("+5511988887777").unwrap(),
+        ..renumbered.guest.clone()
+    };
+    w.store
+        .put_guests(
+            &renumbered.owner,
+            &renumbered.event_id,
+            &[new_number],
+            &now(),
+        )
+        .await
+        .unwrap();
+    let deps = w.deps(DailyLimit::Unlimited);
+    let results = w
+        .deliver(&deps, &[w.record(0, 1), w.record(1, 1), w.record(2, 1)])
+        .await;
+    assert!(matches!(results[0], Ok(Delivered::Skipped)));
+    assert!(matches!(results[1], Ok(Delivered::Skipped)));
+    assert!(matches!(results[2], Ok(Delivered::Sent)));
+    let sent = w.messenger.sent();
+    assert_eq!(sent.len(), 1, "only the guest still on the list as queued");
+    for (i, code) in [(0, "guest_removed"), (1, "number_changed")] {
+        let inv = w.now(i).await;
+        assert_eq!(
+            (inv.status, inv.error_code.as_deref()),
+            (Status::Skipped, Some(code))
+        );
+    }
+}

@@ -8,8 +8,9 @@ pub mod views;
 
 use super::{AppError, event};
 use crate::domain::guest::{GuestEntry, ListedGuest, Search, StatusFilter};
+use crate::domain::reason::GUEST_REMOVED;
 use crate::domain::{
-    EventId, FieldError, Guest, GuestId, Invitation, InvitationId, SeenOptOuts, now,
+    EventId, FieldError, Guest, GuestId, Invitation, InvitationId, SeenOptOuts, Status, now,
 };
 use crate::ports::{EventStore, GuestStore, InvitationStore, OptOutStore};
 use base64::Engine as _;
@@ -381,11 +382,29 @@ pub async fn remove(
     id: &GuestId,
 ) -> Result<(), AppError> {
     event(store, owner, event_id).await?;
-    if store.remove_guest(owner, event_id, id).await? {
-        Ok(())
-    } else {
-        Err(AppError::NotFound(format!("guest {id}")))
+    let listed = store
+        .get_guests(owner, event_id, std::slice::from_ref(id))
+        .await?
+        .pop();
+    if !store.remove_guest(owner, event_id, id).await? {
+        return Err(AppError::NotFound(format!("guest {id}")));
     }
+    // Their invitation still to go (queued, or waiting for the daily
+    // limit) is not sent: skipped, in words. One the sender has claimed
+    // already goes out; the sender checks the list before each claim.
+    let latest = match listed.and_then(|g| g.invitation_id) {
+        Some(invitation_id) => store.get_invitation(&invitation_id).await?,
+        None => None,
+    };
+    if let Some(inv) = latest
+        && matches!(inv.status, Status::Queued | Status::Waiting)
+    {
+        let error = Some(GUEST_REMOVED.into());
+        if crate::app::lifecycle::force(store, &inv, Status::Skipped, &now(), None, error).await? {
+            tracing::info!(invitation_id = %inv.invitation_id, "guest removed; their invitation still to go skipped");
+        }
+    }
+    Ok(())
 }
 
 /// Each guest with their latest invitation and what the organizer may know
@@ -747,5 +766,29 @@ mod tests {
             list(&store, OWNER, id, &Filter::default(), Some("%%"), 3).await,
             Err(AppError::Invalid(e)) if e.field == "cursor"
         ));
+    }
+
+    #[tokio::test]
+    async fn removing_a_guest_skips_their_invitation_still_to_go() {
+        let (store, _queue, invitations) = crate::app::fixtures::invited(2).await;
+        let (gone, kept) = (&invitations[0], &invitations[1]);
+        remove(&store, OWNER, &gone.event_id, &gone.guest.guest_id)
+            .await
+            .unwrap();
+        let gone = store
+            .get_invitation(&gone.invitation_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (gone.status, gone.error_code.as_deref()),
+            (Status::Skipped, Some("guest_removed"))
+        );
+        let kept = store
+            .get_invitation(&kept.invitation_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(kept.status, Status::Queued);
     }
 }
