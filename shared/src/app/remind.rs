@@ -68,7 +68,13 @@ pub async fn remind(
         || async {
             let reminded = send_reminders(store, queue, event, &job_id, now).await?;
             ran.store(reminded, std::sync::atomic::Ordering::SeqCst);
-            Ok::<_, AppError>(serde_json::json!({ "reminded": reminded }))
+            if reminded == 0 {
+                // Nobody to remind: the time stays unused (the key is let
+                // go), so a press later today, once guests were reached,
+                // still reminds them.
+                return Err(Run::Nobody);
+            }
+            Ok(serde_json::json!({ "reminded": reminded }))
         },
     )
     .await;
@@ -81,9 +87,27 @@ pub async fn remind(
                 already: false,
             }),
         },
+        Err(Run::Nobody) => Ok(Reminded {
+            job_id,
+            reminded: 0,
+            already: false,
+        }),
         // Another run holds it: this one did nothing, and says so (a
         // scheduled run keeps the reminder time for its next run).
-        Err(other) => Err(other),
+        Err(Run::Failed(other)) => Err(other),
+    }
+}
+
+/// How a reminder time's run ended short of sending.
+enum Run {
+    /// It found nobody to remind.
+    Nobody,
+    Failed(AppError),
+}
+
+impl From<AppError> for Run {
+    fn from(err: AppError) -> Self {
+        Run::Failed(err)
     }
 }
 
@@ -300,6 +324,31 @@ mod tests {
         let job = store.get_job(&first.job_id).await.unwrap().unwrap();
         assert_eq!(job.total, 2);
         assert!(is_reminder(&job.job_id));
+    }
+
+    #[tokio::test]
+    async fn a_run_that_finds_nobody_to_remind_leaves_its_time_for_a_later_press() {
+        let (store, queue, event) = with_event().await;
+        let plan = Plan {
+            template: builtin_default(OWNER, &now()),
+            event: event.clone(),
+        };
+        let guests = (1..=2).map(guest).collect();
+        let sent = send::send(&store, &queue, plan, guests, NewJob::Fresh, false)
+            .await
+            .unwrap();
+        let now = OffsetDateTime::now_utc();
+        // Nobody reached yet: nobody reminded, and the day is not used.
+        let early = remind(&store, &queue, &event, "today", now).await.unwrap();
+        assert_eq!((early.reminded, early.already), (0, false));
+        assert!(store.get_job(&early.job_id).await.unwrap().is_none());
+        for inv in &sent.invitations {
+            delivered(&store, inv).await;
+        }
+        let later = remind(&store, &queue, &event, "today", now).await.unwrap();
+        assert_eq!((later.reminded, later.already), (2, false));
+        let again = remind(&store, &queue, &event, "today", now).await.unwrap();
+        assert_eq!((again.reminded, again.already), (0, true));
     }
 
     #[tokio::test]
