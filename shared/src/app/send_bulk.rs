@@ -99,7 +99,8 @@ pub struct Triage {
     pub duplicates: Vec<Duplicate>,
 }
 
-/// Parses each guest on its own; one guest (by id or by phone) is sent once.
+/// Parses each guest on its own; one guest (by id, or by the WhatsApp user
+/// the phone reaches) is sent once.
 pub fn triage(raw: Vec<serde_json::Value>) -> Triage {
     let mut triage = Triage::default();
     let mut seen_ids: HashMap<String, usize> = HashMap::new();
@@ -118,9 +119,12 @@ pub fn triage(raw: Vec<serde_json::Value>) -> Triage {
                 continue;
             }
         };
+        // One WhatsApp user is one guest, in whichever form the number
+        // came (+55 11 9xxxx-xxxx and +55 11 xxxx-xxxx reach the same one).
+        let identity = guest.phone.whatsapp_identity();
         let first = seen_ids
             .get(guest.guest_id.as_str())
-            .or_else(|| seen_phones.get(guest.phone.as_str()))
+            .or_else(|| seen_phones.get(&identity))
             .copied();
         if let Some(duplicate_of) = first {
             triage.duplicates.push(Duplicate {
@@ -131,7 +135,7 @@ pub fn triage(raw: Vec<serde_json::Value>) -> Triage {
             continue;
         }
         seen_ids.insert(guest.guest_id.as_str().to_owned(), index);
-        seen_phones.insert(guest.phone.as_str().to_owned(), index);
+        seen_phones.insert(identity, index);
         triage.accepted.push((index, guest));
     }
     triage

@@ -53,6 +53,8 @@ fn triage_rejects_by_field_and_sends_duplicates_once() {
         json!({"guest_id": "d", "phone": "+5511999990004"}),
         json!("not an object"),
         json!({"guest_id": "e", "name": "E", "phone": "+5511999990005"}),
+        // E's number without the mobile 9: the same WhatsApp user.
+        json!({"guest_id": "f", "name": "F", "phone": "+551199990005"}),
     ]);
     let ids: Vec<(usize, &str)> = t
         .accepted
@@ -78,7 +80,7 @@ fn triage_rejects_by_field_and_sends_duplicates_once() {
         .iter()
         .map(|d| (d.index, d.duplicate_of))
         .collect();
-    assert_eq!(dups, [(2, 0), (3, 0)]);
+    assert_eq!(dups, [(2, 0), (3, 0), (7, 6)]);
 }
 
 #[tokio::test]
