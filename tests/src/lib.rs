@@ -262,7 +262,9 @@ impl TestStack {
                 start.elapsed() < timeout,
                 "timed out waiting; invitation is {inv}"
             );
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            // Each look lists the event (a query and a batch read): polled
+            // gently, so the emulator serves the stack rather than the test.
+            tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
 
@@ -557,7 +559,8 @@ impl TestStack {
                 return job;
             }
             assert!(start.elapsed() < timeout, "timed out waiting; job is {job}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            // A job's status reads its 256 counter shards: polled gently.
+            tokio::time::sleep(Duration::from_millis(400)).await;
         }
     }
 }
