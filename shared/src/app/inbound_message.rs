@@ -4,9 +4,10 @@
 //! yes / no / maybe (in English, Portuguese or Spanish) records an answer
 //! to the invitation it replied to, or, quoting nothing, the latest that
 //! reached the number when one organizer's did (several: the guest is
-//! asked which they mean); anything else is kept for the organizer. A newly recorded answer is confirmed in
-//! the conversation (the event's confirmation text); a delivery the
-//! provider repeats is answered without doing its work twice.
+//! asked which they mean); anything else is kept for the organizer. A
+//! newly recorded answer is confirmed in the conversation (the event's
+//! confirmation text); a delivery the provider repeats is answered without
+//! doing its work twice.
 
 use crate::app::AppError;
 use crate::app::rsvp::{self, AnswerStore, Replied};

@@ -328,21 +328,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_run_that_finds_nobody_to_remind_leaves_its_time_for_a_later_press() {
-        let (store, queue, event) = with_event().await;
-        let plan = Plan {
-            template: builtin_default(OWNER, &now()),
-            event: event.clone(),
-        };
-        let guests = (1..=2).map(guest).collect();
-        let sent = send::send(&store, &queue, plan, guests, NewJob::Fresh, false)
-            .await
-            .unwrap();
+        let (store, queue, invitations) = crate::app::fixtures::invited(2).await;
+        let event = crate::app::fixtures::event();
         let now = OffsetDateTime::now_utc();
         // Nobody reached yet: nobody reminded, and the day is not used.
         let early = remind(&store, &queue, &event, "today", now).await.unwrap();
         assert_eq!((early.reminded, early.already), (0, false));
         assert!(store.get_job(&early.job_id).await.unwrap().is_none());
-        for inv in &sent.invitations {
+        for inv in &invitations {
             delivered(&store, inv).await;
         }
         let later = remind(&store, &queue, &event, "today", now).await.unwrap();

@@ -4,7 +4,7 @@
 //! one transaction, on the condition that the pointer is still the one read.
 
 use super::items::{self, Item, s};
-use super::keys::{self, BY_CHANGE_INDEX, Changed, GSI3PK, GSI3SK};
+use super::keys::{self, BY_CHANGE_INDEX, CHANGES_SETTLE_MS, Changed, GSI3PK, GSI3SK, now_ms};
 use super::{BATCH_PARALLELISM, DynamoStore, backend};
 use crate::domain::guest::{ListedGuest, holds_the_guest};
 use crate::domain::{EventId, Guest, GuestId, Invitation, InvitationId};
@@ -17,15 +17,16 @@ use std::collections::{HashMap, HashSet};
 /// DynamoDB's limit of items in one transaction.
 const TRANSACTION_ITEMS: usize = 100;
 
-use keys::CHANGES_SETTLE_MS as CHANGES_LAG_MS;
+/// The place before which every change has landed and reached the index.
+fn settled_before() -> String {
+    format!("{:013}", (now_ms() - CHANGES_SETTLE_MS).max(0))
+}
 
 /// Rounds of reading and writing while other sends change the same guests.
 const ADMIT_ROUNDS: usize = 10;
 
 /// How long a removed guest is remembered for pages following the event.
 const REMOVED_KEPT_SECONDS: i64 = 24 * 3600;
-
-use keys::now_ms;
 
 /// What a guest's write expects of the item it replaces: that no send moved
 /// the guest's invitation pointer since it was read.
@@ -291,7 +292,7 @@ impl GuestStore for DynamoStore {
         let limit = limit.max(1);
         // Read before the query: whatever is written from here on is
         // after the next cursor.
-        let lagging = format!("{:013}", (now_ms() - CHANGES_LAG_MS).max(0));
+        let lagging = settled_before();
         // Each partition's first `limit` changes after the cursor, at once.
         let reads = keys::changes_of(owner, event).into_iter().map(|pk| {
             let after = after.clone();
@@ -377,7 +378,7 @@ impl GuestStore for DynamoStore {
     }
 
     fn changes_from_now(&self) -> String {
-        keys::changes_cursor(&format!("{:013}", (now_ms() - CHANGES_LAG_MS).max(0)))
+        keys::changes_cursor(&settled_before())
     }
 
     async fn admit(

@@ -200,7 +200,7 @@ pub fn job(id: &JobId) -> Key {
 
 /// How many items a job's counters are spread over, each in a partition of
 /// its own. Every status change adds to one shard in the transaction that
-/// makes it ([`job_counter`]): about four a message. DynamoDB cancels
+/// makes it ([`job_counter_shard`]): about four a message. DynamoDB cancels
 /// concurrent transactions on one item, so each shard must stay under ten
 /// a second at 400 messages a second (1,600 changes): 256 shards take about
 /// six each. A job's status reads them all (three BatchGetItem requests).
@@ -218,7 +218,11 @@ fn shard_of(text: &str, n: u32) -> u64 {
     hash % u64::from(n)
 }
 
-/// One of a job's counter shards.
+/// One of a job's counter shards. A status change adds to the next in turn
+/// of its store's (from a start of its own), so changes spread evenly over
+/// the shards (a hash of the invitation left some shards twice as busy as
+/// the mean). Any shard will do: the job's counts are the sum of them all,
+/// and the invitation's own condition keeps a change from counting twice.
 pub fn job_counter_shard(job: &JobId, shard: u32) -> Key {
     key(format!("JOB#{job}#COUNT#{shard:03}"), COUNTER_SORT)
 }
@@ -228,23 +232,6 @@ pub fn job_counters(job: &JobId) -> Vec<Key> {
     (0..COUNTER_SHARDS)
         .map(|shard| job_counter_shard(job, shard))
         .collect()
-}
-
-/// The counter shard the next status change adds to: the next in turn in
-/// this process, from a start of its own, so changes spread evenly over
-/// the shards (a hash of the invitation left some shards twice as busy as
-/// the mean). Any shard will do: the job's counts are the sum of them all,
-/// and the invitation's own condition keeps a change from counting twice.
-pub fn job_counter(job: &JobId) -> Key {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: std::sync::OnceLock<AtomicU32> = std::sync::OnceLock::new();
-    let next = NEXT.get_or_init(|| {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        AtomicU32::new(nanos)
-    });
-    job_counter_shard(job, next.fetch_add(1, Ordering::Relaxed) % COUNTER_SHARDS)
 }
 
 pub fn invitation(id: &InvitationId) -> Key {

@@ -35,18 +35,10 @@ const MAX_UNPROCESSED_RETRIES: u32 = 8;
 /// Times a late change is stamped again while each stamp lands late too.
 const RESTAMP_TRIES: usize = 3;
 
-/// The key and change place of each item that has one.
-fn stamped_items(items: &[Item]) -> Vec<(Item, String)> {
-    items.iter().filter_map(stamped_item).collect()
-}
-
+/// An item's key and change place, when it has one.
 fn stamped_item(item: &Item) -> Option<(Item, String)> {
     let place = item.get(keys::GSI3SK)?.as_s().ok()?.clone();
-    let key = [keys::PK, keys::SK]
-        .into_iter()
-        .map(|k| Some((k.to_owned(), item.get(k)?.clone())))
-        .collect::<Option<Item>>()?;
-    Some((key, place))
+    Some((Key::of(item).ok()?.item(), place))
 }
 
 /// The rows a transaction moves among their event's changes: puts with a
@@ -76,6 +68,9 @@ pub struct DynamoStore {
     table: String,
     /// The part the next batch takes its places from: each in turn.
     next_budget_part: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// The job counter shard the next status change adds to: each in turn
+    /// ([`keys::job_counter_shard`]).
+    next_counter_shard: std::sync::Arc<std::sync::atomic::AtomicU32>,
 }
 
 impl DynamoStore {
@@ -84,6 +79,9 @@ impl DynamoStore {
             client,
             table: table.into(),
             next_budget_part: std::sync::Arc::new(rand::random_range(0..keys::BUDGET_PARTS).into()),
+            next_counter_shard: std::sync::Arc::new(
+                rand::random_range(0..keys::COUNTER_SHARDS).into(),
+            ),
         }
     }
 }
@@ -382,7 +380,7 @@ impl DynamoStore {
     /// One BatchWriteItem of at most 25, resubmitting unprocessed items with
     /// exponential backoff (DynamoDB returns them under throttling).
     async fn write_batch(&self, items: Vec<Item>) -> Result<(), StoreError> {
-        let stamped = stamped_items(&items);
+        let stamped: Vec<_> = items.iter().filter_map(stamped_item).collect();
         let mut pending: Vec<WriteRequest> = items
             .into_iter()
             .map(|item| {

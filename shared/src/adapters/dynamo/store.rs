@@ -187,7 +187,7 @@ impl InvitationStore for DynamoStore {
             Some(
                 Update::builder()
                     .table_name(&self.table)
-                    .set_key(Some(keys::job_counter(&t.job_id).item()))
+                    .set_key(Some(self.next_counter(&t.job_id).item()))
                     .update_expression("ADD #from :minus, #to :plus")
                     .expression_attribute_names("#from", keys::count_attribute(t.from))
                     .expression_attribute_names("#to", keys::count_attribute(t.to))
@@ -305,28 +305,16 @@ impl InvitationStore for DynamoStore {
                 .await
                 .map_err(backend)?;
             // The index holds keys: the page's invitations, read by key, in its order.
-            let placed: Vec<Item> = out.items().to_vec();
-            let keys_read: Vec<Key> = placed
-                .iter()
-                .filter_map(|i| {
-                    Some(Key {
-                        partition: i.get(keys::PK)?.as_s().ok()?.clone(),
-                        sort: i.get(keys::SK)?.as_s().ok()?.clone(),
-                    })
-                })
-                .collect();
-            let mut by_key: HashMap<String, Item> = self
-                .get_all(keys_read)
+            let placed = out.items();
+            let wanted = placed.iter().map(Key::of).collect::<Result<Vec<_>, _>>()?;
+            let mut by_key = self
+                .get_all(wanted.clone())
                 .await?
                 .into_iter()
-                .filter_map(|item| Some((item.get(keys::PK)?.as_s().ok()?.clone(), item)))
-                .collect();
-            for (i, place) in placed.iter().enumerate() {
-                let Some(item) = place
-                    .get(keys::PK)
-                    .and_then(|pk| pk.as_s().ok())
-                    .and_then(|pk| by_key.remove(pk))
-                else {
+                .map(|item| Ok((Key::of(&item)?, item)))
+                .collect::<Result<HashMap<Key, Item>, StoreError>>()?;
+            for (i, (place, key)) in placed.iter().zip(&wanted).enumerate() {
+                let Some(item) = by_key.remove(key) else {
                     continue; // gone since the index was read
                 };
                 let invitation = Invitation::try_from(&item)?;
@@ -750,6 +738,15 @@ impl DeliveryStore for DynamoStore {
 }
 
 impl DynamoStore {
+    /// The job counter shard the next status change adds to: this store's
+    /// next in turn.
+    fn next_counter(&self, job: &JobId) -> Key {
+        let shard = self
+            .next_counter_shard
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        keys::job_counter_shard(job, shard % keys::COUNTER_SHARDS)
+    }
+
     /// A strongly consistent query of the items of a partition whose sort
     /// key starts with `prefix`.
     pub(super) fn prefix_query(

@@ -13,24 +13,27 @@ const PAGE: &str = "https://api.example.com/r/";
 async fn sent(n: u32) -> (MemoryStore, Vec<Invitation>) {
     let (store, _queue, queued) = invited(n).await;
     let mut invitations = Vec::new();
-    for (i, inv) in queued.into_iter().enumerate() {
-        let note = Annotation {
-            message_sid: Some(format!("SM{}", i + 1)),
-            ..Default::default()
-        };
-        store
-            .annotate(&inv.invitation_id, inv.attempt, &note)
-            .await
-            .unwrap();
-        invitations.push(
-            store
-                .get_invitation(&inv.invitation_id)
-                .await
-                .unwrap()
-                .unwrap(),
-        );
+    for (i, inv) in queued.iter().enumerate() {
+        invitations.push(with_sid(&store, inv, &format!("SM{}", i + 1)).await);
     }
     (store, invitations)
+}
+
+/// `inv` once the provider took it as message `sid`.
+async fn with_sid(store: &MemoryStore, inv: &Invitation, sid: &str) -> Invitation {
+    let note = Annotation {
+        message_sid: Some(sid.into()),
+        ..Default::default()
+    };
+    store
+        .annotate(&inv.invitation_id, inv.attempt, &note)
+        .await
+        .unwrap();
+    store
+        .get_invitation(&inv.invitation_id)
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 fn message(from: &PhoneNumber, text: &str) -> InboundMessage {
@@ -212,20 +215,7 @@ async fn invited_by_another(store: &MemoryStore, of: &Invitation, sid: &str) -> 
     )
     .await
     .unwrap();
-    let inv = &sent.invitations[0];
-    let note = Annotation {
-        message_sid: Some(sid.into()),
-        ..Default::default()
-    };
-    store
-        .annotate(&inv.invitation_id, inv.attempt, &note)
-        .await
-        .unwrap();
-    store
-        .get_invitation(&inv.invitation_id)
-        .await
-        .unwrap()
-        .unwrap()
+    with_sid(store, &sent.invitations[0], sid).await
 }
 
 #[tokio::test]
