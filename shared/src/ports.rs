@@ -3,6 +3,7 @@
 //! SQS ([`SendQueue`]), Twilio ([`Messenger`]), and an in-memory one of
 //! each store for fast tests ([`crate::adapters::memory`]).
 
+use crate::domain::admission::{AdmissionChunk, Tally};
 use crate::domain::budget::{BudgetRules, BudgetState};
 use crate::domain::guest::ListedGuest;
 use crate::domain::reason::{Action, Reason};
@@ -540,6 +541,47 @@ pub trait SendQueue: Send + Sync {
     async fn delay(&self, receipt_handle: &str, seconds: u32) -> Result<(), QueueError>;
     /// Moves a message that can never be processed to the dead-letter queue.
     async fn dead_letter(&self, body: &str, reason: &str) -> Result<(), QueueError>;
+}
+
+/// One chunk of a large send to admit: the admissions queue's message.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ChunkMessage {
+    pub job_id: JobId,
+    pub chunk: u32,
+}
+
+/// Where a large send's chunks wait to be admitted behind its answer.
+#[async_trait]
+pub trait AdmissionQueue: Send + Sync {
+    async fn admit_later(&self, chunks: &[ChunkMessage]) -> Result<(), QueueError>;
+}
+
+/// A large send's chunks, kept until each is admitted.
+#[async_trait]
+pub trait AdmissionStore: Send + Sync {
+    /// Writes the chunks, then the job (admitting): a job that exists has
+    /// all its chunks.
+    async fn put_admission(&self, job: &Job, chunks: &[AdmissionChunk])
+    -> Result<(), StoreError>;
+    async fn get_chunk(
+        &self,
+        job: &JobId,
+        number: u32,
+    ) -> Result<Option<AdmissionChunk>, StoreError>;
+    /// Marks the chunk done and adds its tally to its job, in one write.
+    /// Ok(false) when it was done already.
+    async fn chunk_admitted(
+        &self,
+        chunk: &AdmissionChunk,
+        tally: &Tally,
+    ) -> Result<bool, StoreError>;
+    /// Chunks not done that were written before `before`, oldest first, at
+    /// most `limit`: reconciliation's worklist.
+    async fn stalled_chunks(
+        &self,
+        before: &str,
+        limit: usize,
+    ) -> Result<Vec<ChunkMessage>, StoreError>;
 }
 
 /// Where a delivery report goes when the store cannot apply it while the

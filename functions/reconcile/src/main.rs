@@ -11,6 +11,7 @@ async fn main() -> Result<(), Error> {
     let deps = reconcile::Deps {
         store: config::store_from_env(&sdk)?,
         queue: config::queue_from_env(&sdk)?,
+        admissions: config::admissions_queue_from_env(&sdk)?,
         messenger: Arc::new(config::twilio_client_from_env(&sdk).await?),
         thresholds: Thresholds::DEPLOYED,
         profile: config::sender_profile()?,

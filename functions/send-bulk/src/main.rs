@@ -8,6 +8,7 @@ async fn main() -> Result<(), Error> {
     let deps = send_bulk::Deps {
         store: config::store_from_env(&sdk)?,
         queue: config::queue_from_env(&sdk)?,
+        admissions: config::admissions_queue_from_env(&sdk)?,
         profile: config::sender_profile()?,
         rates: config::message_rates()?,
     };

@@ -16,7 +16,7 @@ use shared::domain::cost::Rates;
 use shared::edge::config;
 use shared::edge::routes::{self, Route};
 use shared::ports::{
-    AttemptStore, BudgetStore, DeliveryStore, EventStore, GuestStore, IdempotencyStore,
+    AdmissionStore, AttemptStore, BudgetStore, DeliveryStore, EventStore, GuestStore, IdempotencyStore,
     InvitationStore, JobStore, OptOutStore, RsvpStore, SendQueue, TemplateStore,
 };
 use std::sync::Arc;
@@ -53,6 +53,9 @@ pub struct WebhookSetup {
     pub reports: Arc<dyn shared::ports::ReportQueue>,
 }
 
+/// Where send-bulk puts a large send's chunks (with its own identity).
+pub type AdmissionsQueue = Arc<dyn shared::ports::AdmissionQueue>;
+
 impl Functions {
     /// Every API function, as each Lambda's cold start builds them; `store`
     /// and `queue` give each function its own clients (its own identity, as
@@ -61,6 +64,7 @@ impl Functions {
         store: impl Fn(&'static str) -> Arc<S>,
         queue: impl Fn(&'static str) -> Arc<dyn SendQueue>,
         webhook: WebhookSetup,
+        admissions: AdmissionsQueue,
         profile: SenderProfile,
         rates: Rates,
         rsvp_page_url: String,
@@ -77,6 +81,7 @@ impl Functions {
             + GuestStore
             + RsvpStore
             + AttemptStore
+            + AdmissionStore
             + 'static,
     {
         Self {
@@ -90,6 +95,7 @@ impl Functions {
             send_bulk: send_bulk::Deps {
                 store: store("send-bulk"),
                 queue: queue("send-bulk"),
+                admissions,
                 profile,
                 rates,
             },

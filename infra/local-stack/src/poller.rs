@@ -1,4 +1,4 @@
-//! Feeds an SQS consumer (the sender, the delivery reports' consumer) the
+//! Feeds an SQS consumer (the sender, the delivery reports' and admissions' consumers) the
 //! way Lambda's SQS event source mapping does: at most
 //! `max_concurrency` batches in flight (one worker each), batches of up to
 //! `batch_size` records as an `SqsEvent`, and on return deletes every
@@ -52,6 +52,14 @@ pub fn delivery_reports(deps: Arc<delivery_reports::Deps>) -> Handler {
     Arc::new(move |event| {
         let deps = deps.clone();
         Box::pin(async move { delivery_reports::handle(&deps, event).await })
+    })
+}
+
+/// A handler for each instance of the admissions queue's consumer.
+pub fn admit(deps: Arc<admit::Deps>) -> Handler {
+    Arc::new(move |event| {
+        let deps = deps.clone();
+        Box::pin(async move { admit::handle(&deps, event).await })
     })
 }
 

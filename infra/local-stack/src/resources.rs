@@ -2,7 +2,8 @@
 //! definitions `template.yaml` is held to: the table (the DynamoDB
 //! adapter's [`TABLE`]), the send queue and its dead-letter queue
 //! ([`QUEUE`](shared::edge::deployment::QUEUE) settings), the reports queue
-//! and its dead-letter queue ([`REPORTS_QUEUE`]), and the Twilio secret.
+//! and its dead-letter queue ([`REPORTS_QUEUE`]), the admissions queue and
+//! its dead-letter queue ([`ADMISSIONS_QUEUE`]), and the Twilio secret.
 
 use crate::stack::{StackError, StackOptions, TwilioSetup};
 use aws_sdk_dynamodb::types::{
@@ -12,7 +13,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_sqs::types::QueueAttributeName;
 use shared::adapters::dynamo::{TABLE, TTL_ATTRIBUTE};
 use shared::edge::config::twilio_secret_json;
-use shared::edge::deployment::REPORTS_QUEUE;
+use shared::edge::deployment::{ADMISSIONS_QUEUE, REPORTS_QUEUE};
 
 fn describe<E: std::error::Error + 'static>(e: E) -> String {
     aws_sdk_sqs::error::DisplayErrorContext(e).to_string()
@@ -160,6 +161,22 @@ pub async fn create_reports_queues(
         &names.reports_dead_letter_queue,
         REPORTS_QUEUE.visibility_timeout_seconds,
         REPORTS_QUEUE.max_receive_count,
+    )
+    .await
+}
+
+/// The admissions queue and its dead-letter queue ([`ADMISSIONS_QUEUE`]): their URLs.
+pub async fn create_admissions_queues(
+    sqs: &aws_sdk_sqs::Client,
+    options: &StackOptions,
+) -> Result<(String, String), StackError> {
+    let names = &options.names;
+    create_queue_pair(
+        sqs,
+        &names.admissions_queue,
+        &names.admissions_dead_letter_queue,
+        ADMISSIONS_QUEUE.visibility_timeout_seconds,
+        ADMISSIONS_QUEUE.max_receive_count,
     )
     .await
 }

@@ -9,7 +9,7 @@ use shared::domain::budget::{DAY_SECONDS, SenderProfile};
 use shared::domain::cost::Rates;
 use shared::edge::config::{self, load_twilio_credentials};
 use shared::edge::deployment::RECONCILE_EVERY_MINUTES;
-use shared::edge::deployment::{QUEUE, REPORTS_QUEUE, SEND_BACKOFF, names};
+use shared::edge::deployment::{ADMISSIONS_QUEUE, QUEUE, REPORTS_QUEUE, SEND_BACKOFF, names};
 use shared::edge::metrics;
 use shared::edge::routes::{RSVP_PAGE_PATH, WEBHOOK_PATH};
 use std::sync::Arc;
@@ -131,6 +131,8 @@ pub struct ResourceNames {
     pub dead_letter_queue: String,
     pub reports_queue: String,
     pub reports_dead_letter_queue: String,
+    pub admissions_queue: String,
+    pub admissions_dead_letter_queue: String,
     pub twilio_secret: String,
 }
 
@@ -150,6 +152,8 @@ impl ResourceNames {
             dead_letter_queue: name(names::DEAD_LETTER_QUEUE),
             reports_queue: name(names::REPORTS_QUEUE),
             reports_dead_letter_queue: name(names::REPORTS_DEAD_LETTER_QUEUE),
+            admissions_queue: name(names::ADMISSIONS_QUEUE),
+            admissions_dead_letter_queue: name(names::ADMISSIONS_DEAD_LETTER_QUEUE),
             twilio_secret: name(names::TWILIO_SECRET),
         }
     }
@@ -184,6 +188,8 @@ pub struct StackOptions {
     pub retry_backoff: sender::Backoff,
     /// How long the poller waits on an empty queue (SQS long polling).
     pub poll_wait_seconds: u32,
+    /// Guests one admissions consumer admits a second (a large send's pace).
+    pub admit_guests_per_second: u32,
     /// How often reconciliation runs (the deployed schedule's rate).
     pub reconcile_every: Duration,
     pub reconcile_thresholds: Thresholds,
@@ -212,6 +218,7 @@ impl StackOptions {
             max_receive_count: QUEUE.max_receive_count,
             retry_backoff: SEND_BACKOFF,
             poll_wait_seconds: 1,
+            admit_guests_per_second: ADMISSIONS_QUEUE.guests_per_second,
             reconcile_every: Duration::from_secs(RECONCILE_EVERY_MINUTES * 60),
             reconcile_thresholds: Thresholds::DEPLOYED,
             webhook_public_url: None,
@@ -240,6 +247,9 @@ pub struct LocalStack {
     /// Status reports the webhook deferred, and their dead-letter queue.
     pub reports_queue_url: String,
     pub reports_dead_letter_queue_url: String,
+    /// A large send's chunks waiting to be admitted, and their dead-letter queue.
+    pub admissions_queue_url: String,
+    pub admissions_dead_letter_queue_url: String,
     pub names: ResourceNames,
     /// The WhatsApp sender's limits the stack runs with.
     pub profile: SenderProfile,
@@ -304,14 +314,14 @@ impl Clients {
 
 /// The functions the local stack runs, by binary name (template.yaml's
 /// `BuildProperties.Binary`).
-/// Every function: those the route table names, and the three no route
+/// Every function: those the route table names, and the four no route
 /// calls (the queue's sender, the scheduled reconcile, the reports queue's
-/// consumer).
+/// consumer, the admissions queue's consumer).
 fn functions() -> Vec<&'static str> {
     let mut all: Vec<&'static str> = shared::edge::routes::ROUTES
         .iter()
         .map(|r| r.function)
-        .chain(["sender", "reconcile", "delivery-reports"])
+        .chain(["sender", "reconcile", "delivery-reports", "admit"])
         .collect();
     all.sort_unstable();
     all.dedup();
@@ -333,6 +343,8 @@ impl LocalStack {
             resources::create_queues(&admin.sqs, &options).await?;
         let (reports_queue_url, reports_dead_letter_queue_url) =
             resources::create_reports_queues(&admin.sqs, &options).await?;
+        let (admissions_queue_url, admissions_dead_letter_queue_url) =
+            resources::create_admissions_queues(&admin.sqs, &options).await?;
         resources::seed_secret(&admin.secrets, &names.twilio_secret, &options.twilio).await?;
 
         let listener = TcpListener::bind(("127.0.0.1", options.port))
@@ -367,6 +379,10 @@ impl LocalStack {
                 public_url: options.webhook_public_url.clone(),
                 reports,
             },
+            Arc::new(SqsQueue::new(
+                clients["send-bulk"].sqs.clone(),
+                &admissions_queue_url,
+            )),
             options.profile,
             options.rates.clone(),
             rsvp_page_url.clone(),
@@ -416,6 +432,10 @@ impl LocalStack {
         let reconcile = reconcile::Deps {
             store: store("reconcile"),
             queue: Arc::new(SqsQueue::new(reconciler.sqs.clone(), &queue_url)),
+            admissions: Arc::new(SqsQueue::new(
+                reconciler.sqs.clone(),
+                &admissions_queue_url,
+            )),
             messenger: Arc::new(TwilioClient::new(
                 &options.twilio.api_base,
                 load_twilio_credentials(&reconciler.secrets, &names.twilio_secret).await?,
@@ -468,6 +488,34 @@ impl LocalStack {
             consumer.sqs.clone(),
             reports_poll,
             consumers,
+            stopped.clone(),
+        ));
+        // The admissions queue's consumer, with its own role and mapping.
+        let admitter = &clients["admit"];
+        poller::check_queue(&admitter.sqs, &admissions_queue_url)
+            .await
+            .map_err(|reason| StackError::Bootstrap {
+                what: "event source mapping",
+                reason,
+            })?;
+        let admitters = (0..ADMISSIONS_QUEUE.max_concurrency)
+            .map(|_| {
+                poller::admit(Arc::new(admit::Deps {
+                    store: store("admit"),
+                    queue: Arc::new(SqsQueue::new(admitter.sqs.clone(), &queue_url)),
+                    guests_per_second: options.admit_guests_per_second,
+                }))
+            })
+            .collect();
+        let admissions_poll = poller::PollerConfig {
+            queue_url: admissions_queue_url.clone(),
+            batch_size: ADMISSIONS_QUEUE.batch_size,
+            wait_seconds: options.poll_wait_seconds,
+        };
+        tasks.extend(poller::spawn(
+            admitter.sqs.clone(),
+            admissions_poll,
+            admitters,
             stopped,
         ));
         Ok(Self {
@@ -478,6 +526,8 @@ impl LocalStack {
             dead_letter_queue_url,
             reports_queue_url,
             reports_dead_letter_queue_url,
+            admissions_queue_url,
+            admissions_dead_letter_queue_url,
             names: options.names.clone(),
             profile: options.profile,
             dynamodb: admin.dynamodb,

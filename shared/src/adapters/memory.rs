@@ -2,6 +2,7 @@
 //! semantics as the DynamoDB and SQS adapters: fast tests of the use cases,
 //! no emulator. Not for production: nothing is persisted.
 
+use crate::domain::admission::{AdmissionChunk, Tally};
 use crate::domain::budget::{BudgetRules, BudgetState, Ledger};
 use crate::domain::guest::{ListedGuest, holds_the_guest};
 use crate::domain::rsvp::{Reply, Rsvp, RsvpHistory};
@@ -10,7 +11,7 @@ use crate::domain::{
     OptOuts, PhoneNumber, SeenOptOuts, Status, TemplateId,
 };
 use crate::ports::{
-    Admission, Annotation, AttemptStore, BudgetClaim, BudgetStore, BudgetTake, DeliveryReport,
+    Admission, AdmissionQueue, AdmissionStore, Annotation, ChunkMessage, AttemptStore, BudgetClaim, BudgetStore, BudgetTake, DeliveryReport,
     DeliveryStore, DueReminder, EventStore, GuestChanges, GuestPage, GuestStore, IdempotencyClaim,
     IdempotencyStore, InvitationStore, JobStore, KeyClaim, ListQuery, Messenger, OptOutStore,
     OutboundMessage, Page, ProviderError, ProviderMessage, QueueError, Recorded, ReminderStore,
@@ -61,6 +62,8 @@ struct Tables {
     attempts: HashMap<(String, i64), u32>,
     /// Reminder times run: (owner, event, at).
     reminders_done: HashSet<(String, EventId, String)>,
+    /// Large sends' chunks, by (job, number).
+    chunks: BTreeMap<(JobId, u32), AdmissionChunk>,
 }
 
 impl Tables {
@@ -177,6 +180,80 @@ impl JobStore for MemoryStore {
 
     async fn get_job(&self, id: &JobId) -> Result<Option<Job>, StoreError> {
         Ok(self.tables().jobs.get(id).cloned())
+    }
+}
+
+#[async_trait]
+impl AdmissionStore for MemoryStore {
+    async fn put_admission(
+        &self,
+        job: &Job,
+        chunks: &[AdmissionChunk],
+    ) -> Result<(), StoreError> {
+        let mut tables = self.tables();
+        for chunk in chunks {
+            tables
+                .chunks
+                .insert((chunk.job_id.clone(), chunk.number), chunk.clone());
+        }
+        tables.jobs.insert(job.job_id.clone(), job.clone());
+        Ok(())
+    }
+
+    async fn get_chunk(
+        &self,
+        job: &JobId,
+        number: u32,
+    ) -> Result<Option<AdmissionChunk>, StoreError> {
+        Ok(self.tables().chunks.get(&(job.clone(), number)).cloned())
+    }
+
+    async fn chunk_admitted(
+        &self,
+        chunk: &AdmissionChunk,
+        tally: &Tally,
+    ) -> Result<bool, StoreError> {
+        let mut tables = self.tables();
+        let key = (chunk.job_id.clone(), chunk.number);
+        match tables.chunks.get_mut(&key) {
+            Some(stored) if !stored.done => stored.done = true,
+            _ => return Ok(false),
+        }
+        let job = tables
+            .jobs
+            .get_mut(&chunk.job_id)
+            .ok_or_else(|| StoreError::Corrupt(format!("chunk of missing job {}", chunk.job_id)))?;
+        for (status, n) in &tally.counts {
+            *job.counts.entry(*status).or_insert(0) += n;
+        }
+        job.total += tally.total;
+        if let Some(admission) = job.admission.as_mut() {
+            admission.chunks_done += 1;
+            admission.left_out += tally.left_out;
+        }
+        Ok(true)
+    }
+
+    async fn stalled_chunks(
+        &self,
+        before: &str,
+        limit: usize,
+    ) -> Result<Vec<ChunkMessage>, StoreError> {
+        let tables = self.tables();
+        let mut stalled: Vec<&AdmissionChunk> = tables
+            .chunks
+            .values()
+            .filter(|c| !c.done && c.created_at.as_str() < before)
+            .collect();
+        stalled.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+        Ok(stalled
+            .into_iter()
+            .take(limit)
+            .map(|c| ChunkMessage {
+                job_id: c.job_id.clone(),
+                chunk: c.number,
+            })
+            .collect())
     }
 }
 
@@ -511,6 +588,12 @@ impl GuestStore for MemoryStore {
                 inv.event_id.clone(),
                 inv.guest.guest_id.clone(),
             );
+            let pointer = tables.guests.get(&key).and_then(|g| g.invitation_id.as_ref());
+            if pointer == Some(&inv.invitation_id) {
+                // An earlier try wrote it with its guest: taken as written.
+                answers.push(Admission::Admitted);
+                continue;
+            }
             let held = tables
                 .guests
                 .get(&key)
@@ -968,6 +1051,7 @@ pub struct MemoryQueue {
     messages: Mutex<Vec<SendMessage>>,
     dead_letters: Mutex<Vec<(String, String)>>,
     reports: Mutex<Vec<DeliveryReport>>,
+    chunks: Mutex<Vec<ChunkMessage>>,
     failing: AtomicBool,
 }
 
@@ -989,6 +1073,16 @@ impl MemoryQueue {
     /// Delivery reports deferred so far, in order (as the reports queue).
     pub fn reports(&self) -> Vec<DeliveryReport> {
         self.reports.lock().expect("queue lock").clone()
+    }
+
+    /// Chunks of large sends enqueued so far, in order (as the admissions
+    /// queue); `take_chunks` empties it, as a consumer would.
+    pub fn chunks(&self) -> Vec<ChunkMessage> {
+        self.chunks.lock().expect("queue lock").clone()
+    }
+
+    pub fn take_chunks(&self) -> Vec<ChunkMessage> {
+        std::mem::take(&mut *self.chunks.lock().expect("queue lock"))
     }
 
     /// From now on, enqueueing fails (`true`) or works again.
@@ -1019,6 +1113,20 @@ impl SendQueue for MemoryQueue {
             .lock()
             .expect("queue lock")
             .push((body.to_owned(), reason.to_owned()));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl AdmissionQueue for MemoryQueue {
+    async fn admit_later(&self, chunks: &[ChunkMessage]) -> Result<(), QueueError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(QueueError::Backend("the queue is failing (test)".into()));
+        }
+        self.chunks
+            .lock()
+            .expect("queue lock")
+            .extend_from_slice(chunks);
         Ok(())
     }
 }

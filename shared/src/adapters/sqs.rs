@@ -1,6 +1,8 @@
-//! The [`SendQueue`] on SQS.
+//! The queues on SQS: the send queue, the admissions queue, the reports queue.
 
-use crate::ports::{DeliveryReport, QueueError, ReportQueue, SendMessage, SendQueue};
+use crate::ports::{
+    AdmissionQueue, ChunkMessage, DeliveryReport, QueueError, ReportQueue, SendMessage, SendQueue,
+};
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::DisplayErrorContext;
@@ -36,7 +38,7 @@ impl SqsQueue {
     }
 
     /// Sends up to ten messages, resending the entries SQS reports as failed.
-    async fn send_batch(&self, messages: &[SendMessage]) -> Result<(), QueueError> {
+    async fn send_batch<M: serde::Serialize>(&self, messages: &[M]) -> Result<(), QueueError> {
         let mut pending: Vec<(String, String)> = messages
             .iter()
             .enumerate()
@@ -93,9 +95,10 @@ impl SqsQueue {
     }
 }
 
-#[async_trait]
-impl SendQueue for SqsQueue {
-    async fn enqueue(&self, messages: &[SendMessage]) -> Result<(), QueueError> {
+impl SqsQueue {
+    /// Sends every message, ten at a time, several batches at once; each
+    /// batch is tried whatever happens to the others.
+    async fn send_all<M: serde::Serialize + Sync>(&self, messages: &[M]) -> Result<(), QueueError> {
         // Collected first: a lazy map here trips async-trait's lifetime inference.
         let sends: Vec<_> = messages
             .chunks(SEND_BATCH_SIZE)
@@ -122,6 +125,13 @@ impl SendQueue for SqsQueue {
             total: messages.len(),
             reason,
         })
+    }
+}
+
+#[async_trait]
+impl SendQueue for SqsQueue {
+    async fn enqueue(&self, messages: &[SendMessage]) -> Result<(), QueueError> {
+        self.send_all(messages).await
     }
 
     async fn delay(&self, receipt_handle: &str, seconds: u32) -> Result<(), QueueError> {
@@ -155,6 +165,13 @@ impl SendQueue for SqsQueue {
             .await
             .map_err(|e| QueueError::Backend(DisplayErrorContext(e).to_string()))?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl AdmissionQueue for SqsQueue {
+    async fn admit_later(&self, chunks: &[ChunkMessage]) -> Result<(), QueueError> {
+        self.send_all(chunks).await
     }
 }
 

@@ -1,6 +1,7 @@
 //! Use cases: what the functions do, written once against the ports.
 //! Nothing here knows DynamoDB, SQS, Twilio or HTTP.
 
+pub mod admission;
 pub mod answers;
 pub mod deliver;
 pub mod events;

@@ -92,6 +92,22 @@ pub struct JobView {
     /// Invitations waiting for the daily limit's window, and when the
     /// next place frees.
     pub waiting: Option<serde_json::Value>,
+    /// A large send's admission behind its answer; None for a send
+    /// admitted with its answer.
+    pub admission: Option<AdmissionView>,
+}
+
+/// How far a large send's admission has got.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AdmissionView {
+    /// `admitting` until every guest is invited, skipped or left out, then `admitted`.
+    pub state: &'static str,
+    /// Guests the send accepted.
+    pub guests: u64,
+    /// Of those, guests not yet admitted (about: a chunk at a time).
+    pub pending: u64,
+    /// Guests not invited because an earlier invitation holds them.
+    pub left_out: u64,
 }
 
 /// A job's progress; another organizer's job is not found, like a missing one.
@@ -114,6 +130,14 @@ pub async fn job(
     // Still to leave: what is queued and what waits for the window.
     let waiting = job.count(Status::Waiting).max(0) as u64;
     let remaining = job.count(Status::Queued).max(0) as u64 + waiting;
+    let admission = job.admission.as_ref().map(|a| AdmissionView {
+        state: if a.is_done() { "admitted" } else { "admitting" },
+        guests: a.guests,
+        pending: a.guests.saturating_sub(job.total + a.left_out),
+        left_out: a.left_out,
+    });
+    // Guests still to be admitted leave after those queued now.
+    let remaining = remaining + admission.as_ref().map_or(0, |a| a.pending);
     let in_flight = remaining + job.count(Status::Sending).max(0) as u64;
     // The budget's ring is read only when the job waits for it: otherwise
     // the rate decides, and a dashboard's polls stay one query.
@@ -145,6 +169,7 @@ pub async fn job(
         created_at: job.created_at,
         expected_finish,
         waiting,
+        admission,
     })
 }
 

@@ -112,6 +112,8 @@ pub struct Report {
     pub unwaited: usize,
     /// Guests reminded by reminder times that came ([`super::remind`]).
     pub reminded: usize,
+    /// Chunks of large sends left undone, enqueued again ([`super::admission`]).
+    pub readmitted: usize,
 }
 
 enum Found {

@@ -1,25 +1,32 @@
 //! The scheduled run (EventBridge, every few minutes): queues again the
 //! invitations the daily limit's window frees ([`super::waiting`]), settles
 //! the invitations no callback settled and re-queues those no message
-//! carries ([`super::reconcile`]), then sends the reminders whose time has
-//! come ([`super::remind`]). A failure of one part is logged and leaves its
+//! carries ([`super::reconcile`]), enqueues again the chunks of large
+//! sends left undone as long ([`super::admission`]), then sends the
+//! reminders whose time has come ([`super::remind`]). A failure of one part is logged and leaves its
 //! work for the next run; the others go on.
 
+use super::admission;
 use super::reconcile::{self, ReconcileStore, Report, Thresholds};
 use super::remind::{self, RemindStore};
 use super::waiting;
 use crate::domain::budget::SenderProfile;
-use crate::ports::{Messenger, ReminderStore, SendQueue, StoreError};
+use crate::ports::{AdmissionQueue, AdmissionStore, Messenger, ReminderStore, SendQueue, StoreError};
 use std::sync::Arc;
 
 /// What a scheduled run reads and writes: reconciliation's store, and
 /// what reminders need.
-pub trait ScheduledStore: ReconcileStore + RemindStore + ReminderStore {}
-impl<T: ReconcileStore + RemindStore + ReminderStore + ?Sized> ScheduledStore for T {}
+pub trait ScheduledStore: ReconcileStore + RemindStore + ReminderStore + AdmissionStore {}
+impl<T: ReconcileStore + RemindStore + ReminderStore + AdmissionStore + ?Sized> ScheduledStore
+    for T
+{
+}
 
 pub struct Deps {
     pub store: Arc<dyn ScheduledStore>,
     pub queue: Arc<dyn SendQueue>,
+    /// Where a large send's undone chunks are enqueued again.
+    pub admissions: Arc<dyn AdmissionQueue>,
     pub messenger: Arc<dyn Messenger>,
     pub thresholds: Thresholds,
     pub profile: SenderProfile,
@@ -49,6 +56,14 @@ pub async fn run(deps: &Deps, now: time::OffsetDateTime) -> Result<Report, Store
     .await
     .inspect_err(|error| tracing::error!(%error, "reconciliation stopped"))?;
     report.unwaited = unwaited;
+    // A chunk undone as long as a queued invitation may wait: its message
+    // was lost or went to the dead-letter queue.
+    let before = crate::domain::timestamp(now - deps.thresholds.queued);
+    match admission::requeue_stalled(deps.store.as_ref(), deps.admissions.as_ref(), &before).await
+    {
+        Ok(chunks) => report.readmitted = chunks,
+        Err(error) => tracing::error!(%error, "enqueueing undone chunks failed; the next run tries again"),
+    }
     // Reminders after reconciliation: a failure leaves them for the next run.
     let store = deps.store.as_ref();
     match remind::run_due(store, store, deps.queue.as_ref(), now).await {
@@ -80,6 +95,7 @@ mod tests {
     fn deps(store: MemoryStore, queue: Arc<MemoryQueue>) -> Deps {
         Deps {
             store: Arc::new(store),
+            admissions: queue.clone(),
             queue,
             messenger: Arc::new(MemoryMessenger::new()),
             thresholds: Thresholds {

@@ -114,56 +114,136 @@ pub async fn send(
     let Plan { event, template } = plan;
     let (owner, event_id) = (event.owner.as_str(), &event.event_id);
     let now = now();
-    // Before anything can be sent: the organizer may learn of these
-    // guests' own opt-outs from now on (a skipped invitation says so).
-    let phones: Vec<_> = guests.iter().map(|g| g.phone.clone()).collect();
-    store.note_invited(owner, &phones).await?;
-    let job_id = match job {
-        NewJob::Fresh => JobId::generate(),
+    let (job_id, may_exist) = match job {
+        NewJob::Fresh => (JobId::generate(), false),
         NewJob::Resumable(job_id) => {
             if let Some(sent) = resume(store, queue, &job_id, &guests, &template).await? {
                 return Ok(sent);
             }
-            job_id
+            (job_id, true)
         }
     };
-    let invitations = guests
-        .into_iter()
-        .map(|guest| {
-            Invitation::new_queued(
-                event_id.clone(),
-                job_id.clone(),
-                owner,
-                guest,
-                Some(template.reference()),
-                &now,
-            )
-        })
-        .collect();
-    // A guest who opted out, or whom WhatsApp would not deliver the
-    // template to, is recorded, counted and shown as skipped, never queued.
-    let invitations = skip_undeliverable(store, owner, &template, invitations, &now).await?;
-    // Each invitation is written with its guest's pointer to it, on the
-    // condition that no other send moved the pointer meanwhile.
-    let admissions = store.admit(&invitations, resend).await?;
-    let mut admitted = Vec::with_capacity(invitations.len());
-    let mut left_out = Vec::new();
-    for (position, (inv, admission)) in invitations.into_iter().zip(admissions).enumerate() {
-        match admission {
-            Admission::Admitted => admitted.push(inv),
-            Admission::AlreadyInvited(held_by) => left_out.push(LeftOut {
-                position,
-                held_by: *held_by,
-            }),
-        }
-    }
-    let job = Job::of(job_id, event_id.clone(), owner, &admitted, &now);
-    create_and_enqueue(store, queue, &job, &admitted).await?;
+    let admitted = admit_guests(
+        store,
+        Admit {
+            owner,
+            event_id,
+            template: &template,
+            job_id: &job_id,
+            resend,
+            may_exist,
+        },
+        guests,
+        &now,
+    )
+    .await?;
+    let job = Job::of(job_id, event_id.clone(), owner, &admitted.invitations, &now);
+    create_and_enqueue(store, queue, &job, &admitted.invitations).await?;
     Ok(Sent {
         job,
-        invitations: admitted,
-        left_out,
+        invitations: admitted.invitations,
+        left_out: admitted.left_out,
         template,
+    })
+}
+
+/// What a send admits its guests into.
+#[derive(Debug, Clone, Copy)]
+pub struct Admit<'a> {
+    pub owner: &'a str,
+    pub event_id: &'a EventId,
+    pub template: &'a MessageTemplate,
+    pub job_id: &'a JobId,
+    pub resend: bool,
+    /// An earlier try of the same job may have written some of these
+    /// invitations (a repeated request, a redelivered chunk): those are
+    /// taken as written, never written again.
+    pub may_exist: bool,
+}
+
+/// The guests a send admitted, and those it left out.
+#[derive(Debug)]
+pub struct Admitted {
+    /// In the order given: queued, or skipped with the reason.
+    pub invitations: Vec<Invitation>,
+    pub left_out: Vec<LeftOut>,
+}
+
+/// Writes each guest's invitation in the job with their pointer to it
+/// (queued, or skipped for a guest who opted out or whom WhatsApp would
+/// not deliver the template to), leaving out guests an earlier invitation
+/// holds unless the send resends.
+pub async fn admit_guests(
+    store: &dyn SendStore,
+    admit: Admit<'_>,
+    guests: Vec<Guest>,
+    now: &str,
+) -> Result<Admitted, AppError> {
+    let Admit {
+        owner,
+        event_id,
+        template,
+        job_id,
+        ..
+    } = admit;
+    // Before anything can be sent: the organizer may learn of these
+    // guests' own opt-outs from now on (a skipped invitation says so).
+    let phones: Vec<_> = guests.iter().map(|g| g.phone.clone()).collect();
+    store.note_invited(owner, &phones).await?;
+    let mut written: HashMap<InvitationId, Invitation> = if admit.may_exist {
+        let ids: Vec<InvitationId> = guests
+            .iter()
+            .map(|g| InvitationId::for_guest(job_id, &g.guest_id))
+            .collect();
+        store
+            .get_invitations(&ids)
+            .await?
+            .into_iter()
+            .map(|i| (i.invitation_id.clone(), i))
+            .collect()
+    } else {
+        HashMap::new()
+    };
+    let mut invited: Vec<(usize, Invitation)> = Vec::with_capacity(guests.len());
+    let (mut positions, mut fresh) = (Vec::new(), Vec::new());
+    for (position, guest) in guests.into_iter().enumerate() {
+        match written.remove(&InvitationId::for_guest(job_id, &guest.guest_id)) {
+            Some(inv) => invited.push((position, inv)),
+            None => {
+                positions.push(position);
+                fresh.push(Invitation::new_queued(
+                    event_id.clone(),
+                    job_id.clone(),
+                    owner,
+                    guest,
+                    Some(template.reference()),
+                    now,
+                ));
+            }
+        }
+    }
+    let mut left_out = Vec::new();
+    if !fresh.is_empty() {
+        // A guest who opted out, or whom WhatsApp would not deliver the
+        // template to, is recorded, counted and shown as skipped, never queued.
+        let fresh = skip_undeliverable(store, owner, template, fresh, now).await?;
+        // Each invitation is written with its guest's pointer to it, on the
+        // condition that no other send moved the pointer meanwhile.
+        let admissions = store.admit(&fresh, admit.resend).await?;
+        for ((position, inv), admission) in positions.into_iter().zip(fresh).zip(admissions) {
+            match admission {
+                Admission::Admitted => invited.push((position, inv)),
+                Admission::AlreadyInvited(held_by) => left_out.push(LeftOut {
+                    position,
+                    held_by: *held_by,
+                }),
+            }
+        }
+    }
+    invited.sort_by_key(|(position, _)| *position);
+    Ok(Admitted {
+        invitations: invited.into_iter().map(|(_, inv)| inv).collect(),
+        left_out,
     })
 }
 

@@ -7,26 +7,31 @@
 //! what it would cost), writing nothing. An idempotency key makes a
 //! repeated request return the first answer.
 
-use crate::app::send::{self, NewJob, SendStore};
-use crate::app::{AppError, idempotency, required, templates};
+use crate::app::admission::AdmitStore;
+use crate::app::send::{self, NewJob};
+use crate::app::{AppError, admission, idempotency, required, templates};
+use crate::domain::admission::INLINE_GUESTS;
 use crate::domain::budget::{self, DailyLimit, SenderProfile};
 use crate::domain::cost::Rates;
 use crate::domain::guest::{ALREADY_INVITED, MAX_PER_REQUEST, already_invited_words, parse_nth};
 use crate::domain::{EventId, Guest, GuestInput, Invitation, Status, timestamp};
-use crate::ports::{BudgetStore, IdempotencyStore, SendQueue};
+use crate::ports::{AdmissionQueue, BudgetStore, IdempotencyStore, SendQueue};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
 use time::OffsetDateTime;
 
-/// What send-bulk reads and writes: the send pipeline's store,
-/// idempotency keys, and (for a dry run's estimate) the daily budget.
-pub trait BulkStore: SendStore + IdempotencyStore + BudgetStore {}
-impl<T: SendStore + IdempotencyStore + BudgetStore + ?Sized> BulkStore for T {}
+/// What send-bulk reads and writes: the send pipeline's store, a large
+/// send's chunks, idempotency keys, and (for a dry run's estimate) the
+/// daily budget.
+pub trait BulkStore: AdmitStore + IdempotencyStore + BudgetStore {}
+impl<T: AdmitStore + IdempotencyStore + BudgetStore + ?Sized> BulkStore for T {}
 
 pub struct Deps {
     pub store: Arc<dyn BulkStore>,
     pub queue: Arc<dyn SendQueue>,
+    /// Where a large send's chunks wait to be admitted behind the answer.
+    pub admissions: Arc<dyn AdmissionQueue>,
     /// The WhatsApp sender's limits: when a send would finish.
     pub profile: SenderProfile,
     /// What messages cost, for a dry run's estimate.
@@ -318,6 +323,9 @@ async fn process(
 ) -> Result<serde_json::Value, AppError> {
     let resend = input.resend;
     let checked = check(deps, owner, input).await?;
+    if checked.guests.len() > INLINE_GUESTS {
+        return accept_for_admission(deps, checked, job, resend).await;
+    }
     let store = deps.store.as_ref();
     let sent = send::send(
         store,
@@ -338,6 +346,7 @@ async fn process(
     tracing::info!(job_id = %sent.job.job_id, accepted, skipped = skipped.len(), left_out = left_out.len(), rejected = triage.0.len(), duplicates = triage.1.len(), "bulk send queued");
     Ok(serde_json::json!({
         "job_id": sent.job.job_id,
+        "admitting": false,
         "accepted": accepted,
         "queued": accepted - skipped.len(),
         "skipped": skipped,
@@ -346,6 +355,38 @@ async fn process(
         "duplicates": triage.1,
         "template_id": sent.template.template_id,
         "template_version": sent.template.version,
+    }))
+}
+
+/// A large send answered before its guests are admitted: the job shows
+/// how admission goes, who was skipped and how many were left out.
+async fn accept_for_admission(
+    deps: &Deps,
+    checked: Checked,
+    job: NewJob,
+    resend: bool,
+) -> Result<serde_json::Value, AppError> {
+    let accepted = checked.guests.len();
+    let template = checked.plan.template.reference();
+    let job = admission::accept(
+        deps.store.as_ref(),
+        deps.admissions.as_ref(),
+        &checked.plan,
+        checked.guests,
+        job,
+        resend,
+    )
+    .await?;
+    let chunks = job.admission.as_ref().map_or(0, |a| a.chunks);
+    tracing::info!(job_id = %job.job_id, accepted, chunks, rejected = checked.rejected.len(), duplicates = checked.duplicates.len(), "bulk send accepted; admitting behind the answer");
+    Ok(serde_json::json!({
+        "job_id": job.job_id,
+        "admitting": true,
+        "accepted": accepted,
+        "rejected": checked.rejected,
+        "duplicates": checked.duplicates,
+        "template_id": template.template_id,
+        "template_version": template.version,
     }))
 }
 

@@ -1,4 +1,5 @@
 use super::event::required_text;
+use super::admission::Admitting;
 use super::rsvp::AnswerToken;
 use super::{
     EventId, FieldError, GuestId, InvitationId, JobId, PhoneNumber, RsvpToken, Status, TemplateRef,
@@ -137,6 +138,18 @@ impl Invitation {
         }
     }
 
+    /// The status this invitation was written with: skipped when it was
+    /// skipped as it was made (the same instant as its queued time), else
+    /// queued. A job counts it there; its moves since are counted apart.
+    pub fn written_as(&self) -> Status {
+        let at = |status| self.timestamps.get(&status);
+        if self.status == Status::Skipped && at(Status::Skipped) == at(Status::Queued) {
+            Status::Skipped
+        } else {
+            Status::Queued
+        }
+    }
+
     /// This invitation recorded as never sent, for `error` (an opted-out guest).
     pub fn skipped(mut self, code: &str, message: &str, now: &str) -> Self {
         self.status = Status::Skipped;
@@ -157,6 +170,9 @@ pub struct Job {
     /// Exactly one count per invitation, kept by the same transactions that move statuses.
     pub counts: BTreeMap<Status, i64>,
     pub created_at: String,
+    /// A large send's admission behind its answer; None when the job was
+    /// admitted with the answer.
+    pub admission: Option<Admitting>,
 }
 
 impl Job {
@@ -170,7 +186,27 @@ impl Job {
             total: queued,
             counts,
             created_at: now.to_owned(),
+            admission: None,
         }
+    }
+
+    /// A large send's job, before any of its `guests` is admitted.
+    pub fn admitting(
+        job_id: JobId,
+        event_id: EventId,
+        owner: &str,
+        guests: usize,
+        now: &str,
+    ) -> Self {
+        Self {
+            admission: Some(Admitting::new(guests)),
+            ..Self::new(job_id, event_id, owner, 0, now)
+        }
+    }
+
+    /// While some of a large send's guests are still to be admitted.
+    pub fn is_admitting(&self) -> bool {
+        self.admission.as_ref().is_some_and(|a| !a.is_done())
     }
 
     /// A job counting each of `invitations` in its status.
@@ -183,7 +219,7 @@ impl Job {
     ) -> Self {
         let mut job = Self::new(job_id, event_id, owner, 0, now);
         for inv in invitations {
-            *job.counts.entry(inv.status).or_insert(0) += 1;
+            *job.counts.entry(inv.written_as()).or_insert(0) += 1;
         }
         job.total = invitations.len() as u64;
         job
@@ -193,9 +229,11 @@ impl Job {
         self.counts.get(&status).copied().unwrap_or(0)
     }
 
-    /// Done when nothing is still moving through the pipeline.
+    /// Done when every guest is admitted and nothing is still moving
+    /// through the pipeline.
     pub fn is_done(&self) -> bool {
-        Status::ALL
+        !self.is_admitting()
+            && Status::ALL
             .into_iter()
             .filter(|s| s.is_in_flight())
             .all(|s| self.count(s) == 0)

@@ -1,6 +1,7 @@
 //! Domain types. Each parses its input once; a value that exists is valid.
 //! This layer imports no other layer of the crate.
 
+pub mod admission;
 pub mod budget;
 pub mod cost;
 mod event;

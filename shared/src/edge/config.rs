@@ -20,6 +20,10 @@ pub mod env {
     pub const DEAD_LETTER_QUEUE_URL: &str = "DEAD_LETTER_QUEUE_URL";
     /// Where the webhook defers status reports it cannot apply in time.
     pub const REPORTS_QUEUE_URL: &str = "REPORTS_QUEUE_URL";
+    /// Where a large send's chunks wait to be admitted.
+    pub const ADMISSIONS_QUEUE_URL: &str = "ADMISSIONS_QUEUE_URL";
+    /// Guests one admissions consumer admits a second at most.
+    pub const ADMIT_GUESTS_PER_SECOND: &str = "ADMIT_GUESTS_PER_SECOND";
     /// Name or ARN of the Secrets Manager secret holding Twilio's credentials.
     pub const TWILIO_SECRET_ID: &str = "TWILIO_SECRET_ID";
     pub const TWILIO_API_BASE: &str = "TWILIO_API_BASE";
@@ -271,6 +275,29 @@ pub fn queue_from_env(sdk: &aws_config::SdkConfig) -> Result<Arc<SqsQueue>, Conf
 pub fn reports_queue_from_env(sdk: &aws_config::SdkConfig) -> Result<Arc<SqsQueue>, ConfigError> {
     let url = required(env::REPORTS_QUEUE_URL)?;
     Ok(Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), url)))
+}
+
+/// The admissions queue named by `ADMISSIONS_QUEUE_URL` (send-bulk, reconcile).
+pub fn admissions_queue_from_env(
+    sdk: &aws_config::SdkConfig,
+) -> Result<Arc<SqsQueue>, ConfigError> {
+    let url = required(env::ADMISSIONS_QUEUE_URL)?;
+    Ok(Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), url)))
+}
+
+/// Guests one admissions consumer admits a second ([`env::ADMIT_GUESTS_PER_SECOND`]).
+pub fn admit_guests_per_second() -> Result<u32, ConfigError> {
+    let rate = number_or(
+        env::ADMIT_GUESTS_PER_SECOND,
+        crate::edge::deployment::ADMISSIONS_QUEUE.guests_per_second,
+    )?;
+    if rate < 1 {
+        return Err(ConfigError::Invalid {
+            name: env::ADMIT_GUESTS_PER_SECOND,
+            reason: "must be at least 1".into(),
+        });
+    }
+    Ok(rate)
 }
 
 /// The send queue named by `QUEUE_URL`, moving poison messages to

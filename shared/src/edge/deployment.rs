@@ -75,6 +75,47 @@ pub const REPORTS_QUEUE: ReportsQueueSettings = ReportsQueueSettings {
     max_receive_count: 10,
 };
 
+/// The admissions queue (a large send's chunks, admitted behind its
+/// answer) and its consumer's event source mapping.
+pub struct AdmissionsQueueSettings {
+    /// One chunk per invocation: each is paced on its own.
+    pub batch_size: u32,
+    /// Consumer instances at once; also its reserved concurrency.
+    pub max_concurrency: u32,
+    /// Guests one instance admits a second at most.
+    pub guests_per_second: u32,
+    pub consumer_timeout_seconds: u32,
+    /// Six times the consumer's timeout, as AWS advises.
+    pub visibility_timeout_seconds: u32,
+    /// Receives before a chunk moves to the dead-letter queue
+    /// (reconciliation enqueues an undone chunk again).
+    pub max_receive_count: u32,
+}
+
+pub const ADMISSIONS_QUEUE: AdmissionsQueueSettings = AdmissionsQueueSettings {
+    batch_size: 1,
+    max_concurrency: 2,
+    guests_per_second: 200,
+    consumer_timeout_seconds: 60,
+    visibility_timeout_seconds: 360,
+    max_receive_count: 5,
+};
+
+/// Write units one admitted guest costs its event's busiest partition:
+/// the guest's item in a transaction (the benchmark's figure, 2.00).
+pub const WRITE_UNITS_PER_ADMITTED_GUEST: u32 = 2;
+
+/// DynamoDB's write limit on one partition, units a second.
+pub const PARTITION_WRITE_UNITS_PER_SECOND: u32 = 1000;
+
+// Admission at full speed stays within one partition's share.
+const _: () = assert!(
+    ADMISSIONS_QUEUE.max_concurrency
+        * ADMISSIONS_QUEUE.guests_per_second
+        * WRITE_UNITS_PER_ADMITTED_GUEST
+        < PARTITION_WRITE_UNITS_PER_SECOND
+);
+
 /// How often reconciliation runs: template.yaml's schedule, the local stack's timer.
 pub const RECONCILE_EVERY_MINUTES: u64 = 5;
 
@@ -85,6 +126,8 @@ pub mod names {
     pub const DEAD_LETTER_QUEUE: &str = "rsvp-send-dlq";
     pub const REPORTS_QUEUE: &str = "rsvp-reports";
     pub const REPORTS_DEAD_LETTER_QUEUE: &str = "rsvp-reports-dlq";
+    pub const ADMISSIONS_QUEUE: &str = "rsvp-admissions";
+    pub const ADMISSIONS_DEAD_LETTER_QUEUE: &str = "rsvp-admissions-dlq";
     pub const TWILIO_SECRET: &str = "rsvp/twilio";
 }
 

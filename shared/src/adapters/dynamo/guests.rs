@@ -415,6 +415,11 @@ impl GuestStore for DynamoStore {
                 let seen = guests
                     .get(&inv.guest.guest_id)
                     .and_then(|g| g.invitation_id.clone());
+                if seen.as_ref() == Some(&inv.invitation_id) {
+                    // An earlier try wrote it with its guest: taken as written.
+                    answers[i] = Some(Admission::Admitted);
+                    continue;
+                }
                 let holding = seen
                     .as_ref()
                     .filter(|id| **id != inv.invitation_id)
@@ -456,9 +461,11 @@ impl GuestStore for DynamoStore {
                         (Some(_), Some(seen)) => Expect::PointingAt(vec![seen, &inv.invitation_id]),
                     };
                     items.push(self.guest_put(owner, event, &listed, &expect)?);
+                    // Never over an invitation written already (it may be on its way).
                     let put = Put::builder()
                         .table_name(&self.table)
                         .set_item(Some(Item::from(inv)))
+                        .condition_expression("attribute_not_exists(pk)")
                         .build()
                         .map_err(backend)?;
                     items.push(TransactWriteItem::builder().put(put).build());

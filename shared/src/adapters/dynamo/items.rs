@@ -1,6 +1,7 @@
 //! Explicit conversions between domain types and DynamoDB items.
 
 use super::keys;
+use crate::domain::admission::{AdmissionChunk, Admitting};
 use crate::domain::budget::{Learned, Ledger};
 use crate::domain::guest::ListedGuest;
 use crate::domain::reminder::ReminderTime;
@@ -193,7 +194,111 @@ impl From<&Job> for Item {
                 .into_iter()
                 .map(|st| (keys::count_attribute(st), n(j.count(st)))),
         );
+        if let Some(a) = &j.admission {
+            item.extend([
+                (ADMIT_GUESTS.into(), n(a.guests)),
+                (ADMIT_CHUNKS.into(), n(a.chunks)),
+                (ADMIT_CHUNKS_DONE.into(), n(a.chunks_done)),
+                (ADMIT_LEFT_OUT.into(), n(a.left_out)),
+            ]);
+        }
         item
+    }
+}
+
+/// A large send's admission on its job item (absent for a small send's).
+pub const ADMIT_GUESTS: &str = "admit_guests";
+pub const ADMIT_CHUNKS: &str = "admit_chunks";
+pub const ADMIT_CHUNKS_DONE: &str = "admit_chunks_done";
+pub const ADMIT_LEFT_OUT: &str = "admit_left_out";
+
+fn admission(r: &Reader<'_>) -> Result<Option<Admitting>, StoreError> {
+    let Some(guests) = r.opt_n(ADMIT_GUESTS)? else {
+        return Ok(None);
+    };
+    Ok(Some(Admitting {
+        guests,
+        chunks: r.n(ADMIT_CHUNKS)?,
+        chunks_done: r.n(ADMIT_CHUNKS_DONE)?,
+        left_out: r.n(ADMIT_LEFT_OUT)?,
+    }))
+}
+
+/// A chunk of a large send's guests; listed among the undone chunks until
+/// it is admitted.
+impl From<&AdmissionChunk> for Item {
+    fn from(c: &AdmissionChunk) -> Self {
+        let mut item = keys::admission_chunk(&c.job_id, c.number).item();
+        let guests = c
+            .guests
+            .iter()
+            .map(|g| {
+                AttributeValue::M(HashMap::from([
+                    ("guest_id".into(), s(g.guest_id.as_str())),
+                    ("name".into(), s(&g.name)),
+                    ("phone".into(), s(g.phone.as_str())),
+                    ("rsvp_token".into(), s(g.rsvp_token.as_str())),
+                ]))
+            })
+            .collect();
+        item.extend([
+            ("type".into(), s("admission_chunk")),
+            ("job_id".into(), s(c.job_id.as_str())),
+            ("number".into(), n(c.number)),
+            ("owner".into(), s(&c.owner)),
+            ("event_id".into(), s(c.event_id.as_str())),
+            ("template_id".into(), s(c.template.template_id.as_str())),
+            ("template_version".into(), n(c.template.version)),
+            ("resend".into(), AttributeValue::Bool(c.resend)),
+            ("created_at".into(), s(&c.created_at)),
+            ("guests".into(), AttributeValue::L(guests)),
+        ]);
+        if c.done {
+            item.insert("done".into(), AttributeValue::Bool(true));
+        } else {
+            item.extend(keys::undone_chunk(&c.created_at, &c.job_id, c.number));
+        }
+        item
+    }
+}
+
+impl TryFrom<&Item> for AdmissionChunk {
+    type Error = StoreError;
+    fn try_from(item: &Item) -> Result<Self, StoreError> {
+        let r = Reader(item);
+        let flag = |name: &str| item.get(name).and_then(|v| v.as_bool().ok()).copied();
+        let guests = item
+            .get("guests")
+            .and_then(|v| v.as_l().ok())
+            .ok_or_else(|| StoreError::Corrupt("missing list attribute guests".into()))?
+            .iter()
+            .map(|g| {
+                let g = g
+                    .as_m()
+                    .map_err(|_| StoreError::Corrupt("a chunk's guest is not a map".into()))?;
+                let r = Reader(g);
+                Ok(Guest {
+                    guest_id: r.parsed("guest_id", GuestId::parse)?,
+                    name: r.s("name")?,
+                    phone: r.parsed("phone", PhoneNumber::parse)?,
+                    rsvp_token: r.parsed("rsvp_token", RsvpToken::parse)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(AdmissionChunk {
+            job_id: r.parsed("job_id", JobId::parse)?,
+            number: r.n("number")?,
+            owner: r.s("owner")?,
+            event_id: r.parsed("event_id", EventId::parse)?,
+            template: TemplateRef {
+                template_id: r.parsed("template_id", TemplateId::parse)?,
+                version: r.n("template_version")?,
+            },
+            resend: flag("resend").unwrap_or(false),
+            guests,
+            created_at: r.s("created_at")?,
+            done: flag("done").unwrap_or(false),
+        })
     }
 }
 
@@ -213,6 +318,7 @@ impl TryFrom<&Item> for Job {
             total: r.n("total")?,
             counts,
             created_at: r.s("created_at")?,
+            admission: admission(&r)?,
         })
     }
 }

@@ -7,6 +7,7 @@
 //! | event              | `EVENT#{owner}#{id}`      | `EVENT`   | `OWNER#{owner}` / `EVENT#{id}`        |
 //! | job                | `JOB#{id}`                | `JOB`     |                                       |
 //! | job counter shard  | `JOB#{id}#COUNT#{shard:03}` | `COUNT` |                                      |
+//! | a large send's chunk | `JOB#{id}#ADMIT#{n:04}` | `ADMIT`   | while undone, event-invitations index: `ADMITTING` / `{created}#{job}#{n:04}` |
 //! | invitation         | `INV#{id}`                | `INV`     |                                       |
 //! | (every invitation) |                           |           | event-invitations index (gsi5pk / gsi5sk): `EVENT#{owner}#{event}` / `{created}#{id}` |
 //! | (while in flight)  |                           |           | in-flight index (gsi2pk / gsi2sk): `INFLIGHT#{status}#{shard}` / `{changed}#{id}` |
@@ -236,6 +237,37 @@ pub fn job_counters(job: &JobId) -> Vec<Key> {
 
 pub fn invitation(id: &InvitationId) -> Key {
     key(format!("INV#{id}"), "INV")
+}
+
+/// One chunk of a large send's guests: a partition of its own, so writing
+/// a send's chunks (about 25 write units each) loads no one partition.
+pub fn admission_chunk(job: &JobId, number: u32) -> Key {
+    key(format!("JOB#{job}#ADMIT#{number:04}"), "ADMIT")
+}
+
+/// The job and number of the chunk with this key.
+pub fn chunk_of(key: &Key) -> Option<(JobId, u32)> {
+    let (job, number) = key
+        .partition
+        .strip_prefix("JOB#")?
+        .split_once("#ADMIT#")?;
+    Some((JobId::parse(job).ok()?, number.parse().ok()?))
+}
+
+/// Undone chunks in the event-invitations index (which holds keys only):
+/// reconciliation's worklist of admissions, one write unit each.
+pub const UNDONE_CHUNKS: &str = "ADMITTING";
+
+/// An undone chunk's place among [`UNDONE_CHUNKS`], as attributes.
+pub fn undone_chunk(
+    created: &str,
+    job: &JobId,
+    number: u32,
+) -> [(String, aws_sdk_dynamodb::types::AttributeValue); 2] {
+    [
+        (GSI5PK.to_owned(), s(UNDONE_CHUNKS)),
+        (GSI5SK.to_owned(), s(format!("{created}#{job}#{number:04}"))),
+    ]
 }
 
 /// One partition of the in-flight index.

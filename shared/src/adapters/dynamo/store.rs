@@ -5,13 +5,14 @@ use super::items::{
 };
 use super::keys::{self, Key, TTL_ATTRIBUTE};
 use super::{DynamoStore, UpdateExpression, applied, backend};
+use crate::domain::admission::{AdmissionChunk, Tally};
 use crate::domain::budget::{self, BudgetRules, BudgetState};
 use crate::domain::{
     Event, EventId, Invitation, InvitationId, Job, JobId, MessageTemplate, OptOut, OptOuts,
     PhoneNumber, SeenOptOuts, Status, TemplateId,
 };
 use crate::ports::{
-    Annotation, BudgetClaim, BudgetStore, BudgetTake, DeliveryStore, EventStore, IdempotencyClaim,
+    AdmissionStore, Annotation, BudgetClaim, ChunkMessage, BudgetStore, BudgetTake, DeliveryStore, EventStore, IdempotencyClaim,
     IdempotencyStore, InvitationStore, JobStore, KeyClaim, ListQuery, OptOutStore, Page,
     StoreError, TemplateStore, Transition,
 };
@@ -88,6 +89,104 @@ impl JobStore for DynamoStore {
             return Ok(None);
         };
         job_with_counters(&job, &counters?).map(Some)
+    }
+}
+
+#[async_trait]
+impl AdmissionStore for DynamoStore {
+    async fn put_admission(
+        &self,
+        job: &Job,
+        chunks: &[AdmissionChunk],
+    ) -> Result<(), StoreError> {
+        // The job goes last: a job that exists has all its chunks.
+        self.write_all(chunks.iter().map(Item::from).collect())
+            .await?;
+        self.put_job(job).await
+    }
+
+    async fn get_chunk(
+        &self,
+        job: &JobId,
+        number: u32,
+    ) -> Result<Option<AdmissionChunk>, StoreError> {
+        self.get_as(keys::admission_chunk(job, number)).await
+    }
+
+    async fn chunk_admitted(
+        &self,
+        chunk: &AdmissionChunk,
+        tally: &Tally,
+    ) -> Result<bool, StoreError> {
+        // Done once: the chunk leaves the undone list as its tally joins the job.
+        let done = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(keys::admission_chunk(&chunk.job_id, chunk.number).item()))
+            .update_expression(format!("SET done = :true REMOVE {}, {}", keys::GSI5PK, keys::GSI5SK))
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(done)")
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .build()
+            .map_err(backend)?;
+        let mut add = vec![
+            format!("total :total"),
+            format!("{} :one", items::ADMIT_CHUNKS_DONE),
+            format!("{} :left_out", items::ADMIT_LEFT_OUT),
+        ];
+        let mut values = HashMap::from([
+            (":total".to_owned(), n(tally.total)),
+            (":one".to_owned(), n(1)),
+            (":left_out".to_owned(), n(tally.left_out)),
+        ]);
+        for (status, count) in &tally.counts {
+            add.push(format!("{} :{status}", keys::count_attribute(*status)));
+            values.insert(format!(":{status}"), n(count));
+        }
+        let job = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(keys::job(&chunk.job_id).item()))
+            .update_expression(format!("ADD {}", add.join(", ")))
+            .condition_expression("attribute_exists(pk)")
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(backend)?;
+        self.transact(vec![
+            TransactWriteItem::builder().update(done).build(),
+            TransactWriteItem::builder().update(job).build(),
+        ])
+        .await
+    }
+
+    async fn stalled_chunks(
+        &self,
+        before: &str,
+        limit: usize,
+    ) -> Result<Vec<ChunkMessage>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::EVENT_INVITATIONS_INDEX)
+            .key_condition_expression(format!(
+                "{} = :pk AND {} < :before",
+                keys::GSI5PK,
+                keys::GSI5SK
+            ))
+            .expression_attribute_values(":pk", s(keys::UNDONE_CHUNKS))
+            .expression_attribute_values(":before", s(before))
+            .limit(limit as i32)
+            .send()
+            .await
+            .map_err(backend)?;
+        // The index holds keys: the chunk's job and number are in its key.
+        out.items()
+            .iter()
+            .map(|item| {
+                let key = Key::of(item)?;
+                let (job_id, chunk) = keys::chunk_of(&key)
+                    .ok_or_else(|| StoreError::Corrupt(format!("not a chunk's key: {}", key.partition)))?;
+                Ok(ChunkMessage { job_id, chunk })
+            })
+            .collect()
     }
 }
 

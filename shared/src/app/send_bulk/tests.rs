@@ -14,6 +14,7 @@ async fn given(daily_limit: DailyLimit) -> (Deps, Arc<MemoryQueue>) {
     let deps = Deps {
         store,
         queue: queue.clone(),
+        admissions: queue.clone(),
         profile: SenderProfile {
             rate_per_second: 10,
             daily_limit,
