@@ -411,6 +411,10 @@ fn queue_kind(url_or_name: &str) -> &'static str {
         "reports dead-letter queue"
     } else if name.starts_with(names::REPORTS_QUEUE) {
         "reports queue"
+    } else if name.starts_with(names::ADMISSIONS_DEAD_LETTER_QUEUE) {
+        "admissions dead-letter queue"
+    } else if name.starts_with(names::ADMISSIONS_QUEUE) {
+        "admissions queue"
     } else {
         "queue"
     }

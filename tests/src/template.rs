@@ -195,7 +195,7 @@ impl Template {
 }
 
 /// What a policy statement's `Resource` names, in words: "table", "index",
-/// "queue", "dead-letter queue", "reports queue", "own log group" or
+/// "queue", "dead-letter queue", "reports queue", "admissions queue", "own log group" or
 /// "twilio secret".
 pub fn resource_kind(t: &Template, f: &Function, resource: &Value) -> String {
     let table = t.table_id();
@@ -207,6 +207,9 @@ pub fn resource_kind(t: &Template, f: &Function, resource: &Value) -> String {
     let consumer = t.function("delivery-reports");
     let (_, source) = consumer.events("SQS")[0];
     let reports = t.target(&source["Queue"]);
+    let admitter = t.function("admit");
+    let (_, source) = admitter.events("SQS")[0];
+    let admissions = t.target(&source["Queue"]);
     let candidates = [
         ("table", get_att(table, "Arn")),
         (
@@ -216,6 +219,7 @@ pub fn resource_kind(t: &Template, f: &Function, resource: &Value) -> String {
         ("queue", get_att(queue, "Arn")),
         ("dead-letter queue", get_att(dlq, "Arn")),
         ("reports queue", get_att(reports, "Arn")),
+        ("admissions queue", get_att(admissions, "Arn")),
         ("own log group", get_att(log_group, "Arn")),
         (
             "twilio secret",

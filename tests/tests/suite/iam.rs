@@ -292,6 +292,70 @@ async fn each_role_grants_exactly_what_its_function_does() {
     t.send_invitation("gala", guest("l", "Lia", "+5511999990077"))
         .await;
     t.aws.set_slow_dynamodb(None);
+    // A large send, admitted behind its answer: a Marketing template
+    // reaches no US number, so all but one guest are skipped, not sent.
+    let (status, body) = t
+        .request(
+            "POST",
+            "/api/whatsapp/templates",
+            Some(json!({"template_id": "promo", "content_sid": "HX00000000000000000000000000000002",
+                        "category": "marketing", "content_variables": {"1": "{guest_first_name}"}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let mut many: Vec<_> = (0..shared::domain::admission::INLINE_GUESTS)
+        .map(|n| guest(&format!("us{n}"), "Ann", &format!("+1415555{:04}", 1000 + n)))
+        .collect();
+    many.push(guest("m", "Mara", "+5511999990088"));
+    let (status, large) = t
+        .request(
+            "POST",
+            "/api/whatsapp/send-bulk",
+            Some(json!({"event_id": "gala", "template_id": "promo", "guests": many})),
+        )
+        .await;
+    assert_eq!(status, 202, "{large}");
+    assert_eq!(large["admitting"], true, "{large}");
+    // (Mara then waits: Twilio taught the budget its day is used up.)
+    t.wait_for_job(large["job_id"].as_str().unwrap(), WAIT, |j| {
+        j["admission"]["state"] == "admitted"
+    })
+    .await;
+    // A chunk whose message never came is enqueued again by reconciliation.
+    let stalled = shared::domain::JobId::generate();
+    let event_id = shared::domain::EventId::parse("gala").unwrap();
+    let guests = vec![
+        shared::domain::GuestInput {
+            guest_id: Some("n".into()),
+            name: Some("Nina".into()),
+            phone: Some("+5511999990089".into()),
+            rsvp_token: None,
+        }
+        .parse("")
+        .unwrap(),
+    ];
+    let at = shared::domain::now();
+    let owner = local_stack::DEV_ORGANIZER.to_owned();
+    shared::ports::AdmissionStore::put_admission(
+        &shared::adapters::dynamo::DynamoStore::new(t.stack.dynamodb.clone(), &t.stack.names.table),
+        &shared::domain::Job::admitting(stalled.clone(), event_id.clone(), &owner, 1, &at),
+        &shared::domain::admission::AdmissionChunk::split(
+            &stalled,
+            &owner,
+            &event_id,
+            &shared::domain::TemplateRef {
+                template_id: shared::domain::TemplateId::parse("default").unwrap(),
+                version: 1,
+            },
+            false,
+            guests,
+            &at,
+        ),
+    )
+    .await
+    .unwrap();
+    t.wait_for_job(stalled.as_str(), WAIT, |j| j["admission"]["state"] == "admitted")
+        .await;
     // Reconciliation has had its runs.
     tokio::time::sleep(Duration::from_secs(3)).await;
 

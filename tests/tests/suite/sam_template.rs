@@ -9,7 +9,7 @@ use shared::adapters::dynamo::{TABLE, TTL_ATTRIBUTE};
 use shared::domain::Status;
 use shared::domain::budget::{self, DailyLimit};
 use shared::edge::config::env;
-use shared::edge::deployment::{QUEUE, REPORTS_QUEUE};
+use shared::edge::deployment::{ADMISSIONS_QUEUE, QUEUE, REPORTS_QUEUE};
 use shared::edge::routes::{Caller, ROUTES, WEBHOOK_PATH};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -416,6 +416,62 @@ fn reports_the_webhook_defers_are_applied_from_their_queue_as_its_settings_say()
 }
 
 #[test]
+fn large_sends_are_admitted_from_their_queue_as_its_settings_say() {
+    let t = Template::load();
+    let admitter = t.function("admit");
+    let sqs = admitter.events("SQS");
+    assert_eq!(sqs.len(), 1, "the consumer has one SQS event source");
+    let (_, source) = sqs[0];
+    let queue_id = t.target(&source["Queue"]);
+    assert_eq!(
+        number(&source["BatchSize"]),
+        u64::from(ADMISSIONS_QUEUE.batch_size)
+    );
+    assert!(
+        source["FunctionResponseTypes"]
+            .as_array()
+            .is_some_and(|types| types.contains(&json!("ReportBatchItemFailures")))
+    );
+    assert_eq!(
+        number(&source["ScalingConfig"]["MaximumConcurrency"]),
+        u64::from(ADMISSIONS_QUEUE.max_concurrency)
+    );
+    let timeout = number(admitter.prop("Timeout").unwrap());
+    assert_eq!(timeout, u64::from(ADMISSIONS_QUEUE.consumer_timeout_seconds));
+    assert_eq!(
+        number(&admitter.env()[env::ADMIT_GUESTS_PER_SECOND]),
+        u64::from(ADMISSIONS_QUEUE.guests_per_second)
+    );
+    let queue = &t.resource(queue_id)["Properties"];
+    let visibility = number(&queue["VisibilityTimeout"]);
+    assert_eq!(
+        visibility,
+        u64::from(ADMISSIONS_QUEUE.visibility_timeout_seconds)
+    );
+    assert!(visibility >= 6 * timeout);
+    let redrive = &queue["RedrivePolicy"];
+    let dlq_id = t.target(&redrive["deadLetterTargetArn"]);
+    assert_eq!(
+        number(&redrive["maxReceiveCount"]),
+        u64::from(ADMISSIONS_QUEUE.max_receive_count)
+    );
+    // Send-bulk puts chunks there, reconciliation puts undone ones back,
+    // and an alarm watches its dead letters.
+    for f in ["send-bulk", "reconcile"] {
+        assert_eq!(
+            t.function(f).env()[env::ADMISSIONS_QUEUE_URL],
+            reference(queue_id),
+            "{f}"
+        );
+    }
+    let watched = t
+        .of_type("AWS::CloudWatch::Alarm")
+        .iter()
+        .any(|(_, a)| a["Properties"]["Dimensions"][0]["Value"] == get_att(dlq_id, "QueueName"));
+    assert!(watched, "an alarm watches the admissions dead-letter queue");
+}
+
+#[test]
 fn the_webhook_is_a_public_function_url_the_sender_calls_back() {
     let t = Template::load();
     let function = ROUTES
@@ -472,10 +528,15 @@ fn each_function_gets_the_environment_it_reads() {
             vec![
                 env::TABLE_NAME,
                 env::QUEUE_URL,
+                env::ADMISSIONS_QUEUE_URL,
                 env::SEND_RATE_PER_SECOND,
                 env::DAILY_UNIQUE_RECIPIENTS,
                 env::MESSAGE_RATES,
             ],
+        ),
+        (
+            "admit",
+            vec![env::TABLE_NAME, env::QUEUE_URL, env::ADMIT_GUESTS_PER_SECOND],
         ),
         (
             "status",
@@ -521,6 +582,7 @@ fn each_function_gets_the_environment_it_reads() {
             vec![
                 env::TABLE_NAME,
                 env::QUEUE_URL,
+                env::ADMISSIONS_QUEUE_URL,
                 env::TWILIO_SECRET_ID,
                 env::TWILIO_API_BASE,
                 env::DAILY_UNIQUE_RECIPIENTS,
@@ -602,7 +664,33 @@ fn each_function_may_do_only_what_it_does() {
             ]
             .concat(),
         ),
-        ("send-bulk", send_pipeline.clone()),
+        (
+            "send-bulk",
+            [
+                send_pipeline.clone(),
+                vec![("sqs:SendMessage", "admissions queue")],
+            ]
+            .concat(),
+        ),
+        (
+            "admit",
+            [
+                table(&[
+                    "dynamodb:GetItem",
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:BatchWriteItem",
+                    "dynamodb:UpdateItem",
+                ]),
+                vec![
+                    ("sqs:SendMessage", "queue"),
+                    ("sqs:ReceiveMessage", "admissions queue"),
+                    ("sqs:DeleteMessage", "admissions queue"),
+                    ("sqs:GetQueueAttributes", "admissions queue"),
+                ],
+            ]
+            .concat(),
+        ),
         (
             "status",
             [
@@ -723,6 +811,7 @@ fn each_function_may_do_only_what_it_does() {
                 vec![
                     ("dynamodb:Query", "index"),
                     ("sqs:SendMessage", "queue"),
+                    ("sqs:SendMessage", "admissions queue"),
                     ("secretsmanager:GetSecretValue", "twilio secret"),
                 ],
             ]

@@ -9,11 +9,15 @@ use serde_json::{Value, json};
 use shared::adapters::dynamo::DynamoStore;
 use shared::adapters::sqs::SqsQueue;
 use shared::adapters::twilio::{TwilioClient, TwilioCredentials};
+use shared::domain::admission::AdmissionChunk;
 use shared::domain::{
     EventId, Guest, GuestId, Invitation, InvitationId, Job, JobId, PhoneNumber, RsvpToken, Status,
+    TemplateId, TemplateRef,
 };
 use shared::edge::routes::{self, ROUTES};
-use shared::ports::{GuestStore, InvitationStore, JobStore, OptOutStore, SendMessage};
+use shared::ports::{
+    AdmissionStore, GuestStore, InvitationStore, JobStore, OptOutStore, SendMessage,
+};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -122,6 +126,10 @@ impl Handlers {
                 public_url: None,
                 reports,
             },
+            Arc::new(SqsQueue::new(
+                t.stack.sqs.clone(),
+                &t.stack.admissions_queue_url,
+            )),
             t.stack.profile,
             Default::default(),
             t.stack.rsvp_page_url.clone(),
@@ -420,6 +428,10 @@ async fn every_sample_event_goes_through_its_handler() {
     let reconcile = reconcile::Deps {
         store: h.store.clone(),
         queue: Arc::new(SqsQueue::new(t.stack.sqs.clone(), &t.stack.queue_url)),
+        admissions: Arc::new(SqsQueue::new(
+            t.stack.sqs.clone(),
+            &t.stack.admissions_queue_url,
+        )),
         messenger: Arc::new(t.twilio_client()),
         thresholds: shared::app::reconcile::Thresholds::DEPLOYED,
         profile: t.stack.profile,
@@ -494,6 +506,52 @@ async fn every_sample_event_goes_through_its_handler() {
     assert_eq!(stored(&h.store, QUEUED_1).await.status, Status::Read);
     covered.push("delivery-reports-sqs-batch.json".into());
 
+    // A chunk of a large send, as send-bulk writes it behind its answer:
+    // its consumer admits the chunk's guests and counts them on the job.
+    let large = JobId::parse("job_sample0002").unwrap();
+    let event_id = EventId::parse(SAMPLE_EVENT).unwrap();
+    let sam = Guest {
+        guest_id: GuestId::parse("g-sam").unwrap(),
+        name: "Sam".into(),
+        phone: PhoneNumber::parse("+5511999990042").unwrap(),
+        rsvp_token: RsvpToken::generate(),
+    };
+    let at = shared::domain::now();
+    let chunks = AdmissionChunk::split(
+        &large,
+        SAMPLE_ORGANIZER,
+        &event_id,
+        &TemplateRef {
+            template_id: TemplateId::parse("default").unwrap(),
+            version: 1,
+        },
+        false,
+        vec![sam.clone()],
+        &at,
+    );
+    h.store
+        .put_admission(
+            &Job::admitting(large.clone(), event_id.clone(), SAMPLE_ORGANIZER, 1, &at),
+            &chunks,
+        )
+        .await
+        .unwrap();
+    let batch: aws_lambda_events::event::sqs::SqsEvent =
+        serde_json::from_str(&read("admit-sqs-batch.json")).expect("an SQS event");
+    let admitter = admit::Deps {
+        store: h.store.clone(),
+        queue: Arc::new(SqsQueue::new(t.stack.sqs.clone(), &t.stack.queue_url)),
+        guests_per_second: 1_000,
+    };
+    let response = admit::handle(&admitter, batch).await;
+    assert!(response.batch_item_failures.is_empty());
+    let job = h.store.get_job(&large).await.unwrap().unwrap();
+    assert!(!job.is_admitting());
+    assert_eq!((job.total, job.count(Status::Queued)), (1, 1));
+    let invited = InvitationId::for_guest(&large, &sam.guest_id);
+    assert_eq!(stored(&h.store, invited.as_str()).await.status, Status::Queued);
+    covered.push("admit-sqs-batch.json".into());
+
     // A guest's STOP to the sender, signed with the same sample token.
     let text = read("webhook-inbound-stop.json");
     let inbound = || lambda_http::request::from_str(&text).expect("a function URL event");
@@ -545,6 +603,7 @@ async fn every_sample_event_goes_through_its_handler() {
             "reconcile",
             "rsvp-page",
             "delivery-reports",
+            "admit",
         ]
         .iter()
         .any(|f| n.starts_with(f))

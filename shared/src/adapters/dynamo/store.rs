@@ -128,7 +128,7 @@ impl AdmissionStore for DynamoStore {
             .build()
             .map_err(backend)?;
         let mut add = vec![
-            format!("total :total"),
+            "#total :total".to_owned(),
             format!("{} :one", items::ADMIT_CHUNKS_DONE),
             format!("{} :left_out", items::ADMIT_LEFT_OUT),
         ];
@@ -146,6 +146,8 @@ impl AdmissionStore for DynamoStore {
             .set_key(Some(keys::job(&chunk.job_id).item()))
             .update_expression(format!("ADD {}", add.join(", ")))
             .condition_expression("attribute_exists(pk)")
+            // `total` is one of DynamoDB's reserved words.
+            .expression_attribute_names("#total", "total")
             .set_expression_attribute_values(Some(values))
             .build()
             .map_err(backend)?;
