@@ -4,7 +4,7 @@
 
 use e2e::faults::{Faults, Policy};
 use e2e::{TestStack, assert_counts_exact, guests, quick_reconciliation};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -49,6 +49,9 @@ async fn a_thousand_guest_bulk_under_aws_faults_sends_each_once_and_counts_exact
     t.create_event("gala").await;
     let body = t.send_bulk("gala", guests(1000)).await;
     assert_eq!(body["accepted"], 1000, "{body}");
+    // Answered first; its chunks are admitted behind the answer, under the
+    // same faults (a chunk tried again counts its guests once).
+    assert_eq!(body["admitting"], true, "{body}");
     let job_id = body["job_id"].as_str().unwrap();
     // Every guest reached. A read receipt whose recording failed through
     // every retry stays lost (Twilio does not send a callback twice, and
@@ -66,6 +69,8 @@ async fn a_thousand_guest_bulk_under_aws_faults_sends_each_once_and_counts_exact
         "nearly every read receipt recorded: {job}"
     );
     assert_counts_exact(&job);
+    assert_eq!(job["total"], 1000, "{job}");
+    assert_eq!(job["admission"]["state"], "admitted", "{job}");
     assert_eq!(one_message_per_guest(&t), 1000);
     counters_match_invitations(&t, "gala", job_id).await;
 
@@ -112,6 +117,58 @@ async fn invitations_sqs_did_not_take_are_found_and_sent() {
         .await;
     assert_eq!(job["done"], true);
     assert_eq!(one_message_per_guest(&t), 40);
+    assert!(t.aws.summary().injected["failed_batch_entries"] > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunks_of_a_large_send_sqs_did_not_take_are_found_and_admitted() {
+    // Every batch send keeps one entry and fails the rest: of a large
+    // send's two chunk messages, one never reaches the admissions queue.
+    let faults = Faults {
+        failed_batch_entries: 1.0,
+        ..Faults::none()
+    };
+    let t = TestStack::start_under(faults, Policy::from_template(), |_, options| {
+        quick_reconciliation(options, Duration::from_secs(3), Duration::from_secs(30));
+    })
+    .await;
+    t.create_event("gala").await;
+    // A Marketing template reaches no US number: admitted and skipped,
+    // nothing sent, so only the admissions queue is at stake.
+    let (status, body) = t
+        .request(
+            "POST",
+            "/api/whatsapp/templates",
+            Some(json!({"template_id": "promo", "content_sid": "HX00000000000000000000000000000002",
+                        "category": "marketing", "content_variables": {"1": "{guest_first_name}"}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let n = shared::domain::admission::INLINE_GUESTS + 1;
+    let us: Vec<Value> = (0..n)
+        .map(|i| e2e::guest(&format!("us{i}"), "Ann", &format!("+1415555{:04}", 1000 + i)))
+        .collect();
+    let (status, body) = t
+        .request(
+            "POST",
+            "/api/whatsapp/send-bulk",
+            Some(json!({"event_id": "gala", "template_id": "promo", "guests": us})),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let job = t
+        .wait_for_job(body["job_id"].as_str().unwrap(), Duration::from_secs(60), |j| {
+            j["admission"]["state"] == "admitted"
+        })
+        .await;
+    assert_eq!(job["done"], true, "{job}");
+    assert_eq!(
+        (job["total"].as_u64(), job["counts"]["skipped"].as_u64()),
+        (Some(n as u64), Some(n as u64)),
+        "{job}"
+    );
+    assert_counts_exact(&job);
+    assert!(t.sim_messages().is_empty());
     assert!(t.aws.summary().injected["failed_batch_entries"] > 0);
 }
 
