@@ -301,6 +301,20 @@ function waitingHtml(job) {
     + `${one ? 'it goes out by itself' : 'they go out by themselves'}, oldest first${next}</p>`;
 }
 
+/** A large send's guests being added behind its answer, and those left out. */
+function admissionHtml(job) {
+  const a = job.admission;
+  if (!a) return '';
+  const added = a.guests - a.pending;
+  const left = a.left_out > 0
+    ? ` ${num(a.left_out)} left out: an earlier invitation already holds ${a.left_out === 1 ? 'that guest' : 'them'}.`
+    : '';
+  if (a.state === 'admitting') {
+    return `<p class="admission" data-state="admitting" data-pending="${a.pending}">Adding guests to the send: ${num(added)} of ${num(a.guests)}.${left}</p>`;
+  }
+  return left ? `<p class="admission" data-state="admitted" data-left-out="${a.left_out}">${left.trim()}</p>` : '';
+}
+
 export function renderProgress() {
   const jobs = [...state.jobs.values()].filter((w) => w.job)
     .sort((a, b) => (b.job.created_at ?? '').localeCompare(a.job.created_at ?? ''))
@@ -310,14 +324,14 @@ export function renderProgress() {
     const job = w.job;
     const done = finished(job);
     const pct = job.total ? Math.floor((done * 100) / job.total) : 100;
-    const stateText = job.done ? 'Done:' : 'Sending:';
+    const stateText = job.done ? 'Done:' : job.admission?.state === 'admitting' ? 'Adding guests, sending:' : 'Sending:';
     const id = `job-${job.job_id}`;
     return `<div class="job" data-job-id="${esc(job.job_id)}" data-total="${job.total}" data-done="${job.done}" data-percent="${pct}">
       <p class="job-head" id="${esc(id)}-label"><strong>${stateText}</strong>
         ${num(done)} of ${num(job.total)} ${job.total === 1 ? 'invitation' : 'invitations'} finished (${pct}%)
         <span class="muted">· started ${esc(shortTime(job.created_at))}</span></p>
       <progress id="${esc(id)}-bar" max="${job.total}" value="${done}" aria-labelledby="${esc(id)}-label">${pct}%</progress>
-      ${etaHtml(job)}${waitingHtml(job)}
+      ${admissionHtml(job)}${etaHtml(job)}${waitingHtml(job)}
       <ul class="counts" aria-label="Invitations by status">${statusNames().filter((s) => job.counts[s] > 0)
         .map((s) => `<li data-status="${esc(s)}"><span class="badge st-${esc(s)}"${statusTitle(s) ? ` title="${esc(statusTitle(s))}"` : ''}>${esc(statusLabel(s))}</span> <span class="n">${num(job.counts[s])}</span></li>`).join('')}</ul>
     </div>`;

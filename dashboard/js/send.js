@@ -149,12 +149,15 @@ async function sendSelected(send = currentSend()) {
   renderCounts();
   const key = sendKey(event.event_id, templateId, guests, resend);
   let queued = 0;
+  let admitting = 0;
   const skipped = [];
   const leftOut = [];
   try {
     for (const [part, { chunk, body }] of bulkParts(send).entries()) {
       const { body: res } = await api.sendBulk(body, `${key}-${part}`);
-      queued += res.queued ?? res.accepted ?? 0;
+      // A large send is answered first; its progress tells who is skipped or left out.
+      if (res.admitting) admitting += res.accepted ?? 0;
+      else queued += res.queued ?? res.accepted ?? 0;
       for (const skip of res.skipped ?? []) {
         const guest = chunk[skip.index];
         skipped.push(`${guest?.name ?? skip.guest_id} (${skip.message})`);
@@ -167,7 +170,9 @@ async function sendSelected(send = currentSend()) {
       watchJob(res.job_id, { announce: true });
     }
     sessionStorage.removeItem(PENDING_SEND);
-    announce(`Queued ${plural(queued, 'invitation')} for ${event.name}.`
+    announce((admitting
+      ? `Sending to ${plural(admitting + queued, 'guest')} for ${event.name}: adding them to the send now; the progress shows any skipped or left out.`
+      : `Queued ${plural(queued, 'invitation')} for ${event.name}.`)
       + (skipped.length ? ` Not sent to ${num(skipped.length)}: ${skipped.slice(0, 5).join(', ')}${skipped.length > 5 ? '…' : ''}.` : '')
       + (leftOut.length ? ` ${leftOutWords(leftOut)}` : ''));
     showSendReport(leftOut);

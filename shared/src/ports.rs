@@ -561,8 +561,7 @@ pub trait AdmissionQueue: Send + Sync {
 pub trait AdmissionStore: Send + Sync {
     /// Writes the chunks, then the job (admitting): a job that exists has
     /// all its chunks.
-    async fn put_admission(&self, job: &Job, chunks: &[AdmissionChunk])
-    -> Result<(), StoreError>;
+    async fn put_admission(&self, job: &Job, chunks: &[AdmissionChunk]) -> Result<(), StoreError>;
     async fn get_chunk(
         &self,
         job: &JobId,

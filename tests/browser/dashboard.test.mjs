@@ -920,8 +920,11 @@ test('reloaded mid-send of 300 guests: the progress shows at once, pinned; no in
   const dialog = page.getByRole('dialog');
   await page.locator('#dry-run[data-state="ready"]').waitFor();
   await dialog.getByRole('button', { name: 'Send 300', exact: true }).click();
+  // Over 250 guests: answered at once, the guests added to the send behind the answer.
+  await page.locator('#status', { hasText: 'Sending to 300 guests for Long Table: adding them to the send now' }).waitFor();
   const job = page.locator('#progress .job[data-total="300"]');
-  await job.waitFor();
+  await job.waitFor({ timeout: 60_000 });
+  assert.equal(await job.locator('.admission').count(), 0, 'every guest added, none left out');
   const jobId = await job.getAttribute('data-job-id');
   assert.equal(await job.getAttribute('data-done'), 'false', 'still sending');
   assert.equal(await page.evaluate((id) => localStorage.getItem(`rsvp:lastJob:${id}`), eventId), jobId);

@@ -6,8 +6,10 @@
 //! Each index the item is in, or enters or leaves, is written when the
 //! item's index key or a projected attribute changes: 1 unit (2 in a
 //! transaction) on the partition it leaves and 1 on the one it enters, so
-//! a move within one partition costs 2. Item size is not counted (every
-//! item here is under 1 KB but an idempotent answer's parts).
+//! a move within one partition costs 2. A put's item counts its size on
+//! its table partition (1 unit per KB begun, its JSON's length as the
+//! size: a large send's chunks are some 25 KB); other writes count 1 KB.
+//! Units are also kept per second, for each partition's busiest second.
 //!
 //! It also counts the transactions each item takes part in (condition
 //! checks included): an item in many transactions a second conflicts.
@@ -38,6 +40,8 @@ pub type Image = Map<String, Value>;
 pub struct Ledger {
     images: HashMap<String, Image>,
     units: HashMap<String, f64>,
+    /// By (partition, epoch second).
+    per_second: HashMap<(String, u64), f64>,
     transactions: HashMap<String, u32>,
 }
 
@@ -48,6 +52,9 @@ pub struct Hottest {
     pub partitions: Vec<(String, f64)>,
     /// (`pk|sk`, transactions per message), busiest first.
     pub items_in_transactions: Vec<(String, f64)>,
+    /// (partition, write units in its busiest second), busiest first: what
+    /// DynamoDB holds to 1,000 a second.
+    pub busiest_seconds: Vec<(String, f64)>,
 }
 
 fn string(image: &Image, attribute: &str) -> Option<String> {
@@ -55,6 +62,17 @@ fn string(image: &Image, attribute: &str) -> Option<String> {
 }
 
 impl Ledger {
+    fn add(&mut self, partition: String, cost: f64) {
+        let second = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        *self
+            .per_second
+            .entry((partition.clone(), second))
+            .or_default() += cost;
+        *self.units.entry(partition).or_default() += cost;
+    }
+
     /// Records writes that landed; `after` holds each written item's image
     /// once written (absent: deleted).
     pub fn record(&mut self, touched: &[Touched], after: &HashMap<String, Image>) {
@@ -67,7 +85,14 @@ impl Ledger {
             }
             let cost = if t.transactional { 2.0 } else { 1.0 };
             let pk = string(&t.key, TABLE.partition_key).unwrap_or_default();
-            *self.units.entry(format!("table {pk}")).or_default() += cost;
+            let kb = t.put.as_ref().map_or(1, |image| {
+                Value::Object(image.clone())
+                    .to_string()
+                    .len()
+                    .div_ceil(1024)
+                    .max(1)
+            });
+            self.add(format!("table {pk}"), cost * kb as f64);
             let old = self.images.remove(&t.item);
             let new = after.get(&t.item).cloned();
             for index in TABLE.indexes {
@@ -91,18 +116,12 @@ impl Ledger {
                 match (&before, &now) {
                     (Some(b), Some(n)) if b == n => {
                         if projected_changed() {
-                            *self
-                                .units
-                                .entry(format!("{} {}", index.name, n.0))
-                                .or_default() += cost;
+                            self.add(format!("{} {}", index.name, n.0), cost);
                         }
                     }
                     _ => {
                         for (partition, _) in before.iter().chain(now.iter()) {
-                            *self
-                                .units
-                                .entry(format!("{} {partition}", index.name))
-                                .or_default() += cost;
+                            self.add(format!("{} {partition}", index.name), cost);
                         }
                     }
                 }
@@ -130,9 +149,21 @@ impl Ledger {
             .collect();
         items.sort_by(|a, b| b.1.total_cmp(&a.1));
         items.truncate(n);
+        let mut busiest: HashMap<&str, f64> = HashMap::new();
+        for ((partition, _), units) in &self.per_second {
+            let top = busiest.entry(partition).or_default();
+            *top = top.max(*units);
+        }
+        let mut busiest: Vec<(String, f64)> = busiest
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        busiest.sort_by(|a, b| b.1.total_cmp(&a.1));
+        busiest.truncate(n);
         Hottest {
             partitions,
             items_in_transactions: items,
+            busiest_seconds: busiest,
         }
     }
 }

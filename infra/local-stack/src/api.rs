@@ -16,8 +16,8 @@ use shared::domain::cost::Rates;
 use shared::edge::config;
 use shared::edge::routes::{self, Route};
 use shared::ports::{
-    AdmissionStore, AttemptStore, BudgetStore, DeliveryStore, EventStore, GuestStore, IdempotencyStore,
-    InvitationStore, JobStore, OptOutStore, RsvpStore, SendQueue, TemplateStore,
+    AdmissionStore, AttemptStore, BudgetStore, DeliveryStore, EventStore, GuestStore,
+    IdempotencyStore, InvitationStore, JobStore, OptOutStore, RsvpStore, SendQueue, TemplateStore,
 };
 use std::sync::Arc;
 use tokio::net::TcpListener;

@@ -432,10 +432,7 @@ impl LocalStack {
         let reconcile = reconcile::Deps {
             store: store("reconcile"),
             queue: Arc::new(SqsQueue::new(reconciler.sqs.clone(), &queue_url)),
-            admissions: Arc::new(SqsQueue::new(
-                reconciler.sqs.clone(),
-                &admissions_queue_url,
-            )),
+            admissions: Arc::new(SqsQueue::new(reconciler.sqs.clone(), &admissions_queue_url)),
             messenger: Arc::new(TwilioClient::new(
                 &options.twilio.api_base,
                 load_twilio_credentials(&reconciler.secrets, &names.twilio_secret).await?,

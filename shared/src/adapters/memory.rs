@@ -11,11 +11,12 @@ use crate::domain::{
     OptOuts, PhoneNumber, SeenOptOuts, Status, TemplateId,
 };
 use crate::ports::{
-    Admission, AdmissionQueue, AdmissionStore, Annotation, ChunkMessage, AttemptStore, BudgetClaim, BudgetStore, BudgetTake, DeliveryReport,
-    DeliveryStore, DueReminder, EventStore, GuestChanges, GuestPage, GuestStore, IdempotencyClaim,
-    IdempotencyStore, InvitationStore, JobStore, KeyClaim, ListQuery, Messenger, OptOutStore,
-    OutboundMessage, Page, ProviderError, ProviderMessage, QueueError, Recorded, ReminderStore,
-    ReportQueue, RsvpStore, SendMessage, SendQueue, StoreError, TemplateStore, Transition,
+    Admission, AdmissionQueue, AdmissionStore, Annotation, AttemptStore, BudgetClaim, BudgetStore,
+    BudgetTake, ChunkMessage, DeliveryReport, DeliveryStore, DueReminder, EventStore, GuestChanges,
+    GuestPage, GuestStore, IdempotencyClaim, IdempotencyStore, InvitationStore, JobStore, KeyClaim,
+    ListQuery, Messenger, OptOutStore, OutboundMessage, Page, ProviderError, ProviderMessage,
+    QueueError, Recorded, ReminderStore, ReportQueue, RsvpStore, SendMessage, SendQueue,
+    StoreError, TemplateStore, Transition,
 };
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -185,11 +186,7 @@ impl JobStore for MemoryStore {
 
 #[async_trait]
 impl AdmissionStore for MemoryStore {
-    async fn put_admission(
-        &self,
-        job: &Job,
-        chunks: &[AdmissionChunk],
-    ) -> Result<(), StoreError> {
+    async fn put_admission(&self, job: &Job, chunks: &[AdmissionChunk]) -> Result<(), StoreError> {
         let mut tables = self.tables();
         for chunk in chunks {
             tables
@@ -588,7 +585,10 @@ impl GuestStore for MemoryStore {
                 inv.event_id.clone(),
                 inv.guest.guest_id.clone(),
             );
-            let pointer = tables.guests.get(&key).and_then(|g| g.invitation_id.as_ref());
+            let pointer = tables
+                .guests
+                .get(&key)
+                .and_then(|g| g.invitation_id.as_ref());
             if pointer == Some(&inv.invitation_id) {
                 // An earlier try wrote it with its guest: taken as written.
                 answers.push(Admission::Admitted);

@@ -8,8 +8,8 @@
 //! on its job once, with the chunk marked done. Reconciliation enqueues
 //! again a chunk left undone ([`requeue_stalled`]).
 
-use super::send::{self, Admit, NewJob, Plan, SendStore};
 use super::AppError;
+use super::send::{self, Admit, NewJob, Plan, SendStore};
 use crate::domain::admission::{AdmissionChunk, Tally};
 use crate::domain::{Guest, Job, JobId, Status, now};
 use crate::ports::{AdmissionQueue, AdmissionStore, ChunkMessage, SendQueue};
@@ -143,7 +143,11 @@ pub async fn admit_chunk(
 /// How long an instance rests after admitting `guests` in `took`, so it
 /// admits at most `per_second` a second: its share of the event's
 /// partitions (`edge::deployment::ADMISSIONS_QUEUE`).
-pub fn rest_after(guests: usize, per_second: u32, took: std::time::Duration) -> std::time::Duration {
+pub fn rest_after(
+    guests: usize,
+    per_second: u32,
+    took: std::time::Duration,
+) -> std::time::Duration {
     std::time::Duration::from_secs_f64(guests as f64 / f64::from(per_second.max(1)))
         .saturating_sub(took)
 }
@@ -164,7 +168,10 @@ pub async fn requeue_stalled(
         return Ok(0);
     }
     queue.admit_later(&stalled).await?;
-    tracing::warn!(chunks = stalled.len(), "chunks of large sends left undone; enqueued again");
+    tracing::warn!(
+        chunks = stalled.len(),
+        "chunks of large sends left undone; enqueued again"
+    );
     Ok(stalled.len())
 }
 

@@ -11,7 +11,9 @@ use super::reconcile::{self, ReconcileStore, Report, Thresholds};
 use super::remind::{self, RemindStore};
 use super::waiting;
 use crate::domain::budget::SenderProfile;
-use crate::ports::{AdmissionQueue, AdmissionStore, Messenger, ReminderStore, SendQueue, StoreError};
+use crate::ports::{
+    AdmissionQueue, AdmissionStore, Messenger, ReminderStore, SendQueue, StoreError,
+};
 use std::sync::Arc;
 
 /// What a scheduled run reads and writes: reconciliation's store, and
@@ -59,10 +61,11 @@ pub async fn run(deps: &Deps, now: time::OffsetDateTime) -> Result<Report, Store
     // A chunk undone as long as a queued invitation may wait: its message
     // was lost or went to the dead-letter queue.
     let before = crate::domain::timestamp(now - deps.thresholds.queued);
-    match admission::requeue_stalled(deps.store.as_ref(), deps.admissions.as_ref(), &before).await
-    {
+    match admission::requeue_stalled(deps.store.as_ref(), deps.admissions.as_ref(), &before).await {
         Ok(chunks) => report.readmitted = chunks,
-        Err(error) => tracing::error!(%error, "enqueueing undone chunks failed; the next run tries again"),
+        Err(error) => {
+            tracing::error!(%error, "enqueueing undone chunks failed; the next run tries again")
+        }
     }
     // Reminders after reconciliation: a failure leaves them for the next run.
     let store = deps.store.as_ref();

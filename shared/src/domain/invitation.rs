@@ -1,5 +1,5 @@
-use super::event::required_text;
 use super::admission::Admitting;
+use super::event::required_text;
 use super::rsvp::AnswerToken;
 use super::{
     EventId, FieldError, GuestId, InvitationId, JobId, PhoneNumber, RsvpToken, Status, TemplateRef,
@@ -234,9 +234,9 @@ impl Job {
     pub fn is_done(&self) -> bool {
         !self.is_admitting()
             && Status::ALL
-            .into_iter()
-            .filter(|s| s.is_in_flight())
-            .all(|s| self.count(s) == 0)
+                .into_iter()
+                .filter(|s| s.is_in_flight())
+                .all(|s| self.count(s) == 0)
     }
 }
 

@@ -8,7 +8,9 @@
 //! reconciliation every 10 s), --partitions off (on: write units by
 //! partition key are counted, each write read back from the emulator, and
 //! the five hottest partitions and items in transactions printed per
-//! message sent), --out FILE (bench-results.json).
+//! message sent, with each partition's busiest second), --until admitted
+//! (done: stop once a large send is admitted behind its answer, and report
+//! the answer's and the admission's time), --out FILE (bench-results.json).
 //!
 //! `--store memory` measures the sender's pacing alone: the sender fleet
 //! (`--concurrency` instances of the real handler, each with its own pacer,
@@ -37,6 +39,8 @@ struct Options {
     partitions: bool,
     /// "stack" (the local stack) or "memory" (the sender alone).
     store: String,
+    /// Stop once the send is admitted (`admitted`) or every message is settled (`done`).
+    until: String,
     out: String,
 }
 
@@ -49,6 +53,7 @@ fn options() -> Result<Options, String> {
         faults: false,
         partitions: true,
         store: "stack".into(),
+        until: "done".into(),
         out: "bench-results.json".into(),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -67,6 +72,12 @@ fn options() -> Result<Options, String> {
                 o.store = match value.as_str() {
                     "stack" | "memory" => value.clone(),
                     _ => return Err(format!("--store {value}: stack or memory")),
+                }
+            }
+            "--until" => {
+                o.until = match value.as_str() {
+                    "admitted" | "done" => value.clone(),
+                    _ => return Err(format!("--until {value}: admitted or done")),
                 }
             }
             "--faults" => {
@@ -322,6 +333,35 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let request_seconds = started.elapsed().as_secs_f64();
     println!("send-bulk answered 202 in {request_seconds:.2} s");
     let job_id = body["job_id"].as_str().ok_or("no job id")?.to_owned();
+    // A large send is admitted behind its answer, a chunk at a time.
+    let mut job = t.job(&job_id).await;
+    while job["admission"]["state"] == "admitting" {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        job = t.job(&job_id).await;
+    }
+    let admitted_seconds = started.elapsed().as_secs_f64();
+    println!(
+        "admitted in {admitted_seconds:.2} s ({:.0} guests a second)",
+        o.guests as f64 / admitted_seconds
+    );
+    if o.until == "admitted" {
+        let hottest = t.aws.hottest_partitions(5, o.guests);
+        let report = json!({
+            "guests": o.guests,
+            "send_bulk_request_seconds": request_seconds,
+            "admitted_seconds": admitted_seconds,
+            "admitted_guests_per_second": o.guests as f64 / admitted_seconds,
+            "admission": job["admission"],
+            "hottest_partitions_per_guest": hottest,
+            "faults_injected": t.aws.summary().injected,
+            "aws_requests_by_action": t.aws.summary().requests,
+            "aws_requests_by_function": t.aws.summary().requests_by_function,
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        std::fs::write(&o.out, serde_json::to_string_pretty(&report)?)?;
+        println!("written to {}", o.out);
+        return Ok(());
+    }
 
     let budget = Duration::from_secs(o.guests as u64 / u64::from(o.rate.max(1)) * 3 + 120);
     let mut last_report = Instant::now();
@@ -411,6 +451,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         for (item, n) in &hottest.items_in_transactions {
             println!("  {n:6.3}  {item}");
         }
+        println!("partitions' busiest seconds, write units:");
+        for (partition, units) in &hottest.busiest_seconds {
+            println!("  {units:6.0}  {partition}");
+        }
     }
     let per_invitation = |n: u64| n as f64 / o.guests.max(1) as f64;
     let mut memory = serde_json::Map::new();
@@ -428,6 +472,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "simulator_latency_ms": o.latency_ms,
         "sender_instances": o.concurrency,
         "send_bulk_request_seconds": request_seconds,
+        "admitted_seconds": admitted_seconds,
         "drained_seconds": drained_seconds,
         "aws_requests_per_invitation": {"dynamodb": per_invitation(requests[0]), "sqs": per_invitation(requests[1])},
         "achieved_messages_per_second": achieved,

@@ -333,7 +333,10 @@ async fn a_dry_run_answers_what_the_send_would_do_and_writes_nothing() {
         )
         .await;
     assert_eq!(code, 202, "{sent}");
-    assert_eq!(sent["admitting"], false, "a send this size is answered whole");
+    assert_eq!(
+        sent["admitting"], false,
+        "a send this size is answered whole"
+    );
     assert_eq!(sent["queued"], dry["queued"]);
     assert_eq!(sent["skipped"], dry["skipped"]);
 }

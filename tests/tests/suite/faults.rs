@@ -139,14 +139,22 @@ async fn chunks_of_a_large_send_sqs_did_not_take_are_found_and_admitted() {
         .request(
             "POST",
             "/api/whatsapp/templates",
-            Some(json!({"template_id": "promo", "content_sid": "HX00000000000000000000000000000002",
-                        "category": "marketing", "content_variables": {"1": "{guest_first_name}"}})),
+            Some(
+                json!({"template_id": "promo", "content_sid": "HX00000000000000000000000000000002",
+                        "category": "marketing", "content_variables": {"1": "{guest_first_name}"}}),
+            ),
         )
         .await;
     assert_eq!(status, 201, "{body}");
     let n = shared::domain::admission::INLINE_GUESTS + 1;
     let us: Vec<Value> = (0..n)
-        .map(|i| e2e::guest(&format!("us{i}"), "Ann", &format!("+1415555{:04}", 1000 + i)))
+        .map(|i| {
+            e2e::guest(
+                &format!("us{i}"),
+                "Ann",
+                &format!("+1415555{:04}", 1000 + i),
+            )
+        })
         .collect();
     let (status, body) = t
         .request(
@@ -157,9 +165,11 @@ async fn chunks_of_a_large_send_sqs_did_not_take_are_found_and_admitted() {
         .await;
     assert_eq!(status, 202, "{body}");
     let job = t
-        .wait_for_job(body["job_id"].as_str().unwrap(), Duration::from_secs(60), |j| {
-            j["admission"]["state"] == "admitted"
-        })
+        .wait_for_job(
+            body["job_id"].as_str().unwrap(),
+            Duration::from_secs(60),
+            |j| j["admission"]["state"] == "admitted",
+        )
         .await;
     assert_eq!(job["done"], true, "{job}");
     assert_eq!(

@@ -298,13 +298,21 @@ async fn each_role_grants_exactly_what_its_function_does() {
         .request(
             "POST",
             "/api/whatsapp/templates",
-            Some(json!({"template_id": "promo", "content_sid": "HX00000000000000000000000000000002",
-                        "category": "marketing", "content_variables": {"1": "{guest_first_name}"}})),
+            Some(
+                json!({"template_id": "promo", "content_sid": "HX00000000000000000000000000000002",
+                        "category": "marketing", "content_variables": {"1": "{guest_first_name}"}}),
+            ),
         )
         .await;
     assert_eq!(status, 201, "{body}");
     let mut many: Vec<_> = (0..shared::domain::admission::INLINE_GUESTS)
-        .map(|n| guest(&format!("us{n}"), "Ann", &format!("+1415555{:04}", 1000 + n)))
+        .map(|n| {
+            guest(
+                &format!("us{n}"),
+                "Ann",
+                &format!("+1415555{:04}", 1000 + n),
+            )
+        })
         .collect();
     many.push(guest("m", "Mara", "+5511999990088"));
     let (status, large) = t
@@ -354,8 +362,10 @@ async fn each_role_grants_exactly_what_its_function_does() {
     )
     .await
     .unwrap();
-    t.wait_for_job(stalled.as_str(), WAIT, |j| j["admission"]["state"] == "admitted")
-        .await;
+    t.wait_for_job(stalled.as_str(), WAIT, |j| {
+        j["admission"]["state"] == "admitted"
+    })
+    .await;
     // Reconciliation has had its runs.
     tokio::time::sleep(Duration::from_secs(3)).await;
 

@@ -104,3 +104,58 @@ async fn an_answer_larger_than_an_item_is_kept_and_given_again() {
     .await;
     assert_eq!(recipients(&t), (1, 1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_send_whose_first_try_failed_is_admitted_once_and_a_second_send_invites_nobody_again()
+ {
+    let t = TestStack::start().await;
+    t.create_event("gala").await;
+    let n = shared::domain::admission::INLINE_GUESTS + 10;
+    let body = json!({"event_id": "gala", "guests": guests(n)});
+    // The chunks are written, then the job item cannot be.
+    t.aws.set_outage(Some(Outage {
+        action: "dynamodb:PutItem",
+        item_prefix: "JOB#".into(),
+    }));
+    let (status, first) = t.send_bulk_with_key("large-1", &body).await;
+    assert_eq!(status, 500, "{first}");
+    t.aws.set_outage(None);
+
+    let (status, answer) = t.send_bulk_with_key("large-1", &body).await;
+    assert_eq!(status, 202, "the key was released: {answer}");
+    assert_eq!(
+        (answer["admitting"].as_bool(), answer["accepted"].as_u64()),
+        (Some(true), Some(n as u64))
+    );
+    let job_id = answer["job_id"].as_str().unwrap();
+    let (status, again) = t.send_bulk_with_key("large-1", &body).await;
+    assert_eq!((status, &again), (202, &answer), "a repeat gets the answer");
+    let job = t
+        .wait_for_job(job_id, Duration::from_secs(240), |j| {
+            j["counts"]["read"] == n as u64
+        })
+        .await;
+    assert_eq!(job["total"], n as u64, "{job}");
+    assert_eq!(job["admission"]["left_out"], 0, "{job}");
+
+    // The same guests again, as another request: each is held by their
+    // invitation, so none is invited twice.
+    let (status, other) = t.send_bulk_with_key("large-2", &body).await;
+    assert_eq!(status, 202, "{other}");
+    let other = t
+        .wait_for_job(other["job_id"].as_str().unwrap(), WAIT, |j| {
+            j["admission"]["state"] == "admitted"
+        })
+        .await;
+    assert_eq!(
+        (
+            other["total"].as_u64(),
+            other["admission"]["left_out"].as_u64()
+        ),
+        (Some(0), Some(n as u64)),
+        "{other}"
+    );
+    assert_eq!(other["done"], true, "{other}");
+    assert_eq!(t.all_invitations("gala").await.len(), n);
+    assert_eq!(recipients(&t), (n, n), "each guest messaged once");
+}

@@ -1226,6 +1226,37 @@ async fn send_bulk_answers_as_documented() {
     )
     .await
     .error(401, "unauthorized");
+
+    // Over 250 guests: answered before they are admitted, then the job
+    // shows how admission goes (b1 and b3 are left out: already invited).
+    let mut many = e2e::guests(shared::domain::admission::INLINE_GUESTS);
+    many.push(guest("b1", "Ana", "+5511999990000"));
+    many.push(guest("b3", "Cy", "+5511999990002"));
+    let large = s
+        .exchange(
+            &t,
+            Call::new("POST", path).json(json!({"event_id": "gala", "guests": many})),
+        )
+        .await
+        .expect(202);
+    assert_eq!(large["admitting"], true, "{large}");
+    let job_id = large["job_id"].as_str().unwrap();
+    t.wait_for_job(job_id, Duration::from_secs(60), |j| {
+        j["admission"]["state"] == "admitted"
+    })
+    .await;
+    let job = s
+        .exchange(
+            &t,
+            Call::new("GET", format!("/api/whatsapp/status/{job_id}")),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        (&job["total"], &job["admission"]["left_out"]),
+        (&json!(shared::domain::admission::INLINE_GUESTS), &json!(2)),
+        "{job}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

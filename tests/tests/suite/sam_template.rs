@@ -437,7 +437,10 @@ fn large_sends_are_admitted_from_their_queue_as_its_settings_say() {
         u64::from(ADMISSIONS_QUEUE.max_concurrency)
     );
     let timeout = number(admitter.prop("Timeout").unwrap());
-    assert_eq!(timeout, u64::from(ADMISSIONS_QUEUE.consumer_timeout_seconds));
+    assert_eq!(
+        timeout,
+        u64::from(ADMISSIONS_QUEUE.consumer_timeout_seconds)
+    );
     assert_eq!(
         number(&admitter.env()[env::ADMIT_GUESTS_PER_SECOND]),
         u64::from(ADMISSIONS_QUEUE.guests_per_second)
@@ -536,7 +539,11 @@ fn each_function_gets_the_environment_it_reads() {
         ),
         (
             "admit",
-            vec![env::TABLE_NAME, env::QUEUE_URL, env::ADMIT_GUESTS_PER_SECOND],
+            vec![
+                env::TABLE_NAME,
+                env::QUEUE_URL,
+                env::ADMIT_GUESTS_PER_SECOND,
+            ],
         ),
         (
             "status",

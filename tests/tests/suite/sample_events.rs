@@ -549,7 +549,10 @@ async fn every_sample_event_goes_through_its_handler() {
     assert!(!job.is_admitting());
     assert_eq!((job.total, job.count(Status::Queued)), (1, 1));
     let invited = InvitationId::for_guest(&large, &sam.guest_id);
-    assert_eq!(stored(&h.store, invited.as_str()).await.status, Status::Queued);
+    assert_eq!(
+        stored(&h.store, invited.as_str()).await.status,
+        Status::Queued
+    );
     covered.push("admit-sqs-batch.json".into());
 
     // A guest's STOP to the sender, signed with the same sample token.

@@ -247,10 +247,7 @@ pub fn admission_chunk(job: &JobId, number: u32) -> Key {
 
 /// The job and number of the chunk with this key.
 pub fn chunk_of(key: &Key) -> Option<(JobId, u32)> {
-    let (job, number) = key
-        .partition
-        .strip_prefix("JOB#")?
-        .split_once("#ADMIT#")?;
+    let (job, number) = key.partition.strip_prefix("JOB#")?.split_once("#ADMIT#")?;
     Some((JobId::parse(job).ok()?, number.parse().ok()?))
 }
 

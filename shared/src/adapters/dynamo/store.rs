@@ -12,9 +12,9 @@ use crate::domain::{
     PhoneNumber, SeenOptOuts, Status, TemplateId,
 };
 use crate::ports::{
-    AdmissionStore, Annotation, BudgetClaim, ChunkMessage, BudgetStore, BudgetTake, DeliveryStore, EventStore, IdempotencyClaim,
-    IdempotencyStore, InvitationStore, JobStore, KeyClaim, ListQuery, OptOutStore, Page,
-    StoreError, TemplateStore, Transition,
+    AdmissionStore, Annotation, BudgetClaim, BudgetStore, BudgetTake, ChunkMessage, DeliveryStore,
+    EventStore, IdempotencyClaim, IdempotencyStore, InvitationStore, JobStore, KeyClaim, ListQuery,
+    OptOutStore, Page, StoreError, TemplateStore, Transition,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
@@ -94,11 +94,7 @@ impl JobStore for DynamoStore {
 
 #[async_trait]
 impl AdmissionStore for DynamoStore {
-    async fn put_admission(
-        &self,
-        job: &Job,
-        chunks: &[AdmissionChunk],
-    ) -> Result<(), StoreError> {
+    async fn put_admission(&self, job: &Job, chunks: &[AdmissionChunk]) -> Result<(), StoreError> {
         // The job goes last: a job that exists has all its chunks.
         self.write_all(chunks.iter().map(Item::from).collect())
             .await?;
@@ -121,8 +117,14 @@ impl AdmissionStore for DynamoStore {
         // Done once: the chunk leaves the undone list as its tally joins the job.
         let done = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(keys::admission_chunk(&chunk.job_id, chunk.number).item()))
-            .update_expression(format!("SET done = :true REMOVE {}, {}", keys::GSI5PK, keys::GSI5SK))
+            .set_key(Some(
+                keys::admission_chunk(&chunk.job_id, chunk.number).item(),
+            ))
+            .update_expression(format!(
+                "SET done = :true REMOVE {}, {}",
+                keys::GSI5PK,
+                keys::GSI5SK
+            ))
             .condition_expression("attribute_exists(pk) AND attribute_not_exists(done)")
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .build()
@@ -184,8 +186,9 @@ impl AdmissionStore for DynamoStore {
             .iter()
             .map(|item| {
                 let key = Key::of(item)?;
-                let (job_id, chunk) = keys::chunk_of(&key)
-                    .ok_or_else(|| StoreError::Corrupt(format!("not a chunk's key: {}", key.partition)))?;
+                let (job_id, chunk) = keys::chunk_of(&key).ok_or_else(|| {
+                    StoreError::Corrupt(format!("not a chunk's key: {}", key.partition))
+                })?;
                 Ok(ChunkMessage { job_id, chunk })
             })
             .collect()

@@ -77,12 +77,22 @@ async fn a_large_send_is_admitted_chunk_by_chunk_and_each_guest_counted_once() {
         .await
         .unwrap();
     let admission = view.admission.clone().unwrap();
-    assert_eq!((admission.state, admission.pending), ("admitting", u64::from(n)));
+    assert_eq!(
+        (admission.state, admission.pending),
+        ("admitting", u64::from(n))
+    );
     assert!(!view.done);
-    assert!(view.expected_finish.is_some(), "guests to admit are still to leave");
+    assert!(
+        view.expected_finish.is_some(),
+        "guests to admit are still to leave"
+    );
 
     let outcomes = admit_all(&store, &queue).await;
-    assert!(outcomes.iter().all(|o| matches!(o, ChunkOutcome::Admitted(_))));
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, ChunkOutcome::Admitted(_)))
+    );
     let job = store.get_job(&job.job_id).await.unwrap().unwrap();
     assert_eq!(job.total, u64::from(n) - 1, "guest 3 is left out");
     assert_eq!(job.count(Status::Queued), i64::from(n) - 2);
@@ -179,35 +189,69 @@ async fn a_try_that_stopped_part_way_is_finished_without_writing_an_invitation_t
     admit_all(&store, &queue).await;
     let job = store.get_job(&job.job_id).await.unwrap().unwrap();
     assert_eq!(job.total, INLINE_GUESTS as u64 + 1);
-    assert_eq!(job.admission.as_ref().unwrap().left_out, 0, "its own invitations hold no one out");
-    assert_eq!((job.count(Status::Sending), job.count(Status::Queued)), (1, job.total as i64 - 1));
+    assert_eq!(
+        job.admission.as_ref().unwrap().left_out,
+        0,
+        "its own invitations hold no one out"
+    );
+    assert_eq!(
+        (job.count(Status::Sending), job.count(Status::Queued)),
+        (1, job.total as i64 - 1)
+    );
     let kept = store
         .get_invitation(&on_its_way.invitation_id)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(kept.status, Status::Sending);
-    assert_eq!(kept.answer_secret, on_its_way.answer_secret, "never written again");
+    assert_eq!(
+        kept.answer_secret, on_its_way.answer_secret,
+        "never written again"
+    );
 }
 
 #[tokio::test]
 async fn a_repeated_request_resumes_its_job_and_undone_chunks_are_enqueued_again() {
     let (store, queue, plan, guests) = given(INLINE_GUESTS as u32 + 1).await;
     let id = JobId::generate();
-    let job = accept(&store, &queue, &plan, guests.clone(), NewJob::Resumable(id.clone()), false)
-        .await
-        .unwrap();
+    let job = accept(
+        &store,
+        &queue,
+        &plan,
+        guests.clone(),
+        NewJob::Resumable(id.clone()),
+        false,
+    )
+    .await
+    .unwrap();
     assert_eq!(job.job_id, id);
     // Its messages were lost.
     queue.take_chunks();
-    let again = accept(&store, &queue, &plan, guests, NewJob::Resumable(id.clone()), false)
-        .await
-        .unwrap();
+    let again = accept(
+        &store,
+        &queue,
+        &plan,
+        guests,
+        NewJob::Resumable(id.clone()),
+        false,
+    )
+    .await
+    .unwrap();
     assert_eq!(again.job_id, id);
-    assert_eq!(queue.take_chunks().len(), 2, "enqueued again, not written again");
+    assert_eq!(
+        queue.take_chunks().len(),
+        2,
+        "enqueued again, not written again"
+    );
     // Lost again: reconciliation finds them once they are old enough.
-    assert_eq!(requeue_stalled(&store, &queue, "2000-01-01T00:00:00.000Z").await.unwrap(), 0);
-    let later = crate::domain::timestamp(time::OffsetDateTime::now_utc() + time::Duration::minutes(1));
+    assert_eq!(
+        requeue_stalled(&store, &queue, "2000-01-01T00:00:00.000Z")
+            .await
+            .unwrap(),
+        0
+    );
+    let later =
+        crate::domain::timestamp(time::OffsetDateTime::now_utc() + time::Duration::minutes(1));
     assert_eq!(requeue_stalled(&store, &queue, &later).await.unwrap(), 2);
     admit_all(&store, &queue).await;
     assert!(!store.get_job(&id).await.unwrap().unwrap().is_admitting());
@@ -233,5 +277,8 @@ fn an_instance_rests_what_its_share_leaves_of_a_second() {
     let fast = rest_after(200, 200, Duration::from_millis(300));
     assert_eq!(fast, Duration::from_millis(700));
     assert_eq!(rest_after(200, 200, Duration::from_secs(2)), Duration::ZERO);
-    assert_eq!(rest_after(100, 200, Duration::ZERO), Duration::from_millis(500));
+    assert_eq!(
+        rest_after(100, 200, Duration::ZERO),
+        Duration::from_millis(500)
+    );
 }
