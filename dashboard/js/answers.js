@@ -16,6 +16,63 @@ export function answerHtml(rsvp) {
     + `<br><span class="muted small">${esc(VIA_LABEL[rsvp.via] ?? rsvp.via)}, <time datetime="${esc(rsvp.at)}" title="${esc(longTime(rsvp.at))}">${esc(shortTime(rsvp.at))}</time></span>`;
 }
 
+/** A guest's reply not yet answered for: newer than their latest answer. */
+export function unreadReply(row) {
+  const reply = state.replies.get(row.guest_id);
+  if (!reply) return null;
+  return !row.rsvp || reply.at > row.rsvp.at ? reply : null;
+}
+
+/** What a guest wrote, in the answer cell of their row. */
+export function replyHtml(row) {
+  const reply = unreadReply(row);
+  if (!reply) return '';
+  return `<br><span class="reply small" data-reply>Wrote: “<bdi dir="auto">${esc(reply.text)}</bdi>”</span>`;
+}
+
+/** "Replies to read": what guests wrote that is not an answer, each with one click to record Yes, No or Maybe. */
+export function renderReplies() {
+  const box = $('replies');
+  const rows = [...state.guests.values()]
+    .map((row) => ({ row, reply: unreadReply(row) }))
+    .filter((x) => x.reply)
+    .sort((a, b) => b.reply.at.localeCompare(a.reply.at));
+  box.hidden = !state.event || rows.length === 0;
+  $('replies-count').textContent = num(rows.length);
+  const html = rows.slice(0, 50).map(({ row, reply }) => `<li data-guest-id="${esc(row.guest_id)}">
+      <p class="reply-text"><bdi dir="auto" class="name">${esc(row.name)}</bdi> wrote
+        <time datetime="${esc(reply.at)}" title="${esc(longTime(reply.at))}">${esc(shortTime(reply.at))}</time>:
+        “<bdi dir="auto">${esc(reply.text)}</bdi>”</p>
+      <div class="row wrap" role="group" aria-label="Record ${esc(row.name)}'s answer">
+        ${ANSWERS.filter((a) => a !== 'none').map((a) => `<button type="button" class="secondary small record" data-answer="${esc(a)}" aria-label="Record ${esc(ANSWER_LABEL[a])} for ${esc(row.name)}">${esc(ANSWER_LABEL[a])}</button>`).join('')}
+      </div>
+    </li>`).join('');
+  const list = $('replies-list');
+  if (list.dataset.html !== html) {
+    list.innerHTML = html;
+    list.dataset.html = html;
+  }
+}
+
+/** One click on a reply: the organizer records what the guest meant. */
+async function recordFromReply(event) {
+  const button = event.target.closest('button.record');
+  if (!button || !state.event) return;
+  const guestId = button.closest('li').dataset.guestId;
+  const row = state.guests.get(guestId);
+  button.disabled = true;
+  try {
+    const { body } = await api.putRsvp(state.event.event_id, guestId, button.dataset.answer);
+    if (row && body?.rsvp) state.guests.set(guestId, { ...row, rsvp: body.rsvp });
+    announce(`Recorded ${ANSWER_LABEL[button.dataset.answer]} for ${row?.name ?? guestId}.`);
+  } catch (e) {
+    button.disabled = false;
+    showError('Could not record the answer', e);
+  } finally {
+    hooks.renderRows();
+  }
+}
+
 /** Coming / not coming / maybe / no answer yet, and companions: once the whole list is read. */
 export function renderHeadcount(byFilter, companions, total) {
   const box = $('headcount');
@@ -50,4 +107,5 @@ async function remindNow() {
 
 export function initAnswers() {
   $('remind-now').addEventListener('click', remindNow);
+  $('replies-list').addEventListener('click', recordFromReply);
 }

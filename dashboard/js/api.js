@@ -121,6 +121,11 @@ export const api = {
   retryFailed: (body) => request('POST', '/api/whatsapp/retry-failed', { body }),
   /** Reminds the event's guests reached and not answered; once a day, so safe to repeat. */
   remindNow: (eventId) => request('POST', `/api/whatsapp/remind/${enc(eventId)}`, { retries: 1 }),
+  /** What guests wrote that was not an answer, newest first: {items: [{guest_id, text, at}]}. */
+  replies: (eventId) => request('GET', `/api/whatsapp/replies/${enc(eventId)}?limit=500`, { retries: 1 }),
+  /** Records a guest's answer as the organizer; the same answer twice writes nothing. */
+  putRsvp: (eventId, guestId, answer) =>
+    request('PUT', `/api/whatsapp/rsvps/${enc(eventId)}/${enc(guestId)}`, { body: { answer }, retries: 1 }),
   listTemplates: () => request('GET', '/api/whatsapp/templates', { retries: 1 }),
   previewTemplate: (templateId, body) =>
     request('POST', `/api/whatsapp/templates/${enc(templateId)}/preview`, { body }),

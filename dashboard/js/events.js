@@ -75,6 +75,8 @@ async function selectEvent(event) {
   state.order = null;
   state.loaded = false;
   state.cursor = null;
+  state.replies = new Map();
+  state.repliesReadAt = 0;
   state.reloadWanted = false;
   state.selected.clear();
   state.view = { filter: '', q: '', page: 0 };

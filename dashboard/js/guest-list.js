@@ -2,7 +2,7 @@
 // time, each with its invitation and answer; the counts, the selection, and
 // what may be used while the list is still being read.
 
-import { answerHtml, renderHeadcount } from './answers.js';
+import { answerHtml, renderHeadcount, renderReplies, replyHtml } from './answers.js';
 import { facts, statusNames, statusLabel, statusTitle, flagWords, isRetryable, isReached } from './facts.js';
 import {
   ANSWERS, ANSWER_FILTER_LABEL, reason, whatToDo, shortTime, longTime, escapeHtml as esc, plural, num,
@@ -79,7 +79,7 @@ function rowSignature(row) {
   const i = row.invitation;
   const a = row.rsvp;
   return JSON.stringify([row.name, row.phone, row.opted_out, state.loaded, state.selected.has(row.guest_id),
-    a?.answer, a?.companions, a?.via, a?.at,
+    a?.answer, a?.companions, a?.via, a?.at, state.replies.get(row.guest_id)?.at,
     i?.invitation_id, i?.status, i?.attempt, i?.updated_at, i?.error_code, i?.error_message, i?.error_action, i?.what_to_do, i?.flag, i?.due_at]);
 }
 
@@ -116,7 +116,7 @@ function rowHtml(row) {
   return `<td class="c-select"><input type="checkbox" class="pick" ${checked} ${disabled} aria-label="Select ${esc(row.name)}${esc(why)}"></td>
     <td class="c-guest"><span class="name">${esc(row.name)}</span>${tags}<br><span class="phone muted">${esc(row.phone)}</span></td>
     <td class="c-status">${badgeHtml(i)}</td>
-    <td class="c-answer">${answerHtml(row.rsvp)}</td>
+    <td class="c-answer">${answerHtml(row.rsvp)}${replyHtml(row)}</td>
     <td class="c-time">${i ? `<time datetime="${esc(i.updated_at)}" title="${esc(longTime(i.updated_at))}">${esc(shortTime(i.updated_at))}</time>` : ''}</td>
     <td class="c-details">${details.join('<br>')}</td>
     <td class="c-actions">${retry}<button type="button" class="secondary small edit" aria-label="Edit ${esc(row.name)}"${off}>Edit</button><button type="button" class="secondary small remove" aria-label="Remove ${esc(row.name)}"${off}>Remove</button></td>`;
@@ -182,6 +182,7 @@ export function renderRows() {
   renderPager(start, state.pageRows.length, shown.length, all.length);
   $('no-guests').hidden = !state.event || !state.loaded || all.length > 0;
   renderCounts(all);
+  renderReplies();
   if (renderPreviewGuests()) updatePreview();
 }
 

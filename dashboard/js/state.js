@@ -31,6 +31,9 @@ export const state = {
   /** The WhatsApp sender's profile (GET /api/whatsapp/sender), or null. */
   sender: null,
   senderAt: 0,
+  /** guest_id -> their latest reply that was not an answer ({text, at}). */
+  replies: new Map(),
+  repliesReadAt: 0,
 };
 
 /**

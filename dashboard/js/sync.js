@@ -46,6 +46,24 @@ export async function pollNow() {
   }
 }
 
+/** What guests wrote is read this often (and with the list's first read). */
+const REPLIES_EVERY_MS = 15000;
+
+/** The latest reply of each guest who wrote something that was not an answer. */
+async function readReplies(event, epoch) {
+  if (Date.now() - (state.repliesReadAt ?? 0) < REPLIES_EVERY_MS) return;
+  state.repliesReadAt = Date.now();
+  const { body } = await api.replies(event.event_id);
+  if (state.epoch !== epoch) return;
+  const latest = new Map();
+  for (const r of body?.items ?? []) {
+    const seen = latest.get(r.guest_id);
+    if (!seen || r.at > seen.at) latest.set(r.guest_id, r);
+  }
+  state.replies = latest;
+  hooks.renderRows();
+}
+
 async function readOnce() {
   const event = state.event;
   const epoch = state.epoch;
@@ -53,6 +71,7 @@ async function readOnce() {
   try {
     if (!state.loaded || state.reloadWanted || !state.cursor) await readAll(event);
     else await readChanges(event);
+    await readReplies(event, epoch);
     followErrors = 0;
   } catch (e) {
     if (state.epoch !== epoch) return;

@@ -439,12 +439,13 @@ test('an event of 1,500 guests is read in at most 2 listing requests, with no op
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.equal(res.body.opted_out, true);
   }
-  // Every API request but the page's own setup (events, templates, sender, facts), as sent.
+  // Every API request but the page's own setup (events, templates, sender,
+  // facts) and its one read of the event's replies every 15 s, as sent.
   const listPath = `/api/whatsapp/guests/${eventId}`;
   let requests = [];
   page.on('request', (r) => {
     const url = new URL(r.url());
-    if (!url.pathname.startsWith('/api/') || /^\/api\/whatsapp\/(events|templates|sender|facts)/.test(url.pathname)) return;
+    if (!url.pathname.startsWith('/api/') || /^\/api\/whatsapp\/(events|templates|sender|facts|replies)/.test(url.pathname)) return;
     requests.push({ method: r.method(), pathname: url.pathname, since: url.searchParams.get('since'), cursor: url.searchParams.get('cursor') });
   });
   // The list's later pages can be held.

@@ -165,3 +165,49 @@ test('the RSVP page records an answer from a phone-sized browser; a wrong link s
   // The page's 404 is the answer under test, not a problem of the page.
   assert.deepEqual(problems.filter((p) => !p.startsWith('404 for ')), []);
 });
+
+for (const [label, viewport] of [['desktop', { width: 1280, height: 900 }], ['phone-sized (390px)', { width: 390, height: 844 }]]) {
+  test(`${label}: replies in the guests' own words are read, or listed in "Replies to read" and recorded in one click; who wrote is not reminded`, { skip, timeout: 150_000 }, async (t) => {
+    const eventId = `words-${label.length}-${Date.now().toString(36)}`;
+    await createEvent(eventId, 'Words party');
+    const { phone, sids } = await invite(eventId, 4, label.length > 10 ? '73' : '72');
+    const say = (i, body) => fromGuest({ from: phone(i), reply_to: sids.get(phone(i)), body });
+    await say(0, 'Sim! Estarei lá');
+    await say(1, 'Não, infelizmente');
+    await say(2, 'Não sei ainda, posso levar meu filho?');
+
+    const { page, problems, close } = await openBrowser(viewport);
+    t.after(close);
+    const shot = shooter(page, `replies-${viewport.width}`);
+    await page.goto(`${API}/#event=${eventId}`);
+    await page.locator('#headcount').waitFor({ state: 'visible' });
+    await assertEventually(async () => {
+      const count = async (id) => page.locator(`#${id}`).textContent();
+      assert.deepEqual([await count('hc-yes'), await count('hc-no'), await count('hc-none')], ['1', '1', '2']);
+    }, 30_000);
+    // Guest 2's question is not an answer: in their row and in the list to read.
+    const box = page.locator('#replies');
+    await box.waitFor({ state: 'visible', timeout: 30_000 });
+    assert.equal(await page.locator('#replies-count').textContent(), '1');
+    const item = box.locator('li[data-guest-id="g02"]');
+    assert.match(await item.innerText(), /Guest2 Lima wrote .*Não sei ainda, posso levar meu filho\?/s);
+    assert.match(await page.locator('tr[data-guest-id="g02"] .c-answer').innerText(), /Wrote: “Não sei ainda/);
+    await shot('to-read');
+
+    // "Remind now" leaves guest 2 (who wrote) to the organizer: only guest 3.
+    const reminded = await apiCall('POST', `/api/whatsapp/remind/${eventId}`);
+    assert.equal(reminded.status, 202, JSON.stringify(reminded.body));
+    assert.equal(reminded.body.reminded, 1, JSON.stringify(reminded.body));
+
+    // One click records what they meant; the reply leaves the list.
+    await item.getByRole('button', { name: 'Record Maybe for Guest2 Lima' }).click();
+    await page.locator('#status', { hasText: 'Recorded Maybe for Guest2 Lima' }).waitFor();
+    await box.waitFor({ state: 'hidden' });
+    await assertEventually(async () => assert.equal(await page.locator('#hc-maybe').textContent(), '1'));
+    assert.equal(await page.locator('tr[data-guest-id="g02"] .c-answer [data-answer]').getAttribute('data-answer'), 'maybe');
+    await shot('recorded');
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= viewport.width, `no sideways scroll at ${viewport.width}px (${width})`);
+    assert.deepEqual(problems, []);
+  });
+}

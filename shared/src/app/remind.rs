@@ -25,6 +25,10 @@ impl<T: SendStore + RsvpStore + IdempotencyStore + ?Sized> RemindStore for T {}
 /// reminder time ("remind now" in the morning, a scheduled one at 10:00).
 const RECENTLY_REMINDED: Duration = Duration::hours(20);
 
+/// The event's latest replies a reminder run reads, to leave out guests
+/// who wrote.
+const REPLIES_READ: usize = 10_000;
+
 /// How far back a scheduled run looks for reminder times it has not run.
 const CATCH_UP: Duration = Duration::days(2);
 
@@ -130,10 +134,23 @@ async fn send_reminders(
         .filter_map(|g| g.invitation_id.clone())
         .collect();
     let recent = timestamp(now - RECENTLY_REMINDED);
+    // A guest who wrote since their invitation is left for the organizer
+    // to read (and answer for them), not reminded.
+    let mut wrote: std::collections::HashMap<_, String> = std::collections::HashMap::new();
+    for reply in store.replies(owner, event_id, REPLIES_READ).await? {
+        let at = wrote.entry(reply.guest_id).or_default();
+        if reply.at > *at {
+            *at = reply.at;
+        }
+    }
     let reached: HashSet<_> = store
         .get_invitations(&latest)
         .await?
         .into_iter()
+        .filter(|i| {
+            let sent_at = i.timestamps.get(&Status::Queued).unwrap_or(&i.updated_at);
+            wrote.get(&i.guest.guest_id).is_none_or(|at| at < sent_at)
+        })
         // This reminder's own invitation (an earlier try that failed part
         // way wrote it) is taken back into the job, whatever its status.
         .filter(|i| i.job_id == *job_id || i.status.has_reached())
@@ -324,6 +341,47 @@ mod tests {
         let job = store.get_job(&first.job_id).await.unwrap().unwrap();
         assert_eq!(job.total, 2);
         assert!(is_reminder(&job.job_id));
+    }
+
+    #[tokio::test]
+    async fn a_guest_who_wrote_since_their_invitation_is_left_for_the_organizer() {
+        let (store, queue, event) = with_event().await;
+        let plan = Plan {
+            template: builtin_default(OWNER, &now()),
+            event: event.clone(),
+        };
+        let guests = (1..=2).map(guest).collect();
+        let sent = send::send(&store, &queue, plan, guests, NewJob::Fresh, false)
+            .await
+            .unwrap();
+        for inv in &sent.invitations {
+            delivered(&store, inv).await;
+        }
+        // Guest 1 wrote "Não sei ainda": no answer, but not silent either.
+        let wrote = crate::domain::rsvp::Reply {
+            guest_id: sent.invitations[0].guest.guest_id.clone(),
+            text: "Não sei ainda".into(),
+            at: now(),
+            message_sid: "SMreply1".into(),
+        };
+        store
+            .keep_reply(OWNER, &event.event_id, &wrote)
+            .await
+            .unwrap();
+        let done = remind(&store, &queue, &event, "k1", OffsetDateTime::now_utc())
+            .await
+            .unwrap();
+        assert_eq!(done.reminded, 1, "only guest 2");
+        let job = store.get_job(&done.job_id).await.unwrap().unwrap();
+        assert_eq!(job.total, 1);
+        let reminded = store
+            .get_invitation(&crate::domain::InvitationId::for_guest(
+                &done.job_id,
+                &sent.invitations[1].guest.guest_id,
+            ))
+            .await
+            .unwrap();
+        assert!(reminded.is_some());
     }
 
     #[tokio::test]

@@ -10,6 +10,7 @@ mod ids;
 mod invitation;
 pub mod opt_out;
 mod phone;
+pub mod reading;
 pub mod reason;
 pub mod reminder;
 pub mod render;

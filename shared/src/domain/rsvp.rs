@@ -23,41 +23,14 @@ impl Answer {
         }
     }
 
-    /// A typed reply as an answer, when it is one: the reply's words in
-    /// English, Portuguese or Spanish, any case, accents or none, with the
-    /// punctuation and emoji people add ("Sim!", "não", "Quizás 🙂").
-    /// Anything else is not an answer (None): it is kept as a message.
+    /// A typed reply as an answer, when it surely is one: its first words
+    /// answer in English, Portuguese or Spanish and the rest neither
+    /// hedges nor takes it back ([`super::reading`]). Anything else is not
+    /// an answer (None): it is kept as a message for the organizer.
     pub fn from_reply(text: &str) -> Option<Answer> {
-        // Letters only (emoji and punctuation become spaces), then accents folded.
-        let letters: String = text
-            .chars()
-            .map(|c| if c.is_alphanumeric() { c } else { ' ' })
-            .collect();
-        let folded = deunicode::deunicode(&letters).to_lowercase();
-        let words: Vec<&str> = folded.split_whitespace().collect();
-        let phrase = words.join(" ");
-        // One word or phrase, or one word said twice ("sim sim"): a sentence
-        // is for the organizer to read, not for a guess.
-        let said = match words.as_slice() {
-            [one, two] if one == two => *one,
-            _ => phrase.as_str(),
-        };
-        REPLY_WORDS
-            .iter()
-            .find(|(words, _)| words.contains(&said))
-            .map(|(_, answer)| *answer)
+        super::reading::read(text)
     }
 }
-
-/// The words a typed reply may be, accents folded: English, Portuguese, Spanish.
-const REPLY_WORDS: [(&[&str], Answer); 3] = [
-    (&["yes", "y", "sim", "si", "s"], Answer::Yes),
-    (&["no", "n", "nao"], Answer::No),
-    (
-        &["maybe", "talvez", "quizas", "quiza", "tal vez"],
-        Answer::Maybe,
-    ),
-];
 
 impl std::str::FromStr for Answer {
     type Err = String;
