@@ -94,7 +94,10 @@ async function remindNow() {
   try {
     const { body } = await api.remindNow(state.event.event_id);
     if (body.already) announce("Today's reminder was already sent: nobody was reminded again.");
-    else announce(body.reminded ? `Reminding ${plural(body.reminded, 'guest')}.` : 'Nobody to remind: every guest reached has answered.');
+    else {
+      const wrote = body.wrote ? ` ${plural(body.wrote, 'guest')} who wrote ${body.wrote === 1 ? 'was' : 'were'} not reminded: see Replies to read.` : '';
+      announce((body.reminded ? `Reminding ${plural(body.reminded, 'guest')}.` : 'Nobody to remind: every guest reached has answered or written.') + wrote);
+    }
     if (body.reminded) watchJob(body.job_id, { announce: true });
   } catch (e) {
     showError('Could not send the reminders', e);

@@ -131,7 +131,7 @@ function dryRunHtml(r) {
     : '';
   const rejected = r.rejected.length
     ? `<ul class="dry-rejections" aria-label="Rejected by the API">${r.rejected.slice(0, 5).map((x) => `<li data-index="${x.index}">`
-      + `${esc(x.guest?.name ?? x.guest_id ?? '?')} (${esc(x.guest?.phone ?? '?')}): ${esc(x.field)}: ${esc(x.message)}</li>`).join('')}`
+      + `<bdi dir="auto">${esc(x.guest?.name ?? x.guest_id ?? '?')}</bdi> (${esc(x.guest?.phone ?? '?')}): ${esc(x.field)}: ${esc(x.message)}</li>`).join('')}`
       + `${r.rejected.length > 5 ? `<li>and ${num(r.rejected.length - 5)} more</li>` : ''}</ul>`
     : '';
   return counts + leftOutHtml(r) + reasons + rejected + waitHtml(r) + costHtml(r);

@@ -114,7 +114,7 @@ function rowHtml(row) {
     ? `<button type="button" class="secondary small retry" data-invitation="${esc(i.invitation_id)}" aria-label="Retry invitation to ${esc(row.name)}"${off}>Retry</button>`
     : '';
   return `<td class="c-select"><input type="checkbox" class="pick" ${checked} ${disabled} aria-label="Select ${esc(row.name)}${esc(why)}"></td>
-    <td class="c-guest"><span class="name">${esc(row.name)}</span>${tags}<br><span class="phone muted">${esc(row.phone)}</span></td>
+    <td class="c-guest"><bdi class="name" dir="auto">${esc(row.name)}</bdi>${tags}<br><span class="phone muted" dir="ltr">${esc(row.phone)}</span></td>
     <td class="c-status">${badgeHtml(i)}</td>
     <td class="c-answer">${answerHtml(row.rsvp)}${replyHtml(row)}</td>
     <td class="c-time">${i ? `<time datetime="${esc(i.updated_at)}" title="${esc(longTime(i.updated_at))}">${esc(shortTime(i.updated_at))}</time>` : ''}</td>

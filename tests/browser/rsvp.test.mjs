@@ -192,12 +192,17 @@ for (const [label, viewport] of [['desktop', { width: 1280, height: 900 }], ['ph
     const item = box.locator('li[data-guest-id="g02"]');
     assert.match(await item.innerText(), /Guest2 Lima wrote .*Não sei ainda, posso levar meu filho\?/s);
     assert.match(await page.locator('tr[data-guest-id="g02"] .c-answer').innerText(), /Wrote: “Não sei ainda/);
+    // Names and what guests wrote keep their own direction (a Hebrew or Arabic name among Latin ones).
+    for (const el of [page.locator('tr[data-guest-id="g02"] .name'), item.locator('bdi').first()]) {
+      assert.equal(await el.evaluate((e) => `${e.tagName} ${e.dir}`), 'BDI auto');
+    }
     await shot('to-read');
 
     // "Remind now" leaves guest 2 (who wrote) to the organizer: only guest 3.
     const reminded = await apiCall('POST', `/api/whatsapp/remind/${eventId}`);
     assert.equal(reminded.status, 202, JSON.stringify(reminded.body));
     assert.equal(reminded.body.reminded, 1, JSON.stringify(reminded.body));
+    assert.equal(reminded.body.wrote, 1, JSON.stringify(reminded.body));
 
     // One click records what they meant; the reply leaves the list.
     await item.getByRole('button', { name: 'Record Maybe for Guest2 Lima' }).click();

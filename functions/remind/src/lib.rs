@@ -38,6 +38,7 @@ async fn remind_now(deps: &Deps, req: &Request) -> ApiResult {
             "job_id": done.job_id,
             "reminded": done.reminded,
             "already": done.already,
+            "wrote": done.wrote,
         }),
     ))
 }

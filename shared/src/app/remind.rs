@@ -40,6 +40,9 @@ pub struct Reminded {
     pub reminded: usize,
     /// An earlier run of the same reminder time had already sent it.
     pub already: bool,
+    /// Guests left out because they wrote since their invitation (their
+    /// reply waits for the organizer).
+    pub wrote: usize,
 }
 
 /// Reminds the event's guests who were reached by an invitation and have
@@ -56,6 +59,7 @@ pub async fn remind(
         job_id: job_id.clone(),
         reminded: 0,
         already: true,
+        wrote: 0,
     };
     if store.get_job(&job_id).await?.is_some() {
         return Ok(already);
@@ -64,14 +68,16 @@ pub async fn remind(
     // (and does nothing) or done (and does nothing); one that failed let go.
     let claim = idempotency::Key::parse(&format!("remind:{job_id}"))?;
     let ran = std::sync::atomic::AtomicUsize::new(usize::MAX);
+    let wrote = std::sync::atomic::AtomicUsize::new(0);
     let outcome = idempotency::once(
         store,
         &event.owner,
         &claim,
         job_id.as_str().as_bytes(),
         || async {
-            let reminded = send_reminders(store, queue, event, &job_id, now).await?;
+            let (reminded, left) = send_reminders(store, queue, event, &job_id, now).await?;
             ran.store(reminded, std::sync::atomic::Ordering::SeqCst);
+            wrote.store(left, std::sync::atomic::Ordering::SeqCst);
             if reminded == 0 {
                 // Nobody to remind: the time stays unused (the key is let
                 // go), so a press later today, once guests were reached,
@@ -82,6 +88,7 @@ pub async fn remind(
         },
     )
     .await;
+    let wrote = wrote.load(std::sync::atomic::Ordering::SeqCst);
     match outcome {
         Ok(_) => match ran.load(std::sync::atomic::Ordering::SeqCst) {
             usize::MAX => Ok(already),
@@ -89,12 +96,14 @@ pub async fn remind(
                 job_id,
                 reminded,
                 already: false,
+                wrote,
             }),
         },
         Err(Run::Nobody) => Ok(Reminded {
             job_id,
             reminded: 0,
             already: false,
+            wrote,
         }),
         // Another run holds it: this one did nothing, and says so (a
         // scheduled run keeps the reminder time for its next run).
@@ -122,7 +131,7 @@ async fn send_reminders(
     event: &Event,
     job_id: &JobId,
     now: OffsetDateTime,
-) -> Result<usize, AppError> {
+) -> Result<(usize, usize), AppError> {
     let (owner, event_id) = (event.owner.as_str(), &event.event_id);
     let silent: Vec<_> = everyone(store, owner, event_id)
         .await?
@@ -143,13 +152,16 @@ async fn send_reminders(
             *at = reply.at;
         }
     }
+    let mut left_for_the_organizer = 0;
     let reached: HashSet<_> = store
         .get_invitations(&latest)
         .await?
         .into_iter()
         .filter(|i| {
             let sent_at = i.timestamps.get(&Status::Queued).unwrap_or(&i.updated_at);
-            wrote.get(&i.guest.guest_id).is_none_or(|at| at < sent_at)
+            let silent = wrote.get(&i.guest.guest_id).is_none_or(|at| at < sent_at);
+            left_for_the_organizer += usize::from(!silent && i.status.has_reached());
+            silent
         })
         // This reminder's own invitation (an earlier try that failed part
         // way wrote it) is taken back into the job, whatever its status.
@@ -174,7 +186,7 @@ async fn send_reminders(
         .map(|(g, _)| g.guest)
         .collect();
     if guests.is_empty() {
-        return Ok(0);
+        return Ok((0, left_for_the_organizer));
     }
     let fallback = TemplateId::parse(REMINDER_TEMPLATE_ID).expect("a valid id");
     let id = event.reminder_template_id.as_ref().unwrap_or(&fallback);
@@ -194,7 +206,7 @@ async fn send_reminders(
         true,
     )
     .await?;
-    Ok(sent.invitations.len())
+    Ok((sent.invitations.len(), left_for_the_organizer))
 }
 
 /// "Remind now": the organizer's event's guests without an answer, once a day.
@@ -371,7 +383,7 @@ mod tests {
         let done = remind(&store, &queue, &event, "k1", OffsetDateTime::now_utc())
             .await
             .unwrap();
-        assert_eq!(done.reminded, 1, "only guest 2");
+        assert_eq!((done.reminded, done.wrote), (1, 1), "only guest 2");
         let job = store.get_job(&done.job_id).await.unwrap().unwrap();
         assert_eq!(job.total, 1);
         let reminded = store
