@@ -343,16 +343,23 @@ export function renderProgress() {
   renderLive();
 }
 
-/** Seconds until the job's last invitation has left: its expected finish, else at the measured rate; null when unknown. */
-function secondsLeft(watch) {
+/**
+ * Seconds until the job's last invitation has left, and from what: the
+ * daily limit's window while some wait for it, else the rate measured from
+ * successive status answers once there is one, else the sender's
+ * configured rate (the job's expected finish). Null when unknown.
+ */
+function timeLeft(watch) {
   const job = watch.job;
   const c = job.counts ?? {};
-  const remaining = (c.queued ?? 0) + (c.waiting ?? 0) + (c.sending ?? 0);
+  const pending = job.admission?.pending ?? 0;
+  const remaining = (c.queued ?? 0) + (c.waiting ?? 0) + (c.sending ?? 0) + pending;
   if (!remaining) return null;
   const untilFinish = (Date.parse(job.expected_finish ?? '') - Date.now()) / 1000;
-  if (untilFinish > 0) return untilFinish;
+  if ((c.waiting ?? 0) > 0 && untilFinish > 0) return { seconds: untilFinish, from: 'window' };
   const rate = watch.rate();
-  return rate > 0 ? remaining / rate : null;
+  if (rate > 0) return { seconds: remaining / rate, from: 'measured' };
+  return untilFinish > 0 ? { seconds: untilFinish, from: 'configured' } : null;
 }
 
 function rateWords(rate) {
@@ -372,13 +379,13 @@ function renderLive() {
     const done = finished(job);
     const pct = job.total ? Math.floor((done * 100) / job.total) : 100;
     const rate = w.rate();
-    const left = secondsLeft(w);
+    const left = timeLeft(w);
     const parts = [`${num(done)} of ${num(job.total)} finished (${pct}%)`];
     if (rate !== null) parts.push(rateWords(rate));
-    if (left !== null) parts.push(`about ${durationWords(left)} left`);
+    if (left !== null) parts.push(`about ${durationWords(left.seconds)} left`);
     const id = `live-${job.job_id}`;
     return `<div class="live-job" data-job-id="${esc(job.job_id)}" data-percent="${pct}"`
-      + ` data-rate="${rate === null ? '' : rate.toFixed(2)}" data-seconds-left="${left === null ? '' : Math.round(left)}">
+      + ` data-rate="${rate === null ? '' : rate.toFixed(2)}" data-seconds-left="${left === null ? '' : Math.round(left.seconds)}" data-left-from="${left?.from ?? ''}">
       <p id="${esc(id)}-label"><strong>Sending:</strong> ${esc(parts.join(' · '))}</p>
       <progress max="${job.total}" value="${done}" aria-labelledby="${esc(id)}-label">${pct}%</progress>
     </div>`;

@@ -944,6 +944,8 @@ test('reloaded mid-send of 300 guests: the progress shows at once, pinned; no in
   await page.locator('#guests-card[data-loaded="true"]').waitFor({ timeout: 30_000 });
   // The rate, from successive status answers, while it still runs.
   await assertEventually(async () => assert.match(await live.innerText(), /· [\d.,]+ messages\/s/), 15_000);
+  // Once there is a measured rate, the time left comes from it, not the configured one.
+  await assertEventually(async () => assert.equal(await live.getAttribute('data-left-from'), 'measured'), 15_000);
   const seen = await page.evaluate(() => window.seenDuringLoad);
   t.diagnostic(`pinned progress after ${Math.round(seen.liveAt)} ms, list read after ${Math.round(seen.loadedAt)} ms, ${seen.samples} samples`);
   assert.ok(seen.samples > 0);

@@ -106,7 +106,7 @@ test('20 guests answer in WhatsApp: the dashboard shows 10 coming, 5 not, 1 mayb
     page.waitForResponse((r) => r.url().includes('/api/whatsapp/remind/')),
     remind.click(),
   ]);
-  assert.deepEqual(await again.json(), { job_id: (await again.json()).job_id, reminded: 0, already: true });
+  assert.deepEqual(await again.json(), { job_id: (await again.json()).job_id, reminded: 0, already: true, wrote: 0 });
   await new Promise((r) => setTimeout(r, 1000));
   for (let i = 16; i < 20; i++) assert.equal(await sentTo(i), 2, `guest ${i} was reminded once`);
   await shot('reminded');
