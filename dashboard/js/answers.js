@@ -89,7 +89,11 @@ export function renderHeadcount(byFilter, companions, total) {
 async function remindNow() {
   if (!state.event || !state.loaded) return;
   const button = $('remind-now');
-  if (!window.confirm(`${button.textContent}? They get the event's reminder on WhatsApp (once a day).`)) return;
+  const free = state.sender?.free_now;
+  const places = typeof free === 'number'
+    ? ` Each reminder to a guest not messaged in the last 24 hours takes one of today's ${num(free)} free places of WhatsApp's daily limit.`
+    : '';
+  if (!window.confirm(`${button.textContent}? They get the event's reminder on WhatsApp (once a day).${places}`)) return;
   button.disabled = true;
   try {
     const { body } = await api.remindNow(state.event.event_id);

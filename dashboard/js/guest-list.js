@@ -2,7 +2,10 @@
 // time, each with its invitation and answer; the counts, the selection, and
 // what may be used while the list is still being read.
 
-import { answerHtml, renderHeadcount, renderReplies, replyHtml } from './answers.js';
+import { answerHtml, renderHeadcount, renderReplies, replyHtml, unreadReply } from './answers.js';
+
+/** A guest reminded this recently is not reminded again (the API's rule). */
+const REMINDED_WITHIN_MS = 20 * 3600 * 1000;
 import { facts, statusNames, statusLabel, statusTitle, flagWords, isRetryable, isReached } from './facts.js';
 import {
   ANSWERS, ANSWER_FILTER_LABEL, reason, whatToDo, shortTime, longTime, escapeHtml as esc, plural, num,
@@ -83,9 +86,15 @@ function rowSignature(row) {
     i?.invitation_id, i?.status, i?.attempt, i?.updated_at, i?.error_code, i?.error_message, i?.error_action, i?.what_to_do, i?.flag, i?.due_at]);
 }
 
+/** A reminder's job (the API names reminder jobs `rem_…`). */
+export function isReminder(i) {
+  return Boolean(i?.job_id?.startsWith('rem_'));
+}
+
 function badgeHtml(i) {
   if (i) {
-    return `<span class="badge st-${esc(i.status)}" data-status="${esc(i.status)}"${statusTitle(i.status) ? ` title="${esc(statusTitle(i.status))}"` : ''}>${esc(statusLabel(i.status))}</span>`
+    return (isReminder(i) ? '<span class="tag reminder" data-reminder>Reminder</span> ' : '')
+      + `<span class="badge st-${esc(i.status)}" data-status="${esc(i.status)}"${statusTitle(i.status) ? ` title="${esc(statusTitle(i.status))}"` : ''}>${esc(statusLabel(i.status))}</span>`
       + (i.attempt > 1 ? ` <span class="muted">attempt ${i.attempt}</span>` : '');
   }
   // Until the whole list is read, no invitation here may mean one not read yet.
@@ -204,8 +213,16 @@ function tally(all) {
   let failed = 0;
   let companions = 0;
   let remindable = 0;
+  let remindedToday = 0;
+  const today = new Date().toDateString();
+  const recently = Date.now() - REMINDED_WITHIN_MS;
   for (const r of all) {
-    if (!r.rsvp && !r.opted_out && isReached(r.invitation?.status)) remindable++;
+    const i = r.invitation;
+    // As the API decides: reached, no answer, not opted out, not reminded
+    // in the last 20 hours, and nothing written since (that waits for you).
+    const reminded = isReminder(i) ? Date.parse(i.updated_at) : 0;
+    if (reminded && new Date(reminded).toDateString() === today) remindedToday++;
+    if (!r.rsvp && !r.opted_out && isReached(i?.status) && !(reminded > recently) && !unreadReply(r)) remindable++;
     byFilter[`answer:${r.rsvp?.answer ?? 'none'}`]++;
     if (r.rsvp?.answer === 'yes') companions += r.rsvp.companions ?? 0;
     const status = r.invitation?.status;
@@ -217,11 +234,11 @@ function tally(all) {
     }
     if (isRetryable(status)) failed++;
   }
-  return { byFilter, optedOut: byFilter.opted_out, failed, companions, remindable };
+  return { byFilter, optedOut: byFilter.opted_out, failed, companions, remindable, remindedToday };
 }
 
 export function renderCounts(all = sortedRows()) {
-  const { byFilter, optedOut, failed, companions, remindable } = tally(all);
+  const { byFilter, optedOut, failed, companions, remindable, remindedToday } = tally(all);
   renderHeadcount(byFilter, companions, all.length);
   const selected = state.selected.size;
   let text = '';
@@ -232,7 +249,7 @@ export function renderCounts(all = sortedRows()) {
   }
   $('guest-count').textContent = text;
   renderFilterCounts(byFilter);
-  renderControls(selected, failed, remindable);
+  renderControls(selected, failed, remindable, remindedToday);
 }
 
 /** The filter menu's counts, e.g. "Read (1,234)". */
@@ -249,7 +266,7 @@ function renderFilterCounts(byFilter) {
  * What may be used now. Nothing that sends (or selects to send) before the
  * whole list is read: a guest not read yet could be sent to twice.
  */
-export function renderControls(selected = state.selected.size, failed = null, remindable = null) {
+export function renderControls(selected = state.selected.size, failed = null, remindable = null, remindedToday = 0) {
   const ready = Boolean(state.event) && state.loaded;
   $('guests-card').dataset.loaded = String(ready);
   $('guest-table').setAttribute('aria-busy', String(Boolean(state.event) && !state.loaded));
@@ -260,7 +277,11 @@ export function renderControls(selected = state.selected.size, failed = null, re
   else if (!ready) $('retry-all').disabled = true;
   if (remindable !== null) {
     $('remind-now').disabled = !ready || remindable === 0;
-    $('remind-now').textContent = remindable ? `Remind ${num(remindable)} who have not answered` : 'Remind who has not answered';
+    const today = remindedToday ? `Reminded ${num(remindedToday)} today` : '';
+    $('remind-now').textContent = remindable
+      ? `${today ? `${today} · ` : ''}Remind ${num(remindable)} who have not answered`
+      : today || 'Remind who has not answered';
+    $('remind-now').dataset.remindedToday = String(remindedToday);
   } else if (!ready) $('remind-now').disabled = true;
   for (const id of ['select-all', 'select-none', 'select-new', 'select-failed']) $(id).disabled = !ready;
   $('refresh').disabled = !state.event;

@@ -275,7 +275,8 @@ function ensureWatch(jobId) {
 
 function announceDone(job) {
   const parts = statusNames().filter((s) => job.counts[s]).map((s) => `${job.counts[s]} ${statusLabel(s).toLowerCase()}`);
-  announce(`Sending finished for ${plural(job.total, 'invitation')}: ${parts.join(', ')}.`);
+  const what = job.job_id.startsWith('rem_') ? plural(job.total, 'reminder') : plural(job.total, 'invitation');
+  announce(`Sending finished for ${what}: ${parts.join(', ')}.`);
 }
 
 /** Invitations no longer in flight (neither queued, waiting, sending nor sent). */
@@ -324,11 +325,13 @@ export function renderProgress() {
     const job = w.job;
     const done = finished(job);
     const pct = job.total ? Math.floor((done * 100) / job.total) : 100;
-    const stateText = job.done ? 'Done:' : job.admission?.state === 'admitting' ? 'Adding guests, sending:' : 'Sending:';
+    const reminders = job.job_id.startsWith('rem_');
+    const noun = reminders ? (job.total === 1 ? 'reminder' : 'reminders') : (job.total === 1 ? 'invitation' : 'invitations');
+    const stateText = job.done ? 'Done:' : job.admission?.state === 'admitting' ? 'Adding guests, sending:' : reminders ? 'Reminding:' : 'Sending:';
     const id = `job-${job.job_id}`;
     return `<div class="job" data-job-id="${esc(job.job_id)}" data-total="${job.total}" data-done="${job.done}" data-percent="${pct}">
       <p class="job-head" id="${esc(id)}-label"><strong>${stateText}</strong>
-        ${num(done)} of ${num(job.total)} ${job.total === 1 ? 'invitation' : 'invitations'} finished (${pct}%)
+        ${num(done)} of ${num(job.total)} ${noun} finished (${pct}%)
         <span class="muted">· started ${esc(shortTime(job.created_at))}</span></p>
       <progress id="${esc(id)}-bar" max="${job.total}" value="${done}" aria-labelledby="${esc(id)}-label">${pct}%</progress>
       ${admissionHtml(job)}${etaHtml(job)}${waitingHtml(job)}
@@ -386,7 +389,7 @@ function renderLive() {
     const id = `live-${job.job_id}`;
     return `<div class="live-job" data-job-id="${esc(job.job_id)}" data-percent="${pct}"`
       + ` data-rate="${rate === null ? '' : rate.toFixed(2)}" data-seconds-left="${left === null ? '' : Math.round(left.seconds)}" data-left-from="${left?.from ?? ''}">
-      <p id="${esc(id)}-label"><strong>Sending:</strong> ${esc(parts.join(' · '))}</p>
+      <p id="${esc(id)}-label"><strong>${job.job_id.startsWith('rem_') ? 'Reminding' : 'Sending'}:</strong> ${esc(parts.join(' · '))}</p>
       <progress max="${job.total}" value="${done}" aria-labelledby="${esc(id)}-label">${pct}%</progress>
     </div>`;
   }).join('');

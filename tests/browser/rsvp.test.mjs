@@ -100,13 +100,15 @@ test('20 guests answer in WhatsApp: the dashboard shows 10 coming, 5 not, 1 mayb
   await assertEventually(async () => {
     for (let i = 0; i < 20; i++) assert.equal(await sentTo(i), i >= 16 ? 2 : 1, `guest ${i}`);
   }, 30_000);
-  // (The status line may already tell of the first reminder job's end: the API's answer says it.)
-  page.once('dialog', (d) => d.accept());
-  const [again] = await Promise.all([
-    page.waitForResponse((r) => r.url().includes('/api/whatsapp/remind/')),
-    remind.click(),
-  ]);
-  assert.deepEqual(await again.json(), { job_id: (await again.json()).job_id, reminded: 0, already: true, wrote: 0 });
+  // Reminders show as reminders: in the rows, and the button tells today's state.
+  await assertEventually(async () => {
+    assert.equal(await remind.textContent(), 'Reminded 4 today');
+    assert.ok(await remind.isDisabled(), 'nobody left to remind today');
+    assert.equal(await page.locator('#guest-rows tr [data-reminder]').count(), 4);
+  }, 30_000);
+  // Pressed again anyway (another tab): today's reminder was sent, nothing more is.
+  const again = await apiCall('POST', `/api/whatsapp/remind/${eventId}`);
+  assert.deepEqual(again.body, { job_id: again.body.job_id, reminded: 0, already: true, wrote: 0 });
   await new Promise((r) => setTimeout(r, 1000));
   for (let i = 16; i < 20; i++) assert.equal(await sentTo(i), 2, `guest ${i} was reminded once`);
   await shot('reminded');
@@ -211,6 +213,11 @@ for (const [label, viewport] of [['desktop', { width: 1280, height: 900 }], ['ph
     await assertEventually(async () => assert.equal(await page.locator('#hc-maybe').textContent(), '1'));
     assert.equal(await page.locator('tr[data-guest-id="g02"] .c-answer [data-answer]').getAttribute('data-answer'), 'maybe');
     await shot('recorded');
+    // Today's reminder shows on the button and in guest 3's row.
+    await assertEventually(async () => {
+      assert.equal(await page.locator('#remind-now').textContent(), 'Reminded 1 today');
+      assert.equal(await page.locator('tr[data-guest-id="g03"] [data-reminder]').count(), 1);
+    }, 40_000);
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(width <= viewport.width, `no sideways scroll at ${viewport.width}px (${width})`);
     assert.deepEqual(problems, []);
