@@ -1,6 +1,11 @@
 // Words and times for what the API returns. The statuses' words and sets,
 // the flags' words and the limits are the API's own (facts.js), not here.
 
+/** A reminder's job: the API names reminder jobs `rem_…`. */
+export function isReminderJob(jobId) {
+  return Boolean(jobId?.startsWith('rem_'));
+}
+
 /** A guest's answer ("none": no answer yet), as the API names them. */
 export const ANSWERS = ['yes', 'no', 'maybe', 'none'];
 export const ANSWER_LABEL = { yes: 'Coming', no: 'Not coming', maybe: 'Maybe', none: 'No answer yet' };

@@ -3,12 +3,9 @@
 // what may be used while the list is still being read.
 
 import { answerHtml, renderHeadcount, renderReplies, replyHtml, unreadReply } from './answers.js';
-
-/** A guest reminded this recently is not reminded again (the API's rule). */
-const REMINDED_WITHIN_MS = 20 * 3600 * 1000;
 import { facts, statusNames, statusLabel, statusTitle, flagWords, isRetryable, isReached } from './facts.js';
 import {
-  ANSWERS, ANSWER_FILTER_LABEL, reason, whatToDo, shortTime, longTime, escapeHtml as esc, plural, num,
+  ANSWERS, ANSWER_FILTER_LABEL, reason, whatToDo, shortTime, longTime, escapeHtml as esc, plural, num, isReminderJob,
 } from './format.js';
 import { normalizePhone } from './guests.js';
 import { loadSender, followJobs, renderProgress } from './progress.js';
@@ -16,6 +13,9 @@ import { state } from './state.js';
 import { pollNow } from './sync.js';
 import { renderPreviewGuests, updatePreview } from './templates.js';
 import { $, announce } from './ui.js';
+
+/** A guest reminded this recently is not reminded again (the API's rule). */
+const REMINDED_WITHIN_MS = 20 * 3600 * 1000;
 
 /** Guests on one page of the table. */
 const PAGE_SIZE = 100;
@@ -86,14 +86,9 @@ function rowSignature(row) {
     i?.invitation_id, i?.status, i?.attempt, i?.updated_at, i?.error_code, i?.error_message, i?.error_action, i?.what_to_do, i?.flag, i?.due_at]);
 }
 
-/** A reminder's job (the API names reminder jobs `rem_…`). */
-export function isReminder(i) {
-  return Boolean(i?.job_id?.startsWith('rem_'));
-}
-
 function badgeHtml(i) {
   if (i) {
-    return (isReminder(i) ? '<span class="tag reminder" data-reminder>Reminder</span> ' : '')
+    return (isReminderJob(i?.job_id) ? '<span class="tag reminder" data-reminder>Reminder</span> ' : '')
       + `<span class="badge st-${esc(i.status)}" data-status="${esc(i.status)}"${statusTitle(i.status) ? ` title="${esc(statusTitle(i.status))}"` : ''}>${esc(statusLabel(i.status))}</span>`
       + (i.attempt > 1 ? ` <span class="muted">attempt ${i.attempt}</span>` : '');
   }
@@ -220,7 +215,7 @@ function tally(all) {
     const i = r.invitation;
     // As the API decides: reached, no answer, not opted out, not reminded
     // in the last 20 hours, and nothing written since (that waits for you).
-    const reminded = isReminder(i) ? Date.parse(i.updated_at) : 0;
+    const reminded = isReminderJob(i?.job_id) ? Date.parse(i.updated_at) : 0;
     if (reminded && new Date(reminded).toDateString() === today) remindedToday++;
     if (!r.rsvp && !r.opted_out && isReached(i?.status) && !(reminded > recently) && !unreadReply(r)) remindable++;
     byFilter[`answer:${r.rsvp?.answer ?? 'none'}`]++;

@@ -5,7 +5,7 @@
 import { api, ApiError } from './api.js';
 import { statusNames, statusLabel, statusTitle, isInFlight } from './facts.js';
 import {
-  shortTime, clockTime, escapeHtml as esc, plural, num, dailyLimitWords, durationWords,
+  shortTime, clockTime, escapeHtml as esc, plural, num, dailyLimitWords, durationWords, isReminderJob,
 } from './format.js';
 import { state } from './state.js';
 import { storeJob } from './storage.js';
@@ -275,7 +275,7 @@ function ensureWatch(jobId) {
 
 function announceDone(job) {
   const parts = statusNames().filter((s) => job.counts[s]).map((s) => `${job.counts[s]} ${statusLabel(s).toLowerCase()}`);
-  const what = job.job_id.startsWith('rem_') ? plural(job.total, 'reminder') : plural(job.total, 'invitation');
+  const what = isReminderJob(job.job_id) ? plural(job.total, 'reminder') : plural(job.total, 'invitation');
   announce(`Sending finished for ${what}: ${parts.join(', ')}.`);
 }
 
@@ -325,7 +325,7 @@ export function renderProgress() {
     const job = w.job;
     const done = finished(job);
     const pct = job.total ? Math.floor((done * 100) / job.total) : 100;
-    const reminders = job.job_id.startsWith('rem_');
+    const reminders = isReminderJob(job.job_id);
     const noun = reminders ? (job.total === 1 ? 'reminder' : 'reminders') : (job.total === 1 ? 'invitation' : 'invitations');
     const stateText = job.done ? 'Done:' : job.admission?.state === 'admitting' ? 'Adding guests, sending:' : reminders ? 'Reminding:' : 'Sending:';
     const id = `job-${job.job_id}`;
@@ -389,7 +389,7 @@ function renderLive() {
     const id = `live-${job.job_id}`;
     return `<div class="live-job" data-job-id="${esc(job.job_id)}" data-percent="${pct}"`
       + ` data-rate="${rate === null ? '' : rate.toFixed(2)}" data-seconds-left="${left === null ? '' : Math.round(left.seconds)}" data-left-from="${left?.from ?? ''}">
-      <p id="${esc(id)}-label"><strong>${job.job_id.startsWith('rem_') ? 'Reminding' : 'Sending'}:</strong> ${esc(parts.join(' · '))}</p>
+      <p id="${esc(id)}-label"><strong>${isReminderJob(job.job_id) ? 'Reminding' : 'Sending'}:</strong> ${esc(parts.join(' · '))}</p>
       <progress max="${job.total}" value="${done}" aria-labelledby="${esc(id)}-label">${pct}%</progress>
     </div>`;
   }).join('');

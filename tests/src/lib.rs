@@ -166,6 +166,20 @@ impl TestStack {
         )
     }
 
+    /// A Marketing Content template `template_id`: WhatsApp delivers none
+    /// to US numbers, so a send with it skips them and messages nobody there.
+    pub async fn create_marketing_template(&self, template_id: &str) {
+        let (status, body) = self
+            .request(
+                "POST",
+                "/api/whatsapp/templates",
+                Some(json!({"template_id": template_id, "content_sid": "HX00000000000000000000000000000002",
+                            "category": "marketing", "content_variables": {"1": "{guest_first_name}"}})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+
     pub async fn create_event(&self, event_id: &str) -> Value {
         let (status, body) = self
             .request(
@@ -619,6 +633,19 @@ pub fn job_counts(job: &Value) -> std::collections::BTreeMap<String, i64> {
 }
 
 /// `n` valid guests with distinct phones.
+/// `n` guests with US numbers (`us0`, `us1`, …).
+pub fn us_guests(n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            guest(
+                &format!("us{i}"),
+                "Ann",
+                &format!("+1415555{:04}", 1000 + i),
+            )
+        })
+        .collect()
+}
+
 pub fn guests(n: usize) -> Vec<Value> {
     (0..n)
         .map(|i| {

@@ -135,27 +135,9 @@ async fn chunks_of_a_large_send_sqs_did_not_take_are_found_and_admitted() {
     t.create_event("gala").await;
     // A Marketing template reaches no US number: admitted and skipped,
     // nothing sent, so only the admissions queue is at stake.
-    let (status, body) = t
-        .request(
-            "POST",
-            "/api/whatsapp/templates",
-            Some(
-                json!({"template_id": "promo", "content_sid": "HX00000000000000000000000000000002",
-                        "category": "marketing", "content_variables": {"1": "{guest_first_name}"}}),
-            ),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
+    t.create_marketing_template("promo").await;
     let n = shared::domain::admission::INLINE_GUESTS + 1;
-    let us: Vec<Value> = (0..n)
-        .map(|i| {
-            e2e::guest(
-                &format!("us{i}"),
-                "Ann",
-                &format!("+1415555{:04}", 1000 + i),
-            )
-        })
-        .collect();
+    let us = e2e::us_guests(n);
     let (status, body) = t
         .request(
             "POST",

@@ -294,26 +294,8 @@ async fn each_role_grants_exactly_what_its_function_does() {
     t.aws.set_slow_dynamodb(None);
     // A large send, admitted behind its answer: a Marketing template
     // reaches no US number, so all but one guest are skipped, not sent.
-    let (status, body) = t
-        .request(
-            "POST",
-            "/api/whatsapp/templates",
-            Some(
-                json!({"template_id": "promo", "content_sid": "HX00000000000000000000000000000002",
-                        "category": "marketing", "content_variables": {"1": "{guest_first_name}"}}),
-            ),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let mut many: Vec<_> = (0..shared::domain::admission::INLINE_GUESTS)
-        .map(|n| {
-            guest(
-                &format!("us{n}"),
-                "Ann",
-                &format!("+1415555{:04}", 1000 + n),
-            )
-        })
-        .collect();
+    t.create_marketing_template("promo").await;
+    let mut many = e2e::us_guests(shared::domain::admission::INLINE_GUESTS);
     many.push(guest("m", "Mara", "+5511999990088"));
     let (status, large) = t
         .request(
