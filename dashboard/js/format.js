@@ -6,6 +6,13 @@ export function isReminderJob(jobId) {
   return Boolean(jobId?.startsWith('rem_'));
 }
 
+/** A guest's invitation at the number they have now: none when it went to
+ * a number since changed (the API says `sent_to_other_number`). */
+export function invitationHere(row) {
+  const i = row?.invitation;
+  return i && !i.sent_to_other_number ? i : null;
+}
+
 /** A guest's answer ("none": no answer yet), as the API names them. */
 export const ANSWERS = ['yes', 'no', 'maybe', 'none'];
 export const ANSWER_LABEL = { yes: 'Coming', no: 'Not coming', maybe: 'Maybe', none: 'No answer yet' };

@@ -5,7 +5,7 @@
 import { answerHtml, renderHeadcount, renderReplies, replyHtml, unreadReply } from './answers.js';
 import { facts, statusNames, statusLabel, statusTitle, flagWords, isRetryable, isReached } from './facts.js';
 import {
-  ANSWERS, ANSWER_FILTER_LABEL, reason, whatToDo, shortTime, longTime, escapeHtml as esc, plural, num, isReminderJob,
+  ANSWERS, ANSWER_FILTER_LABEL, reason, whatToDo, shortTime, longTime, escapeHtml as esc, plural, num, isReminderJob, invitationHere,
 } from './format.js';
 import { normalizePhone } from './guests.js';
 import { loadSender, followJobs, renderProgress } from './progress.js';
@@ -54,7 +54,7 @@ function matcher({ filter, q }) {
   const phone = normalizePhone(q);
   const answer = filter.startsWith('answer:') ? filter.slice('answer:'.length) : null;
   return (row) => {
-    const status = row.invitation?.status;
+    const status = invitationHere(row)?.status;
     if (answer) {
       if ((row.rsvp?.answer ?? 'none') !== answer) return false;
     } else if (filter === 'not_invited' ? status : filter === 'opted_out' ? !row.opted_out : filter && status !== filter) return false;
@@ -83,7 +83,8 @@ function rowSignature(row) {
   const a = row.rsvp;
   return JSON.stringify([row.name, row.phone, row.opted_out, state.loaded, state.selected.has(row.guest_id),
     a?.answer, a?.companions, a?.via, a?.at, state.replies.get(row.guest_id)?.at,
-    i?.invitation_id, i?.status, i?.attempt, i?.updated_at, i?.error_code, i?.error_message, i?.error_action, i?.what_to_do, i?.flag, i?.due_at]);
+    i?.invitation_id, i?.status, i?.attempt, i?.updated_at, i?.error_code, i?.error_message, i?.error_action, i?.what_to_do, i?.flag, i?.due_at,
+    i?.sent_to_other_number]);
 }
 
 function badgeHtml(i) {
@@ -98,8 +99,15 @@ function badgeHtml(i) {
     : '<span class="badge st-loading" data-status="loading">Loading…</span>';
 }
 
+/** The row's status when its invitation went to the number the guest had before. */
+function otherNumberHtml(inv) {
+  const title = `The invitation went to ${inv.sent_to_other_number}; this number has had none. Send to invite them here.`;
+  return `<span class="badge st-none" data-status="other-number" title="${esc(title)}">Not invited at this number</span>`;
+}
+
 function rowHtml(row) {
-  const i = row.invitation ?? null;
+  const other = row.invitation?.sent_to_other_number ? row.invitation : null;
+  const i = invitationHere(row);
   const checked = state.selected.has(row.guest_id) ? 'checked' : '';
   const disabled = canSelect(row) ? '' : 'disabled';
   const why = row.opted_out ? ' (opted out, cannot be sent to)' : state.loaded ? '' : ' (the guest list is still loading)';
@@ -112,6 +120,7 @@ function rowHtml(row) {
     if (todo) details.push(`<span class="todo muted" data-action="${esc(i.error_action ?? '')}">${esc(todo)}</span>`);
   }
   if (i?.flag) details.push(`<span class="reason">${esc(flagWords(i.flag))}</span>`);
+  if (other) details.push(`<span class="reason muted">Invited at <span dir="ltr">${esc(other.sent_to_other_number)}</span> (${esc(statusLabel(other.status))}) before the number was changed</span>`);
   const canRetry = i && (isRetryable(i.status) || (i.flag && i.status === 'sending'));
   const off = state.loaded ? '' : ' disabled';
   const retry = canRetry
@@ -119,7 +128,7 @@ function rowHtml(row) {
     : '';
   return `<td class="c-select"><input type="checkbox" class="pick" ${checked} ${disabled} aria-label="Select ${esc(row.name)}${esc(why)}"></td>
     <td class="c-guest"><bdi class="name" dir="auto">${esc(row.name)}</bdi>${tags}<br><span class="phone muted" dir="ltr">${esc(row.phone)}</span></td>
-    <td class="c-status">${badgeHtml(i)}</td>
+    <td class="c-status">${other ? otherNumberHtml(other) : badgeHtml(i)}</td>
     <td class="c-answer">${answerHtml(row.rsvp)}${replyHtml(row)}</td>
     <td class="c-time">${i ? `<time datetime="${esc(i.updated_at)}" title="${esc(longTime(i.updated_at))}">${esc(shortTime(i.updated_at))}</time>` : ''}</td>
     <td class="c-details">${details.join('<br>')}</td>
@@ -144,7 +153,7 @@ function drawRows(rows) {
     if (cached.sig !== sig) {
       const focused = cached.tr.contains(document.activeElement) ? document.activeElement.className : null;
       cached.tr.innerHTML = rowHtml(row);
-      cached.tr.dataset.status = row.invitation?.status ?? (state.loaded ? 'none' : 'loading');
+      cached.tr.dataset.status = invitationHere(row)?.status ?? (state.loaded ? 'none' : 'loading');
       cached.tr.classList.toggle('opted-out', Boolean(row.opted_out));
       cached.sig = sig;
       // Keep keyboard focus on the same control when a row is redrawn.
@@ -212,7 +221,7 @@ function tally(all) {
   const today = new Date().toDateString();
   const recently = Date.now() - REMINDED_WITHIN_MS;
   for (const r of all) {
-    const i = r.invitation;
+    const i = invitationHere(r);
     // As the API decides: reached, no answer, not opted out, not reminded
     // in the last 20 hours, and nothing written since (that waits for you).
     const reminded = isReminderJob(i?.job_id) ? Date.parse(i.updated_at) : 0;
@@ -220,7 +229,7 @@ function tally(all) {
     if (!r.rsvp && !r.opted_out && isReached(i?.status) && !(reminded > recently) && !unreadReply(r)) remindable++;
     byFilter[`answer:${r.rsvp?.answer ?? 'none'}`]++;
     if (r.rsvp?.answer === 'yes') companions += r.rsvp.companions ?? 0;
-    const status = r.invitation?.status;
+    const status = i?.status;
     if (status) byFilter[status] = (byFilter[status] ?? 0) + 1;
     else byFilter.not_invited++;
     if (r.opted_out) {

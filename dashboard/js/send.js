@@ -5,7 +5,7 @@
 import { api } from './api.js';
 import { mergeDryRuns, renderCheck } from './dry-run.js';
 import { limits, holdsGuest, statusLabel } from './facts.js';
-import { plural, num } from './format.js';
+import { invitationHere, plural, num } from './format.js';
 import { sortedRows, canSelect, renderRows, renderCounts } from './guest-list.js';
 import { watchJob } from './progress.js';
 import { state } from './state.js';
@@ -90,7 +90,7 @@ function askToSend() {
   const { guests, event } = send;
   if (!guests.length || !event) return;
   // The page's count of those the API will leave out, until the dry run says.
-  send.invited = guests.filter((g) => holdsGuest(g.invitation?.status)).length;
+  send.invited = guests.filter((g) => holdsGuest(invitationHere(g)?.status)).length;
   send.leftOut = null;
   const template = $('template-select').selectedOptions[0]?.textContent ?? 'Event default';
   $('confirm-title').textContent = `Send ${plural(guests.length, 'WhatsApp invitation')}?`;
@@ -215,6 +215,8 @@ function showRejections(res, chunk) {
 function retried(row, attempt, status = 'queued') {
   setRowInvitation(row.guest_id, {
     status, attempt, error_code: null, error_message: null, error_action: null, what_to_do: null, flag: null,
+    // A retry goes to the number the guest has now.
+    sent_to_other_number: null,
   });
 }
 
@@ -225,7 +227,8 @@ async function retryOne(invitationId, button) {
   try {
     const { body } = await api.retry(invitationId);
     if (row) retried(row, body.attempt, body.status);
-    announce(`Retrying the invitation to ${name} (attempt ${body.attempt}).`);
+    // The API renders the new attempt as things are now, and says so.
+    announce(`Retrying the invitation to ${name} (attempt ${body.attempt}). ${body.message ?? ''}`.trim());
     renderRows();
     if (row?.invitation?.job_id) watchJob(row.invitation.job_id, { announce: true });
   } catch (e) {

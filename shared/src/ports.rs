@@ -44,6 +44,16 @@ pub struct Transition {
     /// A waiting invitation not to be sent before then (WhatsApp held its
     /// marketing message back): it sorts there among those waiting.
     pub due_at: Option<String>,
+    /// A retry's new attempt rendered again from things as they are now.
+    pub renew: Option<Renewal>,
+}
+
+/// What a retry's new attempt is rendered from: the guest as listed now
+/// (name, number, RSVP link) and the template's current version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Renewal {
+    pub guest: Guest,
+    pub template: Option<crate::domain::TemplateRef>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

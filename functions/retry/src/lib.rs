@@ -26,10 +26,18 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
 async fn retry_one(deps: &Deps, req: &Request) -> ApiResult {
     let owner = http::organizer(req)?;
     let id = http::path_param(req, "invitationId", InvitationId::parse)?;
-    let attempt = retry::retry(deps.store.as_ref(), deps.queue.as_ref(), &owner, &id).await?;
+    let retried = retry::retry(deps.store.as_ref(), deps.queue.as_ref(), &owner, &id).await?;
     Ok(http::json(
         202,
-        &serde_json::json!({"invitation_id": id, "attempt": attempt, "status": Status::Queued}),
+        &serde_json::json!({
+            "invitation_id": id,
+            "attempt": retried.attempt,
+            "status": Status::Queued,
+            "template_id": retried.template.as_ref().map(|t| &t.template_id),
+            "template_version": retried.template.as_ref().map(|t| t.version),
+            "changed": retried.changed,
+            "message": retried.words(),
+        }),
     ))
 }
 

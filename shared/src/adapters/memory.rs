@@ -4,7 +4,7 @@
 
 use crate::domain::admission::{AdmissionChunk, Tally};
 use crate::domain::budget::{BudgetRules, BudgetState, Ledger};
-use crate::domain::guest::{ListedGuest, holds_the_guest};
+use crate::domain::guest::{ListedGuest, holds};
 use crate::domain::rsvp::{Reply, Rsvp, RsvpHistory};
 use crate::domain::{
     Event, EventId, Guest, GuestId, Invitation, InvitationId, Job, JobId, MessageTemplate, OptOut,
@@ -304,6 +304,12 @@ impl InvitationStore for MemoryStore {
             }
             inv.timestamps.clear();
         }
+        if let Some(renew) = &t.renew {
+            inv.guest = renew.guest.clone();
+            if let Some(template) = &renew.template {
+                inv.template = Some(template.clone());
+            }
+        }
         inv.timestamps.insert(t.to, t.at.clone());
         if let Some(sid) = &t.message_sid {
             inv.message_sid = Some(sid.clone());
@@ -594,20 +600,21 @@ impl GuestStore for MemoryStore {
                 answers.push(Admission::Admitted);
                 continue;
             }
-            let held = tables
-                .guests
-                .get(&key)
-                .and_then(|g| g.invitation_id.as_ref())
-                .filter(|id| **id != inv.invitation_id)
-                .and_then(|id| tables.invitations.get(id))
-                .map(|(_, held)| held.clone())
-                .filter(|held| holds_the_guest(held.status));
+            let listed = tables.guests.get(&key);
+            let held = listed
+                .and_then(|g| Some((g, g.invitation_id.as_ref()?)))
+                .filter(|(_, id)| **id != inv.invitation_id)
+                .and_then(|(g, id)| Some((g, tables.invitations.get(id)?)))
+                .filter(|(g, (_, held))| holds(held, &g.guest.phone))
+                .map(|(_, (_, held))| held.clone());
             if let Some(held) = held.filter(|_| !resend) {
                 answers.push(Admission::AlreadyInvited(Box::new(held)));
                 continue;
             }
+            // The list wins: a listed guest keeps their name and number.
+            let guest = listed.map_or_else(|| inv.guest.clone(), |g| g.guest.clone());
             tables.insert_invitation(inv);
-            let listed = tables.put_guest(&inv.owner, &inv.event_id, &inv.guest, &inv.updated_at);
+            let listed = tables.put_guest(&inv.owner, &inv.event_id, &guest, &inv.updated_at);
             listed.invitation_id = Some(inv.invitation_id.clone());
             answers.push(Admission::Admitted);
         }

@@ -61,6 +61,7 @@ pub async fn apply_report(
             error: report.error.clone(),
             clear_flag: true,
             due_at: None,
+            renew: None,
         };
         if store.transition(&predicted).await? {
             return Ok(Outcome::Applied { from });
@@ -96,6 +97,7 @@ pub async fn apply_report(
             error: report.error.clone(),
             clear_flag: inv.flag.is_some(),
             due_at: None,
+            renew: None,
         };
         if store.transition(&transition).await? {
             return Ok(Outcome::Applied { from: inv.status });
@@ -183,6 +185,7 @@ pub(crate) fn forced(inv: &Invitation, to: Status, at: &str) -> Transition {
         error: None,
         clear_flag: false,
         due_at: None,
+        renew: None,
     }
 }
 

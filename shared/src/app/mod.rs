@@ -41,6 +41,10 @@ pub enum AppError {
     /// The thing is in a state that does not allow the request.
     #[error("{0}")]
     Conflict(String),
+    /// The request disagrees with what is stored (a stale copy of a guest);
+    /// names the field.
+    #[error("{0}")]
+    Stale(FieldError),
     /// The same request is still being processed; the client should send it
     /// again shortly.
     #[error("{0}")]

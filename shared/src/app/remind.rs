@@ -307,6 +307,7 @@ mod tests {
                     error: None,
                     clear_flag: false,
                     due_at: None,
+                    renew: None,
                 })
                 .await
                 .unwrap();

@@ -6,21 +6,127 @@
 //! second message.
 
 use crate::app::{AppError, guest_list, lifecycle, send};
-use crate::domain::{EventId, Invitation, InvitationId, JobId, Status, now};
-use crate::ports::{EventStore, GuestStore, InvitationStore, JobStore, ListQuery, SendQueue};
+use crate::domain::{
+    EventId, Guest, GuestId, Invitation, InvitationId, JobId, Status, TemplateId, TemplateRef, now,
+};
+use crate::ports::{
+    EventStore, GuestStore, InvitationStore, JobStore, ListQuery, Renewal, SendQueue,
+    TemplateStore, Transition,
+};
+use std::collections::HashMap;
 
-/// What retry reads and moves: invitations, the job or event named, and
-/// the guests' latest invitations (only those are sent again).
-pub trait RetryStore: InvitationStore + JobStore + EventStore + GuestStore {}
-impl<T: InvitationStore + JobStore + EventStore + GuestStore + ?Sized> RetryStore for T {}
+/// What retry reads and moves: invitations, the job or event named, the
+/// guests' latest invitations (only those are sent again) and what a new
+/// attempt is rendered from (the list's guest, the template's version).
+pub trait RetryStore: InvitationStore + JobStore + EventStore + GuestStore + TemplateStore {}
+impl<T: InvitationStore + JobStore + EventStore + GuestStore + TemplateStore + ?Sized> RetryStore
+    for T
+{
+}
 
-/// Queues the organizer's invitation `id` again; answers its new attempt.
+/// A retried invitation: its new attempt, rendered again from the
+/// template's current version and the guest as listed now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retried {
+    pub attempt: u32,
+    pub template: Option<TemplateRef>,
+    /// What differs from the attempt that failed: `template`, `name`, `phone`.
+    pub changed: Vec<&'static str>,
+}
+
+impl Retried {
+    /// What the retry did, for the organizer.
+    pub fn words(&self) -> String {
+        let template = self.template.as_ref().map_or(String::new(), |t| {
+            format!(" with template '{}' version {}", t.template_id, t.version)
+        });
+        let changed = match self.changed.as_slice() {
+            [] => "nothing changed since the failed attempt".to_owned(),
+            changed => format!("changed since the failed attempt: {}", changed.join(", ")),
+        };
+        format!("Sent again as things are now{template}, to the guest as listed ({changed}).")
+    }
+}
+
+/// Each invitation's new attempt rendered from now: its guest as listed
+/// and its template's current version. An invitation whose guest left
+/// the list has none (there is no one to send it to).
+async fn renewals(
+    store: &dyn RetryStore,
+    owner: &str,
+    event_id: &EventId,
+    invitations: &[Invitation],
+) -> Result<HashMap<InvitationId, (Renewal, Vec<&'static str>)>, AppError> {
+    let ids: Vec<GuestId> = invitations
+        .iter()
+        .map(|i| i.guest.guest_id.clone())
+        .collect();
+    let listed: HashMap<GuestId, Guest> = store
+        .get_guests(owner, event_id, &ids)
+        .await?
+        .into_iter()
+        .map(|g| (g.guest.guest_id.clone(), g.guest))
+        .collect();
+    let mut current: HashMap<TemplateId, Option<TemplateRef>> = HashMap::new();
+    let mut renewals = HashMap::new();
+    for inv in invitations {
+        let Some(guest) = listed.get(&inv.guest.guest_id) else {
+            continue;
+        };
+        let template = match &inv.template {
+            None => None,
+            Some(was) => {
+                if !current.contains_key(&was.template_id) {
+                    let now = store.get_template(owner, &was.template_id, None).await?;
+                    current.insert(was.template_id.clone(), now.map(|t| t.reference()));
+                }
+                // A template deleted since: the version the guest was sent.
+                current[&was.template_id]
+                    .clone()
+                    .or_else(|| Some(was.clone()))
+            }
+        };
+        let mut changed = Vec::new();
+        if template != inv.template {
+            changed.push("template");
+        }
+        if guest.name != inv.guest.name {
+            changed.push("name");
+        }
+        if guest.phone != inv.guest.phone {
+            changed.push("phone");
+        }
+        let renewal = Renewal {
+            guest: guest.clone(),
+            template,
+        };
+        renewals.insert(inv.invitation_id.clone(), (renewal, changed));
+    }
+    Ok(renewals)
+}
+
+/// `inv` queued again as a new attempt rendered from `renewal`;
+/// Ok(false) when it changed meanwhile.
+async fn requeue(
+    store: &dyn RetryStore,
+    inv: &Invitation,
+    renewal: Renewal,
+    at: &str,
+) -> Result<bool, AppError> {
+    let mut t: Transition = lifecycle::forced(inv, Status::Queued, at);
+    t.new_attempt = Some(inv.attempt + 1);
+    t.renew = Some(renewal);
+    Ok(store.transition(&t).await?)
+}
+
+/// Queues the organizer's invitation `id` again, rendered from the
+/// template's current version and the guest as listed now.
 pub async fn retry(
     store: &dyn RetryStore,
     queue: &dyn SendQueue,
     owner: &str,
     id: &InvitationId,
-) -> Result<u32, AppError> {
+) -> Result<Retried, AppError> {
     let inv = store.get_invitation(id).await?;
     let inv = inv
         .filter(|i| i.owner == owner)
@@ -44,8 +150,19 @@ pub async fn retry(
             inv.guest.guest_id
         )));
     }
+    let Some((renewal, changed)) =
+        renewals(store, owner, &inv.event_id, std::slice::from_ref(&inv))
+            .await?
+            .remove(&inv.invitation_id)
+    else {
+        return Err(AppError::Conflict(format!(
+            "guest {} was removed from the list; add them again to invite them",
+            inv.guest.guest_id
+        )));
+    };
     let attempt = inv.attempt + 1;
-    if !lifecycle::force(store, &inv, Status::Queued, &now(), Some(attempt), None).await? {
+    let template = renewal.template.clone();
+    if !requeue(store, &inv, renewal, &now()).await? {
         return Err(AppError::Conflict(
             "invitation changed while retrying; reload and try again".into(),
         ));
@@ -55,8 +172,12 @@ pub async fn retry(
         .await?
         .ok_or_else(|| AppError::NotFound(format!("invitation {id}")))?;
     send::enqueue(queue, std::slice::from_ref(&queued)).await;
-    tracing::info!(invitation_id = %id, attempt, "invitation re-queued");
-    Ok(attempt)
+    tracing::info!(invitation_id = %id, attempt, changed = ?changed, "invitation re-queued, rendered again");
+    Ok(Retried {
+        attempt,
+        template,
+        changed,
+    })
 }
 
 /// Which failed invitations to retry: a job's, or an event's.
@@ -123,19 +244,30 @@ pub async fn retry_failed(
             }
         }
     }
-    // A failure a newer invitation of the same guest replaced stays as it is.
+    // A failure a newer invitation of the same guest replaced stays as it
+    // is; one whose guest left the list has no one to go to.
     let replaced = guest_list::superseded(store, owner, &event_id, &candidates).await?;
     candidates.retain(|i| !replaced.contains_key(&i.invitation_id));
+    let mut renewals = renewals(store, owner, &event_id, &candidates).await?;
+    let candidates: Vec<(Invitation, Renewal)> = candidates
+        .into_iter()
+        .filter_map(|inv| {
+            let (renewal, _) = renewals.remove(&inv.invitation_id)?;
+            Some((inv, renewal))
+        })
+        .collect();
     let at = now();
-    let moved = futures::stream::iter(candidates.into_iter().map(|inv| {
+    let moved = futures::stream::iter(candidates.into_iter().map(|(inv, renewal)| {
         let at = at.clone();
         async move {
             let attempt = inv.attempt + 1;
             // One that changed meanwhile (a late delivery receipt) is left alone.
-            match lifecycle::force(store, &inv, Status::Queued, &at, Some(attempt), None).await {
+            match requeue(store, &inv, renewal.clone(), &at).await {
                 Ok(true) => Ok(Some(Invitation {
                     attempt,
                     status: Status::Queued,
+                    guest: renewal.guest,
+                    template: renewal.template.or(inv.template.clone()),
                     ..inv
                 })),
                 Ok(false) => Ok(None),
@@ -160,7 +292,7 @@ pub async fn retry_failed(
     send::enqueue(queue, &queued).await;
     if let Some(e) = first_error {
         tracing::error!(%event_id, retried = queued.len(), "some failed invitations could not be re-queued");
-        return Err(e.into());
+        return Err(e);
     }
     tracing::info!(%event_id, retried = queued.len(), "failed invitations re-queued");
     Ok(queued.into_iter().map(|i| i.invitation_id).collect())
@@ -200,11 +332,66 @@ mod tests {
         let (store, queue, invitations) = given(1, 1).await;
         let id = &invitations[0].invitation_id;
         let before = queue.messages().len();
-        assert_eq!(retry(&store, &queue, OWNER, id).await.unwrap(), 2);
+        assert_eq!(retry(&store, &queue, OWNER, id).await.unwrap().attempt, 2);
         let now = store.get_invitation(id).await.unwrap().unwrap();
         assert_eq!((now.status, now.attempt), (Status::Queued, 2));
         assert_eq!(queue.messages().len(), before + 1);
         assert_eq!(queue.messages().last().unwrap().attempt, 2);
+    }
+
+    #[tokio::test]
+    async fn given_a_template_and_a_number_fixed_after_a_failure_then_retry_renders_from_them_and_says_so()
+     {
+        use crate::domain::guest::GuestEntry;
+        use crate::domain::render::builtin_default;
+        let (store, queue, invitations) = given(2, 2).await;
+        let (first, second) = (&invitations[0], &invitations[1]);
+        // The organizer fixes the template (a version 2) and the first guest's number.
+        let v1 = builtin_default(OWNER, &now());
+        assert_eq!(first.template, Some(v1.reference()));
+        assert!(store.put_template(&v1, None).await.unwrap());
+        let v2 = crate::domain::MessageTemplate {
+            version: 2,
+            ..v1.clone()
+        };
+        assert!(store.put_template(&v2, Some(1)).await.unwrap());
+        let edit = GuestEntry {
+            guest_id: None,
+            name: first.guest.name.clone(),
+            phone: crate::domain::PhoneNumber::parse("+5511988880001").unwrap(),
+            rsvp_token: None,
+        };
+        guest_list::edit(
+            &store,
+            OWNER,
+            &first.event_id,
+            first.guest.guest_id.clone(),
+            edit,
+        )
+        .await
+        .unwrap();
+        let retried = retry(&store, &queue, OWNER, &first.invitation_id)
+            .await
+            .unwrap();
+        let now = store
+            .get_invitation(&first.invitation_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(now.guest.phone.as_str(), "+5511988880001");
+        assert_eq!(now.template, retried.template);
+        assert_eq!(retried.template, Some(v2.reference()));
+        assert_eq!(retried.changed, ["template", "phone"]);
+        assert!(retried.words().contains("phone"), "{}", retried.words());
+        // A guest removed from the list is not retried.
+        guest_list::remove(&store, OWNER, &second.event_id, &second.guest.guest_id)
+            .await
+            .unwrap();
+        let gone = retry(&store, &queue, OWNER, &second.invitation_id).await;
+        assert!(
+            matches!(gone, Err(AppError::Conflict(ref m)) if m.contains("removed")),
+            "{gone:?}"
+        );
     }
 
     #[tokio::test]

@@ -6,11 +6,11 @@
 //! Retry and reconciliation re-enqueue through [`enqueue`].
 
 use super::{AppError, templates};
-use crate::domain::guest::holds_the_guest;
+use crate::domain::guest::holds;
 use crate::domain::reason::MARKETING_TO_US;
 use crate::domain::{
-    Event, EventId, Guest, Invitation, InvitationId, Job, JobId, MessageTemplate, OptOut, Status,
-    TemplateId, now,
+    Event, EventId, FieldError, Guest, Invitation, InvitationId, Job, JobId, MessageTemplate,
+    OptOut, Status, TemplateId, now,
 };
 use crate::ports::{
     Admission, EventStore, GuestStore, InvitationStore, JobStore, OptOutStore, SendMessage,
@@ -87,6 +87,63 @@ pub async fn event_named(
             format!("no event '{event_id}'; create it first"),
         )
     })
+}
+
+/// The list wins: each guest of a send the event's list has goes as
+/// listed (name, number, RSVP link). A request that gives a listed guest
+/// another name or number is refused, naming the field (`{prefix(i)}phone`
+/// for the `i`th guest): a stale copy (a tab open since an edit) would
+/// otherwise undo the edit and message the old number.
+pub async fn as_listed(
+    store: &dyn GuestStore,
+    owner: &str,
+    event_id: &EventId,
+    guests: Vec<Guest>,
+    prefix: impl Fn(usize) -> String,
+) -> Result<Vec<Guest>, AppError> {
+    let listed = listed_guests(store, owner, event_id, &guests).await?;
+    guests
+        .into_iter()
+        .enumerate()
+        .map(|(i, guest)| match listed.get(&guest.guest_id) {
+            None => Ok(guest),
+            Some(on_list) => {
+                let differs = if !guest.phone.same_user(&on_list.phone) {
+                    Some(("phone", on_list.phone.as_str()))
+                } else if guest.name != on_list.name {
+                    Some(("name", on_list.name.as_str()))
+                } else {
+                    None
+                };
+                match differs {
+                    None => Ok(on_list.clone()),
+                    Some((field, listed_as)) => Err(AppError::Stale(FieldError::new(
+                        format!("{}{field}", prefix(i)),
+                        format!(
+                            "guest {} is listed with {field} '{listed_as}'; send the guest as listed (reload the list), or edit the guest first",
+                            guest.guest_id
+                        ),
+                    ))),
+                }
+            }
+        })
+        .collect()
+}
+
+/// The listed guests among `guests`, by id.
+async fn listed_guests(
+    store: &dyn GuestStore,
+    owner: &str,
+    event_id: &EventId,
+    guests: &[Guest],
+) -> Result<HashMap<crate::domain::GuestId, Guest>, AppError> {
+    let ids: Vec<_> = guests.iter().map(|g| g.guest_id.clone()).collect();
+    Ok(store
+        .get_guests(owner, event_id, &ids)
+        .await?
+        .into_iter()
+        .map(|g| (g.guest.guest_id.clone(), g.guest))
+        .collect())
 }
 
 /// The job a send creates.
@@ -188,6 +245,13 @@ pub async fn admit_guests(
     } = admit;
     // Before anything can be sent: the organizer may learn of these
     // guests' own opt-outs from now on (a skipped invitation says so).
+    // As listed now: an edit since the request was checked (a large send
+    // is admitted behind its answer) wins.
+    let mut listed = listed_guests(store, owner, event_id, &guests).await?;
+    let guests: Vec<Guest> = guests
+        .into_iter()
+        .map(|g| listed.remove(&g.guest_id).unwrap_or(g))
+        .collect();
     let phones: Vec<_> = guests.iter().map(|g| g.phone.clone()).collect();
     store.note_invited(owner, &phones).await?;
     let mut written: HashMap<InvitationId, Invitation> = if admit.may_exist {
@@ -260,11 +324,15 @@ async fn holding(
         .iter()
         .filter_map(|g| g.invitation_id.clone())
         .collect();
+    let phones: HashMap<_, _> = listed
+        .into_iter()
+        .map(|g| (g.guest.guest_id, g.guest.phone))
+        .collect();
     Ok(store
         .get_invitations(&latest)
         .await?
         .into_iter()
-        .filter(|i| holds_the_guest(i.status))
+        .filter(|i| phones.get(&i.guest.guest_id).is_some_and(|p| holds(i, p)))
         .map(|i| (i.guest.guest_id.clone(), i))
         .collect())
 }
@@ -492,7 +560,8 @@ pub async fn send_one(
         .parse("guest.")?;
     let requested = templates::requested(input.template_id)?;
     let plan = plan(store, owner, &event_id, requested.as_ref()).await?;
-    let sent = send(store, queue, plan, vec![guest], NewJob::Fresh, input.resend).await?;
+    let guests = as_listed(store, owner, &event_id, vec![guest], |_| "guest.".into()).await?;
+    let sent = send(store, queue, plan, guests, NewJob::Fresh, input.resend).await?;
     if let Some(left) = sent.left_out.first() {
         // The request is sound; the guest's state refuses it.
         return Err(AppError::Conflict(format!(
@@ -716,6 +785,7 @@ mod tests {
                 error: None,
                 clear_flag: false,
                 due_at: None,
+                renew: None,
             })
             .await
             .unwrap();

@@ -208,7 +208,11 @@ async fn check(deps: &Deps, owner: &str, input: BulkRequest) -> Result<Checked, 
             format!("no guest can be sent to; first problem: {first}"),
         ));
     }
-    let (indexes, guests) = triage.accepted.into_iter().unzip();
+    let (indexes, guests): (Vec<usize>, Vec<Guest>) = triage.accepted.into_iter().unzip();
+    let guests = send::as_listed(deps.store.as_ref(), owner, &event_id, guests, |i| {
+        format!("guests[{}].", indexes[i])
+    })
+    .await?;
     Ok(Checked {
         plan,
         indexes,

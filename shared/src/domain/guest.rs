@@ -119,6 +119,13 @@ pub fn holds_the_guest(status: Status) -> bool {
     status.is_in_flight() || matches!(status, Status::Delivered | Status::Read)
 }
 
+/// Whether a guest's latest invitation holds them as they are listed now
+/// (at `phone`): by its status, and only at the number it went to. A guest
+/// whose number was changed since was never invited at the new one.
+pub fn holds(invitation: &super::Invitation, phone: &PhoneNumber) -> bool {
+    holds_the_guest(invitation.status) && invitation.guest.phone.same_user(phone)
+}
+
 /// Why a send left a guest out, as the API names it.
 pub const ALREADY_INVITED: &str = "already_invited";
 

@@ -177,6 +177,11 @@ impl PhoneNumber {
         }
     }
 
+    /// Whether both numbers reach one WhatsApp user (see [`Self::whatsapp_identity`]).
+    pub fn same_user(&self, other: &PhoneNumber) -> bool {
+        self.e164 == other.e164 || self.whatsapp_identity() == other.whatsapp_identity()
+    }
+
     pub fn as_str(&self) -> &str {
         &self.e164
     }

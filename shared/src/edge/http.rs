@@ -17,6 +17,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// A conflict with what is stored, naming the request's field.
+    #[error("{0}")]
+    Stale(FieldError),
     #[error("{0}")]
     InProgress(String),
     #[error("request body is larger than {0} bytes")]
@@ -38,7 +41,7 @@ impl ApiError {
             ApiError::Invalid(_) => 400,
             ApiError::Unauthorized => 401,
             ApiError::NotFound(_) => 404,
-            ApiError::Conflict(_) | ApiError::InProgress(_) => 409,
+            ApiError::Conflict(_) | ApiError::Stale(_) | ApiError::InProgress(_) => 409,
             ApiError::TooLarge(_) => 413,
             ApiError::Internal(_) => 500,
         }
@@ -49,7 +52,7 @@ impl ApiError {
             ApiError::Invalid(_) => "invalid_request",
             ApiError::Unauthorized => "unauthorized",
             ApiError::NotFound(_) => "not_found",
-            ApiError::Conflict(_) => "conflict",
+            ApiError::Conflict(_) | ApiError::Stale(_) => "conflict",
             ApiError::InProgress(_) => "in_progress",
             ApiError::TooLarge(_) => "payload_too_large",
             ApiError::Internal(_) => "internal_error",
@@ -64,7 +67,7 @@ impl ApiError {
                 tracing::error!(error = %detail, "request failed");
                 error["message"] = "internal error; it has been logged".into();
             }
-            ApiError::Invalid(field_error) => {
+            ApiError::Invalid(field_error) | ApiError::Stale(field_error) => {
                 error["message"] = field_error.to_string().into();
                 error["field"] = field_error.field.clone().into();
             }
@@ -89,6 +92,7 @@ impl From<AppError> for ApiError {
             AppError::Invalid(e) => ApiError::Invalid(e),
             AppError::NotFound(what) => ApiError::NotFound(what),
             AppError::Conflict(why) => ApiError::Conflict(why),
+            AppError::Stale(e) => ApiError::Stale(e),
             AppError::InProgress(why) => ApiError::InProgress(why),
             AppError::Store(e) => e.into(),
             AppError::Queue(e) => e.into(),

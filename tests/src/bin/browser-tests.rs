@@ -31,6 +31,7 @@ const SCRIPTS: &[&str] = &[
     "tests/browser/guests.test.mjs",
     "tests/browser/dashboard.test.mjs",
     "tests/browser/rsvp.test.mjs",
+    "tests/browser/list.test.mjs",
 ];
 
 #[tokio::main]

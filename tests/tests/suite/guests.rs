@@ -696,3 +696,104 @@ async fn numbers_as_people_write_them_are_taken_alike_everywhere() {
         .collect();
     assert_eq!(phones, ["+5511987654321", "+5511987654323"], "{rows}");
 }
+
+/// The list wins: a guest's number edited after a failed invitation shows
+/// the invitation went elsewhere, a send from a copy taken before the edit
+/// is refused naming the field (nothing sent to the old number), and a
+/// retry goes out as things are now: the fixed template, the new number.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_list_wins_over_a_stale_copy_and_a_retry_goes_as_things_are_now() {
+    let t = TestStack::start().await;
+    let (old, new) = ("+5511999990071", "+5511999990072");
+    t.sim
+        .state()
+        .patch_knobs(json!({"fail_numbers": {old: 63024}}))
+        .unwrap();
+    t.create_event("gala").await;
+    let template = json!({"template_id": "warm", "name": "Warm", "text": "Hi {guest_name}!"});
+    let (status, body) = t
+        .request("POST", "/api/whatsapp/templates", Some(template))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let ana = guest("ana", "Ana", old);
+    let (status, first) = t
+        .request(
+            "POST",
+            "/api/whatsapp/send-bulk",
+            Some(json!({"event_id": "gala", "template_id": "warm", "guests": [ana.clone()]})),
+        )
+        .await;
+    assert_eq!(status, 202, "{first}");
+    t.wait_for_job(first["job_id"].as_str().unwrap(), WAIT, |j| {
+        j["counts"]["failed"] == 1
+    })
+    .await;
+    let failed = t.invitations("gala").await[0]["invitation_id"].clone();
+
+    // The organizer corrects her number: the row says the invitation went
+    // to the old one.
+    let (status, body) = t
+        .request(
+            "PUT",
+            "/api/whatsapp/guests/gala/ana",
+            Some(json!({"name": "Ana", "phone": new})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let row = &list(&t, "gala", "").await["items"][0];
+    assert_eq!(row["invitation"]["sent_to_other_number"], old, "{row}");
+
+    // A tab open since then sends the old copy: 409 naming the field.
+    let (status, body) = t
+        .request(
+            "POST",
+            "/api/whatsapp/send-bulk",
+            Some(
+                json!({"event_id": "gala", "guests": [guest("bia", "Bia", "+5511999990073"), ana]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["field"], "guests[1].phone", "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains(new),
+        "{body}"
+    );
+
+    // The template fixed, the retry goes out as things are now, and says so.
+    let (status, body) = t
+        .request(
+            "PUT",
+            "/api/whatsapp/templates/warm",
+            Some(json!({"name": "Warm", "text": "Hi {guest_name}, fixed!"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = t.retry(&failed).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["changed"], json!(["template", "phone"]), "{body}");
+    assert_eq!(body["template_version"], 2, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("as things are now")
+    );
+    t.wait_for_invitation("gala", failed.as_str().unwrap(), WAIT, |i| {
+        i["status"] == "read"
+    })
+    .await;
+    let to_new: Vec<String> = t
+        .sim_messages()
+        .into_iter()
+        .filter(|m| m.params["To"].ends_with(new))
+        .map(|m| m.params.get("Body").cloned().unwrap_or_default())
+        .collect();
+    assert_eq!(to_new, ["Hi Ana, fixed!"], "one message, as fixed");
+    assert!(
+        !t.sim_messages()
+            .iter()
+            .any(|m| m.params["To"].ends_with("+5511999990073")),
+        "the refused send sent nothing"
+    );
+}

@@ -1385,8 +1385,19 @@ async fn guests_and_second_sends_answer_as_documented() {
         .await
         .error(404, "not_found");
 
+    // A send naming a listed guest as they were before the CSV renamed
+    // them: refused, naming the field; as listed, sent.
+    let stale = s
+        .exchange(
+            &t,
+            Call::new("POST", "/api/whatsapp/send-invitation")
+                .json(json!({"event_id": "gala", "guest": guest("g1", "Ana", "+5511999990000")})),
+        )
+        .await
+        .expect(409);
+    assert_eq!(stale["error"]["field"], "guest.name", "{stale}");
     // A send, then what changed since the first page.
-    let ana = guest("g1", "Ana", "+5511999990000");
+    let ana = guest("g1", "Ana Maria", "+5511999990000");
     send_one(&s, &t, "gala", ana.clone()).await;
     let mut changed = Vec::new();
     for _ in 0..50 {

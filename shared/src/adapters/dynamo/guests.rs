@@ -6,7 +6,7 @@
 use super::items::{self, Item, s};
 use super::keys::{self, BY_CHANGE_INDEX, CHANGES_SETTLE_MS, Changed, GSI3PK, GSI3SK, now_ms};
 use super::{BATCH_PARALLELISM, DynamoStore, backend};
-use crate::domain::guest::{ListedGuest, holds_the_guest};
+use crate::domain::guest::{ListedGuest, holds};
 use crate::domain::{EventId, Guest, GuestId, Invitation, InvitationId};
 use crate::ports::{Admission, GuestChanges, GuestPage, GuestStore, StoreError};
 use async_trait::async_trait;
@@ -62,17 +62,22 @@ impl DynamoStore {
         event: &EventId,
         listed: &ListedGuest,
         expect: &Expect<'_>,
+        unchanged_since: Option<&str>,
     ) -> Result<TransactWriteItem, StoreError> {
         let mut put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(items::guest_item(owner, event, listed)));
-        let answer = match &listed.rsvp {
+        let mut answer = match &listed.rsvp {
             None => format!("attribute_not_exists({})", items::RSVP_AT),
             Some(rsvp) => {
                 put = put.expression_attribute_values(":answered", s(&rsvp.at));
                 format!("{} = :answered", items::RSVP_AT)
             }
         };
+        if let Some(was) = unchanged_since {
+            put = put.expression_attribute_values(":was", s(was));
+            answer = format!("{answer} AND updated_at = :was");
+        }
         put = match expect {
             Expect::Absent => {
                 put.condition_expression(format!("attribute_not_exists({})", keys::PK))
@@ -225,7 +230,7 @@ impl GuestStore for DynamoStore {
                         invitation_id: before.and_then(|b| b.invitation_id.clone()),
                         rsvp: before.and_then(|b| b.rsvp.clone()),
                     };
-                    items.push(self.guest_put(owner, event, &listed, &Expect::of(before))?);
+                    items.push(self.guest_put(owner, event, &listed, &Expect::of(before), None)?);
                 }
                 transactions.push(items);
             }
@@ -420,11 +425,12 @@ impl GuestStore for DynamoStore {
                     answers[i] = Some(Admission::Admitted);
                     continue;
                 }
+                let listed_phone = guests.get(&inv.guest.guest_id).map(|g| &g.guest.phone);
                 let holding = seen
                     .as_ref()
                     .filter(|id| **id != inv.invitation_id)
                     .and_then(|id| latest.get(id))
-                    .filter(|held| holds_the_guest(held.status));
+                    .filter(|held| listed_phone.is_some_and(|phone| holds(held, phone)));
                 match holding {
                     Some(held) if !resend => {
                         answers[i] = Some(Admission::AlreadyInvited(Box::new(held.clone())));
@@ -442,11 +448,9 @@ impl GuestStore for DynamoStore {
                 for (i, seen) in chunk {
                     let inv = &invitations[*i];
                     let before = guests.get(&inv.guest.guest_id);
-                    // The send's snapshot of the guest, keeping the list's token.
-                    let mut guest = inv.guest.clone();
-                    if let Some(b) = before {
-                        guest.rsvp_token = b.guest.rsvp_token.clone();
-                    }
+                    // The list wins: a listed guest keeps their name, number
+                    // and token (the write expects them unchanged since read).
+                    let guest = before.map_or_else(|| inv.guest.clone(), |b| b.guest.clone());
                     let listed = ListedGuest {
                         guest,
                         created_at: before
@@ -460,7 +464,9 @@ impl GuestStore for DynamoStore {
                         (Some(_), None) => Expect::NoInvitation,
                         (Some(_), Some(seen)) => Expect::PointingAt(vec![seen, &inv.invitation_id]),
                     };
-                    items.push(self.guest_put(owner, event, &listed, &expect)?);
+                    // An edit since the read is never written over.
+                    let read_at = before.map(|b| b.updated_at.as_str());
+                    items.push(self.guest_put(owner, event, &listed, &expect, read_at)?);
                     // Never over an invitation written already (it may be on its way).
                     let put = Put::builder()
                         .table_name(&self.table)

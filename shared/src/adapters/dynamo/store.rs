@@ -275,6 +275,36 @@ impl InvitationStore for DynamoStore {
                 update.remove(keys::timestamp_attribute(status));
             }
         }
+        if let Some(renew) = &t.renew {
+            let g = &renew.guest;
+            update
+                .set("#gname = :gname")
+                .set("#gphone = :gphone")
+                .set("#gtoken = :gtoken")
+                .name("#gname", "name")
+                .name("#gphone", "phone")
+                .name("#gtoken", "rsvp_token")
+                .value(":gname", s(&g.name))
+                .value(":gphone", s(g.phone.as_str()))
+                .value(":gtoken", s(g.rsvp_token.as_str()));
+            // Found by the number it goes to now, as sent now.
+            for (i, (name, value)) in keys::recipient(&g.phone, &t.at, &t.invitation_id)
+                .into_iter()
+                .enumerate()
+            {
+                let placeholder = format!(":recipient{i}");
+                update
+                    .set(format!("{name} = {placeholder}"))
+                    .value(&placeholder, value);
+            }
+            if let Some(template) = &renew.template {
+                update
+                    .set("template_id = :tid")
+                    .set("template_version = :tversion")
+                    .value(":tid", s(template.template_id.as_str()))
+                    .value(":tversion", n(template.version));
+            }
+        }
         let update = update.into_parts();
         let invitation_update = Update::builder()
             .table_name(&self.table)

@@ -181,6 +181,7 @@ async fn a_try_that_stopped_part_way_is_finished_without_writing_an_invitation_t
                 error: None,
                 clear_flag: false,
                 due_at: None,
+                renew: None,
             })
             .await
             .unwrap()

@@ -53,6 +53,10 @@ pub struct InvitationSummary<'a> {
     pub what_to_do: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flag: Option<&'a str>,
+    /// The number it went to, when the guest's number was changed since:
+    /// the guest was not invited at the number they have now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent_to_other_number: Option<&'a str>,
 }
 
 /// An answer as the API shows it.
@@ -100,6 +104,8 @@ impl<'a> GuestView<'a> {
                 error_action,
                 what_to_do,
                 flag: i.flag.as_deref(),
+                sent_to_other_number: (!i.guest.phone.same_user(&g.guest.phone))
+                    .then(|| i.guest.phone.as_str()),
             }
         });
         GuestView {

@@ -5,14 +5,23 @@ use super::*;
 use crate::adapters::memory::{MemoryQueue, MemoryStore};
 use crate::app::fixtures::{OWNER, with_event};
 use crate::domain::budget::DAY_SECONDS;
+use crate::domain::guest::GuestEntry;
+use crate::domain::{GuestId, PhoneNumber};
+use crate::ports::{GuestStore, InvitationStore};
 use serde_json::json;
 
 async fn given(daily_limit: DailyLimit) -> (Deps, Arc<MemoryQueue>) {
+    let (deps, queue, _store) = given_store(daily_limit).await;
+    (deps, queue)
+}
+
+/// [`given`], and the store as itself.
+async fn given_store(daily_limit: DailyLimit) -> (Deps, Arc<MemoryQueue>, Arc<MemoryStore>) {
     let (store, queue, _event) = with_event().await;
     let queue = Arc::new(queue);
     let store: Arc<MemoryStore> = Arc::new(store);
     let deps = Deps {
-        store,
+        store: store.clone(),
         queue: queue.clone(),
         admissions: queue.clone(),
         profile: SenderProfile {
@@ -22,7 +31,7 @@ async fn given(daily_limit: DailyLimit) -> (Deps, Arc<MemoryQueue>) {
         },
         rates: Rates::default(),
     };
-    (deps, queue)
+    (deps, queue, store)
 }
 
 fn guest(id: &str, phone: &str) -> serde_json::Value {
@@ -177,4 +186,102 @@ async fn given_too_many_or_no_good_guests_then_the_request_is_refused_naming_gue
         panic!("refused")
     };
     assert_eq!(e.field, "event_id");
+}
+
+#[tokio::test]
+async fn given_a_listed_guest_then_a_send_goes_as_listed_and_a_stale_copy_is_refused_naming_its_field()
+ {
+    let (deps, queue, store) = given_store(DailyLimit::Unlimited).await;
+    let store = store.as_ref();
+    let gala = EventId::parse("gala").unwrap();
+    let listed = GuestEntry {
+        guest_id: Some(GuestId::parse("b").unwrap()),
+        name: "Bia".into(),
+        phone: PhoneNumber::parse("+5511999990002").unwrap(),
+        rsvp_token: None,
+    };
+    crate::app::guest_list::import(store, OWNER, &gala, vec![listed])
+        .await
+        .unwrap();
+    // A copy taken before the number was edited: refused, nothing written.
+    let stale = request(vec![
+        guest("a", "+5511999990001"),
+        json!({"guest_id": "b", "name": "Bia", "phone": "+5511999990009"}),
+    ]);
+    let Err(AppError::Stale(e)) = send_bulk(&deps, OWNER, stale, None, b"").await else {
+        panic!("refused")
+    };
+    assert_eq!(e.field, "guests[1].phone");
+    assert!(e.message.contains("+5511999990002"), "{e}");
+    let renamed = request(vec![
+        json!({"guest_id": "b", "name": "Beatriz", "phone": "+5511999990002"}),
+    ]);
+    let Err(AppError::Stale(e)) = send_bulk(&deps, OWNER, renamed, None, b"").await else {
+        panic!("refused")
+    };
+    assert_eq!(e.field, "guests[0].name");
+    assert!(queue.messages().is_empty(), "nothing sent");
+    // The number as people write it is the same number: sent as listed,
+    // with the list's RSVP link.
+    let token = store
+        .get_guests(OWNER, &gala, &[GuestId::parse("b").unwrap()])
+        .await
+        .unwrap()[0]
+        .guest
+        .rsvp_token
+        .clone();
+    let same = request(vec![
+        json!({"guest_id": "b", "name": "Bia", "phone": "+55 (11) 99999-0002"}),
+    ]);
+    let answer = queued(send_bulk(&deps, OWNER, same, None, b"").await.unwrap());
+    assert_eq!(answer["queued"], 1);
+    let sent = store
+        .get_invitation(&queue.messages()[0].invitation_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(sent.guest.rsvp_token, token);
+}
+
+#[tokio::test]
+async fn given_a_number_changed_after_an_invitation_then_a_send_invites_the_new_number_without_resend()
+ {
+    let (deps, queue, store) = given_store(DailyLimit::Unlimited).await;
+    let store = store.as_ref();
+    let gala = EventId::parse("gala").unwrap();
+    let first = request(vec![guest("a", "+5511999990001")]);
+    queued(send_bulk(&deps, OWNER, first, None, b"").await.unwrap());
+    // The same number again: the invitation holds the guest.
+    let again = request(vec![guest("a", "+5511999990001")]);
+    assert_eq!(
+        queued(send_bulk(&deps, OWNER, again, None, b"").await.unwrap())["left_out"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let edit = GuestEntry {
+        guest_id: None,
+        name: "Guest a".into(),
+        phone: PhoneNumber::parse("+5511999990007").unwrap(),
+        rsvp_token: None,
+    };
+    crate::app::guest_list::edit(store, OWNER, &gala, GuestId::parse("a").unwrap(), edit)
+        .await
+        .unwrap();
+    let moved = request(vec![guest("a", "+5511999990007")]);
+    let answer = queued(send_bulk(&deps, OWNER, moved, None, b"").await.unwrap());
+    assert_eq!(
+        (
+            answer["queued"].as_u64(),
+            answer["left_out"].as_array().map(Vec::len)
+        ),
+        (Some(1), Some(0))
+    );
+    let last = store
+        .get_invitation(&queue.messages().last().unwrap().invitation_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(last.guest.phone.as_str(), "+5511999990007");
 }
