@@ -5,7 +5,7 @@
 import { answerHtml, renderHeadcount, renderReplies, replyHtml, unreadReply } from './answers.js';
 import { facts, statusNames, statusLabel, statusTitle, flagWords, isRetryable, isReached } from './facts.js';
 import {
-  ANSWERS, ANSWER_FILTER_LABEL, reason, whatToDo, shortTime, longTime, escapeHtml as esc, plural, num, isReminderJob, invitationHere,
+  ANSWERS, ANSWER_FILTER_LABEL, reason, whatToDo, shortTime, longTime, escapeHtml as esc, plural, num, isReminderJob, invitationHere, clockTime,
 } from './format.js';
 import { normalizePhone } from './guests.js';
 import { loadSender, followJobs, renderProgress } from './progress.js';
@@ -218,6 +218,9 @@ function tally(all) {
   let companions = 0;
   let remindable = 0;
   let remindedToday = 0;
+  // Today's latest reminder job: its start is the time the button gives.
+  let reminderJob = null;
+  let reminderAt = 0;
   const today = new Date().toDateString();
   const recently = Date.now() - REMINDED_WITHIN_MS;
   for (const r of all) {
@@ -225,7 +228,10 @@ function tally(all) {
     // As the API decides: reached, no answer, not opted out, not reminded
     // in the last 20 hours, and nothing written since (that waits for you).
     const reminded = isReminderJob(i?.job_id) ? Date.parse(i.updated_at) : 0;
-    if (reminded && new Date(reminded).toDateString() === today) remindedToday++;
+    if (reminded && new Date(reminded).toDateString() === today) {
+      remindedToday++;
+      if (reminded > reminderAt) [reminderJob, reminderAt] = [i.job_id, reminded];
+    }
     if (!r.rsvp && !r.opted_out && isReached(i?.status) && !(reminded > recently) && !unreadReply(r)) remindable++;
     byFilter[`answer:${r.rsvp?.answer ?? 'none'}`]++;
     if (r.rsvp?.answer === 'yes') companions += r.rsvp.companions ?? 0;
@@ -238,7 +244,23 @@ function tally(all) {
     }
     if (isRetryable(status)) failed++;
   }
+  state.reminderJob = reminderJob;
   return { byFilter, optedOut: byFilter.opted_out, failed, companions, remindable, remindedToday };
+}
+
+/** "Reminded 3 today at 10:02 · next at Tue 2 Jun, 09:00 · Remind 2 who have not answered". */
+function remindWords(remindable, remindedToday) {
+  const parts = [];
+  if (remindedToday) {
+    // The job's start, once its status was read (followJobs reads it).
+    const started = state.reminderJob && state.jobs.get(state.reminderJob)?.job?.created_at;
+    parts.push(`Reminded ${num(remindedToday)} today${started ? ` at ${clockTime(started)}` : ''}`);
+  }
+  const next = state.event?.next_reminder_at;
+  if (next && Date.parse(next) > Date.now()) parts.push(`next at ${clockTime(next)}`);
+  if (remindable) parts.push(`Remind ${num(remindable)} who have not answered`);
+  else if (!remindedToday) parts.push('Remind who has not answered');
+  return parts.join(' · ');
 }
 
 export function renderCounts(all = sortedRows()) {
@@ -281,10 +303,8 @@ export function renderControls(selected = state.selected.size, failed = null, re
   else if (!ready) $('retry-all').disabled = true;
   if (remindable !== null) {
     $('remind-now').disabled = !ready || remindable === 0;
-    const today = remindedToday ? `Reminded ${num(remindedToday)} today` : '';
-    $('remind-now').textContent = remindable
-      ? `${today ? `${today} · ` : ''}Remind ${num(remindable)} who have not answered`
-      : today || 'Remind who has not answered';
+    const words = remindWords(remindable, remindedToday);
+    if ($('remind-now').textContent !== words) $('remind-now').textContent = words;
     $('remind-now').dataset.remindedToday = String(remindedToday);
   } else if (!ready) $('remind-now').disabled = true;
   for (const id of ['select-all', 'select-none', 'select-new', 'select-failed']) $(id).disabled = !ready;

@@ -98,6 +98,8 @@ export function followJobs() {
     const inv = row.invitation;
     if (!inv?.job_id) continue;
     if (isInFlight(inv.status)) ensureWatch(inv.job_id);
+    // Today's reminder: its status says when it started (the Remind button).
+    else if (inv.job_id === state.reminderJob) ensureWatch(inv.job_id);
     if (!latest || (Date.parse(inv.updated_at) || 0) > (Date.parse(latest.updated_at) || 0)) latest = inv;
   }
   if (!latestFollowed && state.loaded) {

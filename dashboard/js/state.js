@@ -23,6 +23,8 @@ export const state = {
   selected: new Set(),
   /** job_id -> JobWatch. */
   jobs: new Map(),
+  /** Today's latest reminder job (from the rows), or null. */
+  reminderJob: null,
   /** When a followed job's counts last changed. */
   jobChangedAt: 0,
   templates: null,

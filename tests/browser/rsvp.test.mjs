@@ -215,9 +215,24 @@ for (const [label, viewport] of [['desktop', { width: 1280, height: 900 }], ['ph
     await shot('recorded');
     // Today's reminder shows on the button and in guest 3's row.
     await assertEventually(async () => {
-      assert.equal(await page.locator('#remind-now').textContent(), 'Reminded 1 today');
+      assert.match(await page.locator('#remind-now').textContent(), /^Reminded 1 today at \d{1,2}:\d{2}/);
       assert.equal(await page.locator('tr[data-guest-id="g03"] [data-reminder]').count(), 1);
     }, 40_000);
+    // A reminder time set for the event: the button says when it comes next.
+    const event = (await apiCall('GET', `/api/whatsapp/events/${eventId}`)).body;
+    const { event_id: _id, updated_at: _at, next_reminder_at: _next, ...fields } = event;
+    const planned = await apiCall('PUT', `/api/whatsapp/events/${eventId}`, { ...fields, reminders: [{ days_before: 1, at: '10:00' }] });
+    assert.equal(planned.status, 200, JSON.stringify(planned.body));
+    assert.equal(planned.body.next_reminder_at, '2027-05-31T10:00:00Z');
+    await page.reload();
+    // In the browser's locale, with the year when it is not this one.
+    const expected = await page.evaluate(() => {
+      const d = new Date('2027-05-31T10:00:00Z');
+      const year = d.getFullYear() !== new Date().getFullYear() ? { year: 'numeric' } : {};
+      return d.toLocaleString([], { weekday: 'short', day: 'numeric', month: 'short', ...year, hour: '2-digit', minute: '2-digit' });
+    });
+    await assertEventually(async () => assert.match(await page.locator('#remind-now').textContent(),
+      new RegExp(`^Reminded 1 today at \\d{1,2}:\\d{2} · next at ${expected.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`)), 30_000);
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(width <= viewport.width, `no sideways scroll at ${viewport.width}px (${width})`);
     assert.deepEqual(problems, []);

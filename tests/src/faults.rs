@@ -89,9 +89,10 @@ pub struct Outage {
 #[derive(Debug, Default)]
 struct ReportState {
     outage: Option<Outage>,
-    /// While set, every DynamoDB request of a function waits its turn and
-    /// then this long (a table throttled, its requests retried).
-    slow_dynamodb: Option<std::time::Duration>,
+    /// While set, every DynamoDB request of a function (of the one named,
+    /// if one is) waits its turn and then this long (a table throttled,
+    /// its requests retried).
+    slow_dynamodb: Option<(std::time::Duration, Option<String>)>,
     requests: BTreeMap<String, u64>,
     requests_by_function: BTreeMap<String, u64>,
     injected: BTreeMap<&'static str, u64>,
@@ -168,7 +169,13 @@ impl Report {
     /// Makes DynamoDB slow (Some: each function's request queued behind
     /// the others, then taking this long) or well again (None).
     pub fn set_slow_dynamodb(&self, each: Option<std::time::Duration>) {
-        self.0.lock().unwrap().slow_dynamodb = each;
+        self.0.lock().unwrap().slow_dynamodb = each.map(|d| (d, None));
+    }
+
+    /// [`Self::set_slow_dynamodb`] for one function's requests only (the
+    /// others, reconciliation's runs among them, are not held up).
+    pub fn set_slow_dynamodb_of(&self, function: &str, each: Option<std::time::Duration>) {
+        self.0.lock().unwrap().slow_dynamodb = each.map(|d| (d, Some(function.to_owned())));
     }
 
     /// Counts write units by partition from now on, forgetting what was
@@ -224,8 +231,13 @@ impl Report {
         }
     }
 
-    fn slow_dynamodb(&self) -> Option<std::time::Duration> {
-        self.0.lock().unwrap().slow_dynamodb
+    /// How long `who`'s DynamoDB request takes now, when DynamoDB is slow for it.
+    fn slow_dynamodb(&self, who: &str) -> Option<std::time::Duration> {
+        match &self.0.lock().unwrap().slow_dynamodb {
+            Some((each, None)) => Some(*each),
+            Some((each, Some(function))) if function == who => Some(*each),
+            _ => None,
+        }
     }
 
     /// Whether a request is in the outage; its items are read only then.
@@ -598,7 +610,7 @@ async fn handle(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
 
     let faults = proxy.faults;
     if service == "dynamodb"
-        && let Some(each) = proxy.report.slow_dynamodb()
+        && let Some(each) = proxy.report.slow_dynamodb(&who)
     {
         let _turn = proxy.slow_turn.lock().await;
         tokio::time::sleep(each).await;

@@ -2,7 +2,7 @@
 //! The decisions are [`shared::app::events`]'s.
 
 use lambda_http::{Body, Request, Response};
-use shared::app::events::{self, Put};
+use shared::app::events::{self, EventView, Put};
 use shared::domain::{EventId, EventInput};
 use shared::edge::http::{self, ApiError, ApiResult};
 use std::sync::Arc;
@@ -29,11 +29,18 @@ async fn route(deps: &Deps, req: Request) -> ApiResult {
             let input: EventInput = http::parse_json(&req, MAX_BODY_BYTES)?;
             let (put, event) = events::put(store, &owner, id, input).await?;
             let status = if put == Put::Created { 201 } else { 200 };
-            Ok(http::json(status, &event))
+            Ok(http::json(status, &EventView::now(event)))
         }
-        ("GET", true) => Ok(http::json(200, &events::get(store, &owner, &id()?).await?)),
+        ("GET", true) => {
+            let event = events::get(store, &owner, &id()?).await?;
+            Ok(http::json(200, &EventView::now(event)))
+        }
         ("GET", false) => {
-            let items = events::list(store, &owner).await?;
+            let items: Vec<EventView> = events::list(store, &owner)
+                .await?
+                .into_iter()
+                .map(EventView::now)
+                .collect();
             Ok(http::json(200, &serde_json::json!({ "items": items })))
         }
         _ => Err(ApiError::NotFound("route".into())),

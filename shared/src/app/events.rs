@@ -9,6 +9,33 @@ use crate::ports::{EventStore, TemplateStore};
 pub trait EventsStore: EventStore + TemplateStore {}
 impl<T: EventStore + TemplateStore + ?Sized> EventsStore for T {}
 
+/// An event as the API shows it: as defined, and when its reminder
+/// schedule runs next.
+#[derive(Debug, serde::Serialize)]
+pub struct EventView {
+    #[serde(flatten)]
+    pub event: Event,
+    /// RFC 3339 in the event's offset; None when no reminder time is ahead.
+    pub next_reminder_at: Option<String>,
+}
+
+impl EventView {
+    pub fn at(event: Event, now: time::OffsetDateTime) -> Self {
+        let next_reminder_at = event.next_reminder_after(now).and_then(|at| {
+            at.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        });
+        EventView {
+            event,
+            next_reminder_at,
+        }
+    }
+
+    pub fn now(event: Event) -> Self {
+        Self::at(event, time::OffsetDateTime::now_utc())
+    }
+}
+
 /// Whether a put made the event or changed it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Put {

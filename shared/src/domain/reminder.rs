@@ -132,6 +132,14 @@ impl Event {
     }
 }
 
+impl Event {
+    /// The first of the event's reminder times after `now`, in the event's
+    /// offset: when the schedule reminds next.
+    pub fn next_reminder_after(&self, now: OffsetDateTime) -> Option<OffsetDateTime> {
+        self.reminder_instants().into_iter().find(|at| *at > now)
+    }
+}
+
 /// The job a reminder sends as, one per (event, reminder key): a second run
 /// for the same key finds it and sends nothing more.
 pub fn reminder_job(owner: &str, event: &EventId, key: &str) -> JobId {
@@ -206,6 +214,26 @@ mod tests {
             .map(scheduled_key)
             .collect();
         assert_eq!(at, ["2027-05-01T12:30:00Z"]);
+    }
+
+    #[test]
+    fn the_next_reminder_is_the_first_time_still_ahead() {
+        let e = event(
+            Some("2027-04-28T23:59:00-03:00"),
+            serde_json::json!([{"days_before": 1, "at": "10:00"}, {"days_before": 3, "at": "10:00"}]),
+        )
+        .unwrap();
+        let at = |t: &str| OffsetDateTime::parse(t, &Rfc3339).unwrap();
+        let next = |now: &str| e.next_reminder_after(at(now)).map(scheduled_key);
+        assert_eq!(
+            next("2027-04-01T00:00:00Z").as_deref(),
+            Some("2027-04-25T13:00:00Z")
+        );
+        assert_eq!(
+            next("2027-04-25T13:00:00Z").as_deref(),
+            Some("2027-04-27T13:00:00Z")
+        );
+        assert_eq!(next("2027-04-27T13:00:01Z"), None);
     }
 
     #[test]

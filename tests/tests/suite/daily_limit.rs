@@ -18,7 +18,7 @@ const WINDOW: i64 = 30;
 const GUESTS: usize = 240;
 
 /// A stack whose sender profile allows `stack_limit` unique recipients per
-/// 30 s, in front of a simulator allowing `sim_limit`.
+/// `WINDOW` seconds, in front of a simulator allowing `sim_limit`.
 async fn stack(faults: Faults, stack_limit: u32, sim_limit: u64) -> TestStack {
     stack_with_window(faults, stack_limit, sim_limit, WINDOW).await
 }

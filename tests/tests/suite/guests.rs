@@ -565,7 +565,7 @@ async fn follow(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_page_following_the_changes_misses_none_while_indexes_lag_under_faults() {
-    const N: usize = 200;
+    const N: usize = 120;
     // Reconciliation settles what the faults strand (a record never queued,
     // a claim whose answer was lost).
     let t = TestStack::start_under(Faults::harsh(), Policy::from_template(), |_, options| {

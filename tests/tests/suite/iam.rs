@@ -286,9 +286,12 @@ async fn each_role_grants_exactly_what_its_function_does() {
     t.job(&waiting_job).await;
     // A one-off whose write lands late (DynamoDB slow) stamps its change
     // again, so a page following the event still sees it.
-    t.aws.set_slow_dynamodb(Some(Duration::from_millis(
-        shared::adapters::dynamo::keys::CHANGE_LANDS_WITHIN_MS as u64 + 200,
-    )));
+    t.aws.set_slow_dynamodb_of(
+        "send-invitation",
+        Some(Duration::from_millis(
+            shared::adapters::dynamo::keys::CHANGE_LANDS_WITHIN_MS as u64 + 200,
+        )),
+    );
     t.send_invitation("gala", guest("l", "Lia", "+5511999990077"))
         .await;
     t.aws.set_slow_dynamodb(None);
