@@ -7,7 +7,7 @@ import { statusNames, statusLabel, statusTitle, isInFlight } from './facts.js';
 import {
   shortTime, clockTime, escapeHtml as esc, plural, num, dailyLimitWords, durationWords, isReminderJob,
 } from './format.js';
-import { state } from './state.js';
+import { state, hooks } from './state.js';
 import { storeJob } from './storage.js';
 import { pollNow, hurryFollow } from './sync.js';
 import { $, showError, announce, timeHtml } from './ui.js';
@@ -184,8 +184,11 @@ class JobWatch {
       const { body } = await api.jobStatus(this.jobId);
       if (this.stopped) return;
       const wasDone = this.job?.done;
+      const firstRead = !this.job;
       this.job = body;
       this.sample(body);
+      // Today's reminder: the Remind button gives its time once it is known.
+      if (firstRead && this.jobId === state.reminderJob) hooks.renderCounts();
       const counts = JSON.stringify(body.counts);
       const changed = counts !== this.lastCounts;
       this.lastCounts = counts;

@@ -104,6 +104,17 @@ function previewKey(guest) {
   return guest ? JSON.stringify([guest.guest_id, guest.name, guest.phone, guest.rsvp_token ?? '']) : '';
 }
 
+/** A Content template's buttons under the preview (none: hidden). */
+function showButtons(titles) {
+  const list = $('preview-buttons');
+  list.replaceChildren(...titles.map((title) => {
+    const li = document.createElement('li');
+    li.textContent = title;
+    return li;
+  }));
+  list.hidden = titles.length === 0;
+}
+
 export async function updatePreview() {
   const out = $('preview');
   const meta = $('preview-meta');
@@ -113,6 +124,7 @@ export async function updatePreview() {
   previewShown = previewKey(guest);
   const seq = ++previewSeq;
   out.textContent = '';
+  showButtons([]);
   if (!state.event || !guest) {
     meta.textContent = !state.event ? '' : state.loaded ? 'Add guests to see the message one of them would get.' : 'Loading guests…';
     return;
@@ -128,13 +140,19 @@ export async function updatePreview() {
   try {
     const { body } = await api.previewTemplate(templateId, { event_id: state.event.event_id, guest: g });
     if (seq !== previewSeq) return;
-    if (body?.content_sid) {
+    const parts = [`What ${guest.name} would get with ${templateName(templateId)}`];
+    if (body?.content) {
+      // As Twilio has the Content template: its text and buttons, filled in.
+      out.textContent = body.content.body;
+      showButtons(body.content.buttons);
+      parts.push(`Twilio's Content template ${body.content_sid}`);
+    } else if (body?.content_sid) {
       const vars = Object.entries(body.content_variables ?? {}).map(([k, v]) => `{{${k}}} = ${v}`).join('\n');
       out.textContent = `Content template ${body.content_sid}\n${vars}`;
+      if (body.content_note) parts.push(body.content_note);
     } else {
       out.textContent = body?.body ?? '';
     }
-    const parts = [`What ${guest.name} would get with ${templateName(templateId)}`];
     if (body?.length != null) parts.push(`${body.length} of ${body.max_length} characters`);
     if (!guest.rsvp_token) parts.push('the RSVP token in the link is made up here; each guest gets a random one when sent');
     meta.textContent = `${parts.join('; ')}.`;

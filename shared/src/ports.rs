@@ -193,6 +193,18 @@ pub trait IdempotencyStore: Send + Sync {
     async fn release_idempotency_key(&self, owner: &str, key: &str) -> Result<(), StoreError>;
 }
 
+/// The provider's Content templates, as approved: what a preview shows of
+/// a template the provider renders.
+#[async_trait]
+pub trait ContentLibrary: Send + Sync {
+    /// The definition of the Content template `sid`; None when the
+    /// provider has no such template.
+    async fn definition(
+        &self,
+        sid: &str,
+    ) -> Result<Option<crate::domain::ContentDefinition>, String>;
+}
+
 #[async_trait]
 pub trait TemplateStore: Send + Sync {
     /// Writes a template version and makes it the template's current one.

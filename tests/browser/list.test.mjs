@@ -1,16 +1,23 @@
 // The list is the truth: a number edited after an invitation shows the
 // invitation went elsewhere ("Not invited at this number"), and a retry
 // goes out as things are now (the fixed template, the number as listed)
-// and says so. Run through `cargo run -p e2e --bin browser-tests`.
+// and says so; a Content template previews with its text and buttons.
+// Run through `cargo run -p e2e --bin browser-tests`.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { API, skip, openBrowser, sim, apiCall, createEvent, createTemplate, shooter, assertEventually } from './helpers.mjs';
 
 for (const [label, viewport, prefix] of [['desktop', { width: 1280, height: 900 }, '61'], ['phone-sized (390px)', { width: 390, height: 844 }, '62']]) {
-  test(`${label}: an edited number reads "Not invited at this number"; a retry goes as things are now and says so`, { skip, timeout: 120_000 }, async (t) => {
+  test(`${label}: an edited number reads "Not invited at this number"; a retry goes as things are now and says so; a Content template previews with its buttons`, { skip, timeout: 120_000 }, async (t) => {
     const eventId = `list-${viewport.width}-${Date.now().toString(36)}`;
     await createEvent(eventId, 'List party');
     const template = await createTemplate('plain', 'Plain', 'Hi {guest_name}!');
+    const buttons = `buttons-${viewport.width}-${Date.now().toString(36)}`;
+    const made = await apiCall('POST', '/api/whatsapp/templates', {
+      template_id: buttons, name: 'With buttons', content_sid: 'HX00000000000000000000000000000003',
+      content_variables: { 1: '{guest_first_name}', 2: '{event_date}', 3: '{rsvp_yes}', 4: '{rsvp_no}', 5: '{rsvp_maybe}' },
+    });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
     const phone = (i) => `+55119${prefix}00${i}00`;
     // Both numbers are not on WhatsApp: both invitations fail.
     await sim('POST', '/_sim/config', { fail_numbers: { [phone(1)]: 63024, [phone(2)]: 63024 } });
@@ -57,6 +64,15 @@ for (const [label, viewport, prefix] of [['desktop', { width: 1280, height: 900 
       assert.deepEqual(to.map((m) => m.params.Body), ['Hi Bia Melo, fixed!']);
     }, 30_000);
     await row('bia').locator('[data-status="read"], [data-status="delivered"]').waitFor({ timeout: 30_000 });
+    // A Content template with buttons previews as Twilio has it: its text filled in, and its buttons.
+    await page.locator(`#template-select option[value="${buttons}"]`).waitFor({ state: 'attached' });
+    await page.selectOption('#template-select', buttons);
+    await page.selectOption('#preview-guest', 'bia');
+    await page.locator('#preview', { hasText: 'Hi Bia! You are invited on' }).waitFor();
+    assert.match(await page.locator('#preview').innerText(), /^Hi Bia! You are invited on .+\. Will you come\?$/);
+    assert.deepEqual(await page.locator('#preview-buttons li').allInnerTexts(), ['Yes', 'No', 'Maybe']);
+    assert.match(await page.locator('#preview-meta').innerText(), /Twilio's Content template HX0+3/);
+    await shot('content-preview');
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(width <= viewport.width, `no sideways scroll at ${viewport.width}px (${width})`);
     await shot('retried');

@@ -8,14 +8,17 @@ use lambda_http::{Body, Request, Response};
 use shared::app::templates::library::{self, PreviewRequest, TemplatesStore};
 use shared::domain::{TemplateId, TemplateInput};
 use shared::edge::http::{self, ApiError, ApiResult};
+use shared::ports::ContentLibrary;
 use std::sync::Arc;
 
-/// Text of up to 4096 characters, and up to 50 Content variables.
+/// Text of up to 1,600 characters, and up to 50 Content variables.
 const MAX_BODY_BYTES: usize = 64 * 1024;
 const MAX_PREVIEW_BYTES: usize = 16 * 1024;
 
 pub struct Deps {
     pub store: Arc<dyn TemplatesStore>,
+    /// The provider's Content templates, read for previews.
+    pub content: Arc<dyn ContentLibrary>,
 }
 
 pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
@@ -60,7 +63,7 @@ async fn route(deps: &Deps, req: Request) -> ApiResult {
             let input: PreviewRequest = http::parse_json(&req, MAX_PREVIEW_BYTES)?;
             Ok(http::json(
                 200,
-                &library::preview(store, &owner, id, input).await?,
+                &library::preview(store, Some(deps.content.as_ref()), &owner, id, input).await?,
             ))
         }
         _ => Err(ApiError::NotFound("route".into())),

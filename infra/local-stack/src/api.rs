@@ -43,14 +43,17 @@ pub struct Functions {
     pub rsvp_page: rsvp_page::Deps,
 }
 
-/// What the webhook is built with besides its store.
-pub struct WebhookSetup {
-    /// Twilio's auth token, which signs its calls.
+/// What the functions that talk to Twilio are built with (the webhook, and
+/// the templates function's previews).
+pub struct ProviderSetup {
+    /// Twilio's auth token, which signs its calls to the webhook.
     pub auth_token: SecretString,
     /// The webhook's URL through a custom domain, if any.
     pub public_url: Option<String>,
     /// Where reports the store cannot take in time go.
     pub reports: Arc<dyn shared::ports::ReportQueue>,
+    /// Twilio's Content templates, read by the templates function.
+    pub content: Arc<dyn shared::ports::ContentLibrary>,
 }
 
 /// Where send-bulk puts a large send's chunks (with its own identity).
@@ -63,7 +66,7 @@ impl Functions {
     pub fn new<S>(
         store: impl Fn(&'static str) -> Arc<S>,
         queue: impl Fn(&'static str) -> Arc<dyn SendQueue>,
-        webhook: WebhookSetup,
+        twilio: ProviderSetup,
         admissions: AdmissionsQueue,
         profile: SenderProfile,
         rates: Rates,
@@ -110,13 +113,14 @@ impl Functions {
             },
             webhook: webhook::Deps {
                 store: store("webhook"),
-                provider: Arc::new(TwilioWebhook::new(webhook.auth_token, webhook.public_url)),
-                reports: webhook.reports,
+                provider: Arc::new(TwilioWebhook::new(twilio.auth_token, twilio.public_url)),
+                reports: twilio.reports,
                 profile,
                 rsvp_page_url,
             },
             templates: templates::Deps {
                 store: store("templates"),
+                content: twilio.content,
             },
             opt_outs: opt_outs::Deps {
                 store: store("opt-outs"),

@@ -371,13 +371,20 @@ impl LocalStack {
             clients["webhook"].sqs.clone(),
             &reports_queue_url,
         ));
+        // Templates read Content templates from Twilio for previews.
+        let content = Arc::new(TwilioClient::new(
+            &options.twilio.api_base,
+            load_twilio_credentials(&clients["templates"].secrets, &names.twilio_secret).await?,
+            TwilioClient::TIMEOUT,
+        ));
         let functions = api::Functions::new(
             store,
             queue,
-            api::WebhookSetup {
+            api::ProviderSetup {
                 auth_token: webhook_secret.auth_token,
                 public_url: options.webhook_public_url.clone(),
                 reports,
+                content,
             },
             Arc::new(SqsQueue::new(
                 clients["send-bulk"].sqs.clone(),

@@ -33,6 +33,7 @@ pub fn router(state: Arc<SimState>) -> Router {
             "/2010-04-01/Accounts/{account_sid}/Messages/{message}",
             get(fetch_message),
         )
+        .route("/v1/Content/{sid}", get(fetch_content))
         .route("/_sim/messages", get(messages))
         .route("/_sim/stats", get(stats))
         .route("/_sim/config", get(config).post(set_config))
@@ -155,6 +156,51 @@ async fn fetch_message(
         Some(m) => Json(stored_resource(&state.account_sid, &m)).into_response(),
         None => TwilioError::not_found().into_response(),
     }
+}
+
+/// `GET /v1/Content/{sid}` (Twilio's Content API): a Content template the
+/// simulator knows, as Twilio answers it; 404 for any other.
+async fn fetch_content(
+    State(state): State<Arc<SimState>>,
+    Path(sid): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if !authorized(&state, &state.account_sid, &headers) {
+        return TwilioError::unauthorized().into_response();
+    }
+    if !state.knobs().content_sids.contains(&sid) {
+        return TwilioError::not_found().into_response();
+    }
+    Json(content_resource(&state.account_sid, &sid)).into_response()
+}
+
+/// A known Content template: the quick-reply invitation has its Yes / No /
+/// Maybe buttons (and a text fallback); the others are text.
+fn content_resource(account_sid: &str, sid: &str) -> Value {
+    let mut types = serde_json::Map::new();
+    if sid == QUICK_REPLY_CONTENT_SID {
+        let actions: Vec<Value> = QUICK_REPLY_BUTTONS
+            .iter()
+            .map(|(title, id)| json!({"title": title, "id": id}))
+            .collect();
+        types.insert(
+            "twilio/quick-reply".into(),
+            json!({"body": "Hi {{1}}! You are invited on {{2}}. Will you come?", "actions": actions}),
+        );
+    }
+    types.insert(
+        "twilio/text".into(),
+        json!({"body": "Hi {{1}}! You are invited on {{2}}. Reply YES, NO or MAYBE."}),
+    );
+    json!({
+        "sid": sid,
+        "account_sid": account_sid,
+        "friendly_name": format!("rsvp_{}", &sid[sid.len() - 4..]),
+        "language": "en",
+        "variables": {"1": "guest", "2": "date"},
+        "types": types,
+        "url": format!("https://content.twilio.com/v1/Content/{sid}"),
+    })
 }
 
 /// `GET .../Messages.json?To=&From=&DateSent>=&PageSize=`: the account's

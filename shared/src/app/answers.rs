@@ -222,6 +222,7 @@ pub async fn one(
 #[serde(deny_unknown_fields)]
 pub struct AnswerInput {
     pub answer: Option<String>,
+    #[serde(default, deserialize_with = "crate::domain::whole_number")]
     pub companions: Option<i64>,
 }
 

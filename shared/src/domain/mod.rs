@@ -24,7 +24,10 @@ pub use invitation::{Guest, GuestInput, Invitation, Job, SendRequest};
 pub use opt_out::{Keyword, OptOut, OptOutSource, OptOuts, SeenOptOuts};
 pub use phone::{PhoneError, PhoneNumber, mask_digits};
 pub use status::{Status, StatusError};
-pub use template::{MessageContent, MessageTemplate, TemplateCategory, TemplateInput, TemplateRef};
+pub use template::{
+    ContentDefinition, MessageContent, MessageTemplate, TemplateCategory, TemplateInput,
+    TemplateRef,
+};
 
 /// A validation failure that names the offending field (dotted path).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,6 +44,33 @@ impl FieldError {
             message: message.to_string(),
         }
     }
+}
+
+/// An optional whole number of a request body as JSON may write it, `4`
+/// or `4.0` (both integers to JSON Schema, and so to the API's document);
+/// for `#[serde(default, deserialize_with = "whole_number")]`.
+pub fn whole_number<'de, D, T>(de: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    use serde::Deserialize as _;
+    use serde::de::Error as _;
+    let Some(n) = Option::<serde_json::Number>::deserialize(de)? else {
+        return Ok(None);
+    };
+    let whole = n
+        .as_i64()
+        .or_else(|| {
+            // Integral and within what a float holds exactly.
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0)
+                .map(|f| f as i64)
+        })
+        .ok_or_else(|| D::Error::custom(format!("must be a whole number, not {n}")))?;
+    T::try_from(whole)
+        .map(Some)
+        .map_err(|_| D::Error::custom(format!("{whole} is out of range")))
 }
 
 /// Text made safe inside HTML or XML markup (a page, TwiML): the five
@@ -80,6 +110,32 @@ pub fn timestamp(at: time::OffsetDateTime) -> String {
 /// Parses a time the product wrote (or any RFC 3339 time).
 pub fn parse_timestamp(at: &str) -> Option<time::OffsetDateTime> {
     time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).ok()
+}
+
+#[cfg(test)]
+mod whole_number_tests {
+    #[derive(Debug, serde::Deserialize)]
+    struct Body {
+        #[serde(default, deserialize_with = "super::whole_number")]
+        n: Option<u32>,
+    }
+
+    fn n(json: &str) -> Result<Option<u32>, String> {
+        serde_json::from_str::<Body>(json)
+            .map(|b| b.n)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_whole_number_may_be_written_as_a_float_but_not_be_a_fraction_or_out_of_range() {
+        assert_eq!(n(r#"{"n": 4}"#), Ok(Some(4)));
+        assert_eq!(n(r#"{"n": 4.0}"#), Ok(Some(4)));
+        assert_eq!(n(r#"{}"#), Ok(None));
+        assert_eq!(n(r#"{"n": null}"#), Ok(None));
+        assert!(n(r#"{"n": 4.5}"#).unwrap_err().contains("whole number"));
+        assert!(n(r#"{"n": -1}"#).unwrap_err().contains("out of range"));
+        assert!(n(r#"{"n": "4"}"#).is_err());
+    }
 }
 
 #[cfg(test)]

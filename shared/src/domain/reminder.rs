@@ -29,6 +29,7 @@ fn hh_mm<S: serde::Serializer>(at: &Time, s: S) -> Result<S::Ok, S::Error> {
 #[derive(Debug, Default, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReminderInput {
+    #[serde(default, deserialize_with = "super::whole_number")]
     pub days_before: Option<i64>,
     pub at: Option<String>,
 }

@@ -16,8 +16,10 @@ pub const DEFAULT_TEMPLATE: &str = "Hi {guest_name}! {event_host} invites you to
 /// WhatsApp's limit on a message body, in characters, after substitution.
 /// Also applied to each Content variable's value.
 pub const MAX_BODY_CHARS: usize = 1600;
-/// The longest template text accepted.
-pub const MAX_TEXT_CHARS: usize = 4096;
+/// The longest template text accepted: WhatsApp's limit, since a text
+/// longer than it is refused once rendered (what a variable holds is
+/// rarely shorter than its name).
+pub const MAX_TEXT_CHARS: usize = MAX_BODY_CHARS;
 /// The longest expression for one Content variable.
 pub const MAX_EXPRESSION_CHARS: usize = 1024;
 pub const MAX_CONTENT_VARIABLES: usize = 50;

@@ -97,6 +97,36 @@ pub struct TemplateRef {
     pub version: u32,
 }
 
+/// A Content template as the provider approved it: its text and its
+/// buttons' titles, with `{{1}}`-style variables in both.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ContentDefinition {
+    /// The provider's content type, e.g. `twilio/quick-reply`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub body: String,
+    pub buttons: Vec<String>,
+}
+
+impl ContentDefinition {
+    /// With each `{{n}}` replaced by its value; one without a value stays
+    /// as written, so the reader sees what is missing.
+    pub fn filled(&self, variables: &BTreeMap<String, String>) -> ContentDefinition {
+        let fill = |text: &str| {
+            let mut out = text.to_owned();
+            for (key, value) in variables {
+                out = out.replace(&format!("{{{{{key}}}}}"), value);
+            }
+            out
+        };
+        ContentDefinition {
+            kind: self.kind.clone(),
+            body: fill(&self.body),
+            buttons: self.buttons.iter().map(|b| fill(b)).collect(),
+        }
+    }
+}
+
 /// The body of `POST /templates` and `PUT /templates/{id}`, before validation.
 #[derive(Debug, Default, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -246,6 +276,22 @@ impl TemplateInput {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_content_definition_is_filled_with_its_variables_and_shows_what_is_missing() {
+        let definition = super::ContentDefinition {
+            kind: "twilio/quick-reply".into(),
+            body: "Hi {{1}}! {{2}} at {{9}}".into(),
+            buttons: vec!["Yes, {{1}}".into(), "No".into()],
+        };
+        let variables = [("1", "Ana"), ("2", "Gala")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let filled = definition.filled(&variables);
+        assert_eq!(filled.body, "Hi Ana! Gala at {{9}}");
+        assert_eq!(filled.buttons, ["Yes, Ana", "No"]);
+    }
+
     use super::*;
 
     fn parse(input: TemplateInput) -> Result<MessageTemplate, FieldError> {

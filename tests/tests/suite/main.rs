@@ -9,6 +9,7 @@ mod bulk;
 mod daily_limit;
 mod error_codes;
 mod faults;
+mod fuzz;
 mod guests;
 mod iam;
 mod idempotency;

@@ -164,9 +164,9 @@ async fn a_bad_template_is_refused_naming_where_and_nothing_is_saved() {
     )
     .await;
     refused(
-        json!({"template_id": "t1", "text": "x".repeat(1700)}),
+        json!({"template_id": "t1", "text": "x".repeat(1601)}),
         "text",
-        &["1700", "1600"],
+        &["1600"],
     )
     .await;
     refused(
@@ -611,4 +611,48 @@ async fn a_marketing_template_skips_us_guests_up_front_and_sends_the_others() {
         assert_eq!(status, 400, "{why}: {answer}");
         assert_eq!(answer["error"]["field"], "category", "{why}");
     }
+}
+
+/// A Content template's preview shows what Twilio will render: the text
+/// and buttons its Content API has, filled for the guest; a SID Twilio
+/// does not know says so instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_content_templates_preview_shows_its_text_and_buttons_as_twilio_has_them() {
+    let t = TestStack::start().await;
+    t.create_event("gala").await;
+    for (id, sid) in [
+        ("buttons", "HX00000000000000000000000000000003"),
+        ("unknown", "HX0000000000000000000000000000abcd"),
+    ] {
+        let template = json!({"template_id": id, "content_sid": sid,
+            "content_variables": {"1": "{guest_first_name}", "2": "{event_date}", "3": "{rsvp_yes}"}});
+        let (status, body) = t
+            .request("POST", "/api/whatsapp/templates", Some(template))
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let preview = async |id: &str| {
+        let path = format!("/api/whatsapp/templates/{id}/preview");
+        let body = json!({"event_id": "gala", "guest": guest("ana", "Ana Reis", "+5511999990001")});
+        t.request("POST", &path, Some(body)).await
+    };
+    let (status, shown) = preview("buttons").await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["content"]["type"], "twilio/quick-reply", "{shown}");
+    let text = shown["content"]["body"].as_str().unwrap();
+    assert!(
+        text.starts_with("Hi Ana! You are invited on ") && !text.contains("{{"),
+        "{shown}"
+    );
+    assert_eq!(shown["content"]["buttons"], json!(["Yes", "No", "Maybe"]));
+    let (status, unknown) = preview("unknown").await;
+    assert_eq!(status, 200, "{unknown}");
+    assert!(unknown.get("content").is_none(), "{unknown}");
+    assert!(
+        unknown["content_note"]
+            .as_str()
+            .unwrap()
+            .contains("no Content template"),
+        "{unknown}"
+    );
 }

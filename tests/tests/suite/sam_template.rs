@@ -570,7 +570,10 @@ fn each_function_gets_the_environment_it_reads() {
             vec![env::TABLE_NAME, env::DAILY_UNIQUE_RECIPIENTS],
         ),
         ("sender", all.to_vec()),
-        ("templates", vec![env::TABLE_NAME]),
+        (
+            "templates",
+            vec![env::TABLE_NAME, env::TWILIO_SECRET_ID, env::TWILIO_API_BASE],
+        ),
         ("opt-outs", vec![env::TABLE_NAME]),
         ("guests", vec![env::TABLE_NAME]),
         ("answers", vec![env::TABLE_NAME]),
@@ -759,7 +762,11 @@ fn each_function_may_do_only_what_it_does() {
             "templates",
             [
                 table(&["dynamodb:GetItem", "dynamodb:PutItem"]),
-                vec![("dynamodb:Query", "index")],
+                vec![
+                    ("dynamodb:Query", "index"),
+                    // Previews read Content templates from Twilio.
+                    ("secretsmanager:GetSecretValue", "twilio secret"),
+                ],
             ]
             .concat(),
         ),
@@ -775,6 +782,7 @@ fn each_function_may_do_only_what_it_does() {
                     "dynamodb:BatchGetItem",
                     "dynamodb:Query",
                     "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
                     "dynamodb:DeleteItem",
                 ]),
                 vec![("dynamodb:Query", "index")],

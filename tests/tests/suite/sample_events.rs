@@ -121,10 +121,11 @@ impl Handlers {
         let functions = local_stack::api::Functions::new(
             |_| store.clone(),
             |_| queue.clone(),
-            local_stack::api::WebhookSetup {
+            local_stack::api::ProviderSetup {
                 auth_token: SAMPLE_AUTH_TOKEN.to_owned().into(),
                 public_url: None,
                 reports,
+                content: Arc::new(t.twilio_client()),
             },
             Arc::new(SqsQueue::new(
                 t.stack.sqs.clone(),

@@ -1,8 +1,9 @@
 use super::callback;
 use super::codes;
-use crate::domain::{MessageContent, PhoneNumber, mask_digits};
+use crate::domain::{ContentDefinition, MessageContent, PhoneNumber, mask_digits};
 use crate::ports::{
-    Messenger, OutboundMessage, ProviderError, ProviderMessage, Refusal, SEND_TIMEOUT,
+    ContentLibrary, Messenger, OutboundMessage, ProviderError, ProviderMessage, Refusal,
+    SEND_TIMEOUT,
 };
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
@@ -78,6 +79,8 @@ impl From<StoredMessage> for ProviderMessage {
 pub struct TwilioClient {
     http: reqwest::Client,
     messages_url: String,
+    /// Where a Content template's definition is read.
+    content_url: String,
     credentials: TwilioCredentials,
     /// The webhook's public URL: each message's `StatusCallback` is it,
     /// naming the message's invitation and attempt. None: no callbacks
@@ -88,6 +91,9 @@ pub struct TwilioClient {
 impl TwilioClient {
     /// Twilio's REST base in production (the simulator's URL locally).
     pub const API_BASE: &str = "https://api.twilio.com";
+    /// Twilio's Content API in production; with any other `api_base` (the
+    /// simulator) the Content API is served there too.
+    pub const CONTENT_API_BASE: &str = "https://content.twilio.com";
     /// How long a request may take before its outcome counts as unknown.
     pub const TIMEOUT: Duration = SEND_TIMEOUT;
 
@@ -103,9 +109,16 @@ impl TwilioClient {
             api_base.trim_end_matches('/'),
             credentials.account_sid
         );
+        let api_base = api_base.trim_end_matches('/');
+        let content_base = if api_base == Self::API_BASE {
+            Self::CONTENT_API_BASE
+        } else {
+            api_base
+        };
         Self {
             http,
             messages_url,
+            content_url: format!("{content_base}/v1/Content"),
             credentials,
             status_callback: None,
         }
@@ -210,6 +223,69 @@ impl Messenger for TwilioClient {
         let url = format!("{}/{sid}.json", self.messages_url.trim_end_matches(".json"));
         let found: Option<StoredMessage> = self.read(&url, &[]).await?;
         Ok(found.map(ProviderMessage::from))
+    }
+}
+
+/// A Content resource as Twilio's Content API answers it: its types, each
+/// the template's text and actions in that form.
+#[derive(serde::Deserialize)]
+struct ContentResource {
+    types: std::collections::BTreeMap<String, ContentType>,
+}
+
+#[derive(serde::Deserialize)]
+struct ContentType {
+    body: Option<String>,
+    /// `twilio/card` has a title where others have a body.
+    title: Option<String>,
+    #[serde(default)]
+    actions: Vec<ContentAction>,
+}
+
+#[derive(serde::Deserialize)]
+struct ContentAction {
+    title: Option<String>,
+}
+
+/// The forms a WhatsApp message takes, in the order a preview prefers them
+/// (a template with buttons over its plain-text fallback).
+const CONTENT_TYPES: [&str; 6] = [
+    "twilio/quick-reply",
+    "twilio/call-to-action",
+    "twilio/card",
+    "whatsapp/card",
+    "twilio/list-picker",
+    "twilio/text",
+];
+
+impl ContentResource {
+    fn definition(self) -> Option<ContentDefinition> {
+        let mut types = self.types;
+        let kind = CONTENT_TYPES
+            .iter()
+            .find(|k| types.contains_key(**k))
+            .map(|k| (*k).to_owned())
+            .or_else(|| types.keys().next().cloned())?;
+        let content = types.remove(&kind)?;
+        Some(ContentDefinition {
+            kind,
+            body: content.body.or(content.title).unwrap_or_default(),
+            buttons: content
+                .actions
+                .into_iter()
+                .filter_map(|a| a.title)
+                .collect(),
+        })
+    }
+}
+
+#[async_trait]
+impl ContentLibrary for TwilioClient {
+    async fn definition(&self, sid: &str) -> Result<Option<ContentDefinition>, String> {
+        let url = format!("{}/{sid}", self.content_url);
+        let found: Option<ContentResource> =
+            self.read(&url, &[]).await.map_err(|e| e.to_string())?;
+        Ok(found.and_then(ContentResource::definition))
     }
 }
 

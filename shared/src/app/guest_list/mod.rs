@@ -337,7 +337,13 @@ pub async fn edit_entry(
     id: GuestId,
     input: crate::domain::guest::GuestEntryInput,
 ) -> Result<(Imported, GuestRow), AppError> {
-    if let Some(given) = input.guest_id.as_deref().filter(|g| *g != id.as_str()) {
+    // A blank id is no id, as everywhere else in a guest's entry.
+    let given = input
+        .guest_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|g| !g.is_empty());
+    if let Some(given) = given.filter(|g| *g != id.as_str()) {
         return Err(AppError::invalid(
             "guest_id",
             format!("'{given}' differs from the path's '{id}'; leave it out"),

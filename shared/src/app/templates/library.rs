@@ -9,10 +9,10 @@ use crate::domain::render::{
     self, DEFAULT_TEMPLATE_ID, MAX_BODY_CHARS, TemplateContext, TemplateError, VARIABLES,
 };
 use crate::domain::{
-    EventId, GuestInput, MessageContent, MessageTemplate, TemplateId, TemplateInput, TemplateRef,
-    now,
+    ContentDefinition, EventId, GuestInput, MessageContent, MessageTemplate, TemplateId,
+    TemplateInput, TemplateRef, now,
 };
-use crate::ports::{EventStore, TemplateStore};
+use crate::ports::{ContentLibrary, EventStore, TemplateStore};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -149,6 +149,7 @@ pub struct PreviewRequest {
     pub event_id: Option<String>,
     pub guest: Option<GuestInput>,
     /// A version other than the current one.
+    #[serde(default, deserialize_with = "crate::domain::whole_number")]
     pub version: Option<u32>,
 }
 
@@ -166,11 +167,48 @@ pub struct Preview {
     pub max_length: usize,
     pub content_sid: Option<String>,
     pub content_variables: Option<BTreeMap<String, String>>,
+    /// A Content template as the provider will render it (its text and
+    /// buttons, filled for this guest), when the provider told.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<ContentDefinition>,
+    /// Why `content` is missing, for a Content template.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_note: Option<String>,
 }
 
-/// Renders the template for a guest and event; sends nothing.
+/// What a preview shows of a Content template: the provider's text and
+/// buttons filled with the variables, or why they cannot be shown.
+async fn content_preview(
+    library: Option<&dyn ContentLibrary>,
+    sid: &str,
+    variables: &BTreeMap<String, String>,
+) -> (Option<ContentDefinition>, Option<String>) {
+    let Some(library) = library else {
+        return (None, Some("the provider's text is not read here".into()));
+    };
+    match library.definition(sid).await {
+        Ok(Some(definition)) => (Some(definition.filled(variables)), None),
+        Ok(None) => (
+            None,
+            Some(format!(
+                "Twilio has no Content template {sid}: check the SID in Twilio's Content Template Builder"
+            )),
+        ),
+        Err(e) => {
+            tracing::warn!(content_sid = %sid, error = %e, "Content template not read for a preview");
+            (
+                None,
+                Some("Twilio's Content API did not answer; only the variables are shown".into()),
+            )
+        }
+    }
+}
+
+/// Renders the template for a guest and event; sends nothing. A Content
+/// template's text and buttons come from `library` (the provider's).
 pub async fn preview(
     store: &dyn TemplatesStore,
+    library: Option<&dyn ContentLibrary>,
     owner: &str,
     id: TemplateId,
     input: PreviewRequest,
@@ -202,6 +240,10 @@ pub async fn preview(
             variables,
         } => (None, Some(content_sid), Some(variables)),
     };
+    let (content, content_note) = match (&content_sid, &content_variables) {
+        (Some(sid), Some(variables)) => content_preview(library, sid, variables).await,
+        _ => (None, None),
+    };
     Ok(Preview {
         template_id: template.template_id,
         version: template.version,
@@ -212,6 +254,8 @@ pub async fn preview(
         max_length: MAX_BODY_CHARS,
         content_sid,
         content_variables,
+        content,
+        content_note,
     })
 }
 
@@ -263,16 +307,69 @@ mod tests {
         }))
         .unwrap();
         let id = TemplateId::parse("warm").unwrap();
-        let shown = preview(&store, OWNER, id.clone(), input).await.unwrap();
+        let shown = preview(&store, None, OWNER, id.clone(), input)
+            .await
+            .unwrap();
         assert_eq!(shown.body.as_deref(), Some("Hi Ana, see you at Gala!"));
         let no_guest = PreviewRequest {
             event_id: Some("gala".into()),
             ..Default::default()
         };
-        let Err(AppError::Invalid(e)) = preview(&store, OWNER, id, no_guest).await else {
+        let Err(AppError::Invalid(e)) = preview(&store, None, OWNER, id, no_guest).await else {
             panic!("refused")
         };
         assert_eq!(e.field, "guest");
+    }
+
+    /// The provider's Content templates: one with buttons.
+    struct Library;
+
+    #[async_trait::async_trait]
+    impl ContentLibrary for Library {
+        async fn definition(&self, sid: &str) -> Result<Option<ContentDefinition>, String> {
+            Ok((sid == BUTTONS).then(|| ContentDefinition {
+                kind: "twilio/quick-reply".into(),
+                body: "Hi {{1}}, will you come?".into(),
+                buttons: vec!["Yes".into(), "No".into()],
+            }))
+        }
+    }
+
+    const BUTTONS: &str = "HX00000000000000000000000000000003";
+
+    #[tokio::test]
+    async fn given_a_content_template_then_the_preview_shows_its_text_and_buttons_as_the_provider_has_them()
+     {
+        let (store, _queue, _event) = with_event().await;
+        for (id, sid) in [
+            ("buttons", BUTTONS),
+            ("gone", "HX00000000000000000000000000000009"),
+        ] {
+            let input = serde_json::from_value(serde_json::json!({
+                "template_id": id, "content_sid": sid, "content_variables": {"1": "{guest_first_name}"}
+            }))
+            .unwrap();
+            create(&store, OWNER, input).await.unwrap();
+        }
+        let input = || -> PreviewRequest {
+            serde_json::from_value(serde_json::json!({
+                "event_id": "gala",
+                "guest": {"guest_id": "g1", "name": "Ana Reis", "phone": "+5511999990001"}
+            }))
+            .unwrap()
+        };
+        let id = |t: &str| TemplateId::parse(t).unwrap();
+        let shown = preview(&store, Some(&Library), OWNER, id("buttons"), input())
+            .await
+            .unwrap();
+        let content = shown.content.expect("the provider's text");
+        assert_eq!(content.body, "Hi Ana, will you come?");
+        assert_eq!(content.buttons, ["Yes", "No"]);
+        let gone = preview(&store, Some(&Library), OWNER, id("gone"), input())
+            .await
+            .unwrap();
+        assert!(gone.content.is_none());
+        assert!(gone.content_note.unwrap().contains("no Content template"));
     }
 
     #[tokio::test]
