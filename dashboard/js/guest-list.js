@@ -373,8 +373,9 @@ export function initRows() {
     renderRows();
     announce('None selected.');
   });
-  $('select-new').addEventListener('click', () => select((r) => !r.invitation, 'Not yet invited'));
-  $('select-failed').addEventListener('click', () => select((r) => isRetryable(r.invitation?.status), 'Failed'));
+  // Invited at a number since changed: not yet invited at this one.
+  $('select-new').addEventListener('click', () => select((r) => !invitationHere(r), 'Not yet invited'));
+  $('select-failed').addEventListener('click', () => select((r) => isRetryable(invitationHere(r)?.status), 'Failed'));
   $('refresh').addEventListener('click', async () => {
     // A full read: it also brings opt-outs changed elsewhere, which changes do not list.
     if (state.loaded) state.reloadWanted = true;

@@ -49,6 +49,11 @@ for (const [label, viewport, prefix] of [['desktop', { width: 1280, height: 900 
     assert.match(await row('ana').locator('.c-details').innerText(), new RegExp(`Invited at \\${phone(1)} \\(Failed\\) before the number was changed`));
     assert.equal(await row('ana').getAttribute('data-status'), 'none');
     assert.equal(await row('ana').locator('button.retry').count(), 0, 'nothing to retry at the new number: send instead');
+    // "Select not yet invited" takes her: a send invites her at the new number.
+    await page.getByRole('button', { name: 'Select not yet invited' }).click();
+    assert.equal(await row('ana').locator('input.pick').isChecked(), true);
+    assert.equal(await row('bia').locator('input.pick').isChecked(), false);
+    await page.getByRole('button', { name: 'Select none' }).click();
     await shot('other-number');
 
     // The template fixed and Bia now on WhatsApp: her Retry goes out as
