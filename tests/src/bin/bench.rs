@@ -10,7 +10,10 @@
 //! the five hottest partitions and items in transactions printed per
 //! message sent, with each partition's busiest second), --until admitted
 //! (done: stop once a large send is admitted behind its answer, and report
-//! the answer's and the admission's time), --out FILE (bench-results.json).
+//! the answer's and the admission's time; imported: import the guests into
+//! the event's list instead, then again unchanged, then edit one, and
+//! report each time, the guests function's requests and the memory the
+//! import took), --out FILE (bench-results.json).
 //!
 //! `--store memory` measures the sender's pacing alone: the sender fleet
 //! (`--concurrency` instances of the real handler, each with its own pacer,
@@ -39,7 +42,8 @@ struct Options {
     partitions: bool,
     /// "stack" (the local stack) or "memory" (the sender alone).
     store: String,
-    /// Stop once the send is admitted (`admitted`) or every message is settled (`done`).
+    /// Measure the guest list's import alone (`imported`), or stop once the
+    /// send is admitted (`admitted`) or every message is settled (`done`).
     until: String,
     out: String,
 }
@@ -76,8 +80,8 @@ fn options() -> Result<Options, String> {
             }
             "--until" => {
                 o.until = match value.as_str() {
-                    "admitted" | "done" => value.clone(),
-                    _ => return Err(format!("--until {value}: admitted or done")),
+                    "imported" | "admitted" | "done" => value.clone(),
+                    _ => return Err(format!("--until {value}: imported, admitted or done")),
                 }
             }
             "--faults" => {
@@ -271,6 +275,68 @@ async fn pacing_only(o: &Options) -> Result<Value, Box<dyn std::error::Error>> {
     }))
 }
 
+/// The guests function on a list of `n`: an import, the same again (nothing
+/// changes), and a one-guest edit, each timed; its DynamoDB requests; and
+/// how much the process's peak memory grew over the import (the
+/// function's share of it, with the emulators in other processes).
+async fn import_only(t: &TestStack, n: usize) -> Result<Value, Box<dyn std::error::Error>> {
+    let list = guests(n);
+    let path = "/api/whatsapp/guests/bench";
+    let peak_before = peak_mib(std::process::id());
+    let dynamodb = || t.aws.summary().requests_of("guests", "dynamodb");
+    let mut timed = Vec::new();
+    for what in ["import", "import_unchanged"] {
+        let requests = dynamodb();
+        let started = Instant::now();
+        let (status, body) = t
+            .request("POST", path, Some(json!({ "guests": list })))
+            .await;
+        let seconds = started.elapsed().as_secs_f64();
+        if status != 200 {
+            return Err(format!("{what} answered {status}: {body}").into());
+        }
+        println!(
+            "{what}: {seconds:.2} s, {} DynamoDB requests",
+            dynamodb() - requests
+        );
+        timed.push((what, seconds, dynamodb() - requests));
+    }
+    let requests = dynamodb();
+    let started = Instant::now();
+    let mut edited = list[0].clone();
+    edited["name"] = json!("Edited Guest");
+    let id = edited["guest_id"].as_str().ok_or("a guest id")?.to_owned();
+    let (status, body) = t
+        .request("PUT", &format!("{path}/{id}"), Some(edited))
+        .await;
+    if status != 200 {
+        return Err(format!("the edit answered {status}: {body}").into());
+    }
+    let edit_seconds = started.elapsed().as_secs_f64();
+    println!(
+        "one-guest edit: {edit_seconds:.2} s, {} DynamoDB requests",
+        dynamodb() - requests
+    );
+    let peak_after = peak_mib(std::process::id());
+    Ok(json!({
+        "guests": n,
+        "import_seconds": timed[0].1,
+        "import_dynamodb_requests": timed[0].2,
+        "import_unchanged_seconds": timed[1].1,
+        "import_unchanged_dynamodb_requests": timed[1].2,
+        "edit_one_seconds": edit_seconds,
+        "edit_one_dynamodb_requests": dynamodb() - requests,
+        "peak_memory_mib": {"before_import": peak_before, "after": peak_after},
+        "guests_function_requests": t
+            .aws
+            .summary()
+            .requests_by_function
+            .into_iter()
+            .filter(|(key, _)| key.starts_with("guests "))
+            .collect::<std::collections::BTreeMap<_, _>>(),
+    }))
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let o = options()?;
@@ -316,6 +382,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     })
     .await;
     t.create_event("bench").await;
+    if o.until == "imported" {
+        let report = import_only(&t, o.guests).await?;
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        std::fs::write(&o.out, serde_json::to_string_pretty(&report)?)?;
+        println!("written to {}", o.out);
+        return Ok(());
+    }
     // The pipeline's requests: not the job status the benchmark itself
     // polls every 1.5 s, as the dashboard does (four reads each: the job and
     // its counter shards).
