@@ -314,11 +314,65 @@ async fn each_role_grants_exactly_what_its_function_does() {
         j["admission"]["state"] == "admitted"
     })
     .await;
-    // Removed while her invitation is still to go: the guests function skips it.
-    let (status, _) = t
-        .request("DELETE", "/api/whatsapp/guests/gala/m", None)
-        .await;
-    assert_eq!(status, 204);
+    // A guest removed while their invitation waits (held back far ahead):
+    // the guests function skips it, with its own role.
+    {
+        use shared::domain::{GuestInput, Invitation, Job, JobId, Status};
+        use shared::ports::{GuestStore, InvitationStore, JobStore, Transition};
+        let store = shared::adapters::dynamo::DynamoStore::new(
+            t.stack.dynamodb.clone(),
+            &t.stack.names.table,
+        );
+        let wes = GuestInput {
+            guest_id: Some("w".into()),
+            name: Some("Wes".into()),
+            phone: Some("+5511999990091".into()),
+            rsvp_token: None,
+        }
+        .parse("")
+        .unwrap();
+        let (job_id, at) = (JobId::generate(), shared::domain::now());
+        let owner = local_stack::DEV_ORGANIZER;
+        let event_id = shared::domain::EventId::parse("gala").unwrap();
+        let inv = Invitation::new_queued(event_id.clone(), job_id.clone(), owner, wes, None, &at);
+        store
+            .admit(std::slice::from_ref(&inv), false)
+            .await
+            .unwrap();
+        let job = Job::of(
+            job_id.clone(),
+            event_id,
+            owner,
+            std::slice::from_ref(&inv),
+            &at,
+        );
+        store.put_job(&job).await.unwrap();
+        let waits = Transition {
+            invitation_id: inv.invitation_id.clone(),
+            job_id,
+            attempt: inv.attempt,
+            from: Status::Queued,
+            to: Status::Waiting,
+            at: at.clone(),
+            new_attempt: None,
+            message_sid: None,
+            error: None,
+            clear_flag: false,
+            due_at: Some("2099-01-01T00:00:00.000Z".into()),
+            renew: None,
+        };
+        assert!(store.transition(&waits).await.unwrap());
+        let (status, _) = t
+            .request("DELETE", "/api/whatsapp/guests/gala/w", None)
+            .await;
+        assert_eq!(status, 204);
+        let skipped = store
+            .get_invitation(&inv.invitation_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(skipped.status, Status::Skipped);
+    }
     // A chunk whose message never came is enqueued again by reconciliation.
     let stalled = shared::domain::JobId::generate();
     let event_id = shared::domain::EventId::parse("gala").unwrap();
