@@ -7,7 +7,7 @@
 
 use crate::app::{AppError, guest_list, lifecycle, send};
 use crate::domain::{
-    EventId, Guest, GuestId, Invitation, InvitationId, JobId, Status, TemplateId, TemplateRef, now,
+    EventId, GuestId, Invitation, InvitationId, JobId, Status, TemplateId, TemplateRef, now,
 };
 use crate::ports::{
     EventStore, GuestStore, InvitationStore, JobStore, ListQuery, Renewal, SendQueue,
@@ -61,12 +61,7 @@ async fn renewals(
         .iter()
         .map(|i| i.guest.guest_id.clone())
         .collect();
-    let listed: HashMap<GuestId, Guest> = store
-        .get_guests(owner, event_id, &ids)
-        .await?
-        .into_iter()
-        .map(|g| (g.guest.guest_id.clone(), g.guest))
-        .collect();
+    let listed = send::listed_by_id(store, owner, event_id, &ids).await?;
     let mut current: HashMap<TemplateId, Option<TemplateRef>> = HashMap::new();
     let mut renewals = HashMap::new();
     for inv in invitations {

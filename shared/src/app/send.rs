@@ -138,8 +138,18 @@ async fn listed_guests(
     guests: &[Guest],
 ) -> Result<HashMap<crate::domain::GuestId, Guest>, AppError> {
     let ids: Vec<_> = guests.iter().map(|g| g.guest_id.clone()).collect();
+    listed_by_id(store, owner, event_id, &ids).await
+}
+
+/// The event's listed guests with these ids, by id (those not listed left out).
+pub(crate) async fn listed_by_id(
+    store: &dyn GuestStore,
+    owner: &str,
+    event_id: &EventId,
+    ids: &[crate::domain::GuestId],
+) -> Result<HashMap<crate::domain::GuestId, Guest>, AppError> {
     Ok(store
-        .get_guests(owner, event_id, &ids)
+        .get_guests(owner, event_id, ids)
         .await?
         .into_iter()
         .map(|g| (g.guest.guest_id.clone(), g.guest))
